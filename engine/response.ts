@@ -1,0 +1,90 @@
+// What the engine answers. The proxy, the CLI and the tests see only these types.
+
+import type { Span, Verdict } from '../language/ast.ts';
+
+export type { Verdict };
+
+/** A rule that determined a verdict. */
+export interface Reason {
+  /** Fully qualified id: `package.name`, or `name` in the root package. */
+  id: string;
+  /** The rule's own name (what `expect rules [...]` and error messages show). */
+  rule: string;
+  package: string;
+  span: Span;
+}
+
+export interface MaskerSpec {
+  /** `redact`, `null`, `email`, `last4`, `hash`, `partial` */
+  name: string;
+  /** `partial(n)` → [n] */
+  args: number[];
+}
+
+export interface DetectorSpec {
+  /** `email`, `credit_card`, ..., `regex` */
+  name: string;
+  /** `regex("...")` → ["..."] */
+  args: string[];
+}
+
+export interface ColumnMask {
+  /** Normalised `schema.table.column` (lower-cased; schema `public` when not written). */
+  column: string;
+  masker: MaskerSpec;
+  /** Rule id that asked for it. */
+  rule: string;
+}
+
+export interface DetectorMask {
+  detectors: DetectorSpec[];
+  masker: MaskerSpec;
+  rule: string;
+}
+
+export interface Masks {
+  columns: ColumnMask[];
+  detectors: DetectorMask[];
+}
+
+/** A rule whose `if` condition failed at run time; the rule counted as a block (fail closed). */
+export interface RuleError {
+  rule: string;
+  message: string;
+}
+
+export interface Decision {
+  verdict: Verdict;
+  /** Masks to apply (present on `mask` and `approve`; empty otherwise). */
+  masks: Masks;
+  /** Approver groups (on `approve`), sorted and deduplicated. */
+  approvers: string[];
+  /** The shortest `within` among the approving rules, in ms (on `approve`). */
+  approvalWithinMs?: number;
+  /** The block message (rule's message, or the default's), when blocked. */
+  message?: string;
+  /** Exactly the applying rules of the winning effect (for mask: granting plus masking), sorted by id. */
+  reasons: Reason[];
+  /** True when no rule granted and the set's default decided. */
+  defaulted: boolean;
+  errors: RuleError[];
+}
+
+/** Why each rule did or did not apply (for `--explain`, failed tests and dry-run). */
+export type RuleOutcome =
+  | { status: 'applied'; effects: string[] }
+  | { status: 'skipped'; selector: 'on' | 'when' | 'match' | 'if'; detail: string }
+  | { status: 'error'; detail: string };
+
+export interface RuleExplanation {
+  id: string;
+  span: Span;
+  outcome: RuleOutcome;
+}
+
+export interface Explanation {
+  decision: Decision;
+  rules: RuleExplanation[];
+  /** The facts the decision was made over (as given to CEL). */
+  facts: unknown;
+}

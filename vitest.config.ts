@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['{language,engine,stdlib,proxy,conformance,cli,examples}/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Gateway tests start real PostgreSQL clusters; two cores do not profit from more workers.
+    maxWorkers: 2,
+  },
+});
