@@ -1,0 +1,180 @@
+// The seams between the PostgreSQL session engine (proxy/postgres/) and the gateway's services
+// (identity, audit, recording, approvals, masking, metrics). The session code depends only on these
+// interfaces; proxy/gateway.ts wires the real implementations together. Each service is built and
+// tested on its own against this contract.
+
+import type { Decision } from '../engine/response.ts';
+import type { Identity, Request, Resource } from '../stdlib/facts.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Identity
+
+export type TokenResult =
+  | { ok: true; identity: Identity; /** epoch ms */ expiresAt: number }
+  | { ok: false; /** machine-readable: `expired`, `bad_signature`, `bad_audience`, `alg_not_allowed`, `ttl_too_long`, `malformed`, ... */ code: string; reason: string; /** best-effort claims of the rejected token, for the audit record */ claims?: Record<string, unknown> };
+
+export interface TokenVerifier {
+  verify(token: string): Promise<TokenResult>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit: append-only, hash-chained. `append` resolves only once the record is durable; if it
+// rejects, the statement must not run (fail closed).
+
+export type AuditOutcome = 'executed' | 'blocked' | 'failed' | 'refused' | 'pending_approval' | 'denied';
+
+export interface AuditRecordInput {
+  type: 'decision' | 'connection_refused' | 'session_start' | 'session_end' | 'approval' | 'statement_result';
+  session_id?: string;
+  token?: { jti?: string; iss?: string };
+  identity?: { sub: string; actor?: string; groups: string[] };
+  resource?: { kind: string; name: string };
+  client_addr?: string;
+  statement?: { fingerprint: string; normalized: string; kind: string };
+  verdict?: Decision['verdict'];
+  rules?: string[];
+  masks?: string[];
+  approval_id?: string;
+  outcome?: AuditOutcome;
+  reason?: string;
+  rows?: number;
+  duration_ms?: number;
+  /** Links a statement_result record to its decision record. */
+  decision_seq?: number;
+}
+
+export interface AuditSink {
+  /** Resolves with the record's sequence number once written (fsync'd). */
+  append(record: AuditRecordInput): Promise<number>;
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording: one JSON Lines file per session.
+
+export interface SessionHeader {
+  session_id: string;
+  identity: Identity;
+  resource: Resource;
+  client_addr: string;
+  user_param?: string;
+  application_name?: string;
+  started_at: string;
+  policy_hash?: string;
+}
+
+export interface StatementEvent {
+  time: string;
+  text: string;
+  /** Parameter type OIDs for extended-protocol statements. */
+  param_types?: number[];
+  protocol: 'simple' | 'extended';
+  verdict: Decision['verdict'];
+  reasons: string[];
+  masks: string[];
+  approvers?: string[];
+  approval_id?: string;
+  outcome: AuditOutcome;
+  error?: string;
+  rows?: number;
+  duration_ms?: number;
+  kind?: string;
+  fingerprint?: string;
+}
+
+export interface SessionRecorder {
+  open(header: SessionHeader): Promise<SessionRecording>;
+}
+
+export interface SessionRecording {
+  statement(event: StatementEvent): void;
+  close(endedAt: string): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approvals
+
+export type ApprovalMode = 'hold' | 'return';
+
+export interface ApprovalRequest {
+  identity: Identity;
+  resource: Resource;
+  /** Exact statement text (byte-identical re-send is what `return` mode matches on). */
+  statement: string;
+  fingerprint: string;
+  approvers: string[];
+  withinMs: number;
+  session_id: string;
+}
+
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'consumed';
+
+export interface ApprovalRecord {
+  id: string;
+  sub: string;
+  resource: string;
+  statement: string;
+  approvers: string[];
+  status: ApprovalStatus;
+  created_at: string;
+  expires_at: string;
+  decided_by?: string;
+  reason?: string;
+}
+
+export interface ApprovalService {
+  /** Creates (or, in return mode, finds the existing pending/approved) approval for this exact request. */
+  request(req: ApprovalRequest): Promise<ApprovalRecord>;
+  /** Return mode: an approved, unconsumed approval for the same identity+resource+statement → consume it (single use). */
+  consumeApproved(req: ApprovalRequest): Promise<ApprovalRecord | undefined>;
+  /** Hold mode: resolves when decided or expired (or the signal aborts). */
+  wait(id: string, signal?: AbortSignal): Promise<ApprovalRecord>;
+  list(filter?: { status?: ApprovalStatus }): Promise<ApprovalRecord[]>;
+  /** The approver must be in one of the approver groups and must not be the requester. */
+  decide(id: string, approver: Identity, decision: 'approve' | 'deny', reason?: string): Promise<{ ok: true; record: ApprovalRecord } | { ok: false; code: string; reason: string }>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Masking: what the session asks of the masking layer for one statement's result.
+
+/** A RowDescription field, as decoded by the wire codec. */
+export interface ResultField {
+  name: string;
+  tableOid: number;
+  columnAttr: number;
+  typeOid: number;
+  typeSize: number;
+  typeModifier: number;
+  format: 0 | 1;
+}
+
+/** Per result set: either a row transformer or a refusal (the statement is blocked with this reason). */
+export type MaskPlan =
+  | { ok: true; /** Identity transform: rows pass untouched (fast path). */ passthrough: boolean; transformRow(values: (Buffer | null)[]): (Buffer | null)[]; maskedColumns: string[] }
+  | { ok: false; reason: string };
+
+export interface ResultMasker {
+  /**
+   * Before the statement runs: refuse statements whose data flow cannot be followed for these masks
+   * (COPY of a masked table, a function of unknown effect over a masked column, ...). Fail closed.
+   */
+  precheck(args: { resource: Resource; statementText: string; masks: Decision['masks'] }): Promise<{ ok: true } | { ok: false; reason: string }>;
+  /**
+   * Called once the statement's RowDescription is known. `statementText` is the single statement
+   * that produced it; `masks` are the decision's masks. May query the upstream catalog (cached per resource).
+   */
+  plan(args: { resource: Resource; statementText: string; fields: ResultField[]; masks: Decision['masks'] }): Promise<MaskPlan>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+export interface GatewayMetrics {
+  decision(verdict: Decision['verdict'], latencySeconds: number): void;
+  sessionOpened(): void;
+  sessionClosed(): void;
+  connectionRefused(reason: string): void;
+  render(): string;
+}
+
+export type { Request, Decision };
