@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfigFile, parseConfig, renderConfigErrors } from './config.ts';
+
+const minimal = `
+identity:
+  issuer: https://idp.example.com/
+  audience: hoop-gateway
+  jwks_file: ./jwks.json
+resources:
+  - name: prod-main
+    kind: postgres
+    upstream: postgres://127.0.0.1:5432/app
+    user_env: PROD_USER
+    password_env: PROD_PASSWORD
+policy: ./policies
+`;
+
+function write(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hoop-config-'));
+  const file = join(dir, 'hoop.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+const env = { PROD_USER: 'app', PROD_PASSWORD: 's3cret' };
+
+describe('config', () => {
+  it('resolves defaults, relative paths and credentials from the environment', () => {
+    const file = write(minimal);
+    const r = loadConfigFile(file, { env });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const dir = join(file, '..');
+    expect(r.config.listen.postgres).toEqual({ host: '127.0.0.1', port: 6432 });
+    expect(r.config.listen.admin).toBeUndefined();
+    expect(r.config.policy).toBe(join(dir, 'policies'));
+    expect(r.config.state).toBe(join(dir, '.hoop'));
+    expect(r.config.recording).toEqual({ dir: join(dir, '.hoop', 'sessions'), results: false });
+    expect(r.config.audit.file).toBe(join(dir, '.hoop', 'audit.jsonl'));
+    expect(r.config.identity.jwksFile).toBe(join(dir, 'jwks.json'));
+    expect(r.config.identity.audience).toEqual(['hoop-gateway']);
+    expect(r.config.identity.maxTokenTtlMs).toBe(3_600_000);
+    expect(r.config.approvals).toEqual({ mode: 'hold', timeoutMs: 900_000 });
+    expect(r.config.resources[0]).toMatchObject({ name: 'prod-main', user: 'app', password: 's3cret', tls: { mode: 'disable' } });
+  });
+
+  it('reads the normative keys', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-config-'));
+    writeFileSync(join(dir, 'pw'), 'from-file\n');
+    const file = join(dir, 'hoop.yaml');
+    writeFileSync(
+      file,
+      `listen: { postgres: "0.0.0.0:7432", admin: "127.0.0.1:7480" }
+tls: { cert: ./tls/cert.pem, key: ./tls/key.pem }
+identity:
+  issuer: https://idp.example.com/
+  audience: [hoop-gateway, other]
+  jwks_uri: https://idp.example.com/.well-known/jwks.json
+  groups_claim: roles
+  algorithms: [ES256, RS256, EdDSA]
+  max_token_ttl: 30m
+resources:
+  - name: prod-main
+    upstream: postgres://db.internal:5432/app
+    user_file: ./pw
+    password_file: ./pw
+    tls: { mode: verify-full, ca: ./ca.pem }
+policy: ./p.hoop
+state: /var/lib/hoop
+approvals: { mode: return, timeout: 5m }
+recording: { dir: ./rec, results: true }
+audit: { file: /var/log/hoop/audit.jsonl }
+`,
+    );
+    const r = loadConfigFile(file, { env: {} });
+    if (!r.ok) throw new Error(renderConfigErrors(file, r.errors));
+    expect(r.config.listen).toEqual({ postgres: { host: '0.0.0.0', port: 7432 }, admin: { host: '127.0.0.1', port: 7480 } });
+    expect(r.config.tls).toEqual({ cert: join(dir, 'tls/cert.pem'), key: join(dir, 'tls/key.pem') });
+    expect(r.config.identity).toMatchObject({ groupsClaim: 'roles', maxTokenTtlMs: 1_800_000, audience: ['hoop-gateway', 'other'] });
+    expect(r.config.resources[0]).toMatchObject({ kind: 'postgres', user: 'from-file', password: 'from-file', tls: { mode: 'verify-full', ca: join(dir, 'ca.pem') } });
+    expect(r.config.state).toBe('/var/lib/hoop');
+    expect(r.config.approvals).toEqual({ mode: 'return', timeoutMs: 300_000 });
+    expect(r.config.recording).toEqual({ dir: join(dir, 'rec'), results: true });
+    expect(r.config.audit.file).toBe('/var/log/hoop/audit.jsonl');
+  });
+
+  it('names the key path of every error', () => {
+    const r = parseConfig(
+      {
+        listen: { postgres: 'nonsense' },
+        identity: { issuer: 'x', audience: 'a', jwks_file: 'j', algorithms: ['HS256', 'none', 'ES256'], max_token_ttl: 'forever' },
+        resources: [
+          { name: 'a', upstream: 'mysql://x' },
+          { name: 'b', upstream: 'postgres://h/db', password_env: 'MISSING' },
+          { name: 'b', upstream: 'postgres://u:pw@h/db', kind: 'oracle' },
+        ],
+        policy: './p',
+        approvals: { mode: 'later' },
+        bogus: 1,
+      },
+      { env: {} },
+    );
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    const paths = r.errors.map((e) => `${e.path}: ${e.message}`);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^bogus: unknown key/),
+        expect.stringMatching(/^listen\.postgres: expected host:port/),
+        expect.stringMatching(/^identity\.algorithms\[0\]: HS256 is not allowed/),
+        expect.stringMatching(/^identity\.algorithms\[1\]: none is not allowed/),
+        expect.stringMatching(/^identity\.max_token_ttl: expected a duration/),
+        expect.stringMatching(/^resources\[0\]\.upstream: expected a postgres:\/\/ URL/),
+        expect.stringMatching(/^resources\[1\]\.password_env: environment variable MISSING is not set/),
+        expect.stringMatching(/^resources\[2\]\.name: duplicate resource name "b"/),
+        expect.stringMatching(/^resources\[2\]\.kind: expected "postgres" or "ssh"/),
+        expect.stringMatching(/^resources\[2\]\.upstream: do not put a password in the URL/),
+        expect.stringMatching(/^approvals\.mode: expected "hold" or "return"/),
+      ]),
+    );
+    expect(r.errors.some((e) => e.path.startsWith('identity.algorithms[2]'))).toBe(false);
+  });
+
+  it('requires identity, resources, policy and TLS off loopback', () => {
+    const r = parseConfig({ listen: { postgres: '0.0.0.0:6432' } }, { env: {} });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors.map((e) => e.path)).toEqual(expect.arrayContaining(['identity', 'resources', 'policy', 'tls']));
+  });
+
+  it('reports YAML syntax errors and unreadable files', () => {
+    const bad = loadConfigFile(write('identity: [unclosed\n'));
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.errors[0].message).toMatch(/^YAML: /);
+    const missing = loadConfigFile('/nonexistent/hoop.yaml');
+    expect(missing.ok).toBe(false);
+    if (!missing.ok) expect(missing.errors[0].message).toMatch(/ENOENT/);
+  });
+});

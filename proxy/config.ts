@@ -1,0 +1,425 @@
+// hoop.yaml: load, validate, resolve. The keys are DESIGN.md's normative ones ("The gateway");
+// every error names its key path (`resources[0].upstream: ...`) so the operator can find it.
+// Relative paths resolve against the config file's folder, credentials come from the environment
+// or from files (never from the policy), and everything that has a default gets it here, so the
+// rest of the gateway reads one fully-resolved `GatewayConfig`.
+
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { ApprovalMode } from './ports.ts';
+import { parseDuration } from './duration.ts';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface IdentityConfig {
+  issuer: string;
+  audience: string[];
+  jwksUri?: string;
+  jwksFile?: string;
+  /** Claim holding the groups: a top-level claim name, or a dotted path (`realm_access.roles`). */
+  groupsClaim: string;
+  algorithms: string[];
+  maxTokenTtlMs: number;
+  clockToleranceS: number;
+}
+
+export interface UpstreamTls {
+  /** `disable`: plain TCP; `require`: TLS without verifying the certificate; `verify-full`: verified. */
+  mode: 'disable' | 'require' | 'verify-full';
+  /** PEM file of the CA that signed the upstream's certificate (verify-full). */
+  ca?: string;
+  servername?: string;
+}
+
+export interface ResourceConfig {
+  name: string;
+  kind: 'postgres' | 'ssh';
+  upstream: string;
+  labels: Record<string, string>;
+  /** Gateway-held credentials resolved at load time (from `*_env` or `*_file`). */
+  user?: string;
+  password?: string;
+  tls: UpstreamTls;
+}
+
+export interface GatewayConfig {
+  /** Absolute path of the loaded file (undefined when built from an object). */
+  file?: string;
+  baseDir: string;
+  listen: { postgres: HostPort; admin?: HostPort };
+  tls?: { cert: string; key: string };
+  identity: IdentityConfig;
+  resources: ResourceConfig[];
+  policy: string;
+  state: string;
+  approvals: { mode: ApprovalMode; timeoutMs: number };
+  recording: { dir: string; results: boolean };
+  audit: { file: string };
+  masking: { hashKey?: string };
+}
+
+export interface ConfigError {
+  /** Key path, e.g. `resources[0].upstream`; empty for the document itself. */
+  path: string;
+  message: string;
+}
+
+export type ConfigResult = { ok: true; config: GatewayConfig } | { ok: false; errors: ConfigError[] };
+
+export interface LoadOptions {
+  /** Environment to resolve `*_env` credentials from (defaults to process.env). */
+  env?: Record<string, string | undefined>;
+}
+
+export function renderConfigErrors(file: string, errors: ConfigError[]): string {
+  return errors.map((e) => `${file}: ${e.path ? `${e.path}: ` : ''}${e.message}`).join('\n');
+}
+
+export function loadConfigFile(file: string, opts: LoadOptions = {}): ConfigResult {
+  const abs = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (err) {
+    return { ok: false, errors: [{ path: '', message: `cannot read config: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }] };
+  }
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return { ok: false, errors: doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}` })) };
+  }
+  return parseConfig(doc.toJS(), { ...opts, file: abs });
+}
+
+const KNOWN_TOP = ['listen', 'tls', 'identity', 'resources', 'policy', 'state', 'approvals', 'recording', 'audit', 'masking'];
+const HMAC_OR_NONE = /^(HS\d+|none)$/i;
+const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+
+/** Validates an already-parsed document. `file` anchors relative paths (else the cwd). */
+export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } = {}): ConfigResult {
+  const env = opts.env ?? process.env;
+  const baseDir = opts.file ? dirname(opts.file) : process.cwd();
+  const errors: ConfigError[] = [];
+  const err = (path: string, message: string) => errors.push({ path, message });
+  const path = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+
+  if (!isObject(raw)) {
+    return { ok: false, errors: [{ path: '', message: 'expected a mapping of configuration keys' }] };
+  }
+  for (const k of Object.keys(raw)) if (!KNOWN_TOP.includes(k)) err(k, `unknown key (known: ${KNOWN_TOP.join(', ')})`);
+
+  // listen
+  const listenRaw = raw.listen ?? {};
+  let listen: GatewayConfig['listen'] = { postgres: { host: '127.0.0.1', port: 6432 } };
+  if (!isObject(listenRaw)) err('listen', 'expected a mapping');
+  else {
+    checkKeys(listenRaw, 'listen', ['postgres', 'admin'], err);
+    if (listenRaw.postgres !== undefined) {
+      const hp = parseHostPort(listenRaw.postgres);
+      if (typeof hp === 'string') err('listen.postgres', hp);
+      else listen.postgres = hp;
+    }
+    if (listenRaw.admin !== undefined) {
+      const hp = parseHostPort(listenRaw.admin);
+      if (typeof hp === 'string') err('listen.admin', hp);
+      else listen = { ...listen, admin: hp };
+    }
+  }
+
+  // tls
+  let tls: GatewayConfig['tls'];
+  if (raw.tls !== undefined) {
+    if (!isObject(raw.tls)) err('tls', 'expected a mapping with `cert` and `key`');
+    else {
+      checkKeys(raw.tls, 'tls', ['cert', 'key'], err);
+      const cert = str(raw.tls.cert, 'tls.cert', err, true);
+      const key = str(raw.tls.key, 'tls.key', err, true);
+      if (cert && key) tls = { cert: path(cert), key: path(key) };
+    }
+  }
+
+  // Tokens travel as the password: off loopback they must be protected by TLS.
+  if (!tls && !isLoopback(listen.postgres.host) && !errors.some((e) => e.path.startsWith('tls'))) {
+    err('tls', `required when listen.postgres (${listen.postgres.host}) is not a loopback address: tokens are sent as the password`);
+  }
+
+  // identity
+  let identity: IdentityConfig | undefined;
+  if (raw.identity === undefined) err('identity', 'required: the token issuer the gateway trusts');
+  else if (!isObject(raw.identity)) err('identity', 'expected a mapping');
+  else identity = parseIdentity(raw.identity, err, path);
+
+  // resources
+  const resources: ResourceConfig[] = [];
+  if (raw.resources === undefined) err('resources', 'required: at least one resource');
+  else if (!Array.isArray(raw.resources) || raw.resources.length === 0) err('resources', 'expected a non-empty list');
+  else {
+    const seen = new Set<string>();
+    raw.resources.forEach((r, i) => {
+      const p = `resources[${i}]`;
+      const name = isObject(r) && typeof r.name === 'string' ? r.name : undefined;
+      if (name !== undefined && seen.has(name)) err(`${p}.name`, `duplicate resource name "${name}"`);
+      if (name !== undefined) seen.add(name);
+      const res = parseResource(r, p, err, env, path);
+      if (res) resources.push(res);
+    });
+  }
+
+  const policyRaw = str(raw.policy, 'policy', err, false);
+  if (raw.policy === undefined) err('policy', 'required: a .hoop file or a folder of them');
+  const state = path(str(raw.state, 'state', err, false) ?? './.hoop');
+
+  // approvals
+  const approvals: GatewayConfig['approvals'] = { mode: 'hold', timeoutMs: 15 * 60_000 };
+  if (raw.approvals !== undefined) {
+    if (!isObject(raw.approvals)) err('approvals', 'expected a mapping');
+    else {
+      checkKeys(raw.approvals, 'approvals', ['mode', 'timeout'], err);
+      if (raw.approvals.mode !== undefined) {
+        if (raw.approvals.mode === 'hold' || raw.approvals.mode === 'return') approvals.mode = raw.approvals.mode;
+        else err('approvals.mode', `expected "hold" or "return", got ${JSON.stringify(raw.approvals.mode)}`);
+      }
+      if (raw.approvals.timeout !== undefined) {
+        const ms = durationOf(raw.approvals.timeout);
+        if (ms === undefined || ms <= 0) err('approvals.timeout', `expected a duration like 15m, got ${JSON.stringify(raw.approvals.timeout)}`);
+        else approvals.timeoutMs = ms;
+      }
+    }
+  }
+
+  // recording
+  const recording = { dir: resolve(state, 'sessions'), results: false };
+  if (raw.recording !== undefined) {
+    if (!isObject(raw.recording)) err('recording', 'expected a mapping');
+    else {
+      checkKeys(raw.recording, 'recording', ['dir', 'results'], err);
+      const dir = str(raw.recording.dir, 'recording.dir', err, false);
+      if (dir) recording.dir = path(dir);
+      if (raw.recording.results !== undefined) {
+        if (typeof raw.recording.results !== 'boolean') err('recording.results', 'expected true or false');
+        else recording.results = raw.recording.results;
+      }
+    }
+  }
+
+  // audit
+  const audit = { file: resolve(state, 'audit.jsonl') };
+  if (raw.audit !== undefined) {
+    if (!isObject(raw.audit)) err('audit', 'expected a mapping');
+    else {
+      checkKeys(raw.audit, 'audit', ['file'], err);
+      const f = str(raw.audit.file, 'audit.file', err, false);
+      if (f) audit.file = path(f);
+    }
+  }
+
+  // masking
+  const masking: GatewayConfig['masking'] = {};
+  if (raw.masking !== undefined) {
+    if (!isObject(raw.masking)) err('masking', 'expected a mapping');
+    else {
+      checkKeys(raw.masking, 'masking', ['hash_key_env'], err);
+      const name = str(raw.masking.hash_key_env, 'masking.hash_key_env', err, false);
+      if (name) {
+        const v = env[name];
+        if (!v) err('masking.hash_key_env', `environment variable ${name} is not set`);
+        else masking.hashKey = v;
+      }
+    }
+  }
+
+  if (errors.length > 0 || !identity || !policyRaw) return { ok: false, errors };
+  return {
+    ok: true,
+    config: { file: opts.file, baseDir, listen, tls, identity, resources, policy: path(policyRaw), state, approvals, recording, audit, masking },
+  };
+}
+
+type Err = (path: string, message: string) => void;
+
+function parseIdentity(raw: Record<string, unknown>, err: Err, path: (p: string) => string): IdentityConfig | undefined {
+  checkKeys(raw, 'identity', ['issuer', 'audience', 'jwks_uri', 'jwks_file', 'groups_claim', 'algorithms', 'max_token_ttl', 'clock_tolerance'], err);
+  const issuer = str(raw.issuer, 'identity.issuer', err, true);
+  let audience: string[] = [];
+  if (typeof raw.audience === 'string' && raw.audience) audience = [raw.audience];
+  else if (Array.isArray(raw.audience) && raw.audience.length > 0 && raw.audience.every((a) => typeof a === 'string' && a)) audience = raw.audience as string[];
+  else err('identity.audience', 'required: the audience (`aud`) tokens must be issued for, a string or a list');
+  const jwksUri = str(raw.jwks_uri, 'identity.jwks_uri', err, false);
+  const jwksFile = str(raw.jwks_file, 'identity.jwks_file', err, false);
+  if (!jwksUri && !jwksFile) err('identity', 'one of `jwks_uri` or `jwks_file` is required');
+  if (jwksUri && jwksFile) err('identity', 'give either `jwks_uri` or `jwks_file`, not both');
+  if (jwksUri) {
+    try {
+      const u = new URL(jwksUri);
+      const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
+      if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) err('identity.jwks_uri', 'must be an https:// URL (http:// only on loopback)');
+    } catch {
+      err('identity.jwks_uri', `not a URL: ${JSON.stringify(jwksUri)}`);
+    }
+  }
+  const groupsClaim = str(raw.groups_claim, 'identity.groups_claim', err, false) ?? 'groups';
+  let algorithms = ['ES256', 'RS256', 'EdDSA'];
+  if (raw.algorithms !== undefined) {
+    if (!Array.isArray(raw.algorithms) || raw.algorithms.length === 0 || !raw.algorithms.every((a) => typeof a === 'string')) {
+      err('identity.algorithms', 'expected a non-empty list of JWS algorithm names');
+    } else {
+      algorithms = raw.algorithms as string[];
+      raw.algorithms.forEach((a: string, i: number) => {
+        // Keys come from a JWKS of public keys, so a symmetric (or absent) signature could only be
+        // "verified" with public material: exactly the HS256-with-the-public-key forgery.
+        if (HMAC_OR_NONE.test(a)) err(`identity.algorithms[${i}]`, `${a} is not allowed: the gateway verifies with public keys only`);
+        else if (!ASYMMETRIC_ALGS.includes(a)) err(`identity.algorithms[${i}]`, `unknown algorithm ${JSON.stringify(a)} (known: ${ASYMMETRIC_ALGS.join(', ')})`);
+      });
+    }
+  }
+  let maxTokenTtlMs = 3_600_000;
+  if (raw.max_token_ttl !== undefined) {
+    const ms = durationOf(raw.max_token_ttl);
+    if (ms === undefined || ms <= 0) err('identity.max_token_ttl', `expected a duration like 1h, got ${JSON.stringify(raw.max_token_ttl)}`);
+    else maxTokenTtlMs = ms;
+  }
+  let clockToleranceS = 30;
+  if (raw.clock_tolerance !== undefined) {
+    const ms = durationOf(raw.clock_tolerance);
+    if (ms === undefined || ms > 300_000) err('identity.clock_tolerance', 'expected a duration of at most 5m');
+    else clockToleranceS = ms / 1000;
+  }
+  if (!issuer) return undefined;
+  return { issuer, audience, jwksUri, jwksFile: jwksFile ? path(jwksFile) : undefined, groupsClaim, algorithms, maxTokenTtlMs, clockToleranceS };
+}
+
+function parseResource(
+  raw: unknown,
+  p: string,
+  err: Err,
+  env: Record<string, string | undefined>,
+  path: (p: string) => string,
+): ResourceConfig | undefined {
+  if (!isObject(raw)) {
+    err(p, 'expected a mapping with name, kind, upstream');
+    return undefined;
+  }
+  checkKeys(raw, p, ['name', 'kind', 'upstream', 'labels', 'user_env', 'password_env', 'user_file', 'password_file', 'tls'], err);
+  const name = str(raw.name, `${p}.name`, err, true);
+  if (name && !/^[A-Za-z0-9_.-]+$/.test(name)) err(`${p}.name`, 'use letters, digits, `-`, `_` and `.` only (clients select it as dbname)');
+  const kind = raw.kind ?? 'postgres';
+  if (kind !== 'postgres' && kind !== 'ssh') err(`${p}.kind`, `expected "postgres" or "ssh", got ${JSON.stringify(kind)}`);
+  const upstream = str(raw.upstream, `${p}.upstream`, err, true);
+  if (upstream && kind !== 'ssh') {
+    try {
+      const u = new URL(upstream);
+      if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') err(`${p}.upstream`, 'expected a postgres:// URL');
+      else if (!u.hostname) err(`${p}.upstream`, 'the URL names no host');
+      else if (u.password) err(`${p}.upstream`, 'do not put a password in the URL; use password_env or password_file');
+    } catch {
+      err(`${p}.upstream`, `not a URL: ${JSON.stringify(upstream)} (expected postgres://host:port/dbname)`);
+    }
+  }
+  const labels: Record<string, string> = {};
+  if (raw.labels !== undefined) {
+    if (!isObject(raw.labels)) err(`${p}.labels`, 'expected a mapping of strings');
+    else for (const [k, v] of Object.entries(raw.labels)) {
+      if (typeof v !== 'string') err(`${p}.labels.${k}`, 'expected a string');
+      else labels[k] = v;
+    }
+  }
+  const user = secret(raw, 'user', p, err, env, path);
+  const password = secret(raw, 'password', p, err, env, path);
+
+  let tls: UpstreamTls = { mode: 'disable' };
+  if (raw.tls !== undefined) {
+    if (raw.tls === true) tls = { mode: 'verify-full' };
+    else if (raw.tls === false) tls = { mode: 'disable' };
+    else if (!isObject(raw.tls)) err(`${p}.tls`, 'expected true, false or a mapping {mode, ca, servername}');
+    else {
+      checkKeys(raw.tls, `${p}.tls`, ['mode', 'ca', 'servername'], err);
+      const mode = raw.tls.mode ?? 'verify-full';
+      if (mode !== 'disable' && mode !== 'require' && mode !== 'verify-full') err(`${p}.tls.mode`, 'expected disable, require or verify-full');
+      else tls = { mode };
+      const ca = str(raw.tls.ca, `${p}.tls.ca`, err, false);
+      if (ca) tls.ca = path(ca);
+      const sn = str(raw.tls.servername, `${p}.tls.servername`, err, false);
+      if (sn) tls.servername = sn;
+    }
+  }
+  if (!name || !upstream || (kind !== 'postgres' && kind !== 'ssh')) return undefined;
+  return { name, kind, upstream, labels, user, password, tls };
+}
+
+/** `<what>_env` or `<what>_file`, at most one. A named source that is empty or missing is an error. */
+function secret(
+  raw: Record<string, unknown>,
+  what: 'user' | 'password',
+  p: string,
+  err: Err,
+  env: Record<string, string | undefined>,
+  path: (p: string) => string,
+): string | undefined {
+  const envName = str(raw[`${what}_env`], `${p}.${what}_env`, err, false);
+  const file = str(raw[`${what}_file`], `${p}.${what}_file`, err, false);
+  if (envName && file) {
+    err(p, `give either ${what}_env or ${what}_file, not both`);
+    return undefined;
+  }
+  if (envName) {
+    const v = env[envName];
+    if (v === undefined || v === '') err(`${p}.${what}_env`, `environment variable ${envName} is not set`);
+    return v || undefined;
+  }
+  if (file) {
+    try {
+      // Secret files conventionally end with a newline (`echo pw > file`); it is never part of the secret.
+      const v = readFileSync(path(file), 'utf8').replace(/\r?\n$/, '');
+      if (!v) err(`${p}.${what}_file`, `${file} is empty`);
+      return v || undefined;
+    } catch (e) {
+      err(`${p}.${what}_file`, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  return undefined;
+}
+
+export function parseHostPort(v: unknown): HostPort | string {
+  if (typeof v === 'number') return validPort(v) ? { host: '127.0.0.1', port: v } : `invalid port ${v}`;
+  if (typeof v !== 'string' || !v) return 'expected host:port';
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(v.trim());
+  if (!m) return `expected host:port, got ${JSON.stringify(v)}`;
+  const port = Number(m[3]);
+  if (!validPort(port)) return `invalid port ${m[3]}`;
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+function validPort(n: number): boolean {
+  return Number.isInteger(n) && n >= 0 && n <= 65535;
+}
+
+function durationOf(v: unknown): number | undefined {
+  return typeof v === 'string' || typeof v === 'number' ? parseDuration(v) : undefined;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown, path: string, err: Err, required: boolean): string | undefined {
+  if (v === undefined || v === null) {
+    if (required) err(path, 'required');
+    return undefined;
+  }
+  if (typeof v !== 'string' || v === '') {
+    err(path, `expected a non-empty string, got ${JSON.stringify(v)}`);
+    return undefined;
+  }
+  return v;
+}
+
+function checkKeys(obj: Record<string, unknown>, path: string, known: string[], err: Err): void {
+  for (const k of Object.keys(obj)) if (!known.includes(k)) err(`${path}.${k}`, `unknown key (known: ${known.join(', ')})`);
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
