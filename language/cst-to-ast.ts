@@ -1,0 +1,784 @@
+// CST → AST, and the home of every semantic check that needs only one file (Cedar's cst_to_ast).
+//
+// The CST may be partial (error recovery leaves out children and inserts tokens without
+// positions), so every child is treated as optional. Whatever is wrong is reported as a coded
+// Diagnostic and the conversion carries on; an AST that comes with errors is for tooling only and
+// must never be evaluated.
+
+import type { CstNode, IToken } from 'chevrotain';
+import {
+  type ApproveEffect, type Comment, type Condition, type DefaultDecl, type Duration, type Effect,
+  type Expectation, type Literal, type MaskerRef, type DetectorRef, type MatchSelector, type Name,
+  type NumberLit, type ObjectEntry, type OnSelector, type PolicyFile, type ResourceKind, type Rule,
+  type Span, type StringLit, type TestCase, type WhenSelector, RESOURCE_KINDS, SQL_MATCH_KINDS,
+  type SqlMatchKind, type ResourceSelectorKind,
+} from './ast.ts';
+import type { Diagnostic, DiagnosticCode, Related, Severity } from './diagnostics.ts';
+import { didYouMean } from './fuzzy.ts';
+import { tokenSpan } from './lexer.ts';
+import { UnterminatedCel, UnterminatedString } from './tokens.ts';
+
+type ObjectLit = Extract<Literal, { kind: 'Object' }>;
+
+/** Words people write for a statement kind that the language spells differently. */
+const KIND_ALIASES: Record<string, string> = {
+  create: 'ddl', alter: 'ddl', drop: 'ddl', comment: 'ddl', rename: 'ddl',
+  revoke: 'grant', upsert: 'insert', copy: 'copy_from` or `copy_to',
+  begin: 'transaction', commit: 'transaction', rollback: 'transaction', savepoint: 'transaction',
+  show: 'utility', vacuum: 'utility', analyze: 'utility', reset: 'set', reads: 'read', writes: 'write',
+};
+
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+const IDENTITY_FIELDS = ['sub', 'groups', 'actor', 'claims', 'token_id'] as const;
+const CONTEXT_FIELDS = ['time', 'client_addr', 'session_id'] as const;
+
+export interface CstToAstOptions {
+  file: string;
+  comments: Comment[];
+  /** Offsets of syntax errors, so checks do not pile onto a construct the parser already flagged. */
+  syntaxErrorOffsets: number[];
+}
+
+export function cstToAst(cst: CstNode | undefined, opts: CstToAstOptions): { ast: PolicyFile; diagnostics: Diagnostic[] } {
+  const c = new Converter(opts);
+  const ast = c.file(cst);
+  return { ast, diagnostics: c.diagnostics };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading a partial CST
+
+function isToken(x: CstNode | IToken): x is IToken {
+  return (x as IToken).image !== undefined;
+}
+
+/** Real (not recovery-inserted) tokens under `key`. */
+function toks(n: CstNode | undefined, key: string): IToken[] {
+  const xs = n?.children[key] ?? [];
+  return xs.filter((x): x is IToken => isToken(x) && !x.isInsertedInRecovery && Number.isFinite(x.startOffset));
+}
+function tok(n: CstNode | undefined, key: string): IToken | undefined {
+  return toks(n, key)[0];
+}
+function nodes(n: CstNode | undefined, key: string): CstNode[] {
+  const xs = n?.children[key] ?? [];
+  return xs.filter((x): x is CstNode => !isToken(x));
+}
+function node(n: CstNode | undefined, key: string): CstNode | undefined {
+  return nodes(n, key)[0];
+}
+
+function allTokens(n: CstNode, out: IToken[] = []): IToken[] {
+  for (const xs of Object.values(n.children)) {
+    for (const x of xs ?? []) {
+      if (isToken(x)) {
+        if (!x.isInsertedInRecovery && Number.isFinite(x.startOffset)) out.push(x);
+      } else allTokens(x, out);
+    }
+  }
+  return out;
+}
+
+function joinSpans(a: Span, b: Span): Span {
+  return {
+    file: a.file,
+    startOffset: a.startOffset,
+    startLine: a.startLine,
+    startColumn: a.startColumn,
+    endOffset: b.endOffset,
+    endLine: b.endLine,
+    endColumn: b.endColumn,
+  };
+}
+
+class Converter {
+  readonly diagnostics: Diagnostic[] = [];
+  private readonly file_: string;
+  private readonly comments: Comment[];
+  private readonly syntaxErrorOffsets: number[];
+
+  constructor(opts: CstToAstOptions) {
+    this.file_ = opts.file;
+    this.comments = opts.comments;
+    this.syntaxErrorOffsets = opts.syntaxErrorOffsets;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // helpers
+
+  private report(code: DiagnosticCode, span: Span, message: string, help?: string, related: Related[] = [], severity: Severity = 'error'): void {
+    const d: Diagnostic = { code, severity, message, span, related };
+    if (help !== undefined) d.help = help;
+    this.diagnostics.push(d);
+  }
+
+  private tspan(t: IToken): Span {
+    return tokenSpan(this.file_, t);
+  }
+
+  private nspan(n: CstNode): Span {
+    const loc = n.location;
+    if (
+      loc && Number.isFinite(loc.startOffset) && Number.isFinite(loc.endOffset) &&
+      loc.startLine !== undefined && Number.isFinite(loc.startLine) && loc.endLine !== undefined && Number.isFinite(loc.endLine)
+    ) {
+      return {
+        file: this.file_,
+        startOffset: loc.startOffset,
+        endOffset: (loc.endOffset as number) + 1,
+        startLine: loc.startLine,
+        startColumn: loc.startColumn as number,
+        endLine: loc.endLine,
+        endColumn: (loc.endColumn as number) + 1,
+      };
+    }
+    const ts = allTokens(n).sort((a, b) => a.startOffset - b.startOffset);
+    if (ts.length === 0) {
+      return { file: this.file_, startOffset: 0, endOffset: 0, startLine: 1, startColumn: 1, endLine: 1, endColumn: 1 };
+    }
+    return joinSpans(this.tspan(ts[0]), this.tspan(ts[ts.length - 1]));
+  }
+
+  private hasSyntaxErrorIn(span: Span): boolean {
+    return this.syntaxErrorOffsets.some((o) => o >= span.startOffset && o <= span.endOffset);
+  }
+
+  private name(t: IToken): Name {
+    return { kind: 'Name', value: t.image, span: this.tspan(t) };
+  }
+
+  /** Decodes a string token (JSON escapes), reporting bad escapes and a missing closing quote. */
+  private string(t: IToken): StringLit {
+    const span = this.tspan(t);
+    const img = t.image;
+    const unterminated = t.tokenType === UnterminatedString;
+    if (unterminated) {
+      this.report('HOOP1002', span, 'unterminated string', 'close it with a double quote `"` on the same line');
+    }
+    const body = img.slice(1, unterminated ? img.length : img.length - 1);
+    let value = '';
+    for (let i = 0; i < body.length; i++) {
+      const ch = body[i];
+      if (ch !== '\\') {
+        value += ch;
+        continue;
+      }
+      const esc = body[i + 1];
+      const at = t.startOffset + 1 + i;
+      const escSpan = (len: number): Span => ({
+        file: this.file_, startOffset: at, endOffset: at + len,
+        startLine: span.startLine, startColumn: span.startColumn + 1 + i,
+        endLine: span.startLine, endColumn: span.startColumn + 1 + i + len,
+      });
+      const simple: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+      if (esc !== undefined && esc in simple) {
+        value += simple[esc];
+        i++;
+      } else if (esc === 'u' && /^[0-9a-fA-F]{4}$/.test(body.slice(i + 2, i + 6))) {
+        value += String.fromCharCode(parseInt(body.slice(i + 2, i + 6), 16));
+        i += 5;
+      } else {
+        const shown = esc === undefined ? '\\' : `\\${esc}`;
+        this.report(
+          'HOOP1004', escSpan(shown.length), `invalid escape \`${shown}\` in string`,
+          esc === undefined
+            ? 'a string cannot end with a lone backslash'
+            : 'strings use JSON escapes: \\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX (write \\\\ for a backslash, e.g. "\\\\d+")',
+        );
+        if (esc !== undefined) {
+          value += esc;
+          i++;
+        }
+      }
+    }
+    return { kind: 'String', value, span };
+  }
+
+  private stringItems(n: CstNode | undefined): StringLit[] {
+    return toks(n, 'StringLiteral').map((t) => this.string(t));
+  }
+
+  private stringOrList(n: CstNode | undefined): StringLit[] {
+    const single = tok(n, 'StringLiteral');
+    if (single) return [this.string(single)];
+    return this.stringItems(node(node(n, 'stringList'), 'stringItems'));
+  }
+
+  private qualifiedName(n: CstNode): Name | undefined {
+    const parts = toks(n, 'NameTok').sort((a, b) => a.startOffset - b.startOffset);
+    if (parts.length === 0) return undefined;
+    return {
+      kind: 'Name',
+      value: parts.map((p) => p.image).join('.'),
+      span: joinSpans(this.tspan(parts[0]), this.tspan(parts[parts.length - 1])),
+    };
+  }
+
+  private duration(t: IToken): Duration | undefined {
+    const span = this.tspan(t);
+    const m = /^(\d+)([A-Za-z_][A-Za-z0-9_]*)$/.exec(t.image);
+    const unit = m?.[2];
+    const n = m ? Number(m[1]) : NaN;
+    if (!m || unit === undefined || !(unit in DURATION_UNITS)) {
+      const help = unit !== undefined ? didYouMean(unit, Object.keys(DURATION_UNITS)) : undefined;
+      this.report('HOOP1005', span, `invalid duration \`${t.image}\``,
+        `a duration is a whole number followed by s, m, h or d (e.g. 15m)${help ? `; ${help}` : ''}`);
+      return undefined;
+    }
+    if (n <= 0 || !Number.isSafeInteger(n * DURATION_UNITS[unit])) {
+      this.report('HOOP1005', span, `invalid duration \`${t.image}\``, 'a duration must be positive (e.g. 15m)');
+      return undefined;
+    }
+    return { kind: 'Duration', ms: n * DURATION_UNITS[unit], text: t.image, span };
+  }
+
+  private resourceKind<K extends string>(t: IToken, allowed: readonly K[]): K | undefined {
+    if ((allowed as readonly string[]).includes(t.image)) return t.image as K;
+    this.report('HOOP2002', this.tspan(t), `unknown resource kind \`${t.image}\``,
+      didYouMean(t.image, allowed) ?? `resource kinds are ${allowed.map((k) => `\`${k}\``).join(', ')}`);
+    return undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // file
+
+  file(cst: CstNode | undefined): PolicyFile {
+    const out: PolicyFile = {
+      kind: 'PolicyFile',
+      file: this.file_,
+      rules: [],
+      tests: [],
+      comments: this.comments,
+      span: cst ? this.nspan(cst) : this.nspan({ name: 'file', children: {} }),
+    };
+    if (!cst) return out;
+    for (const p of nodes(cst, 'packageDecl')) {
+      const name = this.qualifiedName(node(p, 'qualifiedName') ?? { name: 'qualifiedName', children: {} });
+      if (!name) continue;
+      if (out.package) {
+        this.report('HOOP2017', this.nspan(p), 'package declared twice', 'a file belongs to one package; remove one `package` line',
+          [{ message: 'first declared here', span: out.package.span }]);
+        continue;
+      }
+      out.package = name;
+    }
+    for (const d of nodes(cst, 'defaultDecl')) {
+      const decl = this.defaultDecl(d);
+      if (!decl) continue;
+      if (out.default) {
+        this.report('HOOP2015', decl.span, 'default declared twice', 'keep one `default` line per file',
+          [{ message: 'first declared here', span: out.default.span }]);
+        continue;
+      }
+      out.default = decl;
+    }
+    const seenRules = new Map<string, Rule>();
+    for (const r of nodes(cst, 'ruleDecl')) {
+      const rule = this.rule(r);
+      if (!rule) continue;
+      const first = seenRules.get(rule.name.value);
+      if (first) {
+        this.report('HOOP2005', rule.name.span, `duplicate rule name \`${rule.name.value}\``,
+          'rule names are unique within a package; rename one of them',
+          [{ message: 'first defined here', span: first.name.span }]);
+      } else seenRules.set(rule.name.value, rule);
+      out.rules.push(rule);
+    }
+    const seenTests = new Map<string, TestCase>();
+    for (const t of nodes(cst, 'testDecl')) {
+      const test = this.test(t);
+      if (!test) continue;
+      const first = seenTests.get(test.name.value);
+      if (first) {
+        this.report('HOOP4004', test.name.span, `duplicate test name ${JSON.stringify(test.name.value)}`,
+          'test names are unique within a package; rename one of them',
+          [{ message: 'first defined here', span: first.name.span }]);
+      } else seenTests.set(test.name.value, test);
+      out.tests.push(test);
+    }
+    return out;
+  }
+
+  private defaultDecl(d: CstNode): DefaultDecl | undefined {
+    const span = this.nspan(d);
+    if (tok(d, 'Kw_allow')) return { kind: 'Default', effect: 'allow', span };
+    if (tok(d, 'Kw_block')) {
+      const msg = tok(d, 'StringLiteral');
+      const decl: DefaultDecl = { kind: 'Default', effect: 'block', span };
+      if (msg) decl.message = this.string(msg);
+      return decl;
+    }
+    return undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // rules
+
+  private rule(r: CstNode): Rule | undefined {
+    const nameTok = tok(r, 'NameTok');
+    if (!nameTok) return undefined;
+    const span = this.nspan(r);
+    const rule: Rule = { kind: 'Rule', name: this.name(nameTok), conditions: [], effects: [], span };
+    for (const clause of nodes(r, 'ruleClause')) {
+      const on = node(clause, 'onSelector');
+      const when = node(clause, 'whenSelector');
+      const match = node(clause, 'matchSelector');
+      const cond = node(clause, 'condition');
+      if (on) this.setSelector(rule, 'on', this.onSelector(on), 'on');
+      else if (when) this.setSelector(rule, 'when', this.whenSelector(when), 'when');
+      else if (match) this.setSelector(rule, 'match', this.matchSelector(match), 'match');
+      else if (cond) {
+        const c = this.condition(cond);
+        if (c) rule.conditions.push(c);
+      } else {
+        const e = this.effect(clause);
+        if (e) rule.effects.push(e);
+      }
+    }
+    this.checkSelectorKinds(rule);
+    this.checkEffects(rule);
+    if (rule.effects.length === 0) {
+      if (!this.hasSyntaxErrorIn(span)) {
+        this.report('HOOP2006', rule.name.span, `rule \`${rule.name.value}\` has no effect`,
+          'add `allow`, `block`, `approve by group "..."` or a `mask` line; a rule without an effect is ignored');
+      }
+      return undefined;
+    }
+    return rule;
+  }
+
+  private setSelector<K extends 'on' | 'when' | 'match'>(rule: Rule, key: K, value: Rule[K] | undefined, word: string): void {
+    if (!value) return;
+    const prev = rule[key];
+    if (prev) {
+      const help = key === 'when'
+        ? 'one `when` per rule; list several values with `groups [...]`, or combine attributes in an `if` condition'
+        : key === 'match'
+          ? 'one `match` per rule; list several kinds separated by commas, or write a second rule'
+          : 'one `on` per rule; list several name globs inside the parentheses, or write a second rule';
+      this.report('HOOP2007', value.span, `\`${word}\` given twice in rule \`${rule.name.value}\``, help,
+        [{ message: `first \`${word}\` here`, span: prev.span }]);
+      return;
+    }
+    rule[key] = value;
+  }
+
+  private onSelector(n: CstNode): OnSelector | undefined {
+    const kindTok = tok(n, 'resourceKind');
+    if (!kindTok) return undefined;
+    const kind = this.resourceKind<ResourceSelectorKind>(kindTok, RESOURCE_KINDS);
+    const globs = this.stringItems(node(n, 'stringItems'));
+    for (const g of globs) this.checkGlob(g, 'resource');
+    if (!kind) return undefined;
+    return { kind: 'On', resourceKind: kind, globs, span: this.nspan(n) };
+  }
+
+  private whenSelector(n: CstNode): WhenSelector | undefined {
+    const attr = tok(n, 'attribute');
+    if (!attr) return undefined;
+    const values = this.stringOrList(node(n, 'stringOrList'));
+    if (values.length === 0) return undefined;
+    const attribute = attr.image.replace(/s$/, '') as WhenSelector['attribute'];
+    for (const v of values) {
+      if (v.value === '') this.report('HOOP2010', v.span, `empty ${attribute} name`, `give the ${attribute} name or glob`);
+    }
+    return { kind: 'When', attribute, values, span: this.nspan(n) };
+  }
+
+  private matchSelector(n: CstNode): MatchSelector | undefined {
+    const sql = node(n, 'sqlMatch');
+    if (sql) {
+      const kinds: { value: SqlMatchKind; span: Span }[] = [];
+      for (const k of toks(sql, 'kind').sort((a, b) => a.startOffset - b.startOffset)) {
+        const span = this.tspan(k);
+        if ((SQL_MATCH_KINDS as readonly string[]).includes(k.image)) {
+          kinds.push({ value: k.image as SqlMatchKind, span });
+          continue;
+        }
+        const alias = KIND_ALIASES[k.image.toLowerCase()];
+        const help = alias !== undefined
+          ? `did you mean \`${alias}\`?`
+          : didYouMean(k.image, SQL_MATCH_KINDS) ?? `statement kinds are ${SQL_MATCH_KINDS.join(', ')}`;
+        this.report('HOOP2001', span, `unknown statement kind \`${k.image}\``, help);
+      }
+      const m: MatchSelector = { kind: 'SqlMatch', statementKinds: kinds, span: this.nspan(n) };
+      const tablesList = node(sql, 'stringList');
+      if (tablesList) {
+        m.tables = this.stringItems(node(tablesList, 'stringItems'));
+        for (const g of m.tables) this.checkGlob(g, 'table');
+      }
+      return m;
+    }
+    const shell = node(n, 'shellMatch');
+    if (shell) {
+      const programs = this.stringItems(node(node(shell, 'stringList'), 'stringItems'));
+      for (const p of programs) this.checkGlob(p, 'program');
+      return { kind: 'ShellMatch', programs, span: this.nspan(n) };
+    }
+    return undefined;
+  }
+
+  private checkGlob(g: StringLit, what: 'resource' | 'table' | 'program'): void {
+    if (g.value === '') {
+      this.report('HOOP2010', g.span, `empty ${what} glob`, 'use "*" to match every name');
+      return;
+    }
+    if (what === 'table') {
+      const parts = g.value.split('.');
+      if (parts.length > 2 || parts.some((p) => p === '')) {
+        this.report('HOOP2010', g.span, `invalid table glob ${JSON.stringify(g.value)}`,
+          'write `table` or `schema.table` (globs `*` and `?` allowed; an unqualified table means schema `public`)');
+      }
+    }
+    if (what === 'program' && g.value.includes('/')) {
+      this.report('HOOP2010', g.span, `invalid program name ${JSON.stringify(g.value)}`,
+        'program names are matched without their path: write "ls", not "/bin/ls"');
+    }
+  }
+
+  private condition(n: CstNode): Condition | undefined {
+    const t = tok(n, 'Cel');
+    if (!t) return undefined;
+    const span = this.tspan(t);
+    const unterminated = t.tokenType === UnterminatedCel;
+    if (unterminated) {
+      this.report('HOOP1006', span, 'unterminated CEL expression', 'close the condition with a backtick `');
+    }
+    const source = t.image.slice(1, unterminated ? t.image.length : t.image.length - 1);
+    const exprSpan: Span = {
+      file: this.file_,
+      startOffset: span.startOffset + 1,
+      endOffset: unterminated ? span.endOffset : span.endOffset - 1,
+      startLine: span.startLine,
+      startColumn: span.startColumn + 1,
+      endLine: span.endLine,
+      endColumn: unterminated ? span.endColumn : span.endColumn - 1,
+    };
+    return { kind: 'Condition', source, exprSpan, span: this.nspan(n) };
+  }
+
+  private effect(clause: CstNode): Effect | undefined {
+    const allow = node(clause, 'allowEffect');
+    if (allow) return { kind: 'Allow', span: this.nspan(allow) };
+    const block = node(clause, 'blockEffect');
+    if (block) {
+      const e: Effect = { kind: 'Block', span: this.nspan(block) };
+      const msg = tok(block, 'StringLiteral');
+      if (msg) e.message = this.string(msg);
+      return e;
+    }
+    const approve = node(clause, 'approveEffect');
+    if (approve) {
+      const groups = this.approverGroups(node(approve, 'approverGroups'));
+      if (groups.length === 0) return undefined;
+      const e: ApproveEffect = { kind: 'Approve', groups, span: this.nspan(approve) };
+      const d = tok(approve, 'Duration');
+      if (d) {
+        const dur = this.duration(d);
+        if (dur) e.within = dur;
+      }
+      return e;
+    }
+    const mask = node(clause, 'maskEffect');
+    if (mask) {
+      const maskerNode = node(mask, 'maskerRef');
+      const masker = maskerNode ? this.maskerRef(maskerNode) : undefined;
+      if (!masker) return undefined;
+      const span = this.nspan(mask);
+      const col = tok(mask, 'StringLiteral');
+      if (tok(mask, 'Kw_column')) {
+        if (!col) return undefined;
+        const column = this.string(col);
+        this.checkColumn(column);
+        return { kind: 'MaskColumn', column, masker, span };
+      }
+      const detectors = nodes(mask, 'detectorRef').map((d) => this.detectorRef(d)).filter((d): d is DetectorRef => d !== undefined);
+      if (detectors.length === 0) return undefined;
+      return { kind: 'MaskDetect', detectors, masker, span };
+    }
+    return undefined;
+  }
+
+  private approverGroups(n: CstNode | undefined): StringLit[] {
+    if (!n || !tok(n, 'attribute')) return [];
+    const groups = this.stringOrList(node(n, 'stringOrList'));
+    for (const g of groups) {
+      if (g.value === '') this.report('HOOP2010', g.span, 'empty group name', 'name the approver group, e.g. "dba"');
+    }
+    return groups;
+  }
+
+  private checkColumn(column: StringLit): void {
+    const parts = column.value.split('.');
+    if (parts.length < 2 || parts.length > 3 || parts.some((p) => p.trim() === '' || /\s/.test(p))) {
+      this.report('HOOP2009', column.span, `invalid column reference ${JSON.stringify(column.value)}`,
+        'write "table.column" or "schema.table.column" (an unqualified table means schema `public`)');
+    }
+  }
+
+  private maskerRef(n: CstNode): MaskerRef | undefined {
+    const nameTok = tok(n, 'NameTok');
+    if (!nameTok) return undefined;
+    const args: NumberLit[] = toks(n, 'NumberLiteral')
+      .sort((a, b) => a.startOffset - b.startOffset)
+      .map((t) => ({ kind: 'Number', value: Number(t.image), span: this.tspan(t) }));
+    return { kind: 'Masker', name: this.name(nameTok), args, span: this.nspan(n) };
+  }
+
+  private detectorRef(n: CstNode): DetectorRef | undefined {
+    const nameTok = tok(n, 'NameTok');
+    if (!nameTok) return undefined;
+    const args = this.stringItems(node(n, 'stringItems'));
+    return { kind: 'Detector', name: this.name(nameTok), args, span: this.nspan(n) };
+  }
+
+  /** `match shell` needs an ssh resource and `match sql` a postgres one (when `on` names a kind). */
+  private checkSelectorKinds(rule: Rule): void {
+    if (!rule.on || !rule.match) return;
+    const rk = rule.on.resourceKind;
+    if (rule.match.kind === 'ShellMatch' && rk === 'postgres') {
+      this.report('HOOP2013', rule.match.span, 'shell match on a postgres resource',
+        'a `match shell` rule needs `on ssh(...)` (or no `on`)', [{ message: 'resource kind given here', span: rule.on.span }]);
+    }
+    if (rule.match.kind === 'SqlMatch' && rk === 'ssh') {
+      this.report('HOOP2014', rule.match.span, 'sql match on an ssh resource',
+        'a `match sql` rule needs `on postgres(...)` (or no `on`)', [{ message: 'resource kind given here', span: rule.on.span }]);
+    }
+  }
+
+  /**
+   * `block` excludes every other effect (the rule would block anyway, so the rest is dead code
+   * that misleads the reader); `approve` already grants once approved, so `allow` beside it is a
+   * warning; one `block` and one `approve` per rule.
+   */
+  private checkEffects(rule: Rule): void {
+    const byKind = (k: Effect['kind']) => rule.effects.filter((e) => e.kind === k);
+    const blocks = byKind('Block');
+    const approves = byKind('Approve');
+    const allows = byKind('Allow');
+    const others = rule.effects.filter((e) => e.kind !== 'Block');
+    if (blocks.length > 0 && others.length > 0) {
+      this.report('HOOP2011', others[0].span, `\`block\` together with \`${effectWord(others[0])}\` in rule \`${rule.name.value}\``,
+        'a rule that blocks cannot also grant or mask; split it into two rules',
+        [{ message: '`block` here', span: blocks[0].span }]);
+    }
+    if (blocks.length > 1) {
+      this.report('HOOP2011', blocks[1].span, `\`block\` given twice in rule \`${rule.name.value}\``, 'keep one `block` with one message',
+        [{ message: 'first `block` here', span: blocks[0].span }]);
+    }
+    if (approves.length > 1) {
+      this.report('HOOP2011', approves[1].span, `\`approve\` given twice in rule \`${rule.name.value}\``,
+        'list every approver group in one `approve by groups [...]`', [{ message: 'first `approve` here', span: approves[0].span }]);
+    }
+    if (approves.length > 0 && allows.length > 0) {
+      this.report('HOOP2011', allows[0].span, `\`allow\` has no effect beside \`approve\` in rule \`${rule.name.value}\``,
+        'remove `allow`: an approved statement is allowed', [{ message: '`approve` here', span: approves[0].span }], 'warning');
+    }
+    if (allows.length > 1) {
+      this.report('HOOP2011', allows[1].span, `\`allow\` given twice in rule \`${rule.name.value}\``, 'remove the second `allow`',
+        [{ message: 'first `allow` here', span: allows[0].span }], 'warning');
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // tests
+
+  private test(n: CstNode): TestCase | undefined {
+    const nameTok = tok(n, 'StringLiteral');
+    if (!nameTok) return undefined;
+    const span = this.nspan(n);
+    const test: TestCase = { kind: 'Test', name: this.string(nameTok), expects: [], span };
+    const twice = (what: string, at: Span, first: Span) =>
+      this.report('HOOP4005', at, `\`${what}\` given twice in test ${JSON.stringify(test.name.value)}`, `keep one \`${what}\``,
+        [{ message: 'first given here', span: first }]);
+    for (const clause of nodes(n, 'testClause')) {
+      const cspan = this.nspan(clause);
+      if (tok(clause, 'Kw_identity')) {
+        const obj = this.objectLit(node(clause, 'objectLit'));
+        if (!obj) continue;
+        if (test.identity) twice('identity', cspan, test.identity.span);
+        else {
+          this.checkFields(obj, 'identity', IDENTITY_FIELDS);
+          test.identity = obj;
+        }
+      } else if (tok(clause, 'Kw_context')) {
+        const obj = this.objectLit(node(clause, 'objectLit'));
+        if (!obj) continue;
+        if (test.context) twice('context', cspan, test.context.span);
+        else {
+          this.checkFields(obj, 'context', CONTEXT_FIELDS);
+          test.context = obj;
+        }
+      } else if (node(clause, 'testResource')) {
+        const r = node(clause, 'testResource') as CstNode;
+        const kt = tok(r, 'resourceKind');
+        const nt = tok(r, 'StringLiteral');
+        if (!kt || !nt) continue;
+        const kind = this.resourceKind<ResourceKind>(kt, RESOURCE_KINDS.filter((k): k is ResourceKind => k !== 'any'));
+        const name = this.string(nt);
+        if (!kind) continue;
+        if (test.resource) twice('resource', cspan, test.resource.span);
+        else test.resource = { kind: 'TestResource', resourceKind: kind, name, span: this.nspan(r) };
+      } else if (tok(clause, 'Kw_sql') || tok(clause, 'Kw_shell')) {
+        const t = tok(clause, 'StringLiteral');
+        if (!t) continue;
+        const input = { kind: tok(clause, 'Kw_sql') ? 'SqlInput' as const : 'ShellInput' as const, text: this.string(t), span: cspan };
+        if (test.input) twice(input.kind === 'SqlInput' ? 'sql' : 'shell', cspan, test.input.span);
+        else test.input = input;
+      } else {
+        const e = this.expectation(node(clause, 'expectation'));
+        if (e) test.expects.push(e);
+      }
+    }
+    this.checkTest(test);
+    return test;
+  }
+
+  private checkTest(test: TestCase): void {
+    const hasSyntaxError = this.hasSyntaxErrorIn(test.span);
+    if (!test.input && !hasSyntaxError) {
+      this.report('HOOP4002', test.name.span, `test ${JSON.stringify(test.name.value)} has no input`,
+        'add `sql "..."` or `shell "..."`');
+    }
+    if (test.expects.length === 0 && !hasSyntaxError) {
+      this.report('HOOP4003', test.name.span, `test ${JSON.stringify(test.name.value)} has no expectation`,
+        'add an `expect` line, e.g. `expect block`');
+    }
+    if (test.input && test.resource) {
+      if (test.input.kind === 'SqlInput' && test.resource.resourceKind === 'ssh') {
+        this.report('HOOP2014', test.input.span, 'sql input on an ssh resource', 'use `shell "..."` for an ssh resource',
+          [{ message: 'resource given here', span: test.resource.span }]);
+      }
+      if (test.input.kind === 'ShellInput' && test.resource.resourceKind === 'postgres') {
+        this.report('HOOP2013', test.input.span, 'shell input on a postgres resource', 'use `sql "..."` for a postgres resource',
+          [{ message: 'resource given here', span: test.resource.span }]);
+      }
+    }
+    // One verdict, one rules list and one message per test; mask columns and approvers may repeat.
+    const seen = new Map<string, Expectation>();
+    for (const e of test.expects) {
+      if (e.kind !== 'ExpectVerdict' && e.kind !== 'ExpectRules' && e.kind !== 'ExpectMessage') continue;
+      const first = seen.get(e.kind);
+      if (first) {
+        const what = e.kind === 'ExpectVerdict' ? 'verdict' : e.kind === 'ExpectRules' ? '`rules`' : '`message`';
+        this.report('HOOP4007', e.span, `a second expected ${what} in test ${JSON.stringify(test.name.value)}`,
+          'a test expects one verdict, one rules list and one message', [{ message: 'first expectation here', span: first.span }]);
+      } else seen.set(e.kind, e);
+    }
+  }
+
+  private expectation(n: CstNode | undefined): Expectation | undefined {
+    if (!n) return undefined;
+    const span = this.nspan(n);
+    const verdictTok = tok(n, 'verdict');
+    if (verdictTok) {
+      const col = tok(n, 'StringLiteral');
+      if (verdictTok.image === 'mask' && col) {
+        const column = this.string(col);
+        this.checkColumn(column);
+        return { kind: 'ExpectMaskColumn', column, span };
+      }
+      const approvers = node(n, 'approverGroups');
+      if (verdictTok.image === 'approve' && approvers) {
+        const groups = this.approverGroups(approvers);
+        if (groups.length === 0) return undefined;
+        return { kind: 'ExpectApprovers', groups, span };
+      }
+      return { kind: 'ExpectVerdict', verdict: verdictTok.image as 'allow' | 'mask' | 'approve' | 'block', span };
+    }
+    if (tok(n, 'Kw_rules')) {
+      const rules = nodes(n, 'qualifiedName').map((q) => this.qualifiedName(q)).filter((x): x is Name => x !== undefined);
+      return { kind: 'ExpectRules', rules, span };
+    }
+    if (tok(n, 'Kw_message')) {
+      const t = tok(n, 'StringLiteral');
+      if (!t) return undefined;
+      return { kind: 'ExpectMessage', message: this.string(t), span };
+    }
+    return undefined;
+  }
+
+  private objectLit(n: CstNode | undefined): ObjectLit | undefined {
+    if (!n) return undefined;
+    const entries: ObjectEntry[] = [];
+    for (const e of nodes(n, 'objectEntry')) {
+      const k = tok(e, 'key');
+      const v = node(e, 'literal');
+      if (!k || !v) continue;
+      const value = this.literal(v);
+      if (!value) continue;
+      const key: Name = k.tokenType.name === 'StringLiteral' || k.tokenType === UnterminatedString
+        ? { kind: 'Name', value: this.string(k).value, span: this.tspan(k) }
+        : this.name(k);
+      entries.push({ key, value });
+    }
+    return { kind: 'Object', entries, span: this.nspan(n) };
+  }
+
+  private literal(n: CstNode): Literal | undefined {
+    const span = this.nspan(n);
+    const s = tok(n, 'StringLiteral');
+    if (s) return this.string(s);
+    const num = tok(n, 'NumberLiteral');
+    if (num) return { kind: 'Number', value: Number(num.image), span };
+    if (tok(n, 'Kw_true')) return { kind: 'Bool', value: true, span };
+    if (tok(n, 'Kw_false')) return { kind: 'Bool', value: false, span };
+    if (tok(n, 'Kw_null')) return { kind: 'Null', span };
+    const list = node(n, 'listLit');
+    if (list) {
+      const items = nodes(list, 'literal').map((x) => this.literal(x)).filter((x): x is Literal => x !== undefined);
+      return { kind: 'List', items, span };
+    }
+    return this.objectLit(node(n, 'objectLit'));
+  }
+
+  /** Known keys, each at most once, with the JSON type the engine expects. */
+  private checkFields(obj: ObjectLit, what: 'identity' | 'context', fields: readonly string[]): void {
+    const seen = new Map<string, Span>();
+    for (const { key, value } of obj.entries) {
+      if (!fields.includes(key.value)) {
+        this.report('HOOP2016', key.span, `unknown ${what} field \`${key.value}\``,
+          didYouMean(key.value, fields) ?? `${what} fields are ${fields.map((f) => `\`${f}\``).join(', ')}`);
+        continue;
+      }
+      const first = seen.get(key.value);
+      if (first) {
+        this.report('HOOP4005', key.span, `\`${key.value}\` given twice in ${what}`, 'keep one',
+          [{ message: 'first given here', span: first }]);
+        continue;
+      }
+      seen.set(key.value, key.span);
+      const expected = fieldType(key.value);
+      if (!literalHasType(value, expected)) {
+        this.report('HOOP4006', value.span, `${what} field \`${key.value}\` must be ${expected}`,
+          expected === 'a list of strings' ? `e.g. ${key.value}: ["data-reader"]` : undefined);
+      } else if (key.value === 'time' && value.kind === 'String' && Number.isNaN(Date.parse(value.value))) {
+        this.report('HOOP4006', value.span, `context field \`time\` is not a date and time`,
+          'use RFC 3339, e.g. "2026-01-01T10:00:00Z"');
+      }
+    }
+  }
+}
+
+function fieldType(field: string): 'a string' | 'a list of strings' | 'an object' {
+  if (field === 'groups') return 'a list of strings';
+  if (field === 'claims') return 'an object';
+  return 'a string';
+}
+
+function literalHasType(v: Literal, t: ReturnType<typeof fieldType>): boolean {
+  if (t === 'a string') return v.kind === 'String';
+  if (t === 'an object') return v.kind === 'Object';
+  return v.kind === 'List' && v.items.every((i) => i.kind === 'String');
+}
+
+function effectWord(e: Effect): string {
+  switch (e.kind) {
+    case 'Allow': return 'allow';
+    case 'Block': return 'block';
+    case 'Approve': return 'approve';
+    case 'MaskColumn': return 'mask column';
+    case 'MaskDetect': return 'mask detect';
+  }
+}

@@ -1,0 +1,89 @@
+// text → { ast, diagnostics }: lexing, parsing with recovery, and the CST → AST checks.
+
+import type { IRecognitionException, IToken } from 'chevrotain';
+import type { PolicyFile, Span } from './ast.ts';
+import { cstToAst } from './cst-to-ast.ts';
+import { type Diagnostic, sortDiagnostics } from './diagnostics.ts';
+import { lex, tokenSpan } from './lexer.ts';
+import { hoopParser } from './parser.ts';
+
+export interface ParseResult {
+  ast: PolicyFile;
+  diagnostics: Diagnostic[];
+}
+
+/** Help for a syntax error, by the grammar rule it happened in. */
+const RULE_HELP: Record<string, string> = {
+  file: 'a file holds `package`, `default`, `rule` and `test` declarations',
+  packageDecl: 'write `package name` or `package dotted.name`',
+  defaultDecl: 'write `default allow` or `default block "message"`',
+  ruleDecl: 'a rule is `rule name { ... }` holding `on`/`when`/`match`/`if` lines and `allow`/`block`/`approve`/`mask` effects',
+  ruleClause: 'a rule body holds `on`, `when`, `match`, `if` lines and `allow`, `block`, `approve`, `mask` effects, one per line',
+  onSelector: 'write `on postgres("prod-*")`, `on ssh("bastion-*")` or `on any`',
+  whenSelector: 'write `when group "g"`, `when groups ["a", "b"]`, `when subject "agent-*"` or `when actor "alice@*"`',
+  matchSelector: 'write `match sql select, insert`, `match sql on tables ["public.t"]` or `match shell ["ls", "cat"]`',
+  sqlMatch: 'write `match sql select, insert on tables ["public.customers"]` (kinds and tables are both optional)',
+  shellMatch: 'write `match shell ["ls", "cat"]`',
+  condition: 'write a CEL condition in backticks: if `sql.has_where`',
+  blockEffect: 'write `block` or `block "message"`',
+  approveEffect: 'write `approve by group "dba"` or `approve by groups ["a", "b"] within 15m`',
+  approverGroups: 'write `by group "dba"` or `by groups ["a", "b"]`',
+  maskEffect: 'write `mask column "table.column" with MASKER` or `mask detect credit_card, email with MASKER`',
+  maskerRef: 'maskers are redact, null, email, last4, hash and partial(n)',
+  detectorRef: 'detectors are names such as credit_card, or regex("...")',
+  testDecl: 'a test is `test "name" { ... }` holding identity, resource, context, sql or shell, and expect lines',
+  testClause: 'a test holds `identity {...}`, `resource postgres("name")`, `context {...}`, `sql "..."` or `shell "..."`, and `expect` lines',
+  testResource: 'write `resource postgres("prod-main")` or `resource ssh("bastion-1")`',
+  expectation: 'write `expect allow|mask|approve|block`, `expect mask column "t.c"`, `expect approve by group "g"`, `expect rules [a, b]` or `expect message "..."`',
+  objectLit: 'write `{ key: value, ... }` with commas between entries',
+  objectEntry: 'write `key: value`',
+  listLit: 'write `[value, ...]` with commas between items',
+  literal: 'a value is a string, a number, true, false, null, a [list] or an {object}',
+  stringItems: 'write double-quoted strings separated by commas',
+  stringList: 'write a list of double-quoted strings: ["a", "b"]',
+  stringOrList: 'write a double-quoted string or a list ["a", "b"]',
+  qualifiedName: 'write a name such as `readers_select` or `prod.db.readers_select`',
+};
+
+function usable(t: IToken | undefined): t is IToken {
+  return t !== undefined && !t.isInsertedInRecovery && Number.isFinite(t.startOffset) && t.tokenType?.name !== 'EOF';
+}
+
+/** Where to point for a syntax error: the offending token, or just after the previous one at end of file. */
+function errorSpan(file: string, text: string, err: IRecognitionException): Span {
+  if (usable(err.token)) return tokenSpan(file, err.token);
+  const prev = (err as IRecognitionException & { previousToken?: IToken }).previousToken;
+  if (usable(prev)) {
+    const s = tokenSpan(file, prev);
+    return { file, startOffset: s.endOffset, endOffset: s.endOffset + 1, startLine: s.endLine, startColumn: s.endColumn, endLine: s.endLine, endColumn: s.endColumn + 1 };
+  }
+  // Nothing usable: point at the end of the text.
+  const lines = text.split('\n');
+  const line = lines.length;
+  const col = lines[lines.length - 1].length + 1;
+  return { file, startOffset: text.length, endOffset: text.length, startLine: line, startColumn: col, endLine: line, endColumn: col };
+}
+
+export function parseText(text: string, file: string): ParseResult {
+  const lexed = lex(text, file);
+  hoopParser.input = lexed.tokens;
+  const cst = hoopParser.file();
+  const diagnostics: Diagnostic[] = [...lexed.diagnostics];
+  const seen = new Set<string>();
+  const syntaxErrorOffsets: number[] = [];
+  for (const err of hoopParser.errors) {
+    const span = errorSpan(file, text, err);
+    const key = `${span.startOffset}:${err.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    syntaxErrorOffsets.push(span.startOffset);
+    const rule = err.context?.ruleStack?.[err.context.ruleStack.length - 1];
+    const d: Diagnostic = { code: 'HOOP1001', severity: 'error', message: err.message, span, related: [] };
+    const help = rule !== undefined ? RULE_HELP[rule] : undefined;
+    if (help !== undefined) d.help = help;
+    diagnostics.push(d);
+  }
+  const converted = cstToAst(cst, { file, comments: lexed.comments, syntaxErrorOffsets });
+  diagnostics.push(...converted.diagnostics);
+  return { ast: converted.ast, diagnostics: sortDiagnostics(diagnostics) };
+}
