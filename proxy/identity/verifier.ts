@@ -1,0 +1,166 @@
+// Token verification: turns the JWT an agent sends as its password into an `Identity`, or into a
+// coded refusal (`TokenResult`) that the session reports to the client and the audit log.
+//
+// What is checked, in order: the token's shape; the header's `alg` against the allowlist (never
+// `none`, never HMAC: keys come from a JWKS of public keys, so an HMAC "signature" could be made with
+// the public key itself); the signature against the JWKS (remote: cached, refetched on an unknown
+// `kid` after a cooldown; file: re-read when it changes); issuer; audience; `exp`/`nbf` with a small
+// clock tolerance; the lifetime (`exp - iat`) against `max_token_ttl`; `sub`; the groups claim.
+
+import { readFileSync, statSync } from 'node:fs';
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import type { IdentityConfig } from '../config.ts';
+import type { Identity } from '../../stdlib/facts.ts';
+import type { TokenResult, TokenVerifier } from '../ports.ts';
+
+export interface VerifierOptions {
+  /** Clock, epoch ms (tests). */
+  now?: () => number;
+  /** Remote JWKS: minimum time between refetches triggered by unknown `kid`s (default 30s). */
+  jwksCooldownMs?: number;
+  /** Remote JWKS: how long fetched keys are trusted before a refetch (default 10m). */
+  jwksCacheMaxAgeMs?: number;
+}
+
+type KeyResolver = Parameters<typeof jwtVerify>[1];
+
+const FORBIDDEN_ALG = /^(none|HS\d+)$/i;
+
+export type VerifierConfig = Pick<IdentityConfig, 'issuer' | 'audience' | 'groupsClaim' | 'algorithms' | 'maxTokenTtlMs' | 'clockToleranceS'> & {
+  jwksUri?: string;
+  jwksFile?: string;
+};
+
+export function createTokenVerifier(cfg: VerifierConfig, opts: VerifierOptions = {}): TokenVerifier {
+  const now = opts.now ?? Date.now;
+  const algorithms = cfg.algorithms.filter((a) => !FORBIDDEN_ALG.test(a));
+  const keys = cfg.jwksUri
+    ? createRemoteJWKSet(new URL(cfg.jwksUri), {
+        cooldownDuration: opts.jwksCooldownMs ?? 30_000,
+        cacheMaxAge: opts.jwksCacheMaxAgeMs ?? 600_000,
+        timeoutDuration: 5_000,
+      })
+    : fileKeySet(cfg.jwksFile ?? '', opts.jwksCooldownMs ?? 1_000, now);
+
+  return {
+    async verify(token: string): Promise<TokenResult> {
+      const refuse = (code: string, reason: string, claims?: Record<string, unknown>): TokenResult => ({ ok: false, code, reason, claims });
+      const trimmed = token.trim();
+      if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*$/.test(trimmed)) return refuse('malformed', 'the password is not a JWT (expected three base64url parts)');
+      let claims: Record<string, unknown> | undefined;
+      let alg: unknown;
+      try {
+        alg = decodeProtectedHeader(trimmed).alg;
+        claims = decodeJwt(trimmed) as Record<string, unknown>;
+      } catch {
+        return refuse('malformed', 'the token header or payload is not valid base64url JSON');
+      }
+      if (typeof alg !== 'string' || FORBIDDEN_ALG.test(alg) || !algorithms.includes(alg)) {
+        return refuse('alg_not_allowed', `signature algorithm ${JSON.stringify(alg)} is not allowed (allowed: ${algorithms.join(', ')})`, claims);
+      }
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(trimmed, keys, {
+          issuer: cfg.issuer,
+          audience: cfg.audience,
+          algorithms,
+          clockTolerance: cfg.clockToleranceS,
+          requiredClaims: ['exp', 'sub'],
+          currentDate: new Date(now()),
+        }));
+      } catch (err) {
+        const [code, reason] = classify(err);
+        return refuse(code, reason, claims);
+      }
+      const nowS = now() / 1000;
+      const exp = payload.exp as number;
+      const issuedAt = typeof payload.iat === 'number' ? payload.iat : nowS;
+      const ttlS = exp - Math.min(issuedAt, nowS + cfg.clockToleranceS);
+      if (ttlS * 1000 > cfg.maxTokenTtlMs) {
+        return refuse('ttl_too_long', `token lifetime ${Math.round(ttlS)}s exceeds the maximum of ${Math.round(cfg.maxTokenTtlMs / 1000)}s`, claims);
+      }
+      const sub = payload.sub;
+      if (typeof sub !== 'string' || sub === '') return refuse('missing_sub', 'the token has no subject (`sub`)', claims);
+      const groups = readGroups(payload, cfg.groupsClaim);
+      if (groups === undefined) return refuse('missing_groups', `the token has no \`${cfg.groupsClaim}\` claim (the configured groups claim)`, claims);
+      if (groups === null) return refuse('bad_groups', `the \`${cfg.groupsClaim}\` claim must be a string or a list of strings`, claims);
+      const act = payload.act as { sub?: unknown } | undefined;
+      const identity: Identity = {
+        sub,
+        groups,
+        claims: payload as Record<string, unknown>,
+      };
+      if (act && typeof act === 'object' && typeof act.sub === 'string') identity.actor = act.sub;
+      if (typeof payload.jti === 'string') identity.token_id = payload.jti;
+      if (typeof payload.iss === 'string') identity.issuer = payload.iss;
+      return { ok: true, identity, expiresAt: exp * 1000 };
+    },
+  };
+}
+
+/** undefined: claim absent; null: present but not a string or list of strings. */
+function readGroups(payload: JWTPayload, claim: string): string[] | undefined | null {
+  let v: unknown = (payload as Record<string, unknown>)[claim];
+  if (v === undefined && claim.includes('.')) {
+    v = claim.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), payload);
+  }
+  if (v === undefined) return undefined;
+  if (typeof v === 'string') return v.split(/[\s,]+/).filter(Boolean);
+  if (Array.isArray(v) && v.every((g) => typeof g === 'string')) return [...new Set(v as string[])];
+  return null;
+}
+
+function classify(err: unknown): [string, string] {
+  if (err instanceof errors.JWTExpired) return ['expired', 'the token has expired'];
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    const what = err.claim;
+    if (err.reason === 'missing') return [`missing_${what}`, `the token has no \`${what}\` claim`];
+    if (what === 'iss') return ['bad_issuer', 'the token was issued by an issuer this gateway does not trust'];
+    if (what === 'aud') return ['bad_audience', 'the token was not issued for this gateway (audience mismatch)'];
+    if (what === 'nbf') return ['not_yet_valid', 'the token is not valid yet (`nbf` is in the future)'];
+    if (what === 'iat') return ['bad_iat', 'the token\'s issued-at time is invalid'];
+    return [`bad_${what}`, `the \`${what}\` claim is invalid: ${err.message}`];
+  }
+  if (err instanceof errors.JWSSignatureVerificationFailed) return ['bad_signature', 'the token signature does not verify'];
+  if (err instanceof errors.JOSEAlgNotAllowed) return ['alg_not_allowed', 'the token\'s signature algorithm is not allowed'];
+  if (err instanceof errors.JWKSNoMatchingKey) return ['unknown_key', 'no key of the issuer matches the token (`kid`/`alg`)'];
+  if (err instanceof errors.JWKSMultipleMatchingKeys) return ['ambiguous_key', 'several keys match the token and none verifies it'];
+  if (err instanceof errors.JWKSTimeout) return ['jwks_unavailable', 'the issuer\'s keys could not be fetched in time'];
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return ['malformed', `the token is malformed: ${err.message}`];
+  if (err instanceof errors.JOSENotSupported) return ['alg_not_allowed', `unsupported token: ${err.message}`];
+  if (err instanceof errors.JWKSInvalid || err instanceof errors.JOSEError) return ['jwks_unavailable', `the issuer's keys are unusable: ${(err as Error).message}`];
+  // Network errors fetching a remote JWKS land here: the issuer is unreachable.
+  return ['jwks_unavailable', `cannot verify the token: ${(err as Error)?.message ?? String(err)}`];
+}
+
+/**
+ * A JWKS read from a file, re-read when the file changes (checked at most once per `checkMs`), so
+ * rotating the file rotates the keys without a restart. An unreadable file verifies nothing.
+ */
+function fileKeySet(file: string, checkMs: number, now: () => number): KeyResolver {
+  let mtime = -1;
+  let lastCheck = -Infinity;
+  let resolver: ReturnType<typeof createLocalJWKSet> | undefined;
+  let loadError: Error | undefined;
+  const refresh = () => {
+    const t = now();
+    if (t - lastCheck < checkMs && (resolver || loadError)) return;
+    lastCheck = t;
+    try {
+      const st = statSync(file);
+      if (st.mtimeMs === mtime && resolver) return;
+      const jwks = JSON.parse(readFileSync(file, 'utf8')) as JSONWebKeySet;
+      resolver = createLocalJWKSet(jwks);
+      mtime = st.mtimeMs;
+      loadError = undefined;
+    } catch (err) {
+      resolver = undefined;
+      loadError = new errors.JWKSInvalid(`cannot load ${file}: ${(err as Error).message}`);
+    }
+  };
+  return (async (header: Parameters<ReturnType<typeof createLocalJWKSet>>[0], input: Parameters<ReturnType<typeof createLocalJWKSet>>[1]) => {
+    refresh();
+    if (!resolver) throw loadError;
+    return resolver(header, input);
+  }) as KeyResolver;
+}
