@@ -1,0 +1,60 @@
+// One decision for a message that holds several statements (DESIGN.md: "if any is blocked, none
+// runs"): the most restrictive verdict wins (block ⊒ approve ⊒ mask ⊒ allow).
+//
+// - reasons: the union (by id, sorted) of the reasons of the statements whose verdict is the
+//   winning one; for `mask`, also those of `allow` statements (they granted access too);
+// - masks and approvers: the union over all statements (none on block);
+// - message: the first blocked statement's; approvalWithinMs: the minimum;
+// - defaulted: every statement with the winning verdict was decided by the default;
+// - errors: the union. An empty list is a block (there is nothing that was allowed).
+
+import { sortColumnMasks, emptyMasks } from './decide.ts';
+import type { Decision, Reason, RuleError, Verdict } from './response.ts';
+
+const RANK: Record<Verdict, number> = { allow: 0, mask: 1, approve: 2, block: 3 };
+
+export function combineDecisions(decisions: readonly Decision[]): Decision {
+  if (decisions.length === 0) {
+    return { verdict: 'block', masks: emptyMasks(), approvers: [], message: 'no statement to decide', reasons: [], defaulted: true, errors: [] };
+  }
+  if (decisions.length === 1) return decisions[0];
+  let verdict: Verdict = 'allow';
+  for (const d of decisions) if (RANK[d.verdict] > RANK[verdict]) verdict = d.verdict;
+  const deciding = decisions.filter((d) => d.verdict === verdict || (verdict === 'mask' && d.verdict === 'allow'));
+
+  const reasons = new Map<string, Reason>();
+  for (const d of deciding) for (const r of d.reasons) if (!reasons.has(r.id)) reasons.set(r.id, r);
+  const errors = new Map<string, RuleError>();
+  for (const d of decisions) for (const e of d.errors) errors.set(`${e.rule}\u0000${e.message}`, e);
+
+  const combined: Decision = {
+    verdict,
+    masks: emptyMasks(),
+    approvers: [],
+    reasons: [...reasons.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    defaulted: decisions.filter((d) => d.verdict === verdict).every((d) => d.defaulted),
+    errors: [...errors.values()],
+  };
+  if (verdict === 'block') {
+    combined.message = decisions.find((d) => d.verdict === 'block')?.message;
+    return combined;
+  }
+  const detectorKeys = new Set<string>();
+  for (const d of decisions) {
+    combined.masks.columns.push(...d.masks.columns);
+    for (const m of d.masks.detectors) {
+      const key = JSON.stringify(m);
+      if (!detectorKeys.has(key)) {
+        detectorKeys.add(key);
+        combined.masks.detectors.push(m);
+      }
+    }
+  }
+  combined.masks.columns = sortColumnMasks(combined.masks.columns);
+  if (verdict === 'approve') {
+    combined.approvers = [...new Set(decisions.flatMap((d) => d.approvers))].sort();
+    const within = decisions.map((d) => d.approvalWithinMs).filter((w): w is number => w !== undefined);
+    if (within.length > 0) combined.approvalWithinMs = Math.min(...within);
+  }
+  return combined;
+}

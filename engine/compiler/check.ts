@@ -1,0 +1,102 @@
+// Stage 2, check: the semantic checks that need the stdlib registry or the CEL environment.
+// Syntax, names, column references, globs, conflicting effects and `match` under the wrong
+// resource kind are the parser's (language/cst-to-ast.ts); here, what needs the registry:
+//   - masker and detector names (HOOP2003/HOOP2004, with "did you mean"), their arguments
+//     (HOOP2008) and `regex(...)` patterns compiled as RE2 (HOOP2012),
+//   - CEL conditions: syntax, types, boolean result, forbidden functions (HOOP3001-HOOP3004),
+//     at the file position inside the backticks.
+// Every problem is reported; nothing stops at the first.
+
+import type { Condition, DetectorRef, MaskerRef, Rule, Span } from '../../language/ast.ts';
+import type { Diagnostic, DiagnosticCode } from '../../language/diagnostics.ts';
+import { didYouMean } from '../../language/fuzzy.ts';
+import type { CelEnvironment, CelProblem } from '../../stdlib/cel.ts';
+import { checkArgs, type DetectorDecl, type MaskerDecl, type Registry } from '../../stdlib/registry.ts';
+import type { ResolvedSet } from './resolve.ts';
+
+export function check(set: ResolvedSet, registry: Registry, cel: CelEnvironment): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const { rule } of set.rules) checkRule(rule, registry, cel, out);
+  return out;
+}
+
+function diag(code: DiagnosticCode, message: string, span: Span, help?: string): Diagnostic {
+  return { code, severity: 'error', message, help, span, related: [] };
+}
+
+function checkRule(rule: Rule, registry: Registry, cel: CelEnvironment, out: Diagnostic[]): void {
+  for (const effect of rule.effects) {
+    if (effect.kind === 'MaskColumn') {
+      checkMasker(effect.masker, registry, out);
+    } else if (effect.kind === 'MaskDetect') {
+      for (const detector of effect.detectors) checkDetector(detector, registry, out);
+      checkMasker(effect.masker, registry, out);
+    }
+  }
+
+  for (const condition of rule.conditions) {
+    const result = cel.compile(condition.source);
+    for (const problem of result.problems) out.push(celDiagnostic(condition, problem));
+  }
+}
+
+function checkMasker(ref: MaskerRef, registry: Registry, out: Diagnostic[]): void {
+  const decl = registry.maskers.get(ref.name.value);
+  if (!decl) {
+    out.push(diag('HOOP2003', `unknown masker \`${ref.name.value}\``, ref.name.span,
+      didYouMean(ref.name.value, registry.maskers.keys()) ?? `maskers: ${[...registry.maskers.keys()].join(', ')}`));
+    return;
+  }
+  checkArguments(decl, ref.args.map((a) => a.value), ref.args.map((a) => a.span), ref.span, out);
+}
+
+function checkDetector(ref: DetectorRef, registry: Registry, out: Diagnostic[]): void {
+  const decl = registry.detectors.get(ref.name.value);
+  if (!decl) {
+    out.push(diag('HOOP2004', `unknown detector \`${ref.name.value}\``, ref.name.span,
+      didYouMean(ref.name.value, registry.detectors.keys()) ?? `detectors: ${[...registry.detectors.keys()].join(', ')}`));
+    return;
+  }
+  checkArguments(decl, ref.args.map((a) => a.value), ref.args.map((a) => a.span), ref.span, out);
+}
+
+function checkArguments(decl: MaskerDecl | DetectorDecl, args: (number | string)[], spans: Span[], whole: Span, out: Diagnostic[]): void {
+  for (const problem of checkArgs(decl, args)) {
+    const span = problem.index >= 0 ? spans[problem.index] ?? whole : whole;
+    const code = decl.params[problem.index]?.type === 're2' && typeof args[problem.index] === 'string' ? 'HOOP2012' : 'HOOP2008';
+    out.push(diag(code, problem.message, span, problem.help));
+  }
+}
+
+/** Map a problem at offsets inside the CEL text onto the file, through the condition's exprSpan. */
+export function celDiagnostic(condition: Condition, problem: CelProblem): Diagnostic {
+  return diag(problem.code, problem.message, spanInside(condition.source, condition.exprSpan, problem.start, problem.end), problem.help);
+}
+
+/** The file span of `source[start, end)`, given that `source` begins at `base`. */
+export function spanInside(source: string, base: Span, start: number, end: number): Span {
+  const at = (offset: number): { line: number; column: number } => {
+    let line = base.startLine;
+    let column = base.startColumn;
+    for (let i = 0; i < offset && i < source.length; i++) {
+      if (source[i] === '\n') {
+        line++;
+        column = 1;
+      } else {
+        column++;
+      }
+    }
+    return { line, column };
+  };
+  const s = at(start);
+  const e = at(end);
+  return {
+    file: base.file,
+    startOffset: base.startOffset + start,
+    endOffset: base.startOffset + end,
+    startLine: s.line,
+    startColumn: s.column,
+    endLine: e.line,
+    endColumn: e.column,
+  };
+}

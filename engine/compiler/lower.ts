@@ -1,0 +1,90 @@
+// Stage 3, lower: each checked rule becomes a `LoweredRule` — plain data with the sugar removed:
+// `read`/`write` expanded to statement kinds, table globs schema-qualified, column references
+// normalised, several `approve` effects merged, masker and detector references as specs.
+
+import { DEFAULT_APPROVAL_WITHIN_MS, type MaskerRef, type Rule, type SqlKind, type SqlMatchKind } from '../../language/ast.ts';
+import { READ_KINDS, WRITE_KINDS } from '../../stdlib/facts.ts';
+import type { MaskerSpec } from '../response.ts';
+import { normaliseColumn, qualifyTableGlob } from '../names.ts';
+import type { EffectsIR, LoweredRule } from '../tree.ts';
+import type { ResolvedRule } from './resolve.ts';
+
+export function lower(rules: readonly ResolvedRule[]): LoweredRule[] {
+  return rules.map((r, index) => lowerRule(r, index));
+}
+
+function lowerRule({ id, package: pkg, rule }: ResolvedRule, index: number): LoweredRule {
+  return {
+    index,
+    id,
+    rule: rule.name.value,
+    package: pkg,
+    span: rule.span,
+    on: rule.on ? { kind: rule.on.resourceKind, globs: rule.on.globs.map((g) => g.value) } : null,
+    when: rule.when ? { attribute: rule.when.attribute, values: rule.when.values.map((v) => v.value) } : null,
+    match: lowerMatch(rule),
+    conditions: rule.conditions.map((c) => ({ source: c.source, span: c.exprSpan })),
+    effects: lowerEffects(rule),
+  };
+}
+
+function lowerMatch(rule: Rule): LoweredRule['match'] {
+  const match = rule.match;
+  if (!match) return null;
+  if (match.kind === 'ShellMatch') return { type: 'shell', programs: unique(match.programs.map((p) => p.value)) };
+  const kinds = match.statementKinds.length === 0 ? null : expandKinds(match.statementKinds.map((k) => k.value));
+  const tables = match.tables ? unique(match.tables.map((t) => qualifyTableGlob(t.value))) : null;
+  return { type: 'sql', kinds, tables };
+}
+
+/** `read` = the read kinds, `write` = the write kinds; the result is in SQL_KINDS order. */
+export function expandKinds(kinds: readonly SqlMatchKind[]): SqlKind[] {
+  const out = new Set<SqlKind>();
+  for (const kind of kinds) {
+    if (kind === 'read') for (const k of READ_KINDS) out.add(k);
+    else if (kind === 'write') for (const k of WRITE_KINDS) out.add(k);
+    else out.add(kind);
+  }
+  return [...out];
+}
+
+function lowerEffects(rule: Rule): EffectsIR {
+  const effects: EffectsIR = { allow: false, block: false, approve: null, columnMasks: [], detectorMasks: [] };
+  for (const effect of rule.effects) {
+    switch (effect.kind) {
+      case 'Allow':
+        effects.allow = true;
+        break;
+      case 'Block':
+        effects.block = true;
+        if (effects.blockMessage === undefined && effect.message) effects.blockMessage = effect.message.value;
+        break;
+      case 'Approve': {
+        const within = effect.within?.ms ?? DEFAULT_APPROVAL_WITHIN_MS;
+        const groups = effect.groups.map((g) => g.value);
+        effects.approve = effects.approve
+          ? { groups: unique([...effects.approve.groups, ...groups]).sort(), withinMs: Math.min(effects.approve.withinMs, within) }
+          : { groups: unique(groups).sort(), withinMs: within };
+        break;
+      }
+      case 'MaskColumn':
+        effects.columnMasks.push({ column: normaliseColumn(effect.column.value) ?? effect.column.value.toLowerCase(), masker: maskerSpec(effect.masker) });
+        break;
+      case 'MaskDetect':
+        effects.detectorMasks.push({
+          detectors: effect.detectors.map((d) => ({ name: d.name.value, args: d.args.map((a) => a.value) })),
+          masker: maskerSpec(effect.masker),
+        });
+        break;
+    }
+  }
+  return effects;
+}
+
+export function maskerSpec(ref: MaskerRef): MaskerSpec {
+  return { name: ref.name.value, args: ref.args.map((a) => a.value) };
+}
+
+function unique<T>(items: T[]): T[] {
+  return [...new Set(items)];
+}

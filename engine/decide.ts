@@ -1,0 +1,139 @@
+// From "which rules apply" to a Decision (DESIGN.md "Semantics", the four rules), for the compiled
+// evaluator. The reference interpreter has its own, deliberately separate, literal version; the
+// conformance suite checks the two agree.
+//
+// Conventions both follow (documented in docs/engine.md):
+//   - reasons are sorted by rule id; a rule whose condition failed at run time counts as a block;
+//   - block message: the first blocking rule's (by id), `blocked by rule <id>` when it has none,
+//     the run-time error for a failed condition, or the default's message;
+//   - column masks sorted by column (stable: rule id, then effect order), exact repeats dropped;
+//     detector masks in rule id order.
+
+import type { Span } from '../language/ast.ts';
+import type { ColumnMask, Decision, DetectorMask, Masks, Reason, RuleError } from './response.ts';
+import { DEFAULT_BLOCK_MESSAGE, type DefaultIR, type LoweredRule } from './tree.ts';
+
+export function reasonOf(rule: LoweredRule): Reason {
+  return Object.freeze({ id: rule.id, rule: rule.rule, package: rule.package, span: rule.span as Span });
+}
+
+export function blockMessage(rule: LoweredRule): string {
+  return rule.effects.blockMessage ?? `blocked by rule ${rule.id}`;
+}
+
+export function conditionErrorMessage(id: string, error: string): string {
+  return `rule ${id}: condition failed at run time: ${error}`;
+}
+
+export function emptyMasks(): Masks {
+  return { columns: [], detectors: [] };
+}
+
+/**
+ * `applied` and `errored` hold rule indices in ascending (id) order; `errorText[i]` is the error of
+ * `errored[i]`. `reasons[index]` are the prebuilt, frozen Reason values.
+ */
+export function decide(
+  rules: readonly LoweredRule[],
+  reasons: readonly Reason[],
+  applied: ArrayLike<number>,
+  appliedCount: number,
+  errored: readonly number[],
+  errorText: readonly string[],
+  defaults: DefaultIR,
+): Decision {
+  const errors: RuleError[] = errored.map((index, i) => ({ rule: rules[index].id, message: errorText[i] }));
+
+  // 1. Any block (or failed condition) → block.
+  if (errored.length > 0 || anyApplied(rules, applied, appliedCount, (r) => r.effects.block)) {
+    const blockers: number[] = [];
+    let e = 0;
+    for (let i = 0; i < appliedCount || e < errored.length; ) {
+      const a = i < appliedCount ? applied[i] : Infinity;
+      const b = e < errored.length ? errored[e] : Infinity;
+      if (b <= a) {
+        blockers.push(b);
+        e++;
+        if (a === b) i++;
+      } else {
+        if (rules[a].effects.block) blockers.push(a);
+        i++;
+      }
+    }
+    const first = blockers[0];
+    const errorAt = errored.indexOf(first);
+    const message = errorAt >= 0 ? conditionErrorMessage(rules[first].id, errorText[errorAt]) : blockMessage(rules[first]);
+    return { verdict: 'block', masks: emptyMasks(), approvers: [], message, reasons: blockers.map((i) => reasons[i]), defaulted: false, errors };
+  }
+
+  // 2. Any approve → approve, carrying every applying mask and all approver groups.
+  if (anyApplied(rules, applied, appliedCount, (r) => r.effects.approve !== null)) {
+    const approvers = new Set<string>();
+    let within = Infinity;
+    const why: Reason[] = [];
+    for (let i = 0; i < appliedCount; i++) {
+      const approve = rules[applied[i]].effects.approve;
+      if (!approve) continue;
+      for (const g of approve.groups) approvers.add(g);
+      within = Math.min(within, approve.withinMs);
+      why.push(reasons[applied[i]]);
+    }
+    return {
+      verdict: 'approve',
+      masks: collectMasks(rules, applied, appliedCount),
+      approvers: [...approvers].sort(),
+      approvalWithinMs: within,
+      reasons: why,
+      defaulted: false,
+      errors,
+    };
+  }
+
+  // 3. Any allow → allow, or mask when a mask applies. 4. Otherwise the default.
+  const granted = anyApplied(rules, applied, appliedCount, (r) => r.effects.allow);
+  if (!granted && defaults.effect === 'block') {
+    return { verdict: 'block', masks: emptyMasks(), approvers: [], message: defaults.message ?? DEFAULT_BLOCK_MESSAGE, reasons: [], defaulted: true, errors };
+  }
+  const masks = collectMasks(rules, applied, appliedCount);
+  const masked = masks.columns.length > 0 || masks.detectors.length > 0;
+  const why: Reason[] = [];
+  for (let i = 0; i < appliedCount; i++) {
+    const effects = rules[applied[i]].effects;
+    if (effects.allow || (masked && hasMask(rules[applied[i]]))) why.push(reasons[applied[i]]);
+  }
+  return { verdict: masked ? 'mask' : 'allow', masks, approvers: [], reasons: why, defaulted: !granted, errors };
+}
+
+export function hasMask(rule: LoweredRule): boolean {
+  return rule.effects.columnMasks.length > 0 || rule.effects.detectorMasks.length > 0;
+}
+
+function anyApplied(rules: readonly LoweredRule[], applied: ArrayLike<number>, count: number, test: (r: LoweredRule) => boolean): boolean {
+  for (let i = 0; i < count; i++) if (test(rules[applied[i]])) return true;
+  return false;
+}
+
+function collectMasks(rules: readonly LoweredRule[], applied: ArrayLike<number>, count: number): Masks {
+  const columns: ColumnMask[] = [];
+  const detectors: DetectorMask[] = [];
+  for (let i = 0; i < count; i++) {
+    const rule = rules[applied[i]];
+    for (const m of rule.effects.columnMasks) columns.push({ column: m.column, masker: m.masker, rule: rule.id });
+    for (const m of rule.effects.detectorMasks) detectors.push({ detectors: m.detectors, masker: m.masker, rule: rule.id });
+  }
+  return { columns: sortColumnMasks(columns), detectors };
+}
+
+/** Stable sort by column, then drop exact repeats (same column, masker and rule). */
+export function sortColumnMasks(columns: ColumnMask[]): ColumnMask[] {
+  if (columns.length < 2) return columns;
+  const sorted = columns
+    .map((m, i) => ({ m, i }))
+    .sort((a, b) => (a.m.column < b.m.column ? -1 : a.m.column > b.m.column ? 1 : a.i - b.i))
+    .map((x) => x.m);
+  return sorted.filter((m, i) => i === 0 || !sameColumnMask(m, sorted[i - 1]));
+}
+
+function sameColumnMask(a: ColumnMask, b: ColumnMask): boolean {
+  return a.column === b.column && a.rule === b.rule && a.masker.name === b.masker.name && a.masker.args.join(',') === b.masker.args.join(',');
+}

@@ -1,0 +1,256 @@
+// The fast evaluator: links a CompiledPolicyIR into runtime structures once (Maps, compiled globs,
+// CEL programs, frozen Reason values), then answers each request by walking the decision tree to
+// a handful of candidate rules and checking only their residuals.
+//
+// Per request: one Map lookup for the resource (memoised per kind and name), one or two for the
+// action, one per identity group; candidates are de-duplicated with epoch stamps in a reused
+// typed array, so nothing is allocated on the way except the Decision itself (and the CEL
+// activation, built only when a candidate has a condition). `evaluate` never throws: an internal
+// failure is a block (fail closed), and a condition that fails at run time blocks only its rule.
+
+import type { Request } from '../stdlib/facts.ts';
+import { celActivation, type CelActivation, type CelEnvironment, type CelProgram } from '../stdlib/cel.ts';
+import { compileGlob, type GlobMatcher } from '../stdlib/glob.ts';
+import { decide, emptyMasks, reasonOf } from './decide.ts';
+import type { Decision, Reason } from './response.ts';
+import type { ActionNode, CompiledPolicyIR, IdentityNode, LoweredRule, ResourceNode } from './tree.ts';
+
+interface LinkedIdentity {
+  groups: Map<string, number[]>;
+  rest: number[];
+}
+
+interface LinkedAction {
+  sqlKinds: Map<string, LinkedIdentity>;
+  sqlAnyKind: LinkedIdentity | null;
+  shellPrograms: Map<string, LinkedIdentity>;
+  shellAll: LinkedIdentity | null;
+  anyAction: LinkedIdentity | null;
+}
+
+interface LinkedResource {
+  exact: Map<string, LinkedAction>;
+  globs: { match: GlobMatcher; node: LinkedAction }[];
+  any: LinkedAction | null;
+}
+
+/** What remains to check for a candidate rule once the tree has selected it. */
+interface Residual {
+  /** `when subject/actor` globs (group membership is settled by the tree). */
+  who: 'subject' | 'actor' | null;
+  whoGlobs: GlobMatcher[];
+  tables: GlobMatcher[] | null;
+  programs: Set<string> | null;
+  conditions: CelProgram[];
+}
+
+/** How many resource (kind, name) pairs keep a memoised candidate list. */
+const RESOURCE_CACHE_LIMIT = 4096;
+
+export class Evaluator {
+  readonly #rules: readonly LoweredRule[];
+  readonly #reasons: readonly Reason[];
+  readonly #residuals: Residual[];
+  readonly #resources: Map<string, LinkedResource>;
+  readonly #ir: CompiledPolicyIR;
+  readonly #resourceCache = new Map<string, LinkedAction[]>();
+  readonly #stamps: Uint32Array;
+  readonly #candidates: Int32Array;
+  readonly #applied: Int32Array;
+  #epoch = 0;
+
+  constructor(ir: CompiledPolicyIR, cel: CelEnvironment) {
+    this.#ir = ir;
+    this.#rules = ir.rules;
+    this.#reasons = ir.rules.map(reasonOf);
+    this.#residuals = ir.rules.map((rule) => residualOf(rule, cel));
+    this.#resources = new Map(Object.entries(ir.tree.resources).map(([kind, node]) => [kind, linkResource(node)]));
+    this.#stamps = new Uint32Array(ir.rules.length);
+    this.#candidates = new Int32Array(ir.rules.length);
+    this.#applied = new Int32Array(ir.rules.length);
+  }
+
+  evaluate(req: Request): Decision {
+    try {
+      return this.#evaluate(req);
+    } catch (error) {
+      // A malformed request or a broken invariant: deny, and say so.
+      return {
+        verdict: 'block',
+        masks: emptyMasks(),
+        approvers: [],
+        message: `internal error while deciding: ${error instanceof Error ? error.message : String(error)}`,
+        reasons: [],
+        defaulted: false,
+        errors: [{ rule: '', message: error instanceof Error ? error.message : String(error) }],
+      };
+    }
+  }
+
+  /** The candidate rule indices the tree selects for a request (ascending); for explain and tests. */
+  candidates(req: Request): number[] {
+    const n = this.#collect(req);
+    return Array.from(this.#candidates.subarray(0, n)).sort((a, b) => a - b);
+  }
+
+  #evaluate(req: Request): Decision {
+    const count = this.#collect(req);
+    const candidates = this.#candidates;
+    if (count > 1) candidates.subarray(0, count).sort();
+    const applied = this.#applied;
+    let appliedCount = 0;
+    let errored: number[] | undefined;
+    let errorText: string[] | undefined;
+    let activation: CelActivation | undefined;
+    for (let c = 0; c < count; c++) {
+      const index = candidates[c];
+      const residual = this.#residuals[index];
+      if (!matchesResidual(residual, req)) continue;
+      let ok = true;
+      for (const program of residual.conditions) {
+        activation ??= celActivation(req);
+        const result = program(activation);
+        if (result === true) continue;
+        ok = false;
+        if (result !== false) {
+          (errored ??= []).push(index);
+          (errorText ??= []).push(result.error);
+        }
+        break;
+      }
+      if (ok) applied[appliedCount++] = index;
+    }
+    return decide(this.#rules, this.#reasons, applied, appliedCount, errored ?? [], errorText ?? [], this.#ir.default);
+  }
+
+  /** Fill #candidates with the de-duplicated rule indices the tree selects; returns how many. */
+  #collect(req: Request): number {
+    if (++this.#epoch === 0xffffffff) {
+      this.#stamps.fill(0);
+      this.#epoch = 1;
+    }
+    const epoch = this.#epoch;
+    const stamps = this.#stamps;
+    const out = this.#candidates;
+    let n = 0;
+    const groups = req.identity.groups;
+    const visit = (node: LinkedIdentity | null | undefined): void => {
+      if (!node) return;
+      if (node.groups.size > 0) {
+        for (let g = 0; g < groups.length; g++) {
+          const list = node.groups.get(groups[g]);
+          if (list) n = take(list, stamps, epoch, out, n);
+        }
+      }
+      n = take(node.rest, stamps, epoch, out, n);
+    };
+    const action = req.action;
+    for (const node of this.#actionNodes(req.resource.kind, req.resource.name)) {
+      if (action.type === 'sql') {
+        visit(node.sqlKinds.get(action.kind));
+        if (action.kind !== 'unknown') {
+          visit(node.sqlAnyKind);
+          visit(node.anyAction);
+        }
+      } else if (action.type === 'shell') {
+        if (action.kind === 'unknown') continue;
+        visit(action.programs.length > 0 ? node.shellPrograms.get(action.programs[0]) : node.shellAll);
+        visit(node.anyAction);
+      } else {
+        throw new Error(`unknown action type ${JSON.stringify((action as { type?: unknown }).type)}`);
+      }
+    }
+    return n;
+  }
+
+  #actionNodes(kind: string, name: string): LinkedAction[] {
+    const key = `${kind}\u0000${name}`;
+    let nodes = this.#resourceCache.get(key);
+    if (nodes) return nodes;
+    const resource = this.#resources.get(kind);
+    if (!resource) throw new Error(`unknown resource kind ${JSON.stringify(kind)}`);
+    nodes = [];
+    const exact = resource.exact.get(name);
+    if (exact) nodes.push(exact);
+    for (const { match, node } of resource.globs) if (match(name)) nodes.push(node);
+    if (resource.any) nodes.push(resource.any);
+    if (this.#resourceCache.size >= RESOURCE_CACHE_LIMIT) this.#resourceCache.clear();
+    this.#resourceCache.set(key, nodes);
+    return nodes;
+  }
+}
+
+function take(list: readonly number[], stamps: Uint32Array, epoch: number, out: Int32Array, n: number): number {
+  for (let i = 0; i < list.length; i++) {
+    const index = list[i];
+    if (stamps[index] !== epoch) {
+      stamps[index] = epoch;
+      out[n++] = index;
+    }
+  }
+  return n;
+}
+
+function matchesResidual(residual: Residual, req: Request): boolean {
+  if (residual.who !== null) {
+    const value = residual.who === 'subject' ? req.identity.sub : req.identity.actor;
+    if (value === undefined || !anyMatch(residual.whoGlobs, value)) return false;
+  }
+  const action = req.action;
+  if (residual.tables !== null) {
+    if (action.type !== 'sql') return false;
+    if (!anyTableMatches(residual.tables, action.reads) && !anyTableMatches(residual.tables, action.writes)) return false;
+  }
+  if (residual.programs !== null) {
+    if (action.type !== 'shell') return false;
+    for (const program of action.programs) if (!residual.programs.has(program)) return false;
+  }
+  return true;
+}
+
+function anyMatch(globs: readonly GlobMatcher[], value: string): boolean {
+  for (const match of globs) if (match(value)) return true;
+  return false;
+}
+
+function anyTableMatches(globs: readonly GlobMatcher[], tables: readonly string[]): boolean {
+  for (const table of tables) if (anyMatch(globs, table)) return true;
+  return false;
+}
+
+function residualOf(rule: LoweredRule, cel: CelEnvironment): Residual {
+  const who = rule.when && rule.when.attribute !== 'group' ? rule.when.attribute : null;
+  return {
+    who,
+    whoGlobs: who ? rule.when!.values.map(compileGlob) : [],
+    tables: rule.match?.type === 'sql' && rule.match.tables ? rule.match.tables.map(compileGlob) : null,
+    programs: rule.match?.type === 'shell' ? new Set(rule.match.programs) : null,
+    conditions: rule.conditions.map(({ source }) => {
+      const compiled = cel.compile(source);
+      if (!compiled.program) throw new Error(`internal error: condition of ${rule.id} did not compile: ${source}`);
+      return compiled.program;
+    }),
+  };
+}
+
+function linkResource(node: ResourceNode): LinkedResource {
+  return {
+    exact: new Map(Object.entries(node.exact).map(([name, action]) => [name, linkAction(action)])),
+    globs: node.globs.map(({ glob, node: action }) => ({ match: compileGlob(glob), node: linkAction(action) })),
+    any: node.any ? linkAction(node.any) : null,
+  };
+}
+
+function linkAction(node: ActionNode): LinkedAction {
+  return {
+    sqlKinds: new Map(Object.entries(node.sqlKinds).map(([kind, id]) => [kind, linkIdentity(id!)])),
+    sqlAnyKind: node.sqlAnyKind ? linkIdentity(node.sqlAnyKind) : null,
+    shellPrograms: new Map(Object.entries(node.shellPrograms).map(([program, id]) => [program, linkIdentity(id)])),
+    shellAll: node.shellAll ? linkIdentity(node.shellAll) : null,
+    anyAction: node.anyAction ? linkIdentity(node.anyAction) : null,
+  };
+}
+
+function linkIdentity(node: IdentityNode): LinkedIdentity {
+  return { groups: new Map(Object.entries(node.groups)), rest: node.rest };
+}
