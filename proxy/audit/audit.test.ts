@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openAuditLog } from './sink.ts';
+import { verifyAuditFile } from './verify.ts';
+import { canonicalJson, recordHash } from './chain.ts';
+import type { AuditRecordInput } from '../ports.ts';
+
+const decision = (i: number): AuditRecordInput => ({
+  type: 'decision',
+  session_id: 's1',
+  token: { jti: `j${i}`, iss: 'urn:hoop:dev-issuer' },
+  identity: { sub: 'agent-7', groups: ['data-reader'], actor: 'alice' },
+  resource: { kind: 'postgres', name: 'prod-main' },
+  client_addr: '127.0.0.1:5555',
+  statement: { fingerprint: `fp${i}`, normalized: `SELECT $1 FROM t${i}`, kind: 'select' },
+  verdict: 'mask',
+  rules: ['prod.db.readers_select', 'prod.db.mask_customer_pii'],
+  masks: ['public.customers.email'],
+  outcome: 'executed',
+  rows: i,
+  duration_ms: 1.25,
+});
+
+async function logWith(n: number): Promise<string> {
+  const file = join(mkdtempSync(join(tmpdir(), 'hoop-audit-')), 'sub', 'audit.jsonl');
+  const log = await openAuditLog(file);
+  await Promise.all(Array.from({ length: n }, (_, i) => log.append(decision(i + 1))));
+  await log.close();
+  return file;
+}
+
+const lines = (f: string) => readFileSync(f, 'utf8').split('\n').slice(0, -1);
+
+describe('audit log', () => {
+  it('writes a verifiable chain with every field, in order, with sequence numbers', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'hoop-audit-')), 'audit.jsonl');
+    const log = await openAuditLog(file);
+    const seqs = await Promise.all([log.append(decision(1)), log.append(decision(2)), log.append(decision(3))]);
+    expect(seqs).toEqual([1, 2, 3]);
+    expect(await log.append({ type: 'connection_refused', client_addr: '10.0.0.9:1', outcome: 'refused', reason: 'expired' })).toBe(4);
+    await log.close();
+    const recs = lines(file).map((l) => JSON.parse(l));
+    expect(recs.map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect(recs[0].prev).toBe('0'.repeat(64));
+    expect(recs[1].prev).toBe(recs[0].hash);
+    expect(recs[0]).toMatchObject({ ...decision(1), seq: 1 });
+    expect(Date.parse(recs[0].time)).not.toBeNaN();
+    expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 4, last_seq: 4, last_hash: recs[3].hash });
+  });
+
+  it('batches concurrent appends (group commit) and keeps the chain', async () => {
+    const file = await logWith(500);
+    const r = await verifyAuditFile(file);
+    expect(r).toMatchObject({ ok: true, records: 500 });
+  });
+
+  it('continues the chain after a restart', async () => {
+    const file = await logWith(3);
+    const log = await openAuditLog(file);
+    expect(log.lastSeq).toBe(3);
+    expect(await log.append(decision(4))).toBe(4);
+    await log.close();
+    expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 4 });
+  });
+
+  it('cuts off a torn last line on open (never acknowledged)', async () => {
+    const file = await logWith(3);
+    appendFileSync(file, '{"seq":4,"type":"deci');
+    expect(await verifyAuditFile(file)).toMatchObject({ ok: false, line: 4, problem: 'malformed' });
+    const log = await openAuditLog(file);
+    expect(await log.append(decision(4))).toBe(4);
+    await log.close();
+    expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 4 });
+  });
+
+  it('refuses to open on a tampered last record', async () => {
+    const file = await logWith(3);
+    const ls = lines(file);
+    ls[2] = ls[2].replace('"verdict":"mask"', '"verdict":"allow"');
+    writeFileSync(file, ls.join('\n') + '\n');
+    await expect(openAuditLog(file)).rejects.toMatchObject({ code: 'corrupt_tail' });
+  });
+
+  describe('verify pinpoints the first broken record', () => {
+    it('an edited line', async () => {
+      const file = await logWith(6);
+      const ls = lines(file);
+      ls[3] = ls[3].replace('"verdict":"mask"', '"verdict":"allow"');
+      writeFileSync(file, ls.join('\n') + '\n');
+      expect(await verifyAuditFile(file)).toMatchObject({ ok: false, line: 4, seq: 4, problem: 'hash_mismatch', records_ok: 3 });
+    });
+
+    it('an edited line whose hash was recomputed breaks the next link', async () => {
+      const file = await logWith(6);
+      const ls = lines(file);
+      const rec = JSON.parse(ls[1]);
+      rec.verdict = 'allow';
+      delete rec.hash;
+      rec.hash = recordHash(rec);
+      ls[1] = canonicalJson(rec);
+      writeFileSync(file, ls.join('\n') + '\n');
+      expect(await verifyAuditFile(file)).toMatchObject({ ok: false, line: 3, seq: 3, problem: 'prev_mismatch' });
+    });
+
+    it('a deleted line', async () => {
+      const file = await logWith(6);
+      const ls = lines(file);
+      ls.splice(2, 1);
+      writeFileSync(file, ls.join('\n') + '\n');
+      expect(await verifyAuditFile(file)).toMatchObject({ ok: false, line: 3, seq: 4, problem: 'prev_mismatch' });
+    });
+
+    it('a deleted first line', async () => {
+      const file = await logWith(3);
+      writeFileSync(file, lines(file).slice(1).join('\n') + '\n');
+      expect(await verifyAuditFile(file)).toMatchObject({ ok: false, line: 1, seq: 2, problem: 'prev_mismatch' });
+    });
+
+    it('reordered lines', async () => {
+      const file = await logWith(6);
+      const ls = lines(file);
+      [ls[3], ls[4]] = [ls[4], ls[3]];
+      writeFileSync(file, ls.join('\n') + '\n');
+      expect(await verifyAuditFile(file)).toMatchObject({ ok: false, line: 4, seq: 5, problem: 'prev_mismatch' });
+    });
+
+    it('garbage and missing files', async () => {
+      const file = await logWith(2);
+      appendFileSync(file, 'not json\n');
+      expect(await verifyAuditFile(file)).toMatchObject({ ok: false, line: 3, problem: 'malformed' });
+      expect(await verifyAuditFile(file + '.missing')).toMatchObject({ ok: false, problem: 'unreadable' });
+    });
+  });
+
+  it('a failed write rejects the append (the statement must not run)', async () => {
+    if (!existsSync('/dev/full')) throw new Error('this test needs /dev/full (Linux)');
+    const log = await openAuditLog('/dev/full');
+    await expect(log.append(decision(1))).rejects.toMatchObject({ code: 'write_failed' });
+    // /dev/full cannot be cut back, so the sink refuses everything after (fail closed).
+    await expect(log.append(decision(2))).rejects.toMatchObject({ code: 'broken' });
+    await log.close();
+  });
+
+  it('rejects appends after close', async () => {
+    const file = await logWith(1);
+    const log = await openAuditLog(file);
+    await log.close();
+    await expect(log.append(decision(2))).rejects.toMatchObject({ code: 'closed' });
+  });
+});

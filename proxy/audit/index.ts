@@ -1,0 +1,3 @@
+export { openAuditLog, AuditError, type AuditLog } from './sink.ts';
+export { verifyAuditFile, renderAuditResult, type AuditVerifyResult, type AuditProblem } from './verify.ts';
+export { canonicalJson, GENESIS } from './chain.ts';

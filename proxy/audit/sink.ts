@@ -1,0 +1,178 @@
+// The audit log writer: append-only JSON Lines, hash-chained (chain.ts), durable before `append`
+// resolves. Concurrent appends are batched into one write + fdatasync (group commit), so the cost
+// of durability is paid once per batch rather than once per statement.
+//
+// Failure rule (fail closed): if a batch cannot be written and synced, every append in it rejects,
+// and the session must not run those statements. The file is cut back to the last durable record
+// so the chain stays valid; if even that fails, the sink refuses all further appends.
+//
+// On open, the chain tail is recovered from the file: a torn last line (a crash mid-write; never
+// acknowledged, because fsync had not returned) is cut off; a last record whose hash does not
+// verify stops the gateway from starting — someone edited the log.
+
+import { mkdirSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { AuditRecordInput, AuditSink } from '../ports.ts';
+import { GENESIS, recordHash, sealRecord } from './chain.ts';
+
+export class AuditError extends Error {
+  constructor(
+    readonly code: 'write_failed' | 'closed' | 'broken' | 'corrupt_tail',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AuditError';
+  }
+}
+
+export interface AuditLog extends AuditSink {
+  readonly file: string;
+  /** Sequence number of the last durable record (0 when empty). */
+  readonly lastSeq: number;
+}
+
+interface Pending {
+  body: AuditRecordInput;
+  resolve: (seq: number) => void;
+  reject: (err: Error) => void;
+}
+
+export async function openAuditLog(file: string, opts: { now?: () => Date } = {}): Promise<AuditLog> {
+  const now = opts.now ?? (() => new Date());
+  mkdirSync(dirname(file), { recursive: true });
+  const fh = await open(file, 'a+', 0o640);
+  let size: number;
+  let seq = 0;
+  let prev = GENESIS;
+  try {
+    const st = await fh.stat();
+    size = st.isFile() ? st.size : 0;
+    if (size > 0) ({ size, seq, prev } = await recoverTail(fh, file, size));
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+
+  let queue: Pending[] = [];
+  let flushing: Promise<void> | undefined;
+  let broken: AuditError | undefined;
+  let closed = false;
+
+  async function flush(): Promise<void> {
+    while (queue.length > 0) {
+      const batch = queue;
+      queue = [];
+      if (broken) {
+        for (const p of batch) p.reject(broken);
+        continue;
+      }
+      const startSeq = seq;
+      const startPrev = prev;
+      const startSize = size;
+      const time = now().toISOString();
+      const lines: string[] = [];
+      const seqs: number[] = [];
+      try {
+        for (const p of batch) {
+          seq += 1;
+          const sealed = sealRecord(p.body as unknown as Record<string, unknown>, seq, time, prev);
+          prev = sealed.hash;
+          lines.push(sealed.line);
+          seqs.push(seq);
+        }
+        const buf = Buffer.from(lines.join('\n') + '\n');
+        let off = 0;
+        while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+        await fh.datasync();
+        size += buf.length;
+        batch.forEach((p, i) => p.resolve(seqs[i]));
+      } catch (err) {
+        seq = startSeq;
+        prev = startPrev;
+        const failure = new AuditError('write_failed', `audit write to ${file} failed: ${(err as Error).message}`);
+        try {
+          await fh.truncate(startSize);
+        } catch (terr) {
+          broken = new AuditError('broken', `audit log ${file} is unusable after a failed write (${(err as Error).message}; cannot cut back: ${(terr as Error).message})`);
+        }
+        for (const p of batch) p.reject(failure);
+      }
+    }
+  }
+
+  function schedule(): void {
+    if (flushing) return;
+    // Let appends issued in the same tick join this batch before the write starts.
+    flushing = new Promise<void>((r) => setImmediate(r))
+      .then(flush)
+      .finally(() => {
+        flushing = undefined;
+        // Appends that arrived after the last drain but before this callback ran.
+        if (queue.length > 0) schedule();
+      });
+  }
+
+  return {
+    file,
+    get lastSeq() {
+      return seq;
+    },
+    append(record: AuditRecordInput): Promise<number> {
+      if (closed) return Promise.reject(new AuditError('closed', 'audit log is closed'));
+      if (broken) return Promise.reject(broken);
+      return new Promise<number>((resolve, reject) => {
+        queue.push({ body: record, resolve, reject });
+        schedule();
+      });
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      while (flushing) await flushing;
+      await fh.close();
+    },
+  };
+}
+
+/** Finds the last complete record, cutting off a torn trailing line. */
+async function recoverTail(fh: FileHandle, file: string, size: number): Promise<{ size: number; seq: number; prev: string }> {
+  // Read backwards in growing chunks until the last complete line is in view.
+  let chunk = 64 * 1024;
+  for (;;) {
+    const start = Math.max(0, size - chunk);
+    const buf = Buffer.alloc(size - start);
+    await fh.read(buf, 0, buf.length, start);
+    let end = buf.length;
+    if (buf[end - 1] !== 0x0a) {
+      const nl = buf.lastIndexOf(0x0a);
+      if (nl < 0 && start > 0) {
+        chunk *= 4;
+        continue;
+      }
+      // Torn write: never acknowledged, so it is safe to drop.
+      const keep = start + nl + 1;
+      await fh.truncate(keep);
+      if (keep === 0) return { size: 0, seq: 0, prev: GENESIS };
+      return recoverTail(fh, file, keep);
+    }
+    end -= 1;
+    const nl = buf.lastIndexOf(0x0a, end - 1);
+    if (nl < 0 && start > 0) {
+      chunk *= 4;
+      continue;
+    }
+    const line = buf.subarray(nl + 1, end).toString('utf8');
+    let rec: Record<string, unknown>;
+    try {
+      rec = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      throw new AuditError('corrupt_tail', `${file}: the last record is not valid JSON; run \`hoop audit verify ${file}\``);
+    }
+    const { hash, ...rest } = rec;
+    if (typeof hash !== 'string' || typeof rec.seq !== 'number' || recordHash(rest) !== hash) {
+      throw new AuditError('corrupt_tail', `${file}: the last record does not verify; run \`hoop audit verify ${file}\``);
+    }
+    return { size, seq: rec.seq, prev: hash };
+  }
+}
