@@ -80,6 +80,11 @@ export interface StatementEvent {
   duration_ms?: number;
   kind?: string;
   fingerprint?: string;
+  /**
+   * Result values as sent to the client (already masked), one array per row. Written only when
+   * `recording.results` is true; the recorder drops it otherwise.
+   */
+  results?: (string | null)[][];
 }
 
 export interface SessionRecorder {
@@ -130,6 +135,8 @@ export interface ApprovalService {
   /** Hold mode: resolves when decided or expired (or the signal aborts). */
   wait(id: string, signal?: AbortSignal): Promise<ApprovalRecord>;
   list(filter?: { status?: ApprovalStatus }): Promise<ApprovalRecord[]>;
+  /** Hold mode, once `wait` resolved `approved`: marks the approval used (single use). False if it was already used or is no longer approved. */
+  consume?(id: string): Promise<boolean>;
   /** The approver must be in one of the approver groups and must not be the requester. */
   decide(id: string, approver: Identity, decision: 'approve' | 'deny', reason?: string): Promise<{ ok: true; record: ApprovalRecord } | { ok: false; code: string; reason: string }>;
 }
