@@ -38,6 +38,8 @@ export interface CstToAstOptions {
   comments: Comment[];
   /** Offsets of syntax errors, so checks do not pile onto a construct the parser already flagged. */
   syntaxErrorOffsets: number[];
+  /** The whole text's span (the PolicyFile's span covers comments before and after the code). */
+  fileSpan: Span;
 }
 
 export function cstToAst(cst: CstNode | undefined, opts: CstToAstOptions): { ast: PolicyFile; diagnostics: Diagnostic[] } {
@@ -97,8 +99,10 @@ class Converter {
   private readonly file_: string;
   private readonly comments: Comment[];
   private readonly syntaxErrorOffsets: number[];
+  private readonly fileSpan: Span;
 
   constructor(opts: CstToAstOptions) {
+    this.fileSpan = opts.fileSpan;
     this.file_ = opts.file;
     this.comments = opts.comments;
     this.syntaxErrorOffsets = opts.syntaxErrorOffsets;
@@ -221,9 +225,8 @@ class Converter {
     const unit = m?.[2];
     const n = m ? Number(m[1]) : NaN;
     if (!m || unit === undefined || !(unit in DURATION_UNITS)) {
-      const help = unit !== undefined ? didYouMean(unit, Object.keys(DURATION_UNITS)) : undefined;
       this.report('HOOP1005', span, `invalid duration \`${t.image}\``,
-        `a duration is a whole number followed by s, m, h or d (e.g. 15m)${help ? `; ${help}` : ''}`);
+        'a duration is a whole number followed by s, m, h or d (e.g. 15m)');
       return undefined;
     }
     if (n <= 0 || !Number.isSafeInteger(n * DURATION_UNITS[unit])) {
@@ -250,7 +253,7 @@ class Converter {
       rules: [],
       tests: [],
       comments: this.comments,
-      span: cst ? this.nspan(cst) : this.nspan({ name: 'file', children: {} }),
+      span: this.fileSpan,
     };
     if (!cst) return out;
     for (const p of nodes(cst, 'packageDecl')) {
@@ -319,7 +322,8 @@ class Converter {
     const nameTok = tok(r, 'NameTok');
     if (!nameTok) return undefined;
     const span = this.nspan(r);
-    const rule: Rule = { kind: 'Rule', name: this.name(nameTok), conditions: [], effects: [], span };
+    // Fixed key order (selectors first) so printed ASTs and snapshots do not depend on source order.
+    const rule: Rule = { kind: 'Rule', name: this.name(nameTok), on: undefined, when: undefined, match: undefined, conditions: [], effects: [], span };
     for (const clause of nodes(r, 'ruleClause')) {
       const on = node(clause, 'onSelector');
       const when = node(clause, 'whenSelector');
@@ -588,7 +592,9 @@ class Converter {
     const nameTok = tok(n, 'StringLiteral');
     if (!nameTok) return undefined;
     const span = this.nspan(n);
-    const test: TestCase = { kind: 'Test', name: this.string(nameTok), expects: [], span };
+    const test: TestCase = {
+      kind: 'Test', name: this.string(nameTok), identity: undefined, resource: undefined, context: undefined, input: undefined, expects: [], span,
+    };
     const twice = (what: string, at: Span, first: Span) =>
       this.report('HOOP4005', at, `\`${what}\` given twice in test ${JSON.stringify(test.name.value)}`, `keep one \`${what}\``,
         [{ message: 'first given here', span: first }]);

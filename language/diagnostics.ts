@@ -36,6 +36,7 @@ export const DIAGNOSTIC_CODES = {
   HOOP1004: 'invalid escape in string',
   HOOP1005: 'invalid duration',
   HOOP1006: 'unterminated CEL expression',
+  HOOP1007: 'formatter soundness check failed',
   HOOP2001: 'unknown statement kind',
   HOOP2002: 'unknown resource kind',
   HOOP2003: 'unknown masker',

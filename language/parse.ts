@@ -1,11 +1,12 @@
 // text → { ast, diagnostics }: lexing, parsing with recovery, and the CST → AST checks.
 
-import type { IRecognitionException, IToken } from 'chevrotain';
+import type { CstNode, IRecognitionException, IToken, TokenType } from 'chevrotain';
 import type { PolicyFile, Span } from './ast.ts';
 import { cstToAst } from './cst-to-ast.ts';
 import { type Diagnostic, sortDiagnostics } from './diagnostics.ts';
 import { lex, tokenSpan } from './lexer.ts';
 import { hoopParser } from './parser.ts';
+import { Default, Package, Rule, Test } from './tokens.ts';
 
 export interface ParseResult {
   ast: PolicyFile;
@@ -45,6 +46,62 @@ const RULE_HELP: Record<string, string> = {
   qualifiedName: 'write a name such as `readers_select` or `prod.db.readers_select`',
 };
 
+const BODY_WORDS: Record<string, string> = {
+  ruleDecl: 'a rule line (`on`, `when`, `match`, `if`, `allow`, `block`, `approve`, `mask`)',
+  testDecl: 'a test line (`identity`, `resource`, `context`, `sql`, `shell`, `expect`)',
+};
+
+const EOF_EXPECTED = 'expected end of file but found';
+const TOP_EXPECTED = 'expected `package`, `default`, `rule` or `test` but found';
+
+const TOP_LEVEL = new Set<TokenType>([Rule, Test, Package, Default]);
+
+/**
+ * Runs the parser, and when it stops before the end (junk between declarations that in-rule
+ * recovery cannot absorb), skips to the next top-level keyword and parses the rest too, so one run
+ * still reports every error. The partial CSTs are merged child-list by child-list.
+ */
+function parseTokens(tokens: IToken[]): { cst: CstNode; errors: IRecognitionException[] } {
+  const errors: IRecognitionException[] = [];
+  let merged: CstNode | undefined;
+  let rest = tokens;
+  for (;;) {
+    hoopParser.input = rest;
+    const cst = hoopParser.file();
+    const errs = hoopParser.errors;
+    if (!merged) merged = cst;
+    else {
+      for (const [k, v] of Object.entries(cst.children)) {
+        merged.children[k] = [...(merged.children[k] ?? []), ...(v ?? [])];
+      }
+    }
+    // Chevrotain 11 reports leftover input as a mismatch against EOF at the top rule.
+    const stop = errs.find((e) => e.name === 'NotAllInputParsedException' || (e.context?.ruleStack?.length === 1 && e.message.startsWith(EOF_EXPECTED)));
+    errors.push(...errs);
+    // In-repetition recovery usually skips the junk and carries on; only resume by hand when the
+    // parser really stopped at the junk.
+    if (!stop || lastOffset(cst) > stop.token.startOffset) break;
+    const at = rest.indexOf(stop.token);
+    if (at < 0) break;
+    let next = at + 1;
+    while (next < rest.length && !TOP_LEVEL.has(rest[next].tokenType)) next++;
+    if (next >= rest.length) break;
+    rest = rest.slice(next);
+  }
+  return { cst: merged, errors };
+}
+
+function lastOffset(n: CstNode): number {
+  let max = -1;
+  for (const xs of Object.values(n.children)) {
+    for (const x of xs ?? []) {
+      const o = 'image' in x ? (Number.isFinite(x.startOffset) ? x.startOffset : -1) : lastOffset(x);
+      if (o > max) max = o;
+    }
+  }
+  return max;
+}
+
 function usable(t: IToken | undefined): t is IToken {
   return t !== undefined && !t.isInsertedInRecovery && Number.isFinite(t.startOffset) && t.tokenType?.name !== 'EOF';
 }
@@ -66,24 +123,33 @@ function errorSpan(file: string, text: string, err: IRecognitionException): Span
 
 export function parseText(text: string, file: string): ParseResult {
   const lexed = lex(text, file);
-  hoopParser.input = lexed.tokens;
-  const cst = hoopParser.file();
+  const { cst, errors } = parseTokens(lexed.tokens);
   const diagnostics: Diagnostic[] = [...lexed.diagnostics];
   const seen = new Set<string>();
   const syntaxErrorOffsets: number[] = [];
-  for (const err of hoopParser.errors) {
+  for (const err of errors) {
     const span = errorSpan(file, text, err);
     const key = `${span.startOffset}:${err.message}`;
     if (seen.has(key)) continue;
     seen.add(key);
     syntaxErrorOffsets.push(span.startOffset);
     const rule = err.context?.ruleStack?.[err.context.ruleStack.length - 1];
-    const d: Diagnostic = { code: 'HOOP1001', severity: 'error', message: err.message, span, related: [] };
+    let message = err.message.startsWith(EOF_EXPECTED) ? TOP_EXPECTED + err.message.slice(EOF_EXPECTED.length) : err.message;
+    // Inside a body, "expected `}`" really means "this line is not a clause".
+    if (message.startsWith('expected `}` but found') && rule !== undefined && rule in BODY_WORDS) {
+      message = `expected ${BODY_WORDS[rule]} or \`}\`${message.slice('expected `}`'.length)}`;
+    }
+    const d: Diagnostic = { code: 'HOOP1001', severity: 'error', message, span, related: [] };
     const help = rule !== undefined ? RULE_HELP[rule] : undefined;
     if (help !== undefined) d.help = help;
     diagnostics.push(d);
   }
-  const converted = cstToAst(cst, { file, comments: lexed.comments, syntaxErrorOffsets });
+  const lines = text.split('\n');
+  const fileSpan: Span = {
+    file, startOffset: 0, endOffset: text.length, startLine: 1, startColumn: 1,
+    endLine: lines.length, endColumn: lines[lines.length - 1].length + 1,
+  };
+  const converted = cstToAst(cst, { file, comments: lexed.comments, syntaxErrorOffsets, fileSpan });
   diagnostics.push(...converted.diagnostics);
   return { ast: converted.ast, diagnostics: sortDiagnostics(diagnostics) };
 }

@@ -36,8 +36,8 @@ function uniq(xs: string[]): string[] {
 function oneOf(names: string[]): string {
   const u = uniq(names);
   if (u.length === 1) return u[0];
-  if (u.length <= 8) return `one of ${u.join(', ')}`;
-  return `one of ${u.slice(0, 8).join(', ')}, …`;
+  if (u.length <= 6) return `${u.slice(0, -1).join(', ')} or ${u[u.length - 1]}`;
+  return `one of ${u.slice(0, 6).join(', ')}, …`;
 }
 
 const messages: IParserErrorMessageProvider = {
@@ -57,7 +57,7 @@ const messages: IParserErrorMessageProvider = {
   },
 };
 
-class HoopParser extends CstParser {
+export class HoopParser extends CstParser {
   constructor() {
     super(T.ALL_TOKENS, {
       recoveryEnabled: true,
@@ -446,4 +446,4 @@ class HoopParser extends CstParser {
 /** The one parser instance. Not re-entrant: parse one input at a time (JS is single-threaded). */
 export const hoopParser = new HoopParser();
 
-export type { HoopParser };
+
