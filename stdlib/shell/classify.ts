@@ -1,0 +1,424 @@
+// The shell walker: a tree-sitter-bash tree → every program that would run.
+//
+// Commands are found anywhere in the tree (pipelines, lists, subshells, `$(...)`, backticks,
+// process substitution, heredoc bodies, loop headers). Each command's argv is then unwrapped:
+// `sudo -u root timeout 5 nice rm x` runs sudo, timeout, nice and rm; `bash -c 'STRING'` and
+// friends re-parse STRING. Whatever cannot be known statically makes the line `unknown`.
+
+import type { Node, Parser } from 'web-tree-sitter';
+import type { ShellAction } from '../facts.ts';
+import {
+  COMMAND_VALUE_OPTIONS, COMMAND_VARIABLES, gitConfigRunsProgram, HARMLESS_REDIRECT_TARGETS,
+  isInterpreter, PROGRAM_RESOLUTION_VARIABLES, SHELL_VALUE_OPTIONS, SHELLS, WRAPPERS, type WrapperSpec,
+} from './programs.ts';
+import { programName, wordValue } from './words.ts';
+
+/** One word of an argv: its literal value (null when dynamic) and its source text. */
+interface Arg {
+  value: string | null;
+  expands: boolean;
+  text: string;
+}
+
+const MAX_DEPTH = 8; // nested `bash -c` strings before giving up
+
+export class ShellWalker {
+  readonly programs: string[] = [];
+  readonly invocations: { program: string; args: string[] }[] = [];
+  readonly redirects: string[] = [];
+  readonly interpreters: string[] = [];
+  readonly reasons: string[] = [];
+  dynamic = false;
+  unknown = false;
+  readonly #parser: Parser;
+
+  constructor(parser: Parser) {
+    this.#parser = parser;
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  /** Parse and walk a command line (the input, or a string given to `bash -c`). */
+  line(text: string, depth: number): void {
+    if (depth > MAX_DEPTH) return this.fail(`command strings nested more than ${MAX_DEPTH} deep`);
+    const tree = this.#parser.parse(text);
+    if (tree === null) return this.fail('the command line could not be parsed');
+    try {
+      if (tree.rootNode.hasError) this.fail(depth === 0 ? 'the command line does not parse' : 'a nested command string does not parse');
+      this.walk(tree.rootNode, depth);
+    } finally {
+      tree.delete();
+    }
+  }
+
+  fail(reason: string, dynamic = false): void {
+    this.unknown = true;
+    if (dynamic) this.dynamic = true;
+    if (!this.reasons.includes(reason)) this.reasons.push(reason);
+  }
+
+  walk(node: Node, depth: number): void {
+    switch (node.type) {
+      case 'command':
+        this.command(node, depth);
+        return;
+      case 'function_definition':
+        this.fail('the line defines a shell function, which can shadow any program name');
+        break;
+      case 'file_redirect':
+        this.redirect(node);
+        break;
+      case 'variable_assignment':
+        this.assignment(node, depth);
+        break;
+      case 'declaration_command':
+      case 'unset_command': {
+        const keyword = node.child(0)?.text ?? node.type;
+        this.invoke(keyword, node.namedChildren.filter((c): c is Node => c !== null).map((c) => c.text));
+        break;
+      }
+    }
+    for (const c of node.children) if (c !== null) this.walk(c, depth);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // commands
+
+  command(node: Node, depth: number): void {
+    const argv: Arg[] = [];
+    for (let i = 0; i < node.childCount; i++) {
+      const c = node.child(i);
+      if (c === null) continue;
+      const field = node.fieldNameForChild(i);
+      if (field === 'name' || field === 'argument') {
+        const target = c.type === 'command_name' ? (c.namedChild(0) ?? c) : c;
+        const w = wordValue(target);
+        argv.push({ value: w.value, expands: w.expands, text: target.text });
+      }
+    }
+    // Substitutions inside the name or arguments run first; assignments and redirects are visited too.
+    for (const c of node.children) if (c !== null) this.walk(c, depth);
+    // A prefix assignment that changes program resolution (`PATH=. ls`) was flagged by `walk`.
+    if (argv.length > 0) this.argv(argv, depth);
+  }
+
+  /** Record one program run with `argv[0]` as its name, then unwrap what it runs in turn. */
+  argv(argv: Arg[], depth: number): void {
+    const head = argv[0]!;
+    if (head.value === null || head.expands) {
+      this.fail(`the program name ${head.text} is not a literal`, true);
+      return;
+    }
+    const program = programName(head.value);
+    if (program === '') {
+      this.fail(`the program name ${JSON.stringify(head.value)} names no program`, true);
+      return;
+    }
+    const args = argv.slice(1);
+    this.invoke(program, args.map((a) => a.value ?? a.text));
+    this.unwrap(program, args, depth);
+  }
+
+  invoke(program: string, args: string[]): void {
+    if (!this.programs.includes(program)) this.programs.push(program);
+    this.invocations.push({ program, args });
+    if (isInterpreter(program)) this.interpreter(program);
+  }
+
+  interpreter(program: string): void {
+    if (!this.interpreters.includes(program)) this.interpreters.push(program);
+  }
+
+  unwrap(program: string, args: Arg[], depth: number): void {
+    switch (program) {
+      case 'eval':
+        this.fail('eval runs a string built at run time', true);
+        return;
+      case 'source':
+      case '.':
+        if (args.length === 0 || args[0]!.value === null) this.fail(`${program} of a non-literal file`, true);
+        else this.interpreter(program);
+        return;
+      case 'alias':
+        if (args.length > 0) this.fail('the line defines an alias, which can shadow any program name');
+        return;
+      case 'enable':
+        if (args.some((a) => a.value === null || a.value.startsWith('-f'))) this.fail('enable -f loads a builtin from a shared library');
+        return;
+      case 'hash':
+        if (args.some((a) => a.value === null || a.value.startsWith('-p'))) this.fail('hash -p rebinds a program name to a path');
+        return;
+      case 'trap':
+        if (args.length > 0) this.commandString(args[0]!, depth, 'trap');
+        return;
+      case 'find':
+        this.find(args, depth);
+        return;
+      case 'git':
+        this.git(args, depth);
+        break;
+      case 'sed':
+        if (args.some((a) => a.value === null || sedRunsCommands(a.value))) this.interpreter('sed');
+        break;
+      case 'watch':
+        this.watch(args, depth);
+        return;
+    }
+    if (SHELLS.has(program)) return this.shell(program, args, depth);
+    const valueOptions = COMMAND_VALUE_OPTIONS.get(program);
+    if (valueOptions) this.commandValueOptions(valueOptions, args, depth);
+    const spec = WRAPPERS.get(program);
+    if (spec) this.wrapper(program, spec, args, depth);
+  }
+
+  /** A word holding a command line (`bash -c WORD`): re-parse it, or fail when it is not literal. */
+  commandString(arg: Arg, depth: number, what: string): void {
+    if (arg.value === null) {
+      this.fail(`${what} runs a command string that is not a literal`, true);
+      return;
+    }
+    this.line(arg.value, depth + 1);
+  }
+
+  shell(program: string, args: Arg[], depth: number): void {
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
+      if (a.value === null) {
+        this.fail(`${program} gets an argument that is not a literal`, true);
+        return;
+      }
+      if (SHELL_VALUE_OPTIONS.has(a.value)) {
+        i++;
+        continue;
+      }
+      if (a.value === '--' || a.value === '-') break;
+      if (/^[-+][a-zA-Z]+$/.test(a.value)) {
+        if (a.value.startsWith('-') && a.value.includes('c')) {
+          // `-c STRING`: the first operand after the options is the command string.
+          const rest = args.slice(i + 1).filter((x) => !(x.value !== null && /^[-+][a-zA-Z]+$/.test(x.value)));
+          if (rest.length === 0) return this.fail(`${program} -c without a command string`);
+          this.commandString(rest[0]!, depth, `${program} -c`);
+          return;
+        }
+        continue;
+      }
+      if (a.value.startsWith('--')) continue;
+      break; // a script file: the shell interprets it
+    }
+    this.interpreter(program);
+  }
+
+  wrapper(program: string, spec: WrapperSpec, args: Arg[], depth: number): void {
+    let i = 0;
+    const valueOf = (opt: string, attached: string | null): Arg | undefined => {
+      if (attached !== null && attached !== '') return { value: attached, expands: false, text: attached };
+      i++;
+      return args[i];
+    };
+    for (; i < args.length; i++) {
+      const a = args[i]!;
+      if (a.value === null) {
+        // The option parser would see a run-time value: which word is the program is unknowable.
+        this.fail(`${program} gets an argument that is not a literal`, true);
+        return;
+      }
+      const v = a.value;
+      if (v === '--') {
+        i++;
+        break;
+      }
+      if (v.startsWith('--')) {
+        const eq = v.indexOf('=');
+        const name = eq >= 0 ? v.slice(0, eq) : v;
+        let value: Arg | undefined;
+        if (eq >= 0) value = { value: v.slice(eq + 1), expands: false, text: v.slice(eq + 1) };
+        else if (spec.long?.includes(name)) value = valueOf(name, null);
+        if (spec.commandOptions?.includes(name)) {
+          if (value) this.commandString(value, depth, `${program} ${name}`);
+          return;
+        }
+        continue;
+      }
+      if (v.startsWith('-') && v.length > 1 && !(program === 'nice' && /^-[0-9]/.test(v))) {
+        for (let j = 1; j < v.length; j++) {
+          const ch = v[j]!;
+          if (spec.noRun?.includes(ch)) return;
+          if (spec.pathOptions?.includes(`-${ch}`)) {
+            this.fail(`${program} -${ch} changes where programs are found`, true);
+            return;
+          }
+          if (spec.short?.includes(ch)) {
+            const value = valueOf(`-${ch}`, v.slice(j + 1));
+            if (spec.commandOptions?.includes(`-${ch}`)) {
+              if (value) this.commandString(value, depth, `${program} -${ch}`);
+              return;
+            }
+            break;
+          }
+        }
+        continue;
+      }
+      if (spec.assignments && /^[A-Za-z_][A-Za-z0-9_]*=/.test(v)) {
+        this.environment(v.slice(0, v.indexOf('=')), { value: v.slice(v.indexOf('=') + 1), expands: false, text: v }, depth);
+        continue;
+      }
+      break;
+    }
+    i += spec.positionals ?? 0;
+    const rest = args.slice(i);
+    if (rest.length === 0) {
+      if (spec.defaultProgram) this.argv([{ value: spec.defaultProgram, expands: false, text: spec.defaultProgram }], depth);
+      return;
+    }
+    this.argv(rest, depth);
+  }
+
+  /** `find ... -exec CMD ARGS ;` runs CMD; `-delete` deletes like `rm`; `-fprint FILE` writes FILE. */
+  find(args: Arg[], depth: number): void {
+    for (let i = 0; i < args.length; i++) {
+      const v = args[i]!.value;
+      if (v === '-exec' || v === '-execdir' || v === '-ok' || v === '-okdir') {
+        let end = i + 1;
+        while (end < args.length && args[end]!.value !== ';' && args[end]!.value !== '+') end++;
+        const cmd = args.slice(i + 1, end);
+        if (cmd.length === 0) return this.fail(`find ${v} without a command`);
+        this.argv(cmd, depth);
+        i = end;
+      } else if (v === '-delete') {
+        this.invoke('rm', []);
+      } else if (v === '-fprint' || v === '-fprint0' || v === '-fprintf' || v === '-fls') {
+        const target = args[i + 1];
+        if (target) this.redirectTarget(target.value ?? target.text);
+      }
+    }
+  }
+
+  /** `git -c alias.x='!cmd'`, `git -c core.pager=cmd` and friends run programs. */
+  git(args: Arg[], depth: number): void {
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]!;
+      let setting: string | null = null;
+      if (a.value === '-c') {
+        setting = args[i + 1]?.value ?? null;
+        i++;
+      } else if (a.value?.startsWith('-c') && a.value.length > 2) setting = a.value.slice(2);
+      else if (a.value?.startsWith('--config-env')) {
+        this.fail('git --config-env takes configuration from the environment', true);
+        return;
+      } else if (a.value === null) continue;
+      else if (!a.value.startsWith('-')) break; // the subcommand
+      else continue;
+      if (setting === null) {
+        this.fail('git -c with a value that is not a literal', true);
+        return;
+      }
+      const eq = setting.indexOf('=');
+      const key = eq >= 0 ? setting.slice(0, eq) : setting;
+      const value = eq >= 0 ? setting.slice(eq + 1) : '';
+      const runs = gitConfigRunsProgram(key);
+      if (runs === 'path') this.fail(`git -c ${key} makes git run programs from a path`, true);
+      else if (runs === 'alias') {
+        if (value.startsWith('!')) this.line(value.slice(1), depth + 1);
+      } else if (runs === 'command') this.line(value, depth + 1);
+    }
+  }
+
+  /** `watch CMD ARGS` joins its arguments and runs them with `sh -c` (unless `-x`). */
+  watch(args: Arg[], depth: number): void {
+    let i = 0;
+    let exec = false;
+    for (; i < args.length; i++) {
+      const v = args[i]!.value;
+      if (v === null) return this.fail('watch gets an argument that is not a literal', true);
+      if (v === '-n' || v === '--interval') i++;
+      else if (v === '-x' || v === '--exec') exec = true;
+      else if (!v.startsWith('-')) break;
+    }
+    const rest = args.slice(i);
+    if (rest.length === 0) return;
+    if (exec) this.argv(rest, depth);
+    else this.line(rest.map((a) => a.value ?? a.text).join(' '), depth + 1);
+  }
+
+  commandValueOptions(options: readonly string[], args: Arg[], depth: number): void {
+    for (let i = 0; i < args.length; i++) {
+      const v = args[i]!.value;
+      if (v === null) continue;
+      for (const opt of options) {
+        let value: Arg | undefined;
+        const normalized = v.startsWith('-o') ? v.replace(/^-o\s*/, '-o') : v;
+        if (normalized === opt) value = args[i + 1];
+        else if (normalized.startsWith(`${opt}=`)) {
+          const s = normalized.slice(opt.length + 1);
+          value = { value: s, expands: false, text: s };
+        } else if (opt.startsWith('-o') && normalized.toLowerCase().startsWith(`${opt.toLowerCase()} `)) {
+          const s = normalized.slice(opt.length + 1);
+          value = { value: s, expands: false, text: s };
+        }
+        if (value) this.commandString(value, depth, opt);
+      }
+      if (v === '-o' && args[i + 1]?.value) {
+        const m = /^(ProxyCommand|LocalCommand)[= ](.*)$/i.exec(args[i + 1]!.value!);
+        if (m) this.line(m[2]!, depth + 1);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // assignments and redirects
+
+  assignment(node: Node, depth: number): void {
+    const name = node.childForFieldName('name')?.text ?? '';
+    const valueNode = node.childForFieldName('value');
+    const value: Arg = valueNode ? { ...wordValue(valueNode), text: valueNode.text } : { value: '', expands: false, text: '' };
+    this.environment(name, value, depth);
+  }
+
+  environment(name: string, value: Arg, depth: number): void {
+    if (PROGRAM_RESOLUTION_VARIABLES.has(name) || name.startsWith('BASH_FUNC_')) {
+      this.fail(`setting ${name} changes which programs run`, true);
+    } else if (COMMAND_VARIABLES.has(name)) {
+      if (value.value === null) this.fail(`${name} is set to a command that is not a literal`, true);
+      else if (value.value !== '') this.line(value.value, depth + 1);
+    }
+  }
+
+  redirect(node: Node): void {
+    let op = '';
+    for (const c of node.children) if (c !== null && !c.isNamed) op += c.text;
+    if (!/^(>|>>|&>|&>>|>\||<>|>&)$/.test(op)) return;
+    const dest = node.childForFieldName('destination');
+    if (dest === null) return;
+    if (op === '>&' && /^[0-9]+-?$|^-$/.test(dest.text)) return; // duplicating a descriptor
+    const w = wordValue(dest);
+    this.redirectTarget(w.value ?? dest.text);
+  }
+
+  redirectTarget(target: string): void {
+    if (HARMLESS_REDIRECT_TARGETS.has(target)) return;
+    if (!this.redirects.includes(target)) this.redirects.push(target);
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  result(text: string): ShellAction {
+    const action: ShellAction = {
+      type: 'shell',
+      kind: this.unknown ? 'unknown' : 'command',
+      programs: this.programs,
+      invocations: this.invocations,
+      args: this.invocations.flatMap((i) => i.args),
+      redirects: this.redirects,
+      dynamic: this.dynamic,
+      interpreters: this.interpreters,
+      text,
+    };
+    if (this.reasons.length > 0) action.reason = this.reasons.join('; ');
+    return action;
+  }
+}
+
+/** GNU sed runs shell commands with the `e` command and the `e` flag of `s///`. */
+function sedRunsCommands(script: string): boolean {
+  return /(^|[;\n{}])\s*([0-9$,/~!]\S*\s*)?e(\s|$)/.test(script) || /(^|[;\n{}])\s*s(.).*\2.*\2[a-zA-Z0-9]*e/.test(script);
+}
