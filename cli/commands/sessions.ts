@@ -1,13 +1,108 @@
-// `hoop sessions`: being built (see the issues). Registered so `hoop --help` lists the whole surface.
+// `hoop sessions list [DIR]` and `hoop sessions show FILE`: read session recordings.
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { loadConfigFile, renderConfigErrors } from '../../proxy/config.ts';
+import { listRecordingFiles, readRecording, RecordingError, summarizeRecording, type SessionSummary } from '../../proxy/recording/index.ts';
 
 export function register(program: Command): void {
-  program
-    .command('sessions')
-    .description('(not yet available)')
-    .allowUnknownOption()
-    .action(() => {
-      process.stderr.write('hoop sessions: not available in this build yet\n');
-      process.exitCode = 2;
+  const sessions = program.command('sessions').description('recorded gateway sessions');
+  sessions
+    .command('list')
+    .description('one line per recorded session: identity, resource, start, duration, statements, verdicts')
+    .argument('[dir]', 'recordings folder (default: recording.dir of --config, else .hoop/sessions)')
+    .option('--config <file>', 'gateway config whose recording.dir to use')
+    .option('--json', 'print JSON (one array of objects)')
+    .action(async (dirArg: string | undefined, o: { config?: string; json?: boolean }) => {
+      let dir = dirArg ?? '.hoop/sessions';
+      if (!dirArg && o.config) {
+        const r = loadConfigFile(o.config);
+        if (!r.ok) return usage(renderConfigErrors(o.config, r.errors));
+        dir = r.config.recording.dir;
+      }
+      if (!existsSync(dir)) return usage(`hoop sessions list: no such folder ${dir}`);
+      const out: SessionSummary[] = [];
+      for (const file of listRecordingFiles(dir)) {
+        try {
+          out.push(await summarizeRecording(file));
+        } catch (err) {
+          if (!(err instanceof RecordingError)) throw err;
+          process.stderr.write(`hoop: skipping ${err.message}\n`);
+        }
+      }
+      if (o.json) {
+        process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+        return;
+      }
+      const rows = out.map((s) => [
+        s.started_at,
+        s.session_id,
+        s.actor ? `${s.sub} (for ${s.actor})` : s.sub,
+        s.resource,
+        s.duration_ms === undefined ? '-' : `${(s.duration_ms / 1000).toFixed(1)}s`,
+        String(s.statements),
+        Object.entries(s.verdicts).map(([v, n]) => `${v}:${n}`).join(' ') || '-',
+      ]);
+      printTable(['STARTED', 'SESSION', 'IDENTITY', 'RESOURCE', 'DURATION', 'STATEMENTS', 'VERDICTS'], rows);
     });
+
+  sessions
+    .command('show')
+    .description('the timeline of one recorded session')
+    .argument('<file>', 'a recording (.jsonl)')
+    .option('--json', 'print the entries as JSON Lines')
+    .option('--skip-bad', 'report corrupt lines and go on')
+    .action(async (file: string, o: { json?: boolean; skipBad?: boolean }) => {
+      try {
+        for await (const e of readRecording(file, { skipBad: o.skipBad })) {
+          if (o.json) {
+            if (e.type === 'header') process.stdout.write(JSON.stringify(e.header) + '\n');
+            else if (e.type === 'statement') process.stdout.write(JSON.stringify(e.event) + '\n');
+            else if (e.type === 'footer') process.stdout.write(JSON.stringify(e.footer) + '\n');
+            else process.stderr.write(`hoop: ${e.error.message}\n`);
+            continue;
+          }
+          if (e.type === 'header') {
+            const h = e.header;
+            process.stdout.write(
+              `session ${h.session_id}: ${h.identity.sub}${h.identity.actor ? ` (for ${h.identity.actor})` : ''} [${h.identity.groups.join(', ')}] on ${h.resource.kind}/${h.resource.name} from ${h.client_addr}, started ${h.started_at}\n`,
+            );
+          } else if (e.type === 'statement') {
+            const s = e.event;
+            const extra = [
+              s.reasons.length ? `rules ${s.reasons.join(', ')}` : '',
+              s.masks.length ? `masks ${s.masks.join(', ')}` : '',
+              s.approval_id ? `approval ${s.approval_id}` : '',
+              s.rows !== undefined ? `${s.rows} rows` : '',
+              s.duration_ms !== undefined ? `${s.duration_ms.toFixed(1)}ms` : '',
+              s.error ? `error: ${s.error}` : '',
+            ].filter(Boolean);
+            process.stdout.write(`${s.time}  ${s.verdict.padEnd(7)} ${s.outcome.padEnd(16)} ${oneLine(s.text)}\n${extra.length ? `    ${extra.join('; ')}\n` : ''}`);
+          } else if (e.type === 'footer') {
+            process.stdout.write(`ended ${e.footer.ended_at}: ${e.footer.statements} statements\n`);
+          } else {
+            process.stderr.write(`hoop: ${e.error.message}\n`);
+          }
+        }
+      } catch (err) {
+        if (!(err instanceof RecordingError)) throw err;
+        process.stderr.write(`hoop: ${err.message}\n`);
+        process.exitCode = err.code === 'unreadable' || err.code === 'future_version' ? 2 : 1;
+      }
+    });
+}
+
+function usage(msg: string): void {
+  process.stderr.write(msg + '\n');
+  process.exitCode = 2;
+}
+
+function oneLine(text: string): string {
+  const t = text.replace(/\s+/g, ' ').trim();
+  return t.length > 120 ? `${t.slice(0, 117)}...` : t;
+}
+
+function printTable(head: string[], rows: string[][]): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
+  process.stdout.write([fmt(head), ...rows.map(fmt)].join('\n') + '\n');
 }

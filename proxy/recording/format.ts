@@ -1,0 +1,33 @@
+// The session recording format (docs/recordings.md): one JSON Lines file per session.
+//   line 1:   {"type":"header","version":1, ...SessionHeader}
+//   then:     {"type":"statement", ...StatementEvent}   one per statement, in order
+//   last:     {"type":"footer","ended_at":..., "statements":N, "verdicts":{...}}   (absent if the gateway died)
+
+import type { SessionHeader, StatementEvent } from '../ports.ts';
+import type { Verdict } from '../../engine/response.ts';
+
+export const RECORDING_VERSION = 1;
+
+export interface RecordingHeader extends SessionHeader {
+  type: 'header';
+  version: number;
+}
+
+export interface RecordingStatement extends StatementEvent {
+  type: 'statement';
+}
+
+export interface RecordingFooter {
+  type: 'footer';
+  ended_at: string;
+  statements: number;
+  verdicts: Partial<Record<Verdict, number>>;
+}
+
+/** `20261126T010203Z-<session_id>.jsonl`: names sort by start time. */
+export function recordingFileName(header: SessionHeader): string {
+  const t = new Date(header.started_at);
+  const stamp = Number.isNaN(t.getTime()) ? 'unknown' : t.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const id = header.session_id.replace(/[^A-Za-z0-9_.-]/g, '_');
+  return `${stamp}-${id}.jsonl`;
+}

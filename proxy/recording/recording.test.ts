@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSessionRecorder } from './writer.ts';
+import { readRecording, type RecordingEntry } from './reader.ts';
+import { listRecordingFiles, summarizeRecording } from './summary.ts';
+import type { SessionHeader, StatementEvent } from '../ports.ts';
+
+const header = (id = 'sess-1'): SessionHeader => ({
+  session_id: id,
+  identity: { sub: 'agent-7', groups: ['data-reader'], actor: 'alice', claims: { sub: 'agent-7' }, token_id: 'j1' },
+  resource: { kind: 'postgres', name: 'prod-main', labels: {} },
+  client_addr: '127.0.0.1:50000',
+  user_param: 'agent-7',
+  started_at: '2026-11-26T01:02:03.456Z',
+});
+
+const event = (i: number, verdict: StatementEvent['verdict'] = 'allow'): StatementEvent => ({
+  time: new Date(Date.parse('2026-11-26T01:02:04Z') + i * 1000).toISOString(),
+  text: `SELECT ${i}`,
+  protocol: 'simple',
+  verdict,
+  reasons: ['prod.db.readers_select'],
+  masks: verdict === 'mask' ? ['public.customers.email'] : [],
+  outcome: verdict === 'block' ? 'blocked' : 'executed',
+  rows: 1,
+  duration_ms: 0.5,
+  results: [['secret-but-masked']],
+});
+
+async function collect(file: string, skipBad = false): Promise<RecordingEntry[]> {
+  const out: RecordingEntry[] = [];
+  for await (const e of readRecording(file, { skipBad })) out.push(e);
+  return out;
+}
+
+async function record(dir: string, n: number, results = false, id = 'sess-1'): Promise<string> {
+  const rec = await createSessionRecorder({ dir, results }).open(header(id));
+  for (let i = 0; i < n; i++) rec.statement(event(i, (['allow', 'mask', 'block', 'approve'] as const)[i % 4]));
+  await rec.close('2026-11-26T01:05:03.456Z');
+  return rec.file;
+}
+
+describe('session recordings', () => {
+  it('writes header, statements in order and a footer; reads them back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-rec-'));
+    const file = await record(dir, 6);
+    expect(file).toBe(join(dir, '20261126T010203Z-sess-1.jsonl'));
+    const entries = await collect(file);
+    expect(entries.map((e) => e.type)).toEqual(['header', 'statement', 'statement', 'statement', 'statement', 'statement', 'statement', 'footer']);
+    const h = entries[0];
+    expect(h.type === 'header' && h.header).toMatchObject({ type: 'header', version: 1, session_id: 'sess-1', identity: { sub: 'agent-7', actor: 'alice' } });
+    const texts = entries.flatMap((e) => (e.type === 'statement' ? [e.event.text] : []));
+    expect(texts).toEqual(['SELECT 0', 'SELECT 1', 'SELECT 2', 'SELECT 3', 'SELECT 4', 'SELECT 5']);
+    const f = entries[7];
+    expect(f.type === 'footer' && f.footer).toMatchObject({ statements: 6, verdicts: { allow: 2, mask: 2, block: 1, approve: 1 } });
+  });
+
+  it('drops result values unless configured', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-rec-'));
+    const without = await record(dir, 2, false, 'a');
+    expect(readFileSync(without, 'utf8')).not.toContain('secret-but-masked');
+    const withResults = await record(dir, 2, true, 'b');
+    expect(readFileSync(withResults, 'utf8')).toContain('secret-but-masked');
+  });
+
+  it('rejects a corrupt line with file:line, or skips it when asked', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-rec-'));
+    const file = await record(dir, 3);
+    const lines = readFileSync(file, 'utf8').split('\n');
+    lines[2] = lines[2].slice(0, 20);
+    writeFileSync(file, lines.join('\n'));
+    await expect(collect(file)).rejects.toMatchObject({ code: 'malformed', line: 3, message: `${file}:3: not valid JSON (truncated or corrupt line)` });
+    const skipped = await collect(file, true);
+    expect(skipped.map((e) => e.type)).toEqual(['header', 'statement', 'bad', 'statement', 'footer']);
+  });
+
+  it('reads a recording cut off mid-line (gateway crash) with skipBad', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-rec-'));
+    const file = join(dir, 'cut.jsonl');
+    const full = readFileSync(await record(dir, 2), 'utf8').split('\n');
+    writeFileSync(file, full.slice(0, 3).join('\n') + '\n' + full[3].slice(0, 10));
+    const entries = await collect(file, true);
+    expect(entries.map((e) => e.type)).toEqual(['header', 'statement', 'statement', 'bad']);
+  });
+
+  it('rejects a future version, a missing header, a statement with an unknown verdict', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-rec-'));
+    const future = join(dir, 'future.jsonl');
+    writeFileSync(future, JSON.stringify({ ...header(), type: 'header', version: 2 }) + '\n');
+    await expect(collect(future, true)).rejects.toMatchObject({ code: 'future_version', line: 1 });
+    const noHeader = join(dir, 'nohdr.jsonl');
+    writeFileSync(noHeader, JSON.stringify({ type: 'statement', ...event(1) }) + '\n');
+    await expect(collect(noHeader, true)).rejects.toMatchObject({ code: 'missing_header' });
+    const empty = join(dir, 'empty.jsonl');
+    writeFileSync(empty, '');
+    await expect(collect(empty)).rejects.toMatchObject({ code: 'missing_header' });
+    const badVerdict = join(dir, 'verdict.jsonl');
+    writeFileSync(badVerdict, JSON.stringify({ ...header(), type: 'header', version: 1 }) + '\n');
+    appendFileSync(badVerdict, JSON.stringify({ type: 'statement', ...event(1), verdict: 'maybe' }) + '\n');
+    await expect(collect(badVerdict)).rejects.toMatchObject({ code: 'malformed', line: 2 });
+    await expect(collect(join(dir, 'missing.jsonl'))).rejects.toMatchObject({ code: 'unreadable' });
+  });
+
+  it('streams a large recording in constant memory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-rec-'));
+    const file = await record(dir, 100_000);
+    let n = 0;
+    const before = process.memoryUsage().heapUsed;
+    let peak = before;
+    for await (const e of readRecording(file)) {
+      if (e.type === 'statement') n++;
+      if (n % 10_000 === 0) peak = Math.max(peak, process.memoryUsage().heapUsed);
+    }
+    expect(n).toBe(100_000);
+    // The file is ~25 MB; holding it would show. Generous bound for GC noise.
+    expect(peak - before).toBeLessThan(20 * 1024 * 1024);
+  });
+
+  it('summarises sessions for `sessions list`', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-rec-'));
+    await record(dir, 4, false, 'b');
+    await record(dir, 2, false, 'a');
+    const files = listRecordingFiles(dir);
+    expect(files.map((f) => f.split('/').pop())).toEqual(['20261126T010203Z-a.jsonl', '20261126T010203Z-b.jsonl']);
+    const s = await summarizeRecording(files[1]);
+    expect(s).toMatchObject({ session_id: 'b', sub: 'agent-7', resource: 'prod-main', statements: 4, duration_ms: 180_000, verdicts: { allow: 1, mask: 1, block: 1, approve: 1 } });
+  });
+});
