@@ -125,6 +125,11 @@ export interface ApprovalRecord {
   expires_at: string;
   decided_by?: string;
   reason?: string;
+  /** The requester's `act.sub`, when the token named one (also barred from approving). */
+  actor?: string;
+  decided_at?: string;
+  session_id?: string;
+  fingerprint?: string;
 }
 
 export interface ApprovalService {
