@@ -422,8 +422,10 @@ function targetScope(w: Walker, rv: unknown): ScopeItem[] {
 function selectStmt(w: Walker, n: Obj, top: boolean): void {
   w.withCtes(n.withClause, () => {
     if (n.op && n.op !== 'SETOP_NONE') {
-      w.walk(n.larg);
-      w.walk(n.rarg);
+      // The branches of UNION/INTERSECT/EXCEPT are inline SelectStmt bodies (no type wrapper).
+      w.stmtEffect('select');
+      if (n.larg && typeof n.larg === 'object') selectStmt(w, n.larg as Obj, false);
+      if (n.rarg && typeof n.rarg === 'object') selectStmt(w, n.rarg as Obj, false);
       w.walkExcept(n, ['withClause', 'larg', 'rarg']);
       return;
     }
