@@ -16,7 +16,7 @@ import {
 import type { Diagnostic, DiagnosticCode, Related, Severity } from './diagnostics.ts';
 import { didYouMean } from './fuzzy.ts';
 import { tokenSpan } from './lexer.ts';
-import { UnterminatedCel, UnterminatedString } from './tokens.ts';
+import { SingleQuotedString, StringLiteral, UnterminatedCel, UnterminatedString } from './tokens.ts';
 
 type ObjectLit = Extract<Literal, { kind: 'Object' }>;
 
@@ -157,6 +157,9 @@ class Converter {
     const span = this.tspan(t);
     const img = t.image;
     const unterminated = t.tokenType === UnterminatedString;
+    if (t.tokenType === SingleQuotedString) {
+      this.report('HOOP1003', span, 'strings are double-quoted', `write ${JSON.stringify(img.slice(1, -1))}`);
+    }
     if (unterminated) {
       this.report('HOOP1002', span, 'unterminated string', 'close it with a double quote `"` on the same line');
     }
@@ -714,7 +717,7 @@ class Converter {
       if (!k || !v) continue;
       const value = this.literal(v);
       if (!value) continue;
-      const key: Name = k.tokenType.name === 'StringLiteral' || k.tokenType === UnterminatedString
+      const key: Name = k.tokenType === StringLiteral || k.tokenType === UnterminatedString || k.tokenType === SingleQuotedString
         ? { kind: 'Name', value: this.string(k).value, span: this.tspan(k) }
         : this.name(k);
       entries.push({ key, value });

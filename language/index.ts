@@ -9,6 +9,7 @@ export * from './ast.ts';
 export * from './diagnostics.ts';
 export { didYouMean, suggest, editDistance } from './fuzzy.ts';
 export type { ParseResult } from './parse.ts';
+export { checkPolicySet, effectiveDefault, qualify, packageOf, resolveRuleName } from './check-set.ts';
 export { formatAst, type FormatResult } from './formatter.ts';
 export { renderDiagnostics, diagnosticsToJson, excerpt, formatLocation, type Sources, type JsonDiagnostic } from './render.ts';
 

@@ -6,7 +6,8 @@ import { cstToAst } from './cst-to-ast.ts';
 import { type Diagnostic, sortDiagnostics } from './diagnostics.ts';
 import { lex, tokenSpan } from './lexer.ts';
 import { hoopParser } from './parser.ts';
-import { Default, Package, Rule, Test } from './tokens.ts';
+import * as T from './tokens.ts';
+import { Default, Package, RBrace, Rule, Test } from './tokens.ts';
 
 export interface ParseResult {
   ast: PolicyFile;
@@ -53,6 +54,11 @@ const BODY_WORDS: Record<string, string> = {
 
 const EOF_EXPECTED = 'expected end of file but found';
 const TOP_EXPECTED = 'expected `package`, `default`, `rule` or `test` but found';
+
+const LINE_STARTERS = new Set<TokenType>([
+  Rule, Test, Package, Default, RBrace, T.On, T.When, T.Match, T.If, T.Allow, T.Block, T.Approve, T.Mask,
+  T.Expect, T.Identity, T.Resource, T.Context, T.Sql, T.Shell,
+]);
 
 const TOP_LEVEL = new Set<TokenType>([Rule, Test, Package, Default]);
 
@@ -108,8 +114,12 @@ function usable(t: IToken | undefined): t is IToken {
 
 /** Where to point for a syntax error: the offending token, or just after the previous one at end of file. */
 function errorSpan(file: string, text: string, err: IRecognitionException): Span {
-  if (usable(err.token)) return tokenSpan(file, err.token);
   const prev = (err as IRecognitionException & { previousToken?: IToken }).previousToken;
+  // When the line ended early (`within` then a newline, then `}`), the mistake is at the end of
+  // that line, not at the next line's perfectly good first token.
+  const endedEarly = usable(err.token) && usable(prev) && LINE_STARTERS.has(err.token.tokenType) &&
+    (err.token.startLine ?? 0) > (prev.endLine ?? 0);
+  if (usable(err.token) && !endedEarly) return tokenSpan(file, err.token);
   if (usable(prev)) {
     const s = tokenSpan(file, prev);
     return { file, startOffset: s.endOffset, endOffset: s.endOffset + 1, startLine: s.endLine, startColumn: s.endColumn, endLine: s.endLine, endColumn: s.endColumn + 1 };

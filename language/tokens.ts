@@ -54,6 +54,13 @@ export const UnterminatedString = createToken({
   categories: [StringLiteral],
 });
 
+/** 'single quoted': not a string in .hoop; lexed as one so the error is one clear diagnostic. */
+export const SingleQuotedString = createToken({
+  name: 'SingleQuotedString',
+  pattern: /'(?:[^'\\\r\n]|\\[^\r\n])*'/,
+  categories: [StringLiteral],
+});
+
 export const Cel = createToken({
   name: 'Cel',
   pattern: /`[^`]*`/,
@@ -169,6 +176,7 @@ export const ALL_TOKENS: TokenType[] = [
   UnterminatedBlockComment,
   StringLiteral,
   UnterminatedString,
+  SingleQuotedString,
   Cel,
   UnterminatedCel,
   ...[...KEYWORDS].sort((a, b) => (b.PATTERN as string).length - (a.PATTERN as string).length),
