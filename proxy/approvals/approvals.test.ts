@@ -1,0 +1,170 @@
+import { describe, expect, it } from 'vitest';
+import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openApprovalService } from './file-service.ts';
+import type { ApprovalRequest } from '../ports.ts';
+import type { Identity } from '../../stdlib/facts.ts';
+
+const who = (sub: string, groups: string[], actor?: string): Identity => ({ sub, groups, claims: {}, ...(actor ? { actor } : {}) });
+const agent = who('agent-7', ['data-reader'], 'alice');
+const dba = who('bob', ['dba']);
+const req = (over: Partial<ApprovalRequest> = {}): ApprovalRequest => ({
+  identity: agent,
+  resource: { kind: 'postgres', name: 'prod-main', labels: {} },
+  statement: "UPDATE customers SET email = 'x' WHERE id = 1",
+  fingerprint: 'fp1',
+  approvers: ['dba'],
+  withinMs: 60_000,
+  session_id: 's1',
+  ...over,
+});
+const dir = () => mkdtempSync(join(tmpdir(), 'hoop-approvals-'));
+
+describe('approvals', () => {
+  it('creates unguessable ids and reuses the pending approval for the same identity+resource+statement', async () => {
+    const svc = await openApprovalService(dir());
+    const a = await svc.request(req());
+    expect(a).toMatchObject({ sub: 'agent-7', resource: 'postgres/prod-main', status: 'pending', approvers: ['dba'], actor: 'alice' });
+    expect(a.id).toMatch(/^apr_[A-Za-z0-9_-]{20}$/);
+    expect((await svc.request(req())).id).toBe(a.id);
+    // Any difference in identity, resource or statement text is a different approval.
+    const others = await Promise.all([
+      svc.request(req({ identity: who('agent-8', ['data-reader']) })),
+      svc.request(req({ resource: { kind: 'postgres', name: 'prod-other', labels: {} } })),
+      svc.request(req({ statement: req().statement + ' ' })),
+    ]);
+    expect(new Set([a.id, ...others.map((o) => o.id)]).size).toBe(4);
+    await svc.close();
+  });
+
+  it('persists across a restart (a new service instance on the same directory)', async () => {
+    const d = dir();
+    const one = await openApprovalService(d);
+    const a = await one.request(req());
+    await one.close();
+    const two = await openApprovalService(d);
+    expect(await two.list({ status: 'pending' })).toMatchObject([{ id: a.id, statement: req().statement }]);
+    expect(await two.decide(a.id, dba, 'approve', 'looks fine')).toMatchObject({ ok: true, record: { status: 'approved', decided_by: 'bob', reason: 'looks fine' } });
+    await two.close();
+    const three = await openApprovalService(d);
+    expect(await three.consumeApproved(req())).toMatchObject({ id: a.id, status: 'consumed' });
+    await three.close();
+    const four = await openApprovalService(d);
+    expect(await four.consumeApproved(req())).toBeUndefined();
+    expect((await four.list())[0].status).toBe('consumed');
+    await four.close();
+  });
+
+  it('is single use', async () => {
+    const svc = await openApprovalService(dir());
+    const a = await svc.request(req());
+    await svc.decide(a.id, dba, 'approve');
+    const [x, y] = await Promise.all([svc.consumeApproved(req()), svc.consumeApproved(req())]);
+    expect([x?.id, y?.id].filter(Boolean)).toEqual([a.id]);
+    expect(await svc.consume(a.id)).toBe(false);
+    // The next identical statement needs a new approval.
+    const b = await svc.request(req());
+    expect(b.id).not.toBe(a.id);
+    expect(b.status).toBe('pending');
+    await svc.decide(b.id, dba, 'approve');
+    expect(await svc.consume(b.id)).toBe(true);
+    expect(await svc.consume(b.id)).toBe(false);
+    await svc.close();
+  });
+
+  it('the requester, the person it acts for, and non-members cannot decide; a decision is final', async () => {
+    const svc = await openApprovalService(dir());
+    const a = await svc.request(req());
+    expect(await svc.decide(a.id, who('agent-7', ['dba']), 'approve')).toMatchObject({ ok: false, code: 'requester_cannot_approve' });
+    expect(await svc.decide(a.id, who('alice', ['dba']), 'approve')).toMatchObject({ ok: false, code: 'requester_cannot_approve' });
+    expect(await svc.decide(a.id, who('carol', ['data-reader', 'ops']), 'approve')).toMatchObject({ ok: false, code: 'not_an_approver' });
+    expect(await svc.decide('apr_doesnotexist', dba, 'approve')).toMatchObject({ ok: false, code: 'not_found' });
+    expect((await svc.list())[0].status).toBe('pending');
+    expect(await svc.decide(a.id, dba, 'deny', 'no')).toMatchObject({ ok: true, record: { status: 'denied' } });
+    expect(await svc.decide(a.id, who('dave', ['dba']), 'approve')).toMatchObject({ ok: false, code: 'already_decided' });
+    expect(await svc.consumeApproved(req())).toBeUndefined();
+    await svc.close();
+  });
+
+  it('expires: pending approvals cannot be decided, waits wake up', async () => {
+    const svc = await openApprovalService(dir());
+    const a = await svc.request(req({ withinMs: 150 }));
+    const waited = svc.wait(a.id);
+    expect((await waited).status).toBe('expired');
+    expect(await svc.decide(a.id, dba, 'approve')).toMatchObject({ ok: false, code: 'expired' });
+    // A new request after expiry is a new approval.
+    expect((await svc.request(req({ withinMs: 150 }))).id).not.toBe(a.id);
+    await svc.close();
+  });
+
+  it('an approval must be used within its window after being approved', async () => {
+    let t = Date.parse('2026-11-26T00:00:00Z');
+    const svc = await openApprovalService(dir(), { now: () => t });
+    const a = await svc.request(req({ withinMs: 60_000 }));
+    t += 50_000;
+    await svc.decide(a.id, dba, 'approve');
+    t += 50_000; // past the request's original deadline, within the approval's window
+    expect(await svc.consumeApproved(req())).toMatchObject({ id: a.id });
+    const b = await svc.request(req({ withinMs: 60_000 }));
+    await svc.decide(b.id, dba, 'approve');
+    t += 61_000;
+    expect((await svc.list()).find((r) => r.id === b.id)?.status).toBe('expired');
+    expect(await svc.consumeApproved(req())).toBeUndefined();
+    await svc.close();
+  });
+
+  it('wait() wakes held statements on a decision in this process and in another process', async () => {
+    const d = dir();
+    const gw = await openApprovalService(d, { pollMs: 50 });
+    const a = await gw.request(req());
+    const w1 = gw.wait(a.id);
+    await gw.decide(a.id, dba, 'approve');
+    expect((await w1).status).toBe('approved');
+
+    const b = await gw.request(req({ statement: 'DELETE FROM orders WHERE id = 2' }));
+    const w2 = gw.wait(b.id);
+    const admin = await openApprovalService(d); // a second process's view of the same directory
+    expect(await admin.decide(b.id, dba, 'deny', 'not today')).toMatchObject({ ok: true });
+    expect(await w2).toMatchObject({ status: 'denied', reason: 'not today', decided_by: 'bob' });
+    await admin.close();
+
+    const c = await gw.request(req({ statement: 'DELETE FROM orders WHERE id = 3' }));
+    const ac = new AbortController();
+    const w3 = gw.wait(c.id, ac.signal);
+    ac.abort();
+    expect((await w3).status).toBe('pending');
+    await gw.close();
+  });
+
+  it('two processes deciding at once: exactly one wins', async () => {
+    const d = dir();
+    const p1 = await openApprovalService(d);
+    const p2 = await openApprovalService(d);
+    const a = await p1.request(req());
+    await p2.list(); // p2 sees the request
+    const [r1, r2] = await Promise.all([p1.decide(a.id, dba, 'approve'), p2.decide(a.id, who('erin', ['dba']), 'deny')]);
+    expect([r1.ok, r2.ok].filter(Boolean)).toHaveLength(1);
+    const final1 = (await p1.list())[0];
+    const final2 = (await p2.list())[0];
+    expect(final1.status).toBe(final2.status);
+    await p1.close();
+    await p2.close();
+  });
+
+  it('ignores a torn last line from a crash', async () => {
+    const d = dir();
+    const one = await openApprovalService(d);
+    const a = await one.request(req());
+    await one.close();
+    appendFileSync(join(d, 'approvals.jsonl'), '{"ev":"decided","id":"' + a.id);
+    const two = await openApprovalService(d);
+    expect((await two.list())[0].status).toBe('pending');
+    expect(await two.decide(a.id, dba, 'approve')).toMatchObject({ ok: true });
+    await two.close();
+    expect(readFileSync(join(d, 'approvals.jsonl'), 'utf8').split('\n').every((l) => l === '' || JSON.parse(l))).toBe(true);
+    const three = await openApprovalService(d);
+    expect((await three.list())[0].status).toBe('approved');
+    await three.close();
+  });
+});

@@ -1,0 +1,1 @@
+export { openApprovalService, type FileApprovalService, type ApprovalOptions } from './file-service.ts';
