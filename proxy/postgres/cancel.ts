@@ -1,0 +1,57 @@
+// CancelRequest routing. Clients get a gateway-made (pid, secret) pair; a cancel for it is sent to
+// the upstream backend that serves that session, with the upstream's own key. Unknown keys are
+// dropped silently, as PostgreSQL does.
+
+import { randomInt } from 'node:crypto';
+import { connect } from 'node:net';
+import { encodeStartup } from './wire/startup.ts';
+
+export interface CancelTarget {
+  host: string;
+  port: number;
+  pid: number;
+  secret: number;
+}
+
+export class CancelRegistry {
+  private readonly keys = new Map<string, CancelTarget>();
+
+  /** A fresh gateway key for a session; `target` is looked up when a cancel arrives. */
+  register(target: CancelTarget): { pid: number; secret: number; release(): void } {
+    let pid: number;
+    let secret: number;
+    let k: string;
+    do {
+      pid = randomInt(1, 0x7fffffff);
+      secret = randomInt(-0x80000000, 0x7fffffff);
+      k = `${pid}:${secret}`;
+    } while (this.keys.has(k));
+    this.keys.set(k, target);
+    return { pid, secret, release: () => void this.keys.delete(k) };
+  }
+
+  /** Forwards the cancel; resolves true when the key was known. */
+  cancel(pid: number, secret: number): Promise<boolean> {
+    const t = this.keys.get(`${pid}:${secret}`);
+    if (!t) return Promise.resolve(false);
+    return sendCancel(t).then(() => true);
+  }
+
+  get size(): number {
+    return this.keys.size;
+  }
+}
+
+export function sendCancel(t: CancelTarget): Promise<void> {
+  return new Promise((resolve) => {
+    const s = connect({ host: t.host, port: t.port });
+    const done = (): void => {
+      s.destroy();
+      resolve();
+    };
+    s.setTimeout(5000, done);
+    s.once('error', done);
+    s.once('close', done);
+    s.once('connect', () => s.end(encodeStartup({ name: 'cancelRequest', pid: t.pid, secret: t.secret })));
+  });
+}

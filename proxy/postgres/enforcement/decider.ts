@@ -1,0 +1,104 @@
+// Statement → decision: classify (the classifier caches by text), ask the current policy, and fail
+// closed if anything goes wrong. Knows nothing about sockets.
+
+import type { Decision } from '../../../engine/response.ts';
+import type { Identity, Request, Resource, SqlAction, SqlClassifier } from '../../../stdlib/facts.ts';
+
+/** What the session needs of a compiled policy (engine/index.ts `PreparedPolicy`). */
+export interface PolicyEvaluator {
+  evaluate(request: Request): Decision;
+}
+
+export interface DecisionContext {
+  identity: Identity;
+  resource: Resource;
+  clientAddr: string;
+  sessionId: string;
+}
+
+export interface StatementVerdict {
+  action: SqlAction;
+  decision: Decision;
+}
+
+const NO_MASKS = { columns: [], detectors: [] };
+
+/** A block made by the gateway itself (engine failure, classification failure...). */
+export function gatewayBlock(message: string): Decision {
+  return { verdict: 'block', masks: NO_MASKS, approvers: [], message, reasons: [], defaulted: false, errors: [] };
+}
+
+export function decideStatements(
+  classifier: SqlClassifier,
+  policy: PolicyEvaluator | undefined,
+  ctx: DecisionContext,
+  text: string,
+  prepared: ReadonlyMap<string, SqlAction> | undefined,
+): StatementVerdict[] {
+  let actions: SqlAction[];
+  try {
+    actions = classifier.classify(text, prepared && prepared.size > 0 ? { prepared } : undefined);
+  } catch (e) {
+    // The contract says classify never throws; if it does, nothing runs.
+    return [{ action: unknownAction(text, `classifier failed: ${(e as Error).message}`), decision: gatewayBlock('the gateway could not classify this statement') }];
+  }
+  if (actions.length === 0) return [];
+  const time = new Date().toISOString();
+  const context = { time, client_addr: ctx.clientAddr, session_id: ctx.sessionId };
+  const out: StatementVerdict[] = [];
+  for (const action of actions) {
+    let decision: Decision;
+    if (!policy) decision = gatewayBlock('no policy is loaded');
+    else {
+      try {
+        decision = policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action, context });
+      } catch (e) {
+        // The engine never throws by contract; fail closed if it does.
+        decision = gatewayBlock(`policy evaluation failed: ${(e as Error).message}`);
+      }
+    }
+    out.push({ action, decision });
+  }
+  return out;
+}
+
+function unknownAction(text: string, reason: string): SqlAction {
+  return {
+    type: 'sql', kind: 'unknown', effects: ['unknown'], reads: [], writes: [], columns: [], functions: [],
+    has_where: true, limit: null, text, normalized: text, fingerprint: '', reason,
+  };
+}
+
+/** Which of the statements decides a multi-statement message: the first block, else the first approve. */
+export function worstVerdict(verdicts: StatementVerdict[]): StatementVerdict | undefined {
+  return verdicts.find((v) => v.decision.verdict === 'block') ?? verdicts.find((v) => v.decision.verdict === 'approve');
+}
+
+/** The ErrorResponse text for a block: names the rule(s) and carries the rule's message. */
+export function blockText(d: Decision): { message: string; detail?: string } {
+  const rules = d.reasons.map((r) => r.id);
+  const msg = d.message ?? 'blocked by policy';
+  if (rules.length === 0) return { message: `hoop: blocked: ${msg}`, ...(d.defaulted ? { detail: 'no rule allows this statement (default block)' } : {}) };
+  return { message: `hoop: blocked by ${rules.join(', ')}: ${msg}`, detail: `rule${rules.length > 1 ? 's' : ''}: ${rules.join(', ')}` };
+}
+
+// SQL-level PREPARE/DEALLOCATE tracking, so `EXECUTE name` is decided by what `name` holds.
+const PREPARE_RE = /^\s*prepare\s+(?:"((?:[^"]|"")+)"|([A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*))/i;
+const DEALLOCATE_RE = /^\s*deallocate\s+(?:prepare\s+)?(?:"((?:[^"]|"")+)"|([A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*))\s*;?\s*$/i;
+
+/** Updates the session's prepared-statement map for a statement that is being forwarded. */
+export function trackPrepared(prepared: Map<string, SqlAction>, action: SqlAction): void {
+  const p = PREPARE_RE.exec(action.text);
+  if (p) {
+    const name = p[1] !== undefined ? p[1].replace(/""/g, '"') : p[2]!.toLowerCase();
+    // A second PREPARE of a taken name fails upstream; the first one stays what EXECUTE runs.
+    if (!prepared.has(name)) prepared.set(name, action);
+    return;
+  }
+  const d = DEALLOCATE_RE.exec(action.text);
+  if (d) {
+    const name = d[1] !== undefined ? d[1].replace(/""/g, '"') : d[2]!.toLowerCase();
+    if (name === 'all' && d[2] !== undefined) prepared.clear();
+    else prepared.delete(name);
+  }
+}

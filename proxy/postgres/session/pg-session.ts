@@ -1,0 +1,1077 @@
+// One client connection: the client-side state machine (startup → token → ready), the upstream
+// connection, and the relay between them with a verdict on every statement.
+//
+// Shape (pgbouncer's client_proto/server_proto): each direction has a framer and a pump. A pump
+// frames whatever bytes have arrived and hands each message to one handler; a handler either
+// relays the message (zero-copy, coalesced by an Outbox) or returns a promise (a decision to audit,
+// an approval to wait for, a mask to plan), during which that direction is paused.
+//
+// The relay keeps a FIFO of the responses it expects from the upstream (one entry per forwarded
+// Query/Parse/Bind/Describe/Execute/Close/Sync), so every backend message is attributed to the
+// statement that caused it: masking plans, row counts, recording and the blocked-statement
+// substitution all hang off that queue.
+//
+// Blocking keeps ordering and transaction state exact by letting the upstream fail in our place:
+// a blocked statement is replaced by a harmless text that cannot parse (`hoop_blocked_<nonce>`),
+// the upstream answers ErrorResponse (putting an open transaction into the failed state exactly
+// as PostgreSQL would for the real statement, and discarding to Sync in the extended protocol),
+// and the gateway swaps that ErrorResponse for its own 42501 naming the rule. ReadyForQuery then
+// carries the upstream's true transaction status.
+
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import type { Decision } from '../../../engine/response.ts';
+import type { Identity, SqlAction } from '../../../stdlib/facts.ts';
+import type { ApprovalRecord, ApprovalRequest, AuditRecordInput, MaskPlan, SessionRecording } from '../../ports.ts';
+import { isLoopback } from '../../config.ts';
+import { blockText, decideStatements, trackPrepared, worstVerdict, type DecisionContext, type StatementVerdict } from '../enforcement/decider.ts';
+import { BackendCode, decodeBackend, encodeBackend, encodeDataRow, errorField, gatewayError, gatewayNotice, type Field, type TransactionStatus } from '../wire/backend.ts';
+import { DEFAULT_MAX_MESSAGE_SIZE, Framer, type Frame } from '../wire/framer.ts';
+import { decodeFrontend, decodePasswordBody, encodeFrontend, FrontendCode } from '../wire/frontend.ts';
+import { decodeStartup } from '../wire/startup.ts';
+import { Reader } from '../wire/writer.ts';
+import { Outbox } from './outbox.ts';
+import type { RoutedResource, SessionServices } from './services.ts';
+import { canMoveClient, canMoveServer, type ClientState, type ServerState } from './states.ts';
+import { connectUpstream } from './upstream.ts';
+
+/** A statement the session has decided: a simple-protocol statement or a Parse'd one. */
+interface DecidedStatement {
+  text: string;
+  action: SqlAction | undefined;
+  decision: Decision | undefined;
+  /** Masks must be applied to its results. */
+  masked: boolean;
+  paramTypes?: number[];
+  approvalId?: string;
+  auditSeq?: number;
+}
+
+/** One execution of a decided statement. */
+interface Run {
+  stmt: DecidedStatement | undefined;
+  protocol: 'simple' | 'extended';
+  started: number;
+  rows: number;
+  /** Masking plan for its rows (null: rows pass untouched). */
+  plan: MaskPlan | null;
+}
+
+type Expect =
+  | { k: 'query'; runs: Run[]; idx: number; blocked?: Buffer }
+  | { k: 'parse'; blocked?: Buffer }
+  | { k: 'bind' }
+  | { k: 'close' }
+  | { k: 'sync' }
+  | { k: 'describe'; hidden?: Run }
+  | { k: 'execute'; run: Run }
+  | { k: 'function' };
+
+const PAUSE_ASYNC = 1;
+const PAUSE_BACKPRESSURE = 2;
+
+/** Startup parameters that are the gateway's business, never passed upstream. */
+const GATEWAY_PARAMS = new Set(['user', 'database', 'replication', 'hoop_approval']);
+/** Startup parameters that would change the upstream identity: refused (policy bypass). */
+const FORBIDDEN_PARAMS = new Set(['role', 'session_authorization']);
+
+function blockedText(): string {
+  return `hoop_blocked_${randomBytes(6).toString('hex')}`;
+}
+
+function hasMasks(d: Decision): boolean {
+  return d.masks.columns.length > 0 || d.masks.detectors.length > 0;
+}
+
+function rowsFromTag(tag: string): number | undefined {
+  const sp = tag.lastIndexOf(' ');
+  if (sp < 0) return undefined;
+  const n = Number(tag.slice(sp + 1));
+  return Number.isInteger(n) ? n : undefined;
+}
+
+function readCString(buf: Buffer, pos: number): [string, number] {
+  const nul = buf.indexOf(0, pos);
+  if (nul < 0) return ['', buf.length];
+  return [buf.toString('utf8', pos, nul), nul + 1];
+}
+
+export class PgSession {
+  readonly id = randomUUID();
+  private client: Socket;
+  private server: Socket | undefined;
+  private clientState: ClientState = 'startup';
+  private serverState: ServerState = 'none';
+  private readonly clientFramer: Framer;
+  private serverFramer: Framer;
+  private readonly upOut = new Outbox();
+  private readonly downOut = new Outbox();
+  private clientBusy = false;
+  private serverBusy = false;
+  private clientPause = 0;
+  private serverPause = 0;
+  private readonly clientAddr: string;
+  private tlsActive = false;
+
+  // Set once authenticated.
+  private identity: Identity | undefined;
+  private expiresAt = 0;
+  private routed: RoutedResource | undefined;
+  private params: Record<string, string> = {};
+  private recording: SessionRecording | undefined;
+  private cancelKey: { pid: number; secret: number; release(): void } | undefined;
+  private approvalMode: 'hold' | 'return';
+  private readonly abort = new AbortController();
+
+  // Relay state.
+  private readonly expect: Expect[] = [];
+  private expectHead = 0;
+  private txStatus: TransactionStatus = 'I';
+  /** Extended protocol: after a refused message, drop everything until Sync. */
+  private discarding = false;
+  private readonly statements = new Map<string, DecidedStatement>();
+  private readonly portals = new Map<string, DecidedStatement | undefined>();
+  private readonly preparedSql = new Map<string, SqlAction>();
+  /** The masking plan for rows now arriving, or null (fast path). */
+  private plan: MaskPlan | null = null;
+  /** A mask plan refused the current result: drop its rows, end it with this error. */
+  private suppressed: string | undefined;
+  private ended = false;
+
+  constructor(
+    socket: Socket,
+    private readonly svc: SessionServices,
+  ) {
+    this.client = socket;
+    this.clientAddr = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    this.clientFramer = new Framer({ startup: true, maxMessageSize: 64 * 1024 });
+    this.serverFramer = new Framer({ maxMessageSize: Math.max(svc.maxMessageSize ?? 0, DEFAULT_MAX_MESSAGE_SIZE) });
+    this.approvalMode = svc.approvalMode;
+    socket.setNoDelay(true);
+    this.attachClient(socket);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // State changes (one place each).
+
+  private setClientState(to: ClientState): void {
+    if (this.clientState === to) return;
+    if (!canMoveClient(this.clientState, to)) throw new Error(`internal error: client state ${this.clientState} → ${to}`);
+    this.clientState = to;
+  }
+
+  private setServerState(to: ServerState): void {
+    if (this.serverState === to) return;
+    if (!canMoveServer(this.serverState, to)) throw new Error(`internal error: server state ${this.serverState} → ${to}`);
+    this.serverState = to;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sockets and pumps.
+
+  private attachClient(sock: Socket): void {
+    this.client = sock;
+    sock.on('data', (chunk: Buffer) => {
+      this.clientFramer.push(chunk);
+      this.clientPump();
+    });
+    sock.on('error', () => this.end());
+    sock.on('close', () => this.end());
+    sock.on('drain', () => this.resumeServer(PAUSE_BACKPRESSURE));
+  }
+
+  private attachServer(sock: Socket, rest: Buffer): void {
+    this.server = sock;
+    sock.on('data', (chunk: Buffer) => {
+      this.serverFramer.push(chunk);
+      this.serverPump();
+    });
+    sock.on('error', () => this.upstreamLost());
+    sock.on('close', () => this.upstreamLost());
+    sock.on('drain', () => this.resumeClient(PAUSE_BACKPRESSURE));
+    if (rest.length > 0) this.serverFramer.push(rest);
+  }
+
+  private pauseClient(bit: number): void {
+    if (this.clientPause === 0) this.client.pause();
+    this.clientPause |= bit;
+  }
+
+  private resumeClient(bit: number): void {
+    if ((this.clientPause & bit) === 0) return;
+    this.clientPause &= ~bit;
+    if (this.clientPause === 0 && !this.ended) this.client.resume();
+  }
+
+  private pauseServer(bit: number): void {
+    if (!this.server) return;
+    if (this.serverPause === 0) this.server.pause();
+    this.serverPause |= bit;
+  }
+
+  private resumeServer(bit: number): void {
+    if ((this.serverPause & bit) === 0) return;
+    this.serverPause &= ~bit;
+    if (this.serverPause === 0 && !this.ended) this.server?.resume();
+  }
+
+  /** Sends what is queued for the upstream; a full socket buffer pauses the client. */
+  private flushUp(): void {
+    if (!this.server || this.upOut.empty) return;
+    if (!this.upOut.flush(this.server)) this.pauseClient(PAUSE_BACKPRESSURE);
+  }
+
+  /** Sends what is queued for the client; a full socket buffer pauses the upstream. */
+  private flushDown(): void {
+    if (this.downOut.empty) return;
+    if (!this.downOut.flush(this.client)) this.pauseServer(PAUSE_BACKPRESSURE);
+  }
+
+  private clientPump(): void {
+    if (this.clientBusy || this.ended) return;
+    for (;;) {
+      const f = this.clientFramer.next();
+      if (f === null) break;
+      if ('error' in f) {
+        const msg = f.error === 'too_large' ? `message of ${f.length} bytes exceeds the gateway's limit` : `invalid message length ${f.length}`;
+        this.fatal('08P01', `hoop: protocol violation: ${msg}`);
+        return;
+      }
+      let p: Promise<void> | void;
+      try {
+        p = this.clientState === 'ready' ? this.onClientMessage(f) : this.onStartupFrame(f);
+      } catch (e) {
+        this.internalError(e);
+        return;
+      }
+      if (p) {
+        this.clientBusy = true;
+        this.pauseClient(PAUSE_ASYNC);
+        this.flushUp();
+        this.flushDown();
+        p.then(
+          () => {
+            this.clientBusy = false;
+            this.resumeClient(PAUSE_ASYNC);
+            this.clientPump();
+          },
+          (e: unknown) => this.internalError(e),
+        );
+        return;
+      }
+      if (this.ended) return;
+    }
+    this.flushUp();
+    this.flushDown();
+  }
+
+  private serverPump(): void {
+    if (this.serverBusy || this.ended) return;
+    for (;;) {
+      const f = this.serverFramer.next();
+      if (f === null) break;
+      if ('error' in f) {
+        this.fatal('08P01', 'hoop: invalid message from the upstream server');
+        return;
+      }
+      let p: Promise<void> | void;
+      try {
+        p = this.onServerMessage(f);
+      } catch (e) {
+        this.internalError(e);
+        return;
+      }
+      if (p) {
+        this.serverBusy = true;
+        this.pauseServer(PAUSE_ASYNC);
+        this.flushDown();
+        p.then(
+          () => {
+            this.serverBusy = false;
+            this.resumeServer(PAUSE_ASYNC);
+            this.serverPump();
+          },
+          (e: unknown) => this.internalError(e),
+        );
+        return;
+      }
+    }
+    this.flushDown();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Startup: SSLRequest / GSSENCRequest / CancelRequest / StartupMessage, then the token.
+
+  private onStartupFrame(f: Frame): Promise<void> | void {
+    if (this.clientState === 'awaiting_token') return this.onToken(f);
+    if (this.clientState !== 'startup') return this.fatal('08P01', 'hoop: unexpected message during startup');
+    const d = decodeStartup(f);
+    if (!d.ok) return this.fatal('08P01', `hoop: invalid startup packet: ${d.reason}`);
+    const m = d.message;
+    switch (m.name) {
+      case 'sslRequest':
+        if (this.tlsActive || !this.svc.tls) {
+          this.client.write('N');
+          return;
+        }
+        // Bytes after the SSLRequest but before the handshake would be unencrypted: refuse (pgbouncer).
+        if (this.clientFramer.buffered > 0) return this.fatal('08P01', 'hoop: unencrypted data after SSLRequest');
+        return this.startTls();
+      case 'gssEncRequest':
+        this.client.write('N');
+        return;
+      case 'cancelRequest':
+        void this.svc.cancels.cancel(m.pid, m.secret);
+        this.end();
+        return;
+      case 'startup':
+        return this.onStartupMessage(m.version, m.params);
+    }
+  }
+
+  /**
+   * Switches the client to TLS. Not routed through the pump's async pause: pausing a socket that
+   * a TLSSocket is about to take over would stall the handshake. Nothing else can arrive meanwhile
+   * (the client waits for 'S' before its ClientHello, and leftover plaintext was refused).
+   */
+  private startTls(): void {
+    this.setClientState('tls_handshake');
+    const raw = this.client;
+    raw.removeAllListeners('data');
+    raw.removeAllListeners('drain');
+    raw.write('S');
+    const t = new TLSSocket(raw, { isServer: true, secureContext: this.svc.tls! });
+    this.attachClient(t);
+    t.once('secure', () => {
+      this.tlsActive = true;
+      this.setClientState('startup');
+    });
+  }
+
+  private onStartupMessage(version: number, params: Record<string, string>): Promise<void> | void {
+    if (version !== 196608) return this.fatal('08P01', `hoop: unsupported protocol version ${version >> 16}.${version & 0xffff}`);
+    if (!params.user) return this.fatal('28000', 'hoop: no user name specified in the startup packet');
+    if (params.replication && !['false', 'off', 'no', '0'].includes(params.replication.toLowerCase())) {
+      return this.fatal('28000', 'hoop: replication connections are not supported through the gateway');
+    }
+    for (const k of Object.keys(params)) {
+      if (FORBIDDEN_PARAMS.has(k.toLowerCase())) return this.fatal('42501', `hoop: startup parameter "${k}" is not allowed: identity comes from the token`);
+    }
+    if (params.options && /(^|\s|-c\s*|--)(role|session_authorization)\s*=/i.test(params.options)) {
+      return this.fatal('42501', 'hoop: setting role or session_authorization in options is not allowed: identity comes from the token');
+    }
+    this.params = params;
+    // The token travels as a cleartext password: only over TLS or on loopback.
+    if (!this.tlsActive && !isLoopback(this.clientAddr)) {
+      return this.refuse('tls_required', 'hoop: TLS is required for connections from other hosts', '28000');
+    }
+    this.setClientState('awaiting_token');
+    this.clientFramer.startup = false;
+    this.clientFramer.maxMessageSize = this.svc.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.client.write(encodeBackend({ name: 'authenticationCleartextPassword' }));
+  }
+
+  private async onToken(f: Frame): Promise<void> {
+    if (f.code !== FrontendCode.Password) return this.fatal('08P01', 'hoop: expected a password message carrying the token');
+    const token = decodePasswordBody(f.raw.subarray(f.bodyStart));
+    this.setClientState('authenticating');
+    if (!token) return this.refuse('no_token', 'hoop: no token: pass the identity token as the password', '28P01');
+    let result;
+    try {
+      result = await this.svc.verifier.verify(token);
+    } catch (e) {
+      result = { ok: false as const, code: 'verifier_error', reason: (e as Error).message };
+    }
+    if (!result.ok) {
+      const claims = result.claims;
+      return this.refuse(result.code, `hoop: token rejected: ${result.reason}`, '28P01', claims);
+    }
+    this.identity = result.identity;
+    this.expiresAt = result.expiresAt;
+    if (this.expiresAt <= Date.now()) return this.refuse('expired', 'hoop: token rejected: the token has expired', '28P01');
+    const dbname = this.params.database ?? this.params.user!;
+    const routed = this.svc.resources.get(dbname);
+    if (!routed) return this.refuse('unknown_resource', `hoop: no resource named "${dbname}" (the database name selects the resource)`, '3D000');
+    this.routed = routed;
+    const mode = this.requestedApprovalMode();
+    if (mode) this.approvalMode = mode;
+
+    this.setServerState('connecting');
+    const upstreamParams: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.params)) {
+      if (!GATEWAY_PARAMS.has(k) && !k.startsWith('_pq_.')) upstreamParams[k] = v;
+    }
+    if (upstreamParams.application_name) upstreamParams.application_name = upstreamParams.application_name.replace(/#approval=(hold|return)$/, '');
+    const up = await connectUpstream(routed.target, upstreamParams);
+    if (this.ended) {
+      if (up.ok) up.socket.destroy();
+      return;
+    }
+    if (!up.ok) {
+      this.setServerState('closed');
+      return this.refuse('upstream_unavailable', `hoop: resource "${routed.resource.name}" is unavailable: ${up.reason}`, up.code.startsWith('28') ? '08006' : up.code);
+    }
+    this.setServerState('ready');
+    this.attachServer(up.socket, up.rest);
+    this.txStatus = up.status;
+    const out: Buffer[] = [encodeBackend({ name: 'authenticationOk' }), ...up.parameterStatus, ...up.notices];
+    if (up.backendKey) {
+      this.cancelKey = this.svc.cancels.register({ host: routed.target.host, port: routed.target.port, pid: up.backendKey.pid, secret: up.backendKey.secret });
+      out.push(encodeBackend({ name: 'backendKeyData', pid: this.cancelKey.pid, secret: this.cancelKey.secret }));
+    }
+    try {
+      await this.svc.audit.append({ ...this.auditBase(), type: 'session_start' });
+    } catch {
+      return this.fatal('58000', 'hoop: the audit log could not be written; the session was not opened');
+    }
+    if (this.svc.recorder) {
+      try {
+        this.recording = await this.svc.recorder.open({
+          session_id: this.id,
+          identity: this.identity,
+          resource: routed.resource,
+          client_addr: this.clientAddr,
+          ...(this.params.user ? { user_param: this.params.user } : {}),
+          ...(this.params.application_name ? { application_name: this.params.application_name } : {}),
+          started_at: new Date().toISOString(),
+        });
+      } catch {
+        return this.fatal('58000', 'hoop: the session recording could not be opened');
+      }
+    }
+    if (this.ended) return;
+    this.svc.metrics?.sessionOpened();
+    this.setClientState('ready');
+    out.push(encodeBackend({ name: 'readyForQuery', status: up.status }));
+    for (const b of out) this.downOut.push(b);
+    this.flushDown();
+    this.serverPump();
+  }
+
+  private requestedApprovalMode(): 'hold' | 'return' | undefined {
+    const opt = this.params.hoop_approval;
+    if (opt === 'hold' || opt === 'return') return opt;
+    const m = /#approval=(hold|return)$/.exec(this.params.application_name ?? '');
+    return m ? (m[1] as 'hold' | 'return') : undefined;
+  }
+
+  private refuse(code: string, message: string, sqlstate: string, claims?: Record<string, unknown>): Promise<void> {
+    this.svc.metrics?.connectionRefused(code);
+    const tok = claims ? { token: { ...(typeof claims.jti === 'string' ? { jti: claims.jti } : {}), ...(typeof claims.iss === 'string' ? { iss: claims.iss } : {}) } } : {};
+    const rec: AuditRecordInput = {
+      type: 'connection_refused',
+      session_id: this.id,
+      client_addr: this.clientAddr,
+      outcome: 'refused',
+      reason: `${code}: ${message.replace(/^hoop: /, '')}`,
+      ...tok,
+      ...(this.identity ? { identity: this.auditIdentity(this.identity) } : typeof claims?.sub === 'string' ? { identity: { sub: claims.sub, groups: [] } } : {}),
+      ...(this.routed ? { resource: { kind: this.routed.resource.kind, name: this.routed.resource.name } } : {}),
+    };
+    // The refusal is audited before the client hears of it; a failing audit still refuses.
+    return this.svc.audit.append(rec).then(
+      () => this.fatal(sqlstate, message),
+      () => this.fatal(sqlstate, message),
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Relay: client → upstream.
+
+  private pushExpect(e: Expect): void {
+    this.expect.push(e);
+  }
+
+  private headExpect(): Expect | undefined {
+    return this.expect[this.expectHead];
+  }
+
+  private popExpect(): void {
+    this.expectHead++;
+    if (this.expectHead > 64 && this.expectHead * 2 > this.expect.length) {
+      this.expect.splice(0, this.expectHead);
+      this.expectHead = 0;
+    }
+  }
+
+  private onClientMessage(f: Frame): Promise<void> | void {
+    switch (f.code) {
+      case FrontendCode.Query:
+        // After an extended-protocol error PostgreSQL ignores everything but Sync, Query included.
+        if (this.discarding) return;
+        return this.onQuery(f);
+      case FrontendCode.Parse:
+        if (this.discarding) return;
+        return this.onParse(f);
+      case FrontendCode.Bind: {
+        if (this.discarding) return;
+        const [portal, p] = readCString(f.raw, 5);
+        const [stmt] = readCString(f.raw, p);
+        this.portals.set(portal, this.statements.get(stmt));
+        this.pushExpect({ k: 'bind' });
+        this.upOut.pass(f.raw);
+        return;
+      }
+      case FrontendCode.Execute: {
+        if (this.discarding) return;
+        if (this.tokenExpired()) return;
+        const [portal] = readCString(f.raw, 5);
+        const stmt = this.portals.get(portal);
+        const run: Run = { stmt, protocol: 'extended', started: performance.now(), rows: 0, plan: null };
+        if (stmt?.masked) {
+          // Rows of a masked statement need its RowDescription: ask for it ourselves and keep the answer.
+          this.upOut.push(encodeFrontend({ name: 'describe', target: 'P', objectName: portal }));
+          this.pushExpect({ k: 'describe', hidden: run });
+        }
+        this.pushExpect({ k: 'execute', run });
+        this.upOut.pass(f.raw);
+        return;
+      }
+      case FrontendCode.Describe:
+        if (this.discarding) return;
+        this.pushExpect({ k: 'describe' });
+        this.upOut.pass(f.raw);
+        return;
+      case FrontendCode.Close: {
+        if (this.discarding) return;
+        const d = decodeFrontend(f);
+        if (d.ok && d.message.name === 'close') {
+          if (d.message.target === 'S') this.statements.delete(d.message.objectName);
+          else this.portals.delete(d.message.objectName);
+        }
+        this.pushExpect({ k: 'close' });
+        this.upOut.pass(f.raw);
+        return;
+      }
+      case FrontendCode.Sync:
+        this.discarding = false;
+        this.pushExpect({ k: 'sync' });
+        this.upOut.pass(f.raw);
+        return;
+      case FrontendCode.Flush:
+        if (this.discarding) return;
+        this.upOut.pass(f.raw);
+        return;
+      case FrontendCode.CopyData:
+      case FrontendCode.CopyDone:
+      case FrontendCode.CopyFail:
+        // Only meaningful while the upstream is in COPY FROM STDIN (for a statement already decided);
+        // otherwise the upstream ignores or rejects them itself.
+        this.upOut.pass(f.raw);
+        return;
+      case FrontendCode.Terminate:
+        this.upOut.pass(f.raw);
+        this.flushUp();
+        this.end();
+        return;
+      case FrontendCode.FunctionCall:
+        // The fast-path function call cannot be classified: refused, fail closed.
+        return this.blockSimple(gatewayError('ERROR', '42501', 'hoop: blocked: the function-call protocol message is not allowed through the gateway'));
+      default:
+        return this.fatal('08P01', `hoop: protocol violation: unexpected message type ${JSON.stringify(String.fromCharCode(f.code))}`);
+    }
+  }
+
+  private tokenExpired(): boolean {
+    if (Date.now() < this.expiresAt) return false;
+    void this.svc.audit
+      .append({ ...this.auditBase(), type: 'session_end', outcome: 'refused', reason: 'expired: the token expired during the session' })
+      .catch(() => undefined);
+    this.fatal('28000', 'hoop: the token has expired; reconnect with a fresh token');
+    return true;
+  }
+
+  private decisionContext(): DecisionContext {
+    return { identity: this.identity!, resource: this.routed!.resource, clientAddr: this.clientAddr, sessionId: this.id };
+  }
+
+  private async onQuery(f: Frame): Promise<void> {
+    if (this.tokenExpired()) return;
+    const [text] = readCString(f.raw, 5);
+    const t0 = performance.now();
+    const verdicts = decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.preparedSql);
+    const enforced = await this.enforce(verdicts, text, 'simple', t0);
+    if (this.ended) return;
+    if (!enforced.ok) {
+      this.blockSimple(enforced.error);
+      return;
+    }
+    for (const v of verdicts) trackPrepared(this.preparedSql, v.action);
+    const runs: Run[] = enforced.statements.map((stmt) => ({ stmt, protocol: 'simple', started: t0, rows: 0, plan: null }));
+    if (runs.length === 0) runs.push({ stmt: undefined, protocol: 'simple', started: t0, rows: 0, plan: null });
+    this.pushExpect({ k: 'query', runs, idx: 0 });
+    this.upOut.pass(f.raw);
+  }
+
+  /** A refused simple Query (or FunctionCall): the upstream fails a harmless text in its place. */
+  private blockSimple(error: Buffer): void {
+    this.pushExpect({ k: 'query', runs: [], idx: 0, blocked: error });
+    this.upOut.push(encodeFrontend({ name: 'query', text: blockedText() }));
+  }
+
+  private async onParse(f: Frame): Promise<void> {
+    if (this.tokenExpired()) return;
+    const d = decodeFrontend(f);
+    if (!d.ok || d.message.name !== 'parse') return this.fatal('08P01', `hoop: protocol violation: ${d.ok ? 'bad parse' : d.reason}`);
+    const { statement, text, paramTypes } = d.message;
+    const t0 = performance.now();
+    const verdicts = decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.preparedSql);
+    // The extended protocol allows one statement per Parse; the upstream refuses more, but decide all.
+    const enforced = await this.enforce(verdicts, text, 'extended', t0, paramTypes);
+    if (this.ended) return;
+    if (!enforced.ok) {
+      this.statements.delete(statement);
+      this.pushExpect({ k: 'parse', blocked: enforced.error });
+      this.upOut.push(encodeFrontend({ name: 'parse', statement, text: blockedText(), paramTypes: [] }));
+      this.discarding = true;
+      return;
+    }
+    const first = enforced.statements[0];
+    const decided: DecidedStatement = first
+      ? { ...first, text, paramTypes, masked: enforced.statements.some((s) => s.masked) }
+      : { text, action: undefined, decision: undefined, masked: false, paramTypes };
+    for (const v of verdicts) trackPrepared(this.preparedSql, v.action);
+    this.statements.set(statement, decided);
+    this.pushExpect({ k: 'parse' });
+    this.upOut.pass(f.raw);
+  }
+
+  /**
+   * Applies the verdicts of one message's statements: audit each decision (before anything runs),
+   * resolve approvals, precheck masks. Any block → nothing runs.
+   */
+  private async enforce(
+    verdicts: StatementVerdict[],
+    text: string,
+    protocol: 'simple' | 'extended',
+    t0: number,
+    paramTypes?: number[],
+  ): Promise<{ ok: true; statements: DecidedStatement[] } | { ok: false; error: Buffer }> {
+    const worst = worstVerdict(verdicts);
+    let approvalId: string | undefined;
+    let blockedBy: StatementVerdict | undefined;
+    let blockMessage: { message: string; detail?: string } | undefined;
+    let outcome: 'executed' | 'blocked' | 'pending_approval' = 'executed';
+
+    if (worst?.decision.verdict === 'block') {
+      blockedBy = worst;
+      blockMessage = blockText(worst.decision);
+      outcome = 'blocked';
+    } else if (worst?.decision.verdict === 'approve') {
+      const a = await this.resolveApproval(worst, text);
+      approvalId = a.id;
+      if (!a.ok) {
+        blockedBy = worst;
+        blockMessage = { message: a.message, ...(a.detail ? { detail: a.detail } : {}) };
+        outcome = a.pending ? 'pending_approval' : 'blocked';
+      }
+    }
+    // Masks: a statement with masks needs a masker and a data flow the masker can follow.
+    if (!blockedBy) {
+      for (const v of verdicts) {
+        if (!hasMasks(v.decision)) continue;
+        const masker = this.svc.masker;
+        let pre: { ok: true } | { ok: false; reason: string };
+        if (!masker) pre = { ok: false, reason: 'masking is required but no masker is configured' };
+        else {
+          try {
+            pre = await masker.precheck({ resource: this.routed!.resource, statementText: v.action.text, masks: v.decision.masks });
+          } catch (e) {
+            pre = { ok: false, reason: `masking precheck failed: ${(e as Error).message}` };
+          }
+        }
+        if (!pre.ok) {
+          blockedBy = v;
+          blockMessage = { message: `hoop: blocked: ${pre.reason}`, detail: 'the gateway cannot guarantee the masks for this statement' };
+          outcome = 'blocked';
+          break;
+        }
+      }
+    }
+
+    // Audit every decision before anything is forwarded; a failed write means nothing runs.
+    const records = verdicts.map((v) => this.auditDecision(v, blockedBy ? (v === blockedBy ? outcome : 'blocked') : 'executed', approvalId, blockedBy && v !== blockedBy ? 'another statement in the same message was refused' : undefined));
+    let seqs: number[];
+    try {
+      seqs = await Promise.all(records.map((r) => this.svc.audit.append(r)));
+    } catch {
+      for (const v of verdicts) this.record(v, protocol, 'failed', t0, approvalId, 'audit write failed', paramTypes);
+      return { ok: false, error: gatewayError('ERROR', '58000', 'hoop: the audit log could not be written; the statement was not run') };
+    }
+    const latency = (performance.now() - t0) / 1000;
+    for (const v of verdicts) this.svc.metrics?.decision(v.decision.verdict, latency);
+    if (blockedBy) {
+      for (const v of verdicts) this.record(v, protocol, v === blockedBy ? outcome : 'blocked', t0, approvalId, v === blockedBy ? blockMessage!.message : 'another statement in the same message was refused', paramTypes);
+      return { ok: false, error: gatewayError('ERROR', '42501', blockMessage!.message, blockMessage!.detail) };
+    }
+    return {
+      ok: true,
+      statements: verdicts.map((v, i) => ({
+        text: v.action.text,
+        action: v.action,
+        decision: v.decision,
+        masked: hasMasks(v.decision),
+        ...(approvalId ? { approvalId } : {}),
+        auditSeq: seqs[i]!,
+      })),
+    };
+  }
+
+  private async resolveApproval(
+    v: StatementVerdict,
+    text: string,
+  ): Promise<{ ok: true; id: string } | { ok: false; id?: string; pending: boolean; message: string; detail?: string }> {
+    const svc = this.svc.approvals;
+    if (!svc) return { ok: false, pending: false, message: 'hoop: blocked: this statement needs an approval and approvals are not configured' };
+    const req: ApprovalRequest = {
+      identity: this.identity!,
+      resource: this.routed!.resource,
+      statement: text,
+      fingerprint: v.action.fingerprint,
+      approvers: v.decision.approvers,
+      withinMs: v.decision.approvalWithinMs ?? 15 * 60_000,
+      session_id: this.id,
+    };
+    const rules = v.decision.reasons.map((r) => r.id).join(', ');
+    try {
+      if (this.approvalMode === 'return') {
+        const used = await svc.consumeApproved(req);
+        if (used) return { ok: true, id: used.id };
+        const rec = await svc.request(req);
+        return {
+          ok: false,
+          id: rec.id,
+          pending: true,
+          message: `hoop: approval required (${rec.id}) by ${rules}: ask a member of ${v.decision.approvers.join(', ')} to approve, then re-send the same statement`,
+          detail: `approval id: ${rec.id}`,
+        };
+      }
+      const rec = await svc.request(req);
+      this.downOut.push(gatewayNotice(`hoop: waiting for approval ${rec.id} from ${v.decision.approvers.join(', ')} (rule ${rules})`, `approval id: ${rec.id}`));
+      this.flushDown();
+      let final: ApprovalRecord = rec;
+      if (rec.status === 'pending') final = await svc.wait(rec.id, this.abort.signal);
+      if (final.status === 'approved') {
+        // Single use: a second statement cannot ride on the same approval.
+        if (svc.consume && !(await svc.consume(final.id))) {
+          return { ok: false, id: final.id, pending: false, message: `hoop: approval ${final.id} was already used`, detail: `approval id: ${final.id}` };
+        }
+        return { ok: true, id: final.id };
+      }
+      return {
+        ok: false,
+        id: final.id,
+        pending: false,
+        message: `hoop: approval ${final.id} ${final.status}${final.reason ? `: ${final.reason}` : ''}`,
+        detail: `approval id: ${final.id}`,
+      };
+    } catch (e) {
+      return { ok: false, pending: false, message: `hoop: blocked: the approval service failed: ${(e as Error).message}` };
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Relay: upstream → client.
+
+  private onServerMessage(f: Frame): Promise<void> | void {
+    switch (f.code) {
+      case BackendCode.DataRow: {
+        if (this.plan === null && this.suppressed === undefined) {
+          this.downOut.pass(f.raw);
+          return;
+        }
+        return this.maskRow(f);
+      }
+      case BackendCode.CommandComplete:
+      case BackendCode.EmptyQueryResponse:
+      case BackendCode.PortalSuspended:
+        return this.onCommandDone(f);
+      case BackendCode.ReadyForQuery: {
+        // Everything up to the Query/Sync this answers is settled.
+        for (;;) {
+          const e = this.headExpect();
+          if (!e) break;
+          this.popExpect();
+          if (e.k === 'query' || e.k === 'sync' || e.k === 'function') break;
+        }
+        this.txStatus = String.fromCharCode(f.raw[5]!) as TransactionStatus;
+        this.plan = null;
+        this.suppressed = undefined;
+        this.downOut.pass(f.raw);
+        return;
+      }
+      case BackendCode.ErrorResponse:
+        return this.onUpstreamError(f);
+      case BackendCode.ParseComplete:
+      case BackendCode.BindComplete:
+      case BackendCode.CloseComplete:
+        if (this.headExpect()) this.popExpect();
+        this.downOut.pass(f.raw);
+        return;
+      case BackendCode.RowDescription:
+        return this.onRowDescription(f);
+      case BackendCode.NoData: {
+        const e = this.headExpect();
+        if (e?.k === 'describe') {
+          this.popExpect();
+          if (e.hidden) return; // our own Describe: the client did not ask
+        }
+        this.downOut.pass(f.raw);
+        return;
+      }
+      default:
+        // ParameterDescription, notices, notifications, ParameterStatus, COPY traffic: relayed.
+        // A ParameterDescription only answers a statement Describe, never our hidden portal one.
+        this.downOut.pass(f.raw);
+        return;
+    }
+  }
+
+  private currentRun(): Run | undefined {
+    const e = this.headExpect();
+    if (!e) return undefined;
+    if (e.k === 'query') return e.runs[e.idx];
+    if (e.k === 'execute') return e.run;
+    return undefined;
+  }
+
+  private onCommandDone(f: Frame): void {
+    const e = this.headExpect();
+    let run: Run | undefined;
+    if (e?.k === 'query') {
+      run = e.runs[e.idx];
+      e.idx++;
+    } else if (e?.k === 'execute') {
+      run = e.run;
+      this.popExpect();
+    }
+    if (this.suppressed !== undefined) {
+      // A refused mask plan: the rows were dropped, the client gets the reason instead.
+      this.downOut.push(gatewayError('ERROR', '42501', `hoop: blocked: ${this.suppressed}`));
+      if (run) this.finishRun(run, 'blocked', this.suppressed);
+      this.suppressed = undefined;
+      this.plan = null;
+      return;
+    }
+    this.plan = null;
+    if (run && f.code === BackendCode.CommandComplete) {
+      const [tag] = readCString(f.raw, 5);
+      const n = rowsFromTag(tag);
+      if (n !== undefined) run.rows = n;
+    }
+    if (run) this.finishRun(run, 'executed');
+    this.downOut.pass(f.raw);
+  }
+
+  private onUpstreamError(f: Frame): void {
+    const e = this.headExpect();
+    this.plan = null;
+    this.suppressed = undefined;
+    if (e && (e.k === 'query' || e.k === 'parse') && e.blocked) {
+      // The stand-in for a refused statement failed as intended: the client sees the real reason.
+      this.downOut.push(e.blocked);
+      if (e.k === 'parse') this.popExpect();
+      return;
+    }
+    const d = decodeBackend(f);
+    const msg = d.ok && d.message.name === 'error' ? (errorField(d.message.fields, 'M') ?? 'error') : 'error';
+    if (e?.k === 'query') {
+      const run = e.runs[e.idx];
+      if (run) this.finishRun(run, 'failed', msg);
+      e.idx = e.runs.length; // the rest of the message does not run
+    } else if (e && e.k !== 'sync' && e.k !== 'function') {
+      // Extended protocol: the upstream now discards until Sync; so do our expectations.
+      for (;;) {
+        const h = this.headExpect();
+        if (!h || h.k === 'sync') break;
+        if (h.k === 'execute') this.finishRun(h.run, 'failed', msg);
+        else if (h.k === 'describe' && h.hidden) this.finishRun(h.hidden, 'failed', msg);
+        this.popExpect();
+      }
+    }
+    this.downOut.pass(f.raw);
+  }
+
+  private onRowDescription(f: Frame): Promise<void> | void {
+    const e = this.headExpect();
+    let run: Run | undefined;
+    let hidden = false;
+    if (e?.k === 'describe') {
+      this.popExpect();
+      run = e.hidden;
+      hidden = e.hidden !== undefined;
+    } else if (e?.k === 'query') run = e.runs[e.idx];
+    if (!run?.stmt?.masked) {
+      if (!hidden) this.downOut.pass(f.raw);
+      return;
+    }
+    const raw = Buffer.from(f.raw);
+    return this.planMasks(run, raw).then(() => {
+      if (!hidden) this.downOut.push(raw);
+    });
+  }
+
+  private async planMasks(run: Run, raw: Buffer): Promise<void> {
+    const d = decodeBackend({ code: BackendCode.RowDescription, raw, bodyStart: 5 });
+    const stmt = run.stmt!;
+    let plan: MaskPlan;
+    if (!d.ok || d.message.name !== 'rowDescription') plan = { ok: false, reason: 'cannot read the result description' };
+    else if (!this.svc.masker) plan = { ok: false, reason: 'masking is required but no masker is configured' };
+    else {
+      const fields: Field[] = d.message.fields;
+      try {
+        plan = await this.svc.masker.plan({ resource: this.routed!.resource, statementText: stmt.text, fields, masks: stmt.decision!.masks });
+      } catch (e) {
+        plan = { ok: false, reason: `masking failed: ${(e as Error).message}` };
+      }
+    }
+    if (!plan.ok) {
+      this.suppressed = plan.reason;
+      this.plan = null;
+      return;
+    }
+    run.plan = plan;
+    this.plan = plan.passthrough ? null : plan;
+  }
+
+  private maskRow(f: Frame): void {
+    if (this.suppressed !== undefined) return;
+    const plan = this.plan;
+    if (plan === null || !plan.ok) return;
+    const r = new Reader(f.raw, 5);
+    const n = r.int16();
+    const values: (Buffer | null)[] = new Array<Buffer | null>(n);
+    for (let i = 0; i < n; i++) {
+      const len = r.int32();
+      values[i] = len === -1 ? null : r.bytes(len);
+    }
+    this.downOut.push(encodeDataRow(plan.transformRow(values)));
+  }
+
+  private finishRun(run: Run, outcome: 'executed' | 'failed' | 'blocked', error?: string): void {
+    const stmt = run.stmt;
+    if (!stmt?.action || !stmt.decision) return;
+    const duration = performance.now() - run.started;
+    this.recording?.statement({
+      time: new Date().toISOString(),
+      text: stmt.text,
+      ...(stmt.paramTypes && stmt.paramTypes.length > 0 ? { param_types: stmt.paramTypes } : {}),
+      protocol: run.protocol,
+      verdict: stmt.decision.verdict,
+      reasons: stmt.decision.reasons.map((r) => r.id),
+      masks: run.plan?.ok ? run.plan.maskedColumns : [],
+      ...(stmt.decision.approvers.length > 0 ? { approvers: stmt.decision.approvers } : {}),
+      ...(stmt.approvalId ? { approval_id: stmt.approvalId } : {}),
+      outcome,
+      ...(error ? { error } : {}),
+      rows: run.rows,
+      duration_ms: duration,
+      kind: stmt.action.kind,
+      fingerprint: stmt.action.fingerprint,
+    });
+  }
+
+  /** Recording of a statement that never reached the upstream. */
+  private record(v: StatementVerdict, protocol: 'simple' | 'extended', outcome: 'executed' | 'blocked' | 'failed' | 'pending_approval', t0: number, approvalId: string | undefined, error: string, paramTypes?: number[]): void {
+    this.recording?.statement({
+      time: new Date().toISOString(),
+      text: v.action.text,
+      ...(paramTypes && paramTypes.length > 0 ? { param_types: paramTypes } : {}),
+      protocol,
+      verdict: v.decision.verdict,
+      reasons: v.decision.reasons.map((r) => r.id),
+      masks: [],
+      ...(v.decision.approvers.length > 0 ? { approvers: v.decision.approvers } : {}),
+      ...(approvalId ? { approval_id: approvalId } : {}),
+      outcome,
+      error,
+      duration_ms: performance.now() - t0,
+      kind: v.action.kind,
+      fingerprint: v.action.fingerprint,
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Audit records.
+
+  private auditIdentity(id: Identity): { sub: string; actor?: string; groups: string[] } {
+    return { sub: id.sub, ...(id.actor ? { actor: id.actor } : {}), groups: id.groups };
+  }
+
+  private auditBase(): AuditRecordInput {
+    const id = this.identity!;
+    return {
+      type: 'decision',
+      session_id: this.id,
+      token: { ...(id.token_id ? { jti: id.token_id } : {}), ...(id.issuer ? { iss: id.issuer } : {}) },
+      identity: this.auditIdentity(id),
+      resource: { kind: this.routed!.resource.kind, name: this.routed!.resource.name },
+      client_addr: this.clientAddr,
+    };
+  }
+
+  private auditDecision(v: StatementVerdict, outcome: AuditRecordInput['outcome'], approvalId: string | undefined, reason: string | undefined): AuditRecordInput {
+    const d = v.decision;
+    return {
+      ...this.auditBase(),
+      type: 'decision',
+      statement: { fingerprint: v.action.fingerprint, normalized: v.action.normalized, kind: v.action.kind },
+      verdict: d.verdict,
+      rules: d.reasons.map((r) => r.id),
+      masks: d.masks.columns.map((c) => `${c.column}:${c.masker.name}`).concat(d.masks.detectors.map((m) => `${m.detectors.map((x) => x.name).join('|')}:${m.masker.name}`)),
+      ...(approvalId ? { approval_id: approvalId } : {}),
+      ...(outcome ? { outcome } : {}),
+      ...(reason ? { reason } : d.verdict === 'block' && d.message ? { reason: d.message } : {}),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Endings.
+
+  /** Sends a FATAL error to the client and ends the session. */
+  private fatal(sqlstate: string, message: string): void {
+    if (this.ended) return;
+    this.flushDown();
+    if (!this.client.destroyed) this.client.write(gatewayError('FATAL', sqlstate, message));
+    this.end();
+  }
+
+  private upstreamLost(): void {
+    if (this.ended || this.serverState !== 'ready') return;
+    this.fatal('08006', 'hoop: the connection to the upstream server was lost');
+  }
+
+  private internalError(e: unknown): void {
+    this.svc.log?.(`session ${this.id}: internal error: ${(e as Error)?.stack ?? String(e)}`);
+    this.fatal('XX000', 'hoop: internal error in the gateway (please report)');
+  }
+
+  /** Idempotent teardown of both sides. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const wasReady = this.clientState === 'ready';
+    this.clientState = 'closed';
+    this.abort.abort();
+    // A client that vanished mid-statement: ask the upstream to stop working for nobody.
+    if (this.server && this.expect.length > this.expectHead && this.cancelKey) void this.svc.cancels.cancel(this.cancelKey.pid, this.cancelKey.secret);
+    this.cancelKey?.release();
+    this.client.end();
+    setTimeout(() => this.client.destroy(), 1000).unref();
+    if (this.server) {
+      this.serverState = 'closed';
+      this.server.end();
+      this.server.destroy();
+    }
+    if (wasReady) {
+      this.svc.metrics?.sessionClosed();
+      void this.svc.audit.append({ ...this.auditBase(), type: 'session_end' }).catch(() => undefined);
+      void this.recording?.close(new Date().toISOString()).catch(() => undefined);
+    }
+  }
+
+  get transactionStatus(): TransactionStatus {
+    return this.txStatus;
+  }
+}

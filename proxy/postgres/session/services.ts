@@ -1,0 +1,33 @@
+// Everything a session needs from the gateway, as interfaces (proxy/ports.ts) plus plain data.
+
+import type { SecureContext } from 'node:tls';
+import type { ApprovalMode, ApprovalService, AuditSink, GatewayMetrics, ResultMasker, SessionRecorder, TokenVerifier } from '../../ports.ts';
+import type { Resource, SqlClassifier } from '../../../stdlib/facts.ts';
+import type { CancelRegistry } from '../cancel.ts';
+import type { PolicyEvaluator } from '../enforcement/decider.ts';
+import type { UpstreamTarget } from './upstream.ts';
+
+export interface RoutedResource {
+  resource: Resource;
+  target: UpstreamTarget;
+}
+
+export interface SessionServices {
+  verifier: TokenVerifier;
+  classifier: SqlClassifier;
+  /** The current policy; read once per decision so a reload swaps atomically. */
+  policy(): PolicyEvaluator | undefined;
+  audit: AuditSink;
+  recorder?: SessionRecorder;
+  approvals?: ApprovalService;
+  approvalMode: ApprovalMode;
+  masker?: ResultMasker;
+  metrics?: GatewayMetrics;
+  /** By the name a client puts in `dbname`. */
+  resources: ReadonlyMap<string, RoutedResource>;
+  /** TLS termination for clients, when configured. */
+  tls?: SecureContext;
+  cancels: CancelRegistry;
+  maxMessageSize?: number;
+  log?(line: string): void;
+}
