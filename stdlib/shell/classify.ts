@@ -210,8 +210,9 @@ export class ShellWalker {
 
   wrapper(program: string, spec: WrapperSpec, args: Arg[], depth: number): void {
     let i = 0;
-    const valueOf = (opt: string, attached: string | null): Arg | undefined => {
-      if (attached !== null && attached !== '') return { value: attached, expands: false, text: attached };
+    let positionals = spec.positionals ?? 0;
+    const valueOf = (attached: string): Arg | undefined => {
+      if (attached !== '') return { value: attached, expands: false, text: attached };
       i++;
       return args[i];
     };
@@ -225,6 +226,8 @@ export class ShellWalker {
       const v = a.value;
       if (v === '--') {
         i++;
+        i += positionals;
+        positionals = 0;
         break;
       }
       if (v.startsWith('--')) {
@@ -232,14 +235,15 @@ export class ShellWalker {
         const name = eq >= 0 ? v.slice(0, eq) : v;
         let value: Arg | undefined;
         if (eq >= 0) value = { value: v.slice(eq + 1), expands: false, text: v.slice(eq + 1) };
-        else if (spec.long?.includes(name)) value = valueOf(name, null);
+        else if (spec.long?.includes(name)) value = valueOf('');
         if (spec.commandOptions?.includes(name)) {
           if (value) this.commandString(value, depth, `${program} ${name}`);
           return;
         }
         continue;
       }
-      if (v.startsWith('-') && v.length > 1 && !(program === 'nice' && /^-[0-9]/.test(v))) {
+      if (v.startsWith('-') && v.length > 1) {
+        if (program === 'nice' && /^-[0-9]+$/.test(v)) continue; // `nice -10 cmd`
         for (let j = 1; j < v.length; j++) {
           const ch = v[j]!;
           if (spec.noRun?.includes(ch)) return;
@@ -248,7 +252,7 @@ export class ShellWalker {
             return;
           }
           if (spec.short?.includes(ch)) {
-            const value = valueOf(`-${ch}`, v.slice(j + 1));
+            const value = valueOf(v.slice(j + 1));
             if (spec.commandOptions?.includes(`-${ch}`)) {
               if (value) this.commandString(value, depth, `${program} -${ch}`);
               return;
@@ -262,9 +266,13 @@ export class ShellWalker {
         this.environment(v.slice(0, v.indexOf('=')), { value: v.slice(v.indexOf('=') + 1), expands: false, text: v }, depth);
         continue;
       }
+      // Options may follow positional words (`su root -c CMD`, `flock FILE -c CMD`).
+      if (positionals > 0) {
+        positionals--;
+        continue;
+      }
       break;
     }
-    i += spec.positionals ?? 0;
     const rest = args.slice(i);
     if (rest.length === 0) {
       if (spec.defaultProgram) this.argv([{ value: spec.defaultProgram, expands: false, text: spec.defaultProgram }], depth);

@@ -25,7 +25,7 @@ export interface WrapperSpec {
 }
 
 export const WRAPPERS: ReadonlyMap<string, WrapperSpec> = new Map<string, WrapperSpec>([
-  ['sudo', { short: 'ughpCDrtUTR', long: ['--user', '--group', '--host', '--prompt', '--close-from', '--chdir', '--role', '--type', '--other-user', '--command-timeout', '--chroot'], defaultProgram: 'sh' }],
+  ['sudo', { noRun: 'lvKV', short: 'ughpCDrtUTR', long: ['--user', '--group', '--host', '--prompt', '--close-from', '--chdir', '--role', '--type', '--other-user', '--command-timeout', '--chroot'], defaultProgram: 'sh' }],
   ['doas', { short: 'uC', defaultProgram: 'sh' }],
   ['env', { short: 'uCS', long: ['--unset', '--chdir', '--split-string'], assignments: true, commandOptions: ['-S', '--split-string'], pathOptions: ['-P'] }],
   ['timeout', { short: 'sk', long: ['--signal', '--kill-after'], positionals: 1 }],
