@@ -1,13 +1,124 @@
-// `hoop approvals`: being built (see the issues). Registered so `hoop --help` lists the whole surface.
+// `hoop approvals list|approve ID|deny ID`: talks to the gateway's admin API (found with
+// --admin URL or --config FILE's listen.admin) with the caller's token from HOOP_TOKEN.
+// Exit codes: 0 ok, 1 the gateway refused (not an approver, already decided, ...), 2 usage.
 import type { Command } from 'commander';
+import { loadConfigFile, renderConfigErrors } from '../../proxy/config.ts';
+import { AdminClient, type AdminClientError } from '../../proxy/admin/client.ts';
+import type { ApprovalRecord, ApprovalStatus } from '../../proxy/ports.ts';
+
+interface Common {
+  admin?: string;
+  config?: string;
+  json?: boolean;
+}
+
+const STATUSES = ['pending', 'approved', 'denied', 'expired', 'consumed', 'all'];
 
 export function register(program: Command): void {
-  program
-    .command('approvals')
-    .description('(not yet available)')
-    .allowUnknownOption()
-    .action(() => {
-      process.stderr.write('hoop approvals: not available in this build yet\n');
-      process.exitCode = 2;
+  const approvals = program.command('approvals').description('list and decide pending approvals (admin API)');
+  const common = (c: Command) =>
+    c
+      .option('--admin <url>', 'admin API base URL, e.g. http://127.0.0.1:6480')
+      .option('--config <file>', 'gateway config (uses its listen.admin)')
+      .option('--json', 'print JSON');
+
+  common(approvals.command('list').description('approvals you requested or may decide'))
+    .option('--status <status>', `filter: ${STATUSES.join(', ')}`, 'pending')
+    .action(async (o: Common & { status: string }) => {
+      if (!STATUSES.includes(o.status)) return usage(`hoop approvals list: --status must be one of ${STATUSES.join(', ')}`);
+      const client = connect(o);
+      if (!client) return;
+      const r = await client.list(o.status === 'all' ? undefined : (o.status as ApprovalStatus));
+      if (!r.ok) return refused(r, o.json);
+      if (o.json) {
+        process.stdout.write(JSON.stringify(r.value.map(shape), null, 2) + '\n');
+        return;
+      }
+      if (r.value.length === 0) {
+        process.stdout.write(`no ${o.status === 'all' ? '' : `${o.status} `}approvals\n`);
+        return;
+      }
+      for (const a of r.value) process.stdout.write(render(a));
     });
+
+  for (const decision of ['approve', 'deny'] as const) {
+    common(approvals.command(decision).description(`${decision} an approval`).argument('<id>', 'approval id (apr_...)'))
+      .option('--reason <text>', 'why (recorded in the approval and the audit log)')
+      .action(async (id: string, o: Common & { reason?: string }) => {
+        const client = connect(o);
+        if (!client) return;
+        const r = await client.decide(id, decision, o.reason);
+        if (!r.ok) return refused(r, o.json);
+        if (o.json) process.stdout.write(JSON.stringify(shape(r.value), null, 2) + '\n');
+        else process.stdout.write(`${r.value.id}: ${r.value.status} (${r.value.sub} on ${r.value.resource})\n`);
+      });
+  }
+}
+
+/** The documented JSON shape (DESIGN.md): id, sub, resource, statement, approvers, expires_at, plus status and decision details. */
+function shape(a: ApprovalRecord): Record<string, unknown> {
+  return {
+    id: a.id,
+    sub: a.sub,
+    actor: a.actor,
+    resource: a.resource,
+    statement: a.statement,
+    approvers: a.approvers,
+    status: a.status,
+    created_at: a.created_at,
+    expires_at: a.expires_at,
+    decided_by: a.decided_by,
+    reason: a.reason,
+  };
+}
+
+function render(a: ApprovalRecord): string {
+  const who = a.actor ? `${a.sub} (for ${a.actor})` : a.sub;
+  const decided = a.decided_by ? `, ${a.status} by ${a.decided_by}${a.reason ? `: ${a.reason}` : ''}` : '';
+  return `${a.id}  ${a.status}  ${who} on ${a.resource}, approvers ${a.approvers.join(', ')}, expires ${a.expires_at}${decided}\n    ${a.statement.replace(/\s+/g, ' ').trim()}\n`;
+}
+
+function connect(o: Common): AdminClient | undefined {
+  const token = process.env.HOOP_TOKEN?.trim();
+  if (!token) {
+    usage('hoop approvals: set HOOP_TOKEN to your token (e.g. `export HOOP_TOKEN=$(hoop token mint --sub you --groups dba)` in development)');
+    return undefined;
+  }
+  let base = o.admin;
+  if (!base && o.config) {
+    const r = loadConfigFile(o.config);
+    if (!r.ok) {
+      usage(renderConfigErrors(o.config, r.errors));
+      return undefined;
+    }
+    const admin = r.config.listen.admin;
+    if (!admin) {
+      usage(`hoop approvals: ${o.config} has no listen.admin`);
+      return undefined;
+    }
+    const host = admin.host === '0.0.0.0' ? '127.0.0.1' : admin.host === '::' ? '::1' : admin.host;
+    base = `http://${host.includes(':') ? `[${host}]` : host}:${admin.port}`;
+  }
+  if (!base) {
+    usage('hoop approvals: give --admin URL or --config FILE');
+    return undefined;
+  }
+  try {
+    new URL(base);
+  } catch {
+    usage(`hoop approvals: --admin: not a URL: ${base}`);
+    return undefined;
+  }
+  return new AdminClient(base, token);
+}
+
+function refused(e: AdminClientError, json?: boolean): void {
+  if (json) process.stdout.write(JSON.stringify({ error: { code: e.code, message: e.message, status: e.status } }) + '\n');
+  else process.stderr.write(`hoop approvals: ${e.code}: ${e.message}\n`);
+  process.exitCode = e.code === 'unreachable' || e.status === 401 ? 2 : 1;
+}
+
+function usage(msg: string): void {
+  process.stderr.write(msg + '\n');
+  process.exitCode = 2;
 }

@@ -1,0 +1,2 @@
+export { startAdminServer, type AdminServer, type AdminServerOptions, type HealthStatus } from './server.ts';
+export { AdminClient, type AdminClientError } from './client.ts';
