@@ -1,0 +1,133 @@
+// The policy the gateway enforces, loaded through the engine's public API and reloaded on SIGHUP
+// and on file change. A reload compiles the new set off to the side and swaps one reference, so a
+// statement is decided entirely by the old set or entirely by the new one. An invalid set never
+// replaces a valid one: the old one stays and the diagnostics are logged, rendered with carets.
+
+import { watch, type FSWatcher } from 'node:fs';
+import { compilePolicy, loadPolicySources, type PreparedPolicy } from '../engine/index.ts';
+import { renderDiagnostics } from '../language/render.ts';
+
+export interface ReloadResult {
+  ok: boolean;
+  /** Rendered diagnostics (errors and warnings), one string per diagnostic block. */
+  diagnostics: string[];
+  /** The hash of the set now in force. */
+  hash?: string;
+}
+
+export interface PolicySource {
+  /** The set in force; undefined only until the first successful load. */
+  current(): PreparedPolicy | undefined;
+  /** Recompiles now. On failure the previous set stays in force. Concurrent calls are serialised. */
+  reload(): Promise<ReloadResult>;
+  /** Called after every successful swap (not for rejected sets). Returns an unsubscribe function. */
+  onChange(listener: (policy: PreparedPolicy, previous: PreparedPolicy | undefined) => void): () => void;
+  close(): void;
+}
+
+export interface PolicySourceOptions {
+  /** A `.hoop` file or a folder of them. */
+  path: string;
+  /** Watch the path (fs.watch, debounced). Default true. */
+  watch?: boolean;
+  /** Reload on SIGHUP. Default: same as `watch`. */
+  sighup?: boolean;
+  debounceMs?: number;
+  log?: (line: string) => void;
+}
+
+/** Loads the policy once (awaiting the first compile) and keeps it current. */
+export async function openPolicySource(opts: PolicySourceOptions): Promise<{ source: PolicySource; first: ReloadResult }> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`hoop: ${line}\n`));
+  let current: PreparedPolicy | undefined;
+  const listeners = new Set<(p: PreparedPolicy, prev: PreparedPolicy | undefined) => void>();
+  let inFlight: Promise<ReloadResult> | undefined;
+  let again = false;
+
+  async function compileOnce(): Promise<ReloadResult> {
+    const loaded = await loadPolicySources(opts.path);
+    const texts = new Map(loaded.sources.map((s) => [s.file, s.text]));
+    const out = loaded.sources.length > 0 ? compilePolicy(loaded.sources) : undefined;
+    const diags = [...loaded.diagnostics, ...(out?.diagnostics ?? [])];
+    const rendered = diags.length > 0 ? renderDiagnostics(diags, texts).trimEnd().split('\n\n') : [];
+    const failed = loaded.diagnostics.some((d) => d.severity === 'error') || !out?.policy;
+    if (failed || !out?.policy) {
+      log(
+        current
+          ? `policy reload rejected, keeping the policy in force (${current.hash.slice(0, 12)}):\n${rendered.join('\n\n')}`
+          : `policy ${opts.path} does not compile:\n${rendered.join('\n\n')}`,
+      );
+      return { ok: false, diagnostics: rendered, hash: current?.hash };
+    }
+    const next = out.policy;
+    const previous = current;
+    if (previous && previous.hash === next.hash) return { ok: true, diagnostics: rendered, hash: next.hash };
+    current = next;
+    if (previous) log(`policy reloaded: ${next.ruleCount} rules (${next.hash.slice(0, 12)})`);
+    for (const l of listeners) {
+      try {
+        l(next, previous);
+      } catch (err) {
+        log(`policy change listener failed: ${(err as Error).message}`);
+      }
+    }
+    return { ok: true, diagnostics: rendered, hash: next.hash };
+  }
+
+  function reload(): Promise<ReloadResult> {
+    // One compile at a time; a request arriving during a compile schedules exactly one more,
+    // so the last edit always gets compiled.
+    if (inFlight) {
+      again = true;
+      return inFlight.then(() => (inFlight ? inFlight : reload()));
+    }
+    inFlight = compileOnce().finally(() => {
+      inFlight = undefined;
+      if (again) {
+        again = false;
+        void reload();
+      }
+    });
+    return inFlight;
+  }
+
+  const first = await reload();
+
+  let watcher: FSWatcher | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const onHup = (): void => {
+    log('SIGHUP: reloading the policy');
+    void reload();
+  };
+  const sighup = opts.sighup ?? opts.watch !== false;
+  if (sighup) process.on('SIGHUP', onHup);
+  if (opts.watch !== false) {
+    try {
+      watcher = watch(opts.path, { recursive: true }, () => {
+        // Editors save in several steps (truncate, write, rename): wait for the burst to end.
+        clearTimeout(timer);
+        timer = setTimeout(() => void reload(), opts.debounceMs ?? 200);
+      });
+      watcher.on('error', (err) => log(`policy watch stopped (${err.message}); SIGHUP still reloads`));
+    } catch (err) {
+      log(`cannot watch ${opts.path} (${(err as Error).message}); SIGHUP still reloads`);
+    }
+  }
+
+  return {
+    first,
+    source: {
+      current: () => current,
+      reload,
+      onChange(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+      close() {
+        if (sighup) process.off('SIGHUP', onHup);
+        clearTimeout(timer);
+        watcher?.close();
+      },
+    },
+  };
+}
