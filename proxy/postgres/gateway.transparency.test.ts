@@ -121,7 +121,9 @@ describe('the pg driver through the gateway', () => {
         const n = await c.query({ name: 'double', text: 'SELECT $1::int * 2 AS d', values: [i] });
         expect(n.rows).toEqual([{ d: i * 2 }]);
       }
-      const bin = await c.query({ text: 'SELECT $1::int4 AS i, 1.5::float8 AS f, true AS b', values: [123], binary: true, types: { getTypeParser: () => (v: Buffer | string) => v } });
+      // Raw values: binary results must arrive exactly as PostgreSQL encoded them.
+      const raw = { getTypeParser: (() => (v: unknown) => v) as never };
+      const bin = await c.query({ text: 'SELECT $1::int4 AS i, 1.5::float8 AS f, true AS b', values: [123], binary: true, types: raw } as pg.QueryConfig);
       expect(bin.rows[0].i).toEqual(Buffer.from([0, 0, 0, 123]));
       expect(bin.rows[0].b).toEqual(Buffer.from([1]));
       // An error in the extended protocol, then the session goes on.
