@@ -67,7 +67,12 @@ export async function loadSqlClassifier(options: SqlClassifierOptions = {}): Pro
 
   return {
     analyze,
-    classify: (text, opts) => analyze(text, opts).map((s) => s.action),
+    classify(text, opts) {
+      const statements = analyze(text, opts);
+      const actions = new Array<SqlAction>(statements.length);
+      for (let i = 0; i < statements.length; i++) actions[i] = statements[i]!.action;
+      return actions;
+    },
   };
 }
 
@@ -99,24 +104,29 @@ function analyzed(text: string, ast: unknown, opts: SqlClassifyOptions | undefin
   return { statement: Object.freeze({ text, ast, action: toAction(text, facts) }), facts };
 }
 
+const EMPTY: string[] = Object.freeze([]) as unknown as string[];
+
+/** Sorted, frozen copy of a fact list (shared by every reader of a cached action). */
+function frozenList(items: string[] | null): string[] {
+  return items === null ? EMPTY : (Object.freeze(items.sort()) as string[]);
+}
+
 function toAction(text: string, f: Facts): SqlAction {
   const effects = orderKinds(f.effects);
   const kind = effects[0] ?? 'unknown';
-  const lazy = lazyTexts(text, true);
-  const action: SqlAction = {
+  const action = {
     type: 'sql',
     kind,
-    effects: Object.freeze(effects) as SqlAction['effects'],
-    reads: Object.freeze([...f.reads].sort()) as string[],
-    writes: Object.freeze([...f.writes].sort()) as string[],
-    columns: Object.freeze([...f.columns].sort()) as string[],
-    functions: Object.freeze([...f.functions].sort()) as string[],
+    effects: Object.freeze(effects),
+    reads: frozenList(f.reads.items),
+    writes: frozenList(f.writes.items),
+    columns: frozenList(f.columns.items),
+    functions: frozenList(f.functions.items),
     has_where: f.hasWhere,
     limit: f.limit,
     text,
-    get normalized() { return lazy.normalized(); },
-    get fingerprint() { return lazy.fingerprint(); },
-  };
+  } as SqlAction;
+  withLazyTexts(action, text, true);
   if (f.reasons.length > 0) action.reason = [...new Set(f.reasons)].join('; ');
   return Object.freeze(action);
 }
@@ -126,53 +136,75 @@ function unparsed(text: string, reason: string): AnalyzedStatement {
 }
 
 function unknownAction(text: string, reason: string, parses: boolean): SqlAction {
-  const lazy = lazyTexts(text, parses);
-  return Object.freeze({
-    type: 'sql' as const,
-    kind: 'unknown' as const,
-    effects: Object.freeze(['unknown']) as SqlAction['effects'],
-    reads: Object.freeze([]) as unknown as string[],
-    writes: Object.freeze([]) as unknown as string[],
-    columns: Object.freeze([]) as unknown as string[],
-    functions: Object.freeze([]) as unknown as string[],
+  const action = {
+    type: 'sql',
+    kind: 'unknown',
+    effects: Object.freeze(['unknown']),
+    reads: EMPTY,
+    writes: EMPTY,
+    columns: EMPTY,
+    functions: EMPTY,
     has_where: false,
     limit: null,
     text,
-    get normalized() { return lazy.normalized(); },
-    get fingerprint() { return lazy.fingerprint(); },
-    reason,
-  });
+  } as SqlAction;
+  withLazyTexts(action, text, parses);
+  action.reason = reason;
+  return Object.freeze(action);
 }
 
 /**
- * Memoised normalised text and fingerprint. Text that libpg-query cannot handle keeps its raw
- * text as `normalized` and gets a `raw:`-prefixed hash of the text as fingerprint, so two
- * different unparseable statements never share an approval.
+ * Memoised normalised text and fingerprint, computed on first read. Text that libpg-query cannot
+ * handle keeps its raw text as `normalized` and gets a `raw:`-prefixed hash of the text as
+ * fingerprint, so two different unparseable statements never share an approval.
+ *
+ * The getters are shared functions reading per-action state from a non-enumerable symbol field
+ * (no closures per action: this is the hot path).
  */
-function lazyTexts(text: string, parses: boolean): { normalized: () => string; fingerprint: () => string } {
-  let normalized: string | undefined;
-  let fingerprint: string | undefined;
-  const raw = (): string => `raw:${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
-  return {
-    normalized: () => {
-      if (normalized === undefined) {
-        try {
-          normalized = parses ? normalizeSync(text) : text;
-        } catch {
-          normalized = text;
-        }
-      }
-      return normalized;
-    },
-    fingerprint: () => {
-      if (fingerprint === undefined) {
-        try {
-          fingerprint = parses ? fingerprintSync(text) : raw();
-        } catch {
-          fingerprint = raw();
-        }
-      }
-      return fingerprint;
-    },
-  };
+const LAZY = Symbol('hoop.sql.lazy');
+
+class LazyTexts {
+  normalized: string | undefined;
+  fingerprint: string | undefined;
+  constructor(readonly text: string, readonly parses: boolean) {}
+}
+
+type WithLazy = { [LAZY]: LazyTexts };
+
+function rawFingerprint(text: string): string {
+  return `raw:${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+}
+
+function getNormalized(this: WithLazy): string {
+  const s = this[LAZY];
+  if (s.normalized === undefined) {
+    try {
+      s.normalized = s.parses ? normalizeSync(s.text) : s.text;
+    } catch {
+      s.normalized = s.text;
+    }
+  }
+  return s.normalized;
+}
+
+function getFingerprint(this: WithLazy): string {
+  const s = this[LAZY];
+  if (s.fingerprint === undefined) {
+    try {
+      s.fingerprint = s.parses ? fingerprintSync(s.text) : rawFingerprint(s.text);
+    } catch {
+      s.fingerprint = rawFingerprint(s.text);
+    }
+  }
+  return s.fingerprint;
+}
+
+const LAZY_PROPERTIES: PropertyDescriptorMap = {
+  normalized: { get: getNormalized, enumerable: true, configurable: false },
+  fingerprint: { get: getFingerprint, enumerable: true, configurable: false },
+};
+
+function withLazyTexts(action: SqlAction, text: string, parses: boolean): void {
+  Object.defineProperty(action, LAZY, { value: new LazyTexts(text, parses) });
+  Object.defineProperties(action, LAZY_PROPERTIES);
 }

@@ -16,14 +16,16 @@ interface RawStmtJson {
 export function splitStatements(text: string, stmts: readonly RawStmtJson[]): RawStatement[] {
   const ascii = isAscii(text);
   const bytes = ascii ? null : Buffer.from(text, 'utf8');
-  return stmts.map((s) => {
+  const out: RawStatement[] = [];
+  for (const s of stmts) {
     const start = s.stmt_location ?? 0;
     const len = s.stmt_len ?? 0;
     let piece: string;
     if (bytes === null) piece = len > 0 ? text.slice(start, start + len) : text.slice(start);
     else piece = bytes.subarray(start, len > 0 ? start + len : bytes.length).toString('utf8');
-    return { stmt: s.stmt, text: piece.trim() };
-  });
+    out.push({ stmt: s.stmt, text: piece.trim() });
+  }
+  return out;
 }
 
 function isAscii(s: string): boolean {

@@ -20,13 +20,38 @@ interface ScopeItem {
   table: string | null;
 }
 
+/**
+ * A small insertion-ordered set. Statements name a handful of tables, columns and functions, so an
+ * array scanned on insert is cheaper than a Set (and allocated only when something is added).
+ */
+export class SmallSet<T> {
+  items: T[] | null = null;
+
+  add(x: T): void {
+    if (this.items === null) this.items = [x];
+    else if (!this.items.includes(x)) this.items.push(x);
+  }
+
+  has(x: T): boolean {
+    return this.items !== null && this.items.includes(x);
+  }
+
+  get size(): number {
+    return this.items === null ? 0 : this.items.length;
+  }
+
+  [Symbol.iterator](): Iterator<T> {
+    return (this.items ?? []).values();
+  }
+}
+
 /** Facts gathered while walking one statement (possibly through nested bodies). */
 export interface Facts {
-  effects: Set<SqlKind>;
-  reads: Set<string>;
-  writes: Set<string>;
-  columns: Set<string>;
-  functions: Set<string>;
+  effects: SmallSet<SqlKind>;
+  reads: SmallSet<string>;
+  writes: SmallSet<string>;
+  columns: SmallSet<string>;
+  functions: SmallSet<string>;
   reasons: string[];
   /** AND over every UPDATE/DELETE found: false as soon as one lacks a WHERE. */
   hasWhere: boolean;
@@ -37,7 +62,7 @@ export interface Facts {
 
 export function newFacts(): Facts {
   return {
-    effects: new Set(), reads: new Set(), writes: new Set(), columns: new Set(), functions: new Set(),
+    effects: new SmallSet(), reads: new SmallSet(), writes: new SmallSet(), columns: new SmallSet(), functions: new SmallSet(),
     reasons: [], hasWhere: true, limit: null, usesPrepared: false,
   };
 }
@@ -86,12 +111,17 @@ class Walker {
       return;
     }
     const o = node as Obj;
-    const keys = Object.keys(o);
-    if (keys.length === 1) {
-      const type = keys[0]!;
-      const c = type.charCodeAt(0);
+    // A typed node is `{ TypeName: {...} }`: one key, capitalised. (for-in: no key array per node)
+    let first: string | undefined;
+    let count = 0;
+    for (const k in o) {
+      if (count++ === 0) first = k;
+      else break;
+    }
+    if (count === 1) {
+      const c = first!.charCodeAt(0);
       if (c >= 65 && c <= 90) {
-        this.visit(type, o[type] as Obj);
+        this.visit(first!, o[first!] as Obj);
         return;
       }
     }
@@ -99,7 +129,7 @@ class Walker {
       this.rangeVar(o, 'read');
       return;
     }
-    for (const k of keys) {
+    for (const k in o) {
       const v = o[k];
       if (v !== null && typeof v === 'object') this.walk(v);
     }
@@ -107,7 +137,7 @@ class Walker {
 
   /** Walk every field of a node except the named ones (handled by the caller). */
   walkExcept(n: Obj, skip: readonly string[]): void {
-    for (const k of Object.keys(n)) {
+    for (const k in n) {
       if (skip.includes(k)) continue;
       const v = n[k];
       if (v !== null && typeof v === 'object') this.walk(v);
@@ -298,28 +328,29 @@ class Walker {
   // ------------------------------------------------------------------------------------------
   // CTEs
 
-  /** Walk a WITH clause, making each CTE name visible as PostgreSQL does, then run `body`. */
-  withCtes(withClause: unknown, body: () => void): void {
-    if (!withClause || typeof withClause !== 'object') {
-      body();
-      return;
-    }
+  /**
+   * Walk a WITH clause, making each CTE name visible as PostgreSQL does (a non-recursive CTE sees
+   * only the CTEs before it; a recursive WITH sees all). The names stay visible for the statement
+   * body until `exitWith`. Returns whether a scope was pushed.
+   */
+  enterWith(withClause: unknown): boolean {
+    if (!withClause || typeof withClause !== 'object') return false;
     const w = withClause as Obj;
     const ctes = (Array.isArray(w.ctes) ? w.ctes : []) as Obj[];
-    const names = ctes.map((c) => str(((c.CommonTableExpr ?? {}) as Obj).ctename));
-    const visible = new Set<string>(w.recursive ? names : []);
+    const visible = new Set<string>();
+    if (w.recursive) for (const c of ctes) visible.add(str(((c.CommonTableExpr ?? {}) as Obj).ctename));
     this.ctes.push(visible);
-    try {
-      for (let i = 0; i < ctes.length; i++) {
-        const cte = (ctes[i]!.CommonTableExpr ?? {}) as Obj;
-        this.walk(cte.ctequery);
-        this.walkExcept(cte, ['ctequery']);
-        visible.add(names[i]!);
-      }
-      body();
-    } finally {
-      this.ctes.pop();
+    for (const c of ctes) {
+      const cte = (c.CommonTableExpr ?? {}) as Obj;
+      this.walk(cte.ctequery);
+      this.walkExcept(cte, ['ctequery']);
+      visible.add(str(cte.ctename));
     }
+    return true;
+  }
+
+  exitWith(pushed: boolean): void {
+    if (pushed) this.ctes.pop();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -405,34 +436,29 @@ type Handler = SqlKind | ((w: Walker, n: Obj) => void);
 const ddl: SqlKind = 'ddl';
 const grant: SqlKind = 'grant';
 
-/** Walk `n` in a column scope built from `from` (plus `extra` targets). */
-function scoped(w: Walker, items: ScopeItem[], fn: () => void): void {
-  w.pushScope(items);
-  try {
-    fn();
-  } finally {
-    w.popScope();
-  }
-}
+// Handlers push and pop scopes without try/finally: a walker that throws is discarded whole
+// (the statement becomes `unknown`), so its stacks never need unwinding. No closures either:
+// this is the per-statement hot path.
 
 function targetScope(w: Walker, rv: unknown): ScopeItem[] {
   return rv && typeof rv === 'object' ? w.scopeOf([rv]) : [];
 }
 
 function selectStmt(w: Walker, n: Obj, top: boolean): void {
-  w.withCtes(n.withClause, () => {
-    if (n.op && n.op !== 'SETOP_NONE') {
-      // The branches of UNION/INTERSECT/EXCEPT are inline SelectStmt bodies (no type wrapper).
-      w.stmtEffect('select');
-      if (n.larg && typeof n.larg === 'object') selectStmt(w, n.larg as Obj, false);
-      if (n.rarg && typeof n.rarg === 'object') selectStmt(w, n.rarg as Obj, false);
-      w.walkExcept(n, ['withClause', 'larg', 'rarg']);
-      return;
-    }
+  const pushed = w.enterWith(n.withClause);
+  if (n.op && n.op !== 'SETOP_NONE') {
+    // The branches of UNION/INTERSECT/EXCEPT are inline SelectStmt bodies (no type wrapper).
+    w.stmtEffect('select');
+    if (n.larg && typeof n.larg === 'object') selectStmt(w, n.larg as Obj, false);
+    if (n.rarg && typeof n.rarg === 'object') selectStmt(w, n.rarg as Obj, false);
+    w.walkExcept(n, SKIP_SETOP);
+  } else {
     w.stmtEffect('select');
     const items = w.scopeOf(n.fromClause);
     // JOIN ... ON conditions see the from-list, so the FROM clause is walked inside the scope.
-    scoped(w, items, () => w.walkExcept(n, ['withClause', 'intoClause']));
+    w.pushScope(items);
+    w.walkExcept(n, SKIP_SELECT);
+    w.popScope();
     if (n.intoClause) {
       w.stmtEffect('ddl');
       w.writeTargets((n.intoClause as Obj).rel);
@@ -442,90 +468,110 @@ function selectStmt(w: Walker, n: Obj, top: boolean): void {
       w.stmtEffect('update');
       for (const item of items) if (item.table && w.planOnly === 0) w.f.writes.add(item.table);
     }
-  });
+  }
+  w.exitWith(pushed);
   if (top && w.planOnly === 0) w.f.limit = constLimit(n.limitCount);
+}
+
+const SKIP_SETOP = ['withClause', 'larg', 'rarg'] as const;
+const SKIP_SELECT = ['withClause', 'intoClause'] as const;
+const SKIP_RELATION = ['relation'] as const;
+
+/** `SET col = ...` / `INSERT (col, ...)` targets, qualified by the written table. */
+function targetColumns(w: Walker, target: string | null, list: unknown): void {
+  if (!Array.isArray(list) || target === null) return;
+  for (const t of list as Obj[]) {
+    const rt = (t.ResTarget ?? {}) as Obj;
+    if (typeof rt.name === 'string') w.f.columns.add(`${target}.${rt.name}`);
+  }
+}
+
+function insertStmt(w: Walker, n: Obj): void {
+  const pushed = w.enterWith(n.withClause);
+  w.stmtEffect('insert');
+  const target = w.rangeVar(n.relation as Obj, 'write');
+  targetColumns(w, target, n.cols);
+  // The source query does not see the target table's columns: its own scope.
+  w.walk(n.selectStmt);
+  w.pushScope(targetScope(w, n.relation));
+  const oc = n.onConflictClause as Obj | undefined;
+  if (oc) {
+    if (oc.action === 'ONCONFLICT_UPDATE') w.stmtEffect('update');
+    targetColumns(w, target, oc.targetList);
+    w.walk(oc);
+  }
+  w.walk(n.returningClause);
+  w.popScope();
+  w.exitWith(pushed);
+}
+
+function updateStmt(w: Walker, n: Obj): void {
+  const pushed = w.enterWith(n.withClause);
+  w.stmtEffect('update');
+  if (!n.whereClause && w.planOnly === 0) w.f.hasWhere = false;
+  const target = w.rangeVar(n.relation as Obj, 'write');
+  w.pushScope([...targetScope(w, n.relation), ...w.scopeOf(n.fromClause)]);
+  w.walk(n.fromClause);
+  targetColumns(w, target, n.targetList);
+  for (const t of (Array.isArray(n.targetList) ? n.targetList : []) as Obj[]) {
+    const rt = (t.ResTarget ?? {}) as Obj;
+    w.walk(rt.val);
+    w.walk(rt.indirection);
+  }
+  w.walk(n.whereClause);
+  w.walk(n.returningClause);
+  w.popScope();
+  w.exitWith(pushed);
+}
+
+function deleteStmt(w: Walker, n: Obj): void {
+  const pushed = w.enterWith(n.withClause);
+  w.stmtEffect('delete');
+  if (!n.whereClause && w.planOnly === 0) w.f.hasWhere = false;
+  w.rangeVar(n.relation as Obj, 'write');
+  w.pushScope([...targetScope(w, n.relation), ...w.scopeOf(n.usingClause)]);
+  w.walk(n.usingClause);
+  w.walk(n.whereClause);
+  w.walk(n.returningClause);
+  w.popScope();
+  w.exitWith(pushed);
+}
+
+function mergeStmt(w: Walker, n: Obj): void {
+  const pushed = w.enterWith(n.withClause);
+  w.stmtEffect('merge');
+  w.rangeVar(n.relation as Obj, 'write');
+  // A join condition that is a bare constant (ON true) bounds nothing.
+  const bounded = !!n.joinCondition && !(n.joinCondition as Obj).A_Const;
+  w.pushScope([...targetScope(w, n.relation), ...w.scopeOf([n.sourceRelation])]);
+  w.walk(n.sourceRelation);
+  w.walk(n.joinCondition);
+  for (const c of (Array.isArray(n.mergeWhenClauses) ? n.mergeWhenClauses : []) as Obj[]) {
+    const mw = (c.MergeWhenClause ?? {}) as Obj;
+    const kind = mw.commandType === 'CMD_DELETE' ? 'delete' : mw.commandType === 'CMD_UPDATE' ? 'update'
+      : mw.commandType === 'CMD_INSERT' ? 'insert' : null;
+    if (kind) w.stmtEffect(kind);
+    if ((kind === 'delete' || kind === 'update') && !bounded && w.planOnly === 0) w.f.hasWhere = false;
+    w.walk(mw);
+  }
+  w.walk(n.returningClause);
+  w.popScope();
+  w.exitWith(pushed);
+}
+
+/** Walk every field but `relation` in the scope of the table `relation` names. */
+function inTargetScope(w: Walker, n: Obj): void {
+  w.pushScope(targetScope(w, n.relation));
+  w.walkExcept(n, SKIP_RELATION);
+  w.popScope();
 }
 
 const STATEMENTS: Record<string, Handler> = {
   SelectStmt: (w, n) => selectStmt(w, n, false),
-  InsertStmt: (w, n) => {
-    w.withCtes(n.withClause, () => {
-      w.stmtEffect('insert');
-      const target = w.rangeVar(n.relation as Obj, 'write');
-      const items = targetScope(w, n.relation);
-      for (const c of (Array.isArray(n.cols) ? n.cols : []) as Obj[]) {
-        const rt = (c.ResTarget ?? {}) as Obj;
-        if (typeof rt.name === 'string' && target) w.f.columns.add(`${target}.${rt.name}`);
-      }
-      w.walk(n.selectStmt);
-      const oc = n.onConflictClause as Obj | undefined;
-      if (oc) {
-        if (oc.action === 'ONCONFLICT_UPDATE') w.stmtEffect('update');
-        scoped(w, items, () => {
-          for (const t of (Array.isArray(oc.targetList) ? oc.targetList : []) as Obj[]) {
-            const rt = (t.ResTarget ?? {}) as Obj;
-            if (typeof rt.name === 'string' && target) w.f.columns.add(`${target}.${rt.name}`);
-          }
-          w.walk(oc);
-        });
-      }
-      scoped(w, items, () => w.walk(n.returningClause));
-    });
-  },
-  UpdateStmt: (w, n) => {
-    w.withCtes(n.withClause, () => {
-      w.stmtEffect('update');
-      if (!n.whereClause && w.planOnly === 0) w.f.hasWhere = false;
-      const target = w.rangeVar(n.relation as Obj, 'write');
-      const items = [...targetScope(w, n.relation), ...w.scopeOf(n.fromClause)];
-      scoped(w, items, () => {
-        w.walk(n.fromClause);
-        for (const t of (Array.isArray(n.targetList) ? n.targetList : []) as Obj[]) {
-          const rt = (t.ResTarget ?? {}) as Obj;
-          if (typeof rt.name === 'string' && target) w.f.columns.add(`${target}.${rt.name}`);
-          w.walk(rt.val);
-          w.walk(rt.indirection);
-        }
-        w.walk(n.whereClause);
-        w.walk(n.returningClause);
-      });
-    });
-  },
-  DeleteStmt: (w, n) => {
-    w.withCtes(n.withClause, () => {
-      w.stmtEffect('delete');
-      if (!n.whereClause && w.planOnly === 0) w.f.hasWhere = false;
-      w.rangeVar(n.relation as Obj, 'write');
-      const items = [...targetScope(w, n.relation), ...w.scopeOf(n.usingClause)];
-      scoped(w, items, () => {
-        w.walk(n.usingClause);
-        w.walk(n.whereClause);
-        w.walk(n.returningClause);
-      });
-    });
-  },
-  MergeStmt: (w, n) => {
-    w.withCtes(n.withClause, () => {
-      w.stmtEffect('merge');
-      w.rangeVar(n.relation as Obj, 'write');
-      const items = [...targetScope(w, n.relation), ...w.scopeOf([n.sourceRelation])];
-      // A join condition that is a bare constant (ON true) bounds nothing.
-      const bounded = !!n.joinCondition && !(n.joinCondition as Obj).A_Const;
-      scoped(w, items, () => {
-        w.walk(n.sourceRelation);
-        w.walk(n.joinCondition);
-        for (const c of (Array.isArray(n.mergeWhenClauses) ? n.mergeWhenClauses : []) as Obj[]) {
-          const mw = (c.MergeWhenClause ?? {}) as Obj;
-          const kind = mw.commandType === 'CMD_DELETE' ? 'delete' : mw.commandType === 'CMD_UPDATE' ? 'update'
-            : mw.commandType === 'CMD_INSERT' ? 'insert' : null;
-          if (kind) w.stmtEffect(kind);
-          if ((kind === 'delete' || kind === 'update') && !bounded && w.planOnly === 0) w.f.hasWhere = false;
-          w.walk(mw);
-        }
-        w.walk(n.returningClause);
-      });
-    });
-  },
+  InsertStmt: insertStmt,
+  UpdateStmt: updateStmt,
+  DeleteStmt: deleteStmt,
+  MergeStmt: mergeStmt,
   TruncateStmt: (w, n) => {
     w.stmtEffect('truncate');
     w.writeTargets(n.relations);
@@ -542,7 +588,9 @@ const STATEMENTS: Record<string, Handler> = {
       w.stmtEffect('copy_from');
       const target = w.rangeVar(n.relation as Obj, 'write');
       if (target) for (const a of listStrings(n.attlist) ?? []) w.f.columns.add(`${target}.${a}`);
-      scoped(w, targetScope(w, n.relation), () => w.walk(n.whereClause));
+      w.pushScope(targetScope(w, n.relation));
+      w.walk(n.whereClause);
+      w.popScope();
       return;
     }
     w.stmtEffect('copy_to');
@@ -665,7 +713,7 @@ const STATEMENTS: Record<string, Handler> = {
   IndexStmt: (w, n) => {
     w.stmtEffect('ddl');
     w.writeTargets(n.relation);
-    scoped(w, targetScope(w, n.relation), () => w.walkExcept(n, ['relation']));
+    inTargetScope(w, n);
   },
   AlterTableStmt: (w, n) => {
     w.stmtEffect('ddl');
@@ -675,7 +723,7 @@ const STATEMENTS: Record<string, Handler> = {
       if (/RowSecurity$|^AT_ChangeOwner$/.test(sub)) w.stmtEffect('grant');
     }
     w.writeTargets(n.relation);
-    scoped(w, targetScope(w, n.relation), () => w.walkExcept(n, ['relation']));
+    inTargetScope(w, n);
   },
   CreateTrigStmt: (w, n) => {
     w.stmtEffect('ddl');
@@ -898,9 +946,10 @@ function dollarQuote(body: string): string {
 // entry point
 
 /** The worst kind first, no duplicates. */
-export function orderKinds(kinds: Iterable<SqlKind>): SqlKind[] {
-  const set = new Set(kinds);
-  return SQL_KINDS.filter((k) => set.has(k));
+export function orderKinds(kinds: SmallSet<SqlKind>): SqlKind[] {
+  const out: SqlKind[] = [];
+  for (const k of SQL_KINDS) if (kinds.has(k)) out.push(k);
+  return out;
 }
 
 /**
