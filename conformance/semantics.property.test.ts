@@ -125,7 +125,9 @@ describe('semantics (property-based)', () => {
         fc.pre(deciding.length === 0 && errored.length === 0);
         const d = policy.evaluate(req);
         expect(d.defaulted).toBe(true);
-        const declared = [...files].sort((x, y) => (x.file < y.file ? -1 : 1)).find((f) => f.default)?.default;
+        // The set's default: block if any file says block, allow only if all that declare one say allow.
+        const sorted = [...files].sort((x, y) => (x.file < y.file ? -1 : 1));
+        const declared = sorted.find((f) => f.default?.effect === 'block')?.default ?? sorted.find((f) => f.default)?.default;
         if (declared?.effect === 'allow') {
           const masking = applied.filter((id) => masks(rules.get(id)!)).sort();
           expect(d.verdict).toBe(masking.length > 0 ? 'mask' : 'allow');

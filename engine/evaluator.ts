@@ -2,8 +2,8 @@
 // CEL programs, frozen Reason values), then answers each request by walking the decision tree to
 // a handful of candidate rules and checking only their residuals.
 //
-// Per request: one Map lookup for the resource (memoised per kind and name), one or two for the
-// action, one per identity group; candidates are de-duplicated with epoch stamps in a reused
+// Per request: three Map lookups reach the merged node for (resource kind, resource name, action
+// key), memoised on first use; then one lookup per identity group; candidates are de-duplicated with epoch stamps in a reused
 // typed array, so nothing is allocated on the way except the Decision itself (and the CEL
 // activation, built only when a candidate has a condition). `evaluate` never throws: an internal
 // failure is a block (fail closed), and a condition that fails at run time blocks only its rule.
@@ -44,8 +44,10 @@ interface Residual {
   conditions: CelProgram[];
 }
 
-/** How many resource (kind, name) pairs keep a memoised candidate list. */
-const RESOURCE_CACHE_LIMIT = 4096;
+/** How many (resource, action) pairs keep a memoised merged node. */
+const MERGED_CACHE_LIMIT = 8192;
+
+const EMPTY: LinkedIdentity = { groups: new Map(), rest: [] };
 
 export class Evaluator {
   readonly #rules: readonly LoweredRule[];
@@ -53,11 +55,13 @@ export class Evaluator {
   readonly #residuals: Residual[];
   readonly #resources: Map<string, LinkedResource>;
   readonly #ir: CompiledPolicyIR;
-  readonly #resourceCache = new Map<string, LinkedAction[]>();
+  readonly #merged = new Map<string, Map<string, Map<string, LinkedIdentity>>>();
+  #mergedSize = 0;
   readonly #stamps: Uint32Array;
   readonly #candidates: Int32Array;
   readonly #applied: Int32Array;
   #epoch = 0;
+  #count = 0;
 
   constructor(ir: CompiledPolicyIR, cel: CelEnvironment) {
     this.#ir = ir;
@@ -87,16 +91,10 @@ export class Evaluator {
     }
   }
 
-  /** The candidate rule indices the tree selects for a request (ascending); for explain and tests. */
-  candidates(req: Request): number[] {
-    const n = this.#collect(req);
-    return Array.from(this.#candidates.subarray(0, n)).sort((a, b) => a - b);
-  }
-
   #evaluate(req: Request): Decision {
     const count = this.#collect(req);
     const candidates = this.#candidates;
-    if (count > 1) candidates.subarray(0, count).sort();
+    sortPrefix(candidates, count);
     const applied = this.#applied;
     let appliedCount = 0;
     let errored: number[] | undefined;
@@ -129,66 +127,140 @@ export class Evaluator {
       this.#stamps.fill(0);
       this.#epoch = 1;
     }
-    const epoch = this.#epoch;
-    const stamps = this.#stamps;
-    const out = this.#candidates;
-    let n = 0;
+    this.#count = 0;
+    const merged = this.#mergedFor(req);
     const groups = req.identity.groups;
-    const visit = (node: LinkedIdentity | null | undefined): void => {
-      if (!node) return;
-      if (node.groups.size > 0) {
-        for (let g = 0; g < groups.length; g++) {
-          const list = node.groups.get(groups[g]);
-          if (list) n = take(list, stamps, epoch, out, n);
-        }
+    if (merged.groups.size > 0) {
+      for (let g = 0; g < groups.length; g++) {
+        const list = merged.groups.get(groups[g]);
+        if (list) this.#take(list);
       }
-      n = take(node.rest, stamps, epoch, out, n);
+    }
+    if (merged.rest.length > 0) this.#take(merged.rest);
+    return this.#count;
+  }
+
+  /**
+   * The identity-level node for the request's resource and action: the union of every tree path
+   * that can match them (exact name, matching globs, nameless rules; the action's kind or first
+   * program, "any kind", "any action"), merged once and memoised per (resource kind, resource
+   * name, action key). The memo is bounded: past MERGED_CACHE_LIMIT entries it starts over.
+   */
+  #mergedFor(req: Request): LinkedIdentity {
+    const action = req.action;
+    let key: string;
+    if (action.type === 'sql') key = action.kind;
+    else if (action.type === 'shell') key = action.kind === 'unknown' ? '\u0000unknown' : action.programs.length > 0 ? `\u0001${action.programs[0]}` : '\u0000none';
+    else throw new Error(`unknown action type ${JSON.stringify((action as { type?: unknown }).type)}`);
+    const { kind, name } = req.resource;
+    let byName = this.#merged.get(kind);
+    if (!byName) {
+      if (!this.#resources.has(kind)) throw new Error(`unknown resource kind ${JSON.stringify(kind)}`);
+      byName = new Map();
+      this.#merged.set(kind, byName);
+    }
+    let byAction = byName.get(name);
+    if (!byAction) {
+      byAction = new Map();
+      byName.set(name, byAction);
+    }
+    let merged = byAction.get(key);
+    if (!merged) {
+      if (++this.#mergedSize > MERGED_CACHE_LIMIT) {
+        this.#merged.clear();
+        this.#mergedSize = 1;
+        byAction = new Map();
+        byName = new Map([[name, byAction]]);
+        this.#merged.set(kind, byName);
+      }
+      merged = mergeIdentities(this.#identityNodes(req));
+      byAction.set(key, merged);
+    }
+    return merged;
+  }
+
+  /** Every identity node on a tree path the request can take (before merging). */
+  #identityNodes(req: Request): LinkedIdentity[] {
+    const out: LinkedIdentity[] = [];
+    const add = (node: LinkedIdentity | null | undefined): void => {
+      if (node) out.push(node);
     };
     const action = req.action;
     for (const node of this.#actionNodes(req.resource.kind, req.resource.name)) {
       if (action.type === 'sql') {
-        visit(node.sqlKinds.get(action.kind));
+        add(node.sqlKinds.get(action.kind));
         if (action.kind !== 'unknown') {
-          visit(node.sqlAnyKind);
-          visit(node.anyAction);
+          add(node.sqlAnyKind);
+          add(node.anyAction);
         }
-      } else if (action.type === 'shell') {
-        if (action.kind === 'unknown') continue;
-        visit(action.programs.length > 0 ? node.shellPrograms.get(action.programs[0]) : node.shellAll);
-        visit(node.anyAction);
-      } else {
-        throw new Error(`unknown action type ${JSON.stringify((action as { type?: unknown }).type)}`);
+      } else if (action.type === 'shell' && action.kind !== 'unknown') {
+        add(action.programs.length > 0 ? node.shellPrograms.get(action.programs[0]) : node.shellAll);
+        add(node.anyAction);
       }
     }
-    return n;
+    return out;
+  }
+
+  #take(list: readonly number[]): void {
+    const stamps = this.#stamps;
+    const epoch = this.#epoch;
+    const out = this.#candidates;
+    let n = this.#count;
+    for (let i = 0; i < list.length; i++) {
+      const index = list[i];
+      if (stamps[index] !== epoch) {
+        stamps[index] = epoch;
+        out[n++] = index;
+      }
+    }
+    this.#count = n;
   }
 
   #actionNodes(kind: string, name: string): LinkedAction[] {
-    const key = `${kind}\u0000${name}`;
-    let nodes = this.#resourceCache.get(key);
-    if (nodes) return nodes;
     const resource = this.#resources.get(kind);
     if (!resource) throw new Error(`unknown resource kind ${JSON.stringify(kind)}`);
-    nodes = [];
+    const nodes: LinkedAction[] = [];
     const exact = resource.exact.get(name);
     if (exact) nodes.push(exact);
     for (const { match, node } of resource.globs) if (match(name)) nodes.push(node);
     if (resource.any) nodes.push(resource.any);
-    if (this.#resourceCache.size >= RESOURCE_CACHE_LIMIT) this.#resourceCache.clear();
-    this.#resourceCache.set(key, nodes);
     return nodes;
   }
 }
 
-function take(list: readonly number[], stamps: Uint32Array, epoch: number, out: Int32Array, n: number): number {
-  for (let i = 0; i < list.length; i++) {
-    const index = list[i];
-    if (stamps[index] !== epoch) {
-      stamps[index] = epoch;
-      out[n++] = index;
+/** Union of identity nodes: per group and for `rest`, sorted duplicate-free rule indices. */
+function mergeIdentities(nodes: readonly LinkedIdentity[]): LinkedIdentity {
+  if (nodes.length === 0) return EMPTY;
+  if (nodes.length === 1) return nodes[0];
+  const groups = new Map<string, number[]>();
+  const rest: number[] = [];
+  for (const node of nodes) {
+    for (const [group, list] of node.groups) {
+      const into = groups.get(group);
+      if (into) into.push(...list);
+      else groups.set(group, [...list]);
     }
+    rest.push(...node.rest);
   }
-  return n;
+  const tidy = (list: number[]): number[] => [...new Set(list)].sort((a, b) => a - b);
+  for (const [group, list] of groups) groups.set(group, tidy(list));
+  return { groups, rest: tidy(rest) };
+}
+
+function sortPrefix(a: Int32Array, n: number): void {
+  if (n > 64) {
+    a.subarray(0, n).sort();
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const v = a[i];
+    let j = i - 1;
+    while (j >= 0 && a[j] > v) {
+      a[j + 1] = a[j];
+      j--;
+    }
+    a[j + 1] = v;
+  }
 }
 
 function matchesResidual(residual: Residual, req: Request): boolean {

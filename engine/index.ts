@@ -17,7 +17,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { PolicyFile, Span, TestCase } from '../language/ast.ts';
 import { hasErrors, sortDiagnostics, type Diagnostic } from '../language/diagnostics.ts';
-import { parse } from '../language/index.ts';
+import { checkPolicySet, parse } from '../language/index.ts';
 import { celEnvironment, type CelEnvironment } from '../stdlib/cel.ts';
 import type { Request } from '../stdlib/facts.ts';
 import { defaultRegistry, type Registry } from '../stdlib/registry.ts';
@@ -89,6 +89,7 @@ export function compilePolicy(sources: readonly PolicySource[], registry: Regist
     files.push(parsed.ast);
     diagnostics.push(...parsed.diagnostics);
   }
+  diagnostics.push(...checkPolicySet(files));
   const parseMs = performance.now() - started;
   const result = compileFiles(files, registry, hashSources(ordered));
   const all = sortDiagnostics([...diagnostics, ...result.diagnostics]);

@@ -137,20 +137,20 @@ export interface PolicySetShape {
 
 const PACKAGES = [undefined, 'p1', 'p2.db'];
 
-/** 1–3 files holding 1–10 rules (names unique across the set), maybe a default in the first file. */
+/** 1–3 files holding 1–10 rules (names unique across the set), each file maybe with a default. */
 export const policySetArb: fc.Arbitrary<PolicyFile[]> = fc.record({
   rules: fc.array(ruleShapeArb, { minLength: 1, maxLength: 10 }),
   fileCount: fc.integer({ min: 1, max: 3 }),
   placement: fc.array(fc.nat(), { minLength: 10, maxLength: 10 }),
   packages: fc.array(fc.constantFrom(...PACKAGES), { minLength: 3, maxLength: 3 }),
-  def: fc.constantFrom<DefaultDecl['effect'] | undefined>(undefined, 'block', 'allow'),
-  defMessage: fc.option(fc.constant('denied by default'), { nil: undefined }),
-}).map(({ rules, fileCount, placement, packages, def, defMessage }) => {
+  defs: fc.array(fc.constantFrom<DefaultDecl['effect'] | undefined>(undefined, undefined, 'block', 'allow'), { minLength: 3, maxLength: 3 }),
+  defMessages: fc.array(fc.option(fc.constantFrom('denied by default', 'ask #data'), { nil: undefined }), { minLength: 3, maxLength: 3 }),
+}).map(({ rules, fileCount, placement, packages, defs, defMessages }) => {
   const files: PolicyFile[] = Array.from({ length: fileCount }, (_, i) => ({
     kind: 'PolicyFile',
     file: `f${i}.hoop`,
     package: packages[i] === undefined ? undefined : { kind: 'Name', value: packages[i]!, span: span() },
-    default: i === 0 && def ? { kind: 'Default', effect: def, message: defMessage === undefined ? undefined : str(defMessage), span: span() } : undefined,
+    default: defs[i] ? { kind: 'Default', effect: defs[i]!, message: defs[i] === 'block' && defMessages[i] !== undefined ? str(defMessages[i]!) : undefined, span: span() } : undefined,
     rules: [],
     tests: [],
     comments: [],

@@ -3,6 +3,7 @@
 // depends on the order the caller listed them in.
 
 import type { PolicyFile, Rule, TestCase } from '../../language/ast.ts';
+import { effectiveDefault } from '../../language/check-set.ts';
 import { ruleId } from '../names.ts';
 import type { DefaultIR } from '../tree.ts';
 
@@ -34,20 +35,18 @@ export function resolve(input: readonly PolicyFile[]): ResolvedSet {
   const files = [...input].sort((a, b) => compare(a.file, b.file));
   const rules: ResolvedRule[] = [];
   const tests: ResolvedTest[] = [];
-  let defaultIR: DefaultIR | undefined;
   for (const file of files) {
     const pkg = packageOf(file);
     for (const rule of file.rules) rules.push({ id: ruleId(pkg, rule.name.value), package: pkg, file: file.file, rule });
     for (const test of file.tests) tests.push({ package: pkg, file: file.file, test });
-    // Conflicting defaults are a set-level error (HOOP5001, language's checkPolicySet); the first
-    // file in name order decides, so the choice is at least deterministic.
-    if (file.default && !defaultIR) {
-      defaultIR = { effect: file.default.effect, message: file.default.message?.value, span: file.default.span };
-    }
   }
   // Duplicate ids (HOOP2005) are reported elsewhere; a stable order keeps the output deterministic.
   rules.sort((a, b) => compare(a.id, b.id) || compare(a.file, b.file) || a.rule.span.startOffset - b.rule.span.startOffset);
-  return { files, rules, default: defaultIR ?? { effect: 'block' }, tests };
+  // The language's rule (language/check-set.ts): block if any file says block, allow only if every
+  // file that declares a default says allow; conflicts are warned about (HOOP5001).
+  const decided = effectiveDefault(files);
+  const defaultIR: DefaultIR = { effect: decided.effect, message: decided.decl?.effect === 'block' ? decided.decl.message?.value : undefined, span: decided.decl?.span };
+  return { files, rules, default: defaultIR, tests };
 }
 
 /** Code-unit order: locale-independent, the same on every machine. */

@@ -9,6 +9,7 @@
 
 import type { MaskerRef, PolicyFile, Rule } from '../../language/ast.ts';
 import { DEFAULT_APPROVAL_WITHIN_MS } from '../../language/ast.ts';
+import { effectiveDefault } from '../../language/check-set.ts';
 import { celActivation, type CelActivation, type CelEnvironment } from '../../stdlib/cel.ts';
 import { READ_KINDS, WRITE_KINDS, type Request } from '../../stdlib/facts.ts';
 import { sortColumnMasks } from '../decide.ts';
@@ -196,12 +197,12 @@ export function interpret(files: readonly PolicyFile[], req: Request, cel: CelEn
 
   // 4. Else → the default (block unless the set says `default allow`); masks still apply to it.
   const sorted = [...files].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
-  const declared = sorted.find((f) => f.default)?.default;
-  if (declared?.effect === 'allow') {
+  const declared = effectiveDefault(sorted);
+  if (declared.effect === 'allow') {
     if (maskingRules.length > 0) {
       return { verdict: 'mask', masks: masksOf(applying), approvers: [], reasons: maskingRules.map(reason), defaulted: true, errors };
     }
     return { verdict: 'allow', masks: none, approvers: [], reasons: [], defaulted: true, errors };
   }
-  return { verdict: 'block', masks: none, approvers: [], message: declared?.message?.value ?? DEFAULT_BLOCK_MESSAGE, reasons: [], defaulted: true, errors };
+  return { verdict: 'block', masks: none, approvers: [], message: declared.decl?.message?.value ?? DEFAULT_BLOCK_MESSAGE, reasons: [], defaulted: true, errors };
 }
