@@ -22,13 +22,13 @@ export function globMatch(pattern: string, text: string): boolean {
   let starP = -1;
   let starT = 0;
   while (t < text.length) {
-    const pc = pattern.charCodeAt(p);
-    if (p < pattern.length && (pc === 63 /* ? */ || pc === text.charCodeAt(t))) {
-      p++;
-      t++;
-    } else if (p < pattern.length && pc === 42 /* * */) {
+    const pc = p < pattern.length ? pattern.charCodeAt(p) : -1;
+    if (pc === 42 /* * */) {
       starP = p++;
       starT = t;
+    } else if (pc === 63 /* ? */ || (pc >= 0 && pc === text.charCodeAt(t))) {
+      p++;
+      t++;
     } else if (starP >= 0) {
       p = starP + 1;
       t = ++starT;
