@@ -1,0 +1,355 @@
+// The ResultMasker port (proxy/ports.ts): lineage-based column masking plus content detectors.
+//
+// precheck (before the statement runs): with column masks, the statement's lineage is computed
+// over the upstream catalog; any reason to block (a flow the gateway cannot follow, COPY of masked
+// data, masked data written into a table, a cast whose error would quote a masked value, ...)
+// refuses the statement. With detector masks, COPY ... TO is refused (its rows bypass DataRow masking).
+//
+// plan (at RowDescription): each field gets the union of two independent answers — the lineage of
+// the output position, and the field's origin (table OID + column number, resolved through the
+// catalog and, for views, through the view's own lineage). clear → untouched; direct → the
+// column's masker; derived → `redact`; opaque or unaccounted for → the statement is refused.
+// Content detectors then scan every remaining value of every column.
+
+import type { Decision } from '../../engine/response.ts';
+import type { Resource } from '../../stdlib/facts.ts';
+import { createDetector, detectAll, maskRanges, type Detector } from '../../stdlib/detectors/index.ts';
+import { createMasker, redact, strictest, type Masker, type MaskerRef } from '../../stdlib/maskers/index.ts';
+import {
+  CLEAR,
+  describe,
+  loadStatementParser,
+  relationFlows,
+  statementLineage,
+  union,
+  type Catalog,
+  type Flow,
+  type LineageCache,
+  type StatementLineage,
+  type StatementParser,
+} from '../../stdlib/lineage/index.ts';
+import type { MaskPlan, ResultField, ResultMasker } from '../ports.ts';
+import { PgCatalog } from './pg-catalog.ts';
+import { decoderFor, encoderFor } from './values.ts';
+
+type Masks = Decision['masks'];
+
+/** How to reach a resource's catalog: the upstream connection (a PgCatalog is made and kept), or a ready Catalog. */
+export type CatalogSource = { connection: import('pg').ClientConfig } | { catalog: Catalog };
+
+export interface ResultMaskerOptions {
+  /** Called once per resource name; the PgCatalog it leads to is kept until `close()`. */
+  catalogFor(resource: Resource): CatalogSource | Promise<CatalogSource>;
+  /** Key of the `hash` masker. Without it, a policy that uses `hash` blocks (fail closed). */
+  hashKey?: string | Buffer;
+  /** The SQL classifier's cached parser (`(t) => analyzer.analyze(t)`); libpg-query directly otherwise. */
+  sqlAnalyzer?: StatementParser;
+  /** Catalog cache lifetime for PgCatalog (ms). */
+  catalogTtlMs?: number;
+}
+
+export interface GatewayResultMasker extends ResultMasker {
+  /** Forget cached catalog answers (call after forwarding DDL). */
+  invalidate(resourceName?: string): void;
+  close(): Promise<void>;
+}
+
+interface ResourceState {
+  catalog: Catalog;
+  pg?: PgCatalog;
+  views: LineageCache;
+  viewsAt: number;
+}
+
+const LINEAGE_CACHE_SIZE = 512;
+
+export function createResultMasker(options: ResultMaskerOptions): GatewayResultMasker {
+  const resources = new Map<string, Promise<ResourceState>>();
+  let parserPromise: Promise<StatementParser> | undefined;
+  const parser = (): Promise<StatementParser> => (options.sqlAnalyzer ? Promise.resolve(options.sqlAnalyzer) : (parserPromise ??= loadStatementParser()));
+  /** Lineage per (resource, masked set, text): precheck computes it, plan reuses it. */
+  const lineages = new Map<string, Promise<StatementLineage[]>>();
+  const ttl = options.catalogTtlMs ?? 5_000;
+
+  function state(resource: Resource): Promise<ResourceState> {
+    let s = resources.get(resource.name);
+    if (!s) {
+      s = (async () => {
+        const source = await options.catalogFor(resource);
+        if ('catalog' in source) return { catalog: source.catalog, views: new Map(), viewsAt: Date.now() };
+        const pgCatalog = new PgCatalog({ connection: source.connection, ttlMs: ttl });
+        return { catalog: pgCatalog, pg: pgCatalog, views: new Map(), viewsAt: Date.now() };
+      })();
+      s.catch(() => resources.delete(resource.name));
+      resources.set(resource.name, s);
+    }
+    return s;
+  }
+
+  async function lineageOf(resource: Resource, text: string, masked: ReadonlySet<string>): Promise<StatementLineage[]> {
+    const key = `${resource.name}\u0000${[...masked].sort().join(',')}\u0000${text}`;
+    let hit = lineages.get(key);
+    if (!hit) {
+      hit = (async () => {
+        const st = await state(resource);
+        // View analyses follow the catalog's TTL: a replaced view is re-read.
+        if (Date.now() - st.viewsAt > ttl) {
+          st.views.clear();
+          st.viewsAt = Date.now();
+        }
+        const parse = await parser();
+        const statements = parse(text);
+        const out: StatementLineage[] = [];
+        for (const s of statements) {
+          if (s.ast === null) out.push({ result: 'unknown', outputs: [], blocks: ['the statement does not parse'] });
+          else out.push(await statementLineage(s.ast, { catalog: st.catalog, masked, parse, cache: st.views }));
+        }
+        return out;
+      })();
+      lineages.set(key, hit);
+      hit.catch(() => lineages.delete(key));
+      if (lineages.size > LINEAGE_CACHE_SIZE) lineages.delete(lineages.keys().next().value as string);
+      // Lineage depends on the catalog: drop it with the catalog's TTL.
+      setTimeout(() => lineages.get(key) === hit && lineages.delete(key), ttl).unref();
+    }
+    return hit;
+  }
+
+  const refuse = (reason: string) => ({ ok: false as const, reason: `masking: ${reason}` });
+
+  return {
+    async precheck({ resource, statementText, masks }) {
+      if (noMasks(masks)) return { ok: true };
+      const built = buildMaskers(masks, options.hashKey);
+      if (!built.ok) return refuse(built.reason);
+      try {
+        const parse = await parser();
+        const statements = parse(statementText);
+        if (statements.some((s) => s.ast === null)) return refuse('the statement does not parse, so its data flow cannot be checked');
+        if (masks.detectors.length > 0 && statements.some((s) => isCopyTo(s.ast))) {
+          return refuse('COPY ... TO is not allowed while content detectors apply: COPY data bypasses result masking (use SELECT)');
+        }
+        if (masks.columns.length === 0) return { ok: true };
+        const lineage = await lineageOf(resource, statementText, maskedSet(masks));
+        const blocks = lineage.flatMap((l) => l.blocks);
+        return blocks.length === 0 ? { ok: true } : refuse(blocks.join('; '));
+      } catch (error) {
+        return refuse(`the upstream catalog could not be read (${error instanceof Error ? error.message : String(error)})`);
+      }
+    },
+
+    async plan({ resource, statementText, fields, masks }): Promise<MaskPlan> {
+      if (noMasks(masks)) return passthrough();
+      const built = buildMaskers(masks, options.hashKey);
+      if (!built.ok) return refuse(built.reason);
+      const ops: (ColumnOp | undefined)[] = new Array(fields.length).fill(undefined);
+      const maskedColumns: string[] = [];
+      if (masks.columns.length > 0) {
+        let flows: Flow[];
+        try {
+          const resolved = await fieldFlows(resource, statementText, fields, maskedSet(masks));
+          if (!resolved.ok) return refuse(resolved.reason);
+          flows = resolved.flows;
+        } catch (error) {
+          return refuse(`the upstream catalog could not be read (${error instanceof Error ? error.message : String(error)})`);
+        }
+        for (let i = 0; i < fields.length; i++) {
+          const f = flows[i];
+          if (f.t === 'clear') continue;
+          if (f.t === 'opaque') return refuse(`column ${fields[i].name}: ${f.reason}`);
+          const masker = f.t === 'direct' ? (built.columns.get(f.column) ?? redact) : redact;
+          ops[i] = columnOp(masker, fields[i]);
+          maskedColumns.push(f.t === 'direct' ? `${fields[i].name} (${f.column})` : `${fields[i].name} (derived from ${describe(f)})`);
+        }
+      }
+      const detectorOps = built.detectors.length === 0 ? [] : fields.map((field, i) => (ops[i] === undefined ? detectOp(built.detectors, field) : undefined));
+      const active = ops.some((o) => o !== undefined) || detectorOps.some((o) => o !== undefined);
+      if (!active) return passthrough(maskedColumns);
+      return {
+        ok: true,
+        passthrough: false,
+        maskedColumns,
+        transformRow(values) {
+          const out = values.slice();
+          for (let i = 0; i < out.length; i++) {
+            const v = out[i];
+            if (v === null) continue;
+            const op = ops[i] ?? detectorOps[i];
+            if (op !== undefined) out[i] = op(v);
+          }
+          return out;
+        },
+      };
+    },
+
+    invalidate(resourceName) {
+      for (const [name, s] of resources) {
+        if (resourceName !== undefined && name !== resourceName) continue;
+        void s.then((st) => {
+          st.pg?.invalidate();
+          st.views.clear();
+        }, () => undefined);
+      }
+      lineages.clear();
+    },
+
+    async close() {
+      const all = [...resources.values()];
+      resources.clear();
+      await Promise.all(all.map((s) => s.then((st) => st.pg?.close(), () => undefined)));
+    },
+  };
+
+  /**
+   * One flow per field: the union of the lineage at that output position and the field's origin
+   * (table OID + column number). A field neither can account for is refused.
+   */
+  async function fieldFlows(
+    resource: Resource,
+    text: string,
+    fields: ResultField[],
+    masked: ReadonlySet<string>,
+  ): Promise<{ ok: true; flows: Flow[] } | { ok: false; reason: string }> {
+    const lineage = await lineageOf(resource, text, masked);
+    const blocks = lineage.flatMap((l) => l.blocks);
+    if (blocks.length > 0) return { ok: false, reason: blocks.join('; ') };
+    // The RowDescription belongs to the statement that returns rows (the last one that can).
+    const producing = lineage.filter((l) => l.result !== 'none');
+    const described = producing.length === 1 ? producing[0] : undefined;
+    const byPosition = described?.result === 'rows' ? positionFlows(described.outputs, fields.length) : undefined;
+    const st = await state(resource);
+    const parse = await parser();
+    const flows: Flow[] = [];
+    for (let i = 0; i < fields.length; i++) {
+      const field = fields[i];
+      const fromLineage = byPosition?.[i];
+      const fromOrigin = field.tableOid !== 0 ? await originFlow(st, parse, field, masked) : undefined;
+      if (fromLineage === undefined && fromOrigin === undefined) {
+        return { ok: false, reason: `result column ${field.name} cannot be traced to its source while columns are masked` };
+      }
+      flows.push(union([fromLineage ?? CLEAR, fromOrigin ?? CLEAR]));
+    }
+    return { ok: true, flows };
+  }
+
+  async function originFlow(st: ResourceState, parse: StatementParser, field: ResultField, masked: ReadonlySet<string>): Promise<Flow | undefined> {
+    const rel = await st.catalog.relationByOid(field.tableOid);
+    if (rel === undefined) return { t: 'opaque', reason: `table OID ${field.tableOid} is not in the catalog` };
+    const index = rel.columns.findIndex((c) => c.attnum === field.columnAttr);
+    if (index < 0) return field.columnAttr <= 0 ? CLEAR : { t: 'opaque', reason: `column ${field.columnAttr} of ${rel.schema}.${rel.name} is not in the catalog` };
+    const flows = await relationFlows(rel, { catalog: st.catalog, masked, parse, cache: st.views });
+    if (flows.blocks.length > 0) return { t: 'opaque', reason: flows.blocks.join('; ') };
+    return flows.columns[index];
+  }
+}
+
+type ColumnOp = (value: Buffer) => Buffer | null;
+
+function columnOp(masker: Masker, field: ResultField): ColumnOp {
+  const decode = decoderFor(field.typeOid, field.format);
+  const encode = encoderFor(field.typeOid, field.format);
+  return (value) => {
+    const text = decode(value);
+    return text === undefined ? null : encode(masker(text));
+  };
+}
+
+interface DetectorGroup {
+  detectors: Detector[];
+  masker: Masker;
+  /** No regex detector: values shorter than the shortest built-in match cannot match. */
+  minLength: number;
+}
+
+function detectOp(groups: DetectorGroup[], field: ResultField): ColumnOp | undefined {
+  const decode = decoderFor(field.typeOid, field.format);
+  const encode = encoderFor(field.typeOid, field.format);
+  const minLength = Math.min(...groups.map((g) => g.minLength));
+  return (value) => {
+    if (value.length < minLength) return value;
+    let text = decode(value);
+    if (text === undefined) return value; // binary encodings of other types hold no text to scan
+    let changed = false;
+    for (const g of groups) {
+      const ranges = detectAll(g.detectors, text);
+      if (ranges.length === 0) continue;
+      const masked = maskRanges(text, ranges, g.masker);
+      if (masked === null) return null;
+      text = masked;
+      changed = true;
+    }
+    return changed ? encode(text) : value;
+  };
+}
+
+type Built = { ok: true; columns: Map<string, Masker>; detectors: DetectorGroup[] } | { ok: false; reason: string };
+
+/** Column maskers (strictest per column when several rules mask it) and detector groups. */
+function buildMaskers(masks: Masks, hashKey: string | Buffer | undefined): Built {
+  const refs = new Map<string, MaskerRef>();
+  for (const m of masks.columns) {
+    const key = m.column.toLowerCase();
+    const prev = refs.get(key);
+    refs.set(key, prev ? strictest(prev, m.masker) : m.masker);
+  }
+  const columns = new Map<string, Masker>();
+  for (const [column, ref] of refs) {
+    const r = createMasker(ref, { hashKey });
+    if (!r.ok) return { ok: false, reason: `column ${column}: ${r.message}` };
+    columns.set(column, r.masker);
+  }
+  const detectors: DetectorGroup[] = [];
+  for (const d of masks.detectors) {
+    const m = createMasker(d.masker, { hashKey });
+    if (!m.ok) return { ok: false, reason: `rule ${d.rule}: ${m.message}` };
+    const list: Detector[] = [];
+    for (const spec of d.detectors) {
+      const r = createDetector(spec);
+      if (!r.ok) return { ok: false, reason: `rule ${d.rule}: ${r.message}` };
+      list.push(r.detector);
+    }
+    detectors.push({ detectors: list, masker: m.masker, minLength: list.some((x) => x.name === 'regex') ? 1 : 6 });
+  }
+  return { ok: true, columns, detectors };
+}
+
+function noMasks(masks: Masks | undefined): boolean {
+  return masks === undefined || (masks.columns.length === 0 && masks.detectors.length === 0);
+}
+
+function maskedSet(masks: Masks): ReadonlySet<string> {
+  return new Set(masks.columns.map((m) => m.column.toLowerCase()));
+}
+
+function passthrough(maskedColumns: string[] = []): MaskPlan {
+  return { ok: true, passthrough: true, maskedColumns, transformRow: (values) => values };
+}
+
+function isCopyTo(ast: unknown): boolean {
+  if (ast === null || typeof ast !== 'object') return false;
+  const copy = (ast as Record<string, unknown>).CopyStmt as Record<string, unknown> | undefined;
+  return copy !== undefined && copy.is_from !== true;
+}
+
+/**
+ * Lineage outputs → one flow per field. Spreads (a function's `*`) absorb the fields the fixed
+ * columns do not: fixed columns before the first spread map from the front, after the last from
+ * the back, and everything in between gets the union of the middle. A count that cannot match
+ * (no spread, different length) maps nothing: each field must then be accounted for by its origin.
+ */
+function positionFlows(outputs: StatementLineage['outputs'], n: number): (Flow | undefined)[] | undefined {
+  const firstSpread = outputs.findIndex((o) => o.spread);
+  if (firstSpread < 0) return outputs.length === n ? outputs.map((o) => o.flow) : undefined;
+  const lastSpread = outputs.length - 1 - [...outputs].reverse().findIndex((o) => o.spread);
+  const head = outputs.slice(0, firstSpread);
+  const tail = outputs.slice(lastSpread + 1);
+  if (head.length + tail.length > n) return undefined;
+  const middle = union(outputs.slice(firstSpread, lastSpread + 1).map((o) => o.flow));
+  const flows: Flow[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i < head.length) flows.push(head[i].flow);
+    else if (i >= n - tail.length) flows.push(tail[i - (n - tail.length)].flow);
+    else flows.push(middle);
+  }
+  return flows;
+}

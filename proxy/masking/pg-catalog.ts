@@ -1,0 +1,136 @@
+// The lineage Catalog over the upstream's own system catalogs (pg_class, pg_attribute,
+// pg_namespace, pg_proc, pg_operator), read through a dedicated connection with the gateway's
+// upstream credentials. Answers are cached for `ttlMs` (default 5 s) so a busy session costs no
+// extra round trips, while DDL (a replaced view, a new column) is seen within the TTL; `invalidate`
+// drops the cache at once (the session calls it after DDL it forwarded). Empty answers are never
+// cached: a table created a moment ago must not stay "unknown".
+
+import pg from 'pg';
+import type { Catalog, CatalogRelation, CatalogRoutine } from '../../stdlib/lineage/index.ts';
+
+export interface PgCatalogOptions {
+  connection: pg.ClientConfig;
+  ttlMs?: number;
+}
+
+const RELATION_SQL = `
+SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END AS def,
+       COALESCE((SELECT json_agg(json_build_object('name', a.attname, 'attnum', a.attnum, 'typeOid', a.atttypid::int8) ORDER BY a.attnum)
+                   FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')`;
+
+interface RelationRow {
+  oid: string;
+  schema: string;
+  name: string;
+  kind: string;
+  def: string | null;
+  columns: { name: string; attnum: number; typeOid: number }[];
+}
+
+export class PgCatalog implements Catalog {
+  private client: Promise<pg.Client> | undefined;
+  private readonly cache = new Map<string, { at: number; value: Promise<unknown> }>();
+  private readonly ttlMs: number;
+
+  constructor(private readonly options: PgCatalogOptions) {
+    this.ttlMs = options.ttlMs ?? 5_000;
+  }
+
+  relations(name: string, schema?: string): Promise<CatalogRelation[]> {
+    // pg_temp means the *session's* temporary schema, which this connection cannot name: match any.
+    const bySchema = schema === undefined ? '' : schema === 'pg_temp' ? ` AND n.nspname LIKE 'pg\\_temp\\_%'` : ` AND n.nspname = $2`;
+    const sql = `${RELATION_SQL} AND c.relname = $1${bySchema}`;
+    const params = schema === undefined || schema === 'pg_temp' ? [name] : [name, schema];
+    return this.cached(`rel:${schema ?? ''}:${name}`, async () => (await this.query<RelationRow>(sql, params)).map(toRelation));
+  }
+
+  relationByOid(oid: number): Promise<CatalogRelation | undefined> {
+    return this.cached(`oid:${oid}`, async () => {
+      const rows = await this.query<RelationRow>(`${RELATION_SQL} AND c.oid = $1::int8::oid`, [oid]);
+      return rows.length === 0 ? undefined : toRelation(rows[0]);
+    });
+  }
+
+  functions(name: string): Promise<CatalogRoutine[]> {
+    return this.cached(`fn:${name}`, () =>
+      this.query<CatalogRoutine>(
+        'SELECT DISTINCT n.nspname AS schema FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = $1',
+        [name],
+      ),
+    );
+  }
+
+  operators(name: string): Promise<CatalogRoutine[]> {
+    return this.cached(`op:${name}`, () =>
+      this.query<CatalogRoutine>(
+        'SELECT DISTINCT n.nspname AS schema FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE o.oprname = $1',
+        [name],
+      ),
+    );
+  }
+
+  invalidate(): void {
+    this.cache.clear();
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client) await client.then((c) => c.end()).catch(() => undefined);
+  }
+
+  private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const now = Date.now();
+    const hit = this.cache.get(key);
+    if (hit && now - hit.at < this.ttlMs) return hit.value as Promise<T>;
+    const value = load();
+    this.cache.set(key, { at: now, value });
+    value.then(
+      (v) => {
+        if ((Array.isArray(v) && v.length === 0) || v === undefined) this.cache.delete(key);
+      },
+      () => this.cache.delete(key),
+    );
+    return value;
+  }
+
+  private connect(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const client = new pg.Client({ ...this.options.connection, application_name: 'hoop-gateway-catalog' });
+    const connecting = client.connect().then(() => client);
+    client.on('error', () => {
+      if (this.client === connecting) this.client = undefined;
+    });
+    client.on('end', () => {
+      if (this.client === connecting) this.client = undefined;
+    });
+    connecting.catch(() => {
+      if (this.client === connecting) this.client = undefined;
+    });
+    this.client = connecting;
+    return connecting;
+  }
+
+  private async query<T>(sql: string, params: unknown[]): Promise<T[]> {
+    const client = await this.connect();
+    const result = await client.query(sql, params);
+    return result.rows as T[];
+  }
+}
+
+function toRelation(r: RelationRow): CatalogRelation {
+  const rel: CatalogRelation = {
+    oid: Number(r.oid),
+    schema: r.schema,
+    name: r.name,
+    kind: r.kind,
+    columns: r.columns.map((c) => ({ name: c.name, attnum: Number(c.attnum), typeOid: Number(c.typeOid) })),
+  };
+  if (r.def !== null) rel.viewDefinition = r.def;
+  return rel;
+}

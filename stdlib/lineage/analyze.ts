@@ -1,0 +1,905 @@
+// Column lineage of one SQL statement (libpg-query AST) with respect to a set of masked columns.
+//
+// For every output column the analysis says whether it is clear, a direct copy of a masked column,
+// derived from masked columns, or opaque; and it lists the reasons to block the statement outright:
+// flows the gateway cannot follow (user-defined or unknown functions, DO, CALL), channels other
+// than the result rows (COPY TO, masked data written into tables, error messages that quote a
+// value — casts of masked values to non-text types —, planner statistics), or anything it does not
+// understand. Unknown is never clear: every construct not modelled here is opaque when a masked
+// column reaches it.
+//
+// The walk is asynchronous because relations, views, functions and operators are looked up in the
+// upstream catalog (cached by the Catalog implementation; view analyses cached per call in
+// `LineageCache`).
+
+import { TRUSTED_SCHEMAS, type Catalog, type CatalogRelation } from './catalog.ts';
+import { CLEAR, derive, direct, describe, isClear, opaque, sourcesOf, union, type Flow } from './flow.ts';
+import { CLEAR_RESULT, ECHO_SAFE, READS_DATA, STATISTICS_RELATIONS, SYSTEM_COLUMNS, SAFE_CAST_TYPES } from './functions.ts';
+import type { StatementParser } from './parse.ts';
+
+/** One output position. A `spread` stands for an unknown number of columns (a function's `*`). */
+export type OutputColumn = { name: string; flow: Flow; spread?: false } | { name: string; flow: Flow; spread: true };
+
+export interface StatementLineage {
+  /**
+   * `rows`: the statement returns rows whose columns are `outputs`, by position. `none`: it returns
+   * no rows. `unknown`: it may return rows the analysis cannot describe (FETCH, EXECUTE): the
+   * masker must account for every field by its table OID or refuse.
+   */
+  result: 'rows' | 'none' | 'unknown';
+  outputs: OutputColumn[];
+  /** Why the statement must not run (empty: it may). Each names the column and the reason. */
+  blocks: string[];
+}
+
+/** View analyses shared between statements (key: oid + masked set). Owned by the caller. */
+export type LineageCache = Map<string, Promise<ViewLineage>>;
+
+interface ViewLineage {
+  columns: Flow[];
+  blocks: string[];
+}
+
+export interface LineageOptions {
+  catalog: Catalog;
+  /** Masked columns, normalised `schema.table.column` (compared case-insensitively). */
+  masked: ReadonlySet<string>;
+  /** Parses view definitions. */
+  parse: StatementParser;
+  cache?: LineageCache;
+}
+
+type Node = Record<string, unknown>;
+
+/** `{ SelectStmt: {...} }` → ['SelectStmt', {...}] */
+function unwrap(node: unknown): [string, Node] | undefined {
+  if (node === null || typeof node !== 'object' || Array.isArray(node)) return undefined;
+  const keys = Object.keys(node);
+  if (keys.length !== 1) return undefined;
+  const body = (node as Node)[keys[0]];
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  return [keys[0], body as Node];
+}
+
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v]);
+
+/** `[{String:{sval:'a'}}, ...]` → ['a', ...] (A_Star → '*'). */
+function names(v: unknown): string[] {
+  return list(v).map((n) => {
+    const u = unwrap(n);
+    if (u?.[0] === 'String') return String(u[1].sval ?? '');
+    if (u?.[0] === 'A_Star') return '*';
+    return '?';
+  });
+}
+
+/** Columns of a FROM item. `open` means its column list is unknown (a function without a column definition list). */
+interface Shape {
+  cols: { name: string; flow: Flow }[];
+  open?: Flow;
+}
+
+interface Entry {
+  /** The name it is referred to by: the alias, else the relation name. */
+  ref: string;
+  shape: Shape;
+}
+
+interface Scope {
+  entries: Entry[];
+  /** Shapes for `*` expansion, one per top-level FROM item, in order. */
+  star: Shape[];
+  ctes: Map<string, Shape | 'pending'>;
+  parent?: Scope;
+}
+
+function newScope(parent?: Scope): Scope {
+  return { entries: [], star: [], ctes: new Map(), parent };
+}
+
+function findCte(scope: Scope | undefined, name: string): Shape | 'pending' | undefined {
+  for (let s = scope; s; s = s.parent) {
+    const found = s.ctes.get(name);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function wholeRow(shape: Shape): Flow {
+  const flows = shape.cols.map((c) => c.flow);
+  if (shape.open !== undefined) flows.push(shape.open);
+  return derive(flows);
+}
+
+const MAX_VIEW_DEPTH = 16;
+
+export class LineageAnalyzer {
+  private readonly blocks: string[] = [];
+  private readonly masked: ReadonlySet<string>;
+
+  constructor(
+    private readonly opts: LineageOptions,
+    private readonly depth = 0,
+  ) {
+    this.masked = new Set([...opts.masked].map((c) => c.toLowerCase()));
+  }
+
+  /** Lineage of one statement (`RawStmt.stmt`, e.g. `{ SelectStmt: ... }`). Never throws for a well-formed AST. */
+  async statement(ast: unknown): Promise<StatementLineage> {
+    const u = unwrap(ast);
+    if (u === undefined) return { result: 'unknown', outputs: [], blocks: ['the statement could not be parsed'] };
+    const [type, body] = u;
+    let result: StatementLineage['result'] = 'none';
+    let outputs: OutputColumn[] = [];
+    switch (type) {
+      case 'SelectStmt': {
+        outputs = await this.select(body, undefined);
+        result = 'rows';
+        const into = body.intoClause as Node | undefined;
+        if (into) {
+          this.blockCopies(outputs, `SELECT INTO ${relName(unwrapRel(into.rel))}`);
+          outputs = [];
+          result = 'none';
+        }
+        break;
+      }
+      case 'InsertStmt':
+      case 'UpdateStmt':
+      case 'DeleteStmt':
+      case 'MergeStmt':
+        outputs = await this.write(type, body);
+        result = outputs.length > 0 ? 'rows' : 'none';
+        break;
+      case 'CopyStmt':
+        await this.copy(body);
+        break;
+      case 'ExplainStmt':
+        // The plan text holds expressions and constants, never row values; the inner statement is
+        // still checked (EXPLAIN ANALYZE runs it: its errors and side channels are real).
+        await this.nested(body.query);
+        outputs = [{ name: 'QUERY PLAN', flow: CLEAR, spread: true }];
+        result = 'rows';
+        break;
+      case 'DeclareCursorStmt':
+      case 'PrepareStmt':
+        // Rows come later (FETCH / EXECUTE), where each field is accounted for by its table OID or refused.
+        await this.nested(type === 'PrepareStmt' ? body.query : body.query);
+        break;
+      case 'CreateTableAsStmt': {
+        const outs = await this.nestedOutputs(body.query);
+        // A materialized view is followed like a view when read; a table copy is not.
+        if (body.objtype !== 'OBJECT_MATVIEW') this.blockCopies(outs, `CREATE TABLE ${relName(unwrapRel((body.into as Node | undefined)?.rel))} AS`);
+        break;
+      }
+      case 'DoStmt':
+        this.block('DO runs procedural code the gateway cannot follow (it could read masked columns and return them in notices or errors)');
+        break;
+      case 'CallStmt':
+        this.block('CALL runs a procedure the gateway cannot follow (it could read masked columns and return them)');
+        break;
+      case 'ExecuteStmt':
+      case 'FetchStmt':
+        result = 'unknown';
+        break;
+      case 'VariableShowStmt':
+        outputs = [{ name: 'setting', flow: CLEAR, spread: true }];
+        result = 'rows';
+        break;
+      case 'ViewStmt':
+      case 'CreateFunctionStmt':
+      case 'TransactionStmt':
+      case 'VariableSetStmt':
+      case 'ListenStmt':
+      case 'UnlistenStmt':
+      case 'NotifyStmt':
+      case 'ClosePortalStmt':
+      case 'DeallocateStmt':
+      case 'DiscardStmt':
+        break;
+      default:
+        // Utility statements (DDL, GRANT, VACUUM, ...) return no rows; any query inside is still checked.
+        await this.scanForQueries(body);
+        break;
+    }
+    return { result, outputs, blocks: [...new Set(this.blocks)] };
+  }
+
+  /** Reasons to block recorded so far (for callers that use `relationColumns` directly). */
+  recordedBlocks(): string[] {
+    return [...new Set(this.blocks)];
+  }
+
+  private block(reason: string): void {
+    this.blocks.push(reason);
+  }
+
+  /** A flow that blocks: record it, and pass it on (so callers see the column is opaque). */
+  private opaque(reason: string): Flow {
+    this.block(reason);
+    return opaque(reason);
+  }
+
+  private blockCopies(outputs: OutputColumn[], what: string): void {
+    for (const o of outputs) {
+      if (!isClear(o.flow) && o.flow.t !== 'opaque') {
+        this.block(`${what} would copy masked column ${describe(o.flow)} out of the masked result`);
+      }
+    }
+  }
+
+  private async nested(query: unknown): Promise<void> {
+    await this.nestedOutputs(query);
+  }
+
+  private async nestedOutputs(query: unknown): Promise<OutputColumn[]> {
+    const u = unwrap(query);
+    if (u === undefined) return [];
+    const inner = await new LineageAnalyzer(this.opts, this.depth).statement(query);
+    for (const b of inner.blocks) this.block(b);
+    return inner.outputs;
+  }
+
+  /** Unknown statement types: check any query they embed. */
+  private async scanForQueries(body: Node): Promise<void> {
+    for (const v of Object.values(body)) {
+      for (const item of list(v)) {
+        const u = unwrap(item);
+        if (u === undefined) continue;
+        if (u[0] === 'SelectStmt') this.blockCopies(await this.select(u[1], undefined), 'this statement');
+        else await this.scanForQueries(u[1]);
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Queries
+
+  private async withClause(body: Node, scope: Scope): Promise<void> {
+    const withClause = body.withClause as Node | undefined;
+    if (!withClause) return;
+    const recursive = withClause.recursive === true;
+    for (const c of list(withClause.ctes)) {
+      const cte = unwrap(c)?.[1];
+      if (!cte) continue;
+      const name = String(cte.ctename);
+      const aliases = names(cte.aliascolnames);
+      if (recursive) scope.ctes.set(name, 'pending');
+      let outs = await this.cteQuery(cte.ctequery, scope);
+      if (recursive) {
+        // Iterate to a fixed point: the recursive term may feed masked values back into any column.
+        for (let i = 0; i < 4; i++) {
+          scope.ctes.set(name, toShape(outs, aliases));
+          const again = await this.cteQuery(cte.ctequery, scope);
+          const merged = outs.map((o, k) => ({ ...o, flow: union([o.flow, again[k]?.flow ?? CLEAR]) }));
+          if (JSON.stringify(merged) === JSON.stringify(outs)) break;
+          outs = merged;
+        }
+      }
+      scope.ctes.set(name, toShape(outs, aliases));
+    }
+  }
+
+  private async cteQuery(query: unknown, scope: Scope): Promise<OutputColumn[]> {
+    const u = unwrap(query);
+    if (u === undefined) return [];
+    if (u[0] === 'SelectStmt') return this.select(u[1], scope);
+    if (['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'].includes(u[0])) return this.write(u[0], u[1], scope);
+    this.block(`a WITH query of type ${u[0]} is not understood`);
+    return [];
+  }
+
+  /** Output columns of a SELECT (or VALUES, or set operation). `outer` is visible for correlation and LATERAL. */
+  async select(body: Node, outer: Scope | undefined): Promise<OutputColumn[]> {
+    const scope = newScope(outer);
+    await this.withClause(body, scope);
+
+    let outputs: OutputColumn[];
+    if (body.op !== undefined && body.op !== 'SETOP_NONE') {
+      const l = await this.select(selectBody(body.larg), scope);
+      const r = await this.select(selectBody(body.rarg), scope);
+      outputs = zipUnion(l, r);
+    } else if (body.valuesLists !== undefined) {
+      let rows: OutputColumn[] | undefined;
+      for (const row of list(body.valuesLists)) {
+        const exprs = list(unwrap(row)?.[1].items);
+        const flows: OutputColumn[] = [];
+        for (let i = 0; i < exprs.length; i++) flows.push({ name: `column${i + 1}`, flow: await this.expr(exprs[i], scope) });
+        rows = rows === undefined ? flows : zipUnion(rows, flows);
+      }
+      outputs = rows ?? [];
+    } else {
+      for (const item of list(body.fromClause)) {
+        const shape = await this.fromItem(item, scope);
+        scope.star.push(shape);
+      }
+      outputs = [];
+      for (const t of list(body.targetList)) {
+        const rt = unwrap(t)?.[1];
+        if (!rt) continue;
+        const val = unwrap(rt.val);
+        if (val?.[0] === 'ColumnRef' && names(val[1].fields).at(-1) === '*') {
+          outputs.push(...this.expandStar(names(val[1].fields), scope));
+          continue;
+        }
+        const flow = await this.expr(rt.val, scope);
+        outputs.push({ name: rt.name !== undefined ? String(rt.name) : outputName(rt.val), flow });
+      }
+    }
+    // Everything else is evaluated for its side channels (casts, functions), not for its values:
+    // filters and ordering on masked columns are allowed (see docs/masking.md).
+    for (const key of ['whereClause', 'havingClause', 'limitCount', 'limitOffset']) await this.expr(body[key], scope);
+    for (const key of ['groupClause', 'sortClause', 'distinctClause', 'windowClause']) {
+      for (const e of list(body[key])) await this.expr(e, scope);
+    }
+    return outputs;
+  }
+
+  private expandStar(fields: string[], scope: Scope): OutputColumn[] {
+    if (fields.length === 1) {
+      const out: OutputColumn[] = [];
+      for (const shape of scope.star) out.push(...shapeColumns(shape));
+      return out;
+    }
+    const ref = fields[fields.length - 2];
+    for (let s: Scope | undefined = scope; s; s = s.parent) {
+      const entry = s.entries.find((e) => e.ref === ref);
+      if (entry) return shapeColumns(entry.shape);
+    }
+    return [{ name: `${ref}.*`, flow: this.opaque(`${ref}.* refers to a relation the gateway cannot resolve`), spread: true }];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // FROM items
+
+  private async fromItem(item: unknown, scope: Scope): Promise<Shape> {
+    const u = unwrap(item);
+    if (u === undefined) return { cols: [] };
+    const [type, body] = u;
+    switch (type) {
+      case 'RangeVar': {
+        const shape = await this.rangeVar(body, scope);
+        const alias = body.alias as Node | undefined;
+        const renamed = applyAlias(shape, alias);
+        scope.entries.push({ ref: alias ? String(alias.aliasname) : String(body.relname), shape: renamed });
+        return renamed;
+      }
+      case 'RangeSubselect': {
+        const sub = unwrap(body.subquery);
+        const outs = sub ? await this.select(sub[1], body.lateral === true ? scope : scope.parent) : [];
+        const alias = body.alias as Node | undefined;
+        const shape = toShape(outs, alias ? names(alias.colnames) : []);
+        scope.entries.push({ ref: alias ? String(alias.aliasname) : '?subquery', shape });
+        return shape;
+      }
+      case 'JoinExpr': {
+        const left = await this.fromItem(body.larg, scope);
+        const right = await this.fromItem(body.rarg, scope);
+        let using = names(body.usingClause);
+        if (body.isNatural === true) {
+          const rightNames = new Set(right.cols.map((c) => c.name));
+          using = left.cols.map((c) => c.name).filter((n) => rightNames.has(n));
+        }
+        const merged = using.map((n) => ({
+          name: n,
+          flow: union([left.cols.find((c) => c.name === n)?.flow ?? left.open ?? CLEAR, right.cols.find((c) => c.name === n)?.flow ?? right.open ?? CLEAR]),
+        }));
+        const shape: Shape = {
+          cols: [...merged, ...left.cols.filter((c) => !using.includes(c.name)), ...right.cols.filter((c) => !using.includes(c.name))],
+          open: left.open || right.open ? union([left.open ?? CLEAR, right.open ?? CLEAR]) : undefined,
+        };
+        await this.expr(body.quals, scope);
+        const alias = body.alias as Node | undefined;
+        if (alias) {
+          const renamed = applyAlias(shape, alias);
+          scope.entries.push({ ref: String(alias.aliasname), shape: renamed });
+          return renamed;
+        }
+        // USING columns are visible unqualified as the merged column.
+        if (merged.length > 0) scope.entries.push({ ref: '?join', shape: { cols: merged } });
+        return shape;
+      }
+      case 'RangeFunction':
+        return this.rangeFunction(body, scope);
+      case 'RangeTableSample': {
+        for (const a of list(body.args)) await this.expr(a, scope);
+        await this.expr(body.repeatable, scope);
+        return this.fromItem(body.relation, scope);
+      }
+      default: {
+        // XMLTABLE, JSON_TABLE, ...: their input is parsed (errors quote it) and their columns are not modelled.
+        const inside = await this.exprChildren(body, scope);
+        const flow = isClear(inside) ? CLEAR : this.opaque(`${type} over masked column ${describe(inside)} is not supported (parse errors can quote the value)`);
+        const alias = body.alias as Node | undefined;
+        const shape: Shape = { cols: [], open: flow };
+        scope.entries.push({ ref: alias ? String(alias.aliasname) : `?${type}`, shape });
+        return shape;
+      }
+    }
+  }
+
+  private async rangeVar(body: Node, scope: Scope): Promise<Shape> {
+    const relname = String(body.relname);
+    const schemaname = body.schemaname === undefined ? undefined : String(body.schemaname);
+    if (schemaname === undefined) {
+      const cte = findCte(scope, relname);
+      if (cte === 'pending') return { cols: [], open: CLEAR };
+      if (cte !== undefined) return cte;
+    }
+    return this.relationShape(relname, schemaname);
+  }
+
+  private async relationShape(relname: string, schemaname: string | undefined): Promise<Shape> {
+    if (STATISTICS_RELATIONS.has(relname) && (schemaname === undefined || schemaname === 'pg_catalog')) {
+      const flow = this.opaque(`reading planner statistics (${relname}) can reveal values of masked columns`);
+      return { cols: [], open: flow };
+    }
+    const rels = await this.opts.catalog.relations(relname, schemaname);
+    if (rels.length === 0) {
+      const flow = this.opaque(`relation ${schemaname ? `${schemaname}.` : ''}${relname} is not in the catalog, so its columns cannot be checked`);
+      return { cols: [], open: flow };
+    }
+    // An unqualified name may resolve to any candidate under the session's search_path: merge them
+    // by column name (a masked column in any candidate masks that name), in a plausible order.
+    const ordered = [...rels].sort((a, b) => schemaRank(a.schema) - schemaRank(b.schema) || a.schema.localeCompare(b.schema));
+    const shapes = await Promise.all(ordered.map((r) => this.relationColumns(r)));
+    if (shapes.length === 1) return shapes[0];
+    const first = shapes[0];
+    return {
+      cols: first.cols.map((c) => ({ name: c.name, flow: union(shapes.map((s) => s.cols.find((x) => x.name === c.name)?.flow ?? CLEAR)) })),
+      open: derive(shapes.slice(1).flatMap((s) => s.cols.map((c) => c.flow))),
+    };
+  }
+
+  /** Columns of a relation with their flows; views and materialized views are analysed (cached). */
+  async relationColumns(rel: CatalogRelation): Promise<Shape> {
+    if (rel.kind === 'v' || rel.kind === 'm') {
+      const view = await this.view(rel);
+      for (const b of view.blocks) this.block(b);
+      return { cols: rel.columns.map((c, i) => ({ name: c.name, flow: view.columns[i] ?? this.opaque(`view ${rel.schema}.${rel.name} has more columns than its definition yields`) })) };
+    }
+    return {
+      cols: rel.columns.map((c) => {
+        const key = `${rel.schema}.${rel.name}.${c.name}`;
+        return { name: c.name, flow: this.masked.has(key.toLowerCase()) ? direct(key.toLowerCase()) : CLEAR };
+      }),
+    };
+  }
+
+  private view(rel: CatalogRelation): Promise<ViewLineage> {
+    const key = `${rel.oid}:${rel.schema}.${rel.name}:${[...this.masked].sort().join(',')}`;
+    const cache = this.opts.cache;
+    const hit = cache?.get(key);
+    if (hit) return hit;
+    const p = this.analyzeView(rel);
+    cache?.set(key, p);
+    // A failed lookup must not stay cached (the next statement retries).
+    p.catch(() => cache?.delete(key));
+    return p;
+  }
+
+  private async analyzeView(rel: CatalogRelation): Promise<ViewLineage> {
+    const what = `view ${rel.schema}.${rel.name}`;
+    if (this.depth >= MAX_VIEW_DEPTH) return { columns: [], blocks: [`${what}: views nested deeper than ${MAX_VIEW_DEPTH} levels are not followed`] };
+    if (rel.viewDefinition === undefined) return { columns: [], blocks: [`${what}: its definition is not readable, so its columns cannot be checked`] };
+    const parsed = this.opts.parse(rel.viewDefinition);
+    if (parsed.length !== 1 || parsed[0].ast === null) return { columns: [], blocks: [`${what}: its definition does not parse`] };
+    const inner = await new LineageAnalyzer(this.opts, this.depth + 1).statement(parsed[0].ast);
+    if (inner.outputs.some((o) => o.spread)) return { columns: [], blocks: [`${what}: its columns cannot be matched to its definition`] };
+    return { columns: inner.outputs.map((o) => o.flow), blocks: inner.blocks.map((b) => `${what}: ${b}`) };
+  }
+
+  private async rangeFunction(body: Node, scope: Scope): Promise<Shape> {
+    const flows: Flow[] = [];
+    let defined: string[] = [];
+    for (const f of list(body.functions)) {
+      const pair = list(unwrap(f)?.[1].items);
+      flows.push(await this.expr(pair[0], scope));
+      for (const cd of list(pair[1])) defined.push(String(unwrap(cd)?.[1].colname ?? '?'));
+    }
+    for (const cd of list(body.coldeflist)) defined.push(String(unwrap(cd)?.[1].colname ?? '?'));
+    // Every column of a set-returning function is computed from all its arguments.
+    const flow = derive(flows);
+    const alias = body.alias as Node | undefined;
+    const aliasCols = alias ? names(alias.colnames) : [];
+    if (aliasCols.length > defined.length) defined = aliasCols;
+    else aliasCols.forEach((n, i) => (defined[i] = n));
+    let shape: Shape;
+    if (defined.length > 0) shape = { cols: defined.map((n) => ({ name: n, flow })) };
+    else if (list(body.functions).length === 1 && alias) {
+      // A scalar function's single column takes the alias as its name; a composite one is open.
+      shape = { cols: [{ name: String(alias.aliasname), flow }], open: flow };
+    } else shape = { cols: [], open: flow };
+    if (body.ordinality === true && shape.open === undefined) shape.cols.push({ name: 'ordinality', flow: CLEAR });
+    scope.entries.push({ ref: alias ? String(alias.aliasname) : functionName(body) ?? '?function', shape });
+    return shape;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writes
+
+  private async write(type: string, body: Node, outer?: Scope): Promise<OutputColumn[]> {
+    const scope = newScope(outer);
+    await this.withClause(body, scope);
+    const relation = unwrapRel(body.relation);
+    const target = relation ? await this.rangeVar(relation, scope) : { cols: [] };
+    const targetName = relation ? relName(relation) : '?';
+    const maskedTarget = target.cols.some((c) => !isClear(c.flow));
+    const alias = relation?.alias as Node | undefined;
+    const targetEntry: Entry = { ref: alias ? String(alias.aliasname) : String(relation?.relname ?? '?'), shape: target };
+
+    if (type === 'InsertStmt') {
+      const source = unwrap(body.selectStmt);
+      if (source?.[0] === 'SelectStmt') this.blockCopies(await this.select(source[1], scope), `INSERT INTO ${targetName}`);
+      const conflict = body.onConflictClause as Node | undefined;
+      if (conflict) {
+        const s = newScope(scope);
+        s.entries.push(targetEntry, { ref: 'excluded', shape: target });
+        s.star.push(target);
+        await this.expr(conflict.whereClause, s);
+        if (conflict.action === 'ONCONFLICT_UPDATE') {
+          if (maskedTarget) this.block(`INSERT ... ON CONFLICT DO UPDATE on ${targetName}, which has masked columns: a constraint error would quote the existing row`);
+          await this.assignments(list(conflict.targetList), s, targetName);
+        }
+      }
+    } else {
+      if (maskedTarget && type !== 'MergeStmt') {
+        this.block(`${type === 'UpdateStmt' ? 'UPDATE' : 'DELETE'} on ${targetName}, which has masked columns (${target.cols.filter((c) => !isClear(c.flow)).map((c) => describe(c.flow)).join(', ')}): constraint errors quote the affected row`);
+      }
+      for (const item of list(type === 'MergeStmt' ? body.sourceRelation : type === 'UpdateStmt' ? body.fromClause : body.usingClause)) {
+        scope.star.push(await this.fromItem(item, scope));
+      }
+      scope.entries.push(targetEntry);
+      if (type === 'MergeStmt') {
+        if (maskedTarget) this.block(`MERGE into ${targetName}, which has masked columns: constraint errors quote the affected row`);
+        await this.expr(body.joinCondition, scope);
+        for (const w of list(body.mergeWhenClauses)) {
+          const clause = unwrap(w)?.[1];
+          if (!clause) continue;
+          await this.expr(clause.condition, scope);
+          await this.assignments(list(clause.targetList), scope, targetName);
+          for (const v of list(clause.values)) {
+            const f = await this.expr(v, scope);
+            if (!isClear(f) && f.t !== 'opaque') this.block(`MERGE into ${targetName} would write masked column ${describe(f)}`);
+          }
+        }
+      } else {
+        await this.assignments(list(body.targetList), scope, targetName);
+        await this.expr(body.whereClause, scope);
+      }
+    }
+
+    const returning = list(body.returningList ?? (body.returningClause as Node | undefined)?.exprs);
+    if (returning.length === 0) return [];
+    const rs = newScope(scope);
+    rs.entries.push(targetEntry);
+    rs.star.push(target);
+    const outputs: OutputColumn[] = [];
+    for (const t of returning) {
+      const rt = unwrap(t)?.[1];
+      if (!rt) continue;
+      const val = unwrap(rt.val);
+      if (val?.[0] === 'ColumnRef' && names(val[1].fields).at(-1) === '*') {
+        outputs.push(...(names(val[1].fields).length === 1 ? shapeColumns(target) : this.expandStar(names(val[1].fields), rs)));
+        continue;
+      }
+      outputs.push({ name: rt.name !== undefined ? String(rt.name) : outputName(rt.val), flow: await this.expr(rt.val, rs) });
+    }
+    return outputs;
+  }
+
+  private async assignments(targets: unknown[], scope: Scope, targetName: string): Promise<void> {
+    for (const t of targets) {
+      const rt = unwrap(t)?.[1];
+      if (!rt) continue;
+      const f = await this.expr(rt.val, scope);
+      if (!isClear(f) && f.t !== 'opaque') this.block(`writing ${describe(f)} into ${targetName}.${String(rt.name)} would copy a masked value where it is not masked`);
+    }
+  }
+
+  private async copy(body: Node): Promise<void> {
+    if (body.is_from === true) return; // client → server: nothing leaves the database
+    const relation = unwrapRel(body.relation);
+    let outputs: OutputColumn[] = [];
+    if (relation) {
+      const shape = await this.relationShape(String(relation.relname), relation.schemaname === undefined ? undefined : String(relation.schemaname));
+      const wanted = names(body.attlist);
+      outputs = shapeColumns(shape).filter((c) => wanted.length === 0 || wanted.includes(c.name));
+    } else {
+      outputs = await this.nestedOutputs(body.query);
+    }
+    for (const o of outputs) {
+      if (!isClear(o.flow) && o.flow.t !== 'opaque') {
+        this.block(`COPY ... TO would send masked column ${describe(o.flow)} outside result masking (COPY data is not masked; use SELECT)`);
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Expressions
+
+  async expr(node: unknown, scope: Scope): Promise<Flow> {
+    if (node === undefined || node === null) return CLEAR;
+    if (Array.isArray(node)) return derive(await Promise.all(node.map((n) => this.expr(n, scope))));
+    const u = unwrap(node);
+    if (u === undefined) return CLEAR;
+    const [type, b] = u;
+    switch (type) {
+      case 'A_Const':
+      case 'ParamRef':
+      case 'SQLValueFunction':
+      case 'SetToDefault':
+      case 'CurrentOfExpr':
+      case 'String':
+      case 'Integer':
+      case 'Float':
+      case 'Boolean':
+      case 'A_Star':
+      case 'TypeName':
+        return CLEAR;
+      case 'ColumnRef':
+        return this.columnRef(names(b.fields), scope);
+      case 'ResTarget':
+        return this.expr(b.val, scope);
+      case 'TypeCast': {
+        const f = await this.expr(b.arg, scope);
+        if (isClear(f) || f.t === 'opaque') return f;
+        const tn = (b.typeName ?? {}) as Node;
+        const typeName = names(tn.names).at(-1) ?? '?';
+        if (!SAFE_CAST_TYPES.has(typeName) || list(tn.arrayBounds).length > 0) {
+          return this.opaque(`cast of masked column ${describe(f)} to ${typeName}${list(tn.arrayBounds).length > 0 ? '[]' : ''}: an invalid value would be quoted in the error message`);
+        }
+        return derive([f]);
+      }
+      case 'FuncCall':
+        return this.funcCall(b, scope);
+      case 'A_Expr':
+        return this.aExpr(b, scope);
+      case 'BoolExpr':
+      case 'CoalesceExpr':
+      case 'MinMaxExpr':
+      case 'RowExpr':
+        return derive([await this.expr(b.args, scope)]);
+      case 'A_ArrayExpr':
+        return derive([await this.expr(b.elements, scope)]);
+      case 'NullTest':
+      case 'BooleanTest':
+      case 'CollateClause':
+      case 'NamedArgExpr':
+        return derive([await this.expr(b.arg, scope)]);
+      case 'CaseExpr':
+        return derive([await this.expr(b.arg, scope), await this.expr(b.args, scope), await this.expr(b.defresult, scope)]);
+      case 'CaseWhen':
+        return derive([await this.expr(b.expr, scope), await this.expr(b.result, scope)]);
+      case 'A_Indirection':
+        return derive([await this.expr(b.arg, scope), await this.expr(b.indirection, scope)]);
+      case 'A_Indices':
+        return derive([await this.expr(b.lidx, scope), await this.expr(b.uidx, scope)]);
+      case 'SortBy':
+        return this.expr(b.node, scope);
+      case 'GroupingSet':
+        return derive([await this.expr(b.content, scope)]);
+      case 'GroupingFunc':
+        await this.expr(b.args, scope);
+        return CLEAR;
+      case 'WindowDef':
+        return derive([await this.expr(b.partitionClause, scope), await this.expr(b.orderClause, scope)]);
+      case 'SubLink':
+        return this.subLink(b, scope);
+      case 'List':
+        return derive([await this.expr(b.items, scope)]);
+      case 'SelectStmt': {
+        const outs = await this.select(b, scope);
+        return derive(outs.map((o) => o.flow));
+      }
+      case 'XmlExpr': {
+        const f = derive([await this.expr(b.args, scope), await this.expr(b.named_args, scope)]);
+        if (!isClear(f) && f.t !== 'opaque' && b.op !== 'IS_XMLELEMENT' && b.op !== 'IS_XMLFOREST' && b.op !== 'IS_XMLCONCAT') {
+          return this.opaque(`XML parsing of masked column ${describe(f)}: parse errors quote the value`);
+        }
+        return f;
+      }
+      default: {
+        // Not modelled (SQL/JSON constructors and predicates, ...): clear only if nothing masked reaches it.
+        const inside = await this.exprChildren(b, scope);
+        if (isClear(inside) || inside.t === 'opaque') return inside;
+        return this.opaque(`${type} over masked column ${describe(inside)} is not supported by the gateway's lineage analysis`);
+      }
+    }
+  }
+
+  /** The combined flow of every node inside `body`. */
+  private async exprChildren(body: Node, scope: Scope): Promise<Flow> {
+    const flows: Flow[] = [];
+    for (const v of Object.values(body)) {
+      for (const item of list(v)) {
+        if (item === null || typeof item !== 'object') continue;
+        // Wrapped nodes are expressions; bare structs (JsonValueExpr, JsonBehavior, ...) are searched inside.
+        flows.push(unwrap(item) !== undefined ? await this.expr(item, scope) : await this.exprChildren(item as Node, scope));
+      }
+    }
+    return derive(flows);
+  }
+
+  private columnRef(fields: string[], scope: Scope): Flow {
+    if (fields.at(-1) === '*') {
+      const cols = this.expandStar(fields, scope);
+      return derive(cols.map((c) => c.flow));
+    }
+    if (fields.length === 1) {
+      const name = fields[0];
+      for (let s: Scope | undefined = scope; s; s = s.parent) {
+        const hits: Flow[] = [];
+        let open: Flow | undefined;
+        for (const e of s.entries) {
+          const col = e.shape.cols.find((c) => c.name === name);
+          if (col) hits.push(col.flow);
+          else if (e.shape.open) open = open ? union([open, e.shape.open]) : e.shape.open;
+        }
+        if (hits.length > 0) return union(hits);
+        if (open) return open;
+        // A bare table alias is a whole-row reference: every column, as a record.
+        const entry = s.entries.find((e) => e.ref === name);
+        if (entry) return wholeRow(entry.shape);
+      }
+      if (SYSTEM_COLUMNS.has(name)) return CLEAR;
+      return this.opaque(`column ${name} cannot be resolved by the gateway`);
+    }
+    const [ref, name] = fields.slice(-2);
+    for (let s: Scope | undefined = scope; s; s = s.parent) {
+      const entry = s.entries.find((e) => e.ref === ref);
+      if (!entry) continue;
+      const col = entry.shape.cols.find((c) => c.name === name);
+      if (col) return col.flow;
+      if (entry.shape.open) return entry.shape.open;
+      if (SYSTEM_COLUMNS.has(name)) return CLEAR;
+      return this.opaque(`column ${ref}.${name} cannot be resolved by the gateway`);
+    }
+    // `(composite).field` written without parentheses resolves the first part as a column.
+    const base = this.columnRef([ref], scope);
+    return derive([base]);
+  }
+
+  private async funcCall(b: Node, scope: Scope): Promise<Flow> {
+    const parts = names(b.funcname);
+    const fname = parts.at(-1) ?? '?';
+    const schema = parts.length > 1 ? parts[parts.length - 2] : undefined;
+    const argFlow = derive([await this.expr(b.args, scope)]);
+    // ORDER BY, FILTER and OVER of aggregates and windows: checked for side channels only.
+    await this.expr(b.agg_order, scope);
+    await this.expr(b.agg_filter, scope);
+    const over = b.over as Node | undefined;
+    if (over) {
+      await this.expr(over.partitionClause, scope);
+      await this.expr(over.orderClause, scope);
+    }
+    if (argFlow.t === 'opaque') return argFlow;
+    const display = parts.join('.');
+
+    if (schema !== undefined && !TRUSTED_SCHEMAS.has(schema)) {
+      return this.opaque(`function ${display} is user-defined: the gateway cannot follow what it reads or returns`);
+    }
+    if (READS_DATA.has(fname)) return this.opaque(`function ${display} can read or expose data outside the result masking`);
+    const candidates = await this.opts.catalog.functions(fname);
+    const relevant = schema !== undefined ? candidates.filter((c) => c.schema === schema) : candidates;
+    if (relevant.length === 0) return this.opaque(`function ${display} is not in the catalog`);
+    const untrusted = relevant.find((c) => !TRUSTED_SCHEMAS.has(c.schema));
+    if (untrusted) return this.opaque(`function ${display} resolves to ${untrusted.schema}.${fname}, which is user-defined: the gateway cannot follow what it reads or returns`);
+
+    if (isClear(argFlow)) return CLEAR;
+    if (!ECHO_SAFE.has(fname)) {
+      return this.opaque(`function ${display} applied to masked column ${describe(argFlow)}: it is not known to keep the value out of error messages`);
+    }
+    if (fname === 'format') {
+      const first = await this.expr(list(b.args)[0], scope);
+      if (!isClear(first)) return this.opaque(`format() with masked column ${describe(first)} as the format string: errors quote it`);
+    }
+    if (CLEAR_RESULT.has(fname)) return CLEAR;
+    return derive([argFlow]);
+  }
+
+  private async aExpr(b: Node, scope: Scope): Promise<Flow> {
+    const flow = derive([await this.expr(b.lexpr, scope), await this.expr(b.rexpr, scope)]);
+    if (flow.t === 'opaque') return flow;
+    const op = names(b.name);
+    const opName = op.at(-1) ?? '?';
+    const schema = op.length > 1 ? op[op.length - 2] : undefined;
+    if (schema !== undefined && !TRUSTED_SCHEMAS.has(schema)) return this.opaque(`operator ${op.join('.')} is user-defined`);
+    // Keyword forms (IN, LIKE, BETWEEN, ...) carry operator names too; check every name against the catalog.
+    if (op.length > 0 && /^[^a-z]/.test(opName)) {
+      const candidates = await this.opts.catalog.operators(opName);
+      const untrusted = candidates.find((c) => !TRUSTED_SCHEMAS.has(c.schema));
+      if (untrusted) return this.opaque(`operator ${opName} has a user-defined version in schema ${untrusted.schema}: the gateway cannot tell which one runs`);
+    }
+    return flow;
+  }
+
+  private async subLink(b: Node, scope: Scope): Promise<Flow> {
+    const sub = unwrap(b.subselect);
+    const outs = sub?.[0] === 'SelectStmt' ? await this.select(sub[1], scope) : [];
+    const test = await this.expr(b.testexpr, scope);
+    switch (b.subLinkType) {
+      case 'EXISTS_SUBLINK':
+        // Like a WHERE clause: it filters on masked values but returns none of them.
+        return test.t === 'opaque' ? test : CLEAR;
+      case 'EXPR_SUBLINK':
+        // `(SELECT email FROM ...)` is the masked value itself.
+        return outs.length === 1 ? outs[0].flow : derive(outs.map((o) => o.flow));
+      default:
+        return derive([test, ...outs.map((o) => o.flow)]);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/** Set-operation branches are bare SelectStmt bodies; accept a wrapped one too. */
+function selectBody(v: unknown): Node {
+  const u = unwrap(v);
+  if (u?.[0] === 'SelectStmt') return u[1];
+  return v !== null && typeof v === 'object' ? (v as Node) : {};
+}
+
+function unwrapRel(v: unknown): Node | undefined {
+  const u = unwrap(v);
+  if (u?.[0] === 'RangeVar') return u[1];
+  return v && typeof v === 'object' && 'relname' in (v as Node) ? (v as Node) : undefined;
+}
+
+function relName(rel: Node | undefined): string {
+  if (!rel) return '?';
+  return rel.schemaname ? `${String(rel.schemaname)}.${String(rel.relname)}` : String(rel.relname);
+}
+
+function functionName(body: Node): string | undefined {
+  const first = list(unwrap(list(body.functions)[0])?.[1].items)[0];
+  const fc = unwrap(first);
+  return fc?.[0] === 'FuncCall' ? names(fc[1].funcname).at(-1) : undefined;
+}
+
+function schemaRank(schema: string): number {
+  if (schema.startsWith('pg_temp')) return 0;
+  if (schema === 'pg_catalog') return 1;
+  if (schema === 'public') return 2;
+  return 3;
+}
+
+function outputName(val: unknown): string {
+  const u = unwrap(val);
+  if (u?.[0] === 'ColumnRef') return names(u[1].fields).at(-1) ?? '?column?';
+  if (u?.[0] === 'FuncCall') return names(u[1].funcname).at(-1) ?? '?column?';
+  if (u?.[0] === 'TypeCast') return outputName(u[1].arg);
+  return '?column?';
+}
+
+function applyAlias(shape: Shape, alias: Node | undefined): Shape {
+  const cols = alias ? names(alias.colnames) : [];
+  if (cols.length === 0) return shape;
+  return { cols: shape.cols.map((c, i) => ({ name: cols[i] ?? c.name, flow: c.flow })), open: shape.open };
+}
+
+function toShape(outs: OutputColumn[], aliases: string[]): Shape {
+  const fixed = outs.filter((o) => !o.spread);
+  const spreads = outs.filter((o) => o.spread);
+  return {
+    cols: fixed.map((o, i) => ({ name: aliases[i] ?? o.name, flow: o.flow })),
+    open: spreads.length > 0 ? union(spreads.map((s) => s.flow)) : undefined,
+  };
+}
+
+function shapeColumns(shape: Shape): OutputColumn[] {
+  const out: OutputColumn[] = shape.cols.map((c) => ({ name: c.name, flow: c.flow }));
+  if (shape.open !== undefined) out.push({ name: '*', flow: shape.open, spread: true });
+  return out;
+}
+
+/** Position-wise union of two branches of a set operation. */
+function zipUnion(l: OutputColumn[], r: OutputColumn[]): OutputColumn[] {
+  if (l.some((o) => o.spread) || r.some((o) => o.spread) || l.length !== r.length) {
+    const all = union([...l, ...r].map((o) => o.flow));
+    return [{ name: '*', flow: all, spread: true }];
+  }
+  return l.map((o, i) => ({ name: o.name, flow: union([o.flow, r[i].flow]) }));
+}
+
+export { sourcesOf };
