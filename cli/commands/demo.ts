@@ -1,13 +1,263 @@
-// `hoop demo`: being built (see the issues). Registered so `hoop --help` lists the whole surface.
+// `hoop demo` (and `npm start`): the whole product on one laptop in a few seconds.
+//
+//   PGlite (embedded PostgreSQL) seeded with examples/demo/seed.sql, served on loopback
+//   → the gateway (listen.postgres), deciding with examples/policies/
+//   → tokens from the development issuer (its JWKS is the gateway's identity.jwks_file)
+//   → the admin API (approvals, /metrics, /healthz)
+//
+// It prints ready-to-paste psql lines for a reader and for a DBA, statements that show each
+// verdict, and the `hoop approvals` commands. PGlite runs one statement at a time for all
+// sessions and does not support COPY FROM STDIN: fine for a demo, not for benchmarks.
+
 import type { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseConfig, renderConfigErrors, type GatewayConfig } from '../../proxy/config.ts';
+import { openDevIssuer } from '../../proxy/identity/dev-issuer.ts';
+import { createTokenVerifier } from '../../proxy/identity/verifier.ts';
+import { openApprovalService } from '../../proxy/approvals/file-service.ts';
+import { openAuditLog } from '../../proxy/audit/sink.ts';
+import { createMetrics } from '../../proxy/metrics.ts';
+import { startAdminServer } from '../../proxy/admin/server.ts';
+import { startGateway } from '../../proxy/gateway.ts';
+import type { GatewayDeps } from '../../proxy/gateway.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface DemoOptions {
+  /** State directory (dev issuer key, approvals, audit log, recordings). */
+  state: string;
+  /** Gateway port (0: any free port). */
+  port: number;
+  adminPort: number;
+  policy?: string;
+  log?: (line: string) => void;
+}
+
+export interface DemoInfo {
+  postgresPort: number;
+  adminUrl: string;
+  resource: string;
+  readerToken: string;
+  dbaToken: string;
+  state: string;
+  policy: string;
+  auditFile: string;
+  sessionsDir: string;
+}
+
+export interface Demo {
+  info: DemoInfo;
+  close(): Promise<void>;
+}
+
+export async function startDemo(opts: DemoOptions): Promise<Demo> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`hoop demo: ${l}\n`));
+  const state = resolve(opts.state);
+  mkdirSync(state, { recursive: true });
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    // 1. The upstream: PGlite, seeded, served on loopback.
+    const { PGlite } = await import('@electric-sql/pglite');
+    const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+    // A data directory in the state folder: initdb runs once, later starts take seconds.
+    // The sample data is re-seeded on every start so each run begins from the same rows.
+    const db = new PGlite(join(state, 'pgdata'));
+    await db.exec(readFileSync(join(ROOT, 'examples', 'demo', 'seed.sql'), 'utf8'));
+    closers.push(() => db.close());
+    const upstreamPort = await freePort();
+    const upstream = new PGLiteSocketServer({ db, host: '127.0.0.1', port: upstreamPort, maxConnections: 64 });
+    await upstream.start();
+    closers.push(() => upstream.stop());
+
+    // 2. The development issuer and the configuration (validated like a real hoop.yaml).
+    const issuer = await openDevIssuer(state);
+    const policy = resolve(opts.policy ?? (existsSync(join(ROOT, 'examples', 'policies')) ? join(ROOT, 'examples', 'policies') : join(ROOT, 'examples', 'demo', 'policy.hoop')));
+    const port = opts.port === 0 ? await freePort() : opts.port;
+    const adminPort = opts.adminPort === 0 ? await freePort() : opts.adminPort;
+    const parsed = parseConfig(
+      {
+        listen: { postgres: `127.0.0.1:${port}`, admin: `127.0.0.1:${adminPort}` },
+        identity: { issuer: issuer.issuer, audience: issuer.audience, jwks_file: issuer.jwksFile, algorithms: ['ES256'], max_token_ttl: '1h' },
+        resources: [{ name: 'prod-main', kind: 'postgres', upstream: `postgres://127.0.0.1:${upstreamPort}/postgres`, user_env: 'HOOP_DEMO_USER', labels: { env: 'demo' } }],
+        policy,
+        state,
+        approvals: { mode: 'hold', timeout: '15m' },
+      },
+      { env: { HOOP_DEMO_USER: 'postgres' }, file: join(state, 'hoop.yaml') },
+    );
+    if (!parsed.ok) throw new Error(`internal error: demo config invalid:\n${renderConfigErrors('demo', parsed.errors)}`);
+    const config: GatewayConfig = parsed.config;
+
+    // 3. Services shared by the gateway and the admin API (one audit writer per file: the chain).
+    const verifier = createTokenVerifier(config.identity);
+    const audit = await openAuditLog(config.audit.file);
+    closers.push(() => audit.close());
+    const approvals = await openApprovalService(config.state);
+    closers.push(() => approvals.close());
+    const metrics = createMetrics();
+    const deps: GatewayDeps = { verifier, audit, approvals, metrics, log };
+    const masker = await loadMasker(upstreamPort, state);
+    if (masker) deps.masker = masker;
+
+    const started = await startGateway(config, deps);
+    if (!started.ok) throw new Error(`the gateway did not start:\n${started.errors.join('\n')}`);
+    const gateway = started.gateway;
+    closers.push(() => gateway.close());
+    const admin = await startAdminServer({
+      address: config.listen.admin!,
+      approvals,
+      verifier,
+      metrics,
+      audit,
+      health: () => ({ ok: gateway.policy !== undefined, checks: { policy: gateway.policy ? 'ok' : 'not loaded' } }),
+    });
+    closers.push(() => admin.close());
+
+    // 4. Tokens for the two personas.
+    const readerToken = await issuer.mint({ sub: 'agent-7', groups: ['data-reader'], actor: 'alice', ttlMs: 30 * 60_000 });
+    const dbaToken = await issuer.mint({ sub: 'bob', groups: ['dba'], ttlMs: 30 * 60_000 });
+
+    return {
+      info: {
+        postgresPort: gateway.postgresPort,
+        adminUrl: admin.url,
+        resource: 'prod-main',
+        readerToken,
+        dbaToken,
+        state,
+        policy,
+        auditFile: config.audit.file,
+        sessionsDir: config.recording.dir,
+      },
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/**
+ * The result masker from proxy/masking/ when it is present (resolved at run time so the demo also
+ * runs in builds without it; the gateway then blocks masked statements, fail closed).
+ */
+async function loadMasker(upstreamPort: number, state: string): Promise<GatewayDeps['masker'] | undefined> {
+  const path = join(ROOT, 'proxy', 'masking', 'index.ts');
+  if (!existsSync(path)) return undefined;
+  const mod = (await import(path)) as { createResultMasker?: (o: unknown) => GatewayDeps['masker'] };
+  if (typeof mod.createResultMasker !== 'function') return undefined;
+  return mod.createResultMasker({
+    catalogFor: () => ({ connection: { host: '127.0.0.1', port: upstreamPort, user: 'postgres', database: 'postgres' } }),
+    hashKey: demoHashKey(state),
+  });
+}
+
+/** The `hash` masker's key, kept in the state directory so hashed values stay stable across runs. */
+function demoHashKey(state: string): string {
+  const file = join(state, 'demo-hash-key');
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+
+export function renderDemoInstructions(i: DemoInfo): string {
+  const conn = (token: string) => `psql "host=127.0.0.1 port=${i.postgresPort} dbname=${i.resource} user=agent sslmode=disable password=${token}"`;
+  const hoop = 'npm run -s hoop --';
+  const rel = (p: string) => {
+    const r = relative(process.cwd(), p);
+    return r && !r.startsWith('..') ? r : p;
+  };
+  return `
+hoop demo is running: an embedded PostgreSQL with customers and orders (emails, cards, SSNs),
+behind the gateway on 127.0.0.1:${i.postgresPort}, deciding with ${rel(i.policy)}.
+
+1. Connect as a reader agent (agent-7, group data-reader, acting for alice):
+
+   ${conn(i.readerToken)}
+
+   Then try each verdict:
+     mask     SELECT id, name, email, card_number, ssn FROM customers;
+     allow    EXPLAIN SELECT * FROM orders;
+     block    DELETE FROM customers;
+     approve  UPDATE orders SET status = 'refunded' WHERE id = 3;
+              (psql waits: the statement is held until a DBA decides; the notice shows its id)
+
+2. In another terminal, approve it as a DBA (bob, group dba):
+
+   export HOOP_TOKEN=${i.dbaToken}
+   ${hoop} approvals list --admin ${i.adminUrl}
+   ${hoop} approvals approve <id> --admin ${i.adminUrl} --reason "refund ticket 42"
+
+   The held UPDATE runs in the reader's session. The DBA can also connect directly:
+
+   ${conn(i.dbaToken)}
+
+3. Afterwards:
+   ${hoop} sessions list ${rel(i.sessionsDir)}
+   ${hoop} audit verify ${rel(i.auditFile)}
+   curl -s ${i.adminUrl}/metrics | grep hoop_decisions
+
+Tokens expire in 30 minutes; mint more with
+   ${hoop} token mint --sub agent-7 --groups data-reader --state ${rel(i.state)}
+Press Ctrl-C to stop.
+`;
+}
 
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('(not yet available)')
-    .allowUnknownOption()
-    .action(() => {
-      process.stderr.write('hoop demo: not available in this build yet\n');
-      process.exitCode = 2;
+    .description('run the gateway in front of an embedded PostgreSQL with sample data, example policies and a dev token issuer')
+    .option('--state <dir>', 'state directory (dev issuer key, approvals, audit, recordings)', '.hoop/demo')
+    .option('--port <port>', 'gateway port (0 = any free port)', '6432')
+    .option('--admin-port <port>', 'admin API port (0 = any free port)', '6480')
+    .option('--policy <path>', 'policy file or folder (default: examples/policies)')
+    .action(async (o: { state: string; port: string; adminPort: string; policy?: string }) => {
+      const port = Number(o.port);
+      const adminPort = Number(o.adminPort);
+      if (!Number.isInteger(port) || port < 0 || port > 65535 || !Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535) {
+        process.stderr.write('hoop demo: --port and --admin-port must be port numbers\n');
+        process.exitCode = 2;
+        return;
+      }
+      let demo: Demo;
+      try {
+        demo = await startDemo({ state: o.state, port, adminPort, policy: o.policy });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        process.stderr.write(
+          e.code === 'EADDRINUSE' ? `hoop demo: a port is in use (${e.message}); try --port 0 --admin-port 0\n` : `hoop demo: ${e.message}\n`,
+        );
+        process.exitCode = 2;
+        return;
+      }
+      process.stdout.write(renderDemoInstructions(demo.info));
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      process.stderr.write('\nhoop demo: stopping\n');
+      await demo.close();
     });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
 }
