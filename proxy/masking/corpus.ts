@@ -29,6 +29,10 @@ INSERT INTO customers (name, email, card_number, ssn, balance) VALUES
   ('Ann Other', 'ann@example.com', '5555555555554444', '123-45-6789', 7);
 INSERT INTO orders (customer_id, total, note) VALUES (1, 10, 'first'), (2, 20, 'second');
 REFRESH MATERIALIZED VIEW mv_emails;
+CREATE TABLE events (id int, contact text) PARTITION BY RANGE (id);
+CREATE TABLE events_low PARTITION OF events FOR VALUES FROM (0) TO (100);
+INSERT INTO events VALUES (1, '${SENTINEL.email}');
+CREATE VIEW v_contacts AS SELECT id, name AS contact_name FROM customers;
 ANALYZE customers;
 `;
 
@@ -36,6 +40,9 @@ export const MASKED_COLUMNS = [
   { column: 'public.customers.email', masker: { name: 'email', args: [] } },
   { column: 'public.customers.card_number', masker: { name: 'last4', args: [] } },
   { column: 'public.customers.ssn', masker: { name: 'redact', args: [] } },
+  // A partitioned table (its partitions inherit the mask) and a view column masked by name.
+  { column: 'public.events.contact', masker: { name: 'redact', args: [] } },
+  { column: 'public.v_contacts.contact_name', masker: { name: 'redact', args: [] } },
 ] as const;
 
 export interface CorpusCase {
@@ -69,6 +76,9 @@ export const CORPUS: CorpusCase[] = [
   { sql: 'SELECT t.e FROM (VALUES (1)) v(i) JOIN (SELECT id, email AS e FROM customers) t ON t.id = v.i', expect: 'e', note: 'VALUES join' },
   { sql: 'SELECT email FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id)', expect: 'e' },
   { sql: "INSERT INTO orders (customer_id, total, note) VALUES (1, 1, 'x') RETURNING id, note", expect: 'cc' },
+  { sql: 'SELECT contact FROM events', expect: 'p' },
+  { sql: 'SELECT id, contact FROM events_low', expect: 'cp', note: 'a partition carries its parent table mask' },
+  { sql: 'SELECT contact_name FROM v_contacts', expect: 'v', note: 'a mask on a view column' },
   // Derived: any expression over a masked column is redacted.
   { sql: "SELECT email || '' FROM customers", expect: 'd' },
   { sql: 'SELECT upper(email) FROM customers', expect: 'd' },
@@ -136,4 +146,12 @@ export const CORPUS: CorpusCase[] = [
   { sql: 'SELECT id FROM no_such_table', expect: 'block' },
   { sql: "SELECT to_tsquery(email) FROM customers", expect: 'block' },
   { sql: "SELECT format(email) FROM customers", expect: 'block', note: 'masked format string' },
+  { sql: 'ALTER TABLE customers ALTER COLUMN email TYPE int USING email::int', expect: 'block', note: 'the rewrite error quotes a value' },
+  { sql: 'CREATE INDEX ON customers ((ssn::date))', expect: 'block' },
+  { sql: "CREATE FUNCTION f2() RETURNS text LANGUAGE sql AS 'SELECT email FROM customers LIMIT 1'", expect: 'block' },
+  { sql: 'CREATE RULE r1 AS ON INSERT TO orders DO ALSO INSERT INTO orders (note) SELECT email FROM customers', expect: 'block' },
+  { sql: 'DECLARE c1 CURSOR FOR SELECT email::int FROM customers', expect: 'block' },
+  { sql: 'SELECT id FROM customers ORDER BY ssn::int', expect: 'block' },
+  { sql: 'SELECT count(*) FILTER (WHERE email::int > 0) FROM customers', expect: 'block' },
+  { sql: 'WITH x AS (INSERT INTO orders (note) SELECT ssn FROM customers RETURNING 1) SELECT * FROM x', expect: 'block' },
 ];

@@ -68,7 +68,9 @@ const letter = (f: { t: string; column?: string }): string => {
   if (f.t === 'clear') return 'c';
   if (f.t === 'derived') return 'd';
   if (f.t === 'opaque') return 'o';
-  return { 'public.customers.email': 'e', 'public.customers.card_number': 'k', 'public.customers.ssn': 's' }[f.column ?? ''] ?? '?';
+  return (
+    { 'public.customers.email': 'e', 'public.customers.card_number': 'k', 'public.customers.ssn': 's', 'public.events.contact': 'p', 'public.v_contacts.contact_name': 'v' } as Record<string, string>
+  )[f.column ?? ''] ?? '?';
 };
 
 describe('masking corpus on PostgreSQL 15', () => {

@@ -18,7 +18,12 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid) END AS def,
        COALESCE((SELECT json_agg(json_build_object('name', a.attname, 'attnum', a.attnum, 'typeOid', a.atttypid::int8) ORDER BY a.attnum)
                    FROM pg_catalog.pg_attribute a
-                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns
+                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
+       COALESCE((WITH RECURSIVE up(oid, depth) AS (
+                   SELECT i.inhparent, 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid
+                   UNION SELECT i.inhparent, up.depth + 1 FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid = up.oid WHERE up.depth < 32)
+                 SELECT json_agg(json_build_object('schema', pn.nspname, 'name', p.relname) ORDER BY up.depth)
+                   FROM up JOIN pg_catalog.pg_class p ON p.oid = up.oid JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace), '[]') AS ancestors
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')`;
@@ -30,6 +35,7 @@ interface RelationRow {
   kind: string;
   def: string | null;
   columns: { name: string; attnum: number; typeOid: number }[];
+  ancestors: { schema: string; name: string }[];
 }
 
 export class PgCatalog implements Catalog {
@@ -132,5 +138,6 @@ function toRelation(r: RelationRow): CatalogRelation {
     columns: r.columns.map((c) => ({ name: c.name, attnum: Number(c.attnum), typeOid: Number(c.typeOid) })),
   };
   if (r.def !== null) rel.viewDefinition = r.def;
+  if (r.ancestors.length > 0) rel.ancestors = r.ancestors;
   return rel;
 }

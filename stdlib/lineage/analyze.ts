@@ -185,8 +185,13 @@ export class LineageAnalyzer {
         outputs = [{ name: 'setting', flow: CLEAR, spread: true }];
         result = 'rows';
         break;
-      case 'ViewStmt':
       case 'CreateFunctionStmt':
+      case 'CreateTrigStmt':
+      case 'RuleStmt':
+      case 'CreateEventTrigStmt':
+        this.block('defining functions, triggers or rules while columns are masked is not allowed: their code would read masked columns unmasked');
+        break;
+      case 'ViewStmt':
       case 'TransactionStmt':
       case 'VariableSetStmt':
       case 'ListenStmt':
@@ -197,8 +202,10 @@ export class LineageAnalyzer {
       case 'DiscardStmt':
         break;
       default:
-        // Utility statements (DDL, GRANT, VACUUM, ...) return no rows; any query inside is still checked.
-        await this.scanForQueries(body);
+        // Utility statements (DDL, GRANT, VACUUM, ...) return no rows. Any query inside is checked,
+        // and so is every relation they name: DDL on a table with masked columns (ALTER COLUMN
+        // TYPE, CREATE INDEX on an expression, ...) can fail with an error quoting a value.
+        await this.scanForQueries(body, type);
         break;
     }
     return { result, outputs, blocks: [...new Set(this.blocks)] };
@@ -240,15 +247,26 @@ export class LineageAnalyzer {
   }
 
   /** Unknown statement types: check any query they embed. */
-  private async scanForQueries(body: Node): Promise<void> {
-    for (const v of Object.values(body)) {
-      for (const item of list(v)) {
-        const u = unwrap(item);
-        if (u === undefined) continue;
-        if (u[0] === 'SelectStmt') this.blockCopies(await this.select(u[1], undefined), 'this statement');
-        else await this.scanForQueries(u[1]);
+  private async scanForQueries(body: Node, statementType: string): Promise<void> {
+    const visit = async (node: Node, isRangeVar: boolean): Promise<void> => {
+      if (isRangeVar && typeof node.relname === 'string') {
+        const shape = await this.relationShape(node.relname, typeof node.schemaname === 'string' ? node.schemaname : undefined);
+        const masked = shape.cols.filter((c) => !isClear(c.flow) && c.flow.t !== 'opaque');
+        if (masked.length > 0) this.block(`${statementType} on ${relName(node)}, which has masked columns (${masked.map((c) => describe(c.flow)).join(', ')}): its errors can quote values`);
+        return;
       }
-    }
+      for (const v of Object.values(node)) {
+        for (const item of list(v)) {
+          if (item === null || typeof item !== 'object') continue;
+          const u = unwrap(item);
+          if (u === undefined) await visit(item as Node, 'relname' in (item as Node));
+          else if (u[0] === 'SelectStmt') this.blockCopies(await this.select(u[1], undefined), statementType);
+          else if (['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'].includes(u[0])) await this.write(u[0], u[1]);
+          else await visit(u[1], u[0] === 'RangeVar');
+        }
+      }
+    };
+    await visit(body, false);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -452,17 +470,27 @@ export class LineageAnalyzer {
 
   /** Columns of a relation with their flows; views and materialized views are analysed (cached). */
   async relationColumns(rel: CatalogRelation): Promise<Shape> {
+    // A mask names a column of this relation or of an ancestor (a partitioned parent, an
+    // inheritance parent): reading a partition directly is reading the masked table.
+    const owners = [rel, ...(rel.ancestors ?? [])];
+    const ownMask = (column: string): Flow => {
+      for (const o of owners) {
+        const key = `${o.schema}.${o.name}.${column}`.toLowerCase();
+        if (this.masked.has(key)) return direct(key);
+      }
+      return CLEAR;
+    };
     if (rel.kind === 'v' || rel.kind === 'm') {
       const view = await this.view(rel);
       for (const b of view.blocks) this.block(b);
-      return { cols: rel.columns.map((c, i) => ({ name: c.name, flow: view.columns[i] ?? this.opaque(`view ${rel.schema}.${rel.name} has more columns than its definition yields`) })) };
+      return {
+        cols: rel.columns.map((c, i) => ({
+          name: c.name,
+          flow: union([view.columns[i] ?? this.opaque(`view ${rel.schema}.${rel.name} has more columns than its definition yields`), ownMask(c.name)]),
+        })),
+      };
     }
-    return {
-      cols: rel.columns.map((c) => {
-        const key = `${rel.schema}.${rel.name}.${c.name}`;
-        return { name: c.name, flow: this.masked.has(key.toLowerCase()) ? direct(key.toLowerCase()) : CLEAR };
-      }),
-    };
+    return { cols: rel.columns.map((c) => ({ name: c.name, flow: ownMask(c.name) })) };
   }
 
   private view(rel: CatalogRelation): Promise<ViewLineage> {

@@ -19,6 +19,8 @@ export interface CatalogRelation {
   columns: CatalogColumn[];
   /** The query of a view or materialized view (`pg_get_viewdef`), as SQL text. */
   viewDefinition?: string;
+  /** Partitioned or inheritance parents, nearest first: their column masks apply here too. */
+  ancestors?: { schema: string; name: string }[];
 }
 
 export interface CatalogRoutine {
