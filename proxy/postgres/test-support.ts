@@ -96,11 +96,18 @@ export function gatewayConfig(cluster: Cluster, stateDir: string, issuer: DevIss
   };
 }
 
-export async function startTestGateway(cluster: Cluster, policyText: string, deps: GatewayDeps = {}, resourceName = 'prod-main'): Promise<TestGateway> {
+export async function startTestGateway(
+  cluster: Cluster,
+  policyText: string,
+  deps: GatewayDeps = {},
+  resourceName = 'prod-main',
+  tweak?: (config: GatewayConfig) => void,
+): Promise<TestGateway> {
   // The audit log fsyncs before each statement runs; tmpfs keeps that from dominating test time.
   const stateDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'hoop-gw-'));
   const issuer = await openDevIssuer(stateDir);
   const config = gatewayConfig(cluster, stateDir, issuer, resourceName);
+  tweak?.(config);
   const compiled = compilePolicy([{ file: 'test.hoop', text: policyText }]);
   if (!compiled.policy) throw new Error(`test policy does not compile: ${compiled.diagnostics.map((d) => d.message).join('; ')}`);
   const audit = await auditFor(config.audit.file);

@@ -1,0 +1,68 @@
+// TLS on both legs: clients terminate TLS at the gateway (SSLRequest → 'S'), and the gateway
+// speaks TLS to an upstream that has it enabled.
+
+import { execFileSync } from 'node:child_process';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
+import { RawClient } from './raw-client.ts';
+import { ALLOW_ALL, run, startTestGateway, type TestGateway } from './test-support.ts';
+import { encodeStartup } from './wire/startup.ts';
+
+let cluster: Cluster;
+let gw: TestGateway;
+let token: string;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hoop-tls-'));
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+  ], { stdio: 'ignore' });
+  if (process.getuid?.() === 0) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
+    for (const f of ['', 'key.pem', 'cert.pem']) chownSync(join(dir, f), uid, gid);
+  }
+  cluster = await startCluster({ config: ['ssl = on', `ssl_cert_file = '${join(dir, 'cert.pem')}'`, `ssl_key_file = '${join(dir, 'key.pem')}'`] });
+  gw = await startTestGateway(cluster, ALLOW_ALL, {}, 'secure', (c) => {
+    c.tls = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+    c.resources[0]!.tls = { mode: 'verify-full', ca: join(dir, 'cert.pem'), servername: 'localhost' };
+  });
+  token = await gw.token();
+});
+
+afterAll(async () => {
+  await gw?.close();
+  await cluster?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('TLS', () => {
+  it('psql with sslmode=verify-full reaches the gateway over TLS, and the gateway reaches the upstream over TLS', async () => {
+    const conninfo = `host=localhost port=${gw.gateway.postgresPort} dbname=secure user=agent-7 password=${token} sslmode=verify-full sslrootcert=${join(dir, 'cert.pem')}`;
+    const r = await run(join(cluster.binDir, 'psql'), ['-X', '-At', '-c', 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()', conninfo]);
+    expect(r).toMatchObject({ code: 0, stdout: 't\n' });
+  });
+
+  it('SSLRequest is answered with S when TLS is configured', async () => {
+    const c = await RawClient.open(gw.gateway.postgresPort);
+    c.framing = false;
+    c.send(encodeStartup({ name: 'sslRequest' }));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(Buffer.concat(c.rawBytes).toString()).toBe('S');
+    c.destroy();
+  });
+
+  it('plaintext bytes pipelined after SSLRequest are refused', async () => {
+    const c = await RawClient.open(gw.gateway.postgresPort);
+    c.framing = false;
+    c.send(Buffer.concat([encodeStartup({ name: 'sslRequest' }), Buffer.from('GET / HTTP/1.0\r\n')]));
+    expect(await c.waitClosed()).toBe(true);
+    expect(Buffer.concat(c.rawBytes).toString()).not.toMatch(/^S/);
+  });
+});
