@@ -9,21 +9,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import type { Request, ShellAction, SqlAction, SqlKind } from '../stdlib/facts.ts';
 import { compilePolicy, type Decision } from './index.ts';
+import { buildRequest, type CaseRequest } from './test-request.ts';
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'cases');
-
-interface CaseRequest {
-  sub?: string;
-  groups?: string[];
-  actor?: string;
-  claims?: Record<string, unknown>;
-  resource?: string;
-  time?: string;
-  sql?: { kind: SqlKind; reads?: string[]; writes?: string[]; has_where?: boolean; limit?: number | null };
-  shell?: { kind?: 'command' | 'unknown'; programs: string[]; redirects?: string[] };
-}
 
 interface Want {
   verdict: Decision['verdict'];
@@ -43,30 +32,6 @@ interface CaseDoc {
   policies: { file: string; text: string }[];
   cases?: { note: string; request: CaseRequest; want: Want }[];
   want_diagnostics?: { code: string; at: string; help_contains?: string }[];
-}
-
-export function buildRequest(r: CaseRequest): Request {
-  const [kind, name] = (r.resource ?? 'postgres:prod-main').split(':') as ['postgres' | 'ssh', string];
-  let action: SqlAction | ShellAction;
-  if (r.shell) {
-    action = {
-      type: 'shell', kind: r.shell.kind ?? 'command', programs: r.shell.programs,
-      invocations: r.shell.programs.map((program) => ({ program, args: [] })), args: [],
-      redirects: r.shell.redirects ?? [], dynamic: false, interpreters: [], text: r.shell.programs.join(' | '),
-    };
-  } else {
-    const s = r.sql ?? { kind: 'select' };
-    action = {
-      type: 'sql', kind: s.kind, effects: [s.kind], reads: s.reads ?? [], writes: s.writes ?? [], columns: [], functions: [],
-      has_where: s.has_where ?? true, limit: s.limit ?? null, text: '', normalized: '', fingerprint: '',
-    };
-  }
-  return {
-    identity: { sub: r.sub ?? 'agent-1', groups: r.groups ?? [], actor: r.actor, claims: r.claims ?? {} },
-    resource: { kind, name, labels: {} },
-    action,
-    context: { time: r.time ?? '2026-01-01T10:00:00Z', client_addr: '127.0.0.1', session_id: 's1' },
-  };
 }
 
 function checkWant(d: Decision, want: Want): void {
