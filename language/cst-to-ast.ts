@@ -28,6 +28,8 @@ const KIND_ALIASES: Record<string, string> = {
   show: 'utility', vacuum: 'utility', analyze: 'utility', reset: 'set', reads: 'read', writes: 'write',
 };
 
+const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
 const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 const IDENTITY_FIELDS = ['sub', 'groups', 'actor', 'claims', 'token_id'] as const;
@@ -71,15 +73,16 @@ function node(n: CstNode | undefined, key: string): CstNode | undefined {
   return nodes(n, key)[0];
 }
 
-function allTokens(n: CstNode, out: IToken[] = []): IToken[] {
-  for (const xs of Object.values(n.children)) {
-    for (const x of xs ?? []) {
+function firstLast(n: CstNode, acc: { first?: IToken; last?: IToken }): void {
+  for (const key in n.children) {
+    for (const x of n.children[key]) {
       if (isToken(x)) {
-        if (!x.isInsertedInRecovery && Number.isFinite(x.startOffset)) out.push(x);
-      } else allTokens(x, out);
+        if (x.isInsertedInRecovery || !Number.isFinite(x.startOffset)) continue;
+        if (!acc.first || x.startOffset < acc.first.startOffset) acc.first = x;
+        if (!acc.last || x.startOffset > acc.last.startOffset) acc.last = x;
+      } else firstLast(x, acc);
     }
   }
-  return out;
 }
 
 function joinSpans(a: Span, b: Span): Span {
@@ -121,27 +124,14 @@ class Converter {
     return tokenSpan(this.file_, t);
   }
 
+  /** A node's span: from its first real token to its last (recovery-inserted tokens have no position). */
   private nspan(n: CstNode): Span {
-    const loc = n.location;
-    if (
-      loc && Number.isFinite(loc.startOffset) && Number.isFinite(loc.endOffset) &&
-      loc.startLine !== undefined && Number.isFinite(loc.startLine) && loc.endLine !== undefined && Number.isFinite(loc.endLine)
-    ) {
-      return {
-        file: this.file_,
-        startOffset: loc.startOffset,
-        endOffset: (loc.endOffset as number) + 1,
-        startLine: loc.startLine,
-        startColumn: loc.startColumn as number,
-        endLine: loc.endLine,
-        endColumn: (loc.endColumn as number) + 1,
-      };
-    }
-    const ts = allTokens(n).sort((a, b) => a.startOffset - b.startOffset);
-    if (ts.length === 0) {
+    const ends: { first?: IToken; last?: IToken } = {};
+    firstLast(n, ends);
+    if (!ends.first || !ends.last) {
       return { file: this.file_, startOffset: 0, endOffset: 0, startLine: 1, startColumn: 1, endLine: 1, endColumn: 1 };
     }
-    return joinSpans(this.tspan(ts[0]), this.tspan(ts[ts.length - 1]));
+    return joinSpans(this.tspan(ends.first), this.tspan(ends.last));
   }
 
   private hasSyntaxErrorIn(span: Span): boolean {
@@ -164,6 +154,7 @@ class Converter {
       this.report('HOOP1002', span, 'unterminated string', 'close it with a double quote `"` on the same line');
     }
     const body = img.slice(1, unterminated ? img.length : img.length - 1);
+    if (!body.includes('\\')) return { kind: 'String', value: body, span };
     let value = '';
     for (let i = 0; i < body.length; i++) {
       const ch = body[i];
@@ -178,9 +169,8 @@ class Converter {
         startLine: span.startLine, startColumn: span.startColumn + 1 + i,
         endLine: span.startLine, endColumn: span.startColumn + 1 + i + len,
       });
-      const simple: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
-      if (esc !== undefined && esc in simple) {
-        value += simple[esc];
+      if (esc !== undefined && esc in SIMPLE_ESCAPES) {
+        value += SIMPLE_ESCAPES[esc];
         i++;
       } else if (esc === 'u' && /^[0-9a-fA-F]{4}$/.test(body.slice(i + 2, i + 6))) {
         value += String.fromCharCode(parseInt(body.slice(i + 2, i + 6), 16));

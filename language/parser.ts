@@ -10,6 +10,7 @@
 
 import {
   CstParser,
+  type IParserConfig,
   type IParserErrorMessageProvider,
   type IToken,
   type TokenType,
@@ -58,12 +59,29 @@ const messages: IParserErrorMessageProvider = {
 };
 
 export class HoopParser extends CstParser {
-  constructor() {
+  /**
+   * Alternatives and gated repetitions are built once and reused (Chevrotain's performance guide):
+   * building `{ ALT: () => ... }` objects on every call costs allocations, and under tsx's
+   * keep-names transform a named-function helper call each, which dominated parse time.
+   */
+  private readonly memo = new Map<string, unknown>();
+  private once<T>(key: string, make: () => T): T {
+    let v = this.memo.get(key) as T | undefined;
+    if (v === undefined) {
+      v = make();
+      this.memo.set(key, v);
+    }
+    return v;
+  }
+
+  constructor(config: IParserConfig = {}) {
     super(T.ALL_TOKENS, {
       recoveryEnabled: true,
-      nodeLocationTracking: 'full',
+      // Node locations are derived from tokens in cst-to-ast; tracking them here made parsing ~3x slower.
+      nodeLocationTracking: 'none',
       maxLookahead: 3,
       errorMessageProvider: messages,
+      ...config,
     });
     this.performSelfAnalysis();
   }
@@ -71,12 +89,12 @@ export class HoopParser extends CstParser {
   // file: (package | default | rule | test)*
   public file = this.RULE('file', () => {
     this.MANY(() => {
-      this.OR([
+      this.OR(this.once('or1', () => [
         { ALT: () => this.SUBRULE(this.packageDecl) },
         { ALT: () => this.SUBRULE(this.defaultDecl) },
         { ALT: () => this.SUBRULE(this.ruleDecl) },
         { ALT: () => this.SUBRULE(this.testDecl) },
-      ]);
+      ]));
     });
   });
 
@@ -96,7 +114,7 @@ export class HoopParser extends CstParser {
   // default allow | default block "message"?
   private defaultDecl = this.RULE('defaultDecl', () => {
     this.CONSUME(T.Default);
-    this.OR([
+    this.OR(this.once('or2', () => [
       { ALT: () => this.CONSUME(T.Allow) },
       {
         ALT: () => {
@@ -104,7 +122,7 @@ export class HoopParser extends CstParser {
           this.OPTION(() => this.CONSUME(T.StringLiteral));
         },
       },
-    ]);
+    ]));
   });
 
   private ruleDecl = this.RULE('ruleDecl', () => {
@@ -116,7 +134,7 @@ export class HoopParser extends CstParser {
   });
 
   private ruleClause = this.RULE('ruleClause', () => {
-    this.OR([
+    this.OR(this.once('or3', () => [
       { ALT: () => this.SUBRULE(this.onSelector) },
       { ALT: () => this.SUBRULE(this.whenSelector) },
       { ALT: () => this.SUBRULE(this.matchSelector) },
@@ -125,7 +143,7 @@ export class HoopParser extends CstParser {
       { ALT: () => this.SUBRULE(this.blockEffect) },
       { ALT: () => this.SUBRULE(this.approveEffect) },
       { ALT: () => this.SUBRULE(this.maskEffect) },
-    ]);
+    ]));
   });
 
   // on postgres("glob", ...) | on ssh | on any()
@@ -142,13 +160,13 @@ export class HoopParser extends CstParser {
   // "a", "b", "c" with an optional trailing comma
   private stringItems = this.RULE('stringItems', () => {
     this.CONSUME(T.StringLiteral);
-    this.MANY({
+    this.MANY(this.once('g13', () => ({
       GATE: () => this.LA(2).tokenType !== T.RBracket && this.LA(2).tokenType !== T.RParen,
       DEF: () => {
         this.CONSUME(T.Comma);
         this.CONSUME2(T.StringLiteral);
       },
-    });
+    })));
     this.OPTION(() => this.CONSUME2(T.Comma, { LABEL: 'trailingComma' }));
   });
 
@@ -161,32 +179,32 @@ export class HoopParser extends CstParser {
 
   // "a" | ["a", "b"]
   private stringOrList = this.RULE('stringOrList', () => {
-    this.OR([
+    this.OR(this.once('or4', () => [
       { ALT: () => this.CONSUME(T.StringLiteral) },
       { ALT: () => this.SUBRULE(this.stringList) },
-    ]);
+    ]));
   });
 
   // when group "g" | when groups ["a", "b"] | when subject(s) ... | when actor(s) ...
   private whenSelector = this.RULE('whenSelector', () => {
     this.CONSUME(T.When);
-    this.OR([
+    this.OR(this.once('or5', () => [
       { ALT: () => this.CONSUME(T.Group, { LABEL: 'attribute' }) },
       { ALT: () => this.CONSUME(T.Groups, { LABEL: 'attribute' }) },
       { ALT: () => this.CONSUME(T.Subject, { LABEL: 'attribute' }) },
       { ALT: () => this.CONSUME(T.Subjects, { LABEL: 'attribute' }) },
       { ALT: () => this.CONSUME(T.Actor, { LABEL: 'attribute' }) },
       { ALT: () => this.CONSUME(T.Actors, { LABEL: 'attribute' }) },
-    ]);
+    ]));
     this.SUBRULE(this.stringOrList);
   });
 
   private matchSelector = this.RULE('matchSelector', () => {
     this.CONSUME(T.Match);
-    this.OR([
+    this.OR(this.once('or6', () => [
       { ALT: () => this.SUBRULE(this.sqlMatch) },
       { ALT: () => this.SUBRULE(this.shellMatch) },
-    ]);
+    ]));
   });
 
   // sql select, insert on tables ["public.t*"]; kinds and tables both optional
@@ -199,7 +217,7 @@ export class HoopParser extends CstParser {
         this.CONSUME(T.NameTok, { LABEL: 'kind' });
       });
     });
-    this.OPTION2({
+    this.OPTION2(this.once('g16', () => ({
       // `on tables [...]` belongs to the match; a bare `on` starts the next (resource) selector.
       GATE: () => this.LA(2).tokenType === T.Tables,
       DEF: () => {
@@ -207,7 +225,7 @@ export class HoopParser extends CstParser {
         this.CONSUME(T.Tables);
         this.SUBRULE(this.stringList);
       },
-    });
+    })));
   });
 
   private shellMatch = this.RULE('shellMatch', () => {
@@ -241,17 +259,17 @@ export class HoopParser extends CstParser {
 
   private approverGroups = this.RULE('approverGroups', () => {
     this.CONSUME(T.By);
-    this.OR([
+    this.OR(this.once('or7', () => [
       { ALT: () => this.CONSUME(T.Group, { LABEL: 'attribute' }) },
       { ALT: () => this.CONSUME(T.Groups, { LABEL: 'attribute' }) },
-    ]);
+    ]));
     this.SUBRULE(this.stringOrList);
   });
 
   // mask column "t.c" with masker | mask detect d1, d2 with masker
   private maskEffect = this.RULE('maskEffect', () => {
     this.CONSUME(T.Mask);
-    this.OR([
+    this.OR(this.once('or8', () => [
       {
         ALT: () => {
           this.CONSUME(T.Column);
@@ -268,7 +286,7 @@ export class HoopParser extends CstParser {
           });
         },
       },
-    ]);
+    ]));
     this.CONSUME(T.With);
     this.SUBRULE(this.maskerRef);
   });
@@ -306,7 +324,7 @@ export class HoopParser extends CstParser {
   });
 
   private testClause = this.RULE('testClause', () => {
-    this.OR([
+    this.OR(this.once('or9', () => [
       {
         ALT: () => {
           this.CONSUME(T.Identity);
@@ -333,7 +351,7 @@ export class HoopParser extends CstParser {
         },
       },
       { ALT: () => this.SUBRULE(this.expectation) },
-    ]);
+    ]));
   });
 
   // resource postgres("prod-main")
@@ -347,7 +365,7 @@ export class HoopParser extends CstParser {
 
   private expectation = this.RULE('expectation', () => {
     this.CONSUME(T.Expect);
-    this.OR([
+    this.OR(this.once('or10', () => [
       { ALT: () => this.CONSUME(T.Allow, { LABEL: 'verdict' }) },
       { ALT: () => this.CONSUME(T.Block, { LABEL: 'verdict' }) },
       {
@@ -385,7 +403,7 @@ export class HoopParser extends CstParser {
           this.CONSUME2(T.StringLiteral);
         },
       },
-    ]);
+    ]));
   });
 
   // { key: literal, "quoted key": literal, }
@@ -393,23 +411,23 @@ export class HoopParser extends CstParser {
     this.CONSUME(T.LBrace);
     this.OPTION(() => {
       this.SUBRULE(this.objectEntry);
-      this.MANY({
+      this.MANY(this.once('g14', () => ({
         GATE: () => this.LA(2).tokenType !== T.RBrace,
         DEF: () => {
           this.CONSUME(T.Comma);
           this.SUBRULE2(this.objectEntry);
         },
-      });
+      })));
       this.OPTION2(() => this.CONSUME2(T.Comma, { LABEL: 'trailingComma' }));
     });
     this.CONSUME(T.RBrace);
   });
 
   private objectEntry = this.RULE('objectEntry', () => {
-    this.OR([
+    this.OR(this.once('or11', () => [
       { ALT: () => this.CONSUME(T.NameTok, { LABEL: 'key' }) },
       { ALT: () => this.CONSUME(T.StringLiteral, { LABEL: 'key' }) },
-    ]);
+    ]));
     this.CONSUME(T.Colon);
     this.SUBRULE(this.literal);
   });
@@ -418,20 +436,20 @@ export class HoopParser extends CstParser {
     this.CONSUME(T.LBracket);
     this.OPTION(() => {
       this.SUBRULE(this.literal);
-      this.MANY({
+      this.MANY(this.once('g15', () => ({
         GATE: () => this.LA(2).tokenType !== T.RBracket,
         DEF: () => {
           this.CONSUME(T.Comma);
           this.SUBRULE2(this.literal);
         },
-      });
+      })));
       this.OPTION2(() => this.CONSUME2(T.Comma, { LABEL: 'trailingComma' }));
     });
     this.CONSUME(T.RBracket);
   });
 
   private literal = this.RULE('literal', () => {
-    this.OR([
+    this.OR(this.once('or12', () => [
       { ALT: () => this.CONSUME(T.StringLiteral) },
       { ALT: () => this.CONSUME(T.NumberLiteral) },
       { ALT: () => this.CONSUME(T.True) },
@@ -439,7 +457,7 @@ export class HoopParser extends CstParser {
       { ALT: () => this.CONSUME(T.Null) },
       { ALT: () => this.SUBRULE(this.listLit) },
       { ALT: () => this.SUBRULE(this.objectLit) },
-    ]);
+    ]));
   });
 }
 
