@@ -17,13 +17,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig, renderConfigErrors, type GatewayConfig } from '../../proxy/config.ts';
 import { openDevIssuer } from '../../proxy/identity/dev-issuer.ts';
-import { createTokenVerifier } from '../../proxy/identity/verifier.ts';
-import { openApprovalService } from '../../proxy/approvals/file-service.ts';
-import { openAuditLog } from '../../proxy/audit/sink.ts';
-import { createMetrics } from '../../proxy/metrics.ts';
-import { startAdminServer } from '../../proxy/admin/server.ts';
-import { startGateway } from '../../proxy/gateway.ts';
-import type { GatewayDeps } from '../../proxy/gateway.ts';
+import { runGateway } from '../../proxy/run.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -78,7 +72,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
 
     // 2. The development issuer and the configuration (validated like a real hoop.yaml).
     const issuer = await openDevIssuer(state);
-    const policy = resolve(opts.policy ?? (existsSync(join(ROOT, 'examples', 'policies')) ? join(ROOT, 'examples', 'policies') : join(ROOT, 'examples', 'demo', 'policy.hoop')));
+    const policy = resolve(opts.policy ?? join(ROOT, 'examples', 'policies'));
     const port = opts.port === 0 ? await freePort() : opts.port;
     const adminPort = opts.adminPort === 0 ? await freePort() : opts.adminPort;
     const parsed = parseConfig(
@@ -89,36 +83,18 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
         policy,
         state,
         approvals: { mode: 'hold', timeout: '15m' },
+        masking: { hash_key_env: 'HOOP_DEMO_HASH_KEY' },
       },
-      { env: { HOOP_DEMO_USER: 'postgres' }, file: join(state, 'hoop.yaml') },
+      { env: { HOOP_DEMO_USER: 'postgres', HOOP_DEMO_HASH_KEY: demoHashKey(state) }, file: join(state, 'hoop.yaml') },
     );
     if (!parsed.ok) throw new Error(`internal error: demo config invalid:\n${renderConfigErrors('demo', parsed.errors)}`);
     const config: GatewayConfig = parsed.config;
 
-    // 3. Services shared by the gateway and the admin API (one audit writer per file: the chain).
-    const verifier = createTokenVerifier(config.identity);
-    const audit = await openAuditLog(config.audit.file);
-    closers.push(() => audit.close());
-    const approvals = await openApprovalService(config.state);
-    closers.push(() => approvals.close());
-    const metrics = createMetrics();
-    const deps: GatewayDeps = { verifier, audit, approvals, metrics, log };
-    const masker = await loadMasker(upstreamPort, state);
-    if (masker) deps.masker = masker;
-
-    const started = await startGateway(config, deps);
-    if (!started.ok) throw new Error(`the gateway did not start:\n${started.errors.join('\n')}`);
-    const gateway = started.gateway;
-    closers.push(() => gateway.close());
-    const admin = await startAdminServer({
-      address: config.listen.admin!,
-      approvals,
-      verifier,
-      metrics,
-      audit,
-      health: () => ({ ok: gateway.policy !== undefined, checks: { policy: gateway.policy ? 'ok' : 'not loaded' } }),
-    });
-    closers.push(() => admin.close());
+    // 3. The gateway, its admin API and the services they share.
+    const run = await runGateway(config, { log });
+    if (!run.ok) throw new Error(`the gateway did not start:\n${run.errors.join('\n')}`);
+    const { gateway, admin } = run.running;
+    closers.push(() => run.running.close());
 
     // 4. Tokens for the two personas.
     const readerToken = await issuer.mint({ sub: 'agent-7', groups: ['data-reader'], actor: 'alice', ttlMs: 30 * 60_000 });
@@ -127,7 +103,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     return {
       info: {
         postgresPort: gateway.postgresPort,
-        adminUrl: admin.url,
+        adminUrl: admin!.url,
         resource: 'prod-main',
         readerToken,
         dbaToken,
@@ -142,21 +118,6 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     await closeAll();
     throw err;
   }
-}
-
-/**
- * The result masker from proxy/masking/ when it is present (resolved at run time so the demo also
- * runs in builds without it; the gateway then blocks masked statements, fail closed).
- */
-async function loadMasker(upstreamPort: number, state: string): Promise<GatewayDeps['masker'] | undefined> {
-  const path = join(ROOT, 'proxy', 'masking', 'index.ts');
-  if (!existsSync(path)) return undefined;
-  const mod = (await import(path)) as { createResultMasker?: (o: unknown) => GatewayDeps['masker'] };
-  if (typeof mod.createResultMasker !== 'function') return undefined;
-  return mod.createResultMasker({
-    catalogFor: () => ({ connection: { host: '127.0.0.1', port: upstreamPort, user: 'postgres', database: 'postgres' } }),
-    hashKey: demoHashKey(state),
-  });
 }
 
 /** The `hash` masker's key, kept in the state directory so hashed values stay stable across runs. */

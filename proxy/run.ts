@@ -1,0 +1,104 @@
+// The whole gateway process from one resolved config: the services shared by the PostgreSQL
+// listener and the admin API (one audit writer per file, since the chain has one tail; one
+// approval service; one metrics registry), the result masker with a catalog connection per
+// resource, the listener (proxy/gateway.ts) and the admin API. `hoop gateway` and `hoop demo` use it.
+
+import { readFileSync } from 'node:fs';
+import type { ClientConfig } from 'pg';
+import type { GatewayConfig, ResourceConfig } from './config.ts';
+import { createTokenVerifier } from './identity/verifier.ts';
+import { openAuditLog } from './audit/sink.ts';
+import { openApprovalService, type FileApprovalService } from './approvals/file-service.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { startAdminServer, type AdminServer } from './admin/server.ts';
+import { startGateway, type Gateway, type GatewayDeps } from './gateway.ts';
+import { createResultMasker } from './masking/index.ts';
+import type { AuditSink, TokenVerifier } from './ports.ts';
+
+export interface RunningGateway {
+  gateway: Gateway;
+  /** Undefined when `listen.admin` is not configured. */
+  admin?: AdminServer;
+  approvals: FileApprovalService;
+  audit: AuditSink;
+  metrics: Metrics;
+  verifier: TokenVerifier;
+  close(): Promise<void>;
+}
+
+export type RunResult = { ok: true; running: RunningGateway } | { ok: false; errors: string[] };
+
+export interface RunOptions {
+  log?: (line: string) => void;
+  /** Overrides for tests and the demo (e.g. a catalog connection the config cannot express). */
+  catalogConnection?: (resource: ResourceConfig) => ClientConfig;
+}
+
+export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): Promise<RunResult> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`hoop gateway: ${line}\n`));
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch((err: Error) => log(`shutdown: ${err.message}`));
+  };
+  try {
+    const verifier = createTokenVerifier(config.identity);
+    const audit = await openAuditLog(config.audit.file);
+    closers.push(() => audit.close());
+    const approvals = await openApprovalService(config.state);
+    closers.push(() => approvals.close());
+    const metrics = createMetrics();
+    const byName = new Map(config.resources.map((r) => [r.name, r]));
+    const masker = createResultMasker({
+      catalogFor: (resource) => {
+        const r = byName.get(resource.name);
+        if (!r) throw new Error(`internal error: no configured resource ${resource.name}`);
+        return { connection: opts.catalogConnection?.(r) ?? catalogConnection(r) };
+      },
+      ...(config.masking.hashKey ? { hashKey: config.masking.hashKey } : {}),
+    });
+    closers.push(() => masker.close());
+    const deps: GatewayDeps = { verifier, audit, approvals, metrics, masker, log };
+    const started = await startGateway(config, deps);
+    if (!started.ok) {
+      await closeAll();
+      return { ok: false, errors: started.errors };
+    }
+    const gateway = started.gateway;
+    closers.push(() => gateway.close());
+    let admin: AdminServer | undefined;
+    if (config.listen.admin) {
+      admin = await startAdminServer({
+        address: config.listen.admin,
+        approvals,
+        verifier,
+        metrics,
+        audit,
+        health: () => ({ ok: gateway.policy !== undefined, checks: { policy: gateway.policy ? 'ok' : 'not loaded' } }),
+      });
+      closers.push(() => admin!.close());
+    }
+    return { ok: true, running: { gateway, admin, approvals, audit, metrics, verifier, close: closeAll } };
+  } catch (err) {
+    await closeAll();
+    const e = err as NodeJS.ErrnoException;
+    return { ok: false, errors: [e.code === 'EADDRINUSE' ? `address in use: ${e.message}` : e.message] };
+  }
+}
+
+/** The masker reads the upstream catalog with the gateway-held credentials of the resource. */
+export function catalogConnection(r: ResourceConfig): ClientConfig {
+  const u = new URL(r.upstream);
+  const ssl =
+    r.tls.mode === 'disable'
+      ? false
+      : { rejectUnauthorized: r.tls.mode === 'verify-full', ...(r.tls.ca ? { ca: readFileSync(r.tls.ca, 'utf8') } : {}), ...(r.tls.servername ? { servername: r.tls.servername } : {}) };
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: u.port ? Number(u.port) : 5432,
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || undefined,
+    user: r.user ?? (u.username ? decodeURIComponent(u.username) : undefined),
+    password: r.password,
+    ssl,
+    application_name: 'hoop-gateway-catalog',
+  };
+}
