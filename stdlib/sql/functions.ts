@@ -34,7 +34,7 @@ export const SAFE_FUNCTIONS: ReadonlySet<string> = new Set([
   ...safe(`ascii bit_length btrim char_length character_length chr concat concat_ws format
     initcap left length lower lpad ltrim md5 normalize octet_length overlay parse_ident position
     quote_ident quote_literal quote_nullable regexp_count regexp_instr regexp_like regexp_match
-    regexp_matches regexp_replace regexp_split_to_array regexp_split_to_table regexp_substr repeat
+    regexp_matches regexp_replace regexp_split_to_array regexp_split_to_table regexp_substr repeat is_normalized
     replace reverse right rpad rtrim split_part starts_with string_to_array string_to_table strpos
     substr substring to_ascii to_hex to_bin to_oct translate trim upper unistr casefold
     convert convert_from convert_to encode decode get_bit get_byte set_bit set_byte bit_count
@@ -196,6 +196,9 @@ export const EFFECTFUL_FUNCTIONS: ReadonlyMap<string, SqlKind> = new Map<string,
  * RESET, set_config) is `grant`: after `SET search_path`, an unqualified `customers` is no longer
  * `public.customers`, and every later fact about tables and functions would be wrong.
  */
+/** TABLESAMPLE methods built into PostgreSQL; any other method is an extension's function. */
+export const BUILTIN_TABLESAMPLE_METHODS: ReadonlySet<string> = new Set(['system', 'bernoulli']);
+
 export const IDENTITY_SETTINGS: ReadonlySet<string> = new Set(
   safe(`role session_authorization search_path session_replication_role
     session_preload_libraries local_preload_libraries dynamic_library_path`),

@@ -62,7 +62,7 @@ export async function loadSqlClassifier(options: SqlClassifierOptions = {}): Pro
     }
     if (!entry.usesPrepared || opts?.prepared === undefined) return entry.statements;
     // EXECUTE depends on the session's prepared statements: re-walk (not re-parse) with them.
-    return entry.statements.map((s) => (s.ast === null ? s : analyzed(s.text, s.ast, opts).statement));
+    return walkAll(entry.statements, opts.prepared).statements;
   };
 
   return {
@@ -77,18 +77,45 @@ export async function loadSqlClassifier(options: SqlClassifierOptions = {}): Pro
 }
 
 function build(text: string): CacheEntry {
+  // libpg-query refuses an empty string; PostgreSQL answers it with EmptyQueryResponse: no statement.
+  if (text.trim() === '') return { statements: [], usesPrepared: false };
   let stmts: { stmt?: unknown; stmt_location?: number; stmt_len?: number }[];
   try {
     stmts = (parseSync(text) as unknown as { stmts?: typeof stmts }).stmts ?? [];
   } catch (e) {
     return { statements: [unparsed(text, `does not parse: ${e instanceof Error ? e.message : String(e)}`)], usesPrepared: false };
   }
+  const raw = splitStatements(text, stmts).map((r) => ({ text: r.text, ast: r.stmt }));
+  return walkAll(raw, undefined);
+}
+
+/**
+ * Classify the statements of one message in order. A `PREPARE p` earlier in the message is
+ * visible to a later `EXECUTE p` (and `DEALLOCATE` removes it), on top of the caller's map.
+ */
+function walkAll(raw: readonly { text: string; ast: unknown }[], callerPrepared: ReadonlyMap<string, SqlAction> | undefined): CacheEntry {
   const statements: AnalyzedStatement[] = [];
   let usesPrepared = false;
-  for (const raw of splitStatements(text, stmts)) {
-    const { statement, facts } = analyzed(raw.text, raw.stmt, undefined);
-    usesPrepared ||= facts?.usesPrepared ?? false;
+  let prepared = callerPrepared;
+  for (const r of raw) {
+    if (r.ast === null) {
+      statements.push(r as AnalyzedStatement);
+      continue;
+    }
+    const { statement, facts } = analyzed(r.text, r.ast, prepared === undefined ? undefined : { prepared });
+    usesPrepared ||= facts?.usesPrepared ?? true;
     statements.push(statement);
+    const ast = r.ast as { PrepareStmt?: { name?: string }; DeallocateStmt?: { name?: string; isall?: boolean } };
+    if (ast.PrepareStmt?.name !== undefined) {
+      const local = new Map(prepared ?? []);
+      local.set(ast.PrepareStmt.name, statement.action);
+      prepared = local;
+    } else if (ast.DeallocateStmt && prepared !== undefined) {
+      const local = new Map(prepared);
+      if (ast.DeallocateStmt.isall || ast.DeallocateStmt.name === undefined) local.clear();
+      else local.delete(ast.DeallocateStmt.name);
+      prepared = local;
+    }
   }
   return { statements, usesPrepared };
 }

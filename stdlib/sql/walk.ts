@@ -10,7 +10,7 @@ import { SQL_KINDS, type SqlKind } from '../../language/ast.ts';
 import type { SqlAction, SqlClassifyOptions } from '../facts.ts';
 import { CATALOG_RELATIONS } from './catalog.ts';
 import { splitStatements, type RawStatement } from './split.ts';
-import { EFFECTFUL_FUNCTIONS, IDENTITY_SETTINGS, SAFE_FUNCTIONS } from './functions.ts';
+import { BUILTIN_TABLESAMPLE_METHODS, EFFECTFUL_FUNCTIONS, IDENTITY_SETTINGS, SAFE_FUNCTIONS } from './functions.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -149,6 +149,7 @@ class Walker {
       case 'RangeVar': this.rangeVar(n, 'read'); return;
       case 'FuncCall': this.funcCall(n); return;
       case 'ColumnRef': this.columnRef(n); return;
+      case 'RangeTableSample': this.tableSample(n); return;
       case 'String': case 'Integer': case 'Float': case 'Boolean': case 'BitString': case 'A_Const':
       case 'ParamRef': case 'A_Star': case 'SQLValueFunction':
         return;
@@ -243,6 +244,14 @@ class Walker {
     else this.f.effects.add(effect ?? 'call');
   }
 
+  /** `TABLESAMPLE method(...)`: the method is a function; extensions add methods (tsm_system_rows...). */
+  tableSample(n: Obj): void {
+    const name = (listStrings(n.method) ?? ['?']).join('.');
+    this.f.functions.add(name);
+    if (!BUILTIN_TABLESAMPLE_METHODS.has(name)) this.f.effects.add('call');
+    this.walkExcept(n, ['method']);
+  }
+
   setConfig(args: unknown): void {
     const first = Array.isArray(args) ? constString(args[0]) : null;
     if (first === null) {
@@ -277,6 +286,8 @@ class Walker {
         const rel = str(rv.relname);
         const table = this.isCte(rv) ? null : this.qualify(rv);
         items.push({ names: alias !== null ? [alias] : [rel, ...(table ? [table] : [])], table });
+      } else if (o.RangeTableSample) {
+        add((o.RangeTableSample as Obj).relation);
       } else if (o.JoinExpr) {
         const j = o.JoinExpr as Obj;
         add(j.larg);
