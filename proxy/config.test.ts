@@ -140,3 +140,22 @@ audit: { file: /var/log/hoop/audit.jsonl }
     if (!missing.ok) expect(missing.errors[0].message).toMatch(/ENOENT/);
   });
 });
+
+describe('examples/gateway/hoop.yaml', () => {
+  it('is a valid configuration', async () => {
+    const { mkdtempSync: mk, writeFileSync: wf, mkdirSync, copyFileSync } = await import('node:fs');
+    // The example reads credential files relative to itself; give it a scratch copy with those files.
+    const dir = mk(join(tmpdir(), 'hoop-example-'));
+    copyFileSync(join(__dirname, '..', 'examples', 'gateway', 'hoop.yaml'), join(dir, 'hoop.yaml'));
+    mkdirSync(join(dir, 'secrets'));
+    wf(join(dir, 'secrets', 'staging-user'), 'app\n');
+    wf(join(dir, 'secrets', 'staging-password'), 'pw\n');
+    const r = loadConfigFile(join(dir, 'hoop.yaml'), { env: { PROD_MAIN_USER: 'app', PROD_MAIN_PASSWORD: 'pw', HOOP_HASH_KEY: 'k' } });
+    if (!r.ok) throw new Error(renderConfigErrors('hoop.yaml', r.errors));
+    expect(r.config.resources.map((x) => [x.name, x.user, x.password])).toEqual([
+      ['prod-main', 'app', 'pw'],
+      ['staging-main', 'app', 'pw'],
+    ]);
+    expect(r.config.masking.hashKey).toBe('k');
+  });
+});
