@@ -32,7 +32,7 @@ const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/',
 
 const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-const IDENTITY_FIELDS = ['sub', 'groups', 'actor', 'claims', 'token_id'] as const;
+const IDENTITY_FIELDS = ['sub', 'groups', 'actor', 'claims', 'token_id', 'issuer'] as const;
 const CONTEXT_FIELDS = ['time', 'client_addr', 'session_id'] as const;
 
 export interface CstToAstOptions {

@@ -168,6 +168,7 @@ const strLit = (value: string): Literal => ({ kind: 'String', value, span });
 const identity: fc.Arbitrary<ObjectLit> = fc.record(
   {
     sub: anyText.map(strLit),
+    issuer: anyText.map(strLit),
     groups: fc.array(str(), { maxLength: 3 }).map((items): Literal => ({ kind: 'List', items, span })),
     actor: anyText.map(strLit),
     claims: uniqueBy(fc.record({ key: name(fc.oneof(nameText, anyText)), value: literal }), (e) => e.key.value, 3).map(obj),
