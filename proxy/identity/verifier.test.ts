@@ -163,18 +163,18 @@ describe('token verifier', () => {
     afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
     const keyPair = async (kid: string) => {
-      const { privateKey, publicKey } = await generateKeyPair('RS256');
-      return { privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256' } };
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      return { privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256' } };
     };
     const sign = (k: CryptoKey, kid: string) =>
-      new SignJWT({ groups: ['g'] }).setProtectedHeader({ alg: 'RS256', kid }).setIssuer(DEV_ISSUER).setAudience(DEV_AUDIENCE).setSubject('s').setIssuedAt().setExpirationTime('5m').setJti(randomBytes(8).toString('hex')).sign(k);
+      new SignJWT({ groups: ['g'] }).setProtectedHeader({ alg: 'ES256', kid }).setIssuer(DEV_ISSUER).setAudience(DEV_AUDIENCE).setSubject('s').setIssuedAt().setExpirationTime('5m').setJti(randomBytes(8).toString('hex')).sign(k);
 
     it('caches keys, refetches on an unknown kid, and rate-limits refetches', async () => {
       const a = await keyPair('a');
       const b = await keyPair('b');
       served = { keys: [a.jwk] };
       fetches = 0;
-      const v = createTokenVerifier({ ...cfg, jwksFile: undefined, jwksUri: url }, { jwksCooldownMs: 300 });
+      const v = createTokenVerifier({ ...cfg, jwksFile: undefined, jwksUri: url }, { jwksCooldownMs: 1500 });
       expect((await v.verify(await sign(a.privateKey, 'a'))).ok).toBe(true);
       expect((await v.verify(await sign(a.privateKey, 'a'))).ok).toBe(true);
       expect(fetches).toBe(1);
@@ -184,7 +184,7 @@ describe('token verifier', () => {
       expect(rb.ok).toBe(false);
       expect(!rb.ok && rb.code).toBe('unknown_key');
       expect(fetches).toBe(1);
-      await new Promise((r) => setTimeout(r, 350));
+      await new Promise((r) => setTimeout(r, 1600));
       expect((await v.verify(await sign(b.privateKey, 'b'))).ok).toBe(true);
       expect(fetches).toBe(2);
     });

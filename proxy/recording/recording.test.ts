@@ -105,17 +105,17 @@ describe('session recordings', () => {
 
   it('streams a large recording in constant memory', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hoop-rec-'));
-    const file = await record(dir, 100_000);
+    const file = await record(dir, 50_000);
     let n = 0;
     const before = process.memoryUsage().heapUsed;
     let peak = before;
     for await (const e of readRecording(file)) {
       if (e.type === 'statement') n++;
-      if (n % 10_000 === 0) peak = Math.max(peak, process.memoryUsage().heapUsed);
+      if (n % 5_000 === 0) peak = Math.max(peak, process.memoryUsage().heapUsed);
     }
-    expect(n).toBe(100_000);
-    // The file is ~25 MB; holding it would show. Generous bound for GC noise.
-    expect(peak - before).toBeLessThan(20 * 1024 * 1024);
+    expect(n).toBe(50_000);
+    // The file is ~12 MB (and parsed objects several times that); holding it would show.
+    expect(peak - before).toBeLessThan(16 * 1024 * 1024);
   });
 
   it('summarises sessions for `sessions list`', async () => {
