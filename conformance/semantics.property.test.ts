@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PolicyFile, Rule } from '../language/ast.ts';
 import type { Request } from '../stdlib/facts.ts';
-import { compileFiles, type Decision, type PreparedPolicy } from '../engine/index.ts';
+import { combineDecisions, compileFiles, type Decision, type PreparedPolicy } from '../engine/index.ts';
 import { DEFAULT_BLOCK_MESSAGE } from '../engine/tree.ts';
 import {
   ALWAYS_FAILING_CONDITION, allowEffect, blockEffect, conditionOf, policySetArb, requestArb, ruleShapeArb, safeConditionsArb, toRule,
@@ -230,6 +230,26 @@ describe('semantics (property-based)', () => {
         const selected = b.reasons.some((x) => x.id === id);
         expect(a.errors.some((e) => e.rule === id)).toBe(selected);
         expect(a.errors.filter((e) => e.rule !== id)).toEqual(b.errors);
+      }),
+      { numRuns: runs },
+    );
+  });
+  it('a message of several statements is as restrictive as its most restrictive statement', () => {
+    fc.assert(
+      fc.property(policySetArb, fc.array(requestArb, { minLength: 1, maxLength: 4 }), (files, requests) => {
+        const policy = compile(files);
+        const parts = requests.map((r) => policy.evaluate(r));
+        const whole = combineDecisions(parts);
+        expect(RANK[whole.verdict]).toBe(Math.max(...parts.map((d) => RANK[d.verdict])));
+        if (whole.verdict === 'block') {
+          expect(whole.message).toBe(parts.find((d) => d.verdict === 'block')!.message);
+          expect(whole.masks).toEqual({ columns: [], detectors: [] });
+        } else {
+          const columns = new Set(whole.masks.columns.map((c) => JSON.stringify(c)));
+          for (const d of parts) for (const c of d.masks.columns) expect(columns.has(JSON.stringify(c))).toBe(true);
+        }
+        const winners = parts.filter((d) => d.verdict === whole.verdict || (whole.verdict === 'mask' && d.verdict === 'allow'));
+        expect(whole.reasons.map((r) => r.id)).toEqual([...new Set(winners.flatMap((d) => d.reasons.map((r) => r.id)))].sort());
       }),
       { numRuns: runs },
     );

@@ -41,23 +41,29 @@ function checkRule(rule: Rule, registry: Registry, cel: CelEnvironment, out: Dia
 }
 
 function checkMasker(ref: MaskerRef, registry: Registry, out: Diagnostic[]): void {
-  const decl = registry.maskers.get(ref.name.value);
-  if (!decl) {
-    out.push(diag('HOOP2003', `unknown masker \`${ref.name.value}\``, ref.name.span,
-      didYouMean(ref.name.value, registry.maskers.keys()) ?? `maskers: ${[...registry.maskers.keys()].join(', ')}`));
-    return;
-  }
-  checkArguments(decl, ref.args.map((a) => a.value), ref.args.map((a) => a.span), ref.span, out);
+  checkRef(ref, registry.maskers, 'HOOP2003', 'masker', out);
 }
 
 function checkDetector(ref: DetectorRef, registry: Registry, out: Diagnostic[]): void {
-  const decl = registry.detectors.get(ref.name.value);
+  checkRef(ref, registry.detectors, 'HOOP2004', 'detector', out);
+}
+
+/** A masker or detector reference: a declared name (else "did you mean"), then its arguments. */
+function checkRef(
+  ref: MaskerRef | DetectorRef,
+  declared: ReadonlyMap<string, MaskerDecl | DetectorDecl>,
+  code: 'HOOP2003' | 'HOOP2004',
+  what: string,
+  out: Diagnostic[],
+): void {
+  const decl = declared.get(ref.name.value);
   if (!decl) {
-    out.push(diag('HOOP2004', `unknown detector \`${ref.name.value}\``, ref.name.span,
-      didYouMean(ref.name.value, registry.detectors.keys()) ?? `detectors: ${[...registry.detectors.keys()].join(', ')}`));
+    out.push(diag(code, `unknown ${what} \`${ref.name.value}\``, ref.name.span,
+      didYouMean(ref.name.value, declared.keys()) ?? `${what}s: ${[...declared.keys()].join(', ')}`));
     return;
   }
-  checkArguments(decl, ref.args.map((a) => a.value), ref.args.map((a) => a.span), ref.span, out);
+  const args: (number | string)[] = ref.args.map((a) => a.value);
+  checkArguments(decl, args, ref.args.map((a) => a.span), ref.span, out);
 }
 
 function checkArguments(decl: MaskerDecl | DetectorDecl, args: (number | string)[], spans: Span[], whole: Span, out: Diagnostic[]): void {
