@@ -418,7 +418,7 @@ class Converter {
 
   private checkGlob(g: StringLit, what: 'resource' | 'table' | 'program'): void {
     if (g.value === '') {
-      this.report('HOOP2010', g.span, `empty ${what} glob`, 'use "*" to match every name');
+      this.report('HOOP2010', g.span, what === 'program' ? 'empty program name' : `empty ${what} glob`, what === 'program' ? 'name the program as it is run, e.g. "ls"' : 'use "*" to match every name');
       return;
     }
     if (what === 'table') {
