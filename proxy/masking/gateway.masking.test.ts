@@ -10,7 +10,8 @@ import { RawClient } from '../postgres/raw-client.ts';
 import { startTestGateway, type TestGateway } from '../postgres/test-support.ts';
 import { encodeFrontend } from '../postgres/wire/frontend.ts';
 import { CORPUS, SENTINEL, SETUP_SQL } from './corpus.ts';
-import { createResultMasker, type GatewayResultMasker } from './index.ts';
+import { createGatewayMasker } from './for-gateway.ts';
+import type { GatewayResultMasker } from './index.ts';
 
 // Every statement kind is listed: a rule without \`match\` never applies to \`unknown\` statements
 // (DESIGN.md), and a mask rule that does not apply masks nothing.
@@ -46,7 +47,9 @@ beforeAll(async () => {
   await setup.connect();
   await setup.query(SETUP_SQL);
   await setup.end();
-  masker = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }), hashKey: 'gateway-test-key' });
+  // Built as the gateway builds it: the catalog connection uses the resource's upstream target.
+  const target = { host: '127.0.0.1', port: cluster.port, database: cluster.appUser.database, user: cluster.appUser.user, password: cluster.appUser.password, tls: { mode: 'disable' as const } };
+  masker = createGatewayMasker(new Map([['prod-main', { resource: { kind: 'postgres' as const, name: 'prod-main', labels: {} }, target }]]), { hashKey: 'gateway-test-key' });
   gw = await startTestGateway(cluster, POLICY, { masker });
 });
 
