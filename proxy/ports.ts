@@ -71,7 +71,13 @@ export interface StatementEvent {
   protocol: 'simple' | 'extended';
   verdict: Decision['verdict'];
   reasons: string[];
+  /** Output columns the masker actually masked, as `name (schema.table.column)`. */
   masks: string[];
+  /**
+   * The decision's masks (what the policy asked for), canonical and sorted: see
+   * `describeMasks` in recording/format.ts. Optional: absent from recordings made before it existed.
+   */
+  decision_masks?: string[];
   approvers?: string[];
   approval_id?: string;
   outcome: AuditOutcome;

@@ -4,7 +4,7 @@
 //   last:     {"type":"footer","ended_at":..., "statements":N, "verdicts":{...}}   (absent if the gateway died)
 
 import type { SessionHeader, StatementEvent } from '../ports.ts';
-import type { Verdict } from '../../engine/response.ts';
+import type { Masks, MaskerSpec, Verdict } from '../../engine/response.ts';
 
 export const RECORDING_VERSION = 1;
 
@@ -30,4 +30,24 @@ export function recordingFileName(header: SessionHeader): string {
   const stamp = Number.isNaN(t.getTime()) ? 'unknown' : t.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const id = header.session_id.replace(/[^A-Za-z0-9_.-]/g, '_');
   return `${stamp}-${id}.jsonl`;
+}
+
+/**
+ * The policy decision's masks as canonical, sorted strings (`StatementEvent.decision_masks`):
+ * `column public.customers.email with hash`, `detect credit_card+us_ssn with redact`,
+ * `... with partial(4)`. Which rule asked for a mask is left out on purpose: renaming a rule does
+ * not change what the client sees, so it must not read as a change in a dry-run.
+ */
+export function describeMasks(masks: Masks): string[] {
+  const out = new Set<string>();
+  for (const m of masks.columns) out.add(`column ${m.column} with ${masker(m.masker)}`);
+  for (const m of masks.detectors) {
+    const names = m.detectors.map((d) => (d.args.length ? `${d.name}(${d.args.map((a) => JSON.stringify(a)).join(', ')})` : d.name)).sort();
+    out.add(`detect ${names.join('+')} with ${masker(m.masker)}`);
+  }
+  return [...out].sort();
+}
+
+function masker(m: MaskerSpec): string {
+  return m.args.length ? `${m.name}(${m.args.join(', ')})` : m.name;
 }
