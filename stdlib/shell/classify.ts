@@ -30,6 +30,8 @@ export class ShellWalker {
   readonly reasons: string[] = [];
   dynamic = false;
   unknown = false;
+  /** The here-document or here-string given to the command being classified (its standard input). */
+  stdin: string | null = null;
   readonly #parser: Parser;
 
   constructor(parser: Parser) {
@@ -71,6 +73,22 @@ export class ShellWalker {
       case 'variable_assignment':
         this.assignment(node, depth);
         break;
+      case 'redirected_statement': {
+        // `sh <<EOF ... EOF`: the here-document is the body command's standard input.
+        const body = node.childForFieldName('body');
+        const heredoc = node.namedChildren.find((c) => c?.type === 'heredoc_redirect');
+        const text = heredoc?.namedChildren.find((c) => c?.type === 'heredoc_body')?.text;
+        if (body?.type === 'command' && text !== undefined) {
+          this.stdin = text;
+          try {
+            for (const c of node.children) if (c !== null) this.walk(c, depth);
+          } finally {
+            this.stdin = null;
+          }
+          return;
+        }
+        break;
+      }
       case 'declaration_command':
       case 'unset_command': {
         const keyword = node.child(0)?.text ?? node.type;
@@ -99,11 +117,25 @@ export class ShellWalker {
     // Substitutions inside the name or arguments run first; assignments and redirects are visited too.
     for (const c of node.children) if (c !== null) this.walk(c, depth);
     // A prefix assignment that changes program resolution (`PATH=. ls`) was flagged by `walk`.
-    if (argv.length > 0) this.argv(argv, depth);
+    const herestring = node.children.find((c) => c?.type === 'herestring_redirect');
+    const saved = this.stdin;
+    if (herestring) {
+      const value = herestring.namedChild(0);
+      this.stdin = value ? (wordValue(value).value ?? null) : null;
+      if (value && this.stdin === null) this.stdin = value.text; // re-parsed: a dynamic word stays dynamic
+    }
+    // The standard input belongs to this command only, not to commands inside its substitutions.
+    const stdin = this.stdin;
+    this.stdin = null;
+    try {
+      if (argv.length > 0) this.argv(argv, depth, stdin);
+    } finally {
+      this.stdin = saved;
+    }
   }
 
   /** Record one program run with `argv[0]` as its name, then unwrap what it runs in turn. */
-  argv(argv: Arg[], depth: number): void {
+  argv(argv: Arg[], depth: number, stdin: string | null = null): void {
     const head = argv[0]!;
     if (head.value === null || head.expands) {
       this.fail(`the program name ${head.text} is not a literal`, true);
@@ -116,7 +148,7 @@ export class ShellWalker {
     }
     const args = argv.slice(1);
     this.invoke(program, args.map((a) => a.value ?? a.text));
-    this.unwrap(program, args, depth);
+    this.unwrap(program, args, depth, stdin);
   }
 
   invoke(program: string, args: string[]): void {
@@ -129,7 +161,7 @@ export class ShellWalker {
     if (!this.interpreters.includes(program)) this.interpreters.push(program);
   }
 
-  unwrap(program: string, args: Arg[], depth: number): void {
+  unwrap(program: string, args: Arg[], depth: number, stdin: string | null): void {
     switch (program) {
       case 'eval':
         this.fail('eval runs a string built at run time', true);
@@ -163,12 +195,15 @@ export class ShellWalker {
       case 'watch':
         this.watch(args, depth);
         return;
+      case 'ssh':
+        this.ssh(args, depth);
+        return;
     }
-    if (SHELLS.has(program)) return this.shell(program, args, depth);
+    if (SHELLS.has(program)) return this.shell(program, args, depth, stdin);
     const valueOptions = COMMAND_VALUE_OPTIONS.get(program);
     if (valueOptions) this.commandValueOptions(valueOptions, args, depth);
     const spec = WRAPPERS.get(program);
-    if (spec) this.wrapper(program, spec, args, depth);
+    if (spec) this.wrapper(program, spec, args, depth, program === 'xargs' ? null : stdin);
   }
 
   /** A word holding a command line (`bash -c WORD`): re-parse it, or fail when it is not literal. */
@@ -180,7 +215,8 @@ export class ShellWalker {
     this.line(arg.value, depth + 1);
   }
 
-  shell(program: string, args: Arg[], depth: number): void {
+  shell(program: string, args: Arg[], depth: number, stdin: string | null): void {
+    let script = false;
     for (let i = 0; i < args.length; i++) {
       const a = args[i]!;
       if (a.value === null) {
@@ -191,7 +227,10 @@ export class ShellWalker {
         i++;
         continue;
       }
-      if (a.value === '--' || a.value === '-') break;
+      if (a.value === '--' || a.value === '-') {
+        script = i + 1 < args.length;
+        break;
+      }
       if (/^[-+][a-zA-Z]+$/.test(a.value)) {
         if (a.value.startsWith('-') && a.value.includes('c')) {
           // `-c STRING`: the first operand after the options is the command string.
@@ -203,12 +242,36 @@ export class ShellWalker {
         continue;
       }
       if (a.value.startsWith('--')) continue;
-      break; // a script file: the shell interprets it
+      script = true; // a script file: the shell interprets it
+      break;
     }
-    this.interpreter(program);
+    // No script: the shell runs its standard input. A here-document or here-string is visible.
+    if (!script && stdin !== null) this.line(stdin, depth + 1);
+    else this.interpreter(program);
   }
 
-  wrapper(program: string, spec: WrapperSpec, args: Arg[], depth: number): void {
+  /** `ssh [options] HOST [COMMAND...]`: the remote command is a shell line (run on HOST). */
+  ssh(args: Arg[], depth: number): void {
+    this.commandValueOptions(COMMAND_VALUE_OPTIONS.get('ssh') ?? [], args, depth);
+    let i = 0;
+    for (; i < args.length; i++) {
+      const v = args[i]!.value;
+      if (v === null) return this.fail('ssh gets an argument that is not a literal', true);
+      if (v === '--') {
+        i++;
+        break;
+      }
+      if (!v.startsWith('-')) break;
+      // Options with a value: the value is attached (`-p22`) or the next word.
+      if (/^-[BbcDEeFIiJLlmOoPpQRSWw]$/.test(v.slice(0, 2)) && v.length === 2) i++;
+    }
+    const rest = args.slice(i + 1); // skip the destination
+    if (rest.length === 0) return;
+    if (rest.some((a) => a.value === null)) return this.fail('ssh runs a remote command that is not a literal', true);
+    this.line(rest.map((a) => a.value).join(' '), depth + 1);
+  }
+
+  wrapper(program: string, spec: WrapperSpec, args: Arg[], depth: number, stdin: string | null): void {
     let i = 0;
     let positionals = spec.positionals ?? 0;
     const valueOf = (attached: string): Arg | undefined => {
@@ -275,10 +338,11 @@ export class ShellWalker {
     }
     const rest = args.slice(i);
     if (rest.length === 0) {
-      if (spec.defaultProgram) this.argv([{ value: spec.defaultProgram, expands: false, text: spec.defaultProgram }], depth);
+      if (spec.defaultProgram) this.argv([{ value: spec.defaultProgram, expands: false, text: spec.defaultProgram }], depth, stdin);
       return;
     }
-    this.argv(rest, depth);
+    // The wrapped program inherits the wrapper's standard input (`sudo sh <<EOF`).
+    this.argv(rest, depth, stdin);
   }
 
   /** `find ... -exec CMD ARGS ;` runs CMD; `-delete` deletes like `rm`; `-fprint FILE` writes FILE. */

