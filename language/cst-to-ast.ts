@@ -6,6 +6,7 @@
 // must never be evaluated.
 
 import type { CstNode, IToken } from 'chevrotain';
+import type { FileCstNode } from './cst.generated.d.ts';
 import {
   type ApproveEffect, type Comment, type Condition, type DefaultDecl, type Duration, type Effect,
   type Expectation, type Literal, type MaskerRef, type DetectorRef, type MatchSelector, type Name,
@@ -44,7 +45,7 @@ export interface CstToAstOptions {
   fileSpan: Span;
 }
 
-export function cstToAst(cst: CstNode | undefined, opts: CstToAstOptions): { ast: PolicyFile; diagnostics: Diagnostic[] } {
+export function cstToAst(cst: FileCstNode | CstNode | undefined, opts: CstToAstOptions): { ast: PolicyFile; diagnostics: Diagnostic[] } {
   const c = new Converter(opts);
   const ast = c.file(cst);
   return { ast, diagnostics: c.diagnostics };
