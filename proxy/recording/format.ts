@@ -4,7 +4,7 @@
 //   last:     {"type":"footer","ended_at":..., "statements":N, "verdicts":{...}}   (absent if the gateway died)
 
 import type { SessionHeader, StatementEvent } from '../ports.ts';
-import type { Masks, MaskerSpec, Verdict } from '../../engine/response.ts';
+import type { Decision, Masks, MaskerSpec, Verdict } from '../../engine/response.ts';
 
 export const RECORDING_VERSION = 1;
 
@@ -50,4 +50,24 @@ export function describeMasks(masks: Masks): string[] {
 
 function masker(m: MaskerSpec): string {
   return m.args.length ? `${m.name}(${m.args.join(', ')})` : m.name;
+}
+
+/**
+ * The `decision_masks` field for a statement event. Written whenever the decision could carry
+ * masks (`mask`, `approve`, or any masks at all), even when empty, so that a reader can tell
+ * "no masks" from "recorded before the field existed" (see `recordedDecisionMasks`).
+ */
+export function decisionMasksField(d: Decision): { decision_masks?: string[] } {
+  const any = d.masks.columns.length > 0 || d.masks.detectors.length > 0;
+  return any || d.verdict === 'mask' || d.verdict === 'approve' ? { decision_masks: describeMasks(d.masks) } : {};
+}
+
+/**
+ * The recorded decision's masks, or undefined when the recording does not say (a `mask` or
+ * `approve` statement from a gateway that did not write `decision_masks` yet). `allow` and
+ * `block` decisions never carry masks.
+ */
+export function recordedDecisionMasks(e: Pick<StatementEvent, 'verdict' | 'decision_masks'>): string[] | undefined {
+  if (e.decision_masks) return e.decision_masks;
+  return e.verdict === 'allow' || e.verdict === 'block' ? [] : undefined;
 }

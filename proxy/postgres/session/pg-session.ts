@@ -31,7 +31,7 @@ import { DEFAULT_MAX_MESSAGE_SIZE, Framer, type Frame } from '../wire/framer.ts'
 import { decodeFrontend, decodePasswordBody, encodeFrontend, FrontendCode } from '../wire/frontend.ts';
 import { decodeStartup } from '../wire/startup.ts';
 import { Reader } from '../wire/writer.ts';
-import { describeMasks } from '../../recording/format.ts';
+import { decisionMasksField } from '../../recording/format.ts';
 import { Outbox } from './outbox.ts';
 import type { RoutedResource, SessionServices } from './services.ts';
 import { canMoveClient, canMoveServer, type ClientState, type ServerState } from './states.ts';
@@ -962,7 +962,7 @@ export class PgSession {
       verdict: stmt.decision.verdict,
       reasons: stmt.decision.reasons.map((r) => r.id),
       masks: run.plan?.ok ? run.plan.maskedColumns : [],
-      ...(hasMasks(stmt.decision) ? { decision_masks: describeMasks(stmt.decision.masks) } : {}),
+      ...decisionMasksField(stmt.decision),
       ...(stmt.decision.approvers.length > 0 ? { approvers: stmt.decision.approvers } : {}),
       ...(stmt.approvalId ? { approval_id: stmt.approvalId } : {}),
       outcome,
@@ -984,7 +984,7 @@ export class PgSession {
       verdict: v.decision.verdict,
       reasons: v.decision.reasons.map((r) => r.id),
       masks: [],
-      ...(hasMasks(v.decision) ? { decision_masks: describeMasks(v.decision.masks) } : {}),
+      ...decisionMasksField(v.decision),
       ...(v.decision.approvers.length > 0 ? { approvers: v.decision.approvers } : {}),
       ...(approvalId ? { approval_id: approvalId } : {}),
       outcome,
