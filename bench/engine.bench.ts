@@ -185,6 +185,9 @@ interface Latency {
 /** Per-call latency in µs (timer overhead subtracted), after a warm-up. */
 function measure(call: (i: number) => unknown, samples: number, warmup: number): Latency {
   for (let i = 0; i < warmup; i++) call(i);
+  // Start from a collected heap (`npm run bench` passes --expose-gc), so one size's garbage does
+  // not land in the next one's samples.
+  (globalThis as { gc?: () => void }).gc?.();
   const overhead: number[] = [];
   for (let i = 0; i < 1000; i++) {
     const t0 = process.hrtime.bigint();
