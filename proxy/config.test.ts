@@ -124,6 +124,15 @@ audit: { file: /var/log/hoop/audit.jsonl }
     expect(r.errors.some((e) => e.path.startsWith('identity.algorithms[2]'))).toBe(false);
   });
 
+  it('requires TLS for an admin API off loopback', () => {
+    const r = parseConfig(
+      { listen: { admin: '0.0.0.0:6480' }, identity: { issuer: 'x', audience: 'a', jwks_file: 'j' }, resources: [{ name: 'r', upstream: 'postgres://h/db' }], policy: 'p' },
+      { env: {} },
+    );
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors).toEqual([{ path: 'listen.admin', message: expect.stringMatching(/not a loopback address: configure `tls`/) }]);
+  });
+
   it('requires identity, resources, policy and TLS off loopback', () => {
     const r = parseConfig({ listen: { postgres: '0.0.0.0:6432' } }, { env: {} });
     expect(r.ok).toBe(false);

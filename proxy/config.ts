@@ -146,6 +146,11 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
     err('tls', `required when listen.postgres (${listen.postgres.host}) is not a loopback address: tokens are sent as the password`);
   }
 
+  // Approvers send their tokens to the admin API as Bearer tokens: same rule.
+  if (listen.admin && !tls && !isLoopback(listen.admin.host) && !errors.some((e) => e.path.startsWith('tls'))) {
+    err('listen.admin', `${listen.admin.host} is not a loopback address: configure \`tls\` (the admin API then serves HTTPS) or bind it to 127.0.0.1`);
+  }
+
   // identity
   let identity: IdentityConfig | undefined;
   if (raw.identity === undefined) err('identity', 'required: the token issuer the gateway trusts');

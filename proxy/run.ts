@@ -73,6 +73,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
         verifier,
         metrics,
         audit,
+        ...(config.tls ? { tls: config.tls } : {}),
         health: () => ({ ok: gateway.policy !== undefined, checks: { policy: gateway.policy ? 'ok' : 'not loaded' } }),
       });
       closers.push(() => admin!.close());

@@ -97,7 +97,8 @@ function connect(o: Common): AdminClient | undefined {
       return undefined;
     }
     const host = admin.host === '0.0.0.0' ? '127.0.0.1' : admin.host === '::' ? '::1' : admin.host;
-    base = `http://${host.includes(':') ? `[${host}]` : host}:${admin.port}`;
+    // With `tls` configured the admin API serves HTTPS (trust its CA with NODE_EXTRA_CA_CERTS).
+    base = `${r.config.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${admin.port}`;
   }
   if (!base) {
     usage('hoop approvals: give --admin URL or --config FILE');

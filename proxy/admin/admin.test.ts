@@ -187,3 +187,28 @@ describe('hoop approvals (CLI against the admin API)', () => {
     expect(down.err).toContain('unreachable');
   });
 });
+
+describe('admin API over TLS', () => {
+  it('serves HTTPS with the gateway certificate', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { readFileSync } = await import('node:fs');
+    const https = await import('node:https');
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-admin-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const tlsServer = await startAdminServer({ address: '127.0.0.1:0', approvals, verifier: createTokenVerifier({ issuer: DEV_ISSUER, audience: [DEV_AUDIENCE], jwksFile: issuer.jwksFile, groupsClaim: 'groups', algorithms: ['ES256'], maxTokenTtlMs: 3_600_000, clockToleranceS: 5 }), metrics, tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') } });
+    try {
+      expect(tlsServer.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const body = await new Promise<string>((resolve, reject) => {
+        https.get(`${tlsServer.url}/healthz`, { ca: readFileSync(join(dir, 'cert.pem')) }, (res) => {
+          let b = '';
+          res.on('data', (c) => (b += c));
+          res.on('end', () => resolve(`${res.statusCode} ${b.trim()}`));
+        }).on('error', reject);
+      });
+      expect(body).toBe('200 {"status":"ok"}');
+    } finally {
+      await tlsServer.close();
+    }
+  });
+});

@@ -12,7 +12,9 @@
 // approvals it requested and those it may decide (it is in an approver group); the approval
 // service enforces who may decide. Every decision is written to the audit log.
 
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalService, ApprovalStatus, AuditSink, GatewayMetrics, TokenVerifier } from '../ports.ts';
@@ -31,6 +33,8 @@ export interface AdminServerOptions {
   metrics: GatewayMetrics;
   health?: () => HealthStatus | Promise<HealthStatus>;
   audit?: AuditSink;
+  /** Serve HTTPS with these PEM files (the gateway's `tls`); required off loopback. */
+  tls?: { cert: string; key: string };
 }
 
 export interface AdminServer {
@@ -56,13 +60,16 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const parsed = typeof opts.address === 'string' ? parseHostPort(opts.address) : opts.address;
   if (typeof parsed === 'string') throw new Error(`internal error: admin address ${String(opts.address)}: ${parsed}`);
   const { host, port } = parsed;
-  const server: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res, opts).catch((err: unknown) => {
       if (err instanceof HttpError) return sendJson(res, err.status, { error: { code: err.code, message: err.message } }, err.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
       sendJson(res, 500, { error: { code: 'internal', message: 'internal error, please report' } });
       process.stderr.write(`hoop: admin API: ${(err as Error)?.stack ?? err}\n`);
     });
-  });
+  };
+  const server: Server = opts.tls
+    ? createHttpsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, onRequest)
+    : createServer(onRequest);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
@@ -75,7 +82,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const addr = server.address() as AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
-    url: `http://${shownHost}:${addr.port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${shownHost}:${addr.port}`,
     port: addr.port,
     close: () =>
       new Promise<void>((resolve) => {
