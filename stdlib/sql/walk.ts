@@ -570,6 +570,20 @@ function mergeStmt(w: Walker, n: Obj): void {
   w.exitWith(pushed);
 }
 
+/**
+ * A statement of `kind` whose `field` names the table(s) it writes; its other fields are walked
+ * (in the column scope of that table when `scope`, e.g. index expressions).
+ */
+function targets(kind: SqlKind, field: string, scope = false): Handler {
+  const skip = [field];
+  return (w, n) => {
+    w.stmtEffect(kind);
+    w.writeTargets(n[field]);
+    if (scope) inTargetScope(w, n);
+    else w.walkExcept(n, skip);
+  };
+}
+
 /** Walk every field but `relation` in the scope of the table `relation` names. */
 function inTargetScope(w: Walker, n: Obj): void {
   w.pushScope(targetScope(w, n.relation));
@@ -583,10 +597,6 @@ const STATEMENTS: Record<string, Handler> = {
   UpdateStmt: updateStmt,
   DeleteStmt: deleteStmt,
   MergeStmt: mergeStmt,
-  TruncateStmt: (w, n) => {
-    w.stmtEffect('truncate');
-    w.writeTargets(n.relations);
-  },
   CopyStmt: (w, n) => {
     if (n.is_program) {
       w.stmtEffect('do');
@@ -681,50 +691,34 @@ const STATEMENTS: Record<string, Handler> = {
     w.stmtEffect('call');
     w.walk(n.funccall);
   },
-  LockStmt: (w, n) => {
-    w.stmtEffect('update');
-    w.writeTargets(n.relations);
-  },
   VacuumStmt: (w, n) => {
     const full = defElemNames(n.options).has('full');
     w.stmtEffect(full ? 'ddl' : 'utility');
     if (full) w.writeTargets(n.rels);
     else w.walk(n.rels);
   },
-  ClusterStmt: (w, n) => {
-    w.stmtEffect('ddl');
-    w.writeTargets(n.relation);
-  },
-  ReindexStmt: (w, n) => {
-    w.stmtEffect('ddl');
-    w.writeTargets(n.relation);
-  },
-  RefreshMatViewStmt: (w, n) => {
-    w.stmtEffect('ddl');
-    w.writeTargets(n.relation);
-  },
   CreateFunctionStmt: (w, n) => createFunction(w, n),
-  CreateStmt: (w, n) => {
-    w.stmtEffect('ddl');
-    w.writeTargets(n.relation);
-    w.walkExcept(n, ['relation']);
-  },
+  TruncateStmt: targets('truncate', 'relations'),
+  LockStmt: targets('update', 'relations'),
+  ClusterStmt: targets('ddl', 'relation'),
+  ReindexStmt: targets('ddl', 'relation'),
+  RefreshMatViewStmt: targets('ddl', 'relation'),
+  CreateStmt: targets('ddl', 'relation'),
+  ViewStmt: targets('ddl', 'view'),
+  IndexStmt: targets('ddl', 'relation', true),
+  CreateTrigStmt: targets('ddl', 'relation'),
+  RuleStmt: targets('ddl', 'relation'),
+  CreatePolicyStmt: targets('grant', 'table'),
+  AlterPolicyStmt: targets('grant', 'table'),
+  CreateSeqStmt: targets('ddl', 'sequence'),
+  AlterSeqStmt: targets('ddl', 'sequence'),
+  AlterObjectSchemaStmt: targets('ddl', 'relation'),
   CreateForeignTableStmt: (w, n) => {
     w.stmtEffect('ddl');
     const base = (n.base ?? {}) as Obj;
     w.writeTargets(base.relation);
     w.walkExcept(base, ['relation']);
     w.walkExcept(n, ['base']);
-  },
-  ViewStmt: (w, n) => {
-    w.stmtEffect('ddl');
-    w.writeTargets(n.view);
-    w.walkExcept(n, ['view']);
-  },
-  IndexStmt: (w, n) => {
-    w.stmtEffect('ddl');
-    w.writeTargets(n.relation);
-    inTargetScope(w, n);
   },
   AlterTableStmt: (w, n) => {
     w.stmtEffect('ddl');
@@ -735,36 +729,6 @@ const STATEMENTS: Record<string, Handler> = {
     }
     w.writeTargets(n.relation);
     inTargetScope(w, n);
-  },
-  CreateTrigStmt: (w, n) => {
-    w.stmtEffect('ddl');
-    w.writeTargets(n.relation);
-    w.walkExcept(n, ['relation']);
-  },
-  RuleStmt: (w, n) => {
-    w.stmtEffect('ddl');
-    w.writeTargets(n.relation);
-    w.walkExcept(n, ['relation']);
-  },
-  CreatePolicyStmt: (w, n) => {
-    w.stmtEffect('grant');
-    w.writeTargets(n.table);
-    w.walkExcept(n, ['table']);
-  },
-  AlterPolicyStmt: (w, n) => {
-    w.stmtEffect('grant');
-    w.writeTargets(n.table);
-    w.walkExcept(n, ['table']);
-  },
-  CreateSeqStmt: (w, n) => {
-    w.stmtEffect('ddl');
-    w.writeTargets(n.sequence);
-    w.walkExcept(n, ['sequence']);
-  },
-  AlterSeqStmt: (w, n) => {
-    w.stmtEffect('ddl');
-    w.writeTargets(n.sequence);
-    w.walkExcept(n, ['sequence']);
   },
   DropStmt: (w, n) => {
     w.stmtEffect('ddl');
@@ -777,11 +741,6 @@ const STATEMENTS: Record<string, Handler> = {
   },
   RenameStmt: (w, n) => {
     w.stmtEffect(n.renameType === 'OBJECT_ROLE' ? 'grant' : 'ddl');
-    w.writeTargets(n.relation);
-    w.walkExcept(n, ['relation']);
-  },
-  AlterObjectSchemaStmt: (w, n) => {
-    w.stmtEffect('ddl');
     w.writeTargets(n.relation);
     w.walkExcept(n, ['relation']);
   },
