@@ -522,9 +522,16 @@ export class LineageAnalyzer {
     for (const f of list(body.functions)) {
       const pair = list(unwrap(f)?.[1].items);
       flows.push(await this.expr(pair[0], scope));
-      for (const cd of list(pair[1])) defined.push(String(unwrap(cd)?.[1].colname ?? '?'));
+      // The column definition list of ROWS FROM items (an empty node when absent).
+      for (const cd of list(pair[1])) {
+        const def = unwrap(cd);
+        if (def?.[0] === 'ColumnDef') defined.push(String(def[1].colname));
+      }
     }
-    for (const cd of list(body.coldeflist)) defined.push(String(unwrap(cd)?.[1].colname ?? '?'));
+    for (const cd of list(body.coldeflist)) {
+      const def = unwrap(cd);
+      if (def?.[0] === 'ColumnDef') defined.push(String(def[1].colname));
+    }
     // Every column of a set-returning function is computed from all its arguments.
     const flow = derive(flows);
     const alias = body.alias as Node | undefined;

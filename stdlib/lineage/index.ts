@@ -26,3 +26,4 @@ export async function relationFlows(rel: CatalogRelation, options: LineageOption
   const shape = await analyzer.relationColumns(rel);
   return { columns: shape.cols.map((c) => c.flow), blocks: analyzer.recordedBlocks() };
 }
+export { MemoryCatalog, type MemoryCatalogOptions, type MemoryRelation } from './memory-catalog.ts';
