@@ -1,13 +1,46 @@
-// `hoop gateway`: being built (see the issues). Registered so `hoop --help` lists the whole surface.
+// `hoop gateway --config hoop.yaml`: runs the gateway until SIGINT/SIGTERM.
+// Exit codes: 0 clean shutdown, 2 configuration or policy errors (nothing started).
 import type { Command } from 'commander';
+import { loadConfigFile, renderConfigErrors } from '../../proxy/config.ts';
+import { runGateway } from '../../proxy/run.ts';
 
 export function register(program: Command): void {
   program
     .command('gateway')
-    .description('(not yet available)')
-    .allowUnknownOption()
-    .action(() => {
-      process.stderr.write('hoop gateway: not available in this build yet\n');
-      process.exitCode = 2;
+    .description('run the gateway: PostgreSQL listener, admin API, policy reload on SIGHUP or file change')
+    .requiredOption('-c, --config <file>', 'gateway configuration (hoop.yaml)')
+    .action(async (o: { config: string }) => {
+      const loaded = loadConfigFile(o.config);
+      if (!loaded.ok) {
+        process.stderr.write(renderConfigErrors(o.config, loaded.errors) + '\n');
+        process.exitCode = 2;
+        return;
+      }
+      const config = loaded.config;
+      const started = await runGateway(config);
+      if (!started.ok) {
+        process.stderr.write(started.errors.map((e) => `hoop gateway: ${e}`).join('\n') + '\n');
+        process.exitCode = 2;
+        return;
+      }
+      const { gateway, admin } = started.running;
+      const pg = config.listen.postgres;
+      process.stderr.write(
+        `hoop gateway: postgres on ${pg.host}:${gateway.postgresPort}` +
+          (admin && config.listen.admin ? `, admin API on ${config.listen.admin.host}:${config.listen.admin.port}` : '') +
+          `; resources: ${config.resources.map((r) => r.name).join(', ')}\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      process.stderr.write('hoop gateway: shutting down\n');
+      await started.running.close();
+      process.exitCode = 0;
     });
 }
