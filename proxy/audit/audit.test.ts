@@ -143,6 +143,18 @@ describe('audit log', () => {
     await log.close();
   });
 
+  it('allows one writer per file; a stale lock is taken over', async () => {
+    const file = await logWith(1);
+    const a = await openAuditLog(file);
+    await expect(openAuditLog(file)).rejects.toMatchObject({ code: 'locked' });
+    await a.close();
+    writeFileSync(file + '.lock', '999999999\n'); // a pid that does not exist
+    const b = await openAuditLog(file);
+    expect(await b.append(decision(2))).toBe(2);
+    await b.close();
+    expect(existsSync(file + '.lock')).toBe(false);
+  });
+
   it('rejects appends after close', async () => {
     const file = await logWith(1);
     const log = await openAuditLog(file);

@@ -10,7 +10,7 @@
 // acknowledged, because fsync had not returned) is cut off; a last record whose hash does not
 // verify stops the gateway from starting — someone edited the log.
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AuditRecordInput, AuditSink } from '../ports.ts';
@@ -18,7 +18,7 @@ import { GENESIS, recordHash, sealRecord } from './chain.ts';
 
 export class AuditError extends Error {
   constructor(
-    readonly code: 'write_failed' | 'closed' | 'broken' | 'corrupt_tail',
+    readonly code: 'write_failed' | 'closed' | 'broken' | 'corrupt_tail' | 'locked',
     message: string,
   ) {
     super(message);
@@ -41,7 +41,14 @@ interface Pending {
 export async function openAuditLog(file: string, opts: { now?: () => Date } = {}): Promise<AuditLog> {
   const now = opts.now ?? (() => new Date());
   mkdirSync(dirname(file), { recursive: true });
-  const fh = await open(file, 'a+', 0o640);
+  const releaseLock = acquireLock(file);
+  let fh: FileHandle;
+  try {
+    fh = await open(file, 'a+', 0o640);
+  } catch (err) {
+    releaseLock();
+    throw err;
+  }
   let size: number;
   let seq = 0;
   let prev = GENESIS;
@@ -51,6 +58,7 @@ export async function openAuditLog(file: string, opts: { now?: () => Date } = {}
     if (size > 0) ({ size, seq, prev } = await recoverTail(fh, file, size));
   } catch (err) {
     await fh.close();
+    releaseLock();
     throw err;
   }
 
@@ -131,8 +139,52 @@ export async function openAuditLog(file: string, opts: { now?: () => Date } = {}
       closed = true;
       while (flushing) await flushing;
       await fh.close();
+      releaseLock();
     },
   };
+}
+
+/**
+ * One writer per log: a second writer would fork the chain. `<file>.lock` holds the writer's pid;
+ * a lock left by a process that no longer exists is taken over. Devices (tests use /dev/full) are not locked.
+ */
+function acquireLock(file: string): () => void {
+  try {
+    if (!statSync(file).isFile()) return () => undefined;
+  } catch {
+    /* not there yet: a regular file will be created */
+  }
+  const lock = `${file}.lock`;
+  const mine = `${process.pid}\n`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lock, mine, { flag: 'wx', mode: 0o640 });
+      return () => {
+        try {
+          if (readFileSync(lock, 'utf8') === mine) unlinkSync(lock);
+        } catch {
+          /* already gone */
+        }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(lock, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+        throw new AuditError('locked', `${file} is being written by process ${pid}${pid === process.pid ? ' (this process)' : ''}; one audit writer per file`);
+      }
+      unlinkSync(lock); // stale: its writer is gone
+    }
+  }
+  throw new AuditError('locked', `cannot lock ${file}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Finds the last complete record, cutting off a torn trailing line. */
