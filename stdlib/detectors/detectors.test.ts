@@ -233,12 +233,16 @@ describe('masking detected ranges', () => {
     );
   });
 
-  it('scans adversarial inputs in linear time', () => {
+  // No wall-clock assertion (timing belongs in bench/): a quadratic or backtracking scanner needs
+  // ~10^10 steps on these 200 kB inputs and runs into the test timeout instead.
+  it('scans adversarial inputs without blowing up', () => {
     const inputs = ['@'.repeat(200_000), 'a@'.repeat(100_000), '4'.repeat(200_000), '4 '.repeat(100_000), 'eyJ.'.repeat(50_000), 'AKIA'.repeat(50_000), '+1'.repeat(100_000), 'DE89 '.repeat(40_000)];
     for (const text of inputs) {
-      const t0 = performance.now();
-      for (const d of all) d.scan(text);
-      expect(performance.now() - t0, text.slice(0, 8)).toBeLessThan(1500);
+      for (const d of all) {
+        for (const [start, end] of d.scan(text).map((r) => [r.start, r.end])) {
+          expect(start >= 0 && end <= text.length && start < end, text.slice(0, 8)).toBe(true);
+        }
+      }
     }
   });
 });
