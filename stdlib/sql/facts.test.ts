@@ -207,3 +207,19 @@ describe('texts', () => {
     expect(JSON.parse(JSON.stringify(a))).toMatchObject({ normalized: 'SELECT * FROM frozen_check', fingerprint: a.fingerprint });
   });
 });
+
+describe('sessionChange', () => {
+  it('names the prepared statement a PREPARE adds and a DEALLOCATE removes, as PostgreSQL spells it', async () => {
+    const { sessionChange } = await import('./index.ts');
+    const [a, b, c, d] = sql.analyze('PREPARE MyPlan AS SELECT 1; PREPARE "Q" AS SELECT 2; DEALLOCATE myplan; DEALLOCATE ALL');
+    expect([a, b, c, d].map((s) => sessionChange(s!))).toEqual([
+      { prepare: 'myplan' }, { prepare: 'Q' }, { deallocate: 'myplan' }, { deallocate: null },
+    ]);
+    expect(sessionChange(sql.analyze('SELECT 1')[0]!)).toBeNull();
+  });
+
+  it('keeps the first of two PREPAREs of one name, as PostgreSQL does', () => {
+    const kinds = sql.classify('PREPARE p AS SELECT 1; PREPARE p AS DELETE FROM t; EXECUTE p').map((x) => x.kind);
+    expect(kinds).toEqual(['select', 'delete', 'select']);
+  });
+});

@@ -76,6 +76,20 @@ export async function loadSqlClassifier(options: SqlClassifierOptions = {}): Pro
   };
 }
 
+/**
+ * How a statement changes the session's SQL-level prepared statements: `PREPARE name` adds
+ * `name` (as PostgreSQL spells it: unquoted names are lower-cased), `DEALLOCATE name` removes it,
+ * `DEALLOCATE ALL` (`deallocate: null`) removes all. For callers that keep the map passed as
+ * `options.prepared` (the PREPARE's action is what `EXECUTE name` runs).
+ */
+export function sessionChange(statement: { ast: unknown }): { prepare?: string; deallocate?: string | null } | null {
+  const ast = statement.ast as { PrepareStmt?: { name?: string }; DeallocateStmt?: { name?: string; isall?: boolean } } | null;
+  if (ast === null || typeof ast !== 'object') return null;
+  if (ast.PrepareStmt) return { prepare: ast.PrepareStmt.name ?? '' };
+  if (ast.DeallocateStmt) return { deallocate: ast.DeallocateStmt.isall || ast.DeallocateStmt.name === undefined ? null : ast.DeallocateStmt.name };
+  return null;
+}
+
 function build(text: string): CacheEntry {
   // libpg-query refuses an empty string; PostgreSQL answers it with EmptyQueryResponse: no statement.
   if (text.trim() === '') return { statements: [], usesPrepared: false };
@@ -105,15 +119,14 @@ function walkAll(raw: readonly { text: string; ast: unknown }[], callerPrepared:
     const { statement, facts } = analyzed(r.text, r.ast, prepared === undefined ? undefined : { prepared });
     usesPrepared ||= facts?.usesPrepared ?? true;
     statements.push(statement);
-    const ast = r.ast as { PrepareStmt?: { name?: string }; DeallocateStmt?: { name?: string; isall?: boolean } };
-    if (ast.PrepareStmt?.name !== undefined) {
-      const local = new Map(prepared ?? []);
-      local.set(ast.PrepareStmt.name, statement.action);
-      prepared = local;
-    } else if (ast.DeallocateStmt && prepared !== undefined) {
+    const change = sessionChange(r);
+    if (change?.prepare !== undefined && !prepared?.has(change.prepare)) {
+      // A second PREPARE of a taken name fails in PostgreSQL: the first one stays.
+      prepared = new Map(prepared ?? []).set(change.prepare, statement.action);
+    } else if (change?.deallocate !== undefined && prepared !== undefined) {
       const local = new Map(prepared);
-      if (ast.DeallocateStmt.isall || ast.DeallocateStmt.name === undefined) local.clear();
-      else local.delete(ast.DeallocateStmt.name);
+      if (change.deallocate === null) local.clear();
+      else local.delete(change.deallocate);
       prepared = local;
     }
   }
