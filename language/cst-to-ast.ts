@@ -74,14 +74,38 @@ function node(n: CstNode | undefined, key: string): CstNode | undefined {
   return nodes(n, key)[0];
 }
 
+const realToken = (x: CstNode | IToken): x is IToken =>
+  isToken(x) && !x.isInsertedInRecovery && Number.isFinite(x.startOffset);
+
+/**
+ * The first and last real tokens under a node. Each child list is in source order, so only its
+ * ends are inspected (a 10,000-rule file has ~400,000 tokens; walking every one for every node's
+ * span was the converter's main cost).
+ */
 function firstLast(n: CstNode, acc: { first?: IToken; last?: IToken }): void {
   for (const key in n.children) {
-    for (const x of n.children[key]) {
-      if (isToken(x)) {
-        if (x.isInsertedInRecovery || !Number.isFinite(x.startOffset)) continue;
-        if (!acc.first || x.startOffset < acc.first.startOffset) acc.first = x;
-        if (!acc.last || x.startOffset > acc.last.startOffset) acc.last = x;
-      } else firstLast(x, acc);
+    const xs = n.children[key];
+    if (xs.length === 0) continue;
+    if (isToken(xs[0])) {
+      const first = xs.find(realToken) as IToken | undefined;
+      let last: IToken | undefined;
+      for (let i = xs.length - 1; i >= 0 && !last; i--) if (realToken(xs[i])) last = xs[i] as IToken;
+      if (first && (!acc.first || first.startOffset < acc.first.startOffset)) acc.first = first;
+      if (last && (!acc.last || last.startOffset > acc.last.startOffset)) acc.last = last;
+      continue;
+    }
+    for (let i = 0; i < xs.length; i++) {
+      const sub: { first?: IToken; last?: IToken } = {};
+      firstLast(xs[i] as CstNode, sub);
+      if (sub.first && (!acc.first || sub.first.startOffset < acc.first.startOffset)) acc.first = sub.first;
+      if (sub.last && (!acc.last || sub.last.startOffset > acc.last.startOffset)) acc.last = sub.last;
+      if (sub.first) break;
+    }
+    for (let i = xs.length - 1; i > 0; i--) {
+      const sub: { first?: IToken; last?: IToken } = {};
+      firstLast(xs[i] as CstNode, sub);
+      if (sub.last && (!acc.last || sub.last.startOffset > acc.last.startOffset)) acc.last = sub.last;
+      if (sub.last) break;
     }
   }
 }
@@ -129,10 +153,19 @@ class Converter {
   private nspan(n: CstNode): Span {
     const ends: { first?: IToken; last?: IToken } = {};
     firstLast(n, ends);
-    if (!ends.first || !ends.last) {
+    const { first, last } = ends;
+    if (!first || !last) {
       return { file: this.file_, startOffset: 0, endOffset: 0, startLine: 1, startColumn: 1, endLine: 1, endColumn: 1 };
     }
-    return joinSpans(this.tspan(ends.first), this.tspan(ends.last));
+    return {
+      file: this.file_,
+      startOffset: first.startOffset,
+      endOffset: (last.endOffset ?? last.startOffset) + 1,
+      startLine: first.startLine ?? 1,
+      startColumn: first.startColumn ?? 1,
+      endLine: last.endLine ?? last.startLine ?? 1,
+      endColumn: (last.endColumn ?? last.startColumn ?? 1) + 1,
+    };
   }
 
   private hasSyntaxErrorIn(span: Span): boolean {
