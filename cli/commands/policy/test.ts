@@ -1,12 +1,20 @@
-// `hoop policy test [paths] [--format ...] [--coverage] [--threshold PCT] [-v] [--run PATTERN]`
-// Exit: 0 all passed (and coverage at or above the threshold), 1 a test failed or coverage is
-// below the threshold, 2 the policy does not compile or a flag is wrong.
+// `hoop policy test [paths] [--format ...] [--coverage] [--threshold PCT] [-v] [--run PATTERN]
+//   [--snapshot FILE --sessions DIR... [--update-snapshot]]`
+// Exit: 0 all passed (and coverage at or above the threshold, and every recorded verdict as in the
+// snapshot), 1 a test failed, coverage is below the threshold or a verdict is not acknowledged in
+// the snapshot, 2 the policy does not compile, a flag is wrong or a recording cannot be read.
+import { existsSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { RE2JS } from '@bufbuild/re2';
 import { coverageReport } from '../../../engine/tester/coverage.ts';
 import { runTests } from '../../../engine/tester/runner.ts';
 import { loadClassifiers, loadPolicy, reportDiagnostics } from '../../load.ts';
 import { renderTests, TEST_FORMATS, type TestFormat } from '../../report/tests.ts';
+import { renderSnapshotDiff } from '../../report/snapshot.ts';
+import { loadReplayClassifiers } from '../../../replay/classifiers.ts';
+import { recordingFiles } from '../../../replay/files.ts';
+import { buildSnapshot, diffSnapshot, readSnapshot, serializeSnapshot } from '../../../replay/snapshot.ts';
+import type { PreparedPolicy } from '../../../engine/index.ts';
 
 interface Options {
   format: string;
@@ -14,6 +22,10 @@ interface Options {
   threshold?: string;
   verbose?: boolean;
   run?: string;
+  snapshot?: string;
+  sessions?: string[];
+  updateSnapshot?: boolean;
+  skipBad?: boolean;
 }
 
 export function registerTest(policy: Command): void {
@@ -26,6 +38,10 @@ export function registerTest(policy: Command): void {
     .option('--threshold <pct>', 'with --coverage: fail when coverage is below PCT')
     .option('-v, --verbose', 'show passing tests and their explanations')
     .option('--run <pattern>', 'only tests whose name matches this RE2 pattern')
+    .option('--snapshot <file>', 'also check the verdict of every recorded statement against this snapshot')
+    .option('--sessions <path...>', 'with --snapshot: the recordings (folders and/or .jsonl files)')
+    .option('--update-snapshot', 'with --snapshot: rewrite the snapshot with the current verdicts')
+    .option('--skip-bad', 'with --snapshot: report corrupt recording lines and go on')
     .action(async (paths: string[], o: Options) => {
       const usage = (msg: string): void => {
         process.stderr.write(`hoop policy test: ${msg}\n`);
@@ -43,6 +59,8 @@ export function registerTest(policy: Command): void {
           return usage(`--run: invalid pattern: ${(e as Error).message}`);
         }
       }
+      if ((o.sessions || o.updateSnapshot) && !o.snapshot) return usage('--sessions and --update-snapshot go with --snapshot FILE');
+      if (o.snapshot && !o.sessions?.length) return usage('--snapshot needs the recordings: --sessions DIR|FILE...');
       const loaded = await loadPolicy(paths);
       if (reportDiagnostics(loaded, o.format === 'json' ? 'json' : 'human') || !loaded.policy) {
         process.exitCode = 2;
@@ -54,6 +72,35 @@ export function registerTest(policy: Command): void {
       const failed = results.some((r) => r.outcome !== 'pass');
       const below = cov !== undefined && threshold !== undefined && cov.percent < threshold;
       if (results.length === 0 && !failed) process.stderr.write('hoop policy test: no tests found\n');
-      process.exitCode = failed || below ? 1 : 0;
+      let snapshotFailed = false;
+      if (o.snapshot) {
+        const r = await checkSnapshot(loaded.policy, o.snapshot, o.sessions!, !!o.updateSnapshot, !!o.skipBad);
+        const stream = o.format === 'pretty' || o.format === 'github' ? process.stdout : process.stderr;
+        if (r.text) stream.write(r.text);
+        if (r.code === 2) {
+          process.exitCode = 2;
+          return;
+        }
+        snapshotFailed = r.code === 1;
+      }
+      process.exitCode = failed || below || snapshotFailed ? 1 : 0;
     });
+}
+
+/** 0 all verdicts acknowledged (or the snapshot rewritten), 1 some are not, 2 cannot tell. */
+async function checkSnapshot(policy: PreparedPolicy, file: string, sessions: string[], update: boolean, skipBad: boolean): Promise<{ code: 0 | 1 | 2; text: string }> {
+  const files = recordingFiles(sessions);
+  if (!files.ok) return { code: 2, text: `hoop policy test: ${files.message}\n` };
+  const current = await buildSnapshot(policy, await loadReplayClassifiers(), files.files, { skipBad });
+  if (!current.ok) return { code: 2, text: `hoop policy test: ${current.error.message}\n` };
+  const skipped = current.bad_lines > 0 ? `(${current.bad_lines} corrupt recording line(s) skipped)\n` : '';
+  if (update) {
+    writeFileSync(file, serializeSnapshot(current.entries));
+    return { code: 0, text: `${skipped}snapshot ${file}: ${current.entries.length} verdict(s) from ${current.statements} recorded statement(s) written\n` };
+  }
+  if (!existsSync(file)) return { code: 2, text: `hoop policy test: no snapshot at ${file}; create it with --update-snapshot (or hoop policy snapshot)\n` };
+  const expected = await readSnapshot(file);
+  if (!expected.ok) return { code: 2, text: `hoop policy test: ${expected.message}\n` };
+  const diff = diffSnapshot(expected.entries, current.entries);
+  return { code: diff.changes.length > 0 ? 1 : 0, text: skipped + renderSnapshotDiff(file, diff) };
 }

@@ -1,0 +1,116 @@
+// Re-decides recorded statements under a policy: the same classification and request the gateway
+// built (proxy/postgres/enforcement/decider.ts), from what the recording kept: the header's
+// identity, resource, client address and session id, the statement's text and decision time, and
+// the session's SQL-level prepared statements as they were at that point.
+//
+// Decisions are cached when that is provably safe. A decision reads only its request: identity,
+// resource, action and context (the evaluator and the CEL functions are deterministic; the only
+// way a policy reads the context is a CEL condition naming `context`). So:
+//   - the cache is keyed on the exact identity and resource (their JSON) and on the action object
+//     itself (the SQL classifier returns the same frozen object for the same text and prepared
+//     state, and a new object otherwise), and
+//   - it is used only when no condition of the policy mentions `context` anywhere in its source
+//     (a textual test: a string literal "context" also disables the cache, which is merely slower).
+
+import { combineDecisions, type Decision, type PreparedPolicy } from '../engine/index.ts';
+import { trackPrepared } from '../proxy/postgres/enforcement/decider.ts';
+import type { RecordingHeader, RecordingStatement } from '../proxy/recording/index.ts';
+import type { Classifiers } from '../engine/tester/runner.ts';
+import type { Action, Request, RequestContext, SqlAction } from '../stdlib/facts.ts';
+
+export type { Classifiers };
+
+export interface Redecided {
+  decision: Decision;
+  /** One request per statement the text holds (normally one). */
+  requests: Request[];
+}
+
+export interface SessionRedecider {
+  /** Decide one recorded statement (in recording order: it updates the session's prepared statements). */
+  decide(event: RecordingStatement): Redecided;
+}
+
+export interface Redecider {
+  session(header: RecordingHeader): SessionRedecider;
+  /** True when decisions are cached (the policy never reads `context`). */
+  readonly caching: boolean;
+}
+
+/** Identity/resource pairs whose decision caches are kept; beyond this the oldest half is dropped. */
+const MAX_SUBJECTS = 4096;
+
+/** True when some condition of the policy may read the request context. */
+export function readsContext(policy: PreparedPolicy): boolean {
+  return policy.ir.rules.some((r) => r.conditions.some((c) => c.source.includes('context')));
+}
+
+export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers): Redecider {
+  const caching = !readsContext(policy);
+  const bySubject = new Map<string, WeakMap<Action, Decision>>();
+
+  const cacheFor = (header: RecordingHeader): WeakMap<Action, Decision> | undefined => {
+    if (!caching) return undefined;
+    const key = JSON.stringify([header.identity, header.resource]);
+    let cache = bySubject.get(key);
+    if (!cache) {
+      if (bySubject.size >= MAX_SUBJECTS) {
+        let drop = MAX_SUBJECTS / 2;
+        for (const k of bySubject.keys()) {
+          if (drop-- <= 0) break;
+          bySubject.delete(k);
+        }
+      }
+      cache = new WeakMap();
+      bySubject.set(key, cache);
+    }
+    return cache;
+  };
+
+  return {
+    caching,
+    session(header: RecordingHeader): SessionRedecider {
+      const cache = cacheFor(header);
+      const prepared = new Map<string, SqlAction>();
+      const { identity, resource } = header;
+      const evaluate = (action: Action, context: RequestContext): Decision => {
+        if (cache) {
+          const hit = cache.get(action);
+          if (hit) return hit;
+        }
+        const decision = policy.evaluate({ identity, resource, action, context });
+        cache?.set(action, decision);
+        return decision;
+      };
+      return {
+        decide(event: RecordingStatement): Redecided {
+          const context: RequestContext = { time: decisionTime(event), client_addr: header.client_addr, session_id: header.session_id };
+          let actions: Action[];
+          if (resource.kind === 'ssh') actions = [classifiers.shell.classify(event.text)];
+          else actions = classifiers.sql.classify(event.text, prepared.size > 0 ? { prepared } : undefined);
+          const decisions = actions.map((a) => evaluate(a, context));
+          // The gateway tracks PREPARE/DEALLOCATE of statements it forwarded.
+          if (resource.kind !== 'ssh' && (event.outcome === 'executed' || event.outcome === 'failed')) {
+            for (const a of actions) trackPrepared(prepared, a as SqlAction);
+          }
+          return {
+            decision: decisions.length === 1 ? decisions[0]! : combineDecisions(decisions),
+            requests: actions.map((action) => ({ identity, resource, action, context })),
+          };
+        },
+      };
+    },
+  };
+}
+
+/**
+ * When the gateway decided the statement. `time` is written when the statement finished and
+ * `duration_ms` runs from just before the decision, so their difference is the decision time
+ * (to within a millisecond); without a duration, `time` is the best there is.
+ */
+export function decisionTime(e: Pick<RecordingStatement, 'time' | 'duration_ms'>): string {
+  if (e.duration_ms === undefined || !(e.duration_ms > 0)) return e.time;
+  const t = Date.parse(e.time);
+  if (Number.isNaN(t)) return e.time;
+  return new Date(t - Math.round(e.duration_ms)).toISOString();
+}
