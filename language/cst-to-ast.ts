@@ -434,16 +434,16 @@ class Converter {
         this.report('HOOP2001', span, `unknown statement kind \`${k.image}\``, help);
       }
       const m: MatchSelector = { kind: 'SqlMatch', statementKinds: kinds, span: this.nspan(n) };
-      const tablesList = node(sql, 'stringList');
+      const tablesList = node(sql, 'stringOrList');
       if (tablesList) {
-        m.tables = this.stringItems(node(tablesList, 'stringItems'));
+        m.tables = this.stringOrList(tablesList);
         for (const g of m.tables) this.checkGlob(g, 'table');
       }
       return m;
     }
     const shell = node(n, 'shellMatch');
     if (shell) {
-      const programs = this.stringItems(node(node(shell, 'stringList'), 'stringItems'));
+      const programs = this.stringOrList(node(shell, 'stringOrList'));
       for (const p of programs) this.checkGlob(p, 'program');
       return { kind: 'ShellMatch', programs, span: this.nspan(n) };
     }

@@ -152,7 +152,7 @@ export type SqlMatchCstChildren = {
   Comma?: IToken[];
   Kw_on?: IToken[];
   Kw_tables?: IToken[];
-  stringList?: StringListCstNode[];
+  stringOrList?: StringOrListCstNode[];
 };
 
 export interface ShellMatchCstNode extends CstNode {
@@ -162,7 +162,7 @@ export interface ShellMatchCstNode extends CstNode {
 
 export type ShellMatchCstChildren = {
   Kw_shell: IToken[];
-  stringList: StringListCstNode[];
+  stringOrList: StringOrListCstNode[];
 };
 
 export interface ConditionCstNode extends CstNode {

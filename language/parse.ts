@@ -25,7 +25,7 @@ const RULE_HELP: Record<string, string> = {
   whenSelector: 'write `when group "g"`, `when groups ["a", "b"]`, `when subject "agent-*"` or `when actor "alice@*"`',
   matchSelector: 'write `match sql select, insert`, `match sql on tables ["public.t"]` or `match shell ["ls", "cat"]`',
   sqlMatch: 'write `match sql select, insert on tables ["public.customers"]` (kinds and tables are both optional)',
-  shellMatch: 'write `match shell ["ls", "cat"]`',
+  shellMatch: 'write `match shell ["ls", "cat"]` or `match shell "ls"`',
   condition: 'write a CEL condition in backticks: if `sql.has_where`',
   blockEffect: 'write `block` or `block "message"`',
   approveEffect: 'write `approve by group "dba"` or `approve by groups ["a", "b"] within 15m`',

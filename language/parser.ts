@@ -207,7 +207,8 @@ export class HoopParser extends CstParser {
     ]));
   });
 
-  // sql select, insert on tables ["public.t*"]; kinds and tables both optional
+  // sql select, insert on tables ["public.t*"]; kinds and tables both optional; a single table
+  // may be written without brackets (the formatter adds them)
   private sqlMatch = this.RULE('sqlMatch', () => {
     this.CONSUME(T.Sql);
     this.OPTION(() => {
@@ -223,14 +224,14 @@ export class HoopParser extends CstParser {
       DEF: () => {
         this.CONSUME(T.On);
         this.CONSUME(T.Tables);
-        this.SUBRULE(this.stringList);
+        this.SUBRULE(this.stringOrList);
       },
     })));
   });
 
   private shellMatch = this.RULE('shellMatch', () => {
     this.CONSUME(T.Shell);
-    this.SUBRULE(this.stringList);
+    this.SUBRULE(this.stringOrList);
   });
 
   private condition = this.RULE('condition', () => {
