@@ -16,6 +16,9 @@ describe('hoop audit verify', () => {
     const ok = await run(['audit', 'verify', file]);
     expect(ok.code).toBe(0);
     expect(ok.out).toMatch(/ok, 3 records/);
+    const { last_seq, last_hash } = JSON.parse((await run(['audit', 'verify', file, '--json'])).out);
+    expect((await run(['audit', 'verify', file, '--anchor', `${last_seq}:${last_hash}`])).code).toBe(0);
+    expect((await run(['audit', 'verify', file, '--anchor', `9:${last_hash}`])).code).toBe(1);
 
     const ls = readFileSync(file, 'utf8').split('\n');
     ls[1] = ls[1].replace('"rows":1', '"rows":100');
@@ -28,5 +31,6 @@ describe('hoop audit verify', () => {
     expect(JSON.parse(json.out)).toMatchObject({ ok: false, line: 2, seq: 2, problem: 'hash_mismatch' });
 
     expect((await run(['audit', 'verify', file + '.nope'])).code).toBe(2);
+    expect((await run(['audit', 'verify', file, '--anchor', 'nonsense'])).code).toBe(2);
   });
 });

@@ -126,6 +126,25 @@ describe('audit log', () => {
       expect(await verifyAuditFile(file)).toMatchObject({ ok: false, line: 4, seq: 5, problem: 'prev_mismatch' });
     });
 
+    it('records cut off the end, given an anchor from an earlier verify', async () => {
+      const file = await logWith(5);
+      const before = await verifyAuditFile(file);
+      if (!before.ok) throw new Error('expected an intact log');
+      const anchor = { seq: before.last_seq, hash: before.last_hash };
+      expect(await verifyAuditFile(file, { anchors: [anchor] })).toMatchObject({ ok: true });
+      writeFileSync(file, lines(file).slice(0, 3).join('\n') + '\n');
+      // Without the anchor a shorter chain is indistinguishable from a younger log.
+      expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 3 });
+      expect(await verifyAuditFile(file, { anchors: [anchor] })).toMatchObject({ ok: false, problem: 'truncated', seq: 5, line: 4 });
+      // A rewritten chain (every hash recomputed) no longer matches the anchor.
+      const again = join(mkdtempSync(join(tmpdir(), 'hoop-audit-')), 'audit.jsonl');
+      const forged = await openAuditLog(again);
+      for (let i = 1; i <= 5; i++) await forged.append({ ...decision(i), verdict: 'allow' });
+      await forged.close();
+      expect(await verifyAuditFile(again)).toMatchObject({ ok: true });
+      expect(await verifyAuditFile(again, { anchors: [anchor] })).toMatchObject({ ok: false, problem: 'anchor_mismatch', seq: 5 });
+    });
+
     it('garbage and missing files', async () => {
       const file = await logWith(2);
       appendFileSync(file, 'not json\n');

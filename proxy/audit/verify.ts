@@ -3,21 +3,39 @@
 //
 // What it proves: every record is unchanged since it was written, and no record was removed,
 // inserted or reordered before the last one. What it cannot prove on its own: that records were
-// not cut off the END of the file; compare `last_seq`/`last_hash` with a copy kept elsewhere
-// (docs/gateway.md, "Audit verification").
+// not cut off the END of the file. For that, keep `last_seq`/`last_hash` somewhere else and pass
+// them back as an anchor (`--anchor SEQ:HASH`): the log must still contain that record, unchanged.
 
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { GENESIS, recordHash } from './chain.ts';
 
-export type AuditProblem = 'unreadable' | 'malformed' | 'hash_mismatch' | 'prev_mismatch' | 'seq_mismatch' | 'torn_line';
+export type AuditProblem = 'unreadable' | 'malformed' | 'hash_mismatch' | 'prev_mismatch' | 'seq_mismatch' | 'torn_line' | 'anchor_mismatch' | 'truncated';
+
+/** A (seq, hash) pair saved elsewhere earlier (`last_seq`/`last_hash` of a previous verify). */
+export interface AuditAnchor {
+  seq: number;
+  hash: string;
+}
+
+export interface VerifyOptions {
+  /** Prove the log still contains this record unchanged: detects records cut off the end. */
+  anchors?: AuditAnchor[];
+}
+
+/** `SEQ:HASH` as given on the command line. */
+export function parseAnchor(text: string): AuditAnchor | undefined {
+  const m = /^(\d+):([0-9a-f]{64})$/.exec(text.trim());
+  return m ? { seq: Number(m[1]), hash: m[2] } : undefined;
+}
 
 export type AuditVerifyResult =
   | { ok: true; file: string; records: number; last_seq: number; last_hash: string }
   | { ok: false; file: string; records_ok: number; line: number; seq?: number; problem: AuditProblem; message: string };
 
-export async function verifyAuditFile(file: string): Promise<AuditVerifyResult> {
+export async function verifyAuditFile(file: string, opts: VerifyOptions = {}): Promise<AuditVerifyResult> {
+  const anchors = new Map((opts.anchors ?? []).map((a) => [a.seq, a.hash]));
   let records = 0;
   let prev = GENESIS;
   let expectedSeq = 1;
@@ -76,6 +94,10 @@ export async function verifyAuditFile(file: string): Promise<AuditVerifyResult> 
         );
       }
       if (seq !== expectedSeq) return fail('seq_mismatch', `expected seq ${expectedSeq}, found ${seq}`, seq);
+      const anchored = anchors.get(seq);
+      if (anchored !== undefined && anchored !== hash) {
+        return fail('anchor_mismatch', `record ${seq} differs from the anchor (${anchored.slice(0, 12)}...): the log was rewritten from here or earlier`, seq);
+      }
       prev = hash;
       expectedSeq += 1;
       records += 1;
@@ -88,6 +110,11 @@ export async function verifyAuditFile(file: string): Promise<AuditVerifyResult> 
   if (!endsWithNewline) {
     // readline already yielded the torn line; if it parsed and verified, it is complete but unterminated.
     return fail('torn_line', 'the file does not end with a newline: the last write was interrupted', expectedSeq - 1);
+  }
+  const missing = [...anchors.keys()].filter((seq) => seq >= expectedSeq).sort((a, b) => a - b);
+  if (missing.length > 0) {
+    lineNo += 1;
+    return fail('truncated', `the log ends at seq ${expectedSeq - 1}, but the anchor names seq ${missing[0]}: records were removed from the end`, missing[0]);
   }
   return { ok: true, file, records, last_seq: expectedSeq - 1, last_hash: prev };
 }
