@@ -8,11 +8,12 @@
 //
 // `normalized` and `fingerprint` each need another pass of libpg-query over the text, so they are
 // computed on first read (and then remembered): a caller that decides on `kind` alone does not
-// pay for them. They are ordinary enumerable properties to every reader (JSON, spread, CEL).
+// pay for them. They are getters (see SqlFacts): property reads and JSON see them, an object
+// spread (`{...action}`) does not — use `action.toJSON()` for a plain copy.
 
 import { createHash } from 'node:crypto';
 import { fingerprintSync, loadModule, normalizeSync, parseSync } from 'libpg-query';
-import type { SqlAction, SqlClassifier, SqlClassifyOptions } from '../facts.ts';
+import type { SqlAction, SqlClassifier, SqlClassifyOptions, SqlKind } from '../facts.ts';
 import { Lru } from './lru.ts';
 import { splitStatements } from './split.ts';
 import { classifyStatement, orderKinds, type Facts } from './walk.ts';
@@ -153,98 +154,99 @@ function frozenList(items: string[] | null): string[] {
 
 function toAction(text: string, f: Facts): SqlAction {
   const effects = orderKinds(f.effects);
-  const kind = effects[0] ?? 'unknown';
-  const action = {
-    type: 'sql',
-    kind,
-    effects: Object.freeze(effects),
-    reads: frozenList(f.reads.items),
-    writes: frozenList(f.writes.items),
-    columns: frozenList(f.columns.items),
-    functions: frozenList(f.functions.items),
-    has_where: f.hasWhere,
-    limit: f.limit,
-    text,
-  } as SqlAction;
-  withLazyTexts(action, text, true);
-  if (f.reasons.length > 0) action.reason = [...new Set(f.reasons)].join('; ');
-  return Object.freeze(action);
+  const reason = f.reasons.length > 0 ? [...new Set(f.reasons)].join('; ') : undefined;
+  return new SqlFacts(
+    effects[0] ?? 'unknown', Object.freeze(effects) as SqlKind[], frozenList(f.reads.items), frozenList(f.writes.items),
+    frozenList(f.columns.items), frozenList(f.functions.items), f.hasWhere, f.limit, text, true, reason,
+  );
 }
 
 function unparsed(text: string, reason: string): AnalyzedStatement {
   return Object.freeze({ text: text.trim(), ast: null, action: unknownAction(text.trim(), reason, false) });
 }
 
+const UNKNOWN_EFFECTS = Object.freeze(['unknown']) as SqlKind[];
+
 function unknownAction(text: string, reason: string, parses: boolean): SqlAction {
-  const action = {
-    type: 'sql',
-    kind: 'unknown',
-    effects: Object.freeze(['unknown']),
-    reads: EMPTY,
-    writes: EMPTY,
-    columns: EMPTY,
-    functions: EMPTY,
-    has_where: false,
-    limit: null,
-    text,
-  } as SqlAction;
-  withLazyTexts(action, text, parses);
-  action.reason = reason;
-  return Object.freeze(action);
+  return new SqlFacts('unknown', UNKNOWN_EFFECTS, EMPTY, EMPTY, EMPTY, EMPTY, false, null, text, parses, reason);
 }
-
-/**
- * Memoised normalised text and fingerprint, computed on first read. Text that libpg-query cannot
- * handle keeps its raw text as `normalized` and gets a `raw:`-prefixed hash of the text as
- * fingerprint, so two different unparseable statements never share an approval.
- *
- * The getters are shared functions reading per-action state from a non-enumerable symbol field
- * (no closures per action: this is the hot path).
- */
-const LAZY = Symbol('hoop.sql.lazy');
-
-class LazyTexts {
-  normalized: string | undefined;
-  fingerprint: string | undefined;
-  constructor(readonly text: string, readonly parses: boolean) {}
-}
-
-type WithLazy = { [LAZY]: LazyTexts };
 
 function rawFingerprint(text: string): string {
   return `raw:${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
 }
 
-function getNormalized(this: WithLazy): string {
-  const s = this[LAZY];
-  if (s.normalized === undefined) {
-    try {
-      s.normalized = s.parses ? normalizeSync(s.text) : s.text;
-    } catch {
-      s.normalized = s.text;
-    }
+/**
+ * One statement's facts. A class (not a literal) so that `normalized` and `fingerprint` can be
+ * lazy without a per-object property definition, which costs microseconds in V8: they are getters
+ * on the prototype, computed on first read and remembered in private fields (writable even though
+ * the instance is frozen). `toJSON` includes them, so recordings and audit records see every fact.
+ *
+ * Text that libpg-query cannot handle keeps its raw text as `normalized` and gets a `raw:`-prefixed
+ * hash of the text as fingerprint, so two different unparseable statements never share an approval.
+ */
+class SqlFacts implements SqlAction {
+  readonly type = 'sql' as const;
+  readonly kind: SqlKind;
+  readonly effects: SqlKind[];
+  readonly reads: string[];
+  readonly writes: string[];
+  readonly columns: string[];
+  readonly functions: string[];
+  readonly has_where: boolean;
+  readonly limit: number | null;
+  readonly text: string;
+  declare readonly reason?: string;
+  readonly #parses: boolean;
+  #normalized: string | undefined;
+  #fingerprint: string | undefined;
+
+  constructor(
+    kind: SqlKind, effects: SqlKind[], reads: string[], writes: string[], columns: string[], functions: string[],
+    hasWhere: boolean, limit: number | null, text: string, parses: boolean, reason: string | undefined,
+  ) {
+    this.kind = kind;
+    this.effects = effects;
+    this.reads = reads;
+    this.writes = writes;
+    this.columns = columns;
+    this.functions = functions;
+    this.has_where = hasWhere;
+    this.limit = limit;
+    this.text = text;
+    if (reason !== undefined) (this as { reason?: string }).reason = reason;
+    this.#parses = parses;
+    Object.freeze(this);
   }
-  return s.normalized;
-}
 
-function getFingerprint(this: WithLazy): string {
-  const s = this[LAZY];
-  if (s.fingerprint === undefined) {
-    try {
-      s.fingerprint = s.parses ? fingerprintSync(s.text) : rawFingerprint(s.text);
-    } catch {
-      s.fingerprint = rawFingerprint(s.text);
+  get normalized(): string {
+    if (this.#normalized === undefined) {
+      try {
+        this.#normalized = this.#parses ? normalizeSync(this.text) : this.text;
+      } catch {
+        this.#normalized = this.text;
+      }
     }
+    return this.#normalized;
   }
-  return s.fingerprint;
-}
 
-const LAZY_PROPERTIES: PropertyDescriptorMap = {
-  normalized: { get: getNormalized, enumerable: true, configurable: false },
-  fingerprint: { get: getFingerprint, enumerable: true, configurable: false },
-};
+  get fingerprint(): string {
+    if (this.#fingerprint === undefined) {
+      try {
+        this.#fingerprint = this.#parses ? fingerprintSync(this.text) : rawFingerprint(this.text);
+      } catch {
+        this.#fingerprint = rawFingerprint(this.text);
+      }
+    }
+    return this.#fingerprint;
+  }
 
-function withLazyTexts(action: SqlAction, text: string, parses: boolean): void {
-  Object.defineProperty(action, LAZY, { value: new LazyTexts(text, parses) });
-  Object.defineProperties(action, LAZY_PROPERTIES);
+  toJSON(): SqlAction {
+    const out: SqlAction = {
+      type: 'sql', kind: this.kind, effects: this.effects, reads: this.reads, writes: this.writes,
+      columns: this.columns, functions: this.functions, has_where: this.has_where, limit: this.limit,
+      text: this.text, normalized: this.normalized, fingerprint: this.fingerprint,
+    };
+    if (this.reason !== undefined) out.reason = this.reason;
+    return out;
+  }
 }
