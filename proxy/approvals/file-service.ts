@@ -14,13 +14,13 @@
 // Expiry: a pending approval expires `within` after it was requested; an approved one must be
 // used within `within` after the approval (so a late approval still gives the agent time to re-send).
 
-import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, openSync, closeSync, fstatSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus } from '../ports.ts';
+import { approvalKey, checkDecision, newApprovalId, newNonce } from './rules.ts';
 
 type Event =
   | {
@@ -206,10 +206,6 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
     return run;
   }
 
-  function keyOf(req: ApprovalRequest): string {
-    return createHash('sha256').update(`${req.identity.sub}\0${req.resource.kind}/${req.resource.name}\0${req.statement}`).digest('hex');
-  }
-
   function findLive(key: string, statuses: ApprovalStatus[]): State | undefined {
     const ids = byKey.get(key);
     if (!ids) return undefined;
@@ -247,11 +243,11 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
     request(req: ApprovalRequest): Promise<ApprovalRecord> {
       return locked(async () => {
         refresh();
-        const key = keyOf(req);
+        const key = approvalKey(req);
         const existing = findLive(key, ['pending', 'approved']);
         if (existing) return view(existing);
         const t = now();
-        const id = `apr_${randomBytes(15).toString('base64url')}`;
+        const id = newApprovalId();
         await write({
           ev: 'requested',
           id,
@@ -274,9 +270,9 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
     consumeApproved(req: ApprovalRequest): Promise<ApprovalRecord | undefined> {
       return locked(async () => {
         refresh();
-        const s = findLive(keyOf(req), ['approved']);
+        const s = findLive(approvalKey(req), ['approved']);
         if (!s) return undefined;
-        const nonce = randomBytes(8).toString('hex');
+        const nonce = newNonce();
         await write({ ev: 'consumed', id: s.id, nonce, at: new Date(now()).toISOString() });
         return s.nonce === nonce ? view(s) : undefined;
       });
@@ -287,7 +283,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
         refresh();
         const s = byId.get(id);
         if (!s || statusOf(s) !== 'approved') return false;
-        const nonce = randomBytes(8).toString('hex');
+        const nonce = newNonce();
         await write({ ev: 'consumed', id, nonce, at: new Date(now()).toISOString() });
         return s.nonce === nonce;
       });
@@ -344,16 +340,9 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
         refresh();
         const s = byId.get(id);
         if (!s) return { ok: false, code: 'not_found', reason: `no approval ${id}` };
-        if (approver.sub === s.sub || (s.actor !== undefined && approver.sub === s.actor)) {
-          return { ok: false, code: 'requester_cannot_approve', reason: 'the requester (or the person it acts for) cannot decide its own approval' };
-        }
-        if (!approver.groups.some((g) => s.approvers.includes(g))) {
-          return { ok: false, code: 'not_an_approver', reason: `only members of ${s.approvers.map((g) => `"${g}"`).join(', ')} can decide this approval` };
-        }
-        const st = statusOf(s);
-        if (st === 'expired') return { ok: false, code: 'expired', reason: `approval ${id} expired at ${new Date(s.expiresAt).toISOString()}` };
-        if (st !== 'pending') return { ok: false, code: 'already_decided', reason: `approval ${id} is already ${st}${s.decided_by ? ` (by ${s.decided_by})` : ''}` };
-        const nonce = randomBytes(8).toString('hex');
+        const allowed = checkDecision(view(s), approver);
+        if (!allowed.ok) return allowed;
+        const nonce = newNonce();
         await write({ ev: 'decided', id, nonce, decision, by: approver.sub, reason, at: new Date(now()).toISOString() });
         if (s.nonce !== nonce) return { ok: false, code: 'already_decided', reason: `approval ${id} was decided concurrently by ${s.decided_by}` };
         return { ok: true, record: view(s) };

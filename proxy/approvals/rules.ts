@@ -1,0 +1,38 @@
+// What every approval store enforces the same way (the file store and the PostgreSQL store):
+// the binding key, id generation, and who may decide.
+
+import { createHash, randomBytes } from 'node:crypto';
+import type { Identity } from '../../stdlib/facts.ts';
+import type { ApprovalRequest, ApprovalStatus } from '../ports.ts';
+
+/** An approval binds one identity `sub`, one resource and one exact statement text. */
+export function approvalKey(req: ApprovalRequest): string {
+  return createHash('sha256').update(`${req.identity.sub}\0${req.resource.kind}/${req.resource.name}\0${req.statement}`).digest('hex');
+}
+
+/** 120 random bits: unguessable, short enough to paste. */
+export function newApprovalId(): string {
+  return `apr_${randomBytes(15).toString('base64url')}`;
+}
+
+export function newNonce(): string {
+  return randomBytes(8).toString('hex');
+}
+
+export type DecisionCheck = { ok: true } | { ok: false; code: string; reason: string };
+
+/** Whether `approver` may decide approval `a` (whose status is already computed against the clock). */
+export function checkDecision(
+  a: { id: string; sub: string; actor?: string; approvers: string[]; status: ApprovalStatus; expires_at: string; decided_by?: string },
+  approver: Identity,
+): DecisionCheck {
+  if (approver.sub === a.sub || (a.actor !== undefined && approver.sub === a.actor)) {
+    return { ok: false, code: 'requester_cannot_approve', reason: 'the requester (or the person it acts for) cannot decide its own approval' };
+  }
+  if (!approver.groups.some((g) => a.approvers.includes(g))) {
+    return { ok: false, code: 'not_an_approver', reason: `only members of ${a.approvers.map((g) => `"${g}"`).join(', ')} can decide this approval` };
+  }
+  if (a.status === 'expired') return { ok: false, code: 'expired', reason: `approval ${a.id} expired at ${a.expires_at}` };
+  if (a.status !== 'pending') return { ok: false, code: 'already_decided', reason: `approval ${a.id} is already ${a.status}${a.decided_by ? ` (by ${a.decided_by})` : ''}` };
+  return { ok: true };
+}
