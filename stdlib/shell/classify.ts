@@ -325,7 +325,9 @@ export class ShellWalker {
         }
         continue;
       }
-      if (spec.assignments && /^[A-Za-z_][A-Za-z0-9_]*=/.test(v)) {
+      // GNU env takes any word with `=` as an assignment, names bash could not declare included
+      // (`BASH_FUNC_ls%%=() { ...; }` exports a function that replaces `ls`).
+      if (spec.assignments && v.indexOf('=') > 0) {
         this.environment(v.slice(0, v.indexOf('=')), { value: v.slice(v.indexOf('=') + 1), expands: false, text: v }, depth);
         continue;
       }

@@ -136,4 +136,5 @@ export const HIDDEN: readonly (readonly [string, string | null])[] = [
   [`PATH+=:/tmp ls`, null],
   [`GIT_SSH_COMMAND="$X" git fetch`, null],
   [`ssh host "$CMD"`, null],
+  [`env 'BASH_FUNC_ls%%=() { rm -rf /; }' bash -c ls`, null],
 ];
