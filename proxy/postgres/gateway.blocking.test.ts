@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
+import { RawClient } from './raw-client.ts';
 import { ALLOW_ALL, READ_ONLY, run, startTestGateway, type TestGateway } from './test-support.ts';
+import { encodeFrontend, type FrontendMessage } from './wire/frontend.ts';
 
 const POLICY = `${READ_ONLY}
 rule no_truncate {
@@ -155,6 +157,46 @@ describe('a read-only policy', () => {
     expect(r.stdout.split('\n')).toContain('row 7');
     // PREPARE w2, EXECUTE w2, and EXECUTE r after DEALLOCATE: a name the session does not hold is unknown (fail closed).
     expect(r.stderr.match(/hoop: blocked/g)?.length).toBe(3);
+  });
+
+  it('protocol-level Bind of a statement the gateway did not decide (SQL PREPARE shares the namespace) is refused', async () => {
+    const c = await RawClient.login(gw.gateway.postgresPort, token, gw.resourceName);
+    const batch = (...ms: FrontendMessage[]): void => c.send(Buffer.concat(ms.map(encodeFrontend)));
+    c.messages.length = 0;
+    try {
+      c.query('PREPARE sqlp AS SELECT v FROM canary WHERE id = 1');
+      await c.until((m) => m.name === 'readyForQuery');
+      c.messages.length = 0;
+      batch(
+        { name: 'bind', portal: '', statement: 'sqlp', paramFormats: [], params: [], resultFormats: [] },
+        { name: 'execute', portal: '', maxRows: 0 },
+        { name: 'sync' },
+      );
+      await c.until((m) => m.name === 'readyForQuery');
+      expect(c.error()).toMatchObject({ C: '42501' });
+      expect(c.messages.some((m) => m.name === 'dataRow')).toBe(false);
+
+      // A named statement survives a refused re-Parse of the same name, with its own decision.
+      c.messages.length = 0;
+      batch({ name: 'parse', statement: 's1', text: 'SELECT v FROM canary WHERE id = 2', paramTypes: [] }, { name: 'sync' });
+      await c.until((m) => m.name === 'readyForQuery');
+      c.messages.length = 0;
+      batch({ name: 'parse', statement: 's1', text: 'DELETE FROM canary', paramTypes: [] }, { name: 'sync' });
+      await c.until((m) => m.name === 'readyForQuery');
+      expect(c.error()).toMatchObject({ C: '42501' });
+      c.messages.length = 0;
+      batch(
+        { name: 'bind', portal: '', statement: 's1', paramFormats: [], params: [], resultFormats: [] },
+        { name: 'execute', portal: '', maxRows: 0 },
+        { name: 'sync' },
+      );
+      await c.until((m) => m.name === 'readyForQuery');
+      expect(c.error()).toBeUndefined();
+      const row = c.messages.find((m) => m.name === 'dataRow');
+      expect(row?.name === 'dataRow' && row.values[0]?.toString()).toBe('row 2');
+    } finally {
+      c.destroy();
+    }
   });
 
   it('audits each decision with identity, statement and verdict', async () => {

@@ -62,7 +62,7 @@ interface Run {
 type Expect =
   | { k: 'query'; runs: Run[]; idx: number; blocked?: Buffer }
   | { k: 'parse'; blocked?: Buffer }
-  | { k: 'bind' }
+  | { k: 'bind'; blocked?: Buffer }
   | { k: 'close' }
   | { k: 'sync' }
   | { k: 'describe'; hidden?: Run }
@@ -509,7 +509,21 @@ export class PgSession {
         if (this.discarding) return;
         const [portal, p] = readCString(f.raw, 5);
         const [stmt] = readCString(f.raw, p);
-        this.portals.set(portal, this.statements.get(stmt));
+        const decided = this.statements.get(stmt);
+        if (!decided) {
+          // A statement the gateway never decided (e.g. made by SQL-level PREPARE, which shares the
+          // protocol's namespace): running it would skip the policy and the masks. The upstream
+          // fails a Bind of a name that cannot exist in its place, and discards to Sync.
+          this.portals.delete(portal);
+          this.pushExpect({
+            k: 'bind',
+            blocked: gatewayError('ERROR', '42501', `hoop: blocked: prepared statement "${stmt}" was not prepared through the extended protocol of this session`),
+          });
+          this.upOut.push(encodeFrontend({ name: 'bind', portal, statement: blockedText(), paramFormats: [], params: [], resultFormats: [] }));
+          this.discarding = true;
+          return;
+        }
+        this.portals.set(portal, decided);
         this.pushExpect({ k: 'bind' });
         this.upOut.pass(f.raw);
         return;
@@ -622,7 +636,9 @@ export class PgSession {
     const enforced = await this.enforce(verdicts, text, 'extended', t0, paramTypes);
     if (this.ended) return;
     if (!enforced.ok) {
-      this.statements.delete(statement);
+      // PostgreSQL drops the unnamed statement before parsing; a named one that exists survives
+      // the failed Parse upstream, so its decision stays too.
+      if (statement === '') this.statements.delete(statement);
       this.pushExpect({ k: 'parse', blocked: enforced.error });
       this.upOut.push(encodeFrontend({ name: 'parse', statement, text: blockedText(), paramTypes: [] }));
       this.discarding = true;
@@ -869,10 +885,10 @@ export class PgSession {
     const e = this.headExpect();
     this.plan = null;
     this.suppressed = undefined;
-    if (e && (e.k === 'query' || e.k === 'parse') && e.blocked) {
+    if (e && (e.k === 'query' || e.k === 'parse' || e.k === 'bind') && e.blocked) {
       // The stand-in for a refused statement failed as intended: the client sees the real reason.
       this.downOut.push(e.blocked);
-      if (e.k === 'parse') this.popExpect();
+      if (e.k !== 'query') this.popExpect();
       return;
     }
     const d = decodeBackend(f);
