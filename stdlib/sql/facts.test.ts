@@ -161,6 +161,10 @@ describe('has_where, limit and functions', () => {
     expect(one('SELECT * FROM t').limit).toBeNull();
   });
 
+  it('lists the procedure of a CALL', () => {
+    expect(one('CALL s.refresh(1, now())').functions).toEqual(['now', 's.refresh']);
+  });
+
   it('lists functions with pg_catalog stripped and other schemas kept', () => {
     expect(one('SELECT pg_catalog.lower(a), upper(b), s.f(c), "Mixed"(d) FROM t').functions)
       .toEqual(['Mixed', 'lower', 's.f', 'upper']);

@@ -689,7 +689,8 @@ const STATEMENTS: Record<string, Handler> = {
   },
   CallStmt: (w, n) => {
     w.stmtEffect('call');
-    w.walk(n.funccall);
+    // `funccall` is an inline FuncCall (no type wrapper).
+    if (n.funccall && typeof n.funccall === 'object') w.funcCall(n.funccall as Obj);
   },
   VacuumStmt: (w, n) => {
     const full = defElemNames(n.options).has('full');
