@@ -5,12 +5,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { PolicyFile, Rule } from '../language/ast.ts';
+import { SQL_KINDS } from '../language/ast.ts';
 import type { Request } from '../stdlib/facts.ts';
 import { combineDecisions, compileFiles, type Decision, type PreparedPolicy } from '../engine/index.ts';
 import { DEFAULT_BLOCK_MESSAGE } from '../engine/tree.ts';
 import {
   ALWAYS_FAILING_CONDITION, allowEffect, blockEffect, conditionOf, policySetArb, requestArb, ruleShapeArb, safeConditionsArb, toRule,
 } from './arbitraries/policy.ts';
+import { policyFileArb } from './arbitraries/ast.ts';
 import { propertyRuns } from './runs.ts';
 
 const runs = propertyRuns();
@@ -250,6 +252,50 @@ describe('semantics (property-based)', () => {
         }
         const winners = parts.filter((d) => d.verdict === whole.verdict || (whole.verdict === 'mask' && d.verdict === 'allow'));
         expect(whole.reasons.map((r) => r.id)).toEqual([...new Set(winners.flatMap((d) => d.reasons.map((r) => r.id)))].sort());
+      }),
+      { numRuns: runs },
+    );
+  });
+  it('over the whole syntax (any names and globs), tree = reference', () => {
+    // Requests are built from the strings the file itself uses, so odd globs and names get hit.
+    const requestFor = (file: PolicyFile, pick: number[]): Request => {
+      const strings = file.rules.flatMap((r) => [
+        ...(r.on?.globs ?? []), ...(r.when?.values ?? []),
+        ...(r.match?.kind === 'SqlMatch' ? r.match.tables ?? [] : r.match?.programs ?? []),
+      ]).map((s) => s.value);
+      const at = (i: number, fallback: string) => (strings.length > 0 ? strings[pick[i] % strings.length] : fallback);
+      const shell = pick[0] % 3 === 0;
+      const kind = SQL_KINDS[pick[1] % SQL_KINDS.length];
+      return {
+        identity: { sub: at(2, 'agent'), groups: [at(3, 'g'), at(4, 'h')], actor: pick[5] % 2 ? at(5, 'a') : undefined, claims: {} },
+        resource: { kind: shell ? 'ssh' : 'postgres', name: at(6, 'prod'), labels: {} },
+        action: shell
+          ? { type: 'shell', kind: pick[7] % 5 === 0 ? 'unknown' : 'command', programs: [at(7, 'ls'), at(8, 'cat')], invocations: [], args: [], redirects: [], dynamic: false, interpreters: [], text: '' }
+          : { type: 'sql', kind, effects: [kind], reads: [at(9, 't'), `public.${at(10, 't')}`], writes: [], columns: [], functions: [], has_where: pick[11] % 2 === 0, limit: null, text: '', normalized: '', fingerprint: '' },
+        context: { time: '2026-01-01T10:00:00Z', client_addr: '', session_id: '' },
+      };
+    };
+    fc.assert(
+      fc.property(policyFileArb(), fc.array(fc.array(fc.nat(), { minLength: 12, maxLength: 12 }), { minLength: 1, maxLength: 3 }), (raw, picks) => {
+        // Keep the odd names and globs, but make maskers, detectors and conditions valid so most
+        // generated files compile and the comparison has rules to work on.
+        const file: PolicyFile = {
+          ...raw,
+          rules: raw.rules.map((r) => ({
+            ...r,
+            conditions: r.conditions.filter((c) => c.source === '!sql.has_where' || c.source === 'size(shell.redirects) == 0'),
+            effects: r.effects.map((e) =>
+              e.kind === 'MaskColumn' ? { ...e, masker: { ...e.masker, name: { ...e.masker.name, value: 'redact' }, args: [] } }
+              : e.kind === 'MaskDetect' ? { ...e, masker: { ...e.masker, name: { ...e.masker.name, value: 'hash' }, args: [] }, detectors: e.detectors.map((d) => ({ ...d, name: { ...d.name, value: 'email' }, args: [] })) }
+              : e),
+          })),
+        };
+        const out = compileFiles([file]);
+        expect(out.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+        for (const pick of picks) {
+          const req = requestFor(file, pick);
+          expect(out.policy!.evaluate(req)).toEqual(out.policy!.evaluateReference(req));
+        }
       }),
       { numRuns: runs },
     );

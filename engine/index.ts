@@ -77,8 +77,14 @@ export interface CompileOutput {
   diagnostics: Diagnostic[];
 }
 
+let standard: Registry | undefined;
+/** The default registry, built on first use and shared, so its CEL environment is built once. */
+function standardRegistry(): Registry {
+  return (standard ??= defaultRegistry());
+}
+
 /** Parse and compile a set of `.hoop` sources. Never throws. */
-export function compilePolicy(sources: readonly PolicySource[], registry: Registry = defaultRegistry()): CompileOutput {
+export function compilePolicy(sources: readonly PolicySource[], registry: Registry = standardRegistry()): CompileOutput {
   const started = performance.now();
   const ordered = [...sources].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   const files: PolicyFile[] = [];
@@ -99,7 +105,7 @@ export function compilePolicy(sources: readonly PolicySource[], registry: Regist
 }
 
 /** Compile already parsed files (the parser's own diagnostics are the caller's to check). */
-export function compileFiles(files: readonly PolicyFile[], registry: Registry = defaultRegistry(), hash?: string): CompileOutput {
+export function compileFiles(files: readonly PolicyFile[], registry: Registry = standardRegistry(), hash?: string): CompileOutput {
   try {
     const cel = celEnvironment(registry);
     const result = runCompiler(files, registry, cel);
