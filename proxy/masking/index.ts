@@ -15,6 +15,7 @@ import type { Decision } from '../../engine/response.ts';
 import type { Resource } from '../../stdlib/facts.ts';
 import { createDetector, detectAll, maskRanges, type Detector } from '../../stdlib/detectors/index.ts';
 import { createMasker, redact, strictest, type Masker, type MaskerRef } from '../../stdlib/maskers/index.ts';
+import { asciiMasker, isAscii, type AsciiMasker } from '../../stdlib/maskers/ascii.ts';
 import {
   CLEAR,
   describe,
@@ -30,7 +31,7 @@ import {
 } from '../../stdlib/lineage/index.ts';
 import type { MaskPlan, ResultField, ResultMasker } from '../ports.ts';
 import { PgCatalog } from './pg-catalog.ts';
-import { decoderFor, encoderFor } from './values.ts';
+import { decoderFor, encoderFor, isRawText } from './values.ts';
 
 type Masks = Decision['masks'];
 
@@ -157,25 +158,36 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
           const f = flows[i];
           if (f.t === 'clear') continue;
           if (f.t === 'opaque') return refuse(`column ${fields[i].name}: ${f.reason}`);
-          const masker = f.t === 'direct' ? (built.columns.get(f.column) ?? redact) : redact;
-          ops[i] = columnOp(masker, fields[i]);
+          const chosen = f.t === 'direct' ? built.columns.get(f.column) : undefined;
+          ops[i] = chosen ? columnOp(chosen.masker, chosen.ascii, fields[i]) : columnOp(redact, REDACT_ASCII, fields[i]);
           maskedColumns.push(f.t === 'direct' ? `${fields[i].name} (${f.column})` : `${fields[i].name} (derived from ${describe(f)})`);
         }
       }
       const detectorOps = built.detectors.length === 0 ? [] : fields.map((field, i) => (ops[i] === undefined ? detectOp(built.detectors, field) : undefined));
-      const active = ops.some((o) => o !== undefined) || detectorOps.some((o) => o !== undefined);
-      if (!active) return passthrough(maskedColumns);
+      // Only the columns that need work are visited per row.
+      const index: number[] = [];
+      const work: ColumnOp[] = [];
+      for (let i = 0; i < fields.length; i++) {
+        const op = ops[i] ?? detectorOps[i];
+        if (op !== undefined) {
+          index.push(i);
+          work.push(op);
+        }
+      }
+      if (work.length === 0) return passthrough(maskedColumns);
+      const width = fields.length;
       return {
         ok: true,
         passthrough: false,
         maskedColumns,
         transformRow(values) {
+          // A row of another width than RowDescription announced is a protocol violation: fail closed.
+          if (values.length !== width) return values.map(() => null);
           const out = values.slice();
-          for (let i = 0; i < out.length; i++) {
+          for (let k = 0; k < index.length; k++) {
+            const i = index[k];
             const v = out[i];
-            if (v === null) continue;
-            const op = ops[i] ?? detectorOps[i];
-            if (op !== undefined) out[i] = op(v);
+            if (v !== null) out[i] = work[k](v);
           }
           return out;
         },
@@ -245,13 +257,15 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
 
 type ColumnOp = (value: Buffer) => Buffer | null;
 
-function columnOp(masker: Masker, field: ResultField): ColumnOp {
+function columnOp(masker: Masker, fast: AsciiMasker | undefined, field: ResultField): ColumnOp {
   const decode = decoderFor(field.typeOid, field.format);
   const encode = encoderFor(field.typeOid, field.format);
-  return (value) => {
+  const slow: ColumnOp = (value) => {
     const text = decode(value);
     return text === undefined ? null : encode(masker(text));
   };
+  if (fast === undefined || !isRawText(field.typeOid, field.format)) return slow;
+  return (value) => (isAscii(value) ? fast(value) : slow(value));
 }
 
 interface DetectorGroup {
@@ -282,7 +296,9 @@ function detectOp(groups: DetectorGroup[], field: ResultField): ColumnOp | undef
   };
 }
 
-type Built = { ok: true; columns: Map<string, Masker>; detectors: DetectorGroup[] } | { ok: false; reason: string };
+type Built = { ok: true; columns: Map<string, { masker: Masker; ascii?: AsciiMasker }>; detectors: DetectorGroup[] } | { ok: false; reason: string };
+
+const REDACT_ASCII = asciiMasker({ name: 'redact', args: [] });
 
 /** Column maskers (strictest per column when several rules mask it) and detector groups. */
 function buildMaskers(masks: Masks, hashKey: string | Buffer | undefined): Built {
@@ -292,11 +308,12 @@ function buildMaskers(masks: Masks, hashKey: string | Buffer | undefined): Built
     const prev = refs.get(key);
     refs.set(key, prev ? strictest(prev, m.masker) : m.masker);
   }
-  const columns = new Map<string, Masker>();
+  const columns = new Map<string, { masker: Masker; ascii?: AsciiMasker }>();
   for (const [column, ref] of refs) {
     const r = createMasker(ref, { hashKey });
     if (!r.ok) return { ok: false, reason: `column ${column}: ${r.message}` };
-    columns.set(column, r.masker);
+    const ascii = asciiMasker(ref, hashKey);
+    columns.set(column, ascii ? { masker: r.masker, ascii } : { masker: r.masker });
   }
   const detectors: DetectorGroup[] = [];
   for (const d of masks.detectors) {

@@ -21,6 +21,11 @@ function isBuiltinNonText(oid: number): boolean {
 
 export type ValueEncoder = (masked: string | null) => Buffer | null;
 
+/** The value's bytes are its text in UTF-8, both ways (so a byte-level masker can work on them directly). */
+export function isRawText(typeOid: number, format: 0 | 1): boolean {
+  return TEXT_LIKE.has(typeOid) || (format === 0 && !isBuiltinNonText(typeOid) && typeOid !== JSON_OID && typeOid !== JSONB_OID);
+}
+
 /** How a masked string is sent for a field of this type and format. */
 export function encoderFor(typeOid: number, format: 0 | 1): ValueEncoder {
   if (TEXT_LIKE.has(typeOid)) return (m) => (m === null ? null : Buffer.from(m, 'utf8'));

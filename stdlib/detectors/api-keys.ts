@@ -94,6 +94,7 @@ export function scanApiKeys(s: string): Range[] {
     if (c >= 128) continue;
     const list = BY_FIRST[c];
     if (list === undefined || isWord(at(s, i - 1))) continue;
+    let matched = false;
     for (const { prefix, format } of list) {
       if (!s.startsWith(prefix, i)) continue;
       const bodyStart = i + prefix.length;
@@ -104,8 +105,11 @@ export function scanApiKeys(s: string): Range[] {
       if (len < format.min || len > (format.max ?? 4096) || isWord(at(s, j))) continue;
       out.push({ start: i, end: j });
       i = j - 1;
+      matched = true;
       break;
     }
+    // Keys start at word starts only: skip the rest of this word.
+    if (!matched) while (i + 1 < s.length && isWord(s.charCodeAt(i + 1))) i++;
   }
   if (s.includes(PEM_BEGIN)) {
     scanPem(s, out);

@@ -19,6 +19,8 @@ export interface Detector {
   name: string;
   /** Ranges in UTF-16 indexes of `text`, sorted by start; never throws. */
   scan(text: string): Range[];
+  /** A text with fewer ASCII digits than this cannot match (lets `detectAll` skip the scan). */
+  minDigits?: number;
 }
 
 /** What a policy names: `regex("^x")` → `{ name: 'regex', args: ['^x'] }` (structurally `DetectorSpec`). */
@@ -28,6 +30,9 @@ export interface DetectorRef {
 }
 
 export type DetectorResult = { ok: true; detector: Detector } | { ok: false; code: 'unknown_detector' | 'bad_arguments'; message: string };
+
+/** Fewest digits a match of each digit-shaped detector holds. */
+const MIN_DIGITS: Record<string, number> = { credit_card: 12, us_ssn: 9, phone: 8, iban: 2 };
 
 const BUILTIN: Record<string, (s: string) => Range[]> = {
   email: scanEmails,
@@ -45,7 +50,8 @@ export function createDetector(ref: DetectorRef): DetectorResult {
   const builtin = BUILTIN[ref.name];
   if (builtin !== undefined) {
     if (ref.args.length !== 0) return { ok: false, code: 'bad_arguments', message: `detector \`${ref.name}\` takes no arguments` };
-    return { ok: true, detector: { name: ref.name, scan: builtin } };
+    const minDigits = MIN_DIGITS[ref.name];
+    return { ok: true, detector: minDigits === undefined ? { name: ref.name, scan: builtin } : { name: ref.name, scan: builtin, minDigits } };
   }
   if (ref.name === 'regex') {
     const pattern = ref.args[0];
@@ -69,11 +75,27 @@ export function createDetector(ref: DetectorRef): DetectorResult {
 /** Ranges of any of the detectors, sorted and merged (overlapping or touching ranges become one). */
 export function detectAll(detectors: readonly Detector[], text: string): Range[] {
   let all: Range[] = [];
+  let digits = -1; // counted once, on first need, and only as far as the largest need
   for (const d of detectors) {
+    if (d.minDigits !== undefined) {
+      if (digits < 0) digits = countDigits(text, MAX_MIN_DIGITS);
+      if (digits < d.minDigits) continue;
+    }
     const found = d.scan(text);
     if (found.length > 0) all = all.length === 0 ? found : all.concat(found);
   }
   return mergeRanges(all);
+}
+
+const MAX_MIN_DIGITS = Math.max(...Object.values(MIN_DIGITS));
+
+function countDigits(text: string, enough: number): number {
+  let n = 0;
+  for (let i = 0; i < text.length && n < enough; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39) n++;
+  }
+  return n;
 }
 
 export function mergeRanges(ranges: Range[]): Range[] {

@@ -39,12 +39,10 @@ export const email: Masker = (value) => {
   const at = value.lastIndexOf('@');
   if (at <= 0 || at === value.length - 1) return REDACTED;
   const domain = value.slice(at + 1);
-  const local = value.slice(0, at);
   // An address has no whitespace or second `@`, and its domain has a dot between labels.
-  if (!plausibleDomain(domain) || /[\s@]/.test(local)) return REDACTED;
-  const first = firstCodePoint(local);
+  if (!plausibleDomain(domain) || !plausibleLocal(value, at)) return REDACTED;
   // Already masked (`j***`) stays as it is: idempotent.
-  return `${first}***@${domain}`;
+  return `${firstCodePoint(value)}***@${domain}`;
 };
 
 function plausibleDomain(domain: string): boolean {
@@ -54,6 +52,15 @@ function plausibleDomain(domain: string): boolean {
     const c = domain.charCodeAt(i);
     // Whitespace, `@`, and control characters are never part of a domain.
     if (c <= 0x20 || c === 0x40 || c === 0x7f) return false;
+  }
+  return true;
+}
+
+/** No whitespace (ASCII or Unicode) and no `@` in value[0, end). */
+function plausibleLocal(value: string, end: number): boolean {
+  for (let i = 0; i < end; i++) {
+    const c = value.charCodeAt(i);
+    if (c <= 0x20 || c === 0x40 || c === 0x7f || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200b) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff) return false;
   }
   return true;
 }

@@ -115,3 +115,43 @@ describe('maskers', () => {
     );
   });
 });
+
+describe('ASCII byte fast paths', async () => {
+  const { asciiMasker, isAscii } = await import('./ascii.ts');
+  const refs = [
+    { name: 'redact', args: [] },
+    { name: 'null', args: [] },
+    { name: 'email', args: [] },
+    { name: 'last4', args: [] },
+    { name: 'partial', args: [3] },
+    { name: 'hash', args: [] },
+  ];
+  const ascii = fc.oneof(
+    fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)) }),
+    fc.emailAddress(),
+    fc.string({ unit: fc.constantFrom('@', '.', ' ', 'a', '*', '\t', 'h', ':', '0') }),
+  );
+
+  it('give exactly the bytes of the string maskers on every ASCII input', () => {
+    fc.assert(
+      fc.property(ascii, (s) => {
+        const bytes = Buffer.from(s, 'latin1');
+        expect(isAscii(bytes)).toBe(true);
+        for (const ref of refs) {
+          const slow = createMasker(ref, { hashKey: 'k' });
+          if (!slow.ok) throw new Error(slow.message);
+          const fast = asciiMasker(ref, 'k')!;
+          const want = slow.masker(s);
+          const got = fast(bytes);
+          expect(got === null ? null : got.toString('latin1'), `${ref.name}(${JSON.stringify(s)})`).toBe(want);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('isAscii rejects any byte of 0x80 or more', () => {
+    expect(isAscii(Buffer.from('abc'))).toBe(true);
+    expect(isAscii(Buffer.from('ab€'))).toBe(false);
+  });
+});
