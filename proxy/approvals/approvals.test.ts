@@ -1,8 +1,12 @@
-import { describe, expect, it } from 'vitest';
+// One contract, two stores: every test below runs against the file store and the PostgreSQL store.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openApprovalService } from './file-service.ts';
+import { openApprovalService, type ApprovalOptions } from './file-service.ts';
+import { openPgApprovalService } from './pg-service.ts';
+import type { ApprovalStore } from './rules.ts';
+import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
 import type { ApprovalRequest } from '../ports.ts';
 import type { Identity } from '../../stdlib/facts.ts';
 
@@ -21,7 +25,37 @@ const req = (over: Partial<ApprovalRequest> = {}): ApprovalRequest => ({
 });
 const dir = () => mkdtempSync(join(tmpdir(), 'hoop-approvals-'));
 
-describe('approvals', () => {
+let cluster: Cluster | undefined;
+let schemas = 0;
+
+interface Store {
+  name: string;
+  /** A new, empty location (a directory, or a PostgreSQL schema). */
+  fresh(): string;
+  /** A service instance on a location: a second instance stands for a restart or another process. */
+  open(location: string, opts?: ApprovalOptions): Promise<ApprovalStore>;
+}
+
+const stores: Store[] = [
+  { name: 'file store', fresh: dir, open: (d, o) => openApprovalService(d, o) },
+  {
+    name: 'PostgreSQL store',
+    fresh: () => `approvals_t${schemas++}`,
+    open: (schema, o) => openPgApprovalService({ connectionString: cluster!.url, schema, ...o }),
+  },
+];
+
+beforeAll(async () => {
+  cluster = await startCluster();
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+describe.each(stores)('approvals ($name)', ({ fresh, open }) => {
+  const openApprovalService = open;
+  const dir = fresh;
+
   it('creates unguessable ids and reuses the pending approval for the same identity+resource+statement', async () => {
     const svc = await openApprovalService(dir());
     const a = await svc.request(req());
@@ -151,7 +185,9 @@ describe('approvals', () => {
     await p1.close();
     await p2.close();
   });
+});
 
+describe('approvals (file store only)', () => {
   it('ignores a torn last line from a crash', async () => {
     const d = dir();
     const one = await openApprovalService(d);
@@ -166,5 +202,26 @@ describe('approvals', () => {
     const three = await openApprovalService(d);
     expect((await three.list())[0].status).toBe('approved');
     await three.close();
+  });
+});
+
+describe('approvals (PostgreSQL store only)', () => {
+  it('LISTEN/NOTIFY wakes a statement held on another replica without polling', async () => {
+    const schema = `approvals_notify_${Date.now() % 100000}`;
+    const replicaA = await openPgApprovalService({ connectionString: cluster!.url, schema, pollMs: 600_000 });
+    const replicaB = await openPgApprovalService({ connectionString: cluster!.url, schema, pollMs: 600_000 });
+    try {
+      const a = await replicaA.request(req());
+      const held = replicaA.wait(a.id);
+      const started = Date.now();
+      expect(await replicaB.decide(a.id, dba, 'approve')).toMatchObject({ ok: true });
+      expect((await held).status).toBe('approved');
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(await replicaB.consume(a.id)).toBe(true);
+      expect(await replicaA.consume(a.id)).toBe(false);
+    } finally {
+      await replicaA.close();
+      await replicaB.close();
+    }
   });
 });

@@ -20,7 +20,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus } from '../ports.ts';
-import { approvalKey, checkDecision, newApprovalId, newNonce } from './rules.ts';
+import { approvalKey, checkDecision, newApprovalId, newNonce, type ApprovalStore } from './rules.ts';
 
 type Event =
   | {
@@ -65,11 +65,8 @@ interface State {
 
 export type DecideResult = Awaited<ReturnType<ApprovalService['decide']>>;
 
-export interface FileApprovalService extends ApprovalService {
-  consume(id: string): Promise<boolean>;
-  get(id: string): Promise<ApprovalRecord | undefined>;
-  close(): Promise<void>;
-}
+/** The file store (kept as a name for callers written before the PostgreSQL store). */
+export type FileApprovalService = ApprovalStore;
 
 export interface ApprovalOptions {
   now?: () => number;

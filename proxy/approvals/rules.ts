@@ -3,7 +3,14 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Identity } from '../../stdlib/facts.ts';
-import type { ApprovalRequest, ApprovalStatus } from '../ports.ts';
+import type { ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus } from '../ports.ts';
+
+/** An approval store: the port plus what the gateway process needs to run it. */
+export interface ApprovalStore extends ApprovalService {
+  consume(id: string): Promise<boolean>;
+  get(id: string): Promise<ApprovalRecord | undefined>;
+  close(): Promise<void>;
+}
 
 /** An approval binds one identity `sub`, one resource and one exact statement text. */
 export function approvalKey(req: ApprovalRequest): string {

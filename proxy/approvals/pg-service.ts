@@ -1,0 +1,285 @@
+// Approvals on PostgreSQL, for several gateway replicas sharing one approval state (DESIGN.md
+// "State"). Same contract and rules as the file store (rules.ts); concurrency comes from the
+// database: a transaction-scoped advisory lock per binding key makes `request` find-or-create
+// atomic, row locks make decisions and consumption first-wins, and LISTEN/NOTIFY wakes held
+// statements on every replica (with polling as a fallback while a listener reconnects).
+//
+// Times are the service's clock (passed as parameters), not the database's, so replicas and tests
+// agree with the file store's semantics exactly.
+
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+import type { Identity } from '../../stdlib/facts.ts';
+import type { ApprovalRecord, ApprovalRequest, ApprovalStatus } from '../ports.ts';
+import { approvalKey, checkDecision, newApprovalId, type ApprovalStore } from './rules.ts';
+
+export interface PgApprovalOptions {
+  connectionString?: string;
+  connection?: pg.ClientConfig;
+  /** Schema holding the `approvals` table (created if missing). Default `hoop`. */
+  schema?: string;
+  now?: () => number;
+  /** Fallback polling interval for held statements (ms). Default 1000. */
+  pollMs?: number;
+}
+
+interface Row {
+  id: string;
+  key: string;
+  sub: string;
+  actor: string | null;
+  resource: string;
+  statement: string;
+  fingerprint: string;
+  approvers: string[];
+  session_id: string;
+  within_ms: string;
+  created_at: Date;
+  expires_at: Date;
+  status: Exclude<ApprovalStatus, 'expired'>;
+  decided_by: string | null;
+  decided_at: Date | null;
+  reason: string | null;
+}
+
+type DecideResult = Awaited<ReturnType<ApprovalStore['decide']>>;
+
+export async function openPgApprovalService(opts: PgApprovalOptions): Promise<ApprovalStore> {
+  const now = opts.now ?? Date.now;
+  const schema = opts.schema ?? 'hoop';
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`internal error: invalid approvals schema name ${JSON.stringify(schema)}`);
+  const table = `${schema}.approvals`;
+  const channel = `hoop_approvals_${schema}`;
+  const connection: pg.ClientConfig = { ...(opts.connection ?? {}), ...(opts.connectionString ? { connectionString: opts.connectionString } : {}), application_name: 'hoop-gateway-approvals' };
+  const pool = new pg.Pool({ ...connection, max: 4 });
+  pool.on('error', () => undefined); // idle client errors: the next query reconnects
+  const changes = new EventEmitter();
+  changes.setMaxListeners(0);
+  let listener: pg.Client | undefined;
+  let listening: Promise<void> | undefined;
+  let poller: NodeJS.Timeout | undefined;
+  let waiters = 0;
+  let closed = false;
+
+  await withTx(pool, async (c) => {
+    // Two replicas starting at once must not race on CREATE.
+    await c.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`hoop-approvals-schema-${schema}`]);
+    await c.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    await c.query(`CREATE TABLE IF NOT EXISTS ${table} (
+      id text PRIMARY KEY, key text NOT NULL, sub text NOT NULL, actor text, resource text NOT NULL,
+      statement text NOT NULL, fingerprint text NOT NULL, approvers text[] NOT NULL, session_id text NOT NULL,
+      within_ms bigint NOT NULL, created_at timestamptz NOT NULL, expires_at timestamptz NOT NULL,
+      status text NOT NULL, decided_by text, decided_at timestamptz, reason text)`);
+    await c.query(`CREATE INDEX IF NOT EXISTS approvals_key_idx ON ${table} (key, created_at DESC)`);
+  });
+
+  const iso = (t: number) => new Date(t).toISOString();
+
+  function statusOf(r: Row): ApprovalStatus {
+    if ((r.status === 'pending' || r.status === 'approved') && now() > r.expires_at.getTime()) return 'expired';
+    return r.status;
+  }
+
+  function view(r: Row): ApprovalRecord {
+    const out: ApprovalRecord = {
+      id: r.id,
+      sub: r.sub,
+      resource: r.resource,
+      statement: r.statement,
+      approvers: r.approvers,
+      status: statusOf(r),
+      created_at: r.created_at.toISOString(),
+      expires_at: r.expires_at.toISOString(),
+      session_id: r.session_id,
+      fingerprint: r.fingerprint,
+    };
+    if (r.actor) out.actor = r.actor;
+    if (r.decided_by) out.decided_by = r.decided_by;
+    if (r.decided_at) out.decided_at = r.decided_at.toISOString();
+    if (r.reason) out.reason = r.reason;
+    return out;
+  }
+
+  async function getRow(id: string): Promise<Row | undefined> {
+    const r = await pool.query<Row>(`SELECT * FROM ${table} WHERE id = $1`, [id]);
+    return r.rows[0];
+  }
+
+  function listen(): Promise<void> {
+    if (listening) return listening;
+    listening = (async () => {
+      const c = new pg.Client(connection);
+      c.on('notification', (m) => {
+        if (m.payload) changes.emit(m.payload);
+      });
+      c.on('error', () => {
+        // Reconnect on the next wait; polling covers the gap.
+        listener = undefined;
+        listening = undefined;
+      });
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+      listener = c;
+    })().catch(() => {
+      listening = undefined;
+    });
+    return listening;
+  }
+
+  function startPolling(pollMs: number): void {
+    if (poller) return;
+    poller = setInterval(() => {
+      for (const name of changes.eventNames()) changes.emit(name);
+    }, pollMs);
+    poller.unref();
+  }
+
+  return {
+    async request(req: ApprovalRequest): Promise<ApprovalRecord> {
+      const key = approvalKey(req);
+      const t = now();
+      return withTx(pool, async (c) => {
+        await c.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [key]);
+        const live = await c.query<Row>(
+          `SELECT * FROM ${table} WHERE key = $1 AND status IN ('pending', 'approved') AND expires_at >= $2 ORDER BY created_at DESC LIMIT 1`,
+          [key, iso(t)],
+        );
+        if (live.rows[0]) return view(live.rows[0]);
+        const ins = await c.query<Row>(
+          `INSERT INTO ${table} (id, key, sub, actor, resource, statement, fingerprint, approvers, session_id, within_ms, created_at, expires_at, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending') RETURNING *`,
+          [
+            newApprovalId(),
+            key,
+            req.identity.sub,
+            req.identity.actor ?? null,
+            `${req.resource.kind}/${req.resource.name}`,
+            req.statement,
+            req.fingerprint,
+            [...new Set(req.approvers)].sort(),
+            req.session_id,
+            req.withinMs,
+            iso(t),
+            iso(t + req.withinMs),
+          ],
+        );
+        return view(ins.rows[0]);
+      });
+    },
+
+    async consumeApproved(req: ApprovalRequest): Promise<ApprovalRecord | undefined> {
+      const r = await pool.query<Row>(
+        `UPDATE ${table} SET status = 'consumed'
+         WHERE id = (SELECT id FROM ${table} WHERE key = $1 AND status = 'approved' AND expires_at >= $2 ORDER BY created_at DESC LIMIT 1 FOR UPDATE)
+           AND status = 'approved' RETURNING *`,
+        [approvalKey(req), iso(now())],
+      );
+      return r.rows[0] ? view(r.rows[0]) : undefined;
+    },
+
+    async consume(id: string): Promise<boolean> {
+      const r = await pool.query(`UPDATE ${table} SET status = 'consumed' WHERE id = $1 AND status = 'approved' AND expires_at >= $2`, [id, iso(now())]);
+      return r.rowCount === 1;
+    },
+
+    async wait(id: string, signal?: AbortSignal): Promise<ApprovalRecord> {
+      const first = await getRow(id);
+      if (!first) throw new Error(`internal error: wait() on unknown approval ${id}`);
+      if (statusOf(first) !== 'pending') return view(first);
+      await listen();
+      return new Promise<ApprovalRecord>((resolve) => {
+        waiters += 1;
+        startPolling(opts.pollMs ?? 1000);
+        let latest = first;
+        let settled = false;
+        const done = () => {
+          if (settled) return;
+          settled = true;
+          changes.removeListener(id, check);
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          waiters -= 1;
+          if (waiters === 0 && poller) {
+            clearInterval(poller);
+            poller = undefined;
+          }
+          resolve(view(latest));
+        };
+        let checking = false;
+        const check = () => {
+          if (checking || settled) return;
+          checking = true;
+          getRow(id)
+            .then((r) => {
+              if (r) latest = r;
+              if (statusOf(latest) !== 'pending') done();
+            })
+            .catch(() => undefined)
+            .finally(() => {
+              checking = false;
+            });
+        };
+        changes.on(id, check);
+        const timer = setTimeout(check, Math.min(2 ** 31 - 1, Math.max(0, first.expires_at.getTime() - now()) + 5));
+        if (signal) {
+          if (signal.aborted) return done();
+          signal.addEventListener('abort', done, { once: true });
+        }
+        check(); // a decision between the first read and LISTEN
+      });
+    },
+
+    async list(filter?: { status?: ApprovalStatus }): Promise<ApprovalRecord[]> {
+      const r = await pool.query<Row>(`SELECT * FROM ${table} ORDER BY created_at, id`);
+      return r.rows.map(view).filter((a) => !filter?.status || a.status === filter.status);
+    },
+
+    async get(id: string): Promise<ApprovalRecord | undefined> {
+      const r = await getRow(id);
+      return r && view(r);
+    },
+
+    decide(id: string, approver: Identity, decision: 'approve' | 'deny', reason?: string): Promise<DecideResult> {
+      const t = now();
+      return withTx(pool, async (c): Promise<DecideResult> => {
+        const cur = await c.query<Row>(`SELECT * FROM ${table} WHERE id = $1 FOR UPDATE`, [id]);
+        const row = cur.rows[0];
+        if (!row) return { ok: false, code: 'not_found', reason: `no approval ${id}` };
+        const allowed = checkDecision(view(row), approver);
+        if (!allowed.ok) return allowed;
+        const upd = await c.query<Row>(
+          `UPDATE ${table} SET status = $2, decided_by = $3, decided_at = $4, reason = $5,
+             expires_at = CASE WHEN $2 = 'approved' THEN $4::timestamptz + make_interval(secs => within_ms / 1000.0) ELSE expires_at END
+           WHERE id = $1 RETURNING *`,
+          [id, decision === 'approve' ? 'approved' : 'denied', approver.sub, iso(t), reason ?? null],
+        );
+        await c.query(`SELECT pg_notify($1, $2)`, [channel, id]);
+        return { ok: true, record: view(upd.rows[0]) };
+      });
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      if (poller) clearInterval(poller);
+      await listening;
+      await listener?.end().catch(() => undefined);
+      await pool.end();
+    },
+  };
+}
+
+async function withTx<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    const out = await fn(c);
+    await c.query('COMMIT');
+    return out;
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    c.release();
+  }
+}
