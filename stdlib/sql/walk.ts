@@ -714,6 +714,7 @@ const STATEMENTS: Record<string, Handler> = {
   CreateSeqStmt: targets('ddl', 'sequence'),
   AlterSeqStmt: targets('ddl', 'sequence'),
   AlterObjectSchemaStmt: targets('ddl', 'relation'),
+  CompositeTypeStmt: targets('ddl', 'typevar'),
   CreateForeignTableStmt: (w, n) => {
     w.stmtEffect('ddl');
     const base = (n.base ?? {}) as Obj;
@@ -758,7 +759,7 @@ const STATEMENTS: Record<string, Handler> = {
   CreateAmStmt: ddl, CreateEventTrigStmt: ddl, AlterEventTrigStmt: ddl, CreatePLangStmt: ddl,
   DefineStmt: ddl, CreateDomainStmt: ddl, CreateOpClassStmt: ddl, CreateOpFamilyStmt: ddl,
   AlterOpFamilyStmt: ddl, CreateStatsStmt: ddl, AlterStatsStmt: ddl, AlterFunctionStmt: ddl,
-  AlterObjectDependsStmt: ddl, AlterOperatorStmt: ddl, AlterTypeStmt: ddl, CompositeTypeStmt: ddl,
+  AlterObjectDependsStmt: ddl, AlterOperatorStmt: ddl, AlterTypeStmt: ddl,
   CreateEnumStmt: ddl, CreateRangeStmt: ddl, AlterEnumStmt: ddl, CreatedbStmt: ddl,
   AlterDatabaseStmt: ddl, AlterDatabaseRefreshCollStmt: ddl, DropdbStmt: ddl,
   CreateConversionStmt: ddl, CreateCastStmt: ddl, CreateTransformStmt: ddl,
