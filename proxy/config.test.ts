@@ -124,6 +124,19 @@ audit: { file: /var/log/hoop/audit.jsonl }
     expect(r.errors.some((e) => e.path.startsWith('identity.algorithms[2]'))).toBe(false);
   });
 
+  it('accepts a postgres:// state store for replicas (password from the environment)', () => {
+    const base = { identity: { issuer: 'x', audience: 'a', jwks_file: 'j' }, resources: [{ name: 'r', upstream: 'postgres://h/db' }], policy: 'p' };
+    const r = parseConfig({ ...base, state: 'postgres://hoop@state-db:5432/hoop', state_password_env: 'STATE_PW' }, { env: { STATE_PW: 'pw' }, file: '/etc/hoop/hoop.yaml' });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    expect(r.config.stateStore).toEqual({ url: 'postgres://hoop@state-db:5432/hoop', password: 'pw' });
+    expect(r.config.state).toBe('/etc/hoop/.hoop');
+    expect(r.config.audit.file).toBe('/etc/hoop/.hoop/audit.jsonl');
+    const bad = parseConfig({ ...base, state: 'postgres://hoop:secret@state-db/hoop' }, { env: {} });
+    expect(!bad.ok && bad.errors).toEqual([{ path: 'state', message: expect.stringMatching(/do not put a password in the URL/) }]);
+    const stray = parseConfig({ ...base, state: './s', state_password_env: 'X' }, { env: { X: 'y' } });
+    expect(!stray.ok && stray.errors[0].path).toBe('state_password_env');
+  });
+
   it('requires TLS for an admin API off loopback', () => {
     const r = parseConfig(
       { listen: { admin: '0.0.0.0:6480' }, identity: { issuer: 'x', audience: 'a', jwks_file: 'j' }, resources: [{ name: 'r', upstream: 'postgres://h/db' }], policy: 'p' },

@@ -55,7 +55,10 @@ export interface GatewayConfig {
   identity: IdentityConfig;
   resources: ResourceConfig[];
   policy: string;
+  /** Local state directory (approvals unless `stateStore`, dev issuer, default recording and audit paths). */
   state: string;
+  /** `state: postgres://...`: approvals shared by several gateway replicas in this database. */
+  stateStore?: { url: string; password?: string };
   approvals: { mode: ApprovalMode; timeoutMs: number };
   recording: { dir: string; results: boolean };
   audit: { file: string };
@@ -94,7 +97,7 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): ConfigResu
   return parseConfig(doc.toJS(), { ...opts, file: abs });
 }
 
-const KNOWN_TOP = ['listen', 'tls', 'identity', 'resources', 'policy', 'state', 'approvals', 'recording', 'audit', 'masking'];
+const KNOWN_TOP = ['listen', 'tls', 'identity', 'resources', 'policy', 'state', 'state_password_env', 'approvals', 'recording', 'audit', 'masking'];
 const HMAC_OR_NONE = /^(HS\d+|none)$/i;
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
@@ -175,7 +178,28 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
 
   const policyRaw = str(raw.policy, 'policy', err, false);
   if (raw.policy === undefined) err('policy', 'required: a .hoop file or a folder of them');
-  const state = path(str(raw.state, 'state', err, false) ?? './.hoop');
+  const stateRaw = str(raw.state, 'state', err, false);
+  let stateStore: GatewayConfig['stateStore'];
+  let state = path('./.hoop');
+  if (stateRaw && /^postgres(ql)?:\/\//.test(stateRaw)) {
+    // A store URL: approvals live in the database; local files keep the default directory.
+    try {
+      const u = new URL(stateRaw);
+      if (u.password) err('state', 'do not put a password in the URL; use state_password_env');
+      else stateStore = { url: stateRaw };
+    } catch {
+      err('state', `not a URL: ${JSON.stringify(stateRaw)}`);
+    }
+  } else if (stateRaw) {
+    state = path(stateRaw);
+  }
+  const statePwEnv = str(raw.state_password_env, 'state_password_env', err, false);
+  if (statePwEnv) {
+    if (!stateStore && !errors.some((e) => e.path === 'state')) err('state_password_env', 'only used when `state` is a postgres:// URL');
+    const v = env[statePwEnv];
+    if (!v) err('state_password_env', `environment variable ${statePwEnv} is not set`);
+    else if (stateStore) stateStore.password = v;
+  }
 
   // approvals
   const approvals: GatewayConfig['approvals'] = { mode: 'hold', timeoutMs: 15 * 60_000 };
@@ -239,7 +263,7 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
   if (errors.length > 0 || !identity || !policyRaw) return { ok: false, errors };
   return {
     ok: true,
-    config: { file: opts.file, baseDir, listen, tls, identity, resources, policy: path(policyRaw), state, approvals, recording, audit, masking },
+    config: { file: opts.file, baseDir, listen, tls, identity, resources, policy: path(policyRaw), state, ...(stateStore ? { stateStore } : {}), approvals, recording, audit, masking },
   };
 }
 

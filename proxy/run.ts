@@ -8,7 +8,9 @@ import type { ClientConfig } from 'pg';
 import type { GatewayConfig, ResourceConfig } from './config.ts';
 import { createTokenVerifier } from './identity/verifier.ts';
 import { openAuditLog } from './audit/sink.ts';
-import { openApprovalService, type FileApprovalService } from './approvals/file-service.ts';
+import { openApprovalService } from './approvals/file-service.ts';
+import { openPgApprovalService } from './approvals/pg-service.ts';
+import type { ApprovalStore } from './approvals/rules.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { startAdminServer, type AdminServer } from './admin/server.ts';
 import { startGateway, type Gateway, type GatewayDeps } from './gateway.ts';
@@ -19,7 +21,7 @@ export interface RunningGateway {
   gateway: Gateway;
   /** Undefined when `listen.admin` is not configured. */
   admin?: AdminServer;
-  approvals: FileApprovalService;
+  approvals: ApprovalStore;
   audit: AuditSink;
   metrics: Metrics;
   verifier: TokenVerifier;
@@ -44,7 +46,9 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
     const verifier = createTokenVerifier(config.identity);
     const audit = await openAuditLog(config.audit.file);
     closers.push(() => audit.close());
-    const approvals = await openApprovalService(config.state);
+    const approvals = config.stateStore
+      ? await openPgApprovalService({ connection: { ...pgConnection(config.stateStore.url), ...(config.stateStore.password ? { password: config.stateStore.password } : {}) } })
+      : await openApprovalService(config.state);
     closers.push(() => approvals.close());
     const metrics = createMetrics();
     const byName = new Map(config.resources.map((r) => [r.name, r]));
@@ -86,20 +90,23 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
   }
 }
 
-/** The masker reads the upstream catalog with the gateway-held credentials of the resource. */
-export function catalogConnection(r: ResourceConfig): ClientConfig {
-  const u = new URL(r.upstream);
-  const ssl =
-    r.tls.mode === 'disable'
-      ? false
-      : { rejectUnauthorized: r.tls.mode === 'verify-full', ...(r.tls.ca ? { ca: readFileSync(r.tls.ca, 'utf8') } : {}), ...(r.tls.servername ? { servername: r.tls.servername } : {}) };
+/** host/port/database/user of a postgres:// URL as explicit fields (so an explicit password is not overridden). */
+function pgConnection(url: string): ClientConfig {
+  const u = new URL(url);
   return {
     host: u.hostname.replace(/^\[|\]$/g, ''),
     port: u.port ? Number(u.port) : 5432,
     database: decodeURIComponent(u.pathname.replace(/^\//, '')) || undefined,
-    user: r.user ?? (u.username ? decodeURIComponent(u.username) : undefined),
-    password: r.password,
-    ssl,
-    application_name: 'hoop-gateway-catalog',
+    user: u.username ? decodeURIComponent(u.username) : undefined,
   };
+}
+
+/** The masker reads the upstream catalog with the gateway-held credentials of the resource. */
+export function catalogConnection(r: ResourceConfig): ClientConfig {
+  const base = pgConnection(r.upstream);
+  const ssl =
+    r.tls.mode === 'disable'
+      ? false
+      : { rejectUnauthorized: r.tls.mode === 'verify-full', ...(r.tls.ca ? { ca: readFileSync(r.tls.ca, 'utf8') } : {}), ...(r.tls.servername ? { servername: r.tls.servername } : {}) };
+  return { ...base, user: r.user ?? base.user, password: r.password, ssl, application_name: 'hoop-gateway-catalog' };
 }
