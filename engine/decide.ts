@@ -33,8 +33,19 @@ export function emptyMasks(): Masks {
  * `applied` and `errored` hold rule indices in ascending (id) order; `errorText[i]` is the error of
  * `errored[i]`. `reasons[index]` are the prebuilt, frozen Reason values.
  */
+/** Per-rule effect bits, so the verdict can be found without touching the rule objects. */
+export const BLOCKS = 1;
+export const APPROVES = 2;
+export const ALLOWS = 4;
+export const MASKS = 8;
+
+export function effectFlags(rule: LoweredRule): number {
+  return (rule.effects.block ? BLOCKS : 0) | (rule.effects.approve ? APPROVES : 0) | (rule.effects.allow ? ALLOWS : 0) | (hasMask(rule) ? MASKS : 0);
+}
+
 export function decide(
   rules: readonly LoweredRule[],
+  flags: Uint8Array,
   reasons: readonly Reason[],
   applied: ArrayLike<number>,
   appliedCount: number,
@@ -42,10 +53,12 @@ export function decide(
   errorText: readonly string[],
   defaults: DefaultIR,
 ): Decision {
-  const errors: RuleError[] = errored.map((index, i) => ({ rule: rules[index].id, message: errorText[i] }));
+  const errors: RuleError[] = errored.length === 0 ? [] : errored.map((index, i) => ({ rule: rules[index].id, message: errorText[i] }));
+  let all = 0;
+  for (let i = 0; i < appliedCount; i++) all |= flags[applied[i]];
 
   // 1. Any block (or failed condition) → block.
-  if (errored.length > 0 || anyApplied(rules, applied, appliedCount, (r) => r.effects.block)) {
+  if (errored.length > 0 || (all & BLOCKS) !== 0) {
     const blockers: number[] = [];
     let e = 0;
     for (let i = 0; i < appliedCount || e < errored.length; ) {
@@ -56,7 +69,7 @@ export function decide(
         e++;
         if (a === b) i++;
       } else {
-        if (rules[a].effects.block) blockers.push(a);
+        if (flags[a] & BLOCKS) blockers.push(a);
         i++;
       }
     }
@@ -67,7 +80,7 @@ export function decide(
   }
 
   // 2. Any approve → approve, carrying every applying mask and all approver groups.
-  if (anyApplied(rules, applied, appliedCount, (r) => r.effects.approve !== null)) {
+  if ((all & APPROVES) !== 0) {
     const approvers = new Set<string>();
     let within = Infinity;
     const why: Reason[] = [];
@@ -90,9 +103,14 @@ export function decide(
   }
 
   // 3. Any allow → allow, or mask when a mask applies. 4. Otherwise the default.
-  const granted = anyApplied(rules, applied, appliedCount, (r) => r.effects.allow);
+  const granted = (all & ALLOWS) !== 0;
   if (!granted && defaults.effect === 'block') {
     return { verdict: 'block', masks: emptyMasks(), approvers: [], message: defaults.message ?? DEFAULT_BLOCK_MESSAGE, reasons: [], defaulted: true, errors };
+  }
+  if ((all & MASKS) === 0) {
+    const why: Reason[] = [];
+    for (let i = 0; i < appliedCount; i++) if (flags[applied[i]] & ALLOWS) why.push(reasons[applied[i]]);
+    return { verdict: 'allow', masks: emptyMasks(), approvers: [], reasons: why, defaulted: !granted, errors };
   }
   const masks = collectMasks(rules, applied, appliedCount);
   const masked = masks.columns.length > 0 || masks.detectors.length > 0;
@@ -106,11 +124,6 @@ export function decide(
 
 export function hasMask(rule: LoweredRule): boolean {
   return rule.effects.columnMasks.length > 0 || rule.effects.detectorMasks.length > 0;
-}
-
-function anyApplied(rules: readonly LoweredRule[], applied: ArrayLike<number>, count: number, test: (r: LoweredRule) => boolean): boolean {
-  for (let i = 0; i < count; i++) if (test(rules[applied[i]])) return true;
-  return false;
 }
 
 function collectMasks(rules: readonly LoweredRule[], applied: ArrayLike<number>, count: number): Masks {

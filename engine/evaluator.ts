@@ -11,7 +11,7 @@
 import type { Request } from '../stdlib/facts.ts';
 import { celActivation, type CelActivation, type CelEnvironment, type CelProgram } from '../stdlib/cel.ts';
 import { compileGlob, type GlobMatcher } from '../stdlib/glob.ts';
-import { decide, emptyMasks, reasonOf } from './decide.ts';
+import { decide, effectFlags, emptyMasks, reasonOf } from './decide.ts';
 import type { Decision, Reason } from './response.ts';
 import type { ActionNode, CompiledPolicyIR, IdentityNode, LoweredRule, ResourceNode } from './tree.ts';
 
@@ -52,7 +52,8 @@ const EMPTY: LinkedIdentity = { groups: new Map(), rest: [] };
 export class Evaluator {
   readonly #rules: readonly LoweredRule[];
   readonly #reasons: readonly Reason[];
-  readonly #residuals: Residual[];
+  readonly #residuals: (Residual | null)[];
+  readonly #flags: Uint8Array;
   readonly #resources: Map<string, LinkedResource>;
   readonly #ir: CompiledPolicyIR;
   readonly #merged = new Map<string, Map<string, Map<string, LinkedIdentity>>>();
@@ -68,6 +69,7 @@ export class Evaluator {
     this.#rules = ir.rules;
     this.#reasons = ir.rules.map(reasonOf);
     this.#residuals = ir.rules.map((rule) => residualOf(rule, cel));
+    this.#flags = Uint8Array.from(ir.rules, effectFlags);
     this.#resources = new Map(Object.entries(ir.tree.resources).map(([kind, node]) => [kind, linkResource(node)]));
     this.#stamps = new Uint32Array(ir.rules.length);
     this.#candidates = new Int32Array(ir.rules.length);
@@ -103,6 +105,11 @@ export class Evaluator {
     for (let c = 0; c < count; c++) {
       const index = candidates[c];
       const residual = this.#residuals[index];
+      if (residual === null) {
+        // The tree settled everything this rule asks (no globs on who, tables, programs or CEL).
+        applied[appliedCount++] = index;
+        continue;
+      }
       if (!matchesResidual(residual, req)) continue;
       let ok = true;
       for (const program of residual.conditions) {
@@ -118,7 +125,7 @@ export class Evaluator {
       }
       if (ok) applied[appliedCount++] = index;
     }
-    return decide(this.#rules, this.#reasons, applied, appliedCount, errored ?? [], errorText ?? [], this.#ir.default);
+    return decide(this.#rules, this.#flags, this.#reasons, applied, appliedCount, errored ?? [], errorText ?? [], this.#ir.default);
   }
 
   /** Fill #candidates with the de-duplicated rule indices the tree selects; returns how many. */
@@ -290,8 +297,10 @@ function anyTableMatches(globs: readonly GlobMatcher[], tables: readonly string[
   return false;
 }
 
-function residualOf(rule: LoweredRule, cel: CelEnvironment): Residual {
+function residualOf(rule: LoweredRule, cel: CelEnvironment): Residual | null {
   const who = rule.when && rule.when.attribute !== 'group' ? rule.when.attribute : null;
+  const tables = rule.match?.type === 'sql' && rule.match.tables !== null;
+  if (!who && !tables && rule.match?.type !== 'shell' && rule.conditions.length === 0) return null;
   return {
     who,
     whoGlobs: who ? rule.when!.values.map(compileGlob) : [],

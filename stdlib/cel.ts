@@ -203,6 +203,7 @@ const CTORS: Record<string, new (...args: never[]) => object> = {
 const re2Cache = new Map<string, RE2JS>();
 const globCache = new Map<string, GlobMatcher>();
 const CACHE_LIMIT = 1024;
+const PROGRAM_CACHE_LIMIT = 65_536;
 
 function cached<T>(cache: Map<string, T>, key: string, make: (key: string) => T): T {
   let value = cache.get(key);
@@ -251,6 +252,8 @@ export class CelEnvironment {
     let result = this.#programs.get(source);
     if (!result) {
       result = this.#compile(source);
+      // Bounded: a long-running gateway reloads policies; old conditions must not pile up.
+      if (this.#programs.size >= PROGRAM_CACHE_LIMIT) this.#programs.clear();
       this.#programs.set(source, result);
     }
     return result;
