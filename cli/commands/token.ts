@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadConfigFile, renderConfigErrors } from '../../proxy/config.ts';
 import { parseDuration } from '../../proxy/duration.ts';
-import { openDevIssuer } from '../../proxy/identity/dev-issuer.ts';
+import { DEV_ISSUER, openDevIssuer } from '../../proxy/identity/dev-issuer.ts';
 
 export function register(program: Command): void {
   const token = program.command('token').description('development tokens (development issuer only)');
@@ -35,6 +35,9 @@ export function register(program: Command): void {
           return;
         }
         state = r.config.state;
+        if (r.config.identity.issuer !== DEV_ISSUER) {
+          process.stderr.write(`hoop token mint: warning: ${o.config} trusts ${r.config.identity.issuer}, not the development issuer; its gateway will refuse this token\n`);
+        }
       }
       const issuer = await openDevIssuer(state);
       const groups = o.groups.split(',').map((g) => g.trim()).filter(Boolean);
