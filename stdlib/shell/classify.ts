@@ -9,7 +9,7 @@ import type { Node, Parser } from 'web-tree-sitter';
 import type { ShellAction } from '../facts.ts';
 import {
   COMMAND_VALUE_OPTIONS, COMMAND_VARIABLES, gitConfigRunsProgram, HARMLESS_REDIRECT_TARGETS,
-  isInterpreter, PROGRAM_RESOLUTION_VARIABLES, SHELL_VALUE_OPTIONS, SHELLS, WRAPPERS, type WrapperSpec,
+  isInterpreter, PROGRAM_RESOLUTION_VARIABLES, SHELL_VALUE_OPTIONS, SHELLS, STDIN_SCHEDULERS, WRAPPERS, type WrapperSpec,
 } from './programs.ts';
 import { programName, wordValue } from './words.ts';
 
@@ -43,6 +43,9 @@ export class ShellWalker {
   /** Parse and walk a command line (the input, or a string given to `bash -c`). */
   line(text: string, depth: number): void {
     if (depth > MAX_DEPTH) return this.fail(`command strings nested more than ${MAX_DEPTH} deep`);
+    // bash joins `r\<newline>m` into `rm`; tree-sitter-bash splits it into two words. A
+    // continuation between two non-blank characters could hide a name: give up on it.
+    if (/[^\s\\]\\\r?\n[^\s]/.test(text)) this.fail('a line continuation inside a word');
     const tree = this.#parser.parse(text);
     if (tree === null) return this.fail('the command line could not be parsed');
     try {
@@ -200,6 +203,13 @@ export class ShellWalker {
         return;
     }
     if (SHELLS.has(program)) return this.shell(program, args, depth, stdin);
+    if (STDIN_SCHEDULERS.has(program)) {
+      // Jobs come from standard input (or a file): visible only as a here-document or here-string.
+      const fromFile = args.some((a) => a.value === null || a.value.startsWith('-f') || (program === 'crontab' && !a.value.startsWith('-')));
+      if (stdin !== null && !fromFile) this.line(stdin, depth + 1);
+      else if (!(program === 'crontab' && args.some((a) => a.value === '-l' || a.value === '-r'))) this.interpreter(program);
+      return;
+    }
     const valueOptions = COMMAND_VALUE_OPTIONS.get(program);
     if (valueOptions) this.commandValueOptions(valueOptions, args, depth);
     const spec = WRAPPERS.get(program);

@@ -59,8 +59,14 @@ export const WRAPPERS: ReadonlyMap<string, WrapperSpec> = new Map<string, Wrappe
   ['proxychains4', { short: 'f' }],
   ['torsocks', { short: 'uapP' }],
   ['firejail', {}],
+  ['pkexec', { long: ['--user'] }],
+  ['sg', { commandOptions: ['-c'], short: 'c', positionals: 1, defaultProgram: 'sh' }],
+  ['script', { short: 'cEIOBTm', long: ['--command', '--echo', '--log-in', '--log-out', '--log-io', '--log-timing', '--logging-format', '--output-limit'], commandOptions: ['-c', '--command'], defaultProgram: 'sh' }],
   ['systemd-run', { short: 'pEMu', long: ['--unit', '--property', '--description', '--slice', '--uid', '--gid', '--working-directory', '--setenv', '--machine'] }],
 ]);
+
+/** Programs that run the command lines on their standard input later (`at now <<< 'cmd'`). */
+export const STDIN_SCHEDULERS: ReadonlySet<string> = new Set(['at', 'batch', 'crontab']);
 
 /** Shells: `-c STRING` is re-parsed; without it they run a script or stdin (an interpreter). */
 export const SHELLS: ReadonlySet<string> = new Set(['sh', 'bash', 'zsh', 'dash', 'ksh', 'mksh', 'ash', 'yash', 'fish', 'rbash', 'csh', 'tcsh', 'pdksh', 'posh']);

@@ -36,8 +36,11 @@ export function wordValue(node: Node): WordValue {
       case 'ansi_c_string':
         parts.push(decodeAnsiC(n.text.slice(2, -1)));
         return;
-      case 'string':
-      case 'translated_string': {
+      case 'translated_string':
+        // `$"..."`: a locale-translated double-quoted string; its value is the string's.
+        for (const c of n.namedChildren) if (c !== null) visit(c);
+        return;
+      case 'string': {
         for (const c of n.namedChildren) {
           if (c === null) continue;
           if (c.type === 'string_content') parts.push(unescapeDouble(c.text));
