@@ -210,6 +210,16 @@ describe('a read-only policy', () => {
       outcome: 'blocked',
     });
     expect(rec?.statement?.fingerprint).toBeTruthy();
+
+    const m = gw.audit.records.length;
+    await psql(['-c', 'SELECT id FROM canary WHERE id <= 3']);
+    await new Promise((r) => setTimeout(r, 100));
+    const recs = gw.audit.records.slice(m);
+    const decision = recs.findIndex((r) => r.type === 'decision' && r.verdict === 'allow');
+    const result = recs.find((r) => r.type === 'statement_result');
+    expect(decision).toBeGreaterThanOrEqual(0);
+    expect(result).toMatchObject({ outcome: 'executed', rows: 3, statement: { kind: 'select' } });
+    expect(result?.decision_seq).toBeGreaterThan(0);
   });
 });
 

@@ -77,6 +77,9 @@ const GATEWAY_PARAMS = new Set(['user', 'database', 'replication', 'hoop_approva
 /** Startup parameters that would change the upstream identity: refused (policy bypass). */
 const FORBIDDEN_PARAMS = new Set(['role', 'session_authorization']);
 
+const APP_NAME_MODE = /#approval=(hold|return)$/;
+const OPTIONS_MODE = /(?:^|\s)(?:-c\s*|--)hoop\.approval=(hold|return)(?=\s|$)/;
+
 function blockedText(): string {
   return `hoop_blocked_${randomBytes(6).toString('hex')}`;
 }
@@ -403,7 +406,11 @@ export class PgSession {
     for (const [k, v] of Object.entries(this.params)) {
       if (!GATEWAY_PARAMS.has(k) && !k.startsWith('_pq_.')) upstreamParams[k] = v;
     }
-    if (upstreamParams.application_name) upstreamParams.application_name = upstreamParams.application_name.replace(/#approval=(hold|return)$/, '');
+    if (upstreamParams.application_name) upstreamParams.application_name = upstreamParams.application_name.replace(APP_NAME_MODE, '');
+    if (upstreamParams.options) {
+      upstreamParams.options = upstreamParams.options.replace(OPTIONS_MODE, ' ').trim();
+      if (upstreamParams.options === '') delete upstreamParams.options;
+    }
     const up = await connectUpstream(routed.target, upstreamParams);
     if (this.ended) {
       if (up.ok) up.socket.destroy();
@@ -450,10 +457,13 @@ export class PgSession {
     this.serverPump();
   }
 
+  /** Per-connection approval mode: startup parameter `hoop_approval`, `options=-c hoop.approval=...`, or an application_name suffix `#approval=...`. */
   private requestedApprovalMode(): 'hold' | 'return' | undefined {
     const opt = this.params.hoop_approval;
     if (opt === 'hold' || opt === 'return') return opt;
-    const m = /#approval=(hold|return)$/.exec(this.params.application_name ?? '');
+    const o = OPTIONS_MODE.exec(this.params.options ?? '');
+    if (o) return o[1] as 'hold' | 'return';
+    const m = APP_NAME_MODE.exec(this.params.application_name ?? '');
     return m ? (m[1] as 'hold' | 'return') : undefined;
   }
 
@@ -970,6 +980,21 @@ export class PgSession {
     const stmt = run.stmt;
     if (!stmt?.action || !stmt.decision) return;
     const duration = performance.now() - run.started;
+    // The outcome, rows and duration, linked to the decision record. Not awaited: the statement has
+    // already run, so there is nothing left to refuse (the decision record was durable before it ran).
+    void this.svc.audit
+      .append({
+        ...this.auditBase(),
+        type: 'statement_result',
+        statement: { fingerprint: stmt.action.fingerprint, normalized: stmt.action.normalized, kind: stmt.action.kind },
+        verdict: stmt.decision.verdict,
+        outcome,
+        rows: run.rows,
+        duration_ms: Math.round(duration * 1000) / 1000,
+        ...(stmt.auditSeq !== undefined ? { decision_seq: stmt.auditSeq } : {}),
+        ...(error ? { reason: error } : {}),
+      })
+      .catch(() => undefined);
     this.recording?.statement({
       time: new Date().toISOString(),
       text: stmt.text,
@@ -1018,16 +1043,20 @@ export class PgSession {
     return { sub: id.sub, ...(id.actor ? { actor: id.actor } : {}), groups: id.groups };
   }
 
+  private auditBaseCache: AuditRecordInput | undefined;
+
+  /** The fields every record of this session shares (built once: the hot path audits every statement). */
   private auditBase(): AuditRecordInput {
+    if (this.auditBaseCache) return this.auditBaseCache;
     const id = this.identity!;
-    return {
+    return (this.auditBaseCache = {
       type: 'decision',
       session_id: this.id,
       token: { ...(id.token_id ? { jti: id.token_id } : {}), ...(id.issuer ? { iss: id.issuer } : {}) },
       identity: this.auditIdentity(id),
       resource: { kind: this.routed!.resource.kind, name: this.routed!.resource.name },
       client_addr: this.clientAddr,
-    };
+    });
   }
 
   private auditDecision(v: StatementVerdict, outcome: AuditRecordInput['outcome'], approvalId: string | undefined, reason: string | undefined): AuditRecordInput {
