@@ -56,3 +56,40 @@ describe('the SQL classifier is total', () => {
     }), { numRuns: 150 });
   });
 });
+
+describe('disguises composed with genuine reads', () => {
+  const WRITES = [
+    'DELETE FROM t', 'UPDATE t SET a = 1', 'INSERT INTO t VALUES (1)', 'DELETE FROM "T" WHERE id = 1',
+    'MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE',
+  ];
+  const CALLS = [
+    "pg_read_file('x')", 'nextval(\'s\')', 'evil()', 'public.lower(\'x\')', "set_config('role', 'x', false)",
+    "query_to_xml('select 1', true, true, '')", 'pg_sleep(1)', "dblink_exec('x', 'y')", 'lo_unlink(1)',
+  ];
+  const READS = [
+    'SELECT * FROM users', 'SELECT id FROM users WHERE id = 1', 'SELECT count(*) FROM orders GROUP BY user_id',
+    'SELECT a FROM t1 UNION SELECT b FROM t2', 'VALUES (1)', 'TABLE users', 'SELECT * FROM users u JOIN orders o ON o.user_id = u.id',
+  ];
+
+  it('a data-modifying CTE in front of any read is never a select', () => {
+    fc.assert(fc.property(fc.constantFrom(...WRITES), fc.constantFrom(...READS), (w, r) => {
+      const [a] = sql.classify(`WITH hoop_w AS (${w} RETURNING 1) ${r}`);
+      expect(a!.kind).not.toBe('select');
+    }));
+  });
+
+  it('a side-effecting call anywhere in a read is never a select', () => {
+    const where = fc.constantFrom('target', 'where', 'from', 'subquery', 'order');
+    fc.assert(fc.property(fc.constantFrom(...CALLS), fc.constantFrom(...READS), where, (call, r, at) => {
+      const text = {
+        target: `SELECT ${call}, s.* FROM (${r}) s`,
+        where: `SELECT * FROM (${r}) s WHERE ${call} IS NOT NULL`,
+        from: `SELECT * FROM (${r}) s, LATERAL (SELECT ${call}) f`,
+        subquery: `SELECT * FROM (${r}) s WHERE EXISTS (SELECT ${call})`,
+        order: `SELECT * FROM (${r}) s ORDER BY ${call}`,
+      }[at];
+      const [a] = sql.classify(text);
+      expect(a!.kind).not.toBe('select');
+    }));
+  });
+});
