@@ -64,12 +64,20 @@ interface ResourceState {
 
 const LINEAGE_CACHE_SIZE = 512;
 
+interface TextLineage {
+  statements: StatementLineage[];
+  /** Some statement of the text does not parse. */
+  unparsed: boolean;
+  /** Some statement is a COPY ... TO. */
+  copyTo: boolean;
+}
+
 export function createResultMasker(options: ResultMaskerOptions): GatewayResultMasker {
   const resources = new Map<string, Promise<ResourceState>>();
   let parserPromise: Promise<StatementParser> | undefined;
   const parser = (): Promise<StatementParser> => (options.sqlAnalyzer ? Promise.resolve(options.sqlAnalyzer) : (parserPromise ??= loadStatementParser()));
-  /** Lineage per (resource, masked set, text): precheck computes it, plan reuses it. */
-  const lineages = new Map<string, Promise<StatementLineage[]>>();
+  const lineages = new Map<string, Promise<TextLineage>>();
+  const builtCache = new Map<string, Built>();
   const ttl = options.catalogTtlMs ?? 5_000;
 
   function state(resource: Resource): Promise<ResourceState> {
@@ -87,33 +95,55 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
     return s;
   }
 
-  async function lineageOf(resource: Resource, text: string, masked: ReadonlySet<string>): Promise<StatementLineage[]> {
+  /**
+   * Parse facts and lineage of a statement text, cached per (resource, masked set, text): precheck
+   * computes them, plan and repeated statements reuse them. With no masked columns only the parse
+   * facts are computed.
+   */
+  function lineageOf(resource: Resource, text: string, masked: ReadonlySet<string>): Promise<TextLineage> {
     const key = `${resource.name}\u0000${[...masked].sort().join(',')}\u0000${text}`;
     let hit = lineages.get(key);
-    if (!hit) {
-      hit = (async () => {
-        const st = await state(resource);
-        // View analyses follow the catalog's TTL: a replaced view is re-read.
-        if (Date.now() - st.viewsAt > ttl) {
-          st.views.clear();
-          st.viewsAt = Date.now();
-        }
-        const parse = await parser();
-        const statements = parse(text);
-        const out: StatementLineage[] = [];
-        for (const s of statements) {
-          if (s.ast === null) out.push({ result: 'unknown', outputs: [], blocks: ['the statement does not parse'] });
-          else out.push(await statementLineage(s.ast, { catalog: st.catalog, masked, parse, cache: st.views }));
-        }
-        return out;
-      })();
+    if (hit) {
+      // Refresh the entry's position: the map is kept in least-recently-used order.
+      lineages.delete(key);
       lineages.set(key, hit);
-      hit.catch(() => lineages.delete(key));
-      if (lineages.size > LINEAGE_CACHE_SIZE) lineages.delete(lineages.keys().next().value as string);
-      // Lineage depends on the catalog: drop it with the catalog's TTL.
-      setTimeout(() => lineages.get(key) === hit && lineages.delete(key), ttl).unref();
+      return hit;
     }
-    return hit;
+    hit = (async () => {
+      const parse = await parser();
+      const parsed = parse(text);
+      const unparsed = parsed.some((s) => s.ast === null);
+      const copyTo = parsed.some((s) => isCopyTo(s.ast));
+      if (masked.size === 0 || unparsed) return { statements: [], unparsed, copyTo };
+      const st = await state(resource);
+      // View analyses follow the catalog's TTL: a replaced view is re-read.
+      if (Date.now() - st.viewsAt > ttl) {
+        st.views.clear();
+        st.viewsAt = Date.now();
+      }
+      const statements: StatementLineage[] = [];
+      for (const s of parsed) statements.push(await statementLineage(s.ast, { catalog: st.catalog, masked, parse, cache: st.views }));
+      return { statements, unparsed, copyTo };
+    })();
+    const entry = hit;
+    lineages.set(key, entry);
+    entry.catch(() => lineages.delete(key));
+    if (lineages.size > LINEAGE_CACHE_SIZE) lineages.delete(lineages.keys().next().value as string);
+    // Lineage depends on the catalog: drop it with the catalog's TTL.
+    setTimeout(() => lineages.get(key) === entry && lineages.delete(key), ttl).unref();
+    return entry;
+  }
+
+  /** Maskers and detectors built once per distinct set of masks (a regex detector compiles RE2). */
+  function built(masks: Masks): Built {
+    const key = JSON.stringify([masks.columns.map((c) => [c.column, c.masker]), masks.detectors.map((d) => [d.detectors, d.masker, d.rule])]);
+    let b = builtCache.get(key);
+    if (!b) {
+      b = buildMaskers(masks, options.hashKey);
+      builtCache.set(key, b);
+      if (builtCache.size > 256) builtCache.delete(builtCache.keys().next().value as string);
+    }
+    return b;
   }
 
   const refuse = (reason: string) => ({ ok: false as const, reason: `masking: ${reason}` });
@@ -121,18 +151,15 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
   return {
     async precheck({ resource, statementText, masks }) {
       if (noMasks(masks)) return { ok: true };
-      const built = buildMaskers(masks, options.hashKey);
-      if (!built.ok) return refuse(built.reason);
+      const b = built(masks);
+      if (!b.ok) return refuse(b.reason);
       try {
-        const parse = await parser();
-        const statements = parse(statementText);
-        if (statements.some((s) => s.ast === null)) return refuse('the statement does not parse, so its data flow cannot be checked');
-        if (masks.detectors.length > 0 && statements.some((s) => isCopyTo(s.ast))) {
+        const lineage = await lineageOf(resource, statementText, maskedSet(masks));
+        if (lineage.unparsed) return refuse('the statement does not parse, so its data flow cannot be checked');
+        if (masks.detectors.length > 0 && lineage.copyTo) {
           return refuse('COPY ... TO is not allowed while content detectors apply: COPY data bypasses result masking (use SELECT)');
         }
-        if (masks.columns.length === 0) return { ok: true };
-        const lineage = await lineageOf(resource, statementText, maskedSet(masks));
-        const blocks = lineage.flatMap((l) => l.blocks);
+        const blocks = lineage.statements.flatMap((l) => l.blocks);
         return blocks.length === 0 ? { ok: true } : refuse(blocks.join('; '));
       } catch (error) {
         return refuse(`the upstream catalog could not be read (${error instanceof Error ? error.message : String(error)})`);
@@ -141,8 +168,8 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
 
     async plan({ resource, statementText, fields, masks }): Promise<MaskPlan> {
       if (noMasks(masks)) return passthrough();
-      const built = buildMaskers(masks, options.hashKey);
-      if (!built.ok) return refuse(built.reason);
+      const b = built(masks);
+      if (!b.ok) return refuse(b.reason);
       const ops: (ColumnOp | undefined)[] = new Array(fields.length).fill(undefined);
       const maskedColumns: string[] = [];
       if (masks.columns.length > 0) {
@@ -158,12 +185,12 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
           const f = flows[i];
           if (f.t === 'clear') continue;
           if (f.t === 'opaque') return refuse(`column ${fields[i].name}: ${f.reason}`);
-          const chosen = f.t === 'direct' ? built.columns.get(f.column) : undefined;
+          const chosen = f.t === 'direct' ? b.columns.get(f.column) : undefined;
           ops[i] = chosen ? columnOp(chosen.masker, chosen.ascii, fields[i]) : columnOp(redact, REDACT_ASCII, fields[i]);
           maskedColumns.push(f.t === 'direct' ? `${fields[i].name} (${f.column})` : `${fields[i].name} (derived from ${describe(f)})`);
         }
       }
-      const detectorOps = built.detectors.length === 0 ? [] : fields.map((field, i) => (ops[i] === undefined ? detectOp(built.detectors, field) : undefined));
+      const detectorOps = b.detectors.length === 0 ? [] : fields.map((field, i) => (ops[i] === undefined ? detectOp(b.detectors, field) : undefined));
       // Only the columns that need work are visited per row.
       const index: number[] = [];
       const work: ColumnOp[] = [];
@@ -223,10 +250,11 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
     masked: ReadonlySet<string>,
   ): Promise<{ ok: true; flows: Flow[] } | { ok: false; reason: string }> {
     const lineage = await lineageOf(resource, text, masked);
-    const blocks = lineage.flatMap((l) => l.blocks);
+    if (lineage.unparsed) return { ok: false, reason: 'the statement does not parse, so its data flow cannot be checked' };
+    const blocks = lineage.statements.flatMap((l) => l.blocks);
     if (blocks.length > 0) return { ok: false, reason: blocks.join('; ') };
-    // The RowDescription belongs to the statement that returns rows (the last one that can).
-    const producing = lineage.filter((l) => l.result !== 'none');
+    // The RowDescription belongs to the statement that returns rows (there is one per text).
+    const producing = lineage.statements.filter((l) => l.result !== 'none');
     const described = producing.length === 1 ? producing[0] : undefined;
     const byPosition = described?.result === 'rows' ? positionFlows(described.outputs, fields.length) : undefined;
     const st = await state(resource);

@@ -42,6 +42,7 @@ export class PgCatalog implements Catalog {
   private client: Promise<pg.Client> | undefined;
   private readonly cache = new Map<string, { at: number; value: Promise<unknown> }>();
   private readonly ttlMs: number;
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: PgCatalogOptions) {
     this.ttlMs = options.ttlMs ?? 5_000;
@@ -122,10 +123,18 @@ export class PgCatalog implements Catalog {
     return connecting;
   }
 
-  private async query<T>(sql: string, params: unknown[]): Promise<T[]> {
-    const client = await this.connect();
-    const result = await client.query(sql, params);
-    return result.rows as T[];
+  /** One query at a time on the connection (the driver's implicit queue is deprecated). */
+  private query<T>(sql: string, params: unknown[]): Promise<T[]> {
+    const run = this.queue.then(async () => {
+      const client = await this.connect();
+      const result = await client.query(sql, params);
+      return result.rows as T[];
+    });
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 }
 
