@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formatAst, parse, stripSpans } from '../language/index.ts';
 import { policyFileArb } from './arbitraries/ast.ts';
-import { propertyRuns } from './runs.ts';
+import { propertyRuns, propertyTimeout } from './runs.ts';
 
 describe('formatter properties', () => {
   it('parse(fmt(ast)) equals ast and fmt is idempotent', () => {
@@ -19,5 +19,5 @@ describe('formatter properties', () => {
       }),
       { numRuns: propertyRuns() },
     );
-  });
+  }, propertyTimeout());
 });

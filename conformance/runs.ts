@@ -11,3 +11,11 @@ export function propertyRuns(env: NodeJS.ProcessEnv = process.env): number {
   if (!Number.isInteger(n) || n < DEFAULT_PROPERTY_RUNS) return DEFAULT_PROPERTY_RUNS;
   return n;
 }
+
+/**
+ * A vitest timeout for a property test: fast-check runs synchronously, so a long soak
+ * (HOOP_PROPERTY_RUNS) needs a budget that grows with the number of runs.
+ */
+export function propertyTimeout(msPerRun = 30, env: NodeJS.ProcessEnv = process.env): number {
+  return Math.max(120_000, propertyRuns(env) * msPerRun);
+}

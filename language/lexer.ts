@@ -13,6 +13,9 @@ export const hoopLexer = new Lexer(ALL_TOKENS, {
   positionTracking: 'full',
 });
 
+/** Line breaks as the lexer counts them (Chevrotain's default: \n, \r\n and a lone \r). */
+export const LINE_BREAK = /\r\n?|\n/;
+
 export interface LexResult {
   tokens: IToken[];
   comments: Comment[];

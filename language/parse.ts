@@ -4,7 +4,7 @@ import type { CstNode, IRecognitionException, IToken, TokenType } from 'chevrota
 import type { PolicyFile, Span } from './ast.ts';
 import { cstToAst } from './cst-to-ast.ts';
 import { type Diagnostic, sortDiagnostics } from './diagnostics.ts';
-import { lex, tokenSpan } from './lexer.ts';
+import { LINE_BREAK, lex, tokenSpan } from './lexer.ts';
 import { hoopParser } from './parser.ts';
 import * as T from './tokens.ts';
 import { Default, Package, RBrace, Rule, Test } from './tokens.ts';
@@ -68,6 +68,18 @@ const TOP_LEVEL = new Set<TokenType>([Rule, Test, Package, Default]);
  * still reports every error. The partial CSTs are merged child-list by child-list.
  */
 function parseTokens(tokens: IToken[]): { cst: CstNode; errors: IRecognitionException[] } {
+  // Chevrotain signals every syntax error with an Error object; their stack traces are never
+  // shown and capturing them was a fifth of the time spent on a broken file.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return parseTokensWithRecovery(tokens);
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+  }
+}
+
+function parseTokensWithRecovery(tokens: IToken[]): { cst: CstNode; errors: IRecognitionException[] } {
   const errors: IRecognitionException[] = [];
   let merged: CstNode | undefined;
   let rest = tokens;
@@ -125,7 +137,7 @@ function errorSpan(file: string, text: string, err: IRecognitionException): Span
     return { file, startOffset: s.endOffset, endOffset: s.endOffset + 1, startLine: s.endLine, startColumn: s.endColumn, endLine: s.endLine, endColumn: s.endColumn + 1 };
   }
   // Nothing usable: point at the end of the text.
-  const lines = text.split('\n');
+  const lines = text.split(LINE_BREAK);
   const line = lines.length;
   const col = lines[lines.length - 1].length + 1;
   return { file, startOffset: text.length, endOffset: text.length, startLine: line, startColumn: col, endLine: line, endColumn: col };
@@ -154,7 +166,7 @@ export function parseText(text: string, file: string): ParseResult {
     if (help !== undefined) d.help = help;
     diagnostics.push(d);
   }
-  const lines = text.split('\n');
+  const lines = text.split(LINE_BREAK);
   const fileSpan: Span = {
     file, startOffset: 0, endOffset: text.length, startLine: 1, startColumn: 1,
     endLine: lines.length, endColumn: lines[lines.length - 1].length + 1,

@@ -13,6 +13,7 @@
 
 import type { Span } from './ast.ts';
 import { type Diagnostic, sortDiagnostics } from './diagnostics.ts';
+import { LINE_BREAK } from './lexer.ts';
 
 /** Source text by file name (what the spans' `file` fields refer to). */
 export type Sources = ReadonlyMap<string, string> | Readonly<Record<string, string>>;
@@ -29,7 +30,7 @@ export function formatLocation(span: Span): string {
 /** The caret excerpt for a span: its first line, underlined from start to end (or line end). */
 export function excerpt(span: Span, text: string | undefined): string[] {
   if (text === undefined) return [];
-  const lines = text.split(/\r?\n/);
+  const lines = text.split(LINE_BREAK);
   const lineText = lines[span.startLine - 1];
   if (lineText === undefined) return [];
   const gutter = String(span.startLine);
