@@ -8,6 +8,7 @@
 // activation, built only when a candidate has a condition). `evaluate` never throws: an internal
 // failure is a block (fail closed), and a condition that fails at run time blocks only its rule.
 
+import { SQL_KINDS } from '../language/ast.ts';
 import type { Request } from '../stdlib/facts.ts';
 import { celActivation, type CelActivation, type CelEnvironment, type CelProgram } from '../stdlib/cel.ts';
 import { compileGlob, type GlobMatcher } from '../stdlib/glob.ts';
@@ -44,7 +45,15 @@ interface Residual {
   conditions: CelProgram[];
 }
 
-/** How many (resource, action) pairs keep a memoised merged node. */
+/** Memoised merged nodes of one resource: SQL by statement kind rank, shell by first program. */
+interface MergedEntry {
+  sql: (LinkedIdentity | undefined)[];
+  shell: Map<string, LinkedIdentity>;
+}
+
+const KIND_RANK = new Map<string, number>(SQL_KINDS.map((kind, rank) => [kind, rank]));
+
+/** How many resources and shell action keys keep memoised merged nodes. */
 const MERGED_CACHE_LIMIT = 8192;
 
 const EMPTY: LinkedIdentity = { groups: new Map(), rest: [] };
@@ -56,7 +65,7 @@ export class Evaluator {
   readonly #flags: Uint8Array;
   readonly #resources: Map<string, LinkedResource>;
   readonly #ir: CompiledPolicyIR;
-  readonly #merged = new Map<string, Map<string, Map<string, LinkedIdentity>>>();
+  readonly #merged = new Map<string, Map<string, MergedEntry>>();
   #mergedSize = 0;
   readonly #stamps: Uint32Array;
   readonly #candidates: Int32Array;
@@ -154,11 +163,6 @@ export class Evaluator {
    * name, action key). The memo is bounded: past MERGED_CACHE_LIMIT entries it starts over.
    */
   #mergedFor(req: Request): LinkedIdentity {
-    const action = req.action;
-    let key: string;
-    if (action.type === 'sql') key = action.kind;
-    else if (action.type === 'shell') key = action.kind === 'unknown' ? '\u0000unknown' : action.programs.length > 0 ? `\u0001${action.programs[0]}` : '\u0000none';
-    else throw new Error(`unknown action type ${JSON.stringify((action as { type?: unknown }).type)}`);
     const { kind, name } = req.resource;
     let byName = this.#merged.get(kind);
     if (!byName) {
@@ -166,24 +170,38 @@ export class Evaluator {
       byName = new Map();
       this.#merged.set(kind, byName);
     }
-    let byAction = byName.get(name);
-    if (!byAction) {
-      byAction = new Map();
-      byName.set(name, byAction);
+    let entry = byName.get(name);
+    if (!entry) {
+      if (++this.#mergedSize > MERGED_CACHE_LIMIT) {
+        // Start over rather than grow without bound (names and programs come from requests).
+        for (const names of this.#merged.values()) names.clear();
+        this.#mergedSize = 1;
+      }
+      entry = { sql: new Array<LinkedIdentity | undefined>(SQL_KINDS.length), shell: new Map() };
+      byName.set(name, entry);
     }
-    let merged = byAction.get(key);
+    const action = req.action;
+    if (action.type === 'sql') {
+      const rank = KIND_RANK.get(action.kind);
+      if (rank === undefined) throw new Error(`unknown statement kind ${JSON.stringify(action.kind)}`);
+      return (entry.sql[rank] ??= this.#merge(req));
+    }
+    if (action.type !== 'shell') throw new Error(`unknown action type ${JSON.stringify((action as { type?: unknown }).type)}`);
+    const key = action.kind === 'unknown' ? '\u0000unknown' : action.programs.length > 0 ? action.programs[0] : '\u0000none';
+    let merged = entry.shell.get(key);
     if (!merged) {
       if (++this.#mergedSize > MERGED_CACHE_LIMIT) {
-        this.#merged.clear();
+        entry.shell.clear();
         this.#mergedSize = 1;
-        byAction = new Map();
-        byName = new Map([[name, byAction]]);
-        this.#merged.set(kind, byName);
       }
-      merged = mergeIdentities(this.#identityNodes(req));
-      byAction.set(key, merged);
+      merged = this.#merge(req);
+      entry.shell.set(key, merged);
     }
     return merged;
+  }
+
+  #merge(req: Request): LinkedIdentity {
+    return mergeIdentities(this.#identityNodes(req));
   }
 
   /** Every identity node on a tree path the request can take (before merging). */
