@@ -5,6 +5,7 @@ import type { PolicyFile, Span } from './ast.ts';
 import { cstToAst } from './cst-to-ast.ts';
 import { type Diagnostic, sortDiagnostics } from './diagnostics.ts';
 import { LINE_BREAK, lex, tokenSpan } from './lexer.ts';
+import { didYouMean } from './fuzzy.ts';
 import { hoopParser } from './parser.ts';
 import * as T from './tokens.ts';
 import { Default, Package, RBrace, Rule, Test } from './tokens.ts';
@@ -120,6 +121,18 @@ function lastOffset(n: CstNode): number {
   return max;
 }
 
+/**
+ * `alow` where `allow` was expected: suggest the keyword. The expected keywords are read back from
+ * the message (our message provider writes each one in backticks before "but found").
+ */
+function misspelledKeyword(err: IRecognitionException, message: string): string | undefined {
+  const tok = err.token;
+  if (!usable(tok) || tok.tokenType !== T.Identifier) return undefined;
+  const expectedPart = message.split(' but found ')[0];
+  const words = [...expectedPart.matchAll(/`([a-z_]+)`/g)].map((m) => m[1]);
+  return words.length > 0 ? didYouMean(tok.image, words) : undefined;
+}
+
 function usable(t: IToken | undefined): t is IToken {
   return t !== undefined && !t.isInsertedInRecovery && Number.isFinite(t.startOffset) && t.tokenType?.name !== 'EOF';
 }
@@ -162,7 +175,7 @@ export function parseText(text: string, file: string): ParseResult {
       message = `expected ${BODY_WORDS[rule]} or \`}\`${message.slice('expected `}`'.length)}`;
     }
     const d: Diagnostic = { code: 'HOOP1001', severity: 'error', message, span, related: [] };
-    const help = rule !== undefined ? RULE_HELP[rule] : undefined;
+    const help = misspelledKeyword(err, message) ?? (rule !== undefined ? RULE_HELP[rule] : undefined);
     if (help !== undefined) d.help = help;
     diagnostics.push(d);
   }
