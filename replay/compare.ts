@@ -70,3 +70,16 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+const NONE: readonly string[] = [];
+
+/**
+ * The allocation-free common case: the recorded decision equals the new one as written (the
+ * gateway writes masks and approvers sorted). False means "compare properly", not "changed".
+ */
+export function sameAsRecorded(e: RecordingStatement, after: Outcome): boolean {
+  if (e.verdict !== after.verdict) return false;
+  if (!sameList(e.approvers ?? NONE, after.approvers)) return false;
+  const masks = e.decision_masks ?? (e.verdict === 'allow' || e.verdict === 'block' ? NONE : undefined);
+  return masks !== undefined && after.masks !== undefined && sameList(masks, after.masks);
+}

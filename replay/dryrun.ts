@@ -7,9 +7,9 @@
 // (file, line) order (the first ones met), groups sorted by name; nothing depends on timing.
 
 import type { Explanation, PreparedPolicy, Verdict } from '../engine/index.ts';
-import { readRecording, RecordingError, type RecordingHeader } from '../proxy/recording/index.ts';
-import { changeCause, compareOutcomes, decidedOutcome, recordedOutcome, VERDICTS, type ChangedField, type Outcome } from './compare.ts';
-import { createRedecider, type Classifiers } from './redecide.ts';
+import { readRecordingBatches, RecordingError, type RecordingHeader } from '../proxy/recording/index.ts';
+import { changeCause, compareOutcomes, decidedOutcome, recordedOutcome, sameAsRecorded, VERDICTS, type ChangedField, type Outcome } from './compare.ts';
+import { createRedecider, firstRequest, type Classifiers } from './redecide.ts';
 import type { Decision } from '../engine/index.ts';
 
 export interface DryRunOptions {
@@ -114,7 +114,7 @@ export async function dryRun(policy: PreparedPolicy, classifiers: Classifiers, o
     let header: RecordingHeader | undefined;
     let session: ReturnType<typeof redecider.session> | undefined;
     try {
-      for await (const e of readRecording(file, { skipBad: opts.skipBad })) {
+      for await (const batch of readRecordingBatches(file, { skipBad: opts.skipBad })) for (const e of batch) {
         if (e.type === 'header') {
           header = e.header;
           session = redecider.session(header);
@@ -134,6 +134,10 @@ export async function dryRun(policy: PreparedPolicy, classifiers: Classifiers, o
         if (!after) {
           after = decidedOutcome(redecided.decision);
           outcomes.set(redecided.decision, after);
+        }
+        if (sameAsRecorded(event, after)) {
+          matrix[after.verdict][after.verdict] += 1;
+          continue;
         }
         const before = recordedOutcome(event);
         if (before.masks === undefined) masksUnknown += 1;
@@ -155,18 +159,19 @@ export async function dryRun(policy: PreparedPolicy, classifiers: Classifiers, o
         group.transitions[t] = (group.transitions[t] ?? 0) + 1;
         if (group.examples.length < perGroup) {
           const h = header!;
+          const request = firstRequest(redecided);
           group.examples.push({
             file,
             line: e.line,
             session_id: h.session_id,
             sub: h.identity.sub,
             resource: `${h.resource.kind}/${h.resource.name}`,
-            time: redecided.requests[0]?.context.time ?? event.time,
+            time: redecided.context.time,
             text: event.text,
             fields: diff,
             before,
             after,
-            explanation: redecided.requests[0] ? policy.explain(redecided.requests[0]) : { decision: redecided.decision, rules: [], facts: {} },
+            explanation: request ? policy.explain(request) : { decision: redecided.decision, rules: [], facts: {} },
           });
         }
       }

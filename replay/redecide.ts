@@ -11,6 +11,10 @@
 //     state, and a new object otherwise), and
 //   - it is used only when no condition of the policy mentions `context` anywhere in its source
 //     (a textual test: a string literal "context" also disables the cache, which is merely slower).
+// In front of it sits a cache by exact text, per identity and resource, used only while the
+// session has no SQL-level prepared statements: then classification is a function of the text
+// alone (the classifier's own contract), so text → actions → decisions is too. It saves the
+// classifier's LRU bookkeeping and the evaluation on the hot path (recorded traffic repeats).
 
 import { combineDecisions, type Decision, type PreparedPolicy } from '../engine/index.ts';
 import { trackPrepared } from '../proxy/postgres/enforcement/decider.ts';
@@ -22,8 +26,17 @@ export type { Classifiers };
 
 export interface Redecided {
   decision: Decision;
-  /** One request per statement the text holds (normally one). */
-  requests: Request[];
+  /** One action per statement the text holds (normally one); all decided over the same identity, resource and context. */
+  actions: readonly Action[];
+  identity: Request['identity'];
+  resource: Request['resource'];
+  context: RequestContext;
+}
+
+/** The request of the first statement (for explanations); undefined for a text without statements. */
+export function firstRequest(r: Redecided): Request | undefined {
+  const action = r.actions[0];
+  return action ? { identity: r.identity, resource: r.resource, action, context: r.context } : undefined;
 }
 
 export interface SessionRedecider {
@@ -39,6 +52,13 @@ export interface Redecider {
 
 /** Identity/resource pairs whose decision caches are kept; beyond this the oldest half is dropped. */
 const MAX_SUBJECTS = 4096;
+/** Texts remembered over all subjects; when reached, the text caches start over (bounded memory). */
+const MAX_TEXTS = 100_000;
+
+interface SubjectCache {
+  byAction: WeakMap<Action, Decision>;
+  byText: Map<string, { decision: Decision; actions: Action[] }>;
+}
 
 /** True when some condition of the policy may read the request context. */
 export function readsContext(policy: PreparedPolicy): boolean {
@@ -47,9 +67,10 @@ export function readsContext(policy: PreparedPolicy): boolean {
 
 export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers): Redecider {
   const caching = !readsContext(policy);
-  const bySubject = new Map<string, WeakMap<Action, Decision>>();
+  const bySubject = new Map<string, SubjectCache>();
+  let texts = 0;
 
-  const cacheFor = (header: RecordingHeader): WeakMap<Action, Decision> | undefined => {
+  const cacheFor = (header: RecordingHeader): SubjectCache | undefined => {
     if (!caching) return undefined;
     const key = JSON.stringify([header.identity, header.resource]);
     let cache = bySubject.get(key);
@@ -61,7 +82,7 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
           bySubject.delete(k);
         }
       }
-      cache = new WeakMap();
+      cache = { byAction: new WeakMap(), byText: new Map() };
       bySubject.set(key, cache);
     }
     return cache;
@@ -75,28 +96,42 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
       const { identity, resource } = header;
       const evaluate = (action: Action, context: RequestContext): Decision => {
         if (cache) {
-          const hit = cache.get(action);
+          const hit = cache.byAction.get(action);
           if (hit) return hit;
         }
         const decision = policy.evaluate({ identity, resource, action, context });
-        cache?.set(action, decision);
+        cache?.byAction.set(action, decision);
         return decision;
       };
       return {
         decide(event: RecordingStatement): Redecided {
           const context: RequestContext = { time: decisionTime(event), client_addr: header.client_addr, session_id: header.session_id };
+          const byText = cache && prepared.size === 0 ? cache.byText : undefined;
+          const known = byText?.get(event.text);
           let actions: Action[];
-          if (resource.kind === 'ssh') actions = [classifiers.shell.classify(event.text)];
-          else actions = classifiers.sql.classify(event.text, prepared.size > 0 ? { prepared } : undefined);
-          const decisions = actions.map((a) => evaluate(a, context));
+          let decision: Decision;
+          if (known) {
+            actions = known.actions;
+            decision = known.decision;
+          } else {
+            if (resource.kind === 'ssh') actions = [classifiers.shell.classify(event.text)];
+            else actions = classifiers.sql.classify(event.text, prepared.size > 0 ? { prepared } : undefined);
+            const decisions = actions.map((a) => evaluate(a, context));
+            decision = decisions.length === 1 ? decisions[0]! : combineDecisions(decisions);
+            if (byText) {
+              if (texts >= MAX_TEXTS) {
+                for (const c of bySubject.values()) c.byText.clear();
+                texts = 0;
+              }
+              byText.set(event.text, { decision, actions });
+              texts += 1;
+            }
+          }
           // The gateway tracks PREPARE/DEALLOCATE of statements it forwarded.
           if (resource.kind !== 'ssh' && (event.outcome === 'executed' || event.outcome === 'failed')) {
             for (const a of actions) trackPrepared(prepared, a as SqlAction);
           }
-          return {
-            decision: decisions.length === 1 ? decisions[0]! : combineDecisions(decisions),
-            requests: actions.map((action) => ({ identity, resource, action, context })),
-          };
+          return { decision, actions, context, identity, resource };
         },
       };
     },

@@ -1,4 +1,4 @@
 export { createSessionRecorder, type RecorderOptions, type FileSessionRecording, type FileSessionRecorder } from './writer.ts';
-export { readRecording, RecordingError, type RecordingEntry, type ReadOptions, type RecordingErrorCode } from './reader.ts';
+export { readRecording, readRecordingBatches, RecordingError, type RecordingEntry, type ReadOptions, type RecordingErrorCode } from './reader.ts';
 export { RECORDING_VERSION, recordingFileName, describeMasks, decisionMasksField, recordedDecisionMasks, type RecordingHeader, type RecordingStatement, type RecordingFooter } from './format.ts';
 export { listRecordingFiles, summarizeRecording, type SessionSummary } from './summary.ts';
