@@ -172,11 +172,7 @@ export class Evaluator {
     }
     let entry = byName.get(name);
     if (!entry) {
-      if (++this.#mergedSize > MERGED_CACHE_LIMIT) {
-        // Start over rather than grow without bound (names and programs come from requests).
-        for (const names of this.#merged.values()) names.clear();
-        this.#mergedSize = 1;
-      }
+      this.#countMemo();
       entry = { sql: new Array<LinkedIdentity | undefined>(SQL_KINDS.length), shell: new Map() };
       byName.set(name, entry);
     }
@@ -187,17 +183,31 @@ export class Evaluator {
       return (entry.sql[rank] ??= this.#merge(req));
     }
     if (action.type !== 'shell') throw new Error(`unknown action type ${JSON.stringify((action as { type?: unknown }).type)}`);
-    const key = action.kind === 'unknown' ? '\u0000unknown' : action.programs.length > 0 ? action.programs[0] : '\u0000none';
+    const key = action.kind === 'unknown' ? '\u0000unknown' : action.programs.length > 0 ? `\u0001${action.programs[0]}` : '\u0000none';
     let merged = entry.shell.get(key);
     if (!merged) {
-      if (++this.#mergedSize > MERGED_CACHE_LIMIT) {
-        entry.shell.clear();
-        this.#mergedSize = 1;
-      }
+      this.#countMemo();
       merged = this.#merge(req);
       entry.shell.set(key, merged);
     }
     return merged;
+  }
+
+  /**
+   * Count one more memo entry; past the limit, forget every memoised entry's contents (names and
+   * programs come from requests, so the memo must not grow without bound). Entries already
+   * fetched by the caller stay usable.
+   */
+  #countMemo(): void {
+    if (++this.#mergedSize <= MERGED_CACHE_LIMIT) return;
+    for (const names of this.#merged.values()) {
+      for (const entry of names.values()) {
+        entry.sql.fill(undefined);
+        entry.shell.clear();
+      }
+      names.clear();
+    }
+    this.#mergedSize = 1;
   }
 
   #merge(req: Request): LinkedIdentity {

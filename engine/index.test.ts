@@ -116,6 +116,16 @@ describe('PreparedPolicy', () => {
     expect(policy!.evaluate(odd).verdict).toBe('block');
   });
 
+  it('keeps deciding correctly when the memo of merged tree nodes overflows', () => {
+    const shellSet = compilePolicy([{ file: 's.hoop', text: 'rule ls { on ssh("box-*") match shell ["ls"] allow }\nrule any { when group "ops" allow }\n' }]).policy!;
+    for (let i = 0; i < 20_000; i++) {
+      const req = buildRequest({ groups: i % 3 === 0 ? ['ops'] : [], resource: `ssh:box-${i % 50}`, shell: { programs: [i % 7 === 0 ? 'ls' : `prog-${i}`] } });
+      const d = shellSet.evaluate(req);
+      expect(d.verdict).toBe(i % 3 === 0 || i % 7 === 0 ? 'allow' : 'block');
+      if (i % 997 === 0) expect(d).toEqual(shellSet.evaluateReference(req));
+    }
+  });
+
   it('explains every rule: applied, or which selector or condition failed', () => {
     const e = policy!.explain(buildRequest({ groups: ['writer'], sql: { kind: 'update', writes: ['public.t'], has_where: true } }));
     expect(e.decision.verdict).toBe('approve');
