@@ -40,7 +40,7 @@ export function register(program: Command): void {
         s.resource,
         s.duration_ms === undefined ? '-' : `${(s.duration_ms / 1000).toFixed(1)}s`,
         String(s.statements),
-        Object.entries(s.verdicts).map(([v, n]) => `${v}:${n}`).join(' ') || '-',
+        VERDICT_ORDER.filter((v) => s.verdicts[v]).map((v) => `${v}:${s.verdicts[v]}`).join(' ') || '-',
       ]);
       printTable(['STARTED', 'SESSION', 'IDENTITY', 'RESOURCE', 'DURATION', 'STATEMENTS', 'VERDICTS'], rows);
     });
@@ -70,7 +70,9 @@ export function register(program: Command): void {
             const s = e.event;
             const extra = [
               s.reasons.length ? `rules ${s.reasons.join(', ')}` : '',
-              s.masks.length ? `masks ${s.masks.join(', ')}` : '',
+              s.decision_masks?.length ? `policy masks ${s.decision_masks.join('; ')}` : '',
+              s.masks.length ? `masked ${s.masks.join(', ')}` : '',
+              s.approvers?.length ? `approvers ${s.approvers.join(', ')}` : '',
               s.approval_id ? `approval ${s.approval_id}` : '',
               s.rows !== undefined ? `${s.rows} rows` : '',
               s.duration_ms !== undefined ? `${s.duration_ms.toFixed(1)}ms` : '',
@@ -90,6 +92,8 @@ export function register(program: Command): void {
       }
     });
 }
+
+const VERDICT_ORDER = ['allow', 'mask', 'approve', 'block'] as const;
 
 function usage(msg: string): void {
   process.stderr.write(msg + '\n');
