@@ -33,6 +33,8 @@ CREATE TABLE events (id int, contact text) PARTITION BY RANGE (id);
 CREATE TABLE events_low PARTITION OF events FOR VALUES FROM (0) TO (100);
 INSERT INTO events VALUES (1, '${SENTINEL.email}');
 CREATE VIEW v_contacts AS SELECT id, name AS contact_name FROM customers;
+CREATE EXTENSION citext;
+CREATE FUNCTION initcap(int) RETURNS text LANGUAGE sql AS 'SELECT email FROM customers LIMIT 1';
 ANALYZE customers;
 `;
 
@@ -113,6 +115,8 @@ export const CORPUS: CorpusCase[] = [
   { sql: 'SELECT count(email) FROM customers', expect: 'c' },
   { sql: "SELECT id FROM customers WHERE email LIKE 'zq%'", expect: 'c' },
   { sql: 'SELECT * FROM orders', expect: 'cccc' },
+  { sql: "SELECT replace(name, 'a', 'b') FROM customers", expect: 'c', note: 'citext adds replace() overloads: a pure extension' },
+  { sql: 'SELECT * FROM information_schema.tables WHERE table_schema = \'public\'', expect: 'cccccccccccc' },
   { sql: 'SELECT generate_series(1, 3)', expect: 'c' },
   { sql: 'EXPLAIN SELECT email FROM customers', expect: 'c' },
   // Blocked: flows the gateway cannot follow or channels outside the result rows.
@@ -129,6 +133,8 @@ export const CORPUS: CorpusCase[] = [
   { sql: 'SELECT leak()', expect: 'block', note: 'user-defined function' },
   { sql: 'SELECT * FROM leak()', expect: 'block' },
   { sql: 'SELECT leak_one(1)', expect: 'block' },
+  { sql: 'SELECT initcap(1)', expect: 'block', note: 'a user-defined overload of a built-in name' },
+  { sql: "SELECT initcap(name) FROM customers", expect: 'block', note: 'the overload could be the one that runs' },
   { sql: "SELECT query_to_xml('select email from customers', true, true, '')", expect: 'block' },
   { sql: "SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'customers'", expect: 'block' },
   { sql: "DO $$ BEGIN RAISE NOTICE '%', (SELECT email FROM customers LIMIT 1); END $$", expect: 'block' },

@@ -185,6 +185,14 @@ describe('plan', () => {
     expect(x).toBe(y);
   });
 
+  it('blocks functions of extensions not known to be pure, even when installed in pg_catalog', async () => {
+    cluster.psql('CREATE EXTENSION pageinspect SCHEMA pg_catalog', 'app');
+    masker.invalidate();
+    const r = await masker.precheck({ resource, statementText: "SELECT fsm_page_contents('\\x00'::bytea)", masks });
+    expect(r).toMatchObject({ ok: false });
+    if (!r.ok) expect(r.reason).toMatch(/extension pageinspect, which is not known to be safe/);
+  });
+
   it('fails closed when the catalog is unreachable', async () => {
     const broken = createResultMasker({ catalogFor: () => ({ connection: { host: '127.0.0.1', port: 1, user: 'x', connectionTimeoutMillis: 2000 } }) });
     const r = await broken.precheck({ resource: { ...resource, name: 'down' }, statementText: 'SELECT email FROM customers', masks });

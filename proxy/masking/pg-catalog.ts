@@ -65,8 +65,12 @@ export class PgCatalog implements Catalog {
 
   functions(name: string): Promise<CatalogRoutine[]> {
     return this.cached(`fn:${name}`, () =>
-      this.query<CatalogRoutine>(
-        'SELECT DISTINCT n.nspname AS schema FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = $1',
+      this.routines(
+        `SELECT DISTINCT n.nspname AS schema, e.extname AS extension
+           FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+           LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+           LEFT JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+          WHERE p.proname = $1`,
         [name],
       ),
     );
@@ -74,11 +78,20 @@ export class PgCatalog implements Catalog {
 
   operators(name: string): Promise<CatalogRoutine[]> {
     return this.cached(`op:${name}`, () =>
-      this.query<CatalogRoutine>(
-        'SELECT DISTINCT n.nspname AS schema FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE o.oprname = $1',
+      this.routines(
+        `SELECT DISTINCT n.nspname AS schema, e.extname AS extension
+           FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+           LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_operator'::regclass AND d.objid = o.oid AND d.deptype = 'e'
+           LEFT JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+          WHERE o.oprname = $1`,
         [name],
       ),
     );
+  }
+
+  private async routines(sql: string, params: unknown[]): Promise<CatalogRoutine[]> {
+    const rows = await this.query<{ schema: string; extension: string | null }>(sql, params);
+    return rows.map((r) => (r.extension === null ? { schema: r.schema } : { schema: r.schema, extension: r.extension }));
   }
 
   invalidate(): void {

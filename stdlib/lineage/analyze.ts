@@ -12,7 +12,7 @@
 // upstream catalog (cached by the Catalog implementation; view analyses cached per call in
 // `LineageCache`).
 
-import { TRUSTED_SCHEMAS, type Catalog, type CatalogRelation } from './catalog.ts';
+import { routineTrusted, type Catalog, type CatalogRelation } from './catalog.ts';
 import { CLEAR, derive, direct, describe, isClear, opaque, sourcesOf, union, type Flow } from './flow.ts';
 import { CLEAR_RESULT, ECHO_SAFE, READS_DATA, STATISTICS_RELATIONS, SYSTEM_COLUMNS, SAFE_CAST_TYPES } from './functions.ts';
 import type { StatementParser } from './parse.ts';
@@ -810,15 +810,20 @@ export class LineageAnalyzer {
     if (argFlow.t === 'opaque') return argFlow;
     const display = parts.join('.');
 
-    if (schema !== undefined && !TRUSTED_SCHEMAS.has(schema)) {
-      return this.opaque(`function ${display} is user-defined: the gateway cannot follow what it reads or returns`);
-    }
     if (READS_DATA.has(fname)) return this.opaque(`function ${display} can read or expose data outside the result masking`);
     const candidates = await this.opts.catalog.functions(fname);
     const relevant = schema !== undefined ? candidates.filter((c) => c.schema === schema) : candidates;
     if (relevant.length === 0) return this.opaque(`function ${display} is not in the catalog`);
-    const untrusted = relevant.find((c) => !TRUSTED_SCHEMAS.has(c.schema));
-    if (untrusted) return this.opaque(`function ${display} resolves to ${untrusted.schema}.${fname}, which is user-defined: the gateway cannot follow what it reads or returns`);
+    // Every function of that name must be a built-in or come from an extension known to be pure:
+    // the session's search_path and the argument types decide which overload runs.
+    const untrusted = relevant.find((c) => !routineTrusted(c));
+    if (untrusted) {
+      return this.opaque(
+        untrusted.extension !== undefined
+          ? `function ${display} resolves to ${untrusted.schema}.${fname} of extension ${untrusted.extension}, which is not known to be safe: it could read or return masked data`
+          : `function ${display} resolves to ${untrusted.schema}.${fname}, which is user-defined: the gateway cannot follow what it reads or returns`,
+      );
+    }
 
     if (isClear(argFlow)) return CLEAR;
     if (!ECHO_SAFE.has(fname)) {
@@ -838,11 +843,11 @@ export class LineageAnalyzer {
     const op = names(b.name);
     const opName = op.at(-1) ?? '?';
     const schema = op.length > 1 ? op[op.length - 2] : undefined;
-    if (schema !== undefined && !TRUSTED_SCHEMAS.has(schema)) return this.opaque(`operator ${op.join('.')} is user-defined`);
-    // Keyword forms (IN, LIKE, BETWEEN, ...) carry operator names too; check every name against the catalog.
+    // Keyword forms (IN, LIKE, BETWEEN, ...) carry operator names too; check every symbol against the catalog.
     if (op.length > 0 && /^[^a-z]/.test(opName)) {
-      const candidates = await this.opts.catalog.operators(opName);
-      const untrusted = candidates.find((c) => !TRUSTED_SCHEMAS.has(c.schema));
+      const candidates = (await this.opts.catalog.operators(opName)).filter((c) => schema === undefined || c.schema === schema);
+      if (candidates.length === 0 && schema !== undefined) return this.opaque(`operator ${op.join('.')} is not in the catalog`);
+      const untrusted = candidates.find((c) => !routineTrusted(c));
       if (untrusted) return this.opaque(`operator ${opName} has a user-defined version in schema ${untrusted.schema}: the gateway cannot tell which one runs`);
     }
     return flow;

@@ -25,6 +25,8 @@ export interface CatalogRelation {
 
 export interface CatalogRoutine {
   schema: string;
+  /** The extension that owns it (pg_depend), when it belongs to one. */
+  extension?: string;
 }
 
 export interface Catalog {
@@ -43,3 +45,20 @@ export interface Catalog {
 
 /** Schemas whose functions and operators ship with PostgreSQL (only a superuser can add to them). */
 export const TRUSTED_SCHEMAS: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema']);
+
+/**
+ * Contrib extensions whose functions and operators are pure functions of their arguments (types,
+ * text search, crypto digests, index support). Extensions that read storage or run SQL
+ * (pageinspect, pg_walinspect, dblink, tablefunc's crosstab, postgres_fdw, adminpack, ...) are
+ * absent, wherever they are installed, pg_catalog included.
+ */
+export const SAFE_EXTENSIONS: ReadonlySet<string> = new Set([
+  'citext', 'hstore', 'pg_trgm', 'unaccent', 'fuzzystrmatch', 'btree_gin', 'btree_gist', 'uuid-ossp', 'pgcrypto',
+  'intarray', 'ltree', 'cube', 'earthdistance', 'isn', 'seg', 'bloom', 'tsm_system_rows', 'tsm_system_time', 'plpgsql',
+]);
+
+/** A function or operator the analysis may see through: built-in, or from a pure extension. */
+export function routineTrusted(r: CatalogRoutine): boolean {
+  if (r.extension !== undefined) return SAFE_EXTENSIONS.has(r.extension);
+  return TRUSTED_SCHEMAS.has(r.schema);
+}

@@ -52,7 +52,10 @@ export const READS_DATA: ReadonlySet<string> = new Set(
   pg_logical_slot_get_changes pg_logical_slot_peek_changes pg_logical_slot_get_binary_changes
   pg_logical_slot_peek_binary_changes pg_logical_emit_message pg_mcv_list_items
   pg_notify set_config dblink dblink_exec dblink_open dblink_fetch dblink_send_query
-  dblink_get_result pg_stat_statements
+  dblink_get_result pg_stat_statements crosstab crosstab2 crosstab3 crosstab4 connectby
+  get_raw_page heap_page_items heap_page_item_attrs tuple_data_split bt_page_items brin_page_items
+  gist_page_items gist_page_items_bytea gin_leafpage_items hash_page_items
+  pg_get_wal_records_info pg_get_wal_record_info pg_get_wal_block_info pg_get_wal_stats
 `),
 );
 

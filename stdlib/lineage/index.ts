@@ -6,7 +6,7 @@ import type { CatalogRelation } from './catalog.ts';
 import type { Flow } from './flow.ts';
 
 export type { Catalog, CatalogColumn, CatalogRelation, CatalogRoutine } from './catalog.ts';
-export { TRUSTED_SCHEMAS } from './catalog.ts';
+export { SAFE_EXTENSIONS, TRUSTED_SCHEMAS, routineTrusted } from './catalog.ts';
 export type { Flow } from './flow.ts';
 export { CLEAR, describe, sourcesOf, union, derive } from './flow.ts';
 export type { LineageCache, LineageOptions, OutputColumn, StatementLineage };
