@@ -1,7 +1,8 @@
-// End to end through the real gateway: for every statement of the masking corpus, in the simple
-// protocol (text results) and the extended protocol with binary results, no byte the gateway sends
-// to the client contains a sentinel value of a masked column. Statements the corpus says must be
-// blocked are answered with SQLSTATE 42501 and the session keeps working.
+// End to end through the real gateway, in ONE long session per protocol (simple/text and
+// extended/binary): column masks and content detectors together, every corpus statement inside a
+// transaction that is rolled back, and no byte the gateway sends contains a sentinel. Statements
+// the corpus says must be blocked get 42501 and the session keeps working afterwards.
+// (proxy/postgres/gateway.masking.test.ts runs each statement in its own fresh session.)
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,8 +11,7 @@ import { RawClient } from '../postgres/raw-client.ts';
 import { startTestGateway, type TestGateway } from '../postgres/test-support.ts';
 import { encodeFrontend } from '../postgres/wire/frontend.ts';
 import { CORPUS, SENTINEL, SETUP_SQL } from './corpus.ts';
-import { createGatewayMasker } from './for-gateway.ts';
-import type { GatewayResultMasker } from './index.ts';
+import { createResultMasker, type GatewayResultMasker } from './index.ts';
 
 // Every statement kind is listed: a rule without \`match\` never applies to \`unknown\` statements
 // (DESIGN.md), and a mask rule that does not apply masks nothing.
@@ -47,9 +47,7 @@ beforeAll(async () => {
   await setup.connect();
   await setup.query(SETUP_SQL);
   await setup.end();
-  // Built as the gateway builds it: the catalog connection uses the resource's upstream target.
-  const target = { host: '127.0.0.1', port: cluster.port, database: cluster.appUser.database, user: cluster.appUser.user, password: cluster.appUser.password, tls: { mode: 'disable' as const } };
-  masker = createGatewayMasker(new Map([['prod-main', { resource: { kind: 'postgres' as const, name: 'prod-main', labels: {} }, target }]]), { hashKey: 'gateway-test-key' });
+  masker = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }), hashKey: 'gateway-test-key' });
   gw = await startTestGateway(cluster, POLICY, { masker });
 });
 
