@@ -14,16 +14,21 @@ import { celActivation, type CelActivation, type CelEnvironment, type CelProgram
 import { compileGlob, type GlobMatcher } from '../stdlib/glob.ts';
 import { decide, effectFlags, emptyMasks, reasonOf } from './decide.ts';
 import type { Decision, Reason } from './response.ts';
-import type { ActionNode, CompiledPolicyIR, IdentityNode, LoweredRule, ResourceNode } from './tree.ts';
+import { literalTables, type ActionNode, type CompiledPolicyIR, type IdentityNode, type LoweredRule, type ResourceNode, type TableNode } from './tree.ts';
 
 interface LinkedIdentity {
   groups: Map<string, number[]>;
   rest: number[];
 }
 
+interface LinkedTables {
+  tables: Map<string, LinkedIdentity>;
+  other: LinkedIdentity | null;
+}
+
 interface LinkedAction {
-  sqlKinds: Map<string, LinkedIdentity>;
-  sqlAnyKind: LinkedIdentity | null;
+  sqlKinds: Map<string, LinkedTables>;
+  sqlAnyKind: LinkedTables | null;
   shellPrograms: Map<string, LinkedIdentity>;
   shellAll: LinkedIdentity | null;
   anyAction: LinkedIdentity | null;
@@ -47,8 +52,14 @@ interface Residual {
 
 /** Memoised merged nodes of one resource: SQL by statement kind rank, shell by first program. */
 interface MergedEntry {
-  sql: (LinkedIdentity | undefined)[];
-  shell: Map<string, LinkedIdentity>;
+  sql: (Merged | undefined)[];
+  shell: Map<string, Merged>;
+}
+
+/** Every candidate path for one (resource, action key), merged: by group, and by table for SQL. */
+interface Merged {
+  identity: LinkedIdentity;
+  byTable: Map<string, LinkedIdentity>;
 }
 
 const KIND_RANK = new Map<string, number>(SQL_KINDS.map((kind, rank) => [kind, rank]));
@@ -57,6 +68,7 @@ const KIND_RANK = new Map<string, number>(SQL_KINDS.map((kind, rank) => [kind, r
 const MERGED_CACHE_LIMIT = 8192;
 
 const EMPTY: LinkedIdentity = { groups: new Map(), rest: [] };
+const NO_TABLES: Map<string, LinkedIdentity> = new Map();
 
 export class Evaluator {
   readonly #rules: readonly LoweredRule[];
@@ -146,14 +158,24 @@ export class Evaluator {
     this.#count = 0;
     const merged = this.#mergedFor(req);
     const groups = req.identity.groups;
-    if (merged.groups.size > 0) {
+    this.#visit(merged.identity, groups);
+    const action = req.action;
+    if (merged.byTable.size > 0 && action.type === 'sql') {
+      for (const table of action.reads) this.#visit(merged.byTable.get(table), groups);
+      for (const table of action.writes) this.#visit(merged.byTable.get(table), groups);
+    }
+    return this.#count;
+  }
+
+  #visit(node: LinkedIdentity | undefined, groups: readonly string[]): void {
+    if (node === undefined) return;
+    if (node.groups.size > 0) {
       for (let g = 0; g < groups.length; g++) {
-        const list = merged.groups.get(groups[g]);
+        const list = node.groups.get(groups[g]);
         if (list) this.#take(list);
       }
     }
-    if (merged.rest.length > 0) this.#take(merged.rest);
-    return this.#count;
+    if (node.rest.length > 0) this.#take(node.rest);
   }
 
   /**
@@ -162,7 +184,7 @@ export class Evaluator {
    * program, "any kind", "any action"), merged once and memoised per (resource kind, resource
    * name, action key). The memo is bounded: past MERGED_CACHE_LIMIT entries it starts over.
    */
-  #mergedFor(req: Request): LinkedIdentity {
+  #mergedFor(req: Request): Merged {
     const { kind, name } = req.resource;
     let byName = this.#merged.get(kind);
     if (!byName) {
@@ -173,7 +195,7 @@ export class Evaluator {
     let entry = byName.get(name);
     if (!entry) {
       this.#countMemo();
-      entry = { sql: new Array<LinkedIdentity | undefined>(SQL_KINDS.length), shell: new Map() };
+      entry = { sql: new Array<Merged | undefined>(SQL_KINDS.length), shell: new Map() };
       byName.set(name, entry);
     }
     const action = req.action;
@@ -210,30 +232,36 @@ export class Evaluator {
     this.#mergedSize = 1;
   }
 
-  #merge(req: Request): LinkedIdentity {
-    return mergeIdentities(this.#identityNodes(req));
-  }
-
-  /** Every identity node on a tree path the request can take (before merging). */
-  #identityNodes(req: Request): LinkedIdentity[] {
-    const out: LinkedIdentity[] = [];
-    const add = (node: LinkedIdentity | null | undefined): void => {
-      if (node) out.push(node);
-    };
+  /** Every tree path the request can take, merged (see Merged). */
+  #merge(req: Request): Merged {
+    const plain: LinkedIdentity[] = [];
+    const tabled: LinkedTables[] = [];
     const action = req.action;
     for (const node of this.#actionNodes(req.resource.kind, req.resource.name)) {
       if (action.type === 'sql') {
-        add(node.sqlKinds.get(action.kind));
+        const byKind = node.sqlKinds.get(action.kind);
+        if (byKind) tabled.push(byKind);
         if (action.kind !== 'unknown') {
-          add(node.sqlAnyKind);
-          add(node.anyAction);
+          if (node.sqlAnyKind) tabled.push(node.sqlAnyKind);
+          if (node.anyAction) plain.push(node.anyAction);
         }
       } else if (action.type === 'shell' && action.kind !== 'unknown') {
-        add(action.programs.length > 0 ? node.shellPrograms.get(action.programs[0]) : node.shellAll);
-        add(node.anyAction);
+        const byProgram = action.programs.length > 0 ? node.shellPrograms.get(action.programs[0]) : node.shellAll;
+        if (byProgram) plain.push(byProgram);
+        if (node.anyAction) plain.push(node.anyAction);
       }
     }
-    return out;
+    for (const t of tabled) if (t.other) plain.push(t.other);
+    const perTable = new Map<string, LinkedIdentity[]>();
+    for (const t of tabled) {
+      for (const [table, node] of t.tables) {
+        const list = perTable.get(table);
+        if (list) list.push(node);
+        else perTable.set(table, [node]);
+      }
+    }
+    const byTable = perTable.size === 0 ? NO_TABLES : new Map([...perTable].map(([table, nodes]) => [table, mergeIdentities(nodes)]));
+    return { identity: mergeIdentities(plain), byTable };
   }
 
   #take(list: readonly number[]): void {
@@ -327,12 +355,13 @@ function anyTableMatches(globs: readonly GlobMatcher[], tables: readonly string[
 
 function residualOf(rule: LoweredRule, cel: CelEnvironment): Residual | null {
   const who = rule.when && rule.when.attribute !== 'group' ? rule.when.attribute : null;
-  const tables = rule.match?.type === 'sql' && rule.match.tables !== null;
-  if (!who && !tables && rule.match?.type !== 'shell' && rule.conditions.length === 0) return null;
+  // Tables that are all literal names are settled by the tree's table level.
+  const tableGlobs = rule.match?.type === 'sql' && rule.match.tables !== null && literalTables(rule.match) === null ? rule.match.tables : null;
+  if (!who && !tableGlobs && rule.match?.type !== 'shell' && rule.conditions.length === 0) return null;
   return {
     who,
     whoGlobs: who ? rule.when!.values.map(compileGlob) : [],
-    tables: rule.match?.type === 'sql' && rule.match.tables ? rule.match.tables.map(compileGlob) : null,
+    tables: tableGlobs ? tableGlobs.map(compileGlob) : null,
     programs: rule.match?.type === 'shell' ? new Set(rule.match.programs) : null,
     conditions: rule.conditions.map(({ source }) => {
       const compiled = cel.compile(source);
@@ -352,11 +381,18 @@ function linkResource(node: ResourceNode): LinkedResource {
 
 function linkAction(node: ActionNode): LinkedAction {
   return {
-    sqlKinds: new Map(Object.entries(node.sqlKinds).map(([kind, id]) => [kind, linkIdentity(id!)])),
-    sqlAnyKind: node.sqlAnyKind ? linkIdentity(node.sqlAnyKind) : null,
+    sqlKinds: new Map(Object.entries(node.sqlKinds).map(([kind, tables]) => [kind, linkTables(tables!)])),
+    sqlAnyKind: node.sqlAnyKind ? linkTables(node.sqlAnyKind) : null,
     shellPrograms: new Map(Object.entries(node.shellPrograms).map(([program, id]) => [program, linkIdentity(id)])),
     shellAll: node.shellAll ? linkIdentity(node.shellAll) : null,
     anyAction: node.anyAction ? linkIdentity(node.anyAction) : null,
+  };
+}
+
+function linkTables(node: TableNode): LinkedTables {
+  return {
+    tables: new Map(Object.entries(node.tables).map(([table, id]) => [table, linkIdentity(id)])),
+    other: node.other ? linkIdentity(node.other) : null,
   };
 }
 

@@ -7,16 +7,17 @@
 //   1. resource kind (`postgres` / `ssh`; rules `on any` or without `on` sit under both),
 //   2. resource name: exact names in a table, globs in a list, rules without names under `any`,
 //   3. action: SQL statement kind (`read`/`write` expanded), "any SQL kind", shell program
-//      (indexed under each listed program), "any action" for rules without `match`,
+//      (indexed under each listed program), "any action" for rules without `match`; under a
+//      SQL kind, the tables of `on tables [...]` when they are literal names,
 //   4. identity group (`when group(s)`); everything else under `rest`,
-// and at the leaves, rule indices whose remaining checks (subject/actor globs, tables, the
+// and at the leaves, rule indices whose remaining checks (subject/actor globs, table globs, the
 // "every program listed" test, CEL conditions) are residuals evaluated per request.
 // A rule may sit at several leaves; the evaluator visits each candidate once.
 
 import type { ResourceKind, ResourceSelectorKind, Span, SqlKind } from '../language/ast.ts';
 import type { DetectorSpec, MaskerSpec } from './response.ts';
 
-export const TREE_VERSION = 1;
+export const TREE_VERSION = 2;
 
 /** A rule after checking and lowering: the engine's view of it. Index = position in id order. */
 export interface LoweredRule {
@@ -42,6 +43,12 @@ export interface SqlMatchIR {
   tables: string[] | null;
 }
 
+/** The rule's tables when all of them are literal names (then the tree indexes them), else null. */
+export function literalTables(match: SqlMatchIR): string[] | null {
+  if (match.tables === null || match.tables.length === 0) return null;
+  return match.tables.every((t) => !t.includes('*') && !t.includes('?')) ? match.tables : null;
+}
+
 export interface ShellMatchIR {
   type: 'shell';
   programs: string[];
@@ -64,12 +71,22 @@ export interface IdentityNode {
   rest: number[];
 }
 
+/**
+ * Level 3b, SQL only: candidates by table. A rule whose `on tables` list is all literal names sits
+ * under each of them (and needs no table check at the leaf); rules without tables, or with a glob
+ * among them, sit under `other`.
+ */
+export interface TableNode {
+  tables: Record<string, IdentityNode>;
+  other: IdentityNode | null;
+}
+
 /** Level 3: candidates by action. */
 export interface ActionNode {
   /** `match sql` rules naming the kind (incl. `unknown` when named). */
-  sqlKinds: Partial<Record<SqlKind, IdentityNode>>;
+  sqlKinds: Partial<Record<SqlKind, TableNode>>;
   /** `match sql` rules without kinds: every SQL kind except `unknown`. */
-  sqlAnyKind: IdentityNode | null;
+  sqlAnyKind: TableNode | null;
   /** `match shell` rules, under each program they list (looked up by the action's first program). */
   shellPrograms: Record<string, IdentityNode>;
   /** Every `match shell` rule (for a command that runs no program at all). */

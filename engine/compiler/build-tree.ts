@@ -1,9 +1,10 @@
 // Stage 4, build-tree: index the lowered rules into the decision tree described in engine/tree.ts.
 // Rules are inserted in index (= id) order, so every leaf list is sorted and duplicate-free.
+// (A rule listing one literal table twice is inserted once per distinct table.)
 
 import { RESOURCE_KINDS, type ResourceKind } from '../../language/ast.ts';
 import { isLiteralGlob } from '../../stdlib/glob.ts';
-import { TREE_VERSION, type ActionNode, type DecisionTree, type IdentityNode, type LoweredRule, type ResourceNode } from '../tree.ts';
+import { literalTables, TREE_VERSION, type ActionNode, type DecisionTree, type IdentityNode, type LoweredRule, type ResourceNode, type TableNode } from '../tree.ts';
 
 const CONCRETE_KINDS = RESOURCE_KINDS.filter((k): k is ResourceKind => k !== 'any');
 
@@ -46,12 +47,18 @@ function insertAction(node: ActionNode, rule: LoweredRule): void {
   if (!match) {
     insertIdentity((node.anyAction ??= identityNode()), rule);
   } else if (match.type === 'sql') {
-    if (match.kinds === null) insertIdentity((node.sqlAnyKind ??= identityNode()), rule);
-    else for (const kind of match.kinds) insertIdentity((node.sqlKinds[kind] ??= identityNode()), rule);
+    if (match.kinds === null) insertTables((node.sqlAnyKind ??= tableNode()), rule);
+    else for (const kind of match.kinds) insertTables((node.sqlKinds[kind] ??= tableNode()), rule);
   } else {
     for (const program of match.programs) insertIdentity((node.shellPrograms[program] ??= identityNode()), rule);
     insertIdentity((node.shellAll ??= identityNode()), rule);
   }
+}
+
+function insertTables(node: TableNode, rule: LoweredRule): void {
+  const tables = rule.match?.type === 'sql' ? literalTables(rule.match) : null;
+  if (tables === null) insertIdentity((node.other ??= identityNode()), rule);
+  else for (const table of new Set(tables)) insertIdentity((node.tables[table] ??= identityNode()), rule);
 }
 
 function insertIdentity(node: IdentityNode, rule: LoweredRule): void {
@@ -68,6 +75,10 @@ function push(list: number[], index: number): void {
 
 function actionNode(): ActionNode {
   return { sqlKinds: dict(), sqlAnyKind: null, shellPrograms: dict(), shellAll: null, anyAction: null };
+}
+
+function tableNode(): TableNode {
+  return { tables: dict(), other: null };
 }
 
 function identityNode(): IdentityNode {
