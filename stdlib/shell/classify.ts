@@ -67,6 +67,12 @@ export class ShellWalker {
       case 'command':
         this.command(node, depth);
         return;
+      case 'compound_statement':
+        if (node.child(0)?.type === '((') {
+          // bash evaluates `((rm -rf x))` as arithmetic; dash (often /bin/sh) runs it as nested subshells.
+          this.fail('`((...))` is arithmetic in bash but runs commands in dash and other shells');
+        }
+        break;
       case 'function_definition':
         this.fail('the line defines a shell function, which can shadow any program name');
         break;
@@ -142,6 +148,11 @@ export class ShellWalker {
     const head = argv[0]!;
     if (head.value === null || head.expands) {
       this.fail(`the program name ${head.text} is not a literal`, true);
+      return;
+    }
+    if (RESERVED_WORDS.has(head.value.split(/\s/)[0]!)) {
+      // bash would reject this line (a reserved word where a command name must be); the grammar did not.
+      this.fail(`the reserved word ${JSON.stringify(head.value)} stands where a program name must be`);
       return;
     }
     const program = programName(head.value);
@@ -364,6 +375,8 @@ export class ShellWalker {
       if (v === '-exec' || v === '-execdir' || v === '-ok' || v === '-okdir') {
         let end = i + 1;
         while (end < args.length && args[end]!.value !== ';' && args[end]!.value !== '+') end++;
+        // Without its terminator find refuses to run; the words may belong to another command.
+        if (end >= args.length) return this.fail(`find ${v} without a terminating ; or +`);
         const cmd = args.slice(i + 1, end);
         if (cmd.length === 0) return this.fail(`find ${v} without a command`);
         this.argv(cmd, depth);
@@ -501,6 +514,9 @@ export class ShellWalker {
     return action;
   }
 }
+
+/** Words bash reserves at command position; tree-sitter-bash sometimes accepts them as names. */
+const RESERVED_WORDS: ReadonlySet<string> = new Set(['{', '}', '!', 'then', 'else', 'elif', 'fi', 'do', 'done', 'esac', 'in', '[[', ']]', 'function', 'select', 'until', 'while', 'for', 'if', 'case']);
 
 /** GNU sed runs shell commands with the `e` command and the `e` flag of `s///`. */
 function sedRunsCommands(script: string): boolean {

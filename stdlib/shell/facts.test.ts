@@ -97,6 +97,10 @@ describe('unknown', () => {
     ['git --config-env=core.pager=X log', 'environment'],
     ['env -P /tmp ls', 'where programs are found'],
     ['LD_PRELOAD=/x.so ls', 'LD_PRELOAD'],
+    ['((rm -rf /tmp/x))', 'dash'],
+    ['rm ` ` ls', 'not a literal'],
+    ['find . -exec rm {}', 'terminating'],
+    ['echo a; } x', 'reserved word'],
   ])('%s', (line, reason) => {
     const a = shell.classify(line);
     expect(a.kind).toBe('unknown');

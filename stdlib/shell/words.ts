@@ -41,9 +41,10 @@ export function wordValue(node: Node): WordValue {
         for (const c of n.namedChildren) if (c !== null) visit(c);
         return;
       case 'string': {
-        for (const c of n.namedChildren) {
-          if (c === null) continue;
+        for (const c of n.children) {
+          if (c === null || c.type === '"') continue; // the delimiters (an inner `"` is part of string_content)
           if (c.type === 'string_content') parts.push(unescapeDouble(c.text));
+          else if (!c.isNamed) parts.push(c.text); // a literal `$` the grammar keeps as a token ("$'x'")
           else literal = false;
         }
         return;
@@ -52,8 +53,8 @@ export function wordValue(node: Node): WordValue {
         for (const c of n.children) if (c !== null) visit(c);
         return;
       default:
-        // `"` and other anonymous punctuation inside a concatenation carry no value.
-        if (!n.isNamed) return;
+        // Anything else — an expansion, a substitution, or an anonymous token the grammar glued
+        // into a word (tree-sitter-bash reads "rm ` ` ls" as one word) — is not a literal.
         literal = false;
     }
   };
