@@ -29,10 +29,6 @@ export function emptyMasks(): Masks {
   return { columns: [], detectors: [] };
 }
 
-/**
- * `applied` and `errored` hold rule indices in ascending (id) order; `errorText[i]` is the error of
- * `errored[i]`. `reasons[index]` are the prebuilt, frozen Reason values.
- */
 /** Per-rule effect bits, so the verdict can be found without touching the rule objects. */
 export const BLOCKS = 1;
 export const APPROVES = 2;
@@ -43,6 +39,10 @@ export function effectFlags(rule: LoweredRule): number {
   return (rule.effects.block ? BLOCKS : 0) | (rule.effects.approve ? APPROVES : 0) | (rule.effects.allow ? ALLOWS : 0) | (hasMask(rule) ? MASKS : 0);
 }
 
+/**
+ * `applied` and `errored` hold rule indices in ascending (id) order; `errorText[i]` is the error of
+ * `errored[i]`. `reasons[index]` are the prebuilt, frozen Reason values.
+ */
 export function decide(
   rules: readonly LoweredRule[],
   flags: Uint8Array,
