@@ -2,10 +2,11 @@
 // CEL programs, frozen Reason values), then answers each request by walking the decision tree to
 // a handful of candidate rules and checking only their residuals.
 //
-// Per request: three Map lookups reach the merged node for (resource kind, resource name, action
-// key), memoised on first use; then one lookup per identity group; candidates are de-duplicated with epoch stamps in a reused
-// typed array, so nothing is allocated on the way except the Decision itself (and the CEL
-// activation, built only when a candidate has a condition). `evaluate` never throws: an internal
+// Per request: two Map lookups and an array index (or a third lookup for a shell command) reach
+// the merged node for (resource kind, resource name, action key), memoised on first use; then one
+// lookup per identity group, and per table for SQL. Candidates are de-duplicated with epoch stamps
+// in a reused typed array, so nothing is allocated on the way except the Decision itself (and the
+// CEL activation, built only when a candidate has a condition). `evaluate` never throws: an internal
 // failure is a block (fail closed), and a condition that fails at run time blocks only its rule.
 
 import { SQL_KINDS } from '../language/ast.ts';
