@@ -68,6 +68,7 @@ export const DIAGNOSTIC_CODES = {
   HOOP5001: 'conflicting defaults across files',
   HOOP5002: 'no policy files',
   HOOP5003: 'cannot read file',
+  HOOP5004: 'internal compiler error',
 } as const;
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;
 

@@ -1,7 +1,7 @@
 // The public API of language/: parse, check a set, format, render diagnostics.
 
 import type { PolicyFile } from './ast.ts';
-import type { Diagnostic } from './diagnostics.ts';
+import { type Diagnostic, hasErrors } from './diagnostics.ts';
 import { parseText, type ParseResult } from './parse.ts';
 import { formatText, type FormatResult } from './formatter.ts';
 
@@ -10,7 +10,7 @@ export * from './diagnostics.ts';
 export { didYouMean, suggest, editDistance } from './fuzzy.ts';
 export type { ParseResult } from './parse.ts';
 export { checkPolicySet, effectiveDefault, qualify, packageOf, resolveRuleName } from './check-set.ts';
-export { formatAst, type FormatResult } from './formatter.ts';
+export { formatAst, effectText, literalText, canonicalJson, type FormatResult } from './formatter.ts';
 export { renderDiagnostics, diagnosticsToJson, excerpt, formatLocation, type Sources, type JsonDiagnostic } from './render.ts';
 
 /**
@@ -36,9 +36,8 @@ export function format(text: string, file: string): FormatResult {
   try {
     return formatText(text, file);
   } catch (e) {
-    return parse(text, file).diagnostics.length > 0
-      ? { diagnostics: parse(text, file).diagnostics }
-      : { diagnostics: [internalError(file, e)] };
+    const parsed = parse(text, file);
+    return hasErrors(parsed.diagnostics) ? { diagnostics: parsed.diagnostics } : { diagnostics: [internalError(file, e)] };
   }
 }
 
