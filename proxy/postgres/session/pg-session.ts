@@ -70,6 +70,8 @@ type Expect =
   | { k: 'function' };
 
 const PAUSE_ASYNC = 1;
+/** Bytes a direction may accumulate while its pump waits on a decision before reading stops. */
+const MAX_BUFFERED_WHILE_BUSY = 1024 * 1024;
 const PAUSE_BACKPRESSURE = 2;
 
 /** Startup parameters that are the gateway's business, never passed upstream. */
@@ -178,6 +180,12 @@ export class PgSession {
     this.client = sock;
     sock.on('data', (chunk: Buffer) => {
       this.clientFramer.push(chunk);
+      // While a decision is pending, keep what arrives (pipelined messages) but stop reading once
+      // it piles up: a client cannot make the gateway buffer without bound (e.g. during a held approval).
+      if (this.clientBusy) {
+        if (this.clientFramer.buffered > MAX_BUFFERED_WHILE_BUSY) this.pauseClient(PAUSE_ASYNC);
+        return;
+      }
       this.clientPump();
     });
     sock.on('error', () => this.end());
@@ -189,6 +197,10 @@ export class PgSession {
     this.server = sock;
     sock.on('data', (chunk: Buffer) => {
       this.serverFramer.push(chunk);
+      if (this.serverBusy) {
+        if (this.serverFramer.buffered > MAX_BUFFERED_WHILE_BUSY) this.pauseServer(PAUSE_ASYNC);
+        return;
+      }
       this.serverPump();
     });
     sock.on('error', () => this.upstreamLost());
@@ -250,8 +262,9 @@ export class PgSession {
         return;
       }
       if (p) {
+        // No pause here: pausing and resuming the socket costs two syscalls per statement; the
+        // data handler pauses only if bytes pile up while this is pending.
         this.clientBusy = true;
-        this.pauseClient(PAUSE_ASYNC);
         this.flushUp();
         this.flushDown();
         p.then(
@@ -288,7 +301,6 @@ export class PgSession {
       }
       if (p) {
         this.serverBusy = true;
-        this.pauseServer(PAUSE_ASYNC);
         this.flushDown();
         p.then(
           () => {
