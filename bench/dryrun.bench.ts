@@ -26,6 +26,7 @@ import { loadReplayClassifiers } from '../replay/classifiers.ts';
 import { dryRun } from '../replay/dryrun.ts';
 import { recordingFiles } from '../replay/files.ts';
 import { readsContext } from '../replay/redecide.ts';
+import { NO_CUSTOMER_READS } from '../replay/fixtures.ts';
 import type { Identity, Resource } from '../stdlib/facts.ts';
 
 const argv = process.argv.slice(2);
@@ -34,15 +35,10 @@ const nIdx = argv.indexOf('--statements');
 const total = nIdx >= 0 ? Number(argv[nIdx + 1]) : argv.includes('--quick') ? 100_000 : 1_000_000;
 const PER_SESSION = 2_000;
 
+/** xorshift32: deterministic, so every run measures the same recordings. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  let x = seed | 0 || 1;
+  return () => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), (x >>> 0) / 4294967296);
 }
 
 // Statement shapes; `#` is replaced by a literal from a small pool (or, rarely, a one-off value).
@@ -110,17 +106,7 @@ const examples = await loadPolicySources('examples/policies');
 const recorded = await compile(examples.sources);
 const candidate = await compile([
   ...examples.sources,
-  {
-    file: 'candidate.hoop',
-    text: `package prod.db
-rule no_customer_reads_for_agents {
-  on postgres("prod-*")
-  when groups ["data-reader", "data-writer"]
-  match sql select on tables ["public.customers"]
-  block "agents may not read customers"
-}
-`,
-  },
+  { file: 'candidate.hoop', text: NO_CUSTOMER_READS },
 ]);
 const classifiers = await loadReplayClassifiers();
 

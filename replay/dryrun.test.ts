@@ -9,19 +9,13 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../cli/testing.ts';
 import { readRecording } from '../proxy/recording/index.ts';
+import { NO_CUSTOMER_READS } from './fixtures.ts';
 
 const SESSIONS = 'examples/sessions';
 const POLICIES = 'examples/policies';
 const files = readdirSync(SESSIONS).filter((f) => f.endsWith('.jsonl')).sort().map((f) => join(SESSIONS, f));
 
-const STRICTER = `package prod.db
-rule no_customer_reads_for_agents {
-  on postgres("prod-*")
-  when groups ["data-reader", "data-writer"]
-  match sql select on tables ["public.customers"]
-  block "agents may not read customers"
-}
-`;
+const STRICTER = NO_CUSTOMER_READS;
 
 function tempDir(prefix = 'hoop-dryrun-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

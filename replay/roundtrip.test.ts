@@ -12,6 +12,7 @@ import { recordSessions } from '../examples/sessions/record.ts';
 import { readRecording, type RecordingStatement } from '../proxy/recording/index.ts';
 import { loadReplayClassifiers } from './classifiers.ts';
 import { dryRun } from './dryrun.ts';
+import { NO_CUSTOMER_READS } from './fixtures.ts';
 
 let dir: string;
 let files: string[];
@@ -60,14 +61,7 @@ describe('dry-run of sessions recorded by the real gateway', () => {
   });
 
   it('under a stricter policy changes exactly the statements the new rule is about', async () => {
-    const stricter = `package prod.db
-rule no_customer_reads_for_agents {
-  on postgres("prod-*")
-  when groups ["data-reader", "data-writer"]
-  match sql select on tables ["public.customers"]
-  block "agents may not read customers"
-}
-`;
+    const stricter = NO_CUSTOMER_READS;
     const result = await dryRun(await policyWith(stricter), await loadReplayClassifiers(), { files, examplesPerGroup: 100 });
     if (!result.ok) throw result.error;
     const r = result.report;
