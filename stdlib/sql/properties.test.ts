@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SQL_KINDS } from '../../language/ast.ts';
+import { SQL_KINDS, type SqlKind } from '../../language/ast.ts';
+import { kindRank } from '../facts.ts';
 import { loadSqlClassifier } from './index.ts';
 
 let sql: Awaited<ReturnType<typeof loadSqlClassifier>>;
@@ -91,5 +92,58 @@ describe('disguises composed with genuine reads', () => {
       const [a] = sql.classify(text);
       expect(a!.kind).not.toBe('select');
     }));
+  });
+});
+
+describe('an effect nested anywhere is never lost', () => {
+  const HIDDEN: [string, SqlKind][] = [
+    ["pg_read_file('x')", 'do'], ['evil(1)', 'call'], ["nextval('s')", 'update'], ["set_config('role', 'r', false)", 'grant'],
+    ["query_to_xml('x', true, true, '')", 'unknown'], ['lo_unlink(1)', 'delete'], ["lo_from_bytea(0, 'x')", 'insert'],
+  ];
+  // Expression contexts: each wraps an expression `e` in a bigger expression or query.
+  const EXPR: ((e: string) => string)[] = [
+    (e) => `(SELECT ${e})`,
+    (e) => `(SELECT max(x) FROM t WHERE y = ${e})`,
+    (e) => `CASE WHEN a > 0 THEN ${e} ELSE 0 END`,
+    (e) => `coalesce(${e}, 1)`,
+    (e) => `ARRAY(SELECT ${e} FROM t)`,
+    (e) => `(${e})::text`,
+    (e) => `lower((${e})::text)`,
+    (e) => `EXISTS (SELECT 1 FROM t WHERE ${e} IS NULL)`,
+    (e) => `(SELECT count(*) FILTER (WHERE ${e} IS NULL) FROM t)`,
+    (e) => `(SELECT sum(x) OVER (ORDER BY ${e}) FROM t LIMIT 1)`,
+    (e) => `ROW(1, ${e})`,
+    (e) => `a IN (SELECT ${e})`,
+  ];
+  // Statement contexts: each turns an expression into a whole statement.
+  const STMT: ((e: string) => string)[] = [
+    (e) => `SELECT ${e}`,
+    (e) => `SELECT * FROM users WHERE id = ${e}`,
+    (e) => `SELECT * FROM users u JOIN orders o ON o.id = ${e}`,
+    (e) => `SELECT * FROM users, LATERAL (SELECT ${e}) l`,
+    (e) => `SELECT id FROM users GROUP BY id HAVING count(*) > ${e}`,
+    (e) => `SELECT * FROM users ORDER BY ${e}`,
+    (e) => `WITH c AS (SELECT ${e}) SELECT * FROM c`,
+    (e) => `SELECT 1 UNION ALL SELECT ${e}`,
+    (e) => `VALUES (${e})`,
+    (e) => `SELECT * FROM (SELECT ${e}) s`,
+    (e) => `EXPLAIN ANALYZE SELECT ${e}`,
+    (e) => `PREPARE p AS SELECT ${e}`,
+    (e) => `DECLARE c CURSOR FOR SELECT ${e}`,
+    (e) => `COPY (SELECT ${e}) TO STDOUT`,
+    (e) => `SELECT * FROM users LIMIT ${e}`,
+  ];
+
+  it('the kind is at least as bad as the hidden effect', () => {
+    fc.assert(fc.property(
+      fc.constantFrom(...HIDDEN), fc.array(fc.nat({ max: EXPR.length - 1 }), { maxLength: 3 }), fc.nat({ max: STMT.length - 1 }),
+      ([call, effect], exprs, stmt) => {
+        let e = call;
+        for (const i of exprs) e = EXPR[i]!(e);
+        const text = STMT[stmt]!(e);
+        const [a] = sql.classify(text);
+        expect(kindRank(a!.kind), `${text} → ${a!.kind}`).toBeLessThanOrEqual(kindRank(effect));
+      },
+    ), { numRuns: 300 });
   });
 });
