@@ -119,7 +119,7 @@ export function compileFiles(files: readonly PolicyFile[], registry: Registry = 
     return {
       files: [...files],
       diagnostics: [{
-        code: 'HOOP5003',
+        code: 'HOOP5004',
         severity: 'error',
         message: `internal compiler error: ${error instanceof Error ? error.message : String(error)}`,
         help: 'this is a bug in hoop; please report it with the policy that caused it',
