@@ -16,6 +16,6 @@ export function propertyRuns(env: NodeJS.ProcessEnv = process.env): number {
  * A vitest timeout for a property test: fast-check runs synchronously, so a long soak
  * (HOOP_PROPERTY_RUNS) needs a budget that grows with the number of runs.
  */
-export function propertyTimeout(msPerRun = 30, env: NodeJS.ProcessEnv = process.env): number {
-  return Math.max(120_000, propertyRuns(env) * msPerRun);
+export function propertyTimeout(msPerRun = 100, env: NodeJS.ProcessEnv = process.env): number {
+  return Math.max(180_000, propertyRuns(env) * msPerRun);
 }
