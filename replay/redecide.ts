@@ -30,7 +30,29 @@ export interface Redecided {
   actions: readonly Action[];
   identity: Request['identity'];
   resource: Request['resource'];
-  context: RequestContext;
+  /** The recorded context (built on first read: a cached decision does not need it). */
+  readonly context: RequestContext;
+}
+
+class Redecision implements Redecided {
+  #context: RequestContext | undefined;
+  constructor(
+    readonly decision: Decision,
+    readonly actions: readonly Action[],
+    readonly identity: Request['identity'],
+    readonly resource: Request['resource'],
+    private readonly header: RecordingHeader,
+    private readonly event: RecordingStatement,
+  ) {}
+
+  get context(): RequestContext {
+    return (this.#context ??= recordedContext(this.header, this.event));
+  }
+}
+
+/** The request context the gateway decided `event` in. */
+export function recordedContext(header: RecordingHeader, event: RecordingStatement): RequestContext {
+  return { time: decisionTime(event), client_addr: header.client_addr, session_id: header.session_id };
 }
 
 /** The request of the first statement (for explanations); undefined for a text without statements. */
@@ -105,7 +127,6 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
       };
       return {
         decide(event: RecordingStatement): Redecided {
-          const context: RequestContext = { time: decisionTime(event), client_addr: header.client_addr, session_id: header.session_id };
           const byText = cache && prepared.size === 0 ? cache.byText : undefined;
           const known = byText?.get(event.text);
           let actions: Action[];
@@ -116,6 +137,7 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
           } else {
             if (resource.kind === 'ssh') actions = [classifiers.shell.classify(event.text)];
             else actions = classifiers.sql.classify(event.text, prepared.size > 0 ? { prepared } : undefined);
+            const context = recordedContext(header, event);
             const decisions = actions.map((a) => evaluate(a, context));
             decision = decisions.length === 1 ? decisions[0]! : combineDecisions(decisions);
             if (byText) {
@@ -131,7 +153,7 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
           if (resource.kind !== 'ssh' && (event.outcome === 'executed' || event.outcome === 'failed')) {
             for (const a of actions) trackPrepared(prepared, a as SqlAction);
           }
-          return { decision, actions, context, identity, resource };
+          return new Redecision(decision, actions, identity, resource, header, event);
         },
       };
     },
