@@ -28,6 +28,11 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')`;
 
+const ROUTINE_TABLES = {
+  function: { table: 'pg_proc', name: 'proname', namespace: 'pronamespace' },
+  operator: { table: 'pg_operator', name: 'oprname', namespace: 'oprnamespace' },
+} as const;
+
 interface RelationRow {
   oid: string;
   schema: string;
@@ -64,33 +69,23 @@ export class PgCatalog implements Catalog {
   }
 
   functions(name: string): Promise<CatalogRoutine[]> {
-    return this.cached(`fn:${name}`, () =>
-      this.routines(
-        `SELECT DISTINCT n.nspname AS schema, e.extname AS extension
-           FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-           LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
-           LEFT JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
-          WHERE p.proname = $1`,
-        [name],
-      ),
-    );
+    return this.cached(`fn:${name}`, () => this.routines(ROUTINE_TABLES.function, name));
   }
 
   operators(name: string): Promise<CatalogRoutine[]> {
-    return this.cached(`op:${name}`, () =>
-      this.routines(
-        `SELECT DISTINCT n.nspname AS schema, e.extname AS extension
-           FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
-           LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_operator'::regclass AND d.objid = o.oid AND d.deptype = 'e'
-           LEFT JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
-          WHERE o.oprname = $1`,
-        [name],
-      ),
-    );
+    return this.cached(`op:${name}`, () => this.routines(ROUTINE_TABLES.operator, name));
   }
 
-  private async routines(sql: string, params: unknown[]): Promise<CatalogRoutine[]> {
-    const rows = await this.query<{ schema: string; extension: string | null }>(sql, params);
+  /** Schemas (and owning extension) of every function or operator called `name`. */
+  private async routines(t: { table: string; name: string; namespace: string }, name: string): Promise<CatalogRoutine[]> {
+    const rows = await this.query<{ schema: string; extension: string | null }>(
+      `SELECT DISTINCT n.nspname AS schema, e.extname AS extension
+         FROM pg_catalog.${t.table} r JOIN pg_catalog.pg_namespace n ON n.oid = r.${t.namespace}
+         LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.${t.table}'::regclass AND d.objid = r.oid AND d.deptype = 'e'
+         LEFT JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+        WHERE r.${t.name} = $1`,
+      [name],
+    );
     return rows.map((r) => (r.extension === null ? { schema: r.schema } : { schema: r.schema, extension: r.extension }));
   }
 
