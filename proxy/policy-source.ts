@@ -43,6 +43,7 @@ export async function openPolicySource(opts: PolicySourceOptions): Promise<{ sou
   const listeners = new Set<(p: PreparedPolicy, prev: PreparedPolicy | undefined) => void>();
   let inFlight: Promise<ReloadResult> | undefined;
   let again = false;
+  let lastRejected: string | undefined;
 
   async function compileOnce(): Promise<ReloadResult> {
     const loaded = await loadPolicySources(opts.path);
@@ -52,6 +53,10 @@ export async function openPolicySource(opts: PolicySourceOptions): Promise<{ sou
     const rendered = diags.length > 0 ? renderDiagnostics(diags, texts).trimEnd().split('\n\n') : [];
     const failed = loaded.diagnostics.some((d) => d.severity === 'error') || !out?.policy;
     if (failed || !out?.policy) {
+      // A save and a SIGHUP for the same edit compile the same broken set twice: say it once.
+      const text = rendered.join('\n\n');
+      if (text === lastRejected) return { ok: false, diagnostics: rendered, hash: current?.hash };
+      lastRejected = text;
       log(
         current
           ? `policy reload rejected, keeping the policy in force (${current.hash.slice(0, 12)}):\n${rendered.join('\n\n')}`
@@ -59,6 +64,7 @@ export async function openPolicySource(opts: PolicySourceOptions): Promise<{ sou
       );
       return { ok: false, diagnostics: rendered, hash: current?.hash };
     }
+    lastRejected = undefined;
     const next = out.policy;
     const previous = current;
     if (previous && previous.hash === next.hash) return { ok: true, diagnostics: rendered, hash: next.hash };

@@ -1,5 +1,5 @@
-// The whole gateway process from one resolved config: the services shared by the PostgreSQL
-// listener and the admin API (one audit writer per file, since the chain has one tail; one
+// The whole gateway process from one resolved config: the policy source (load + reload), the
+// services shared by the PostgreSQL listener and the admin API (one audit writer per file, since the chain has one tail; one
 // approval service; one metrics registry), the result masker with a catalog connection per
 // resource, the listener (proxy/gateway.ts) and the admin API. `hoop gateway` and `hoop demo` use it.
 
@@ -16,9 +16,12 @@ import { startAdminServer, type AdminServer } from './admin/server.ts';
 import { startGateway, type Gateway, type GatewayDeps } from './gateway.ts';
 import { createResultMasker } from './masking/index.ts';
 import type { AuditSink, TokenVerifier } from './ports.ts';
+import { openPolicySource, type PolicySource } from './policy-source.ts';
 
 export interface RunningGateway {
   gateway: Gateway;
+  /** The policy in force; reloads on SIGHUP and file change (`policy.reload()` forces one). */
+  policy: PolicySource;
   /** Undefined when `listen.admin` is not configured. */
   admin?: AdminServer;
   approvals: ApprovalStore;
@@ -43,6 +46,14 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
     for (const c of closers.splice(0).reverse()) await c().catch((err: Error) => log(`shutdown: ${err.message}`));
   };
   try {
+    // The policy: compiled now, then swapped atomically on SIGHUP / file change by the policy
+    // source; each statement is decided by the set in force when it is evaluated.
+    const { source: policy, first } = await openPolicySource({ path: config.policy, log });
+    closers.push(async () => policy.close());
+    if (!first.ok) {
+      await closeAll();
+      return { ok: false, errors: [`policy ${config.policy} does not compile:`, ...first.diagnostics] };
+    }
     const verifier = createTokenVerifier(config.identity);
     const audit = await openAuditLog(config.audit.file);
     closers.push(() => audit.close());
@@ -61,7 +72,17 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
       ...(config.masking.hashKey ? { hashKey: config.masking.hashKey } : {}),
     });
     closers.push(() => masker.close());
-    const deps: GatewayDeps = { verifier, audit, approvals, metrics, masker, log };
+    const deps: GatewayDeps = {
+      verifier,
+      audit,
+      approvals,
+      metrics,
+      masker,
+      log,
+      // The gateway's own reload is off: the policy source above owns reloading.
+      reload: false,
+      policy: { evaluate: (request) => policy.current()!.evaluate(request) },
+    };
     const started = await startGateway(config, deps);
     if (!started.ok) {
       await closeAll();
@@ -78,11 +99,11 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
         metrics,
         audit,
         ...(config.tls ? { tls: config.tls } : {}),
-        health: () => ({ ok: gateway.policy !== undefined, checks: { policy: gateway.policy ? 'ok' : 'not loaded' } }),
+        health: () => ({ ok: policy.current() !== undefined, checks: { policy: policy.current() ? `ok ${policy.current()!.hash.slice(0, 12)}` : 'not loaded' } }),
       });
       closers.push(() => admin!.close());
     }
-    return { ok: true, running: { gateway, admin, approvals, audit, metrics, verifier, close: closeAll } };
+    return { ok: true, running: { gateway, policy, admin, approvals, audit, metrics, verifier, close: closeAll } };
   } catch (err) {
     await closeAll();
     const e = err as NodeJS.ErrnoException;

@@ -17,7 +17,6 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig, renderConfigErrors, type GatewayConfig } from '../../proxy/config.ts';
 import { openDevIssuer } from '../../proxy/identity/dev-issuer.ts';
-import { runGateway } from '../../proxy/run.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -91,6 +90,8 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
     const config: GatewayConfig = parsed.config;
 
     // 3. The gateway, its admin API and the services they share.
+    // Imported here: the gateway pulls in the classifier, engine and masking; other commands need none of it.
+    const { runGateway } = await import('../../proxy/run.ts');
     const run = await runGateway(config, { log });
     if (!run.ok) throw new Error(`the gateway did not start:\n${run.errors.join('\n')}`);
     const { gateway, admin } = run.running;
