@@ -7,7 +7,8 @@
 // with the session's prepared statements, decide at the decision time, trackPrepared
 // (proxy/postgres/enforcement/decider.ts) for what ran, `time` written after a random duration
 // with `duration_ms` (the gateway writes `time` when the statement finished). Then dryRun()
-// under the same policy must find every decision unchanged.
+// under the same policy must find every decision unchanged. Each case writes and reads real files,
+// so it runs a quarter of propertyRuns() cases (500 by default; HOOP_PROPERTY_RUNS scales it).
 
 import fc from 'fast-check';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
