@@ -14,6 +14,10 @@ export const isB64Url = (c: number): boolean => isAlnum(c) || c === 0x2d || c ==
 /** A "word" character for boundaries: ASCII alphanumerics and `_`. */
 export const isWord = (c: number): boolean => isAlnum(c) || c === 0x5f;
 
+/** Unicode spaces outside ASCII (no-break, en/em, line/paragraph separators, ideographic, BOM). */
+export const isSpaceLike = (c: number): boolean =>
+  c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200b) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+
 /** The code unit at i, or -1 outside the string (so boundary checks need no length tests). */
 export function at(s: string, i: number): number {
   return i >= 0 && i < s.length ? s.charCodeAt(i) : -1;

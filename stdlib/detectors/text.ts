@@ -2,7 +2,7 @@
 // JSON Web Tokens. Candidates are found with indexOf or at word starts; each is examined over a
 // window bounded by the next separator, so every character is visited a bounded number of times.
 
-import { at, isAlnum, isAlpha, isB64Url, isDigit, isUpper, isWord, type Range } from './chars.ts';
+import { at, isAlnum, isAlpha, isB64Url, isDigit, isSpaceLike, isUpper, isWord, type Range } from './chars.ts';
 
 // ---------------------------------------------------------------------------------------------
 // E-mail addresses: local@domain.tld. Local part: ASCII letters, digits and `.!#$%&'*+/=?^_\`{|}~-`,
@@ -17,10 +17,6 @@ function isLocal(c: number): boolean {
 
 function isDomainChar(c: number): boolean {
   return isAlnum(c) || c === 0x2d || c === 0x2e || (c >= 0x80 && !isSpaceLike(c));
-}
-
-function isSpaceLike(c: number): boolean {
-  return c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200b) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 }
 
 export function scanEmails(s: string): Range[] {

@@ -7,6 +7,7 @@
 // `partial` are for; `redact` and `hash` do not leak it).
 
 import { createHmac } from 'node:crypto';
+import { isSpaceLike } from '../detectors/chars.ts';
 
 export type Masker = (value: string) => string | null;
 
@@ -60,7 +61,7 @@ function plausibleDomain(domain: string): boolean {
 function plausibleLocal(value: string, end: number): boolean {
   for (let i = 0; i < end; i++) {
     const c = value.charCodeAt(i);
-    if (c <= 0x20 || c === 0x40 || c === 0x7f || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200b) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff) return false;
+    if (c <= 0x20 || c === 0x40 || c === 0x7f || isSpaceLike(c)) return false;
   }
   return true;
 }
