@@ -203,3 +203,29 @@ export const IDENTITY_SETTINGS: ReadonlySet<string> = new Set(
   safe(`role session_authorization search_path session_replication_role
     session_preload_libraries local_preload_libraries dynamic_library_path`),
 );
+
+/**
+ * Settings that change how the server reads later statement text. The classifier (and the
+ * gateway) read text as UTF-8 with standard-conforming strings; a session that switches to, say,
+ * `client_encoding = 'SJIS'` (where a backslash can hide inside a multi-byte character) or
+ * `standard_conforming_strings = off` would make the server see statements the classifier did
+ * not. Setting one to a value other than these is `grant`; RESET (back to the server's default)
+ * is `set`.
+ */
+export const TEXT_SETTINGS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['client_encoding', new Set(['utf8', 'utf-8', 'unicode'])],
+  ['standard_conforming_strings', new Set(['on', 'true', 'yes', '1'])],
+  ['backslash_quote', new Set(['safe_encoding', 'off', 'false', 'no', '0'])],
+]);
+
+/**
+ * The kind of changing a setting: `grant` for identity settings and for text settings set to an
+ * unsafe (or non-constant) value, `set` otherwise. `value` is the new value, `undefined` for RESET.
+ */
+export function settingKind(name: string, value: string | null | undefined): 'grant' | 'set' {
+  const setting = name.toLowerCase();
+  if (IDENTITY_SETTINGS.has(setting)) return 'grant';
+  const safeValues = TEXT_SETTINGS.get(setting);
+  if (safeValues === undefined || value === undefined) return 'set';
+  return value !== null && safeValues.has(value.toLowerCase()) ? 'set' : 'grant';
+}

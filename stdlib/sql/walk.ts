@@ -10,7 +10,7 @@ import { SQL_KINDS, type SqlKind } from '../../language/ast.ts';
 import type { SqlAction, SqlClassifyOptions } from '../facts.ts';
 import { CATALOG_RELATIONS } from './catalog.ts';
 import { splitStatements, type RawStatement } from './split.ts';
-import { BUILTIN_TABLESAMPLE_METHODS, EFFECTFUL_FUNCTIONS, IDENTITY_SETTINGS, SAFE_FUNCTIONS } from './functions.ts';
+import { BUILTIN_TABLESAMPLE_METHODS, EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS, settingKind } from './functions.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -259,7 +259,7 @@ class Walker {
       this.f.reasons.push('set_config() with a setting name that is not a constant');
       return;
     }
-    this.f.effects.add(IDENTITY_SETTINGS.has(first.toLowerCase()) ? 'grant' : 'set');
+    this.f.effects.add(settingKind(first, Array.isArray(args) ? constValue(args[1]) : null));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -659,8 +659,13 @@ const STATEMENTS: Record<string, Handler> = {
   VariableSetStmt: (w, n) => {
     const name = str(n.name).toLowerCase();
     if (n.kind === 'VAR_SET_MULTI' && name === 'transaction') w.stmtEffect('transaction');
-    else if (IDENTITY_SETTINGS.has(name)) w.stmtEffect('grant');
-    else w.stmtEffect('set');
+    else {
+      // The new value when it is one constant; `undefined` for RESET / SET ... TO DEFAULT.
+      const args = Array.isArray(n.args) ? n.args : [];
+      const resets = n.kind === 'VAR_RESET' || n.kind === 'VAR_SET_DEFAULT' || n.kind === 'VAR_RESET_ALL';
+      const value = resets ? undefined : args.length === 1 ? constValue(args[0]) : null;
+      w.stmtEffect(settingKind(name, value));
+    }
     w.walk(n.args);
   },
   VariableShowStmt: 'utility',
@@ -845,6 +850,19 @@ function constString(v: unknown): string | null {
   const c = o.A_Const as Obj | undefined;
   if (!c || !c.sval) return null;
   return str((c.sval as Obj).sval);
+}
+
+/** A constant's text (strings, numbers, booleans, identifiers as in `SET x TO on`), else null. */
+function constValue(v: unknown): string | null {
+  const s = constString(v);
+  if (s !== null) return s;
+  if (!v || typeof v !== 'object') return null;
+  const c = (v as Obj).A_Const as Obj | undefined;
+  if (!c) return null;
+  if (c.ival && typeof c.ival === 'object') return String((c.ival as Obj).ival ?? 0);
+  if (c.boolval && typeof c.boolval === 'object') return (c.boolval as Obj).boolval ? 'true' : 'false';
+  if (c.fval && typeof c.fval === 'object') return str((c.fval as Obj).fval);
+  return null;
 }
 
 function constLimit(v: unknown): number | null {
