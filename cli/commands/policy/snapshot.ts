@@ -42,11 +42,12 @@ export function registerSnapshot(policy: Command): void {
         else process.exitCode = 2;
         return;
       }
-      process.stderr.write(`hoop policy snapshot: ${result.entries} verdict(s) from ${result.statements} recorded statement(s) written to ${o.out}\n`);
+      const skipped = result.badLines > 0 ? ` (${result.badLines} corrupt recording line(s) skipped)` : '';
+      process.stderr.write(`hoop policy snapshot: ${result.entries} verdict(s) from ${result.statements} recorded statement(s) written to ${o.out}${skipped}\n`);
     });
 }
 
-export type WriteSnapshotResult = { ok: true; entries: number; statements: number } | { ok: false; message?: string };
+export type WriteSnapshotResult = { ok: true; entries: number; statements: number; badLines: number } | { ok: false; message?: string };
 
 /** Compile, decide, write. Diagnostics are printed here; `message` is for the caller to print. */
 export async function writeSnapshot(policyPaths: string[], sessions: string[], out: string, skipBad: boolean): Promise<WriteSnapshotResult> {
@@ -57,5 +58,5 @@ export async function writeSnapshot(policyPaths: string[], sessions: string[], o
   const snap = await buildSnapshot(loaded.policy, await loadReplayClassifiers(), files.files, { skipBad });
   if (!snap.ok) return { ok: false, message: snap.error.message };
   writeFileSync(out, serializeSnapshot(snap.entries));
-  return { ok: true, entries: snap.entries.length, statements: snap.statements };
+  return { ok: true, entries: snap.entries.length, statements: snap.statements, badLines: snap.bad_lines };
 }
