@@ -46,6 +46,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  simpleClient?.destroy();
+  extendedClient?.destroy();
   await gw?.close();
   await masker?.close();
   await cluster?.stop();
@@ -58,32 +60,43 @@ function leaks(bytes: Buffer): string[] {
   return secrets.filter((s) => text.includes(s));
 }
 
-async function simple(sql: string): Promise<RawClient> {
-  const c = await RawClient.login(gw.gateway.postgresPort, token, gw.resourceName);
+// One session per protocol for the whole corpus: a refused statement leaves the session usable.
+let simpleClient: RawClient | undefined;
+let extendedClient: RawClient | undefined;
+
+async function fresh(c: RawClient | undefined): Promise<RawClient> {
+  if (c && !c.closed) return c;
+  return RawClient.login(gw.gateway.postgresPort, token, gw.resourceName);
+}
+
+/** Runs `send` on the client and returns the bytes the gateway sent back up to ReadyForQuery. */
+async function exchange(c: RawClient, send: () => void): Promise<RawClient> {
   c.rawBytes.length = 0;
   c.messages.length = 0;
-  c.query(sql);
+  send();
   await c.until((m) => m.name === 'readyForQuery');
-  c.destroy();
   return c;
 }
 
+async function simple(sql: string): Promise<RawClient> {
+  simpleClient = await fresh(simpleClient);
+  return exchange(simpleClient, () => simpleClient!.query(sql));
+}
+
 async function extendedBinary(sql: string): Promise<RawClient> {
-  const c = await RawClient.login(gw.gateway.postgresPort, token, gw.resourceName);
-  c.rawBytes.length = 0;
-  c.messages.length = 0;
-  c.send(
-    Buffer.concat([
-      encodeFrontend({ name: 'parse', statement: '', text: sql, paramTypes: [] }),
-      encodeFrontend({ name: 'bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [1] }),
-      encodeFrontend({ name: 'describe', target: 'P', objectName: '' }),
-      encodeFrontend({ name: 'execute', portal: '', maxRows: 0 }),
-      encodeFrontend({ name: 'sync' }),
-    ]),
+  extendedClient = await fresh(extendedClient);
+  const c = extendedClient;
+  return exchange(c, () =>
+    c.send(
+      Buffer.concat([
+        encodeFrontend({ name: 'parse', statement: '', text: sql, paramTypes: [] }),
+        encodeFrontend({ name: 'bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [1] }),
+        encodeFrontend({ name: 'describe', target: 'P', objectName: '' }),
+        encodeFrontend({ name: 'execute', portal: '', maxRows: 0 }),
+        encodeFrontend({ name: 'sync' }),
+      ]),
+    ),
   );
-  await c.until((m) => m.name === 'readyForQuery');
-  c.destroy();
-  return c;
 }
 
 describe('masking through the gateway', () => {
