@@ -63,6 +63,7 @@ interface ResourceState {
 }
 
 const LINEAGE_CACHE_SIZE = 512;
+const MAX_CACHED_TEXT = 64 * 1024;
 
 interface TextLineage {
   statements: StatementLineage[];
@@ -126,6 +127,8 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
       return { statements, unparsed, copyTo };
     })();
     const entry = hit;
+    // Huge texts are analysed every time rather than held in the cache.
+    if (text.length > MAX_CACHED_TEXT) return entry;
     lineages.set(key, entry);
     entry.catch(() => lineages.delete(key));
     if (lineages.size > LINEAGE_CACHE_SIZE) lineages.delete(lineages.keys().next().value as string);

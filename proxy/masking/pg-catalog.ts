@@ -116,7 +116,8 @@ export class PgCatalog implements Catalog {
 
   private connect(): Promise<pg.Client> {
     if (this.client) return this.client;
-    const client = new pg.Client({ ...this.options.connection, application_name: 'hoop-gateway-catalog' });
+    // A catalog answer that never comes must not hold statements forever: time out (fail closed).
+    const client = new pg.Client({ connectionTimeoutMillis: 10_000, query_timeout: 10_000, ...this.options.connection, application_name: 'hoop-gateway-catalog' });
     const connecting = client.connect().then(() => client);
     client.on('error', () => {
       if (this.client === connecting) this.client = undefined;
