@@ -46,6 +46,7 @@ export class ShellWalker {
     // bash joins `r\<newline>m` into `rm`; tree-sitter-bash splits it into two words. A
     // continuation between two non-blank characters could hide a name: give up on it.
     if (/[^\s\\]\\\r?\n[^\s]/.test(text)) this.fail('a line continuation inside a word');
+    if (text.includes('\u0000')) this.fail('the command line contains a NUL character');
     const tree = this.#parser.parse(text);
     if (tree === null) return this.fail('the command line could not be parsed');
     try {

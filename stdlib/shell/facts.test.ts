@@ -98,6 +98,7 @@ describe('unknown', () => {
     ['env -P /tmp ls', 'where programs are found'],
     ['LD_PRELOAD=/x.so ls', 'LD_PRELOAD'],
     ['((rm -rf /tmp/x))', 'dash'],
+    ['ls\u0000; rm x', 'NUL'],
     ['rm ` ` ls', 'not a literal'],
     ['find . -exec rm {}', 'terminating'],
     ['echo a; } x', 'reserved word'],

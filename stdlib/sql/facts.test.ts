@@ -206,6 +206,11 @@ describe('texts', () => {
     expect(one('SELECT * FROM orders WHERE id = 1').fingerprint).not.toBe(a.fingerprint);
   });
 
+  it('is unknown when the text holds a NUL (the parser would stop there)', () => {
+    const actions = sql.classify('SELECT 1\u0000; DROP TABLE users');
+    expect(actions.map((a) => a.kind)).toEqual(['unknown']);
+  });
+
   it('gives no action for an empty message', () => {
     expect(sql.classify('')).toEqual([]);
     expect(sql.classify('  -- just a comment\n')).toEqual([]);

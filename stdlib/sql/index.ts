@@ -94,6 +94,8 @@ export function sessionChange(statement: { ast: unknown }): { prepare?: string; 
 function build(text: string): CacheEntry {
   // libpg-query refuses an empty string; PostgreSQL answers it with EmptyQueryResponse: no statement.
   if (text.trim() === '') return { statements: [], usesPrepared: false };
+  // The parser reads a C string: it would stop at a NUL and never see what follows.
+  if (text.includes('\u0000')) return { statements: [unparsed(text, 'the text contains a NUL character')], usesPrepared: false };
   let stmts: { stmt?: unknown; stmt_location?: number; stmt_len?: number }[];
   try {
     stmts = (parseSync(text) as unknown as { stmts?: typeof stmts }).stmts ?? [];
