@@ -69,6 +69,7 @@ export const DIAGNOSTIC_CODES = {
   HOOP5002: 'no policy files',
   HOOP5003: 'cannot read file',
   HOOP5004: 'internal compiler error',
+  HOOP5005: 'default allow lets unknown statements through',
 } as const;
 export type DiagnosticCode = keyof typeof DIAGNOSTIC_CODES;
 

@@ -53,6 +53,18 @@ const BODY_WORDS: Record<string, string> = {
   testDecl: 'a test line (`identity`, `resource`, `context`, `sql`, `shell`, `expect`)',
 };
 
+/** What "a name" is in each construct, for messages. */
+const NAME_WORDS: Record<string, string> = {
+  onSelector: 'a resource kind (`postgres`, `ssh` or `any`)',
+  testResource: 'a resource kind (`postgres` or `ssh`)',
+  ruleDecl: 'a rule name',
+  maskerRef: 'a masker (redact, null, email, last4, hash, partial(n))',
+  detectorRef: 'a detector (e.g. credit_card, email, regex("..."))',
+  packageDecl: 'a package name',
+  qualifiedName: 'a name',
+  objectEntry: 'a field name',
+};
+
 const EOF_EXPECTED = 'expected end of file but found';
 const TOP_EXPECTED = 'expected `package`, `default`, `rule` or `test` but found';
 
@@ -173,6 +185,9 @@ export function parseText(text: string, file: string): ParseResult {
     // Inside a body, "expected `}`" really means "this line is not a clause".
     if (message.startsWith('expected `}` but found') && rule !== undefined && rule in BODY_WORDS) {
       message = `expected ${BODY_WORDS[rule]} or \`}\`${message.slice('expected `}`'.length)}`;
+    }
+    if (message.startsWith('expected a name but') && rule !== undefined && rule in NAME_WORDS) {
+      message = `expected ${NAME_WORDS[rule]}${message.slice('expected a name'.length)}`;
     }
     const d: Diagnostic = { code: 'HOOP1001', severity: 'error', message, span, related: [] };
     const help = misspelledKeyword(err, message) ?? (rule !== undefined ? RULE_HELP[rule] : undefined);
