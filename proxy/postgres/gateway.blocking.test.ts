@@ -199,6 +199,36 @@ describe('a read-only policy', () => {
     }
   });
 
+  it('pipelined messages keep their order around a block (simple and extended)', async () => {
+    const c = await RawClient.login(gw.gateway.postgresPort, token, gw.resourceName);
+    c.messages.length = 0;
+    try {
+      const seq = (...ms: FrontendMessage[]): Buffer => Buffer.concat(ms.map(encodeFrontend));
+      const run = (text: string): Buffer =>
+        seq(
+          { name: 'parse', statement: '', text, paramTypes: [] },
+          { name: 'bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] },
+          { name: 'execute', portal: '', maxRows: 0 },
+          { name: 'sync' },
+        );
+      c.send(
+        Buffer.concat([
+          seq({ name: 'query', text: "SELECT 'one'" }, { name: 'query', text: 'DELETE FROM canary' }, { name: 'query', text: "SELECT 'two'" }),
+          run("SELECT 'three'"),
+          run('DELETE FROM canary'),
+          run("SELECT 'four'"),
+        ]),
+      );
+      await c.until(() => c.messages.filter((x) => x.name === 'readyForQuery').length >= 6);
+      const trace = c.messages
+        .map((m) => (m.name === 'dataRow' ? m.values[0]!.toString() : m.name === 'error' ? `error ${Object.fromEntries(m.fields).C}` : m.name === 'readyForQuery' ? 'Z' : ''))
+        .filter((x) => x !== '');
+      expect(trace).toEqual(['one', 'Z', 'error 42501', 'Z', 'two', 'Z', 'three', 'Z', 'error 42501', 'Z', 'four', 'Z']);
+    } finally {
+      c.destroy();
+    }
+  });
+
   it('audits each decision with identity, statement and verdict', async () => {
     const n = gw.audit.records.length;
     await psql(['-c', 'DELETE FROM canary WHERE id = 3']);
