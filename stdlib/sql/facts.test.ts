@@ -164,6 +164,7 @@ describe('has_where, limit and functions', () => {
     expect(one('SELECT * FROM t LIMIT ALL').limit).toBeNull();
     expect(one('SELECT * FROM t LIMIT $1').limit).toBeNull();
     expect(one('SELECT * FROM t LIMIT 1 + 1').limit).toBeNull();
+    expect(one('SELECT * FROM t LIMIT 1.5').limit).toBeNull();
     expect(one('SELECT * FROM (SELECT * FROM t LIMIT 5) s').limit).toBeNull();
     expect(one('SELECT * FROM t').limit).toBeNull();
   });

@@ -873,10 +873,8 @@ function constLimit(v: unknown): number | null {
     const i = (c.ival as Obj).ival;
     return typeof i === 'number' ? i : 0; // libpg-query omits zero values: `{ival: {}}` is 0
   }
-  if (c.fval && typeof c.fval === 'object') {
-    const x = Number((c.fval as Obj).fval);
-    return Number.isFinite(x) ? x : null;
-  }
+  // A fractional or out-of-int32 constant (libpg-query gives those as `fval`) is rounded by the
+  // server; report it as not constant rather than guess.
   return null;
 }
 
