@@ -191,7 +191,18 @@ export class LineageAnalyzer {
       case 'CreateEventTrigStmt':
         this.block('defining functions, triggers or rules while columns are masked is not allowed: their code would read masked columns unmasked');
         break;
-      case 'ViewStmt':
+      case 'ViewStmt': {
+        // The gateway reads view definitions over its own connection, which cannot see a view
+        // (re)defined in the session's open transaction: a view over masked columns would look
+        // like the old definition until committed. So such views cannot be defined while masks apply.
+        const outs = await this.nestedOutputs(body.query);
+        for (const o of outs) {
+          if (!isClear(o.flow) && o.flow.t !== 'opaque') {
+            this.block(`defining a view over masked column ${describe(o.flow)} is not allowed while columns are masked (the gateway cannot see the new definition before it is committed)`);
+          }
+        }
+        break;
+      }
       case 'TransactionStmt':
       case 'VariableSetStmt':
       case 'ListenStmt':
