@@ -16,7 +16,7 @@ import {
 } from './ast.ts';
 import type { Diagnostic, DiagnosticCode, Related, Severity } from './diagnostics.ts';
 import { didYouMean } from './fuzzy.ts';
-import { tokenSpan } from './lexer.ts';
+import { tokenSpan, tokensSpan } from './lexer.ts';
 import { SingleQuotedString, StringLiteral, UnterminatedCel, UnterminatedString } from './tokens.ts';
 
 type ObjectLit = Extract<Literal, { kind: 'Object' }>;
@@ -157,15 +157,7 @@ class Converter {
     if (!first || !last) {
       return { file: this.file_, startOffset: 0, endOffset: 0, startLine: 1, startColumn: 1, endLine: 1, endColumn: 1 };
     }
-    return {
-      file: this.file_,
-      startOffset: first.startOffset,
-      endOffset: (last.endOffset ?? last.startOffset) + 1,
-      startLine: first.startLine ?? 1,
-      startColumn: first.startColumn ?? 1,
-      endLine: last.endLine ?? last.startLine ?? 1,
-      endColumn: (last.endColumn ?? last.startColumn ?? 1) + 1,
-    };
+    return tokensSpan(this.file_, first, last);
   }
 
   private hasSyntaxErrorIn(span: Span): boolean {

@@ -22,17 +22,21 @@ export interface LexResult {
   diagnostics: Diagnostic[];
 }
 
-/** The span of a token (Chevrotain's ends are inclusive; ours are exclusive). */
-export function tokenSpan(file: string, tok: IToken): Span {
+/** The span from `first`'s start to `last`'s end (Chevrotain's ends are inclusive; ours are exclusive). */
+export function tokensSpan(file: string, first: IToken, last: IToken): Span {
   return {
     file,
-    startOffset: tok.startOffset,
-    endOffset: (tok.endOffset ?? tok.startOffset) + 1,
-    startLine: tok.startLine ?? 1,
-    startColumn: tok.startColumn ?? 1,
-    endLine: tok.endLine ?? tok.startLine ?? 1,
-    endColumn: (tok.endColumn ?? tok.startColumn ?? 1) + 1,
+    startOffset: first.startOffset,
+    endOffset: (last.endOffset ?? last.startOffset) + 1,
+    startLine: first.startLine ?? 1,
+    startColumn: first.startColumn ?? 1,
+    endLine: last.endLine ?? last.startLine ?? 1,
+    endColumn: (last.endColumn ?? last.startColumn ?? 1) + 1,
   };
+}
+
+export function tokenSpan(file: string, tok: IToken): Span {
+  return tokensSpan(file, tok, tok);
 }
 
 export function lex(text: string, file: string): LexResult {
