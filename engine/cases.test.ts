@@ -32,6 +32,8 @@ interface CaseDoc {
   policies: { file: string; text: string }[];
   cases?: { note: string; request: CaseRequest; want: Want }[];
   want_diagnostics?: { code: string; at: string; help_contains?: string }[];
+  /** Warning codes the set compiles with (none when absent). */
+  want_warnings?: string[];
 }
 
 function checkWant(d: Decision, want: Want): void {
@@ -65,8 +67,9 @@ describe.each(files)('engine cases %s', (file) => {
       });
       return;
     }
-    it('compiles without diagnostics', () => {
-      expect(compiled.diagnostics).toEqual([]);
+    it('compiles with exactly the expected warnings', () => {
+      expect(compiled.policy).toBeDefined();
+      expect(compiled.diagnostics.map((d) => `${d.severity} ${d.code}`)).toEqual((doc.want_warnings ?? []).map((c) => `warning ${c}`));
     });
     it.each((doc.cases ?? []).map((c) => [c.note, c] as const))('%s', (_n, c) => {
       const policy = compiled.policy!;

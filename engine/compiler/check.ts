@@ -4,7 +4,8 @@
 //   - masker and detector names (HOOP2003/HOOP2004, with "did you mean"), their arguments
 //     (HOOP2008) and `regex(...)` patterns compiled as RE2 (HOOP2012),
 //   - CEL conditions: syntax, types, boolean result, forbidden functions (HOOP3001-HOOP3004),
-//     at the file position inside the backticks.
+//     at the file position inside the backticks,
+//   - a warning when `default allow` would let `unknown` statements through (HOOP5005).
 // Every problem is reported; nothing stops at the first.
 
 import type { Condition, DetectorRef, MaskerRef, Rule, Span } from '../../language/ast.ts';
@@ -17,7 +18,26 @@ import type { ResolvedSet } from './resolve.ts';
 export function check(set: ResolvedSet, registry: Registry, cel: CelEnvironment): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const { rule } of set.rules) checkRule(rule, registry, cel, out);
+  checkUnknownUnderDefaultAllow(set, out);
   return out;
+}
+
+/**
+ * No rule matches `unknown` unless it names it, so under `default allow` a statement the
+ * classifier cannot understand runs — unless some rule says `match sql unknown`. Warn (HOOP5005).
+ */
+function checkUnknownUnderDefaultAllow(set: ResolvedSet, out: Diagnostic[]): void {
+  if (set.default.effect !== 'allow' || !set.default.span) return;
+  const named = set.rules.some(({ rule }) => rule.match?.kind === 'SqlMatch' && rule.match.statementKinds.some((k) => k.value === 'unknown'));
+  if (named) return;
+  out.push({
+    code: 'HOOP5005',
+    severity: 'warning',
+    message: 'with `default allow`, SQL statements the classifier cannot understand (`unknown`) are allowed',
+    help: 'add `rule block_unknown { match sql unknown block "statement not understood" }` (no other rule matches `unknown`)',
+    span: set.default.span,
+    related: [],
+  });
 }
 
 function diag(code: DiagnosticCode, message: string, span: Span, help?: string): Diagnostic {
