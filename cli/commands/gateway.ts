@@ -2,7 +2,6 @@
 // Exit codes: 0 clean shutdown, 2 configuration or policy errors (nothing started).
 import type { Command } from 'commander';
 import { loadConfigFile, renderConfigErrors } from '../../proxy/config.ts';
-import { runGateway } from '../../proxy/run.ts';
 
 export function register(program: Command): void {
   program
@@ -17,6 +16,8 @@ export function register(program: Command): void {
         return;
       }
       const config = loaded.config;
+      // Loaded on demand: every other `hoop` command should not pay for the whole gateway's imports.
+      const { runGateway } = await import('../../proxy/run.ts');
       const started = await runGateway(config);
       if (!started.ok) {
         process.stderr.write(started.errors.map((e) => `hoop gateway: ${e}`).join('\n') + '\n');
