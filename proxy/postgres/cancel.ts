@@ -13,11 +13,17 @@ export interface CancelTarget {
   secret: number;
 }
 
+interface Entry {
+  target: CancelTarget;
+  /** The session's own reaction (e.g. stop waiting for an approval). */
+  onCancel?: () => void;
+}
+
 export class CancelRegistry {
-  private readonly keys = new Map<string, CancelTarget>();
+  private readonly keys = new Map<string, Entry>();
 
   /** A fresh gateway key for a session; `target` is looked up when a cancel arrives. */
-  register(target: CancelTarget): { pid: number; secret: number; release(): void } {
+  register(target: CancelTarget, onCancel?: () => void): { pid: number; secret: number; release(): void } {
     let pid: number;
     let secret: number;
     let k: string;
@@ -26,15 +32,16 @@ export class CancelRegistry {
       secret = randomInt(-0x80000000, 0x7fffffff);
       k = `${pid}:${secret}`;
     } while (this.keys.has(k));
-    this.keys.set(k, target);
+    this.keys.set(k, { target, ...(onCancel ? { onCancel } : {}) });
     return { pid, secret, release: () => void this.keys.delete(k) };
   }
 
   /** Forwards the cancel; resolves true when the key was known. */
   cancel(pid: number, secret: number): Promise<boolean> {
-    const t = this.keys.get(`${pid}:${secret}`);
-    if (!t) return Promise.resolve(false);
-    return sendCancel(t).then(() => true);
+    const e = this.keys.get(`${pid}:${secret}`);
+    if (!e) return Promise.resolve(false);
+    e.onCancel?.();
+    return sendCancel(e.target).then(() => true);
   }
 
   get size(): number {

@@ -2,6 +2,7 @@
 // real file-backed approval service and recorder.
 
 import { readdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
 import { openApprovalService, type FileApprovalService } from '../approvals/index.ts';
 import type { Identity } from '../../stdlib/facts.ts';
 import { startTestGateway, type TestGateway } from './test-support.ts';
+import { encodeStartup } from './wire/startup.ts';
 
 const POLICY = `package t
 default block "not allowed"
@@ -80,6 +82,30 @@ describe('approvals, hold mode', () => {
       await approvals.decide(id2, DBA, 'deny', 'not twice');
       await expect(again).rejects.toMatchObject({ code: '42501' });
       expect(count('held')).toBe(1);
+      expect((await c.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+    } finally {
+      await c.end();
+    }
+  });
+});
+
+describe('approvals, hold mode: cancel', () => {
+  it('a CancelRequest ends the wait with 57014 and the statement never runs', async () => {
+    const c = new pg.Client(gw.pgConfig(token));
+    await c.connect();
+    try {
+      const q = c.query("INSERT INTO ledger (note) VALUES ('canceled')");
+      const id = await pendingId();
+      const key = c as unknown as { processID: number; secretKey: number };
+      await new Promise<void>((resolve) => {
+        const s = connect({ host: '127.0.0.1', port: gw.gateway.postgresPort }, () => s.end(encodeStartup({ name: 'cancelRequest', pid: key.processID, secret: key.secretKey })));
+        s.on('close', () => resolve());
+      });
+      await expect(q).rejects.toMatchObject({ code: '57014' });
+      // Approving afterwards does not run it: nothing is waiting any more.
+      await approvals.decide(id, DBA, 'approve');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(count('canceled')).toBe(0);
       expect((await c.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
     } finally {
       await c.end();

@@ -129,6 +129,8 @@ export class PgSession {
   private cancelKey: { pid: number; secret: number; release(): void } | undefined;
   private approvalMode: 'hold' | 'return';
   private readonly abort = new AbortController();
+  /** Set while a statement is held for approval; a CancelRequest aborts it. */
+  private approvalWait: AbortController | undefined;
 
   // Relay state.
   private readonly expect: Expect[] = [];
@@ -437,7 +439,11 @@ export class PgSession {
     this.txStatus = up.status;
     const out: Buffer[] = [encodeBackend({ name: 'authenticationOk' }), ...up.parameterStatus, ...up.notices];
     if (up.backendKey) {
-      this.cancelKey = this.svc.cancels.register({ host: routed.target.host, port: routed.target.port, pid: up.backendKey.pid, secret: up.backendKey.secret });
+      this.cancelKey = this.svc.cancels.register(
+        { host: routed.target.host, port: routed.target.port, pid: up.backendKey.pid, secret: up.backendKey.secret },
+        // A statement held for approval is not running upstream: the cancel is for the wait.
+        () => this.approvalWait?.abort(),
+      );
       out.push(encodeBackend({ name: 'backendKeyData', pid: this.cancelKey.pid, secret: this.cancelKey.secret }));
     }
     try {
@@ -690,7 +696,7 @@ export class PgSession {
     const worst = worstVerdict(verdicts);
     let approvalId: string | undefined;
     let blockedBy: StatementVerdict | undefined;
-    let blockMessage: { message: string; detail?: string } | undefined;
+    let blockMessage: { message: string; detail?: string; sqlstate?: string } | undefined;
     let outcome: 'executed' | 'blocked' | 'pending_approval' = 'executed';
 
     if (worst?.decision.verdict === 'block') {
@@ -702,7 +708,7 @@ export class PgSession {
       approvalId = a.id;
       if (!a.ok) {
         blockedBy = worst;
-        blockMessage = { message: a.message, ...(a.detail ? { detail: a.detail } : {}) };
+        blockMessage = { message: a.message, ...(a.detail ? { detail: a.detail } : {}), ...(a.sqlstate ? { sqlstate: a.sqlstate } : {}) };
         outcome = a.pending ? 'pending_approval' : 'blocked';
       }
     }
@@ -742,7 +748,7 @@ export class PgSession {
     for (const v of verdicts) this.svc.metrics?.decision(v.decision.verdict, latency);
     if (blockedBy) {
       for (const v of verdicts) this.record(v, protocol, v === blockedBy ? outcome : 'blocked', t0, approvalId, v === blockedBy ? blockMessage!.message : 'another statement in the same message was refused', paramTypes);
-      return { ok: false, error: gatewayError('ERROR', '42501', blockMessage!.message, blockMessage!.detail) };
+      return { ok: false, error: gatewayError('ERROR', blockMessage!.sqlstate ?? '42501', blockMessage!.message, blockMessage!.detail) };
     }
     return {
       ok: true,
@@ -760,7 +766,7 @@ export class PgSession {
   private async resolveApproval(
     v: StatementVerdict,
     text: string,
-  ): Promise<{ ok: true; id: string } | { ok: false; id?: string; pending: boolean; message: string; detail?: string }> {
+  ): Promise<{ ok: true; id: string } | { ok: false; id?: string; pending: boolean; message: string; detail?: string; sqlstate?: string }> {
     const svc = this.svc.approvals;
     if (!svc) return { ok: false, pending: false, message: 'hoop: blocked: this statement needs an approval and approvals are not configured' };
     const req: ApprovalRequest = {
@@ -790,7 +796,24 @@ export class PgSession {
       this.downOut.push(gatewayNotice(`hoop: waiting for approval ${rec.id} from ${v.decision.approvers.join(', ')} (rule ${rules})`, `approval id: ${rec.id}`));
       this.flushDown();
       let final: ApprovalRecord = rec;
-      if (rec.status === 'pending') final = await svc.wait(rec.id, this.abort.signal);
+      if (rec.status === 'pending') {
+        const wait = new AbortController();
+        this.approvalWait = wait;
+        const onEnd = (): void => wait.abort();
+        this.abort.signal.addEventListener('abort', onEnd);
+        try {
+          final = await svc.wait(rec.id, wait.signal);
+        } catch (e) {
+          if (!wait.signal.aborted) throw e;
+          return { ok: false, id: rec.id, pending: true, sqlstate: '57014', message: `hoop: canceled while waiting for approval ${rec.id}`, detail: `approval id: ${rec.id}` };
+        } finally {
+          this.approvalWait = undefined;
+          this.abort.signal.removeEventListener('abort', onEnd);
+        }
+        if (wait.signal.aborted && final.status === 'pending') {
+          return { ok: false, id: rec.id, pending: true, sqlstate: '57014', message: `hoop: canceled while waiting for approval ${rec.id}`, detail: `approval id: ${rec.id}` };
+        }
+      }
       if (final.status === 'approved') {
         // Single use: a second statement cannot ride on the same approval.
         if (svc.consume && !(await svc.consume(final.id))) {
