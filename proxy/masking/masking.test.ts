@@ -3,6 +3,8 @@
 // plan + transformRow and no sentinel value survives.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import pg from 'pg';
 import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
 import { loadStatementParser, statementLineage, type StatementParser } from '../../stdlib/lineage/index.ts';
@@ -191,6 +193,15 @@ describe('plan', () => {
     const r = await masker.precheck({ resource, statementText: "SELECT fsm_page_contents('\\x00'::bytea)", masks });
     expect(r).toMatchObject({ ok: false });
     if (!r.ok) expect(r.reason).toMatch(/extension pageinspect, which is not known to be safe/);
+  });
+
+  it("lets psql's catalog queries (\\d, \\dt, \\df, \\l, ...) run while columns are masked", async () => {
+    for (const meta of ['\\d customers', '\\d+ v_customers', '\\dt', '\\dv', '\\df', '\\dn', '\\du', '\\l']) {
+      const out = execFileSync(join(cluster.binDir, 'psql'), ['-X', '-E', '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', '-d', 'app', '-c', meta], { encoding: 'utf8' });
+      const queries = [...out.matchAll(/\*{9} QUERY \*{10}\n([\s\S]*?)\n\*{26}/g)].map((m) => m[1]);
+      expect(queries.length, meta).toBeGreaterThan(0);
+      for (const q of queries) expect(await masker.precheck({ resource, statementText: q, masks }), `${meta}: ${q}`).toEqual({ ok: true });
+    }
   });
 
   it('fails closed when the catalog is unreachable', async () => {

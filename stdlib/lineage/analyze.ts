@@ -357,8 +357,12 @@ export class LineageAnalyzer {
     // Everything else is evaluated for its side channels (casts, functions), not for its values:
     // filters and ordering on masked columns are allowed (see docs/masking.md).
     for (const key of ['whereClause', 'havingClause', 'limitCount', 'limitOffset']) await this.expr(body[key], scope);
+    // ORDER BY, GROUP BY and DISTINCT ON may also name output columns (`ORDER BY nsp` where `nsp`
+    // is an alias, or a column of a UNION): those resolve after the FROM items.
+    const byOutput = newScope(scope);
+    byOutput.entries.push({ ref: '?output', shape: { cols: outputs.filter((o) => !o.spread).map((o) => ({ name: o.name, flow: o.flow })) } });
     for (const key of ['groupClause', 'sortClause', 'distinctClause', 'windowClause']) {
-      for (const e of list(body[key])) await this.expr(e, scope);
+      for (const e of list(body[key])) await this.expr(e, key === 'windowClause' ? scope : byOutput);
     }
     return outputs;
   }

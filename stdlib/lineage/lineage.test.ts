@@ -97,6 +97,13 @@ describe('lineage', () => {
     expect(l.blocks).toEqual(['cast of masked column public.customers.email to int4: an invalid value would be quoted in the error message']);
   });
 
+  it('ORDER BY and GROUP BY may name output columns, also of a UNION', async () => {
+    expect(await outputs('SELECT name AS n FROM customers ORDER BY n')).toBe('c');
+    expect(await outputs('SELECT id AS a FROM customers UNION SELECT id FROM orders ORDER BY a')).toBe('c');
+    expect(await outputs('SELECT upper(name) AS u, count(*) FROM customers GROUP BY u')).toBe('c c');
+    expect((await lineage('SELECT email AS e FROM customers ORDER BY e::int')).blocks.join(' ')).toMatch(/cast of masked column public\.customers\.email/);
+  });
+
   it('describes FETCH and EXECUTE as unknown so the masker must account for every field', async () => {
     expect((await lineage('FETCH ALL FROM c')).result).toBe('unknown');
     expect((await lineage('EXECUTE p')).result).toBe('unknown');
