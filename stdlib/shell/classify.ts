@@ -296,6 +296,8 @@ export class ShellWalker {
   wrapper(program: string, spec: WrapperSpec, args: Arg[], depth: number, stdin: string | null): void {
     let i = 0;
     let positionals = spec.positionals ?? 0;
+    /** xargs -I R: words holding R are filled from the input at run time. */
+    let replace: string | null = null;
     const valueOf = (attached: string): Arg | undefined => {
       if (attached !== '') return { value: attached, expands: false, text: attached };
       i++;
@@ -321,6 +323,7 @@ export class ShellWalker {
         let value: Arg | undefined;
         if (eq >= 0) value = { value: v.slice(eq + 1), expands: false, text: v.slice(eq + 1) };
         else if (spec.long?.includes(name)) value = valueOf('');
+        if (program === 'xargs' && name === '--replace') replace = value?.value || '{}';
         if (spec.commandOptions?.includes(name)) {
           if (value) this.commandString(value, depth, `${program} ${name}`);
           return;
@@ -336,8 +339,13 @@ export class ShellWalker {
             this.fail(`${program} -${ch} changes where programs are found`, true);
             return;
           }
+          if (program === 'xargs' && ch === 'i') {
+            replace = v.slice(j + 1) || '{}'; // `-i[R]`: the old spelling of `-I R`
+            break;
+          }
           if (spec.short?.includes(ch)) {
             const value = valueOf(v.slice(j + 1));
+            if (program === 'xargs' && ch === 'I' && value?.value) replace = value.value;
             if (spec.commandOptions?.includes(`-${ch}`)) {
               if (value) this.commandString(value, depth, `${program} -${ch}`);
               return;
@@ -360,7 +368,7 @@ export class ShellWalker {
       }
       break;
     }
-    const rest = args.slice(i);
+    const rest = filledAtRunTime(args.slice(i), replace);
     if (rest.length === 0) {
       if (spec.defaultProgram) this.argv([{ value: spec.defaultProgram, expands: false, text: spec.defaultProgram }], depth, stdin);
       return;
@@ -378,7 +386,8 @@ export class ShellWalker {
         while (end < args.length && args[end]!.value !== ';' && args[end]!.value !== '+') end++;
         // Without its terminator find refuses to run; the words may belong to another command.
         if (end >= args.length) return this.fail(`find ${v} without a terminating ; or +`);
-        const cmd = args.slice(i + 1, end);
+        // `{}` is replaced by each file name found: a word holding it is not a literal.
+        const cmd = filledAtRunTime(args.slice(i + 1, end), '{}');
         if (cmd.length === 0) return this.fail(`find ${v} without a command`);
         this.argv(cmd, depth);
         i = end;
@@ -514,6 +523,12 @@ export class ShellWalker {
     if (this.reasons.length > 0) action.reason = this.reasons.join('; ');
     return action;
   }
+}
+
+/** Words that a program fills in at run time (`{}` of find -exec, xargs -I R) are not literals. */
+function filledAtRunTime(args: Arg[], marker: string | null): Arg[] {
+  if (marker === null || marker === '') return args;
+  return args.map((a) => (a.value !== null && a.value.includes(marker) ? { ...a, value: null } : a));
 }
 
 /** Words bash reserves at command position; tree-sitter-bash sometimes accepts them as names. */

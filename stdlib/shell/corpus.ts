@@ -149,5 +149,11 @@ export const HIDDEN: readonly (readonly [string, string | null])[] = [
   [`PATH+=:/tmp ls`, null],
   [`GIT_SSH_COMMAND="$X" git fetch`, null],
   [`ssh host "$CMD"`, null],
+  [`find . -name '*.sh' -exec sh -c '{}' \\;`, null],
+  [`find . -exec {} \\;`, null],
+  [`ls | xargs -I % sh -c '%'`, null],
+  [`ls | xargs -I{} {}`, null],
+  [`ls | xargs -i sh -c '{}'`, null],
+  [`ls | xargs --replace=@ bash -c 'echo @'`, null],
   [`env 'BASH_FUNC_ls%%=() { rm -rf /; }' bash -c ls`, null],
 ];
