@@ -110,3 +110,18 @@ describe('lineage', () => {
     expect((await lineage('SET search_path = hr')).result).toBe('none');
   });
 });
+
+describe('robustness', () => {
+  it('analyses every statement of the classifier corpora without throwing', async () => {
+    const { DISGUISED, GENUINE_READS } = await import('../sql/corpus/disguised.ts');
+    const texts = [...DISGUISED.map(([t]) => t), ...GENUINE_READS];
+    expect(texts.length).toBeGreaterThan(80);
+    for (const text of texts) {
+      for (const s of parse(text)) {
+        if (s.ast === null) continue;
+        const l = await statementLineage(s.ast, { catalog, masked, parse });
+        expect(['rows', 'none', 'unknown']).toContain(l.result);
+      }
+    }
+  });
+});
