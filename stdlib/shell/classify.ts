@@ -213,6 +213,14 @@ export class ShellWalker {
       case 'ssh':
         this.ssh(args, depth);
         return;
+      case 'kubectl':
+      case 'oc':
+        this.kubectlExec(args, depth);
+        break;
+      case 'docker':
+      case 'podman':
+        this.dockerExec(program, args, depth);
+        break;
     }
     if (SHELLS.has(program)) return this.shell(program, args, depth, stdin);
     if (STDIN_SCHEDULERS.has(program)) {
@@ -270,6 +278,27 @@ export class ShellWalker {
     // No script: the shell runs its standard input. A here-document or here-string is visible.
     if (!script && stdin !== null) this.line(stdin, depth + 1);
     else this.interpreter(program);
+  }
+
+  /** `kubectl exec POD [-c C] -- CMD ARGS`: CMD runs in the container. */
+  kubectlExec(args: Arg[], depth: number): void {
+    if (!args.some((a) => a.value === 'exec')) return;
+    const dash = args.findIndex((a) => a.value === '--');
+    if (dash >= 0 && dash + 1 < args.length) this.argv(args.slice(dash + 1), depth);
+  }
+
+  /** `docker exec [OPTIONS] CONTAINER CMD ARGS`: CMD runs in the container. */
+  dockerExec(program: string, args: Arg[], depth: number): void {
+    if (args[0]?.value !== 'exec') return;
+    let i = 1;
+    for (; i < args.length; i++) {
+      const v = args[i]!.value;
+      if (v === null) return this.fail(`${program} exec gets an argument that is not a literal`, true);
+      if (!v.startsWith('-')) break;
+      if (/^(-[euw]|--env|--env-file|--user|--workdir|--detach-keys)$/.test(v)) i++;
+    }
+    const rest = args.slice(i + 1); // skip the container
+    if (rest.length > 0) this.argv(rest, depth);
   }
 
   /** `ssh [options] HOST [COMMAND...]`: the remote command is a shell line (run on HOST). */

@@ -94,6 +94,10 @@ export const HIDDEN: readonly (readonly [string, string | null])[] = [
   [`ls&&rm x`, 'rm'],
   [`ls\nrm x`, 'rm'],
   [`ssh host sudo rm x`, 'rm'],
+  [`kubectl exec -it web-1 -c app -- rm -rf /data`, 'rm'],
+  [`kubectl -n prod exec web-1 -- sh -c 'rm x'`, 'rm'],
+  [`docker exec -u root -it web rm -rf /data`, 'rm'],
+  [`podman exec web bash -c 'rm x'`, 'rm'],
   // find, git, others that run programs
   [`find . -exec rm {} \\;`, 'rm'],
   [`find . -execdir rm {} +`, 'rm'],
