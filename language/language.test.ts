@@ -108,3 +108,18 @@ describe('never throws', () => {
     expect(format('// only a comment\n', 'x.hoop').text).toBe('// only a comment\n');
   });
 });
+
+describe('line endings', () => {
+  it('formats CRLF and CR input to the same LF output, with lines counted the same', () => {
+    const lf = 'rule a { // c\n  match sql selec\n  allow\n}\n';
+    const crlf = lf.replace(/\n/g, '\r\n');
+    const cr = lf.replace(/\n/g, '\r');
+    for (const text of [crlf, cr]) {
+      const d = parse(text, 'x.hoop').diagnostics;
+      expect(d.map((x) => [x.code, x.span.startLine, x.span.startColumn])).toEqual([['HOOP2001', 2, 13]]);
+    }
+    const ok = 'rule a { // c\n  match sql select\n  allow\n}\n';
+    expect(format(ok.replace(/\n/g, '\r\n'), 'x.hoop').text).toBe(format(ok, 'x.hoop').text);
+    expect(format(ok.replace(/\n/g, '\r'), 'x.hoop').text).toBe(format(ok, 'x.hoop').text);
+  });
+});
