@@ -9,7 +9,7 @@
 // `normalized` and `fingerprint` each need another pass of libpg-query over the text, so they are
 // computed on first read (and then remembered): a caller that decides on `kind` alone does not
 // pay for them. They are getters (see SqlFacts): property reads and JSON see them, an object
-// spread (`{...action}`) does not — use `action.toJSON()` for a plain copy.
+// spread (`{...action}`) does not — use `JSON.parse(JSON.stringify(action))` for a plain copy.
 
 import { createHash } from 'node:crypto';
 import { fingerprintSync, loadModule, normalizeSync, parseSync } from 'libpg-query';
