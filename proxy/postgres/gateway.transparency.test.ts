@@ -3,6 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -188,6 +189,47 @@ describe('the pg driver through the gateway', () => {
     } finally {
       await c.end();
       await bystander.end();
+    }
+  });
+});
+
+describe('upstream authentication methods', () => {
+  it.each([
+    ['md5', 'md5user'],
+    ['password', 'pwuser'],
+    ['scram-sha-256', 'app'],
+  ])('the gateway authenticates upstream with %s', async (method, user) => {
+    if (user !== 'app') {
+      cluster.psql(`SET password_encryption = '${method === 'md5' ? 'md5' : 'scram-sha-256'}'; CREATE ROLE ${user} LOGIN PASSWORD 'pw-${user}'; GRANT CONNECT ON DATABASE app TO ${user}`);
+      const hba = joinPath(cluster.dataDir, 'pg_hba.conf');
+      writeFileSync(hba, `host all ${user} 127.0.0.1/32 ${method}\n` + readFileSync(hba, 'utf8'));
+      cluster.psql('SELECT pg_reload_conf()');
+    }
+    const via = await startTestGateway(cluster, ALLOW_ALL, {}, `auth-${method}`, (c) => {
+      c.resources[0]!.user = user;
+      c.resources[0]!.password = user === 'app' ? cluster.appUser.password : `pw-${user}`;
+    });
+    try {
+      const r = await run(join(cluster.binDir, 'psql'), ['-X', '-At', '-c', 'SELECT current_user', via.conninfo(await via.token())]);
+      expect(r).toMatchObject({ code: 0, stdout: `${user}\n` });
+      const auth = cluster.psql(`SELECT count(*) FROM pg_hba_file_rules WHERE '${user}' = ANY(user_name) AND auth_method = '${method}'`);
+      if (user !== 'app') expect(auth.trim()).toBe('1');
+    } finally {
+      await via.close();
+    }
+  });
+
+  it('a wrong upstream password is a clear refusal, not a hang', async () => {
+    const via = await startTestGateway(cluster, ALLOW_ALL, {}, 'badpw', (c) => {
+      c.resources[0]!.password = 'wrong';
+    });
+    try {
+      const r = await run(join(cluster.binDir, 'psql'), ['-X', '-At', '-c', 'SELECT 1', via.conninfo(await via.token())]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('resource "badpw" is unavailable');
+      expect(r.stderr).not.toContain('wrong');
+    } finally {
+      await via.close();
     }
   });
 });
