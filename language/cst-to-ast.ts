@@ -58,24 +58,29 @@ function isToken(x: CstNode | IToken): x is IToken {
   return (x as IToken).image !== undefined;
 }
 
+const realToken = (x: CstNode | IToken): x is IToken =>
+  isToken(x) && !x.isInsertedInRecovery && Number.isFinite(x.startOffset);
+
 /** Real (not recovery-inserted) tokens under `key`. */
 function toks(n: CstNode | undefined, key: string): IToken[] {
   const xs = n?.children[key] ?? [];
-  return xs.filter((x): x is IToken => isToken(x) && !x.isInsertedInRecovery && Number.isFinite(x.startOffset));
+  return xs.filter(realToken);
 }
 function tok(n: CstNode | undefined, key: string): IToken | undefined {
-  return toks(n, key)[0];
+  // A loop rather than toks()[0]: called for most children of every node, so no array per call.
+  const xs = n?.children[key];
+  if (xs) for (const x of xs) if (realToken(x)) return x;
+  return undefined;
 }
 function nodes(n: CstNode | undefined, key: string): CstNode[] {
   const xs = n?.children[key] ?? [];
   return xs.filter((x): x is CstNode => !isToken(x));
 }
 function node(n: CstNode | undefined, key: string): CstNode | undefined {
-  return nodes(n, key)[0];
+  const xs = n?.children[key];
+  if (xs) for (const x of xs) if (!isToken(x)) return x;
+  return undefined;
 }
-
-const realToken = (x: CstNode | IToken): x is IToken =>
-  isToken(x) && !x.isInsertedInRecovery && Number.isFinite(x.startOffset);
 
 /**
  * The first and last real tokens under a node. Each child list is in source order, so only its
