@@ -2,6 +2,7 @@
 // The gateway decodes only what it must (ReadyForQuery, errors, RowDescription when masking...);
 // everything else is relayed as the exact bytes received.
 
+import type { ResultField } from '../../ports.ts';
 import type { Frame } from './framer.ts';
 import type { Decoded } from './frontend.ts';
 import { ProtocolViolation, Reader, Writer } from './writer.ts';
@@ -35,15 +36,8 @@ export const enum BackendCode {
 
 export type TransactionStatus = 'I' | 'T' | 'E';
 
-export interface Field {
-  name: string;
-  tableOid: number;
-  columnAttr: number;
-  typeOid: number;
-  typeSize: number;
-  typeModifier: number;
-  format: 0 | 1;
-}
+/** A RowDescription field: the same shape the masking port consumes. */
+export type Field = ResultField;
 
 /** ErrorResponse/NoticeResponse fields in wire order: [field code ('S', 'C', 'M', ...), value]. */
 export type ErrorFields = [string, string][];
