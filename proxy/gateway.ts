@@ -112,6 +112,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     ...(recorder ? { recorder } : {}),
     ...(deps.approvals ? { approvals: deps.approvals } : {}),
     approvalMode: config.approvals.mode,
+    approvalTimeoutMs: config.approvals.timeoutMs,
     ...(deps.masker ? { masker: deps.masker } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     resources,

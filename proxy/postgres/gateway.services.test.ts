@@ -113,6 +113,26 @@ describe('approvals, hold mode: cancel', () => {
   });
 });
 
+describe('approvals, hold mode: timeout', () => {
+  it('a held statement waits at most approvals.timeout, then errors and never runs', async () => {
+    const quick = await startTestGateway(cluster, POLICY, { approvals }, 'quick-timeout', (c) => {
+      c.approvals.timeoutMs = 400;
+    });
+    const c = new pg.Client(quick.pgConfig(await quick.token({ groups: ['data-writer'] })));
+    await c.connect();
+    try {
+      const started = Date.now();
+      await expect(c.query("INSERT INTO ledger (note) VALUES ('timed out')")).rejects.toThrow(/was not decided within/);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(count('timed out')).toBe(0);
+      expect((await c.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+    } finally {
+      await c.end();
+      await quick.close();
+    }
+  });
+});
+
 describe('approvals, return mode', () => {
   it('errors now with the approval id; the byte-identical re-send runs once after approval', async () => {
     const c = new pg.Client({ ...gw.pgConfig(token), application_name: 'agent#approval=return' });

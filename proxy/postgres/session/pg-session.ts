@@ -801,18 +801,26 @@ export class PgSession {
         this.approvalWait = wait;
         const onEnd = (): void => wait.abort();
         this.abort.signal.addEventListener('abort', onEnd);
+        // `approvals.timeout` bounds how long a held statement waits (the approval itself stays
+        // valid for the rule's `within`; a later re-send can use it in return mode).
+        let timedOut = false;
+        const limit = this.svc.approvalTimeoutMs;
+        const timer = limit !== undefined && limit > 0 ? setTimeout(() => ((timedOut = true), wait.abort()), limit) : undefined;
+        const stopped = (): { ok: false; id: string; pending: true; sqlstate: string; message: string; detail: string } =>
+          timedOut
+            ? { ok: false, id: rec.id, pending: true, sqlstate: '57014', message: `hoop: approval ${rec.id} was not decided within ${Math.round(limit! / 1000)}s`, detail: `approval id: ${rec.id}` }
+            : { ok: false, id: rec.id, pending: true, sqlstate: '57014', message: `hoop: canceled while waiting for approval ${rec.id}`, detail: `approval id: ${rec.id}` };
         try {
           final = await svc.wait(rec.id, wait.signal);
         } catch (e) {
           if (!wait.signal.aborted) throw e;
-          return { ok: false, id: rec.id, pending: true, sqlstate: '57014', message: `hoop: canceled while waiting for approval ${rec.id}`, detail: `approval id: ${rec.id}` };
+          return stopped();
         } finally {
+          clearTimeout(timer);
           this.approvalWait = undefined;
           this.abort.signal.removeEventListener('abort', onEnd);
         }
-        if (wait.signal.aborted && final.status === 'pending') {
-          return { ok: false, id: rec.id, pending: true, sqlstate: '57014', message: `hoop: canceled while waiting for approval ${rec.id}`, detail: `approval id: ${rec.id}` };
-        }
+        if (wait.signal.aborted && final.status === 'pending') return stopped();
       }
       if (final.status === 'approved') {
         // Single use: a second statement cannot ride on the same approval.

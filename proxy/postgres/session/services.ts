@@ -21,6 +21,8 @@ export interface SessionServices {
   recorder?: SessionRecorder;
   approvals?: ApprovalService;
   approvalMode: ApprovalMode;
+  /** Hold mode: how long a held statement waits for a decision before it errors (config `approvals.timeout`). */
+  approvalTimeoutMs?: number;
   masker?: ResultMasker;
   metrics?: GatewayMetrics;
   /** By the name a client puts in `dbname`. */
