@@ -13,9 +13,11 @@
 // `LineageCache`).
 
 import { routineTrusted, type Catalog, type CatalogRelation } from './catalog.ts';
-import { CLEAR, derive, direct, describe, isClear, opaque, sourcesOf, union, type Flow } from './flow.ts';
+import { CLEAR, derive, direct, describe, isClear, opaque, union, type Flow } from './flow.ts';
 import { CLEAR_RESULT, ECHO_SAFE, READS_DATA, STATISTICS_RELATIONS, SYSTEM_COLUMNS, SAFE_CAST_TYPES } from './functions.ts';
 import type { StatementParser } from './parse.ts';
+import { functionName, list, names, outputName, relName, selectBody, unwrap, unwrapRel, type Node } from './ast-access.ts';
+import { applyAlias, findCte, newScope, schemaRank, shapeColumns, toShape, wholeRow, zipUnion, type Entry, type Scope, type Shape } from './scope.ts';
 
 /** One output position. A `spread` stands for an unknown number of columns (a function's `*`). */
 export type OutputColumn = { name: string; flow: Flow; spread?: false } | { name: string; flow: Flow; spread: true };
@@ -47,68 +49,6 @@ export interface LineageOptions {
   /** Parses view definitions. */
   parse: StatementParser;
   cache?: LineageCache;
-}
-
-type Node = Record<string, unknown>;
-
-/** `{ SelectStmt: {...} }` → ['SelectStmt', {...}] */
-function unwrap(node: unknown): [string, Node] | undefined {
-  if (node === null || typeof node !== 'object' || Array.isArray(node)) return undefined;
-  const keys = Object.keys(node);
-  if (keys.length !== 1) return undefined;
-  const body = (node as Node)[keys[0]];
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
-  return [keys[0], body as Node];
-}
-
-const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v]);
-
-/** `[{String:{sval:'a'}}, ...]` → ['a', ...] (A_Star → '*'). */
-function names(v: unknown): string[] {
-  return list(v).map((n) => {
-    const u = unwrap(n);
-    if (u?.[0] === 'String') return String(u[1].sval ?? '');
-    if (u?.[0] === 'A_Star') return '*';
-    return '?';
-  });
-}
-
-/** Columns of a FROM item. `open` means its column list is unknown (a function without a column definition list). */
-interface Shape {
-  cols: { name: string; flow: Flow }[];
-  open?: Flow;
-}
-
-interface Entry {
-  /** The name it is referred to by: the alias, else the relation name. */
-  ref: string;
-  shape: Shape;
-}
-
-interface Scope {
-  entries: Entry[];
-  /** Shapes for `*` expansion, one per top-level FROM item, in order. */
-  star: Shape[];
-  ctes: Map<string, Shape | 'pending'>;
-  parent?: Scope;
-}
-
-function newScope(parent?: Scope): Scope {
-  return { entries: [], star: [], ctes: new Map(), parent };
-}
-
-function findCte(scope: Scope | undefined, name: string): Shape | 'pending' | undefined {
-  for (let s = scope; s; s = s.parent) {
-    const found = s.ctes.get(name);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
-
-function wholeRow(shape: Shape): Flow {
-  const flows = shape.cols.map((c) => c.flow);
-  if (shape.open !== undefined) flows.push(shape.open);
-  return derive(flows);
 }
 
 const MAX_VIEW_DEPTH = 16;
@@ -163,7 +103,7 @@ export class LineageAnalyzer {
       case 'DeclareCursorStmt':
       case 'PrepareStmt':
         // Rows come later (FETCH / EXECUTE), where each field is accounted for by its table OID or refused.
-        await this.nested(type === 'PrepareStmt' ? body.query : body.query);
+        await this.nested(body.query);
         break;
       case 'CreateTableAsStmt': {
         const outs = await this.nestedOutputs(body.query);
@@ -885,76 +825,3 @@ export class LineageAnalyzer {
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// helpers
-
-/** Set-operation branches are bare SelectStmt bodies; accept a wrapped one too. */
-function selectBody(v: unknown): Node {
-  const u = unwrap(v);
-  if (u?.[0] === 'SelectStmt') return u[1];
-  return v !== null && typeof v === 'object' ? (v as Node) : {};
-}
-
-function unwrapRel(v: unknown): Node | undefined {
-  const u = unwrap(v);
-  if (u?.[0] === 'RangeVar') return u[1];
-  return v && typeof v === 'object' && 'relname' in (v as Node) ? (v as Node) : undefined;
-}
-
-function relName(rel: Node | undefined): string {
-  if (!rel) return '?';
-  return rel.schemaname ? `${String(rel.schemaname)}.${String(rel.relname)}` : String(rel.relname);
-}
-
-function functionName(body: Node): string | undefined {
-  const first = list(unwrap(list(body.functions)[0])?.[1].items)[0];
-  const fc = unwrap(first);
-  return fc?.[0] === 'FuncCall' ? names(fc[1].funcname).at(-1) : undefined;
-}
-
-function schemaRank(schema: string): number {
-  if (schema.startsWith('pg_temp')) return 0;
-  if (schema === 'pg_catalog') return 1;
-  if (schema === 'public') return 2;
-  return 3;
-}
-
-function outputName(val: unknown): string {
-  const u = unwrap(val);
-  if (u?.[0] === 'ColumnRef') return names(u[1].fields).at(-1) ?? '?column?';
-  if (u?.[0] === 'FuncCall') return names(u[1].funcname).at(-1) ?? '?column?';
-  if (u?.[0] === 'TypeCast') return outputName(u[1].arg);
-  return '?column?';
-}
-
-function applyAlias(shape: Shape, alias: Node | undefined): Shape {
-  const cols = alias ? names(alias.colnames) : [];
-  if (cols.length === 0) return shape;
-  return { cols: shape.cols.map((c, i) => ({ name: cols[i] ?? c.name, flow: c.flow })), open: shape.open };
-}
-
-function toShape(outs: OutputColumn[], aliases: string[]): Shape {
-  const fixed = outs.filter((o) => !o.spread);
-  const spreads = outs.filter((o) => o.spread);
-  return {
-    cols: fixed.map((o, i) => ({ name: aliases[i] ?? o.name, flow: o.flow })),
-    open: spreads.length > 0 ? union(spreads.map((s) => s.flow)) : undefined,
-  };
-}
-
-function shapeColumns(shape: Shape): OutputColumn[] {
-  const out: OutputColumn[] = shape.cols.map((c) => ({ name: c.name, flow: c.flow }));
-  if (shape.open !== undefined) out.push({ name: '*', flow: shape.open, spread: true });
-  return out;
-}
-
-/** Position-wise union of two branches of a set operation. */
-function zipUnion(l: OutputColumn[], r: OutputColumn[]): OutputColumn[] {
-  if (l.some((o) => o.spread) || r.some((o) => o.spread) || l.length !== r.length) {
-    const all = union([...l, ...r].map((o) => o.flow));
-    return [{ name: '*', flow: all, spread: true }];
-  }
-  return l.map((o, i) => ({ name: o.name, flow: union([o.flow, r[i].flow]) }));
-}
-
-export { sourcesOf };
