@@ -2,7 +2,6 @@
 // extended/binary): column masks and content detectors together, every corpus statement inside a
 // transaction that is rolled back, and no byte the gateway sends contains a sentinel. Statements
 // the corpus says must be blocked get 42501 and the session keeps working afterwards.
-// (proxy/postgres/gateway.masking.test.ts runs each statement in its own fresh session.)
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
