@@ -93,6 +93,16 @@ describe('garbage on the wire', () => {
     expect(big.error()).toMatchObject({ C: '08P01' });
   });
 
+  it('a newer 3.x protocol version is negotiated down to 3.0, as PostgreSQL does', async () => {
+    const c = await RawClient.open(port());
+    c.send(encodeStartup({ name: 'startup', version: (3 << 16) | 2, params: { user: 'agent-7', database: gw.resourceName, '_pq_.future': 'on' } }));
+    expect(await c.until((m) => m.name === 'authenticationCleartextPassword')).toBeDefined();
+    expect(c.messages[0]).toEqual({ name: 'negotiateProtocolVersion', minor: 0, options: ['_pq_.future'] });
+    c.send(encodePassword(token));
+    expect(await c.until((m) => m.name === 'readyForQuery')).toBeDefined();
+    c.destroy();
+  });
+
   it('GSSENCRequest is refused with N and SSLRequest without TLS configured gets N', async () => {
     for (const name of ['gssEncRequest', 'sslRequest'] as const) {
       const c = await RawClient.open(port());
@@ -149,7 +159,9 @@ describe('tokens', () => {
     c.on('error', () => undefined);
     await c.connect();
     expect((await c.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
-    await new Promise((r) => setTimeout(r, 1700));
+    // `exp` has one-second resolution: wait until just past it.
+    const exp = (JSON.parse(Buffer.from(short.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp;
+    await new Promise((r) => setTimeout(r, Math.max(0, exp * 1000 - Date.now()) + 150));
     const n = gw.audit.records.length;
     await expect(c.query('SELECT 1 AS ok')).rejects.toThrow(/token has expired/);
     expect(gw.audit.records.slice(n).some((r) => r.type === 'decision')).toBe(false);

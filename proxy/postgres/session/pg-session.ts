@@ -368,7 +368,13 @@ export class PgSession {
   }
 
   private onStartupMessage(version: number, params: Record<string, string>): Promise<void> | void {
-    if (version !== 196608) return this.fatal('08P01', `hoop: unsupported protocol version ${version >> 16}.${version & 0xffff}`);
+    if (version >> 16 !== 3) return this.fatal('08P01', `hoop: unsupported protocol version ${version >> 16}.${version & 0xffff}`);
+    // A newer 3.x minor version or `_pq_.` protocol options: answer as PostgreSQL does, with the
+    // newest minor version we speak (3.0) and the options we do not know, then carry on in 3.0.
+    const pqOptions = Object.keys(params).filter((k) => k.startsWith('_pq_.'));
+    if ((version & 0xffff) > 0 || pqOptions.length > 0) {
+      this.client.write(encodeBackend({ name: 'negotiateProtocolVersion', minor: 0, options: pqOptions }));
+    }
     if (!params.user) return this.fatal('28000', 'hoop: no user name specified in the startup packet');
     if (params.replication && !['false', 'off', 'no', '0'].includes(params.replication.toLowerCase())) {
       return this.fatal('28000', 'hoop: replication connections are not supported through the gateway');
