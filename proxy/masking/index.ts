@@ -77,7 +77,7 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
   const resources = new Map<string, Promise<ResourceState>>();
   let parserPromise: Promise<StatementParser> | undefined;
   const parser = (): Promise<StatementParser> => (options.sqlAnalyzer ? Promise.resolve(options.sqlAnalyzer) : (parserPromise ??= loadStatementParser()));
-  const lineages = new Map<string, Promise<TextLineage>>();
+  const lineages = new Map<string, { at: number; value: Promise<TextLineage> }>();
   const builtCache = new Map<string, Built>();
   const ttl = options.catalogTtlMs ?? 5_000;
 
@@ -103,14 +103,15 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
    */
   function lineageOf(resource: Resource, text: string, masked: ReadonlySet<string>): Promise<TextLineage> {
     const key = `${resource.name}\u0000${[...masked].sort().join(',')}\u0000${text}`;
-    let hit = lineages.get(key);
-    if (hit) {
+    const cached = lineages.get(key);
+    // Lineage depends on the catalog: an entry lives as long as the catalog's answers do.
+    if (cached && Date.now() - cached.at < ttl) {
       // Refresh the entry's position: the map is kept in least-recently-used order.
       lineages.delete(key);
-      lineages.set(key, hit);
-      return hit;
+      lineages.set(key, cached);
+      return cached.value;
     }
-    hit = (async () => {
+    const entry = (async (): Promise<TextLineage> => {
       // Detectors only: all that matters is whether a statement is a COPY, and a COPY statement
       // spells the keyword (keywords cannot be quoted or escaped), so most texts need no parse.
       if (masked.size === 0 && !/copy/i.test(text)) return { statements: [], unparsed: false, copyTo: false };
@@ -129,14 +130,13 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
       for (const s of parsed) statements.push(await statementLineage(s.ast, { catalog: st.catalog, masked, parse, cache: st.views }));
       return { statements, unparsed, copyTo };
     })();
-    const entry = hit;
     // Huge texts are analysed every time rather than held in the cache.
     if (text.length > MAX_CACHED_TEXT) return entry;
-    lineages.set(key, entry);
-    entry.catch(() => lineages.delete(key));
+    const record = { at: Date.now(), value: entry };
+    lineages.delete(key);
+    lineages.set(key, record);
+    entry.catch(() => lineages.get(key) === record && lineages.delete(key));
     if (lineages.size > LINEAGE_CACHE_SIZE) lineages.delete(lineages.keys().next().value as string);
-    // Lineage depends on the catalog: drop it with the catalog's TTL.
-    setTimeout(() => lineages.get(key) === entry && lineages.delete(key), ttl).unref();
     return entry;
   }
 
