@@ -12,6 +12,7 @@
 import { loadModule, parseSync } from 'libpg-query';
 import { loadShellClassifier } from '../stdlib/shell/index.ts';
 import { loadSqlClassifier } from '../stdlib/sql/index.ts';
+import { percentile } from './support.ts';
 
 const args = new Set(process.argv.slice(2));
 const json = args.has('--json');
@@ -42,10 +43,6 @@ const TYPICAL_SHELL = [
   'git -C /srv/app log --oneline -n 5',
 ];
 
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
 
 /** Nanoseconds per call of `fn(i)`, one sample per call. */
 function sampleEach(n: number, fn: (i: number) => void): number[] {

@@ -28,6 +28,7 @@ import { recordingFiles } from '../replay/files.ts';
 import { readsContext } from '../replay/redecide.ts';
 import { NO_CUSTOMER_READS } from '../replay/fixtures.ts';
 import type { Identity, Resource } from '../stdlib/facts.ts';
+import { rng } from './support.ts';
 
 const argv = process.argv.slice(2);
 const json = argv.includes('--json');
@@ -35,11 +36,6 @@ const nIdx = argv.indexOf('--statements');
 const total = nIdx >= 0 ? Number(argv[nIdx + 1]) : argv.includes('--quick') ? 100_000 : 1_000_000;
 const PER_SESSION = 2_000;
 
-/** xorshift32: deterministic, so every run measures the same recordings. */
-function rng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), (x >>> 0) / 4294967296);
-}
 
 // Statement shapes; `#` is replaced by a literal from a small pool (or, rarely, a one-off value).
 const SHAPES = [

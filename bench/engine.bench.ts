@@ -18,6 +18,7 @@
 import { createRequire } from 'node:module';
 import { compilePolicy, type PreparedPolicy } from '../engine/index.ts';
 import type { Request, SqlKind } from '../stdlib/facts.ts';
+import { rng } from './support.ts';
 
 const require = createRequire(import.meta.url);
 // The Node.js build of cedar-wasm (CommonJS, loads its .wasm synchronously).
@@ -27,17 +28,6 @@ const args = new Set(process.argv.slice(2));
 const json = args.has('--json');
 const quick = args.has('--quick');
 
-/** A small deterministic PRNG (mulberry32), so every run measures the same sets and requests. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Vocabulary {
   resources: number;

@@ -17,6 +17,7 @@ import { MemoryCatalog } from '../stdlib/lineage/index.ts';
 import type { Decision } from '../engine/response.ts';
 import { createResultMasker } from '../proxy/masking/index.ts';
 import type { ResultField } from '../proxy/ports.ts';
+import { cpuMs } from './support.ts';
 
 const args = new Set(process.argv.slice(2));
 const json = args.has('--json');
@@ -29,14 +30,6 @@ function frac(i: number, k: number): number {
   return (Math.imul(i * 31 + k + 1, 2654435761) >>> 0) / 4294967296;
 }
 
-/**
- * CPU time of this process (user + system), in ms. The box is shared with other work, so wall time
- * measures the neighbours as much as the code; CPU time measures what this loop costs (one thread).
- */
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
 
 const COLUMNS = ['id', 'name', 'email', 'card_number', 'city', 'status', 'created_at', 'total', 'note', 'country'];
 const TYPES = [23, 25, 25, 25, 25, 25, 1184, 1700, 25, 25];
