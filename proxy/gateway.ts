@@ -5,7 +5,6 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { compilePolicy, loadPolicySources, type PreparedPolicy } from '../engine/index.ts';
-import type { SqlClassifier } from '../stdlib/facts.ts';
 import { loadSqlClassifier } from '../stdlib/sql/index.ts';
 import { openAuditLog } from './audit/index.ts';
 import type { GatewayConfig } from './config.ts';
@@ -13,7 +12,7 @@ import { isLoopback } from './config.ts';
 import { createTokenVerifier } from './identity/index.ts';
 import type { ApprovalService, AuditSink, GatewayMetrics, ResultMasker, SessionRecorder, TokenVerifier } from './ports.ts';
 import { CancelRegistry } from './postgres/cancel.ts';
-import type { PolicyEvaluator } from './postgres/enforcement/decider.ts';
+import type { PolicyEvaluator, SessionClassifier } from './postgres/enforcement/decider.ts';
 import { startPgListener } from './postgres/listener.ts';
 import type { RoutedResource } from './postgres/session/services.ts';
 import { upstreamTarget } from './postgres/session/upstream.ts';
@@ -23,7 +22,7 @@ export interface GatewayDeps {
   verifier?: TokenVerifier;
   /** A fixed policy (tests); otherwise compiled from `config.policy` and reloaded on SIGHUP / change. */
   policy?: PolicyEvaluator;
-  classifier?: SqlClassifier;
+  classifier?: SessionClassifier;
   audit?: AuditSink;
   recorder?: SessionRecorder | null;
   approvals?: ApprovalService;

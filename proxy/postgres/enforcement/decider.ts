@@ -3,6 +3,10 @@
 
 import type { Decision } from '../../../engine/response.ts';
 import type { Identity, Request, Resource, SqlAction, SqlClassifier } from '../../../stdlib/facts.ts';
+import { sessionChange, type SqlAnalyzer } from '../../../stdlib/sql/index.ts';
+
+/** The classifier the session needs: facts plus the AST (for PREPARE/DEALLOCATE tracking). */
+export type SessionClassifier = SqlClassifier & SqlAnalyzer;
 
 /** What the session needs of a compiled policy (engine/index.ts `PreparedPolicy`). */
 export interface PolicyEvaluator {
@@ -19,6 +23,8 @@ export interface DecisionContext {
 export interface StatementVerdict {
   action: SqlAction;
   decision: Decision;
+  /** A SQL-level PREPARE (its name) or DEALLOCATE (a name, or null for ALL) in this statement. */
+  change?: { prepare?: string; deallocate?: string | null } | null;
 }
 
 const NO_MASKS = { columns: [], detectors: [] };
@@ -29,15 +35,18 @@ export function gatewayBlock(message: string): Decision {
 }
 
 export function decideStatements(
-  classifier: SqlClassifier,
+  classifier: SessionClassifier,
   policy: PolicyEvaluator | undefined,
   ctx: DecisionContext,
   text: string,
   prepared: ReadonlyMap<string, SqlAction> | undefined,
 ): StatementVerdict[] {
   let actions: SqlAction[];
+  let changes: StatementVerdict['change'][];
   try {
-    actions = classifier.classify(text, prepared && prepared.size > 0 ? { prepared } : undefined);
+    const analyzed = classifier.analyze(text, prepared && prepared.size > 0 ? { prepared } : undefined);
+    actions = analyzed.map((a) => a.action);
+    changes = analyzed.map((a) => sessionChange(a));
   } catch (e) {
     // The contract says classify never throws; if it does, nothing runs.
     return [{ action: unknownAction(text, `classifier failed: ${(e as Error).message}`), decision: gatewayBlock('the gateway could not classify this statement') }];
@@ -46,7 +55,8 @@ export function decideStatements(
   const time = new Date().toISOString();
   const context = { time, client_addr: ctx.clientAddr, session_id: ctx.sessionId };
   const out: StatementVerdict[] = [];
-  for (const action of actions) {
+  for (let i = 0; i < actions.length; i++) {
+    const action = actions[i]!;
     let decision: Decision;
     if (!policy) decision = gatewayBlock('no policy is loaded');
     else {
@@ -57,7 +67,7 @@ export function decideStatements(
         decision = gatewayBlock(`policy evaluation failed: ${(e as Error).message}`);
       }
     }
-    out.push({ action, decision });
+    out.push({ action, decision, change: changes[i] ?? null });
   }
   return out;
 }
@@ -82,23 +92,18 @@ export function blockText(d: Decision): { message: string; detail?: string } {
   return { message: `hoop: blocked by ${rules.join(', ')}: ${msg}`, detail: `rule${rules.length > 1 ? 's' : ''}: ${rules.join(', ')}` };
 }
 
-// SQL-level PREPARE/DEALLOCATE tracking, so `EXECUTE name` is decided by what `name` holds.
-const PREPARE_RE = /^\s*prepare\s+(?:"((?:[^"]|"")+)"|([A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*))/i;
-const DEALLOCATE_RE = /^\s*deallocate\s+(?:prepare\s+)?(?:"((?:[^"]|"")+)"|([A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*))\s*;?\s*$/i;
-
-/** Updates the session's prepared-statement map for a statement that is being forwarded. */
-export function trackPrepared(prepared: Map<string, SqlAction>, action: SqlAction): void {
-  const p = PREPARE_RE.exec(action.text);
-  if (p) {
-    const name = p[1] !== undefined ? p[1].replace(/""/g, '"') : p[2]!.toLowerCase();
+/**
+ * SQL-level PREPARE/DEALLOCATE tracking for a statement being forwarded, so `EXECUTE name` is
+ * decided by what `name` holds (names as the parser gives them, from the classifier's AST).
+ */
+export function trackPrepared(prepared: Map<string, SqlAction>, v: StatementVerdict): void {
+  const c = v.change;
+  if (!c) return;
+  if (c.prepare !== undefined) {
     // A second PREPARE of a taken name fails upstream; the first one stays what EXECUTE runs.
-    if (!prepared.has(name)) prepared.set(name, action);
-    return;
-  }
-  const d = DEALLOCATE_RE.exec(action.text);
-  if (d) {
-    const name = d[1] !== undefined ? d[1].replace(/""/g, '"') : d[2]!.toLowerCase();
-    if (name === 'all' && d[2] !== undefined) prepared.clear();
-    else prepared.delete(name);
+    if (!prepared.has(c.prepare)) prepared.set(c.prepare, v.action);
+  } else if (c.deallocate !== undefined) {
+    if (c.deallocate === null) prepared.clear();
+    else prepared.delete(c.deallocate);
   }
 }

@@ -2,9 +2,9 @@
 
 import type { SecureContext } from 'node:tls';
 import type { ApprovalMode, ApprovalService, AuditSink, GatewayMetrics, ResultMasker, SessionRecorder, TokenVerifier } from '../../ports.ts';
-import type { Resource, SqlClassifier } from '../../../stdlib/facts.ts';
+import type { Resource } from '../../../stdlib/facts.ts';
 import type { CancelRegistry } from '../cancel.ts';
-import type { PolicyEvaluator } from '../enforcement/decider.ts';
+import type { PolicyEvaluator, SessionClassifier } from '../enforcement/decider.ts';
 import type { UpstreamTarget } from './upstream.ts';
 
 export interface RoutedResource {
@@ -14,7 +14,7 @@ export interface RoutedResource {
 
 export interface SessionServices {
   verifier: TokenVerifier;
-  classifier: SqlClassifier;
+  classifier: SessionClassifier;
   /** The current policy; read once per decision so a reload swaps atomically. */
   policy(): PolicyEvaluator | undefined;
   audit: AuditSink;
