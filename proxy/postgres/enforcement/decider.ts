@@ -94,16 +94,28 @@ export function blockText(d: Decision): { message: string; detail?: string } {
 
 /**
  * SQL-level PREPARE/DEALLOCATE tracking for a statement being forwarded, so `EXECUTE name` is
- * decided by what `name` holds (names as the parser gives them, from the classifier's AST).
+ * decided by what `name` holds. The session passes the change the classifier read from the AST
+ * (stdlib `sessionChange`); callers without an AST (replay) get it from the statement text.
  */
-export function trackPrepared(prepared: Map<string, SqlAction>, v: StatementVerdict): void {
-  const c = v.change;
-  if (!c) return;
-  if (c.prepare !== undefined) {
+export function trackPrepared(prepared: Map<string, SqlAction>, action: SqlAction, change: StatementVerdict['change'] = changeFromText(action.text)): void {
+  if (!change) return;
+  if (change.prepare !== undefined) {
     // A second PREPARE of a taken name fails upstream; the first one stays what EXECUTE runs.
-    if (!prepared.has(c.prepare)) prepared.set(c.prepare, v.action);
-  } else if (c.deallocate !== undefined) {
-    if (c.deallocate === null) prepared.clear();
-    else prepared.delete(c.deallocate);
+    if (!prepared.has(change.prepare)) prepared.set(change.prepare, action);
+  } else if (change.deallocate !== undefined) {
+    if (change.deallocate === null) prepared.clear();
+    else prepared.delete(change.deallocate);
   }
+}
+
+const PREPARE_RE = /^\s*prepare\s+(?:"((?:[^"]|"")+)"|([A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*))/i;
+const DEALLOCATE_RE = /^\s*deallocate\s+(?:prepare\s+)?(?:"((?:[^"]|"")+)"|([A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*))\s*;?\s*$/i;
+
+function changeFromText(text: string): StatementVerdict['change'] {
+  const p = PREPARE_RE.exec(text);
+  if (p) return { prepare: p[1] !== undefined ? p[1].replace(/""/g, '"') : p[2]!.toLowerCase() };
+  const d = DEALLOCATE_RE.exec(text);
+  if (!d) return null;
+  if (d[2] !== undefined && d[2].toLowerCase() === 'all') return { deallocate: null };
+  return { deallocate: d[1] !== undefined ? d[1].replace(/""/g, '"') : d[2]!.toLowerCase() };
 }

@@ -646,7 +646,7 @@ export class PgSession {
       this.blockSimple(enforced.error);
       return;
     }
-    for (const v of verdicts) trackPrepared(this.preparedSql, v);
+    for (const v of verdicts) trackPrepared(this.preparedSql, v.action, v.change ?? null);
     const runs: Run[] = enforced.statements.map((stmt) => ({ stmt, protocol: 'simple', started: t0, rows: 0, plan: null }));
     if (runs.length === 0) runs.push({ stmt: undefined, protocol: 'simple', started: t0, rows: 0, plan: null });
     this.pushExpect({ k: 'query', runs, idx: 0 });
@@ -682,7 +682,7 @@ export class PgSession {
     const decided: DecidedStatement = first
       ? { ...first, text, paramTypes, masked: enforced.statements.some((s) => s.masked) }
       : { text, action: undefined, decision: undefined, masked: false, paramTypes };
-    for (const v of verdicts) trackPrepared(this.preparedSql, v);
+    for (const v of verdicts) trackPrepared(this.preparedSql, v.action, v.change ?? null);
     this.statements.set(statement, decided);
     this.pushExpect({ k: 'parse' });
     this.upOut.pass(f.raw);
