@@ -17,6 +17,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig, renderConfigErrors, type GatewayConfig } from '../../proxy/config.ts';
 import { openDevIssuer } from '../../proxy/identity/dev-issuer.ts';
+import { untilStopSignal } from '../signals.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -199,15 +200,7 @@ export function register(program: Command): void {
         return;
       }
       process.stdout.write(renderDemoInstructions(demo.info));
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await untilStopSignal();
       process.stderr.write('\nhoop demo: stopping\n');
       await demo.close();
     });

@@ -2,6 +2,7 @@
 // Exit codes: 0 clean shutdown, 2 configuration or policy errors (nothing started).
 import type { Command } from 'commander';
 import { loadConfigFile, renderConfigErrors } from '../../proxy/config.ts';
+import { untilStopSignal } from '../signals.ts';
 
 export function register(program: Command): void {
   program
@@ -31,15 +32,7 @@ export function register(program: Command): void {
           (admin && config.listen.admin ? `, admin API on ${config.listen.admin.host}:${config.listen.admin.port}` : '') +
           `; resources: ${config.resources.map((r) => r.name).join(', ')}\n`,
       );
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await untilStopSignal();
       process.stderr.write('hoop gateway: shutting down\n');
       await started.running.close();
       process.exitCode = 0;
