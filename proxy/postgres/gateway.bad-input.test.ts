@@ -168,6 +168,23 @@ describe('tokens', () => {
     await c.end().catch(() => undefined);
   });
 
+  it('settings that would bypass the classifier are refused at startup, in parameters and in options', async () => {
+    const refusedWith = async (params: Record<string, string>): Promise<RawClient> => {
+      const c = await RawClient.open(port());
+      c.send(encodeStartup({ name: 'startup', version: PROTOCOL_V3, params: { user: 'agent-7', database: gw.resourceName, ...params } }));
+      await c.waitClosed();
+      return c;
+    };
+    // A client-only encoding can hide a backslash or quote inside a multi-byte character.
+    expect((await refusedWith({ client_encoding: 'SJIS' })).error()).toMatchObject({ C: '42501', M: expect.stringContaining('client_encoding') });
+    expect((await refusedWith({ options: '-c search_path=attacker' })).error()).toMatchObject({ C: '42501', M: expect.stringContaining('search_path') });
+    expect((await refusedWith({ standard_conforming_strings: 'off' })).error()).toMatchObject({ C: '42501' });
+    const ok = new pg.Client({ ...gw.pgConfig(token), options: '-c statement_timeout=5000' });
+    await ok.connect();
+    expect((await ok.query('SHOW statement_timeout')).rows).toEqual([{ statement_timeout: '5s' }]);
+    await ok.end();
+  });
+
   it('an unknown resource name is refused with 3D000', async () => {
     const c = new pg.Client({ ...gw.pgConfig(token), database: 'no-such-resource' });
     await expect(c.connect()).rejects.toMatchObject({ code: '3D000' });

@@ -36,6 +36,7 @@ import { Outbox } from './outbox.ts';
 import type { RoutedResource, SessionServices } from './services.ts';
 import { canMoveClient, canMoveServer, type ClientState, type ServerState } from './states.ts';
 import { connectUpstream } from './upstream.ts';
+import { optionSettings, refusedStartupSetting } from './startup-settings.ts';
 
 /** A statement the session has decided: a simple-protocol statement or a Parse'd one. */
 interface DecidedStatement {
@@ -384,6 +385,15 @@ export class PgSession {
     }
     if (params.options && /(^|\s|-c\s*|--)(role|session_authorization)\s*=/i.test(params.options)) {
       return this.fatal('42501', 'hoop: setting role or session_authorization in options is not allowed: identity comes from the token');
+    }
+    // Settings the classifier would call `grant` must not slip in through the startup packet.
+    const settings = [
+      ...Object.entries(params).filter(([k]) => !GATEWAY_PARAMS.has(k) && k !== 'options' && k !== 'application_name').map(([name, value]) => ({ name, value })),
+      ...optionSettings(params.options ?? ''),
+    ];
+    for (const { name, value } of settings) {
+      const why = refusedStartupSetting(name, value);
+      if (why) return this.fatal('42501', `hoop: ${why}`);
     }
     this.params = params;
     // The token travels as a cleartext password: only over TLS or on loopback.
