@@ -17,6 +17,7 @@ import { startGateway, type Gateway, type GatewayDeps } from './gateway.ts';
 import { createResultMasker } from './masking/index.ts';
 import type { AuditSink, TokenVerifier } from './ports.ts';
 import { openPolicySource, type PolicySource } from './policy-source.ts';
+import { loadSqlClassifier } from '../stdlib/sql/index.ts';
 
 export interface RunningGateway {
   gateway: Gateway;
@@ -63,7 +64,10 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
     closers.push(() => approvals.close());
     const metrics = createMetrics();
     const byName = new Map(config.resources.map((r) => [r.name, r]));
+    // One SQL classifier for the session and the masker: lineage reuses the classifier's parse cache.
+    const classifier = await loadSqlClassifier();
     const masker = createResultMasker({
+      sqlAnalyzer: (text) => classifier.analyze(text),
       catalogFor: (resource) => {
         const r = byName.get(resource.name);
         if (!r) throw new Error(`internal error: no configured resource ${resource.name}`);
@@ -78,6 +82,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
       approvals,
       metrics,
       masker,
+      classifier,
       log,
       // The gateway's own reload is off: the policy source above owns reloading.
       reload: false,
