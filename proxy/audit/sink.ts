@@ -10,7 +10,7 @@
 // acknowledged, because fsync had not returned) is cut off; a last record whose hash does not
 // verify stops the gateway from starting — someone edited the log.
 
-import { mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { fdatasyncSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AuditRecordInput, AuditSink } from '../ports.ts';
@@ -90,9 +90,12 @@ export async function openAuditLog(file: string, opts: { now?: () => Date } = {}
           seqs.push(seq);
         }
         const buf = Buffer.from(lines.join('\n') + '\n');
+        // Synchronous on purpose: a thread-pool write and fdatasync cost two cross-thread hand-offs
+        // (~80 µs measured on tmpfs) against ~8 µs inline, and every statement waits for its record
+        // anyway (audit before forward). Concurrent appends still share one write + fdatasync.
         let off = 0;
-        while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
-        await fh.datasync();
+        while (off < buf.length) off += writeSync(fh.fd, buf, off, buf.length - off);
+        fdatasyncSync(fh.fd);
         size += buf.length;
         batch.forEach((p, i) => p.resolve(seqs[i]));
       } catch (err) {
