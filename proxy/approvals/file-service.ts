@@ -20,7 +20,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus } from '../ports.ts';
-import { approvalKey, checkDecision, newApprovalId, newNonce, type ApprovalStore } from './rules.ts';
+import { approvalKey, checkDecision, effectiveStatus, newApprovalId, newNonce, type ApprovalStore } from './rules.ts';
 
 type Event =
   | {
@@ -165,8 +165,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
   }
 
   function statusOf(s: State): ApprovalStatus {
-    if ((s.status === 'pending' || s.status === 'approved') && now() > s.expiresAt) return 'expired';
-    return s.status;
+    return effectiveStatus(s.status, s.expiresAt, now());
   }
 
   function view(s: State): ApprovalRecord {

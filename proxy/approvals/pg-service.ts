@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, ApprovalStatus } from '../ports.ts';
-import { approvalKey, checkDecision, newApprovalId, type ApprovalStore } from './rules.ts';
+import { approvalKey, checkDecision, effectiveStatus, newApprovalId, type ApprovalStore } from './rules.ts';
 
 export interface PgApprovalOptions {
   connectionString?: string;
@@ -76,8 +76,7 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
   const iso = (t: number) => new Date(t).toISOString();
 
   function statusOf(r: Row): ApprovalStatus {
-    if ((r.status === 'pending' || r.status === 'approved') && now() > r.expires_at.getTime()) return 'expired';
-    return r.status;
+    return effectiveStatus(r.status, r.expires_at.getTime(), now());
   }
 
   function view(r: Row): ApprovalRecord {

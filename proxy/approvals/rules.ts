@@ -43,3 +43,8 @@ export function checkDecision(
   if (a.status !== 'pending') return { ok: false, code: 'already_decided', reason: `approval ${a.id} is already ${a.status}${a.decided_by ? ` (by ${a.decided_by})` : ''}` };
   return { ok: true };
 }
+
+/** What a stored status means now: a pending or approved approval past its expiry is expired. */
+export function effectiveStatus(status: ApprovalStatus, expiresAtMs: number, nowMs: number): ApprovalStatus {
+  return (status === 'pending' || status === 'approved') && nowMs > expiresAtMs ? 'expired' : status;
+}
