@@ -1,5 +1,8 @@
-// Writes session recordings. `statement()` never blocks the session: lines are queued on the
-// file's write stream, which writes them asynchronously and in order. A recording that cannot be
+// Writes session recordings. `statement()` never blocks the session: lines are gathered in memory
+// and handed to the file's write stream in batches (every FLUSH_MS, or at FLUSH_BYTES), which
+// writes them asynchronously and in order. Batching matters on the hot path: one thread-pool write
+// per statement cost more CPU (hand-offs, wake-ups) than everything else the recording does.
+// A crash can lose the last FLUSH_MS of recording, never an audit record. A recording that cannot be
 // written is reported through `onError` (the gateway logs it); it never fails a statement —
 // the audit log, not the recording, is the durable record of what ran.
 //
@@ -10,6 +13,11 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { SessionHeader, SessionRecorder, SessionRecording, StatementEvent } from '../ports.ts';
 import { RECORDING_VERSION, recordingFileName, type RecordingFooter } from './format.ts';
+
+/** How long a recorded line may wait in memory before it is written. */
+const FLUSH_MS = 100;
+/** A batch this large is written at once. */
+const FLUSH_BYTES = 64 * 1024;
 
 export interface RecorderOptions {
   dir: string;
@@ -38,8 +46,20 @@ export function createSessionRecorder(opts: RecorderOptions): FileSessionRecorde
         if (!failed) onError(err, file);
         failed = true;
       });
+      let pending = '';
+      let timer: NodeJS.Timeout | undefined;
+      const flush = () => {
+        if (timer) clearTimeout(timer);
+        timer = undefined;
+        if (pending === '' || failed) return;
+        stream.write(pending);
+        pending = '';
+      };
       const write = (obj: unknown) => {
-        if (!failed) stream.write(JSON.stringify(obj) + '\n');
+        if (failed) return;
+        pending += JSON.stringify(obj) + '\n';
+        if (pending.length >= FLUSH_BYTES) flush();
+        else timer ??= setTimeout(flush, FLUSH_MS);
       };
       write({ type: 'header', version: RECORDING_VERSION, ...header });
       let statements = 0;
@@ -63,6 +83,7 @@ export function createSessionRecorder(opts: RecorderOptions): FileSessionRecorde
           closed = true;
           const footer: RecordingFooter = { type: 'footer', ended_at: endedAt, statements, verdicts };
           write(footer);
+          flush();
           await new Promise<void>((resolve) => {
             if (stream.destroyed) return resolve();
             stream.end(() => resolve());
