@@ -43,9 +43,18 @@ export interface AuditRecordInput {
   decision_seq?: number;
 }
 
+export interface AuditAppendOptions {
+  /**
+   * The caller does not wait on this record (a statement's result, a session's end): it takes its
+   * place in the chain now but is written with the next batch that someone does wait for, or within
+   * a short bound, instead of costing a write and fsync of its own.
+   */
+  deferred?: boolean;
+}
+
 export interface AuditSink {
   /** Resolves with the record's sequence number once written (fsync'd). */
-  append(record: AuditRecordInput): Promise<number>;
+  append(record: AuditRecordInput, options?: AuditAppendOptions): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -105,7 +105,8 @@ describe('hoop gateway', () => {
     writeFileSync(join(dir, 'policies', 'main.hoop'), 'package t\nrule broken {');
     child.kill('SIGHUP');
     await waitFor(() => stderr.includes('policy reload rejected'));
-    expect(await psql('INSERT INTO t_cli VALUES (1)')).toMatchObject({ code: 0 });
+    const inserted = await psql('INSERT INTO t_cli VALUES (1)');
+    expect(inserted, inserted.stderr).toMatchObject({ code: 0 });
 
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

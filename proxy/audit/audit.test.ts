@@ -181,3 +181,41 @@ describe('audit log', () => {
     await expect(log.append(decision(2))).rejects.toMatchObject({ code: 'closed' });
   });
 });
+
+describe('canonical JSON', () => {
+  it('serialises frozen objects like unfrozen ones, and never serves a stale text for something mutable', () => {
+    const groups = ['b', 'a'];
+    const identity = Object.freeze({ sub: 'agent-7', groups });
+    const plain = { sub: 'agent-7', groups: ['b', 'a'] };
+    expect(canonicalJson(identity)).toBe(canonicalJson(plain));
+    expect(canonicalJson(identity)).toBe('{"groups":["b","a"],"sub":"agent-7"}');
+    // A frozen object around a mutable array is not cached: the change shows.
+    groups.push('c');
+    expect(canonicalJson(identity)).toBe('{"groups":["b","a","c"],"sub":"agent-7"}');
+    // Deeply frozen: the same text every time (and the record hash with it).
+    const deep = Object.freeze({ resource: Object.freeze({ name: 'prod-main', kind: 'postgres' }), tags: Object.freeze(['x']) });
+    const first = recordHash({ deep });
+    expect(recordHash({ deep })).toBe(first);
+    expect(recordHash({ deep: { resource: { kind: 'postgres', name: 'prod-main' }, tags: ['x'] } })).toBe(first);
+  });
+
+  it('a deferred append rides with the next awaited one and keeps the chain in order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-audit-deferred-'));
+    const file = join(dir, 'audit.jsonl');
+    const log = await openAuditLog(file);
+    const deferred = log.append(decision(1), { deferred: true });
+    await new Promise((r) => setImmediate(r));
+    // Nothing is written yet: nobody waits on it.
+    expect(existsSync(file) ? readFileSync(file, 'utf8') : '').toBe('');
+    expect(await log.append(decision(2))).toBe(2);
+    expect(await deferred).toBe(1);
+    expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(2);
+    // Alone, a deferred record is still written within a short bound, and on close.
+    const alone = log.append(decision(3), { deferred: true });
+    expect(await alone).toBe(3);
+    const last = log.append(decision(4), { deferred: true });
+    await log.close();
+    expect(await last).toBe(4);
+    expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 4 });
+  });
+});

@@ -7,6 +7,13 @@ import { hash } from 'node:crypto';
 
 export const GENESIS = '0'.repeat(64);
 
+/**
+ * Canonical text of deeply frozen plain objects and arrays, computed once: they cannot change. A
+ * session's token, identity and resource, and a statement's description, appear in every record
+ * it writes; the gateway freezes them so the hot path serialises each only once.
+ */
+const frozenText = new WeakMap<object, string>();
+
 export function canonicalJson(value: unknown): string {
   switch (typeof value) {
     case 'string':
@@ -15,29 +22,44 @@ export function canonicalJson(value: unknown): string {
       return Number.isFinite(value) ? String(value) : 'null';
     case 'boolean':
       return value ? 'true' : 'false';
-    case 'object': {
-      if (value === null) return 'null';
-      if (Array.isArray(value)) {
-        let out = '[';
-        for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + (value[i] === undefined ? 'null' : canonicalJson(value[i]));
-        return out + ']';
-      }
-      const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj).sort();
-      let out = '{';
-      let first = true;
-      for (const k of keys) {
-        const v = obj[k];
-        if (v === undefined || typeof v === 'function') continue;
-        out += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(v);
-        first = false;
-      }
-      return out + '}';
-    }
+    case 'object':
+      return value === null ? 'null' : canonicalObject(value);
     default:
       // undefined, functions, symbols: absent in JSON (callers skip them as object members).
       return 'null';
   }
+}
+
+function canonicalObject(value: object): string {
+  const cached = frozenText.get(value);
+  if (cached !== undefined) return cached;
+  // Cacheable when frozen and every member is a primitive or itself cached (deeply frozen).
+  let cacheable = Object.isFrozen(value);
+  let out: string;
+  if (Array.isArray(value)) {
+    out = '[';
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      out += (i ? ',' : '') + (v === undefined ? 'null' : canonicalJson(v));
+      if (cacheable && typeof v === 'object' && v !== null && !frozenText.has(v)) cacheable = false;
+    }
+    out += ']';
+  } else {
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj).sort();
+    out = '{';
+    let first = true;
+    for (const k of keys) {
+      const v = obj[k];
+      if (v === undefined || typeof v === 'function') continue;
+      out += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(v);
+      first = false;
+      if (cacheable && typeof v === 'object' && v !== null && !frozenText.has(v)) cacheable = false;
+    }
+    out += '}';
+  }
+  if (cacheable) frozenText.set(value, out);
+  return out;
 }
 
 export function recordHash(recordWithoutHash: Record<string, unknown>): string {

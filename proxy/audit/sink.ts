@@ -1,6 +1,8 @@
 // The audit log writer: append-only JSON Lines, hash-chained (chain.ts), durable before `append`
 // resolves. Concurrent appends are batched into one write + fdatasync (group commit), so the cost
-// of durability is paid once per batch rather than once per statement.
+// of durability is paid once per batch rather than once per statement. A deferred append (nobody
+// waits on it: a statement's result record) takes its place in the queue but does not start a
+// batch; it rides with the next awaited record, or is written after DEFERRED_FLUSH_MS at most.
 //
 // Failure rule (fail closed): if a batch cannot be written and synced, every append in it rejects,
 // and the session must not run those statements. The file is cut back to the last durable record
@@ -13,7 +15,7 @@
 import { fdatasyncSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { AuditRecordInput, AuditSink } from '../ports.ts';
+import type { AuditAppendOptions, AuditRecordInput, AuditSink } from '../ports.ts';
 import { GENESIS, recordHash, sealRecord } from './chain.ts';
 
 export class AuditError extends Error {
@@ -31,6 +33,9 @@ export interface AuditLog extends AuditSink {
   /** Sequence number of the last durable record (0 when empty). */
   readonly lastSeq: number;
 }
+
+/** The longest a deferred record waits for a batch to join. */
+const DEFERRED_FLUSH_MS = 50;
 
 interface Pending {
   body: AuditRecordInput;
@@ -64,10 +69,13 @@ export async function openAuditLog(file: string, opts: { now?: () => Date } = {}
 
   let queue: Pending[] = [];
   let flushing: Promise<void> | undefined;
+  let deferredTimer: NodeJS.Timeout | undefined;
   let broken: AuditError | undefined;
   let closed = false;
 
   async function flush(): Promise<void> {
+    if (deferredTimer) clearTimeout(deferredTimer);
+    deferredTimer = undefined;
     while (queue.length > 0) {
       const batch = queue;
       queue = [];
@@ -129,17 +137,19 @@ export async function openAuditLog(file: string, opts: { now?: () => Date } = {}
     get lastSeq() {
       return seq;
     },
-    append(record: AuditRecordInput): Promise<number> {
+    append(record: AuditRecordInput, options?: AuditAppendOptions): Promise<number> {
       if (closed) return Promise.reject(new AuditError('closed', 'audit log is closed'));
       if (broken) return Promise.reject(broken);
       return new Promise<number>((resolve, reject) => {
         queue.push({ body: record, resolve, reject });
-        schedule();
+        if (!options?.deferred) schedule();
+        else deferredTimer ??= setTimeout(schedule, DEFERRED_FLUSH_MS);
       });
     },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      if (queue.length > 0) schedule();
       while (flushing) await flushing;
       await fh.close();
       releaseLock();

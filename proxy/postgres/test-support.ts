@@ -39,10 +39,10 @@ async function auditFor(file: string): Promise<RecordingAudit> {
   const sink: RecordingAudit = {
     records: [],
     failing: false,
-    append(r) {
+    append(r, options) {
       if (sink.failing) return Promise.reject(new Error('audit disk is gone'));
       sink.records.push(r);
-      return log.append(r);
+      return log.append(r, options);
     },
     close: () => log.close(),
   };

@@ -50,6 +50,18 @@ interface DecidedStatement {
   auditSeq?: number;
 }
 
+/**
+ * The statement as the audit names it, frozen and shared by every record about the same classified
+ * statement (the classifier caches actions by text, so a repeated statement reuses it, and the
+ * audit chain serialises it once).
+ */
+const auditStatements = new WeakMap<SqlAction, NonNullable<AuditRecordInput['statement']>>();
+function auditStatement(action: SqlAction): NonNullable<AuditRecordInput['statement']> {
+  let s = auditStatements.get(action);
+  if (!s) auditStatements.set(action, (s = Object.freeze({ fingerprint: action.fingerprint, normalized: action.normalized, kind: action.kind })));
+  return s;
+}
+
 /** One execution of a decided statement. */
 interface Run {
   stmt: DecidedStatement | undefined;
@@ -1042,7 +1054,7 @@ export class PgSession {
     // The outcome, rows and duration, linked to the decision record. Not awaited: the statement has
     // already run, so there is nothing left to refuse (the decision record was durable before it ran).
     void this.svc.audit
-      .append(this.statementResult(stmt.action, stmt.decision.verdict, outcome, run.rows, duration, stmt.auditSeq, error))
+      .append(this.statementResult(stmt.action, stmt.decision.verdict, outcome, run.rows, duration, stmt.auditSeq, error), { deferred: true })
       .catch(() => undefined);
     this.recording?.statement({
       time: new Date().toISOString(),
@@ -1066,7 +1078,7 @@ export class PgSession {
 
   private statementResult(action: SqlAction, verdict: Decision['verdict'], outcome: AuditOutcome, rows: number, durationMs: number, decisionSeq: number | undefined, error: string | undefined): AuditRecordInput {
     const rec = this.auditBase('statement_result');
-    rec.statement = { fingerprint: action.fingerprint, normalized: action.normalized, kind: action.kind };
+    rec.statement = auditStatement(action);
     rec.verdict = verdict;
     rec.outcome = outcome;
     rec.rows = rows;
@@ -1116,10 +1128,12 @@ export class PgSession {
     let shared = this.auditSessionCache;
     if (!shared) {
       const id = this.identity!;
+      // Frozen all the way down, so the audit chain serialises each once per session (chain.ts).
+      const identity = this.auditIdentity(id);
       shared = this.auditSessionCache = {
-        token: { ...(id.token_id ? { jti: id.token_id } : {}), ...(id.issuer ? { iss: id.issuer } : {}) },
-        identity: this.auditIdentity(id),
-        resource: { kind: this.routed!.resource.kind, name: this.routed!.resource.name },
+        token: Object.freeze({ ...(id.token_id ? { jti: id.token_id } : {}), ...(id.issuer ? { iss: id.issuer } : {}) }),
+        identity: Object.freeze({ ...identity, groups: Object.freeze([...identity.groups]) as string[] }),
+        resource: Object.freeze({ kind: this.routed!.resource.kind, name: this.routed!.resource.name }),
       };
     }
     return { type, session_id: this.id, token: shared.token, identity: shared.identity, resource: shared.resource, client_addr: this.clientAddr };
@@ -1128,7 +1142,7 @@ export class PgSession {
   private auditDecision(v: StatementVerdict, outcome: AuditRecordInput['outcome'], approvalId: string | undefined, reason: string | undefined): AuditRecordInput {
     const d = v.decision;
     const rec = this.auditBase('decision');
-    rec.statement = { fingerprint: v.action.fingerprint, normalized: v.action.normalized, kind: v.action.kind };
+    rec.statement = auditStatement(v.action);
     rec.verdict = d.verdict;
     rec.rules = d.reasons.map((r) => r.id);
     rec.masks = d.masks.columns.length === 0 && d.masks.detectors.length === 0 ? [] : d.masks.columns.map((c) => `${c.column}:${c.masker.name}`).concat(d.masks.detectors.map((m) => `${m.detectors.map((x) => x.name).join('|')}:${m.masker.name}`));
@@ -1179,7 +1193,7 @@ export class PgSession {
     }
     if (wasReady) {
       this.svc.metrics?.sessionClosed();
-      void this.svc.audit.append(this.auditBase('session_end')).catch(() => undefined);
+      void this.svc.audit.append(this.auditBase('session_end'), { deferred: true }).catch(() => undefined);
       void this.recording?.close(new Date().toISOString()).catch(() => undefined);
     }
   }
