@@ -191,6 +191,11 @@ export interface ResultMasker {
    * that produced it; `masks` are the decision's masks. May query the upstream catalog (cached per resource).
    */
   plan(args: { resource: Resource; statementText: string; fields: ResultField[]; masks: Decision['masks'] }): Promise<MaskPlan>;
+  /**
+   * Forget what is cached about a resource's catalog. The session calls it when a transaction that
+   * ran a schema-changing statement (DDL, DO, CALL) ends, so the next statement sees the new schema.
+   */
+  invalidate?(resourceName: string): void;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -113,3 +113,79 @@ for (const binary of [false, true]) {
     });
   });
 }
+
+describe('schema changes made through the gateway', () => {
+  // Masks on reads only: DDL itself carries no masks, so nothing about it is prechecked.
+  const READ_MASKS = `package t
+default block "not allowed"
+
+rule everything {
+  match sql ${ALL_KINDS}
+  allow
+}
+
+rule mask_reads {
+  match sql read
+  mask column "customers.email" with email
+}
+`;
+  const email = Buffer.from(SENTINEL.email, 'utf8');
+  let gw2: TestGateway;
+  let masker2: GatewayResultMasker;
+  beforeAll(async () => {
+    masker2 = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
+    gw2 = await startTestGateway(cluster, READ_MASKS, { masker: masker2 }, 'prod-ddl');
+  });
+  afterAll(async () => {
+    await gw2?.close();
+    await masker2?.close();
+  });
+  async function run(c: RawClient, sql: string): Promise<{ bytes: Buffer; errorCode?: string }> {
+    const fromRaw = c.rawBytes.length;
+    const fromMsg = c.messages.length;
+    c.query(sql);
+    if (!(await c.until(() => c.messages.slice(fromMsg).some((m) => m.name === 'readyForQuery'), 20_000))) throw new Error(`no ReadyForQuery for ${sql}`);
+    const err = c.messages.slice(fromMsg).find((m) => m.name === 'error');
+    const errorCode = err && err.name === 'error' ? Object.fromEntries(err.fields).C : undefined;
+    return { bytes: Buffer.concat(c.rawBytes.slice(fromRaw)), ...(errorCode ? { errorCode } : {}) };
+  }
+
+  it('a view replaced by a committed statement is masked by its new definition at once (no stale catalog)', async () => {
+    const c = await RawClient.login(gw2.gateway.postgresPort, await gw2.token(), gw2.resourceName);
+    try {
+      // Warm the masker's catalog with the clear definition.
+      expect((await run(c, 'SELECT name FROM v_clear ORDER BY id')).errorCode).toBeUndefined();
+      expect((await run(c, 'CREATE OR REPLACE VIEW v_clear AS SELECT id, email AS name FROM customers')).errorCode).toBeUndefined();
+      const after = await run(c, 'SELECT name FROM v_clear ORDER BY id');
+      expect(after.errorCode).toBeUndefined();
+      expect(after.bytes.includes(email)).toBe(false);
+    } finally {
+      await run(c, 'CREATE OR REPLACE VIEW v_clear AS SELECT id, name FROM customers');
+      c.destroy();
+    }
+  });
+
+  it('inside the transaction that changed the schema, a read with column masks is refused', async () => {
+    const c = await RawClient.login(gw2.gateway.postgresPort, await gw2.token(), gw2.resourceName);
+    try {
+      expect((await run(c, 'SELECT name FROM v_clear ORDER BY id')).errorCode).toBeUndefined();
+      await run(c, 'BEGIN');
+      expect((await run(c, 'CREATE OR REPLACE VIEW v_clear AS SELECT id, email AS name FROM customers')).errorCode).toBeUndefined();
+      const inTx = await run(c, 'SELECT name FROM v_clear ORDER BY id');
+      expect(inTx.errorCode).toBe('42501');
+      expect(inTx.bytes.includes(email)).toBe(false);
+      expect(inTx.bytes.toString()).toContain('schema change in the same transaction');
+      expect((await run(c, 'ROLLBACK')).errorCode).toBeUndefined();
+      // One message: DDL, then a masked read in the same implicit transaction.
+      const oneMessage = await run(c, 'CREATE OR REPLACE VIEW v_clear AS SELECT id, email AS name FROM customers; SELECT name FROM v_clear');
+      expect(oneMessage.errorCode).toBe('42501');
+      expect(oneMessage.bytes.includes(email)).toBe(false);
+      // Nothing of that message ran, and once the transaction is over masked reads run again.
+      const later = await run(c, 'SELECT name FROM v_clear ORDER BY id');
+      expect(later.errorCode).toBeUndefined();
+      expect(later.bytes.includes(email)).toBe(false);
+    } finally {
+      c.destroy();
+    }
+  });
+});

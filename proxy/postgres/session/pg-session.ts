@@ -99,6 +99,12 @@ function blockedText(): string {
   return `hoop_blocked_${randomBytes(6).toString('hex')}`;
 }
 
+/** Statement kinds that may change what the catalog says (a DO block or procedure can run DDL). */
+const SCHEMA_CHANGING: ReadonlySet<string> = new Set(['ddl', 'do', 'call', 'unknown']);
+
+/** Statement kinds whose results can carry table data (DML through RETURNING; unknown and call: anything). */
+const RETURNS_DATA: ReadonlySet<string> = new Set(['select', 'insert', 'update', 'delete', 'merge', 'copy_to', 'explain', 'call', 'unknown']);
+
 function hasMasks(d: Decision): boolean {
   return d.masks.columns.length > 0 || d.masks.detectors.length > 0;
 }
@@ -149,6 +155,8 @@ export class PgSession {
   private readonly expect: Expect[] = [];
   private expectHead = 0;
   private txStatus: TransactionStatus = 'I';
+  /** A statement that may change the schema was forwarded and its transaction has not ended yet. */
+  private schemaChangedInTx = false;
   /** Extended protocol: after a refused message, drop everything until Sync. */
   private discarding = false;
   private readonly statements = new Map<string, DecidedStatement>();
@@ -740,7 +748,26 @@ export class PgSession {
         outcome = a.pending ? 'pending_approval' : 'blocked';
       }
     }
-    // Masks: a statement with masks needs a masker and a data flow the masker can follow.
+    // Masks: a statement with masks needs a masker and a data flow the masker can follow. Column
+    // masks follow lineage through the catalog, which the masker reads on its own connection: it
+    // cannot see a schema change this session made in a transaction that is still open (nor one
+    // earlier in the same message), so such a statement is refused until that transaction ends.
+    if (!blockedBy) {
+      let schemaChanged = this.schemaChangedInTx;
+      for (const v of verdicts) {
+        const changes = SCHEMA_CHANGING.has(v.action.kind);
+        if (schemaChanged && v.decision.masks.columns.length > 0 && RETURNS_DATA.has(v.action.kind)) {
+          blockedBy = v;
+          blockMessage = {
+            message: 'hoop: blocked: column masks cannot be guaranteed after a schema change in the same transaction',
+            detail: 'the gateway resolves masked columns through the committed catalog; commit or roll back the transaction that changed the schema, then run this statement again',
+          };
+          outcome = 'blocked';
+          break;
+        }
+        schemaChanged ||= changes;
+      }
+    }
     if (!blockedBy) {
       for (const v of verdicts) {
         if (!hasMasks(v.decision)) continue;
@@ -774,6 +801,8 @@ export class PgSession {
     }
     const latency = (performance.now() - t0) / 1000;
     for (const v of verdicts) this.svc.metrics?.decision(v.decision.verdict, latency);
+    // Statements that run may change the schema: masks re-read the catalog once their transaction ends.
+    if (!blockedBy && verdicts.some((v) => SCHEMA_CHANGING.has(v.action.kind))) this.schemaChangedInTx = true;
     if (blockedBy) {
       for (const v of verdicts) this.record(v, protocol, v === blockedBy ? outcome : 'blocked', t0, approvalId, v === blockedBy ? blockMessage!.message : 'another statement in the same message was refused', paramTypes);
       return { ok: false, error: gatewayError('ERROR', blockMessage!.sqlstate ?? '42501', blockMessage!.message, blockMessage!.detail) };
@@ -894,6 +923,11 @@ export class PgSession {
           if (e.k === 'query' || e.k === 'sync' || e.k === 'function') break;
         }
         this.txStatus = String.fromCharCode(f.raw[5]!) as TransactionStatus;
+        if (this.txStatus === 'I' && this.schemaChangedInTx) {
+          // Committed or rolled back: the catalog the masker reads is current again.
+          this.schemaChangedInTx = false;
+          this.svc.masker?.invalidate?.(this.routed!.resource.name);
+        }
         this.plan = null;
         this.suppressed = undefined;
         this.downOut.pass(f.raw);
