@@ -11,6 +11,7 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -70,6 +71,8 @@ rule mask_detected_pii {
 
 interface Target {
   name: string;
+  /** Runs in this process, so the process's CPU time during its runs is its cost. */
+  inProcess?: boolean;
   port: number;
   user: string;
   password: string;
@@ -134,6 +137,25 @@ async function startPgbouncer(cluster: Cluster, dir: string): Promise<{ port: nu
   };
 }
 
+/**
+ * The floor for any Node.js proxy on this machine: a byte relay (socket.pipe both ways, no
+ * framing, no policy, no audit). The gateway's distance to it is the price of what it does per
+ * statement; its distance to direct is Node's own socket cost.
+ */
+async function startNodeRelay(upstreamPort: number): Promise<{ port: number; close(): void }> {
+  const server = createServer((client) => {
+    const upstream = connect(upstreamPort, '127.0.0.1');
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return { port: typeof address === 'object' && address ? address.port : 0, close: () => server.close() };
+}
+
 async function pgbench(cluster: Cluster, t: Target, w: Workload): Promise<{ tps: number; failed: number; cpuPerTxUs?: number }> {
   // The gateways run in this process: its CPU time during a gateway run is the gateway's cost
   // (a steadier measure than throughput on a shared machine).
@@ -151,7 +173,7 @@ async function pgbench(cluster: Cluster, t: Target, w: Workload): Promise<{ tps:
   return {
     tps: Number(tps[1]),
     failed: Number(failed?.[1] ?? 0),
-    ...(t.name.startsWith('gateway') ? { cpuPerTxUs: (cpu.user + cpu.system) / processed } : {}),
+    ...(t.inProcess ? { cpuPerTxUs: (cpu.user + cpu.system) / processed } : {}),
   };
 }
 
@@ -186,7 +208,7 @@ interface Report {
   rounds: number;
   seconds: number;
   clients: number;
-  results: { workload: string; direct_tps: number; targets: { target: string; tps: number; ratio: number; failed: number; gateway_cpu_us_per_tx?: number }[] }[];
+  results: { workload: string; direct_tps: number; targets: { target: string; tps: number; ratio: number; failed: number; proxy_cpu_us_per_tx?: number }[] }[];
   latency: { target: string; p50_us: number; added_p50_us: number }[];
 }
 
@@ -198,14 +220,14 @@ const END = '<!-- gateway-bench:end -->';
 function writeDoc(r: Report): void {
   const rows = r.results.flatMap((w) => [
     `| ${w.workload} | direct | ${w.direct_tps} | 1.00× | |`,
-    ...w.targets.map((t) => `| ${w.workload} | ${t.target} | ${t.tps} | ${t.ratio.toFixed(2)}× | ${t.gateway_cpu_us_per_tx ?? ''} |`),
+    ...w.targets.map((t) => `| ${w.workload} | ${t.target} | ${t.tps} | ${t.ratio.toFixed(2)}× | ${t.proxy_cpu_us_per_tx ?? ''} |`),
   ]);
   const lat = r.latency.map((l) => `| ${l.target} | ${l.p50_us} | +${l.added_p50_us} |`);
   const section = [
     BEGIN,
     `Last run: ${r.date}, ${r.cpus} CPUs, load average ${r.load_average.before} → ${r.load_average.after}; pgbench ${r.clients} clients, ${r.seconds}s × ${r.rounds} rounds interleaved (median).`,
     '',
-    '| workload | target | tps | ratio to direct | gateway CPU µs/tx |',
+    '| workload | target | tps | ratio to direct | proxy CPU µs/tx |',
     '| --- | --- | ---: | ---: | ---: |',
     ...rows,
     '',
@@ -227,6 +249,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hoop-bench-'));
   const gateways: TestGateway[] = [];
   let bouncer: { port: number; stop(): void } | undefined;
+  let relay: { port: number; close(): void } | undefined;
   const masker = createResultMasker({
     catalogFor: () => ({ connection: { host: '127.0.0.1', port: cluster.port, user: cluster.appUser.user, password: cluster.appUser.password, database: 'app' } }),
   });
@@ -239,13 +262,16 @@ async function main(): Promise<void> {
     const allow = await startTestGateway(cluster, ALLOW_ALL, {}, 'bench');
     const realistic = await startTestGateway(cluster, REALISTIC, { masker }, 'bench');
     gateways.push(allow, realistic);
+    for (const g of gateways) g.audit.keepRecords = false;
+    relay = await startNodeRelay(cluster.port);
     const hasBouncer = existsSync('/usr/sbin/pgbouncer');
     if (hasBouncer) bouncer = await startPgbouncer(cluster, mkdtempSync(join(tmpdir(), 'hoop-pgb-')));
 
     const targets: Target[] = [
       { name: 'direct', port: cluster.port, user: 'app', password: cluster.appUser.password, database: 'app' },
-      { name: 'gateway (allow-all)', port: allow.gateway.postgresPort, user: 'agent', password: await allow.issuer.mint({ sub: 'bench', groups: ['data-writer'], ttlMs: 3_000_000 }), database: 'bench' },
-      { name: 'gateway (realistic + masking)', port: realistic.gateway.postgresPort, user: 'agent', password: await realistic.issuer.mint({ sub: 'bench', groups: ['data-writer'], ttlMs: 3_000_000 }), database: 'bench' },
+      { name: 'node relay (floor)', inProcess: true, port: relay.port, user: 'app', password: cluster.appUser.password, database: 'app' },
+      { name: 'gateway (allow-all)', inProcess: true, port: allow.gateway.postgresPort, user: 'agent', password: await allow.issuer.mint({ sub: 'bench', groups: ['data-writer'], ttlMs: 3_000_000 }), database: 'bench' },
+      { name: 'gateway (realistic + masking)', inProcess: true, port: realistic.gateway.postgresPort, user: 'agent', password: await realistic.issuer.mint({ sub: 'bench', groups: ['data-writer'], ttlMs: 3_000_000 }), database: 'bench' },
       ...(bouncer ? [{ name: 'pgbouncer (session)', port: bouncer.port, user: 'app', password: cluster.appUser.password, database: 'bench' }] : []),
     ];
 
@@ -293,7 +319,7 @@ async function main(): Promise<void> {
               tps: Math.round(v),
               ratio: Number((v / direct).toFixed(3)),
               failed: failures.get(`${w.name}|${t.name}`) ?? 0,
-              ...(cpu ? { gateway_cpu_us_per_tx: Math.round(median(cpu)) } : {}),
+              ...(cpu ? { proxy_cpu_us_per_tx: Math.round(median(cpu)) } : {}),
             };
           }),
       };
@@ -318,7 +344,7 @@ async function main(): Promise<void> {
       for (const r of results) {
         process.stdout.write(`  ${r.workload.padEnd(22)} direct ${String(r.direct_tps).padStart(7)} tps\n`);
         for (const t of r.targets) {
-          const cpu = 'gateway_cpu_us_per_tx' in t ? `  gateway CPU ${t.gateway_cpu_us_per_tx} µs/tx` : '';
+          const cpu = 'proxy_cpu_us_per_tx' in t ? `  CPU ${t.proxy_cpu_us_per_tx} µs/tx` : '';
           process.stdout.write(`    ${t.target.padEnd(32)} ${String(t.tps).padStart(7)} tps  ${t.ratio.toFixed(2)}×${cpu}${t.failed ? `  (${t.failed} failed)` : ''}\n`);
         }
       }
@@ -329,6 +355,7 @@ async function main(): Promise<void> {
     for (const g of gateways) await g.close();
     await masker.close();
     bouncer?.stop();
+    relay?.close();
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -20,7 +20,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus } from '../ports.ts';
-import { approvalKey, checkDecision, effectiveStatus, newApprovalId, newNonce, type ApprovalStore } from './rules.ts';
+import { approvalKey, checkDecision, effectiveStatus, newApprovalId, newNonce, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
 
 type Event =
   | {
@@ -87,8 +87,6 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
   let offset = 0;
   let partial = '';
   let lock: Promise<unknown> = Promise.resolve();
-  let poller: NodeJS.Timeout | undefined;
-  let waiters = 0;
   let closed = false;
 
   /** Applies events appended since the last read (by us or by another process). */
@@ -213,18 +211,14 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
     return best;
   }
 
-  function startPolling(): void {
-    if (poller) return;
-    poller = setInterval(() => {
-      try {
-        refresh();
-      } catch {
-        /* the next tick retries */
-      }
-      for (const id of byId.keys()) if (changes.listenerCount(id) > 0) changes.emit(id);
-    }, pollMs);
-    poller.unref();
-  }
+  const poll = new PollWhileWaiting(pollMs, () => {
+    try {
+      refresh();
+    } catch {
+      /* the next tick retries */
+    }
+    for (const id of byId.keys()) if (changes.listenerCount(id) > 0) changes.emit(id);
+  });
 
   refresh();
   if (partial !== '') {
@@ -290,30 +284,17 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
       const s = byId.get(id);
       if (!s) return Promise.reject(new Error(`internal error: wait() on unknown approval ${id}`));
       if (statusOf(s) !== 'pending') return Promise.resolve(view(s));
-      return new Promise<ApprovalRecord>((resolve) => {
-        waiters += 1;
-        startPolling();
-        const done = () => {
-          changes.removeListener(id, check);
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', done);
-          waiters -= 1;
-          if (waiters === 0 && poller) {
-            clearInterval(poller);
-            poller = undefined;
-          }
-          resolve(view(s));
-        };
-        const check = () => {
-          if (statusOf(s) !== 'pending') done();
-        };
-        changes.on(id, check);
-        // Wakes at expiry even when nothing is written.
-        const timer = setTimeout(check, Math.min(2 ** 31 - 1, Math.max(0, s.expiresAt - now()) + 5));
-        if (signal) {
-          if (signal.aborted) return done();
-          signal.addEventListener('abort', done, { once: true });
-        }
+      return waitUntilSettled({
+        id,
+        changes,
+        expiresAtMs: s.expiresAt,
+        now,
+        check: (settle) => {
+          if (statusOf(s) !== 'pending') settle();
+        },
+        result: () => view(s),
+        ...(signal ? { signal } : {}),
+        poll,
       });
     },
 
@@ -348,7 +329,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      if (poller) clearInterval(poller);
+      poll.stop();
       await lock;
       await fh.close();
     },

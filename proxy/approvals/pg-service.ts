@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, ApprovalStatus } from '../ports.ts';
-import { approvalKey, checkDecision, effectiveStatus, newApprovalId, type ApprovalStore } from './rules.ts';
+import { approvalKey, checkDecision, effectiveStatus, newApprovalId, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
 
 export interface PgApprovalOptions {
   connectionString?: string;
@@ -57,8 +57,6 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
   changes.setMaxListeners(0);
   let listener: pg.Client | undefined;
   let listening: Promise<void> | undefined;
-  let poller: NodeJS.Timeout | undefined;
-  let waiters = 0;
   let closed = false;
 
   await withTx(pool, async (c) => {
@@ -125,13 +123,9 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
     return listening;
   }
 
-  function startPolling(pollMs: number): void {
-    if (poller) return;
-    poller = setInterval(() => {
-      for (const name of changes.eventNames()) changes.emit(name);
-    }, pollMs);
-    poller.unref();
-  }
+  const poll = new PollWhileWaiting(opts.pollMs ?? 1000, () => {
+    for (const name of changes.eventNames()) changes.emit(name);
+  });
 
   return {
     async request(req: ApprovalRequest): Promise<ApprovalRecord> {
@@ -186,45 +180,29 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
       if (!first) throw new Error(`internal error: wait() on unknown approval ${id}`);
       if (statusOf(first) !== 'pending') return view(first);
       await listen();
-      return new Promise<ApprovalRecord>((resolve) => {
-        waiters += 1;
-        startPolling(opts.pollMs ?? 1000);
-        let latest = first;
-        let settled = false;
-        const done = () => {
-          if (settled) return;
-          settled = true;
-          changes.removeListener(id, check);
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', done);
-          waiters -= 1;
-          if (waiters === 0 && poller) {
-            clearInterval(poller);
-            poller = undefined;
-          }
-          resolve(view(latest));
-        };
-        let checking = false;
-        const check = () => {
-          if (checking || settled) return;
+      let latest = first;
+      let checking = false;
+      return waitUntilSettled({
+        id,
+        changes,
+        expiresAtMs: first.expires_at.getTime(),
+        now,
+        check: (settle) => {
+          if (checking) return;
           checking = true;
           getRow(id)
             .then((r) => {
               if (r) latest = r;
-              if (statusOf(latest) !== 'pending') done();
+              if (statusOf(latest) !== 'pending') settle();
             })
             .catch(() => undefined)
             .finally(() => {
               checking = false;
             });
-        };
-        changes.on(id, check);
-        const timer = setTimeout(check, Math.min(2 ** 31 - 1, Math.max(0, first.expires_at.getTime() - now()) + 5));
-        if (signal) {
-          if (signal.aborted) return done();
-          signal.addEventListener('abort', done, { once: true });
-        }
-        check(); // a decision between the first read and LISTEN
+        },
+        result: () => view(latest),
+        ...(signal ? { signal } : {}),
+        poll,
       });
     },
 
@@ -260,7 +238,7 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      if (poller) clearInterval(poller);
+      poll.stop();
       await listening;
       await listener?.end().catch(() => undefined);
       await pool.end();

@@ -2,6 +2,7 @@
 // the binding key, id generation, and who may decide.
 
 import { createHash, randomBytes } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus } from '../ports.ts';
 
@@ -47,4 +48,81 @@ export function checkDecision(
 /** What a stored status means now: a pending or approved approval past its expiry is expired. */
 export function effectiveStatus(status: ApprovalStatus, expiresAtMs: number, nowMs: number): ApprovalStatus {
   return (status === 'pending' || status === 'approved') && nowMs > expiresAtMs ? 'expired' : status;
+}
+
+export interface SettleWait<T> {
+  id: string;
+  /** Emits the approval id when the store learns something about it (a write, a NOTIFY, a poll). */
+  changes: EventEmitter;
+  expiresAtMs: number;
+  now: () => number;
+  /** The store's own look at the approval: calls `settle` once it is no longer pending. */
+  check: (settle: () => void) => void;
+  /** What the wait resolves with, read when it settles. */
+  result: () => T;
+  signal?: AbortSignal;
+  /** The store's backstop poll, kept running while this wait is. */
+  poll: PollWhileWaiting;
+}
+
+/**
+ * Runs `tick` every `ms` while at least one wait is in progress: a backstop for wake-ups that never
+ * came (another process's write, a lost NOTIFY). Nobody waiting, nothing runs.
+ */
+export class PollWhileWaiting {
+  private timer: NodeJS.Timeout | undefined;
+  private waiters = 0;
+
+  constructor(
+    private readonly ms: number,
+    private readonly tick: () => void,
+  ) {}
+
+  begin(): void {
+    this.waiters += 1;
+    if (this.timer) return;
+    this.timer = setInterval(this.tick, this.ms);
+    this.timer.unref();
+  }
+
+  end(): void {
+    this.waiters -= 1;
+    if (this.waiters === 0) this.stop();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/**
+ * The waiting half of `ApprovalService.wait`, shared by the stores: re-checks whenever `changes`
+ * names the approval and once at its expiry (which nothing writes), and gives up on abort. Always
+ * resolves, with the approval as it then stands; the caller decides what pending means.
+ */
+export function waitUntilSettled<T>(w: SettleWait<T>): Promise<T> {
+  return new Promise<T>((resolve) => {
+    w.poll.begin();
+    let settled = false;
+    const done = (): void => {
+      if (settled) return;
+      settled = true;
+      w.changes.removeListener(w.id, check);
+      clearTimeout(timer);
+      w.signal?.removeEventListener('abort', done);
+      w.poll.end();
+      resolve(w.result());
+    };
+    const check = (): void => {
+      if (!settled) w.check(done);
+    };
+    w.changes.on(w.id, check);
+    const timer = setTimeout(check, Math.min(2 ** 31 - 1, Math.max(0, w.expiresAtMs - w.now()) + 5));
+    if (w.signal) {
+      if (w.signal.aborted) return done();
+      w.signal.addEventListener('abort', done, { once: true });
+    }
+    check(); // a change between the caller's first read and listening
+  });
 }

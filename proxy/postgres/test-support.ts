@@ -32,6 +32,8 @@ export interface RecordingAudit extends AuditSink {
   records: AuditRecordInput[];
   /** Makes every following append fail (to prove fail-closed behaviour). */
   failing: boolean;
+  /** Keep `records` (default true); the benchmark turns it off so memory stays flat. */
+  keepRecords: boolean;
 }
 
 async function auditFor(file: string): Promise<RecordingAudit> {
@@ -39,9 +41,10 @@ async function auditFor(file: string): Promise<RecordingAudit> {
   const sink: RecordingAudit = {
     records: [],
     failing: false,
+    keepRecords: true,
     append(r, options) {
       if (sink.failing) return Promise.reject(new Error('audit disk is gone'));
-      sink.records.push(r);
+      if (sink.keepRecords) sink.records.push(r);
       return log.append(r, options);
     },
     close: () => log.close(),
