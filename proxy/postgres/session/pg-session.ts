@@ -323,8 +323,9 @@ export class PgSession {
         return;
       }
       if (p) {
+        // Not flushed here: what is queued (a RowDescription waiting for its mask plan) goes out
+        // with the rows after it, one write instead of two per masked statement.
         this.serverBusy = true;
-        this.flushDown();
         p.then(
           () => {
             this.serverBusy = false;
