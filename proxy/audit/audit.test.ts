@@ -162,6 +162,25 @@ describe('audit log', () => {
     await log.close();
   });
 
+  it('through the thread pool (slow storage), batches keep the chain, interleave with new appends and fail closed', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'hoop-audit-')), 'audit.jsonl');
+    const log = await openAuditLog(file, { inlineSyncBelowUs: 0 });
+    expect(log.sync.mode).toBe('thread_pool');
+    // Appends made while a batch is being written form the next batch, in order.
+    const first = Array.from({ length: 50 }, (_, i) => log.append(decision(i + 1)));
+    await new Promise((r) => setImmediate(r));
+    const second = Array.from({ length: 50 }, (_, i) => log.append(decision(i + 51), { deferred: i % 2 === 0 }));
+    expect(await Promise.all([...first, ...second])).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(log.sync.costUs).toBeGreaterThan(0);
+    await log.close();
+    expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 100 });
+    if (!existsSync('/dev/full')) throw new Error('this test needs /dev/full (Linux)');
+    const full = await openAuditLog('/dev/full', { inlineSyncBelowUs: 0 });
+    await expect(full.append(decision(1))).rejects.toMatchObject({ code: 'write_failed' });
+    await expect(full.append(decision(2))).rejects.toMatchObject({ code: 'broken' });
+    await full.close();
+  });
+
   it('allows one writer per file; a stale lock is taken over', async () => {
     const file = await logWith(1);
     const a = await openAuditLog(file);
