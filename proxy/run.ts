@@ -104,7 +104,15 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
         metrics,
         audit,
         ...(config.tls ? { tls: config.tls } : {}),
-        health: () => ({ ok: policy.current() !== undefined, checks: { policy: policy.current() ? `ok ${policy.current()!.hash.slice(0, 12)}` : 'not loaded' } }),
+        // Unhealthy while no policy is loaded or the audit log cannot be written: no statement runs then.
+        health: () => {
+          const current = policy.current();
+          const auditHealth = audit.health;
+          return {
+            ok: current !== undefined && auditHealth.ok,
+            checks: { policy: current ? `ok ${current.hash.slice(0, 12)}` : 'not loaded', audit: auditHealth.detail },
+          };
+        },
       });
       closers.push(() => admin!.close());
     }

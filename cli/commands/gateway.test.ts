@@ -46,9 +46,10 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function config(port: number): string {
+function config(port: number, adminPort: number): string {
   return `listen:
   postgres: 127.0.0.1:${port}
+  admin: 127.0.0.1:${adminPort}
 identity:
   issuer: ${issuer.issuer}
   audience: ${issuer.audience}
@@ -77,7 +78,8 @@ async function waitFor(pred: () => boolean, ms = 20_000): Promise<void> {
 describe('hoop gateway', () => {
   it('serves psql, reloads the policy on SIGHUP, and exits 0 on SIGTERM', async () => {
     const port = await freePort();
-    writeFileSync(join(dir, 'hoop.yaml'), config(port));
+    const adminPort = await freePort();
+    writeFileSync(join(dir, 'hoop.yaml'), config(port, adminPort));
     child = spawn(process.execPath, ['--import', 'tsx', join(process.cwd(), 'cli/main.ts'), 'gateway', '--config', join(dir, 'hoop.yaml')], {
       env: { ...process.env, TEST_PG_USER: cluster.appUser.user, TEST_PG_PASSWORD: cluster.appUser.password },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -89,6 +91,9 @@ describe('hoop gateway', () => {
     const psql = (sql: string) => run(join(cluster.binDir, 'psql'), ['-X', '-At', '-c', sql, `host=127.0.0.1 port=${port} dbname=prod-main user=agent-7 password=${token} sslmode=disable`]);
 
     expect(await psql('SELECT 40 + 2')).toMatchObject({ code: 0, stdout: '42\n' });
+    // /healthz covers the policy and the audit log (no statement runs without either).
+    const health = await (await fetch(`http://127.0.0.1:${adminPort}/healthz`)).json();
+    expect(health).toMatchObject({ status: 'ok', checks: { policy: expect.stringMatching(/^ok /), audit: expect.stringMatching(/^ok, record \d+, synced/) } });
     const refused = await psql('CREATE TABLE t_cli (x int)');
     expect(refused.stderr).toContain('hoop: blocked: read-only for now');
 

@@ -156,7 +156,10 @@ describe('audit log', () => {
   it('a failed write rejects the append (the statement must not run)', async () => {
     if (!existsSync('/dev/full')) throw new Error('this test needs /dev/full (Linux)');
     const log = await openAuditLog('/dev/full');
+    expect(log.health.ok).toBe(true);
     await expect(log.append(decision(1))).rejects.toMatchObject({ code: 'write_failed' });
+    // /healthz reports it: no statement can run.
+    expect(log.health).toMatchObject({ ok: false, detail: expect.stringContaining('cannot cut back') });
     // /dev/full cannot be cut back, so the sink refuses everything after (fail closed).
     await expect(log.append(decision(2))).rejects.toMatchObject({ code: 'broken' });
     await log.close();
@@ -172,6 +175,7 @@ describe('audit log', () => {
     const second = Array.from({ length: 50 }, (_, i) => log.append(decision(i + 51), { deferred: i % 2 === 0 }));
     expect(await Promise.all([...first, ...second])).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
     expect(log.sync.costUs).toBeGreaterThan(0);
+    expect(log.health).toMatchObject({ ok: true, detail: expect.stringMatching(/^ok, record 100, synced in the thread pool/) });
     await log.close();
     expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 100 });
     if (!existsSync('/dev/full')) throw new Error('this test needs /dev/full (Linux)');

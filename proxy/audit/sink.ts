@@ -34,6 +34,8 @@ export interface AuditLog extends AuditSink {
   readonly lastSeq: number;
   /** How batches are written now (see `AuditLogOptions.inlineSyncBelowUs`) and what one costs. */
   readonly sync: { mode: 'inline' | 'thread_pool'; costUs: number };
+  /** Not ok while the last batch failed or the log is unusable: statements are not running. */
+  readonly health: { ok: boolean; detail: string };
 }
 
 /** The longest a deferred record waits for a batch to join. */
@@ -85,6 +87,8 @@ export async function openAuditLog(file: string, opts: AuditLogOptions = {}): Pr
   // Moving average of what a batch's write + fdatasync took (µs); it picks the way the next one goes.
   let syncCostUs = 0;
   let broken: AuditError | undefined;
+  /** The last batch's failure, until a batch succeeds. */
+  let lastFailure: string | undefined;
   let closed = false;
 
   async function flush(): Promise<void> {
@@ -131,11 +135,13 @@ export async function openAuditLog(file: string, opts: AuditLogOptions = {}): Pr
         const tookUs = (performance.now() - started) * 1000;
         syncCostUs = syncCostUs === 0 ? tookUs : syncCostUs * 0.8 + tookUs * 0.2;
         size += buf.length;
+        lastFailure = undefined;
         batch.forEach((p, i) => p.resolve(seqs[i]));
       } catch (err) {
         seq = startSeq;
         prev = startPrev;
         const failure = new AuditError('write_failed', `audit write to ${file} failed: ${(err as Error).message}`);
+        lastFailure = failure.message;
         try {
           await fh.truncate(startSize);
         } catch (terr) {
@@ -162,6 +168,13 @@ export async function openAuditLog(file: string, opts: AuditLogOptions = {}): Pr
     file,
     get lastSeq() {
       return seq;
+    },
+    get health() {
+      const problem = broken?.message ?? lastFailure ?? (closed ? 'closed' : undefined);
+      if (problem) return { ok: false, detail: problem };
+      const mode = inlineBelowUs > 0 && syncCostUs < inlineBelowUs ? 'inline' : 'thread_pool';
+      const costUs = Math.round(syncCostUs);
+      return { ok: true, detail: `ok, record ${seq}, ${mode === 'inline' ? 'synced inline' : 'synced in the thread pool'} (~${costUs} µs per batch)` };
     },
     get sync() {
       return { mode: inlineBelowUs > 0 && syncCostUs < inlineBelowUs ? ('inline' as const) : ('thread_pool' as const), costUs: Math.round(syncCostUs) };
