@@ -1,14 +1,17 @@
 // CancelRequest routing. Clients get a gateway-made (pid, secret) pair; a cancel for it is sent to
-// the upstream backend that serves that session, with the upstream's own key. Unknown keys are
-// dropped silently, as PostgreSQL does.
+// the upstream backend that serves that session, with the upstream's own key, over TLS when the
+// session's upstream connection uses TLS (the key is a credential: it can cancel that backend's
+// queries). Unknown keys are dropped silently, as PostgreSQL does.
 
 import { randomInt } from 'node:crypto';
-import { connect } from 'node:net';
+import { openUpstreamSocket, type UpstreamTarget } from './session/upstream.ts';
 import { encodeStartup } from './wire/startup.ts';
 
 export interface CancelTarget {
   host: string;
   port: number;
+  /** As for the session's own connection; plain TCP when absent. */
+  tls?: UpstreamTarget['tls'];
   pid: number;
   secret: number;
 }
@@ -49,9 +52,15 @@ export class CancelRegistry {
   }
 }
 
-export function sendCancel(t: CancelTarget): Promise<void> {
-  return new Promise((resolve) => {
-    const s = connect({ host: t.host, port: t.port });
+/** Sends the cancel and waits for the server to close (it answers nothing); never rejects. */
+export async function sendCancel(t: CancelTarget): Promise<void> {
+  let s: Awaited<ReturnType<typeof openUpstreamSocket>>;
+  try {
+    s = await openUpstreamSocket({ host: t.host, port: t.port, tls: t.tls ?? { mode: 'disable' } });
+  } catch {
+    return; // upstream unreachable: nothing to cancel there
+  }
+  await new Promise<void>((resolve) => {
     const done = (): void => {
       s.destroy();
       resolve();
@@ -59,6 +68,6 @@ export function sendCancel(t: CancelTarget): Promise<void> {
     s.setTimeout(5000, done);
     s.once('error', done);
     s.once('close', done);
-    s.once('connect', () => s.end(encodeStartup({ name: 'cancelRequest', pid: t.pid, secret: t.secret })));
+    s.end(encodeStartup({ name: 'cancelRequest', pid: t.pid, secret: t.secret }));
   });
 }

@@ -3,6 +3,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,5 +65,42 @@ describe('TLS', () => {
     c.send(Buffer.concat([encodeStartup({ name: 'sslRequest' }), Buffer.from('GET / HTTP/1.0\r\n')]));
     expect(await c.waitClosed()).toBe(true);
     expect(Buffer.concat(c.rawBytes).toString()).not.toMatch(/^S/);
+  });
+
+  it('a cancel reaches a TLS upstream over TLS too (the backend key never crosses the network in clear)', async () => {
+    // A relay in front of the TLS upstream notes how every connection to it starts.
+    const openings: string[] = [];
+    const relay: Server = createServer((down) => {
+      const up = connect(cluster.port, '127.0.0.1');
+      down.once('data', (b: Buffer) => openings.push(b.subarray(0, 8).toString('hex')));
+      down.pipe(up).pipe(down);
+      down.on('error', () => up.destroy());
+      up.on('error', () => down.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+    const relayPort = (relay.address() as { port: number }).port;
+    const gw2 = await startTestGateway(cluster, ALLOW_ALL, {}, 'secure-relay', (c) => {
+      c.resources[0]!.upstream = `postgres://127.0.0.1:${relayPort}/${cluster.appUser.database}`;
+      c.resources[0]!.tls = { mode: 'verify-full', ca: join(dir, 'cert.pem'), servername: 'localhost' };
+    });
+    try {
+      const c = await RawClient.login(gw2.gateway.postgresPort, await gw2.token(), 'secure-relay');
+      const key = c.messages.find((m) => m.name === 'backendKeyData');
+      if (!key || key.name !== 'backendKeyData') throw new Error('no BackendKeyData');
+      c.query('SELECT pg_sleep(30)');
+      await new Promise((r) => setTimeout(r, 300));
+      const canceller = await RawClient.open(gw2.gateway.postgresPort);
+      canceller.send(encodeStartup({ name: 'cancelRequest', pid: key.pid, secret: key.secret }));
+      const err = await c.until((m) => m.name === 'error', 15_000);
+      expect(err && err.name === 'error' ? Object.fromEntries(err.fields).C : undefined).toBe('57014');
+      c.destroy();
+      canceller.destroy();
+      // The session's connection and the cancel's: both began with SSLRequest (length 8, code 80877103).
+      expect(openings.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(openings)).toEqual(new Set(['0000000804d2162f']));
+    } finally {
+      await gw2.close();
+      relay.close();
+    }
   });
 });

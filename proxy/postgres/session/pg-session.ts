@@ -477,7 +477,7 @@ export class PgSession {
     const out: Buffer[] = [encodeBackend({ name: 'authenticationOk' }), ...up.parameterStatus, ...up.notices];
     if (up.backendKey) {
       this.cancelKey = this.svc.cancels.register(
-        { host: routed.target.host, port: routed.target.port, pid: up.backendKey.pid, secret: up.backendKey.secret },
+        { host: routed.target.host, port: routed.target.port, tls: routed.target.tls, pid: up.backendKey.pid, secret: up.backendKey.secret },
         // A statement held for approval is not running upstream: the cancel is for the wait.
         () => this.approvalWait?.abort(),
       );

@@ -76,7 +76,7 @@ const CONNECT_TIMEOUT_MS = 10_000;
 export async function connectUpstream(target: UpstreamTarget, clientParams: Record<string, string>): Promise<UpstreamResult> {
   let socket: Socket | TLSSocket;
   try {
-    socket = await openSocket(target);
+    socket = await openUpstreamSocket(target);
   } catch (e) {
     return { ok: false, code: '08001', reason: `cannot reach the upstream server: ${(e as Error).message}` };
   }
@@ -88,7 +88,8 @@ export async function connectUpstream(target: UpstreamTarget, clientParams: Reco
   }
 }
 
-function openSocket(target: UpstreamTarget): Promise<Socket | TLSSocket> {
+/** A connection to the upstream, TLS-negotiated (SSLRequest first) when the resource says so. */
+export function openUpstreamSocket(target: Pick<UpstreamTarget, 'host' | 'port' | 'tls'>): Promise<Socket | TLSSocket> {
   return new Promise((resolve, reject) => {
     const sock = netConnect({ host: target.host, port: target.port });
     sock.setNoDelay(true);
