@@ -51,7 +51,8 @@ export interface AuditLogOptions {
   now?: () => Date;
   /**
    * Write and sync on the event loop while a batch's `write` + `fdatasync` costs less than this
-   * (µs, moving average); above it, through the thread pool. Default 200. 0: always the thread pool.
+   * (µs, median of recent inline batches); above it, through the thread pool. Default 200.
+   * 0: always the thread pool.
    */
   inlineSyncBelowUs?: number;
 }
@@ -84,8 +85,7 @@ export async function openAuditLog(file: string, opts: AuditLogOptions = {}): Pr
   let queue: Pending[] = [];
   let flushing: Promise<void> | undefined;
   let deferredTimer: NodeJS.Timeout | undefined;
-  // Moving average of what a batch's write + fdatasync took (µs); it picks the way the next one goes.
-  let syncCostUs = 0;
+  const syncCost = new InlineSyncCost(inlineBelowUs);
   let broken: AuditError | undefined;
   /** The last batch's failure, until a batch succeeds. */
   let lastFailure: string | undefined;
@@ -122,18 +122,18 @@ export async function openAuditLog(file: string, opts: AuditLogOptions = {}): Pr
         // before forward). Slow storage (~250 µs per fdatasync on this machine's disk): through the
         // thread pool, so other sessions' results keep flowing while the disk syncs, and the appends
         // that arrive meanwhile form the next batch. Either way one write + fdatasync per batch.
+        const inline = syncCost.nextInline(Date.now());
         const started = performance.now();
-        if (inlineBelowUs > 0 && syncCostUs < inlineBelowUs) {
+        if (inline) {
           let off = 0;
           while (off < buf.length) off += writeSync(fh.fd, buf, off, buf.length - off);
           fdatasyncSync(fh.fd);
+          syncCost.record((performance.now() - started) * 1000, Date.now());
         } else {
           let off = 0;
           while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
           await fh.datasync();
         }
-        const tookUs = (performance.now() - started) * 1000;
-        syncCostUs = syncCostUs === 0 ? tookUs : syncCostUs * 0.8 + tookUs * 0.2;
         size += buf.length;
         lastFailure = undefined;
         batch.forEach((p, i) => p.resolve(seqs[i]));
@@ -172,12 +172,12 @@ export async function openAuditLog(file: string, opts: AuditLogOptions = {}): Pr
     get health() {
       const problem = broken?.message ?? lastFailure ?? (closed ? 'closed' : undefined);
       if (problem) return { ok: false, detail: problem };
-      const mode = inlineBelowUs > 0 && syncCostUs < inlineBelowUs ? 'inline' : 'thread_pool';
-      const costUs = Math.round(syncCostUs);
-      return { ok: true, detail: `ok, record ${seq}, ${mode === 'inline' ? 'synced inline' : 'synced in the thread pool'} (~${costUs} µs per batch)` };
+      const { mode, costUs } = syncCost.state();
+      const how = mode === 'inline' ? `synced inline (~${costUs} µs per batch)` : `synced in the thread pool${costUs > 0 ? ` (an inline sync costs ~${costUs} µs)` : ''}`;
+      return { ok: true, detail: `ok, record ${seq}, ${how}` };
     },
     get sync() {
-      return { mode: inlineBelowUs > 0 && syncCostUs < inlineBelowUs ? ('inline' as const) : ('thread_pool' as const), costUs: Math.round(syncCostUs) };
+      return syncCost.state();
     },
     append(record: AuditRecordInput, options?: AuditAppendOptions): Promise<number> {
       if (closed) return Promise.reject(new AuditError('closed', 'audit log is closed'));
@@ -197,6 +197,49 @@ export async function openAuditLog(file: string, opts: AuditLogOptions = {}): Pr
       releaseLock();
     },
   };
+}
+
+/**
+ * Picks how the next batch is written. Only inline batches are measured (a thread-pool batch's
+ * time is mostly the hand-off, which would keep the log in thread-pool mode for ever), and the
+ * decision is the median of the last few, so one slow sync (a journal commit, the file's first
+ * block) does not flip it. In thread-pool mode one batch a second is written inline as a probe,
+ * so storage that got fast again (or a first slow spell) brings the log back inline.
+ */
+export class InlineSyncCost {
+  private readonly samples: number[] = [];
+  private next = 0;
+  private lastInlineAt = 0;
+  private static readonly WINDOW = 7;
+  private static readonly PROBE_EVERY_MS = 1000;
+
+  constructor(private readonly limitUs: number) {}
+
+  private median(): number {
+    if (this.samples.length === 0) return 0;
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    return sorted[sorted.length >> 1]!;
+  }
+
+  private inlineNow(): boolean {
+    return this.limitUs > 0 && this.median() < this.limitUs;
+  }
+
+  nextInline(nowMs: number): boolean {
+    if (this.limitUs <= 0) return false;
+    return this.inlineNow() || nowMs - this.lastInlineAt >= InlineSyncCost.PROBE_EVERY_MS;
+  }
+
+  record(us: number, nowMs: number): void {
+    this.lastInlineAt = nowMs;
+    if (this.samples.length < InlineSyncCost.WINDOW) this.samples.push(us);
+    else this.samples[this.next] = us;
+    this.next = (this.next + 1) % InlineSyncCost.WINDOW;
+  }
+
+  state(): { mode: 'inline' | 'thread_pool'; costUs: number } {
+    return { mode: this.inlineNow() ? 'inline' : 'thread_pool', costUs: Math.round(this.median()) };
+  }
 }
 
 /**
