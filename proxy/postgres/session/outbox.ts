@@ -4,6 +4,9 @@
 
 import type { Socket } from 'node:net';
 
+/** Queued pieces smaller than this in total are copied into one buffer for a single write. */
+const COPY_BELOW = 16 * 1024;
+
 export class Outbox {
   private parts: Buffer[] = [];
   private runAb: ArrayBufferLike | null = null;
@@ -52,9 +55,17 @@ export class Outbox {
     let ok = true;
     if (parts.length === 1) ok = sock.write(parts[0]!);
     else {
-      sock.cork();
-      for (const p of parts) ok = sock.write(p);
-      sock.uncork();
+      let total = 0;
+      for (const p of parts) total += p.length;
+      if (total <= COPY_BELOW) {
+        // A few small pieces (a masked row between pass-through runs): one copy and a plain write
+        // cost less than cork + writev.
+        ok = sock.write(Buffer.concat(parts, total));
+      } else {
+        sock.cork();
+        for (const p of parts) ok = sock.write(p);
+        sock.uncork();
+      }
     }
     this.parts = [];
     return ok;
