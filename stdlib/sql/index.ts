@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { fingerprintSync, loadModule, normalizeSync, parseSync } from 'libpg-query';
 import type { SqlAction, SqlClassifier, SqlClassifyOptions, SqlKind } from '../facts.ts';
 import { Lru } from './lru.ts';
+import { literalTemplate } from './literal-template.ts';
 import { splitStatements } from './split.ts';
 import { classifyStatement, orderKinds, type Facts } from './walk.ts';
 
@@ -186,6 +187,11 @@ function rawFingerprint(text: string): string {
  * Text that libpg-query cannot handle keeps its raw text as `normalized` and gets a `raw:`-prefixed
  * hash of the text as fingerprint, so two different unparseable statements never share an approval.
  */
+/** Normalised text and fingerprint by literal template (literal-template.ts), shared by every classifier. */
+const byTemplate = new Lru<string, { normalized: string; fingerprint: string }>(4096);
+/** How often a statement's normalised text and fingerprint came from its literal template (tests, benchmarks). */
+export const literalTemplateStats = { shared: 0, proved: 0 };
+
 class SqlFacts implements SqlAction {
   readonly type = 'sql' as const;
   readonly kind: SqlKind;
@@ -222,24 +228,60 @@ class SqlFacts implements SqlAction {
 
   get normalized(): string {
     if (this.#normalized === undefined) {
-      try {
-        this.#normalized = this.#parses ? normalizeSync(this.text) : this.text;
-      } catch {
-        this.#normalized = this.text;
+      if (!this.#parses) this.#normalized = this.text;
+      else if (!this.#fromTemplate()) {
+        try {
+          this.#normalized = normalizeSync(this.text);
+        } catch {
+          this.#normalized = this.text;
+        }
       }
     }
-    return this.#normalized;
+    return this.#normalized!;
   }
 
   get fingerprint(): string {
     if (this.#fingerprint === undefined) {
-      try {
-        this.#fingerprint = this.#parses ? fingerprintSync(this.text) : rawFingerprint(this.text);
-      } catch {
-        this.#fingerprint = rawFingerprint(this.text);
+      if (!this.#parses) this.#fingerprint = rawFingerprint(this.text);
+      else if (!this.#fromTemplate()) {
+        try {
+          this.#fingerprint = fingerprintSync(this.text);
+        } catch {
+          this.#fingerprint = rawFingerprint(this.text);
+        }
       }
     }
-    return this.#fingerprint;
+    return this.#fingerprint!;
+  }
+
+  /**
+   * Fills both from a statement that differed only in its literals (literal-template.ts), or computes
+   * both and, when the normalised text proves the template, shares them. False when the text has no
+   * usable template (the getters then compute just what is asked).
+   */
+  #fromTemplate(): boolean {
+    const t = literalTemplate(this.text);
+    if (!t) return false;
+    const shared = byTemplate.get(t.key);
+    if (shared) {
+      literalTemplateStats.shared++;
+      this.#normalized = shared.normalized;
+      this.#fingerprint = shared.fingerprint;
+      return true;
+    }
+    try {
+      this.#normalized = normalizeSync(this.text);
+      this.#fingerprint = fingerprintSync(this.text);
+    } catch {
+      this.#normalized = undefined;
+      this.#fingerprint = undefined;
+      return false;
+    }
+    if (this.#normalized === t.numbered) {
+      literalTemplateStats.proved++;
+      byTemplate.set(t.key, { normalized: this.#normalized, fingerprint: this.#fingerprint });
+    }
+    return true;
   }
 
   toJSON(): SqlAction {
