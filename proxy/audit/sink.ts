@@ -119,7 +119,7 @@ export async function openAuditLog(file: string, opts: AuditLogOptions = {}): Pr
         // Fast storage (tmpfs, a disk with a write cache): write and sync on the event loop. A
         // thread-pool write and fdatasync cost two cross-thread hand-offs (~80 µs measured on
         // tmpfs) against ~8 µs inline, and every statement waits for its record anyway (audit
-        // before forward). Slow storage (~250 µs per fdatasync on this machine's disk): through the
+        // before forward). Slow storage (0.7–1.5 ms per fdatasync on this machine's disk): through the
         // thread pool, so other sessions' results keep flowing while the disk syncs, and the appends
         // that arrive meanwhile form the next batch. Either way one write + fdatasync per batch.
         const inline = syncCost.nextInline(Date.now());
