@@ -210,19 +210,15 @@ export class InlineSyncCost {
   private readonly samples: number[] = [];
   private next = 0;
   private lastInlineAt = 0;
+  /** Median of `samples`, kept up to date by `record` (read once per batch). */
+  private medianUs = 0;
   private static readonly WINDOW = 7;
   private static readonly PROBE_EVERY_MS = 1000;
 
   constructor(private readonly limitUs: number) {}
 
-  private median(): number {
-    if (this.samples.length === 0) return 0;
-    const sorted = [...this.samples].sort((a, b) => a - b);
-    return sorted[sorted.length >> 1]!;
-  }
-
   private inlineNow(): boolean {
-    return this.limitUs > 0 && this.median() < this.limitUs;
+    return this.limitUs > 0 && this.medianUs < this.limitUs;
   }
 
   nextInline(nowMs: number): boolean {
@@ -235,10 +231,12 @@ export class InlineSyncCost {
     if (this.samples.length < InlineSyncCost.WINDOW) this.samples.push(us);
     else this.samples[this.next] = us;
     this.next = (this.next + 1) % InlineSyncCost.WINDOW;
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    this.medianUs = sorted[sorted.length >> 1]!;
   }
 
   state(): { mode: 'inline' | 'thread_pool'; costUs: number } {
-    return { mode: this.inlineNow() ? 'inline' : 'thread_pool', costUs: Math.round(this.median()) };
+    return { mode: this.inlineNow() ? 'inline' : 'thread_pool', costUs: Math.round(this.medianUs) };
   }
 }
 
