@@ -5,7 +5,7 @@ import type { PolicyFile, Span } from './ast.ts';
 import { cstToAst } from './cst-to-ast.ts';
 import { type Diagnostic, sortDiagnostics } from './diagnostics.ts';
 import { LINE_BREAK, lex, tokenSpan } from './lexer.ts';
-import { didYouMean } from './fuzzy.ts';
+import { suggest } from './fuzzy.ts';
 import { hoopParser } from './parser.ts';
 import * as T from './tokens.ts';
 import { Default, Package, RBrace, Rule, Test } from './tokens.ts';
@@ -74,6 +74,10 @@ const LINE_STARTERS = new Set<TokenType>([
 ]);
 
 const TOP_LEVEL = new Set<TokenType>([Rule, Test, Package, Default]);
+/** Keyword spelling → token type, for reading a misspelt keyword as the one it resembles. */
+const KEYWORD_TOKENS = new Map<string, TokenType>(T.KEYWORD_WORDS.map((w) => [w, T.ALL_TOKENS.find((t) => t.PATTERN === w)!]));
+/** Re-reads of a file with misspelt keywords corrected, at most (each pass corrects all it finds). */
+const MAX_KEYWORD_PASSES = 8;
 
 /**
  * Runs the parser, and when it stops before the end (junk between declarations that in-rule
@@ -86,7 +90,31 @@ function parseTokens(tokens: IToken[]): { cst: CstNode; errors: IRecognitionExce
   const stackTraceLimit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
-    return parseTokensWithRecovery(tokens);
+    // `rul a { alow }`, `mathc sql select` then `blok`: recovery skips from a misspelt keyword to a
+    // place it can resume, and every mistake in between goes unreported. So each misspelt keyword
+    // is reported (its error, with the did-you-mean, is kept) and the file is read again with the
+    // word taken as the keyword it resembles, until no new one turns up.
+    const stands = new Map<IToken, { keyword: TokenType; word: string }>();
+    const reported: IRecognitionException[] = [];
+    let result = parseTokensWithRecovery(tokens);
+    for (let pass = 0; pass < MAX_KEYWORD_PASSES; pass++) {
+      let found = false;
+      for (const e of result.errors) {
+        const meant = meantKeyword(e, errorMessage(e));
+        const keyword = meant === undefined ? undefined : KEYWORD_TOKENS.get(meant);
+        if (keyword === undefined || stands.has(e.token)) continue;
+        stands.set(e.token, { keyword, word: meant! });
+        reported.push(e);
+        found = true;
+      }
+      if (!found) break;
+      // The stand-in keeps the word's position (spans come from offsets) and reads as the keyword.
+      result = parseTokensWithRecovery(tokens.map((t) => {
+        const s = stands.get(t);
+        return s ? { ...t, image: s.word, tokenType: s.keyword, tokenTypeIdx: s.keyword.tokenTypeIdx! } : t;
+      }));
+    }
+    return stands.size === 0 ? result : { cst: result.cst, errors: [...reported, ...result.errors] };
   } finally {
     Error.stackTraceLimit = stackTraceLimit;
   }
@@ -122,6 +150,20 @@ function parseTokensWithRecovery(tokens: IToken[]): { cst: CstNode; errors: IRec
   return { cst: merged, errors };
 }
 
+/** The message a syntax error is shown with (Chevrotain's, made specific to where it happened). */
+function errorMessage(err: IRecognitionException): string {
+  const rule = err.context?.ruleStack?.[err.context.ruleStack.length - 1];
+  let message = err.message.startsWith(EOF_EXPECTED) ? TOP_EXPECTED + err.message.slice(EOF_EXPECTED.length) : err.message;
+  // Inside a body, "expected `}`" really means "this line is not a clause".
+  if (message.startsWith('expected `}` but found') && rule !== undefined && rule in BODY_WORDS) {
+    message = `expected ${BODY_WORDS[rule]} or \`}\`${message.slice('expected `}`'.length)}`;
+  }
+  if (message.startsWith('expected a name but') && rule !== undefined && rule in NAME_WORDS) {
+    message = `expected ${NAME_WORDS[rule]}${message.slice('expected a name'.length)}`;
+  }
+  return message;
+}
+
 function lastOffset(n: CstNode): number {
   let max = -1;
   for (const xs of Object.values(n.children)) {
@@ -138,11 +180,17 @@ function lastOffset(n: CstNode): number {
  * the message (our message provider writes each one in backticks before "but found").
  */
 function misspelledKeyword(err: IRecognitionException, message: string): string | undefined {
+  const meant = meantKeyword(err, message);
+  return meant === undefined ? undefined : `did you mean \`${meant}\`?`;
+}
+
+/** The keyword an identifier in a syntax error most likely stands for, among those expected there. */
+function meantKeyword(err: IRecognitionException, message: string): string | undefined {
   const tok = err.token;
   if (!usable(tok) || tok.tokenType !== T.Identifier) return undefined;
   const expectedPart = message.split(' but found ')[0];
   const words = [...expectedPart.matchAll(/`([a-z_]+)`/g)].map((m) => m[1]);
-  return words.length > 0 ? didYouMean(tok.image, words) : undefined;
+  return words.length > 0 ? suggest(tok.image, words) : undefined;
 }
 
 function usable(t: IToken | undefined): t is IToken {
@@ -181,14 +229,7 @@ export function parseText(text: string, file: string): ParseResult {
     seen.add(key);
     syntaxErrorOffsets.push(span.startOffset);
     const rule = err.context?.ruleStack?.[err.context.ruleStack.length - 1];
-    let message = err.message.startsWith(EOF_EXPECTED) ? TOP_EXPECTED + err.message.slice(EOF_EXPECTED.length) : err.message;
-    // Inside a body, "expected `}`" really means "this line is not a clause".
-    if (message.startsWith('expected `}` but found') && rule !== undefined && rule in BODY_WORDS) {
-      message = `expected ${BODY_WORDS[rule]} or \`}\`${message.slice('expected `}`'.length)}`;
-    }
-    if (message.startsWith('expected a name but') && rule !== undefined && rule in NAME_WORDS) {
-      message = `expected ${NAME_WORDS[rule]}${message.slice('expected a name'.length)}`;
-    }
+    const message = errorMessage(err);
     const d: Diagnostic = { code: 'HOOP1001', severity: 'error', message, span, related: [] };
     const help = misspelledKeyword(err, message) ?? (rule !== undefined ? RULE_HELP[rule] : undefined);
     if (help !== undefined) d.help = help;
