@@ -11,6 +11,7 @@ import { startTestGateway, type TestGateway } from '../postgres/test-support.ts'
 import { encodeFrontend } from '../postgres/wire/frontend.ts';
 import { CORPUS, SENTINEL, SETUP_SQL } from './corpus.ts';
 import { createResultMasker, type GatewayResultMasker } from './index.ts';
+import { CATALOG_TRIGGER_SQL } from './pg-catalog.ts';
 
 // Every statement kind is listed: a rule without \`match\` never applies to \`unknown\` statements
 // (DESIGN.md), and a mask rule that does not apply masks nothing.
@@ -186,6 +187,31 @@ rule mask_reads {
       expect(later.bytes.includes(email)).toBe(false);
     } finally {
       c.destroy();
+    }
+  });
+
+  it("with hoop's event trigger installed, DDL run outside the gateway is seen without waiting for the cache to expire", async () => {
+    cluster.psql(CATALOG_TRIGGER_SQL, cluster.appUser.database);
+    // A cache that would otherwise hold the old definition for the whole test.
+    const slowMasker = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }), catalogTtlMs: 600_000 });
+    const gw3 = await startTestGateway(cluster, READ_MASKS, { masker: slowMasker }, 'prod-ddl-elsewhere');
+    const c = await RawClient.login(gw3.gateway.postgresPort, await gw3.token(), gw3.resourceName);
+    try {
+      expect((await run(c, 'SELECT name FROM v_clear ORDER BY id')).errorCode).toBeUndefined();
+      // A DBA replaces the view directly on the database.
+      cluster.psql('CREATE OR REPLACE VIEW v_clear AS SELECT id, email AS name FROM customers', cluster.appUser.database);
+      let leaked = true;
+      for (let i = 0; i < 100 && leaked; i++) {
+        const r = await run(c, 'SELECT name FROM v_clear ORDER BY id');
+        leaked = r.bytes.includes(email);
+        if (leaked) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(leaked).toBe(false);
+    } finally {
+      cluster.psql('CREATE OR REPLACE VIEW v_clear AS SELECT id, name FROM customers; DROP EVENT TRIGGER hoop_catalog_changed', cluster.appUser.database);
+      c.destroy();
+      await gw3.close();
+      await slowMasker.close();
     }
   });
 });

@@ -87,8 +87,17 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
       s = (async () => {
         const source = await options.catalogFor(resource);
         if ('catalog' in source) return { catalog: source.catalog, views: new Map(), viewsAt: Date.now() };
-        const pgCatalog = new PgCatalog({ connection: source.connection, ttlMs: ttl });
-        return { catalog: pgCatalog, pg: pgCatalog, views: new Map(), viewsAt: Date.now() };
+        const views: LineageCache = new Map();
+        // DDL committed anywhere (hoop's event trigger, pg-catalog.ts): forget what depended on the catalog.
+        const pgCatalog = new PgCatalog({
+          connection: source.connection,
+          ttlMs: ttl,
+          onChange: () => {
+            views.clear();
+            lineages.clear();
+          },
+        });
+        return { catalog: pgCatalog, pg: pgCatalog, views, viewsAt: Date.now() };
       })();
       s.catch(() => resources.delete(resource.name));
       resources.set(resource.name, s);

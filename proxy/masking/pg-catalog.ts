@@ -2,8 +2,11 @@
 // pg_namespace, pg_proc, pg_operator), read through a dedicated connection with the gateway's
 // upstream credentials. Answers are cached for `ttlMs` (default 5 s) so a busy session costs no
 // extra round trips, while DDL (a replaced view, a new column) is seen within the TTL; `invalidate`
-// drops the cache at once (the session calls it after DDL it forwarded). Empty answers are never
-// cached: a table created a moment ago must not stay "unknown".
+// drops the cache at once (the session calls it after DDL it forwarded). DDL run elsewhere (a
+// DBA's migration) is seen at once too where the database has hoop's event trigger
+// (CATALOG_TRIGGER_SQL): the connection LISTENs on CATALOG_CHANNEL, which the trigger notifies when
+// a DDL transaction commits. Empty answers are never cached: a table created a moment ago must not
+// stay "unknown".
 
 import pg from 'pg';
 import type { Catalog, CatalogRelation, CatalogRoutine } from '../../stdlib/lineage/index.ts';
@@ -11,7 +14,21 @@ import type { Catalog, CatalogRelation, CatalogRoutine } from '../../stdlib/line
 export interface PgCatalogOptions {
   connection: pg.ClientConfig;
   ttlMs?: number;
+  /** Called when the cache was dropped because the database said its catalog changed. */
+  onChange?: () => void;
 }
+
+/** The channel hoop's event trigger notifies on; the catalog connection listens on it. */
+export const CATALOG_CHANNEL = 'hoop_catalog';
+
+/**
+ * Optional, installed by a superuser in each upstream database whose DDL may happen outside the
+ * gateway: every committed DDL command then tells the gateway to re-read the catalog at once.
+ */
+export const CATALOG_TRIGGER_SQL = `CREATE OR REPLACE FUNCTION public.hoop_catalog_changed() RETURNS event_trigger
+LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('${CATALOG_CHANNEL}', tg_tag); END $$;
+DROP EVENT TRIGGER IF EXISTS hoop_catalog_changed;
+CREATE EVENT TRIGGER hoop_catalog_changed ON ddl_command_end EXECUTE FUNCTION public.hoop_catalog_changed();`;
 
 const RELATION_SQL = `
 SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
@@ -118,7 +135,19 @@ export class PgCatalog implements Catalog {
     if (this.client) return this.client;
     // A catalog answer that never comes must not hold statements forever: time out (fail closed).
     const client = new pg.Client({ connectionTimeoutMillis: 10_000, query_timeout: 10_000, ...this.options.connection, application_name: 'hoop-gateway-catalog' });
-    const connecting = client.connect().then(() => client);
+    // LISTEN costs nothing where the trigger is not installed. A fresh connection may have missed
+    // notifications while there was none: start from an empty cache.
+    const connecting = client.connect().then(async () => {
+      await client.query(`LISTEN ${CATALOG_CHANNEL}`);
+      this.invalidate();
+      this.options.onChange?.();
+      return client;
+    });
+    client.on('notification', (n) => {
+      if (n.channel !== CATALOG_CHANNEL) return;
+      this.invalidate();
+      this.options.onChange?.();
+    });
     client.on('error', () => {
       if (this.client === connecting) this.client = undefined;
     });
