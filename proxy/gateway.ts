@@ -8,7 +8,8 @@ import { openAuditLog } from './audit/index.ts';
 import type { GatewayConfig } from './config.ts';
 import { isLoopback } from './config.ts';
 import { createTokenVerifier } from './identity/index.ts';
-import type { ApprovalService, AuditSink, GatewayMetrics, ResultMasker, SessionRecorder, TokenVerifier } from './ports.ts';
+import type { ApprovalService, AuditSink, FunctionResolver, GatewayMetrics, ResultMasker, SessionRecorder, TokenVerifier } from './ports.ts';
+import { createFunctionResolver, type ClosableFunctionResolver } from './postgres/function-resolver.ts';
 import { CancelRegistry } from './postgres/cancel.ts';
 import type { PolicyEvaluator, SessionClassifier } from './postgres/enforcement/decider.ts';
 import { startPgListener } from './postgres/listener.ts';
@@ -30,6 +31,8 @@ export interface GatewayDeps {
   recorder?: SessionRecorder | null;
   approvals?: ApprovalService;
   masker?: ResultMasker;
+  /** Names FunctionCall targets; by default a catalog connection per resource, opened on first use. */
+  functions?: FunctionResolver;
   metrics?: GatewayMetrics;
   /** Accepted for compatibility; reloading belongs to the policy source. */
   reload?: boolean;
@@ -87,6 +90,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   const classifier = deps.classifier ?? (await loadSqlClassifier());
   const verifier = deps.verifier ?? createTokenVerifier(config.identity);
   const audit = deps.audit ?? (await openAuditLog(config.audit.file));
+  const ownFunctions: ClosableFunctionResolver | undefined = deps.functions ? undefined : createFunctionResolver(config.resources);
+  const functions: FunctionResolver = deps.functions ?? ownFunctions!;
   const recorder = deps.recorder === null ? undefined : (deps.recorder ?? createSessionRecorder({ dir: config.recording.dir, results: config.recording.results }));
   const cancels = new CancelRegistry();
 
@@ -100,6 +105,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     approvalMode: config.approvals.mode,
     approvalTimeoutMs: config.approvals.timeoutMs,
     ...(deps.masker ? { masker: deps.masker } : {}),
+    functions,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     resources,
     ...(tls ? { tls } : {}),
@@ -121,6 +127,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
         source?.close();
         await listener.close();
         if (!deps.audit) await audit.close();
+        await ownFunctions?.close();
       },
     },
   };

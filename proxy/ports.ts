@@ -198,6 +198,11 @@ export interface ResultMasker {
   invalidate?(resourceName: string): void;
 }
 
+/** Names the function a FunctionCall message calls (by OID, in the resource's database). */
+export interface FunctionResolver {
+  byOid(resource: Resource, oid: number): Promise<{ schema: string; name: string } | undefined>;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Metrics
 

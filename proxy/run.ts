@@ -3,9 +3,10 @@
 // approval service; one metrics registry), the result masker with a catalog connection per
 // resource, the listener (proxy/gateway.ts) and the admin API. `hoop gateway` and `hoop demo` use it.
 
-import { readFileSync } from 'node:fs';
 import type { ClientConfig } from 'pg';
 import type { GatewayConfig, ResourceConfig } from './config.ts';
+import { catalogConnection, pgConnection } from './catalog-connection.ts';
+import { createFunctionResolver } from './postgres/function-resolver.ts';
 import { createTokenVerifier } from './identity/verifier.ts';
 import { openAuditLog } from './audit/sink.ts';
 import { openApprovalService } from './approvals/file-service.ts';
@@ -76,7 +77,10 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
       ...(config.masking.hashKey ? { hashKey: config.masking.hashKey } : {}),
     });
     closers.push(() => masker.close());
+    const functions = createFunctionResolver(config.resources, (r) => opts.catalogConnection?.(r) ?? catalogConnection(r));
+    closers.push(() => functions.close());
     const deps: GatewayDeps = {
+      functions,
       verifier,
       audit,
       approvals,
@@ -124,23 +128,3 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
   }
 }
 
-/** host/port/database/user of a postgres:// URL as explicit fields (so an explicit password is not overridden). */
-function pgConnection(url: string): ClientConfig {
-  const u = new URL(url);
-  return {
-    host: u.hostname.replace(/^\[|\]$/g, ''),
-    port: u.port ? Number(u.port) : 5432,
-    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || undefined,
-    user: u.username ? decodeURIComponent(u.username) : undefined,
-  };
-}
-
-/** The masker reads the upstream catalog with the gateway-held credentials of the resource. */
-export function catalogConnection(r: ResourceConfig): ClientConfig {
-  const base = pgConnection(r.upstream);
-  const ssl =
-    r.tls.mode === 'disable'
-      ? false
-      : { rejectUnauthorized: r.tls.mode === 'verify-full', ...(r.tls.ca ? { ca: readFileSync(r.tls.ca, 'utf8') } : {}), ...(r.tls.servername ? { servername: r.tls.servername } : {}) };
-  return { ...base, user: r.user ?? base.user, password: r.password, ssl, application_name: 'hoop-gateway-catalog' };
-}

@@ -93,6 +93,17 @@ export class PgCatalog implements Catalog {
     return this.cached(`op:${name}`, () => this.routines(ROUTINE_TABLES.operator, name));
   }
 
+  /** The function with this OID (what a FunctionCall message names), or undefined. */
+  functionByOid(oid: number): Promise<{ schema: string; name: string } | undefined> {
+    return this.cached(`fnoid:${oid}`, async () => {
+      const rows = await this.query<{ schema: string; name: string }>(
+        `SELECT n.nspname AS schema, p.proname AS name FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = $1::int8::oid`,
+        [oid],
+      );
+      return rows[0];
+    });
+  }
+
   /** Schemas (and owning extension) of every function or operator called `name`. */
   private async routines(t: { table: string; name: string; namespace: string }, name: string): Promise<CatalogRoutine[]> {
     const rows = await this.query<{ schema: string; extension: string | null }>(

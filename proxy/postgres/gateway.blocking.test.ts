@@ -120,6 +120,39 @@ describe('a read-only policy', () => {
     expect(r.stderr).toContain('rule: t.no_truncate');
   });
 
+  it('function calls are decided by the function they name: large-object writes are refused, the session goes on', async () => {
+    const before = Number(cluster.psql('SELECT count(*) FROM pg_largeobject_metadata', 'app').trim());
+    // psql's \\lo_import creates and writes a large object through FunctionCall messages (lo_creat, lowrite).
+    const r = await psql(['-c', '\\lo_import /etc/hostname', '-c', 'SELECT 42 AS still_here']);
+    expect(r.stderr).toContain('hoop: blocked');
+    expect(r.stdout).toContain('42');
+    expect(Number(cluster.psql('SELECT count(*) FROM pg_largeobject_metadata', 'app').trim())).toBe(before);
+    // Audited as the function it names, with the rule that refused it.
+    const refused = gw.audit.records.filter((x) => x.type === 'decision' && x.statement?.normalized === 'SELECT pg_catalog.lo_creat($1)');
+    expect(refused.at(-1)).toMatchObject({ verdict: 'block', outcome: 'blocked' });
+  });
+
+  it('a function call whose OID names no function is refused (fail closed)', async () => {
+    const c = await RawClient.login(gw.gateway.postgresPort, token, gw.resourceName);
+    try {
+      const call = Buffer.alloc(15);
+      call.write('F', 0);
+      call.writeInt32BE(14, 1);
+      call.writeUInt32BE(4_000_000_000, 5); // oid
+      call.writeInt16BE(0, 9); // argument formats
+      call.writeInt16BE(0, 11); // arguments
+      call.writeInt16BE(0, 13); // result format
+      const from = c.messages.length;
+      c.send(call);
+      await c.until(() => c.messages.slice(from).some((m) => m.name === 'readyForQuery'));
+      expect(c.error()).toMatchObject({ C: '42501', M: expect.stringContaining('no function has oid 4000000000') });
+      c.query('SELECT 1');
+      expect(await c.until((m) => m.name === 'commandComplete')).toBeDefined();
+    } finally {
+      c.destroy();
+    }
+  });
+
   it('a multi-statement message with one blocked statement runs none of them', async () => {
     const r = await psql(['-At', '-c', 'LISTEN side_effect; DELETE FROM canary WHERE id = 1', '-c', 'SELECT count(*) FROM pg_listening_channels()']);
     expect(r.stderr).toContain('hoop: blocked');

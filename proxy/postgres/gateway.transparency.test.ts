@@ -93,6 +93,21 @@ SELECT * FROM tr_accounts ORDER BY id;
     expect(failed.stdout).toContain('5000');
   });
 
+  it('\\lo_import and \\lo_export (large objects over the function-call protocol) round-trip a file', async () => {
+    const payload = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 256));
+    writeFileSync(joinPath(tmp, 'lo-in.bin'), payload);
+    const imported = await psql(gw.conninfo(token), ['-At', '-c', '\\lo_import lo-in.bin']);
+    expect(imported.stderr).toBe('');
+    const oid = /lo_import (\d+)/.exec(imported.stdout)?.[1];
+    expect(oid).toBeDefined();
+    const exported = await psql(gw.conninfo(token), ['-At', '-c', `\\lo_export ${oid} lo-out.bin`, '-c', `SELECT lo_unlink(${oid})`]);
+    expect(exported.stderr).toBe('');
+    expect(readFileSync(joinPath(tmp, 'lo-out.bin')).equals(payload)).toBe(true);
+    // Each call was decided and audited as the function it names.
+    const calls = gw.audit.records.filter((r) => r.type === 'decision' && r.statement?.normalized.startsWith('SELECT pg_catalog.lo'));
+    expect(calls.map((r) => r.statement!.normalized)).toEqual(expect.arrayContaining(['SELECT pg_catalog.lo_creat($1)', 'SELECT pg_catalog.lowrite($1, $2)', 'SELECT pg_catalog.loread($1, $2)']));
+  });
+
   it('a 1,000,000-row result arrives complete', async () => {
     const args = ['-At', '-c', 'SELECT g, md5(g::text) FROM generate_series(1, 1000000) g'];
     const via = await psql(gw.conninfo(token), args);

@@ -25,7 +25,7 @@ import type { Decision } from '../../../engine/response.ts';
 import type { Identity, SqlAction } from '../../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, AuditOutcome, AuditRecordInput, MaskPlan, SessionRecording } from '../../ports.ts';
 import { isLoopback } from '../../config.ts';
-import { blockText, decideStatements, trackPrepared, worstVerdict, type DecisionContext, type StatementVerdict } from '../enforcement/decider.ts';
+import { blockText, decideStatements, gatewayBlock, trackPrepared, worstVerdict, type DecisionContext, type StatementVerdict } from '../enforcement/decider.ts';
 import { BackendCode, decodeBackend, encodeBackend, encodeDataRow, errorField, gatewayError, gatewayNotice, type Field, type TransactionStatus } from '../wire/backend.ts';
 import { DEFAULT_MAX_MESSAGE_SIZE, Framer, type Frame } from '../wire/framer.ts';
 import { decodeFrontend, decodePasswordBody, encodeFrontend, FrontendCode } from '../wire/frontend.ts';
@@ -80,7 +80,7 @@ type Expect =
   | { k: 'sync' }
   | { k: 'describe'; hidden?: Run }
   | { k: 'execute'; run: Run }
-  | { k: 'function' };
+  | { k: 'function'; run: Run; error?: string };
 
 const PAUSE_ASYNC = 1;
 /** Bytes a direction may accumulate while its pump waits on a decision before reading stops. */
@@ -114,6 +114,29 @@ function rowsFromTag(tag: string): number | undefined {
   if (sp < 0) return undefined;
   const n = Number(tag.slice(sp + 1));
   return Number.isInteger(n) ? n : undefined;
+}
+
+/** A FunctionCall's function OID and argument count, or null when the message is malformed. */
+function functionCallShape(raw: Buffer): { oid: number; args: number } | null {
+  // 'F', int32 length, int32 oid, int16 n + n int16 formats, int16 args + args, int16 result format.
+  if (raw.length < 15) return null;
+  const oid = raw.readUInt32BE(5);
+  const formats = raw.readInt16BE(9);
+  const at = 11 + 2 * formats;
+  if (formats < 0 || at + 2 > raw.length) return null;
+  const args = raw.readInt16BE(at);
+  if (args < 0) return null;
+  let p = at + 2;
+  for (let i = 0; i < args; i++) {
+    if (p + 4 > raw.length) return null;
+    const len = raw.readInt32BE(p);
+    p += 4 + (len > 0 ? len : 0);
+  }
+  return p + 2 === raw.length ? { oid, args } : null;
+}
+
+function quoteIdent(name: string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
 }
 
 function readCString(buf: Buffer, pos: number): [string, number] {
@@ -646,8 +669,7 @@ export class PgSession {
         this.end();
         return;
       case FrontendCode.FunctionCall:
-        // The fast-path function call cannot be classified: refused, fail closed.
-        return this.blockSimple(gatewayError('ERROR', '42501', 'hoop: blocked: the function-call protocol message is not allowed through the gateway'));
+        return this.onFunctionCall(f);
       default:
         return this.fatal('08P01', `hoop: protocol violation: unexpected message type ${JSON.stringify(String.fromCharCode(f.code))}`);
     }
@@ -681,6 +703,42 @@ export class PgSession {
     const runs: Run[] = enforced.statements.map((stmt) => ({ stmt, protocol: 'simple', started: t0, rows: 0, plan: null }));
     if (runs.length === 0) runs.push({ stmt: undefined, protocol: 'simple', started: t0, rows: 0, plan: null });
     this.pushExpect({ k: 'query', runs, idx: 0 });
+    this.upOut.pass(f.raw);
+  }
+
+  /**
+   * A FunctionCall (the legacy fast path; libpq's large-object functions use it) names its
+   * function by OID only. Looked up in the resource's catalog, it is decided, audited and recorded
+   * as `SELECT schema.name($1, ...)`, like any statement. An unknown OID, a failed lookup, and a
+   * decision with masks (a fast-path result is not rows a mask plan can rewrite) are refused.
+   */
+  private async onFunctionCall(f: Frame): Promise<void> {
+    if (this.tokenExpired()) return;
+    const call = functionCallShape(f.raw);
+    if (!call) return this.fatal('08P01', 'hoop: protocol violation: malformed function call message');
+    let fn: { schema: string; name: string } | undefined;
+    let lookupError: string | undefined;
+    try {
+      fn = this.svc.functions ? await this.svc.functions.byOid(this.routed!.resource, call.oid) : undefined;
+    } catch (e) {
+      lookupError = (e as Error).message;
+    }
+    if (this.ended) return;
+    if (!fn) {
+      const why = lookupError !== undefined ? `its function (oid ${call.oid}) could not be looked up: ${lookupError}` : `no function has oid ${call.oid}`;
+      return this.blockSimple(gatewayError('ERROR', '42501', `hoop: blocked: function call refused: ${why}`));
+    }
+    const params = Array.from({ length: call.args }, (_, i) => `$${i + 1}`).join(', ');
+    const text = `SELECT ${quoteIdent(fn.schema)}.${quoteIdent(fn.name)}(${params})`;
+    const t0 = performance.now();
+    const verdicts = decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.preparedSql).map((v) =>
+      hasMasks(v.decision) ? { ...v, decision: gatewayBlock('a function call cannot be masked: its result does not come back as rows (use SELECT)') } : v,
+    );
+    const enforced = await this.enforce(verdicts, text, 'simple', t0);
+    if (this.ended) return;
+    if (!enforced.ok) return this.blockSimple(enforced.error);
+    const stmt = enforced.statements[0];
+    this.pushExpect({ k: 'function', run: { stmt, protocol: 'simple', started: t0, rows: 0, plan: null } });
     this.upOut.pass(f.raw);
   }
 
@@ -921,6 +979,7 @@ export class PgSession {
           const e = this.headExpect();
           if (!e) break;
           this.popExpect();
+          if (e.k === 'function') this.finishRun(e.run, e.error === undefined ? 'executed' : 'failed', e.error);
           if (e.k === 'query' || e.k === 'sync' || e.k === 'function') break;
         }
         this.txStatus = String.fromCharCode(f.raw[5]!) as TransactionStatus;
@@ -1013,7 +1072,9 @@ export class PgSession {
       const run = e.runs[e.idx];
       if (run) this.finishRun(run, 'failed', msg);
       e.idx = e.runs.length; // the rest of the message does not run
-    } else if (e && e.k !== 'sync' && e.k !== 'function') {
+    } else if (e?.k === 'function') {
+      e.error = msg;
+    } else if (e && e.k !== 'sync') {
       // Extended protocol: the upstream now discards until Sync; so do our expectations.
       for (;;) {
         const h = this.headExpect();

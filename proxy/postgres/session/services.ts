@@ -1,7 +1,7 @@
 // Everything a session needs from the gateway, as interfaces (proxy/ports.ts) plus plain data.
 
 import type { SecureContext } from 'node:tls';
-import type { ApprovalMode, ApprovalService, AuditSink, GatewayMetrics, ResultMasker, SessionRecorder, TokenVerifier } from '../../ports.ts';
+import type { ApprovalMode, ApprovalService, AuditSink, FunctionResolver, GatewayMetrics, ResultMasker, SessionRecorder, TokenVerifier } from '../../ports.ts';
 import type { Resource } from '../../../stdlib/facts.ts';
 import type { CancelRegistry } from '../cancel.ts';
 import type { PolicyEvaluator, SessionClassifier } from '../enforcement/decider.ts';
@@ -24,6 +24,8 @@ export interface SessionServices {
   /** Hold mode: how long a held statement waits for a decision before it errors (config `approvals.timeout`). */
   approvalTimeoutMs?: number;
   masker?: ResultMasker;
+  /** Without it, FunctionCall messages are refused. */
+  functions?: FunctionResolver;
   metrics?: GatewayMetrics;
   /** By the name a client puts in `dbname`. */
   resources: ReadonlyMap<string, RoutedResource>;
