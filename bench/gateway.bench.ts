@@ -220,6 +220,26 @@ interface Report {
   latency: { target: string; p50_us: number; added_p50_us: number }[];
 }
 
+/** The issue's targets, checked against one run: the gateway's ratio ≥ pgbouncer's; SELECT 1 added p50 ≤ 60 µs. */
+function targetLines(r: Report): string[] {
+  const out: string[] = [];
+  for (const w of r.results) {
+    const bouncer = w.targets.find((t) => t.target.startsWith('pgbouncer'));
+    const gateway = w.targets.find((t) => t.target === 'gateway (allow-all)');
+    const floor = w.targets.find((t) => t.target.startsWith('node relay'));
+    if (!bouncer || !gateway) continue;
+    const verdict = gateway.ratio >= bouncer.ratio ? 'met' : 'MISSED';
+    out.push(`target ${w.workload}: gateway ratio ≥ pgbouncer's: ${gateway.ratio.toFixed(2)}× vs ${bouncer.ratio.toFixed(2)}× ${verdict}${floor ? ` (bare Node relay ${floor.ratio.toFixed(2)}×)` : ''}`);
+  }
+  const lat = (name: string) => r.latency.find((l) => l.target.startsWith(name));
+  const g = lat('gateway');
+  if (g) {
+    const floor = lat('node relay');
+    out.push(`target SELECT 1 added p50 ≤ 60 µs: +${g.added_p50_us} µs ${g.added_p50_us <= 60 ? 'met' : 'MISSED'}${floor ? ` (bare Node relay +${floor.added_p50_us} µs)` : ''}`);
+  }
+  return out;
+}
+
 const DOC = join(import.meta.dirname, '..', 'docs', 'performance.md');
 const BEGIN = '<!-- gateway-bench:begin -->';
 const END = '<!-- gateway-bench:end -->';
@@ -244,6 +264,10 @@ function writeDoc(r: Report): void {
     '| target | p50 µs | added over direct |',
     '| --- | ---: | ---: |',
     ...lat,
+    '',
+    'Against the issue\'s targets:',
+    '',
+    ...targetLines(r).map((l) => `- ${l}`),
     END,
   ].join('\n');
   let doc = existsSync(DOC) ? readFileSync(DOC, 'utf8') : '# Performance\n';
@@ -358,6 +382,7 @@ async function main(): Promise<void> {
       }
       process.stdout.write(`\nSELECT 1 round trip, p50 (${LATENCY_N} queries, one connection)\n`);
       for (const l of latency) process.stdout.write(`  ${l.target.padEnd(32)} ${l.p50_us.toFixed(1)} µs  (+${l.added_p50_us.toFixed(1)} µs)\n`);
+      process.stdout.write(`\n${targetLines(report).join('\n')}\n`);
     }
   } finally {
     for (const g of gateways) await g.close();
