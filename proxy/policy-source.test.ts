@@ -87,4 +87,29 @@ describe('policy source', () => {
     expect(source.current()).toBeUndefined();
     source.close();
   });
+
+  it('a reload during an in-place write (truncate, then write) waits for the file to settle instead of loading a cut policy', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-ps-'));
+    const file = join(dir, 'main.hoop');
+    const TWO_RULES = `package t\ndefault block "nope"\nrule reads {\n  match sql read\n  allow\n}\nrule writes {\n  match sql write\n  allow\n}\n`;
+    writeFileSync(file, TWO_RULES);
+    const { source } = await openPolicySource({ path: dir, watch: false, sighup: false, settleMs: 30, log: () => undefined });
+    const seen: number[] = [];
+    source.onChange((p) => seen.push(p.ruleCount));
+    try {
+      for (const cut of ['', 'package t\ndefault block "nope"\nrule reads {\n  match sql read\n  allow\n}\n']) {
+        // An editor saving in place: the file is empty (or cut after the first rule) for a moment.
+        writeFileSync(file, cut);
+        const reloading = source.reload();
+        await new Promise((r) => setTimeout(r, 5));
+        writeFileSync(file, TWO_RULES.replace('"nope"', `"nope ${cut.length}"`));
+        expect(await reloading).toMatchObject({ ok: true });
+        expect(source.current()!.ruleCount).toBe(2);
+      }
+      // Only whole policies were ever put in force.
+      expect(seen).toEqual([2, 2]);
+    } finally {
+      source.close();
+    }
+  });
 });

@@ -33,7 +33,23 @@ export interface PolicySourceOptions {
   /** Reload on SIGHUP. Default: same as `watch`. */
   sighup?: boolean;
   debounceMs?: number;
+  /**
+   * A reload reads the files twice, this far apart (ms), and compiles only when both reads agree.
+   * Default 50. Editors and deploy tools often write in place (truncate, then write): a read in
+   * between sees an empty or cut file, which may well compile — to a policy with rules missing.
+   */
+  settleMs?: number;
   log?: (line: string) => void;
+}
+
+/** Re-reads before a reload gives up on files that keep changing (the next change event retries). */
+const MAX_SETTLE_READS = 10;
+
+type LoadedSources = Awaited<ReturnType<typeof loadPolicySources>>;
+
+function sameSources(a: LoadedSources, b: LoadedSources): boolean {
+  if (a.sources.length !== b.sources.length || a.diagnostics.length !== b.diagnostics.length) return false;
+  return a.sources.every((s, i) => s.file === b.sources[i]!.file && s.text === b.sources[i]!.text);
 }
 
 /** Loads the policy once (awaiting the first compile) and keeps it current. */
@@ -45,8 +61,25 @@ export async function openPolicySource(opts: PolicySourceOptions): Promise<{ sou
   let again = false;
   let lastRejected: string | undefined;
 
+  /** The files as they stand once two reads `settleMs` apart agree, or undefined if they never did. */
+  async function settledSources(): Promise<LoadedSources | undefined> {
+    const settleMs = opts.settleMs ?? 50;
+    let loaded = await loadPolicySources(opts.path);
+    for (let i = 0; i < MAX_SETTLE_READS; i++) {
+      await new Promise((r) => setTimeout(r, settleMs));
+      const again = await loadPolicySources(opts.path);
+      if (sameSources(loaded, again)) return loaded;
+      loaded = again;
+    }
+    return undefined;
+  }
+
   async function compileOnce(): Promise<ReloadResult> {
-    const loaded = await loadPolicySources(opts.path);
+    const loaded = await settledSources();
+    if (!loaded) {
+      log(`policy files under ${opts.path} are still changing; keeping the policy in force${current ? ` (${current.hash.slice(0, 12)})` : ''} until they settle`);
+      return { ok: false, diagnostics: [], hash: current?.hash };
+    }
     const texts = new Map(loaded.sources.map((s) => [s.file, s.text]));
     const out = loaded.sources.length > 0 ? compilePolicy(loaded.sources) : undefined;
     const diags = [...loaded.diagnostics, ...(out?.diagnostics ?? [])];

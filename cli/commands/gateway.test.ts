@@ -111,7 +111,7 @@ describe('hoop gateway', () => {
     child.kill('SIGHUP');
     await waitFor(() => stderr.includes('policy reload rejected'));
     const inserted = await psql('INSERT INTO t_cli VALUES (1)');
-    expect(inserted, inserted.stderr).toMatchObject({ code: 0 });
+    expect(inserted, `${inserted.stderr}\ngateway log:\n${stderr}`).toMatchObject({ code: 0 });
 
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
