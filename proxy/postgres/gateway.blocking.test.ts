@@ -153,6 +153,38 @@ describe('a read-only policy', () => {
     }
   });
 
+  it('after an extended-protocol block, a function call is ignored until Sync (as PostgreSQL does) and the session stays in step', async () => {
+    const c = await RawClient.login(gw.gateway.postgresPort, token, gw.resourceName);
+    /** Sends `bytes` and returns the messages up to the next ReadyForQuery. */
+    const exchange = async (bytes: Buffer) => {
+      const from = c.messages.length;
+      c.send(bytes);
+      await c.until(() => c.messages.slice(from).some((m) => m.name === 'readyForQuery'));
+      return c.messages.slice(from);
+    };
+    const blockedParse = () => Buffer.concat([encodeFrontend({ name: 'parse', statement: '', text: 'DELETE FROM canary', paramTypes: [] }), encodeFrontend({ name: 'sync' })]);
+    try {
+      // A call the policy allows (now() is a read), sent after a refused Parse and before Sync.
+      const oid = Number(cluster.psql("SELECT 'pg_catalog.now'::regproc::oid", 'app').trim());
+      const call = Buffer.alloc(15);
+      call.write('F', 0);
+      call.writeInt32BE(14, 1);
+      call.writeUInt32BE(oid, 5);
+      call.writeInt16BE(0, 9); // argument formats
+      call.writeInt16BE(0, 11); // arguments
+      call.writeInt16BE(0, 13); // result format
+      const first = await exchange(Buffer.concat([encodeFrontend({ name: 'parse', statement: '', text: 'DELETE FROM canary', paramTypes: [] }), call, encodeFrontend({ name: 'sync' })]));
+      expect(first.map((m) => m.name)).toEqual(['error', 'readyForQuery']);
+      // In step: the next refusal is still the gateway's own, with the rule that made it.
+      const second = await exchange(blockedParse());
+      const err = second.find((m) => m.name === 'error');
+      expect(err && err.name === 'error' ? Object.fromEntries(err.fields) : undefined).toMatchObject({ C: '42501', M: expect.stringContaining('hoop: blocked') });
+      expect((await exchange(encodeFrontend({ name: 'query', text: 'SELECT 7' }))).map((m) => m.name)).toEqual(['rowDescription', 'dataRow', 'commandComplete', 'readyForQuery']);
+    } finally {
+      c.destroy();
+    }
+  });
+
   it('a multi-statement message with one blocked statement runs none of them', async () => {
     const r = await psql(['-At', '-c', 'LISTEN side_effect; DELETE FROM canary WHERE id = 1', '-c', 'SELECT count(*) FROM pg_listening_channels()']);
     expect(r.stderr).toContain('hoop: blocked');

@@ -669,6 +669,8 @@ export class PgSession {
         this.end();
         return;
       case FrontendCode.FunctionCall:
+        // Ignored like everything but Sync after an extended-protocol error (PostgreSQL does too).
+        if (this.discarding) return;
         return this.onFunctionCall(f);
       default:
         return this.fatal('08P01', `hoop: protocol violation: unexpected message type ${JSON.stringify(String.fromCharCode(f.code))}`);
