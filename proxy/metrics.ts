@@ -12,6 +12,8 @@ const VERDICTS: Verdict[] = ['allow', 'mask', 'approve', 'block'];
 export interface Metrics extends GatewayMetrics {
   /** Extra gauges/counters from other parts of the gateway (e.g. policy reloads). */
   count(name: string, help: string, labels?: Record<string, string>, by?: number): void;
+  /** A gauge read when /metrics is scraped (state another part owns, e.g. the audit log's sync mode). */
+  gauge(name: string, help: string, read: () => number): void;
 }
 
 export function createMetrics(): Metrics {
@@ -23,6 +25,7 @@ export function createMetrics(): Metrics {
   let sessionsTotal = 0;
   const refused = new Map<string, number>();
   const extra = new Map<string, { help: string; values: Map<string, number> }>();
+  const gauges = new Map<string, { help: string; read: () => number }>();
   const started = Date.now();
 
   return {
@@ -51,6 +54,9 @@ export function createMetrics(): Metrics {
       const m = extra.get(name)!.values;
       m.set(key, (m.get(key) ?? 0) + by);
     },
+    gauge(name, help, read) {
+      gauges.set(name, { help, read });
+    },
     render() {
       const out: string[] = [];
       out.push('# HELP hoop_decisions_total Statements decided, by verdict.', '# TYPE hoop_decisions_total counter');
@@ -70,6 +76,15 @@ export function createMetrics(): Metrics {
       for (const [name, { help, values }] of extra) {
         out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
         for (const [labels, n] of values) out.push(`${name}${labels} ${n}`);
+      }
+      for (const [name, { help, read }] of gauges) {
+        let value: number;
+        try {
+          value = read();
+        } catch {
+          value = Number.NaN;
+        }
+        out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${Number.isFinite(value) ? value : 'NaN'}`);
       }
       out.push('# HELP hoop_start_time_seconds When the gateway started.', '# TYPE hoop_start_time_seconds gauge', `hoop_start_time_seconds ${Math.floor(started / 1000)}`);
       return out.join('\n') + '\n';

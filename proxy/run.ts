@@ -64,6 +64,9 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
       : await openApprovalService(config.state);
     closers.push(() => approvals.close());
     const metrics = createMetrics();
+    metrics.gauge('hoop_audit_healthy', '1 while audit records can be written (no statement runs otherwise).', () => (audit.health.ok ? 1 : 0));
+    metrics.gauge('hoop_audit_sync_inline', '1 when audit batches are synced on the event loop (fast storage), 0 through the thread pool.', () => (audit.sync.mode === 'inline' ? 1 : 0));
+    metrics.gauge('hoop_audit_sync_seconds', 'Median write + fdatasync of an inline audit batch.', () => audit.sync.costUs / 1e6);
     const byName = new Map(config.resources.map((r) => [r.name, r]));
     // One SQL classifier for the session and the masker: lineage reuses the classifier's parse cache.
     const classifier = await loadSqlClassifier();

@@ -94,6 +94,10 @@ describe('hoop gateway', () => {
     // /healthz covers the policy and the audit log (no statement runs without either).
     const health = await (await fetch(`http://127.0.0.1:${adminPort}/healthz`)).json();
     expect(health).toMatchObject({ status: 'ok', checks: { policy: expect.stringMatching(/^ok /), audit: expect.stringMatching(/^ok, record \d+, synced/) } });
+    const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    expect(metrics).toContain('hoop_audit_healthy 1');
+    expect(metrics).toMatch(/^hoop_audit_sync_inline [01]$/m);
+    expect(metrics).toMatch(/^# TYPE hoop_audit_sync_seconds gauge$/m);
     const refused = await psql('CREATE TABLE t_cli (x int)');
     expect(refused.stderr).toContain('hoop: blocked: read-only for now');
 
