@@ -2,7 +2,7 @@
 // closed if anything goes wrong. Knows nothing about sockets.
 
 import type { Decision } from '../../../engine/response.ts';
-import type { Identity, Request, Resource, SqlAction, SqlClassifier } from '../../../stdlib/facts.ts';
+import type { Identity, Request, RequestContext, Resource, SqlAction, SqlClassifier } from '../../../stdlib/facts.ts';
 import { sessionChange, type SqlAnalyzer } from '../../../stdlib/sql/index.ts';
 
 /** The classifier the session needs: facts plus the AST (for PREPARE/DEALLOCATE tracking). */
@@ -29,6 +29,28 @@ export interface StatementVerdict {
 
 const NO_MASKS = { columns: [], detectors: [] };
 
+/**
+ * A statement's request context. `time` is formatted only when read — by a rule whose condition
+ * uses `context.time` — instead of for every statement (the formatting cost more than the decision).
+ */
+class StatementContext implements RequestContext {
+  #time: string | undefined;
+
+  constructor(
+    readonly client_addr: string,
+    readonly session_id: string,
+    private readonly at: number,
+  ) {}
+
+  get time(): string {
+    return (this.#time ??= new Date(this.at).toISOString());
+  }
+
+  toJSON(): RequestContext {
+    return { time: this.time, client_addr: this.client_addr, session_id: this.session_id };
+  }
+}
+
 /** A block made by the gateway itself (engine failure, classification failure...). */
 export function gatewayBlock(message: string): Decision {
   return { verdict: 'block', masks: NO_MASKS, approvers: [], message, reasons: [], defaulted: false, errors: [] };
@@ -52,8 +74,7 @@ export function decideStatements(
     return [{ action: unknownAction(text, `classifier failed: ${(e as Error).message}`), decision: gatewayBlock('the gateway could not classify this statement') }];
   }
   if (actions.length === 0) return [];
-  const time = new Date().toISOString();
-  const context = { time, client_addr: ctx.clientAddr, session_id: ctx.sessionId };
+  const context = new StatementContext(ctx.clientAddr, ctx.sessionId, Date.now());
   const out: StatementVerdict[] = [];
   for (let i = 0; i < actions.length; i++) {
     const action = actions[i]!;
