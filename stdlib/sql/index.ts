@@ -178,6 +178,11 @@ function rawFingerprint(text: string): string {
   return `raw:${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
 }
 
+/** Normalised text and fingerprint by literal template (literal-template.ts), shared by every classifier. */
+const byTemplate = new Lru<string, { normalized: string; fingerprint: string }>(4096);
+/** How often a statement's normalised text and fingerprint came from its literal template (tests, benchmarks). */
+export const literalTemplateStats = { shared: 0, proved: 0 };
+
 /**
  * One statement's facts. A class (not a literal) so that `normalized` and `fingerprint` can be
  * lazy without a per-object property definition, which costs microseconds in V8: they are getters
@@ -187,11 +192,6 @@ function rawFingerprint(text: string): string {
  * Text that libpg-query cannot handle keeps its raw text as `normalized` and gets a `raw:`-prefixed
  * hash of the text as fingerprint, so two different unparseable statements never share an approval.
  */
-/** Normalised text and fingerprint by literal template (literal-template.ts), shared by every classifier. */
-const byTemplate = new Lru<string, { normalized: string; fingerprint: string }>(4096);
-/** How often a statement's normalised text and fingerprint came from its literal template (tests, benchmarks). */
-export const literalTemplateStats = { shared: 0, proved: 0 };
-
 class SqlFacts implements SqlAction {
   readonly type = 'sql' as const;
   readonly kind: SqlKind;

@@ -28,6 +28,22 @@ function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
+/**
+ * Where a quoted run that starts at `start` ends (the index after its closing quote), the quote
+ * doubled inside it standing for itself, as in SQL strings and quoted identifiers; -1 when the text
+ * ends first.
+ */
+function afterQuoted(text: string, start: number): number {
+  const quote = text.charCodeAt(start);
+  let i = start + 1;
+  while (i < text.length) {
+    if (text.charCodeAt(i) !== quote) i++;
+    else if (text.charCodeAt(i + 1) === quote) i += 2;
+    else return i + 1;
+  }
+  return -1;
+}
+
 /** The template of `text`, or null when it has no literal or anything this scanner does not follow. */
 export function literalTemplate(text: string): LiteralTemplate | null {
   // Constructs that would need a full lexer: leave those texts to libpg-query.
@@ -42,15 +58,8 @@ export function literalTemplate(text: string): LiteralTemplate | null {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
       // "quoted identifier" ("" inside): verbatim.
-      i++;
-      for (;;) {
-        if (i >= n) return null;
-        if (text.charCodeAt(i) === 0x22) {
-          if (text.charCodeAt(i + 1) === 0x22) i += 2;
-          else break;
-        } else i++;
-      }
-      i++;
+      i = afterQuoted(text, i);
+      if (i < 0) return null;
       continue;
     }
     const prev = i > 0 ? text.charCodeAt(i - 1) : 0;
@@ -59,15 +68,8 @@ export function literalTemplate(text: string): LiteralTemplate | null {
     if (c === 0x27) {
       // 'string' ('' inside). A prefix glued to the quote (E'', B'', X'', N'', U&'') changes its meaning.
       if (isIdentChar(prev) || prev === 0x26) return null;
-      let j = i + 1;
-      for (;;) {
-        if (j >= n) return null;
-        if (text.charCodeAt(j) === 0x27) {
-          if (text.charCodeAt(j + 1) === 0x27) j += 2;
-          else break;
-        } else j++;
-      }
-      end = j + 1;
+      end = afterQuoted(text, i);
+      if (end < 0) return null;
       // Adjacent string constants across a newline are one constant in SQL: not followed here.
       if (/^\s*\n\s*'/.test(text.slice(end, end + 64))) return null;
       cls = 's';
