@@ -68,6 +68,8 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
     metrics.gauge('hoop_audit_sync_inline', '1 when audit batches are synced on the event loop (fast storage), 0 through the thread pool.', () => (audit.sync.mode === 'inline' ? 1 : 0));
     metrics.gauge('hoop_audit_sync_seconds', 'Median write + fdatasync of an inline audit batch.', () => audit.sync.costUs / 1e6);
     const byName = new Map(config.resources.map((r) => [r.name, r]));
+    // The gateway's own reads of a resource's database (the masker's catalog, FunctionCall targets).
+    const connectionFor = (r: ResourceConfig): ClientConfig => opts.catalogConnection?.(r) ?? catalogConnection(r);
     // One SQL classifier for the session and the masker: lineage reuses the classifier's parse cache.
     const classifier = await loadSqlClassifier();
     const masker = createResultMasker({
@@ -75,12 +77,12 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
       catalogFor: (resource) => {
         const r = byName.get(resource.name);
         if (!r) throw new Error(`internal error: no configured resource ${resource.name}`);
-        return { connection: opts.catalogConnection?.(r) ?? catalogConnection(r) };
+        return { connection: connectionFor(r) };
       },
       ...(config.masking.hashKey ? { hashKey: config.masking.hashKey } : {}),
     });
     closers.push(() => masker.close());
-    const functions = createFunctionResolver(config.resources, (r) => opts.catalogConnection?.(r) ?? catalogConnection(r));
+    const functions = createFunctionResolver(config.resources, connectionFor);
     closers.push(() => functions.close());
     const deps: GatewayDeps = {
       functions,

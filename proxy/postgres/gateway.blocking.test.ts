@@ -46,6 +46,18 @@ function psql(args: string[], input?: string): ReturnType<typeof run> {
   return run(join(cluster.binDir, 'psql'), ['-X', '-v', 'ON_ERROR_STOP=0', ...args, gw.conninfo(token)], input !== undefined ? { input } : {});
 }
 
+/** A FunctionCall message (no arguments, text result) for the function with this OID. */
+function functionCall(oid: number): Buffer {
+  const call = Buffer.alloc(15);
+  call.write('F', 0);
+  call.writeInt32BE(14, 1);
+  call.writeUInt32BE(oid, 5);
+  call.writeInt16BE(0, 9); // argument formats
+  call.writeInt16BE(0, 11); // arguments
+  call.writeInt16BE(0, 13); // result format
+  return call;
+}
+
 const WRITES = [
   'INSERT INTO canary VALUES (1000, \'x\')',
   "UPDATE canary SET v = 'pwned' WHERE id = 1",
@@ -135,15 +147,8 @@ describe('a read-only policy', () => {
   it('a function call whose OID names no function is refused (fail closed)', async () => {
     const c = await RawClient.login(gw.gateway.postgresPort, token, gw.resourceName);
     try {
-      const call = Buffer.alloc(15);
-      call.write('F', 0);
-      call.writeInt32BE(14, 1);
-      call.writeUInt32BE(4_000_000_000, 5); // oid
-      call.writeInt16BE(0, 9); // argument formats
-      call.writeInt16BE(0, 11); // arguments
-      call.writeInt16BE(0, 13); // result format
       const from = c.messages.length;
-      c.send(call);
+      c.send(functionCall(4_000_000_000));
       await c.until(() => c.messages.slice(from).some((m) => m.name === 'readyForQuery'));
       expect(c.error()).toMatchObject({ C: '42501', M: expect.stringContaining('no function has oid 4000000000') });
       c.query('SELECT 1');
@@ -162,21 +167,15 @@ describe('a read-only policy', () => {
       await c.until(() => c.messages.slice(from).some((m) => m.name === 'readyForQuery'));
       return c.messages.slice(from);
     };
-    const blockedParse = () => Buffer.concat([encodeFrontend({ name: 'parse', statement: '', text: 'DELETE FROM canary', paramTypes: [] }), encodeFrontend({ name: 'sync' })]);
+    const refusedParse = encodeFrontend({ name: 'parse', statement: '', text: 'DELETE FROM canary', paramTypes: [] });
+    const sync = encodeFrontend({ name: 'sync' });
     try {
       // A call the policy allows (now() is a read), sent after a refused Parse and before Sync.
       const oid = Number(cluster.psql("SELECT 'pg_catalog.now'::regproc::oid", 'app').trim());
-      const call = Buffer.alloc(15);
-      call.write('F', 0);
-      call.writeInt32BE(14, 1);
-      call.writeUInt32BE(oid, 5);
-      call.writeInt16BE(0, 9); // argument formats
-      call.writeInt16BE(0, 11); // arguments
-      call.writeInt16BE(0, 13); // result format
-      const first = await exchange(Buffer.concat([encodeFrontend({ name: 'parse', statement: '', text: 'DELETE FROM canary', paramTypes: [] }), call, encodeFrontend({ name: 'sync' })]));
+      const first = await exchange(Buffer.concat([refusedParse, functionCall(oid), sync]));
       expect(first.map((m) => m.name)).toEqual(['error', 'readyForQuery']);
       // In step: the next refusal is still the gateway's own, with the rule that made it.
-      const second = await exchange(blockedParse());
+      const second = await exchange(Buffer.concat([refusedParse, sync]));
       const err = second.find((m) => m.name === 'error');
       expect(err && err.name === 'error' ? Object.fromEntries(err.fields) : undefined).toMatchObject({ C: '42501', M: expect.stringContaining('hoop: blocked') });
       expect((await exchange(encodeFrontend({ name: 'query', text: 'SELECT 7' }))).map((m) => m.name)).toEqual(['rowDescription', 'dataRow', 'commandComplete', 'readyForQuery']);
