@@ -10,6 +10,7 @@ import { recordingFiles } from '../../../replay/files.ts';
 import { loadPolicy, reportDiagnostics } from '../../load.ts';
 import { createProgress } from '../../progress.ts';
 import { DRY_RUN_FORMATS, parseOnly, renderDryRun, type DryRunFormat } from '../../report/dryrun.ts';
+import { usageError } from '../../usage.ts';
 
 interface Options {
   policy: string[];
@@ -36,10 +37,7 @@ export function registerDryRun(policy: Command): void {
     .option('--skip-bad', 'report corrupt recording lines and go on')
     .option('--examples <n>', 'examples shown per group', '3')
     .action(async (paths: string[], o: Options) => {
-      const usage = (msg: string): void => {
-        process.stderr.write(`hoop policy dry-run: ${msg}\n`);
-        process.exitCode = 2;
-      };
+      const usage = usageError('policy dry-run');
       if (!DRY_RUN_FORMATS.includes(o.format as DryRunFormat)) return usage(`--format must be one of ${DRY_RUN_FORMATS.join(', ')}`);
       const only = parseOnly(o.only);
       if (typeof only === 'string') return usage(only);

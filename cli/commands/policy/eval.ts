@@ -7,6 +7,7 @@ import { TEST_CONTEXT } from '../../../engine/tester/runner.ts';
 import type { Action, Request, ResourceKind } from '../../../stdlib/facts.ts';
 import { loadClassifiers, loadPolicy, reportDiagnostics } from '../../load.ts';
 import { renderExplanation } from '../../report/tests.ts';
+import { usageError } from '../../usage.ts';
 
 interface Options {
   policy: string[];
@@ -43,10 +44,7 @@ export function registerEval(policy: Command): void {
     .option('--explain', 'show every rule considered and the facts used')
     .option('--json', 'print the decision (and explanation) as JSON')
     .action(async (paths: string[], o: Options) => {
-      const usage = (msg: string): void => {
-        process.stderr.write(`hoop policy eval: ${msg}\n`);
-        process.exitCode = 2;
-      };
+      const usage = usageError('policy eval');
       const m = /^(postgres|ssh):(.+)$/.exec(o.resource);
       if (!m) return usage('--resource must look like postgres:NAME or ssh:NAME');
       const kind = m[1] as ResourceKind;

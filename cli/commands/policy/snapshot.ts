@@ -8,6 +8,7 @@ import { loadReplayClassifiers } from '../../../replay/classifiers.ts';
 import { recordingFiles } from '../../../replay/files.ts';
 import { buildSnapshot, serializeSnapshot } from '../../../replay/snapshot.ts';
 import { loadPolicy, reportDiagnostics } from '../../load.ts';
+import { usageError } from '../../usage.ts';
 
 interface Options {
   policy: string[];
@@ -28,10 +29,7 @@ export function registerSnapshot(policy: Command): void {
     .option('--out <file>', 'where to write the snapshot (JSON Lines)')
     .option('--skip-bad', 'report corrupt recording lines and go on')
     .action(async (paths: string[], o: Options) => {
-      const usage = (msg: string): void => {
-        process.stderr.write(`hoop policy snapshot: ${msg}\n`);
-        process.exitCode = 2;
-      };
+      const usage = usageError('policy snapshot');
       const policyPaths = [...paths, ...o.policy];
       if (policyPaths.length === 0) return usage('give the policy with --policy PATH');
       if (!o.sessions?.length) return usage('give the recordings with --sessions DIR|FILE...');

@@ -15,6 +15,7 @@ import { loadReplayClassifiers } from '../../../replay/classifiers.ts';
 import { recordingFiles } from '../../../replay/files.ts';
 import { buildSnapshot, diffSnapshot, readSnapshot, serializeSnapshot } from '../../../replay/snapshot.ts';
 import type { PreparedPolicy } from '../../../engine/index.ts';
+import { usageError } from '../../usage.ts';
 
 interface Options {
   format: string;
@@ -43,10 +44,7 @@ export function registerTest(policy: Command): void {
     .option('--update-snapshot', 'with --snapshot: rewrite the snapshot with the current verdicts')
     .option('--skip-bad', 'with --snapshot: report corrupt recording lines and go on')
     .action(async (paths: string[], o: Options) => {
-      const usage = (msg: string): void => {
-        process.stderr.write(`hoop policy test: ${msg}\n`);
-        process.exitCode = 2;
-      };
+      const usage = usageError('policy test');
       if (!TEST_FORMATS.includes(o.format as TestFormat)) return usage(`--format must be one of ${TEST_FORMATS.join(', ')}`);
       const threshold = o.threshold === undefined ? undefined : Number(o.threshold);
       if (threshold !== undefined && !(threshold >= 0 && threshold <= 100)) return usage('--threshold takes a percentage from 0 to 100');
