@@ -97,6 +97,34 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): ConfigResu
   return parseConfig(doc.toJS(), { ...opts, file: abs });
 }
 
+/** Where a config file's admin API listens: all `hoop approvals --config` needs. */
+export type AdminEndpointResult = { ok: true; url: string } | { ok: false; errors: ConfigError[] };
+
+/**
+ * Reads only `listen.admin` and whether `tls` is configured, so an approver can point
+ * `hoop approvals` at the gateway's config without holding the gateway's upstream credentials,
+ * its state-store password or anything else the full `loadConfigFile` resolves and insists on.
+ */
+export function loadAdminEndpoint(file: string): AdminEndpointResult {
+  let text: string;
+  try {
+    text = readFileSync(resolve(file), 'utf8');
+  } catch (err) {
+    return { ok: false, errors: [{ path: '', message: `cannot read config: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }] };
+  }
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) return { ok: false, errors: doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}` })) };
+  const raw: unknown = doc.toJS();
+  const listen = isObject(raw) ? raw.listen : undefined;
+  if (!isObject(listen) || listen.admin === undefined) return { ok: false, errors: [{ path: 'listen.admin', message: 'not set: the gateway has no admin API address in this file' }] };
+  const hp = parseHostPort(listen.admin);
+  if (typeof hp === 'string') return { ok: false, errors: [{ path: 'listen.admin', message: hp }] };
+  const host = hp.host === '0.0.0.0' ? '127.0.0.1' : hp.host === '::' ? '::1' : hp.host;
+  // With `tls` configured the admin API serves HTTPS (trust its CA with NODE_EXTRA_CA_CERTS).
+  const scheme = isObject(raw) && raw.tls !== undefined && raw.tls !== null ? 'https' : 'http';
+  return { ok: true, url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${hp.port}` };
+}
+
 const KNOWN_TOP = ['listen', 'tls', 'identity', 'resources', 'policy', 'state', 'state_password_env', 'approvals', 'recording', 'audit', 'masking'];
 const HMAC_OR_NONE = /^(HS\d+|none)$/i;
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];

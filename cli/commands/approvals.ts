@@ -2,7 +2,7 @@
 // --admin URL or --config FILE's listen.admin) with the caller's token from HOOP_TOKEN.
 // Exit codes: 0 ok, 1 the gateway refused (not an approver, already decided, ...), 2 usage.
 import type { Command } from 'commander';
-import { loadConfigFile, renderConfigErrors } from '../../proxy/config.ts';
+import { loadAdminEndpoint, renderConfigErrors } from '../../proxy/config.ts';
 import { AdminClient, type AdminClientError } from '../../proxy/admin/client.ts';
 import type { ApprovalRecord, ApprovalStatus } from '../../proxy/ports.ts';
 
@@ -86,19 +86,13 @@ function connect(o: Common): AdminClient | undefined {
   }
   let base = o.admin;
   if (!base && o.config) {
-    const r = loadConfigFile(o.config);
+    // Only `listen.admin` (and whether `tls` is on): an approver has none of the gateway's secrets.
+    const r = loadAdminEndpoint(o.config);
     if (!r.ok) {
       usage(renderConfigErrors(o.config, r.errors));
       return undefined;
     }
-    const admin = r.config.listen.admin;
-    if (!admin) {
-      usage(`hoop approvals: ${o.config} has no listen.admin`);
-      return undefined;
-    }
-    const host = admin.host === '0.0.0.0' ? '127.0.0.1' : admin.host === '::' ? '::1' : admin.host;
-    // With `tls` configured the admin API serves HTTPS (trust its CA with NODE_EXTRA_CA_CERTS).
-    base = `${r.config.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${admin.port}`;
+    base = r.url;
   }
   if (!base) {
     usage('hoop approvals: give --admin URL or --config FILE');

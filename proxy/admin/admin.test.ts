@@ -167,14 +167,29 @@ describe('hoop approvals (CLI against the admin API)', () => {
     expect(self.code).toBe(1);
     expect(self.err).toContain('requester_cannot_approve');
 
-    // --config FILE finds the admin address in listen.admin.
+    // --config FILE finds the admin address in listen.admin and reads nothing else: the gateway's
+    // upstream credentials (user_env/password_env) and state-store password are not in an
+    // approver's environment, and the file is the gateway's real one.
     const cfg = join(state, 'hoop.yaml');
     writeFileSync(
       cfg,
-      `listen: { admin: "127.0.0.1:${server.port}" }\nidentity: { issuer: x, audience: y, jwks_file: ./j.json }\nresources: [{ name: r, upstream: "postgres://127.0.0.1/x" }]\npolicy: ./p\n`,
+      `listen: { postgres: "127.0.0.1:6432", admin: "127.0.0.1:${server.port}" }\nidentity: { issuer: x, audience: y, jwks_file: ./j.json }\n` +
+        `resources: [{ name: r, upstream: "postgres://127.0.0.1/x", user_env: HOOP_TEST_UNSET_USER, password_env: HOOP_TEST_UNSET_PASSWORD }]\n` +
+        `state: postgres://127.0.0.1/hoop_state\nstate_password_env: HOOP_TEST_UNSET_STATE_PW\nmasking: { hash_key_env: HOOP_TEST_UNSET_KEY }\npolicy: ./p\n`,
     );
-    const ok = await runCli(['approvals', 'approve', a.id, '--config', cfg, '--reason', 'fine'], { HOOP_TOKEN: dbaToken });
+    const unset = { HOOP_TEST_UNSET_USER: undefined, HOOP_TEST_UNSET_PASSWORD: undefined, HOOP_TEST_UNSET_STATE_PW: undefined, HOOP_TEST_UNSET_KEY: undefined };
+    const listed = await runCli(['approvals', 'list', '--config', cfg, '--json'], { HOOP_TOKEN: dbaToken, ...unset });
+    expect(listed.err).toBe('');
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.out) as { id: string }[]).map((x) => x.id)).toContain(a.id);
+    const ok = await runCli(['approvals', 'approve', a.id, '--config', cfg, '--reason', 'fine'], { HOOP_TOKEN: dbaToken, ...unset });
     expect(ok.code).toBe(0);
+    // A file without listen.admin is a usage error naming the key.
+    const noAdmin = join(state, 'no-admin.yaml');
+    writeFileSync(noAdmin, `listen: { postgres: "127.0.0.1:6432" }\nresources: [{ name: r, upstream: "postgres://127.0.0.1/x", user_env: HOOP_TEST_UNSET_USER }]\n`);
+    const missing = await runCli(['approvals', 'list', '--config', noAdmin], { HOOP_TOKEN: dbaToken, ...unset });
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain(`${noAdmin}: listen.admin: not set`);
     expect(ok.out).toContain(`${a.id}: approved`);
     expect(await approvals.consumeApproved(req('UPDATE customers SET tier = 3 WHERE id = 3'))).toMatchObject({ id: a.id });
 
