@@ -185,6 +185,35 @@ describe('tokens', () => {
     await ok.end();
   });
 
+  it('options are read as the server reads them: clustered switches cannot smuggle a setting past the check (issue 14 item 1)', async () => {
+    const connectWith = async (options: string): Promise<unknown> => {
+      const c = new pg.Client({ ...gw.pgConfig(token), options });
+      c.on('error', () => undefined);
+      try {
+        await c.connect();
+        await c.end();
+        return 'connected';
+      } catch (e) {
+        return { code: (e as { code?: string }).code, message: (e as Error).message };
+      }
+    };
+    // getopt clusters `-n` (ignored) with `-c`, and `--NAME` after `-n`; a backslash joins words.
+    expect(await connectWith('-nc standard_conforming_strings=off')).toMatchObject({ code: '42501', message: expect.stringContaining('standard_conforming_strings') });
+    expect(await connectWith('-ncclient_encoding=SJIS')).toMatchObject({ code: '42501', message: expect.stringContaining('client_encoding') });
+    expect(await connectWith('-n-role=postgres')).toMatchObject({ code: '42501', message: expect.stringContaining('role') });
+    expect(await connectWith('-Tc session_authorization=postgres')).toMatchObject({ code: '42501' });
+    expect(await connectWith('-sc backslash_quote=on')).toMatchObject({ code: '42501' });
+    // What the gateway cannot read exactly (the server would refuse it too) is refused.
+    expect(await connectWith('-c statement_timeout')).toMatchObject({ code: '42601', message: expect.stringContaining('requires a value') });
+    expect(await connectWith('stray -c statement_timeout=1')).toMatchObject({ code: '42601' });
+    // Harmless clustered settings still reach the server, as the server would read them.
+    const ok = new pg.Client({ ...gw.pgConfig(token), options: '-nc statement_timeout=4000 -e' });
+    await ok.connect();
+    expect((await ok.query('SHOW statement_timeout')).rows).toEqual([{ statement_timeout: '4s' }]);
+    expect((await ok.query('SHOW DateStyle')).rows).toEqual([{ DateStyle: 'ISO, DMY' }]);
+    await ok.end();
+  });
+
   it('an unknown resource name is refused with 3D000', async () => {
     const c = new pg.Client({ ...gw.pgConfig(token), database: 'no-such-resource' });
     await expect(c.connect()).rejects.toMatchObject({ code: '3D000' });

@@ -36,7 +36,7 @@ import { Outbox } from './outbox.ts';
 import type { RoutedResource, SessionServices } from './services.ts';
 import { canMoveClient, canMoveServer, type ClientState, type ServerState } from './states.ts';
 import { connectUpstream } from './upstream.ts';
-import { optionSettings, refusedStartupSetting } from './startup-settings.ts';
+import { APPROVAL_OPTION, readOptions, refusedStartupSetting, upstreamOptions, type StartupSetting } from './startup-settings.ts';
 
 /** A statement the session has decided: a simple-protocol statement or a Parse'd one. */
 interface DecidedStatement {
@@ -93,7 +93,6 @@ const GATEWAY_PARAMS = new Set(['user', 'database', 'replication', 'hoop_approva
 const FORBIDDEN_PARAMS = new Set(['role', 'session_authorization']);
 
 const APP_NAME_MODE = /#approval=(hold|return)$/;
-const OPTIONS_MODE = /(?:^|\s)(?:-c\s*|--)hoop\.approval=(hold|return)(?=\s|$)/;
 
 function blockedText(): string {
   return `hoop_blocked_${randomBytes(6).toString('hex')}`;
@@ -167,6 +166,8 @@ export class PgSession {
   private expiresAt = 0;
   private routed: RoutedResource | undefined;
   private params: Record<string, string> = {};
+  /** The settings the client's `options` asks for, as the server would read them. */
+  private optionSettings: StartupSetting[] = [];
   private recording: SessionRecording | undefined;
   private cancelKey: { pid: number; secret: number; release(): void } | undefined;
   private approvalMode: 'hold' | 'return';
@@ -427,19 +428,20 @@ export class PgSession {
     for (const k of Object.keys(params)) {
       if (FORBIDDEN_PARAMS.has(k.toLowerCase())) return this.fatal('42501', `hoop: startup parameter "${k}" is not allowed: identity comes from the token`);
     }
-    if (params.options && /(^|\s|-c\s*|--)(role|session_authorization)\s*=/i.test(params.options)) {
-      return this.fatal('42501', 'hoop: setting role or session_authorization in options is not allowed: identity comes from the token');
-    }
-    // Settings the classifier would call `grant` must not slip in through the startup packet.
+    // Settings the classifier would call `grant` must not slip in through the startup packet,
+    // neither as parameters nor inside `options` (read exactly as the server reads it).
+    const options = readOptions(params.options ?? '');
+    if (!options.ok) return this.fatal('42601', `hoop: the options startup parameter is refused: ${options.reason}`);
     const settings = [
       ...Object.entries(params).filter(([k]) => !GATEWAY_PARAMS.has(k) && k !== 'options' && k !== 'application_name').map(([name, value]) => ({ name, value })),
-      ...optionSettings(params.options ?? ''),
+      ...options.settings,
     ];
     for (const { name, value } of settings) {
       const why = refusedStartupSetting(name, value);
       if (why) return this.fatal('42501', `hoop: ${why}`);
     }
     this.params = params;
+    this.optionSettings = options.settings;
     // The token travels as a cleartext password: only over TLS or on loopback.
     if (!this.tlsActive && !isLoopback(this.clientAddr)) {
       return this.refuse('tls_required', 'hoop: TLS is required for connections from other hosts', '28000');
@@ -481,10 +483,9 @@ export class PgSession {
       if (!GATEWAY_PARAMS.has(k) && !k.startsWith('_pq_.')) upstreamParams[k] = v;
     }
     if (upstreamParams.application_name) upstreamParams.application_name = upstreamParams.application_name.replace(APP_NAME_MODE, '');
-    if (upstreamParams.options) {
-      upstreamParams.options = upstreamParams.options.replace(OPTIONS_MODE, ' ').trim();
-      if (upstreamParams.options === '') delete upstreamParams.options;
-    }
+    delete upstreamParams.options;
+    const options = upstreamOptions(this.optionSettings);
+    if (options !== undefined) upstreamParams.options = options;
     const up = await connectUpstream(routed.target, upstreamParams);
     if (this.ended) {
       if (up.ok) up.socket.destroy();
@@ -539,8 +540,8 @@ export class PgSession {
   private requestedApprovalMode(): 'hold' | 'return' | undefined {
     const opt = this.params.hoop_approval;
     if (opt === 'hold' || opt === 'return') return opt;
-    const o = OPTIONS_MODE.exec(this.params.options ?? '');
-    if (o) return o[1] as 'hold' | 'return';
+    const o = this.optionSettings.filter((x) => x.name.toLowerCase() === APPROVAL_OPTION).pop()?.value;
+    if (o === 'hold' || o === 'return') return o;
     const m = APP_NAME_MODE.exec(this.params.application_name ?? '');
     return m ? (m[1] as 'hold' | 'return') : undefined;
   }
