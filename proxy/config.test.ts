@@ -137,6 +137,15 @@ audit: { file: /var/log/hoop/audit.jsonl }
     expect(!stray.ok && stray.errors[0].path).toBe('state_password_env');
   });
 
+  it('reads limits (sizes and durations) with defaults, and names a bad key', () => {
+    const base = { identity: { issuer: 'x', audience: 'a', jwks_file: 'j' }, resources: [{ name: 'r', upstream: 'postgres://h/db' }], policy: 'p' };
+    const r = parseConfig({ ...base, limits: { authentication_timeout: '5s', max_password_message: '8KiB', max_unauthenticated_per_client: 4 } }, { env: {} });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    expect(r.config.limits).toMatchObject({ authenticationTimeoutMs: 5000, maxPasswordMessage: 8192, maxUnauthenticatedPerClient: 4, maxUnauthenticatedBytes: 256 * 1024 });
+    const bad = parseConfig({ ...base, limits: { max_password_message: 'lots', max_tokens: 1 } }, { env: {} });
+    expect(!bad.ok && bad.errors.map((e) => e.path)).toEqual(['limits.max_password_message', 'limits.max_tokens']);
+  });
+
   it('requires TLS for an admin API off loopback', () => {
     const r = parseConfig(
       { listen: { admin: '0.0.0.0:6480' }, identity: { issuer: 'x', audience: 'a', jwks_file: 'j' }, resources: [{ name: 'r', upstream: 'postgres://h/db' }], policy: 'p' },

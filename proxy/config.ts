@@ -9,6 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { ApprovalMode } from './ports.ts';
 import { parseDuration } from './duration.ts';
+import { parseLimits, type GatewayLimits } from './limits.ts';
 
 export interface HostPort {
   host: string;
@@ -63,6 +64,8 @@ export interface GatewayConfig {
   recording: { dir: string; results: boolean };
   audit: { file: string };
   masking: { hashKey?: string };
+  /** Per-connection limits (`limits`); omitted: DEFAULT_LIMITS. */
+  limits?: GatewayLimits;
 }
 
 export interface ConfigError {
@@ -125,7 +128,7 @@ export function loadAdminEndpoint(file: string): AdminEndpointResult {
   return { ok: true, url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${hp.port}` };
 }
 
-const KNOWN_TOP = ['listen', 'tls', 'identity', 'resources', 'policy', 'state', 'state_password_env', 'approvals', 'recording', 'audit', 'masking'];
+const KNOWN_TOP = ['listen', 'tls', 'identity', 'resources', 'policy', 'state', 'state_password_env', 'approvals', 'recording', 'audit', 'masking', 'limits'];
 const HMAC_OR_NONE = /^(HS\d+|none)$/i;
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
@@ -288,10 +291,12 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
     }
   }
 
+  const limits = parseLimits(raw.limits, err);
+
   if (errors.length > 0 || !identity || !policyRaw) return { ok: false, errors };
   return {
     ok: true,
-    config: { file: opts.file, baseDir, listen, tls, identity, resources, policy: path(policyRaw), state, ...(stateStore ? { stateStore } : {}), approvals, recording, audit, masking },
+    config: { file: opts.file, baseDir, listen, tls, identity, resources, policy: path(policyRaw), state, ...(stateStore ? { stateStore } : {}), approvals, recording, audit, masking, limits },
   };
 }
 

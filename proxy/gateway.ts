@@ -110,6 +110,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     resources,
     ...(tls ? { tls } : {}),
     cancels,
+    ...(config.limits ? { limits: config.limits } : {}),
     log,
   });
 

@@ -4,6 +4,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { PgSession } from './session/pg-session.ts';
 import type { SessionServices } from './session/services.ts';
+import { UnauthenticatedConnections } from './session/unauthenticated.ts';
+import { DEFAULT_LIMITS } from '../limits.ts';
 
 export interface PgListener {
   port: number;
@@ -14,7 +16,9 @@ export interface PgListener {
   close(): Promise<void>;
 }
 
-export function startPgListener(host: string, port: number, svc: SessionServices): Promise<PgListener> {
+export function startPgListener(host: string, port: number, services: SessionServices): Promise<PgListener> {
+  const limits = services.limits ?? DEFAULT_LIMITS;
+  const svc: SessionServices = { ...services, limits, unauthenticated: services.unauthenticated ?? new UnauthenticatedConnections(limits.maxUnauthenticatedPerClient) };
   const live = new Set<PgSession>();
   const sockets = new Set<Socket>();
   const server: Server = createServer((sock) => {

@@ -25,9 +25,10 @@ import type { Decision } from '../../../engine/response.ts';
 import type { Identity, SqlAction } from '../../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, AuditOutcome, AuditRecordInput, MaskPlan, SessionRecording } from '../../ports.ts';
 import { isLoopback } from '../../config.ts';
+import { DEFAULT_LIMITS, type GatewayLimits } from '../../limits.ts';
 import { blockText, decideStatements, gatewayBlock, trackPrepared, worstVerdict, type DecisionContext, type StatementVerdict } from '../enforcement/decider.ts';
 import { BackendCode, decodeBackend, encodeBackend, encodeDataRow, errorField, gatewayError, gatewayNotice, type Field, type TransactionStatus } from '../wire/backend.ts';
-import { DEFAULT_MAX_MESSAGE_SIZE, Framer, type Frame } from '../wire/framer.ts';
+import { Framer, type Frame } from '../wire/framer.ts';
 import { decodeFrontend, decodePasswordBody, encodeFrontend, FrontendCode } from '../wire/frontend.ts';
 import { decodeStartup } from '../wire/startup.ts';
 import { Reader } from '../wire/writer.ts';
@@ -86,6 +87,9 @@ const PAUSE_ASYNC = 1;
 /** Bytes a direction may accumulate while its pump waits on a decision before reading stops. */
 const MAX_BUFFERED_WHILE_BUSY = 1024 * 1024;
 const PAUSE_BACKPRESSURE = 2;
+
+/** A startup packet's limit before anything is known about the peer (PostgreSQL's is 10,000 bytes). */
+const STARTUP_PACKET_LIMIT = 64 * 1024;
 
 /** Startup parameters that are the gateway's business, never passed upstream. */
 const GATEWAY_PARAMS = new Set(['user', 'database', 'replication', 'hoop_approval']);
@@ -192,17 +196,54 @@ export class PgSession {
   private suppressed: string | undefined;
   private ended = false;
 
+  // Before authentication (released once ready or ended).
+  private readonly limits: GatewayLimits;
+  private authTimer: NodeJS.Timeout | undefined;
+  private unauthenticatedBytes = 0;
+  private countedUnauthenticated = false;
+  /** A connection refusal is being audited; nothing more from the client is read. */
+  private refusing = false;
+
   constructor(
     socket: Socket,
     private readonly svc: SessionServices,
   ) {
     this.client = socket;
     this.clientAddr = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-    this.clientFramer = new Framer({ startup: true, maxMessageSize: 64 * 1024 });
-    this.serverFramer = new Framer({ maxMessageSize: Math.max(svc.maxMessageSize ?? 0, DEFAULT_MAX_MESSAGE_SIZE) });
+    this.limits = svc.limits ?? DEFAULT_LIMITS;
+    this.clientFramer = new Framer({ startup: true, maxMessageSize: STARTUP_PACKET_LIMIT });
+    this.serverFramer = new Framer({ maxMessageSize: this.limits.maxMessageSize });
     this.approvalMode = svc.approvalMode;
     socket.setNoDelay(true);
     this.attachClient(socket);
+    this.guardUnauthenticated();
+  }
+
+  /**
+   * Until it authenticates, a connection is on a short leash: counted against its address's
+   * limit of unauthenticated connections, and closed after the authentication timeout.
+   */
+  private guardUnauthenticated(): void {
+    if (this.svc.unauthenticated) {
+      if (!this.svc.unauthenticated.acquire(this.clientAddr)) {
+        void this.refuse('too_many_unauthenticated', `hoop: too many unauthenticated connections from ${this.clientAddr}`, '53300');
+        return;
+      }
+      this.countedUnauthenticated = true;
+    }
+    this.authTimer = setTimeout(() => {
+      void this.refuse('authentication_timeout', `hoop: authentication timed out after ${this.limits.authenticationTimeoutMs / 1000}s`, '08006');
+    }, this.limits.authenticationTimeoutMs);
+  }
+
+  /** The connection authenticated or ended: it no longer counts as unauthenticated. */
+  private releaseUnauthenticated(): void {
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+    if (this.countedUnauthenticated) {
+      this.countedUnauthenticated = false;
+      this.svc.unauthenticated?.release(this.clientAddr);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -226,6 +267,14 @@ export class PgSession {
   private attachClient(sock: Socket): void {
     this.client = sock;
     sock.on('data', (chunk: Buffer) => {
+      if (this.refusing) return;
+      if (this.clientState !== 'ready') {
+        this.unauthenticatedBytes += chunk.length;
+        if (this.unauthenticatedBytes > this.limits.maxUnauthenticatedBytes) {
+          void this.refuse('unauthenticated_bytes', `hoop: more than ${this.limits.maxUnauthenticatedBytes} bytes sent before authentication`, '54000');
+          return;
+        }
+      }
       this.clientFramer.push(chunk);
       // While a decision is pending, keep what arrives (pipelined messages) but stop reading once
       // it piles up: a client cannot make the gateway buffer without bound (e.g. during a held approval).
@@ -297,8 +346,7 @@ export class PgSession {
       const f = this.clientFramer.next();
       if (f === null) break;
       if ('error' in f) {
-        const msg = f.error === 'too_large' ? `message of ${f.length} bytes exceeds the gateway's limit` : `invalid message length ${f.length}`;
-        this.fatal('08P01', `hoop: protocol violation: ${msg}`);
+        this.onFramingError(f.error, f.length);
         return;
       }
       let p: Promise<void> | void;
@@ -328,6 +376,21 @@ export class PgSession {
     }
     this.flushUp();
     this.flushDown();
+  }
+
+  private onFramingError(error: 'too_large' | 'bad_length', length: number): void {
+    if (this.clientState === 'startup') {
+      // Not a startup packet (node-postgres sends a Terminate when it disconnects before its
+      // StartupMessage went out): PostgreSQL closes without a word, and so does the gateway.
+      void this.refuse('invalid_startup_packet', `hoop: invalid length of startup packet (${length})`, '08P01', undefined, { silent: true });
+      return;
+    }
+    if (this.clientState === 'awaiting_token' && error === 'too_large') {
+      void this.refuse('password_too_large', `hoop: the password message (${length} bytes) exceeds the limit of ${this.limits.maxPasswordMessage} bytes for a token`, '08P01');
+      return;
+    }
+    const msg = error === 'too_large' ? `message of ${length} bytes exceeds the gateway's limit` : `invalid message length ${length}`;
+    this.fatal('08P01', `hoop: protocol violation: ${msg}`);
   }
 
   private serverPump(): void {
@@ -448,7 +511,8 @@ export class PgSession {
     }
     this.setClientState('awaiting_token');
     this.clientFramer.startup = false;
-    this.clientFramer.maxMessageSize = this.svc.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    // The token is a few KiB: an unauthenticated peer cannot make the gateway buffer more.
+    this.clientFramer.maxMessageSize = this.limits.maxPasswordMessage;
     this.client.write(encodeBackend({ name: 'authenticationCleartextPassword' }));
   }
 
@@ -529,6 +593,8 @@ export class PgSession {
     }
     if (this.ended) return;
     this.svc.metrics?.sessionOpened();
+    this.releaseUnauthenticated();
+    this.clientFramer.maxMessageSize = this.limits.maxMessageSize;
     this.setClientState('ready');
     out.push(encodeBackend({ name: 'readyForQuery', status: up.status }));
     for (const b of out) this.downOut.push(b);
@@ -546,7 +612,10 @@ export class PgSession {
     return m ? (m[1] as 'hold' | 'return') : undefined;
   }
 
-  private refuse(code: string, message: string, sqlstate: string, claims?: Record<string, unknown>): Promise<void> {
+  private refuse(code: string, message: string, sqlstate: string, claims?: Record<string, unknown>, how: { silent?: boolean } = {}): Promise<void> {
+    if (this.refusing || this.ended) return Promise.resolve();
+    this.refusing = true;
+    this.releaseUnauthenticated();
     this.svc.metrics?.connectionRefused(code);
     const tok = claims ? { token: { ...(typeof claims.jti === 'string' ? { jti: claims.jti } : {}), ...(typeof claims.iss === 'string' ? { iss: claims.iss } : {}) } } : {};
     const rec: AuditRecordInput = {
@@ -560,10 +629,8 @@ export class PgSession {
       ...(this.routed ? { resource: { kind: this.routed.resource.kind, name: this.routed.resource.name } } : {}),
     };
     // The refusal is audited before the client hears of it; a failing audit still refuses.
-    return this.svc.audit.append(rec).then(
-      () => this.fatal(sqlstate, message),
-      () => this.fatal(sqlstate, message),
-    );
+    const done = how.silent ? () => this.end() : () => this.fatal(sqlstate, message);
+    return this.svc.audit.append(rec).then(done, done);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1280,6 +1347,7 @@ export class PgSession {
     const wasReady = this.clientState === 'ready';
     this.clientState = 'closed';
     this.abort.abort();
+    this.releaseUnauthenticated();
     // A client that vanished mid-statement: ask the upstream to stop working for nobody.
     if (this.server && this.expect.length > this.expectHead && this.cancelKey) void this.svc.cancels.cancel(this.cancelKey.pid, this.cancelKey.secret);
     this.cancelKey?.release();

@@ -5,6 +5,8 @@ import type { ApprovalMode, ApprovalService, AuditSink, FunctionResolver, Gatewa
 import type { Resource } from '../../../stdlib/facts.ts';
 import type { CancelRegistry } from '../cancel.ts';
 import type { PolicyEvaluator, SessionClassifier } from '../enforcement/decider.ts';
+import type { GatewayLimits } from '../../limits.ts';
+import type { UnauthenticatedConnections } from './unauthenticated.ts';
 import type { UpstreamTarget } from './upstream.ts';
 
 export interface RoutedResource {
@@ -32,6 +34,9 @@ export interface SessionServices {
   /** TLS termination for clients, when configured. */
   tls?: SecureContext;
   cancels: CancelRegistry;
-  maxMessageSize?: number;
+  /** Per-connection limits; omitted: DEFAULT_LIMITS. */
+  limits?: GatewayLimits;
+  /** Shared by the listener's sessions: unauthenticated connections per client address. */
+  unauthenticated?: UnauthenticatedConnections;
   log?(line: string): void;
 }
