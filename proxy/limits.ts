@@ -22,7 +22,7 @@ export const DEFAULT_LIMITS: Readonly<GatewayLimits> = Object.freeze({
   authenticationTimeoutMs: 30_000,
   maxPasswordMessage: 16 * 1024,
   maxUnauthenticatedBytes: 256 * 1024,
-  maxUnauthenticatedPerClient: 16,
+  maxUnauthenticatedPerClient: 128,
   maxMessageSize: 64 * 1024 * 1024,
 });
 
