@@ -32,6 +32,13 @@ describe('statements', () => {
     expect(a!.fingerprint).toMatch(/^raw:/);
   });
 
+  it("keeps the parser's message and PostgreSQL's 1-based character position of a parse error", () => {
+    // 'é' is two bytes in UTF-8: the position counts characters, like the server's P field.
+    const [s] = sql.analyze("SELECT 'é'; DELETE FRM t");
+    expect(s!.parseError).toEqual({ message: 'syntax error at or near "FRM"', position: 20 });
+    expect(sql.analyze('SELECT 1')[0]!.parseError).toBeUndefined();
+  });
+
   it('reports qualified reads, writes and columns', () => {
     const a = one('SELECT c.email, o.total FROM customers c JOIN sales.orders o ON o.customer_id = c.id LIMIT 10');
     expect(a.kind).toBe('select');

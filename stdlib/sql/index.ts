@@ -27,6 +27,18 @@ export interface AnalyzedStatement {
   /** The libpg-query `RawStmt.stmt` node (e.g. `{ SelectStmt: {...} }`); null when the text does not parse. Read-only: it is shared. */
   ast: unknown;
   action: SqlAction;
+  /**
+   * Set when PostgreSQL's grammar refuses the text: the parser's own message and its cursor
+   * position as PostgreSQL reports it (1-based, in characters of the whole text passed in), so a
+   * front door can answer with what the server would have said.
+   */
+  parseError?: ParseError;
+}
+
+export interface ParseError {
+  message: string;
+  /** 1-based character (code point) offset into the text, like an ErrorResponse's P field. */
+  position: number;
 }
 
 export interface SqlAnalyzer {
@@ -101,7 +113,8 @@ function build(text: string): CacheEntry {
   try {
     stmts = (parseSync(text) as unknown as { stmts?: typeof stmts }).stmts ?? [];
   } catch (e) {
-    return { statements: [unparsed(text, `does not parse: ${e instanceof Error ? e.message : String(e)}`)], usesPrepared: false };
+    const message = e instanceof Error ? e.message : String(e);
+    return { statements: [unparsed(text, `does not parse: ${message}`, parseErrorOf(e, message))], usesPrepared: false };
   }
   const raw = splitStatements(text, stmts).map((r) => ({ text: r.text, ast: r.stmt }));
   return walkAll(raw, undefined);
@@ -164,8 +177,18 @@ function toAction(text: string, f: Facts): SqlAction {
   );
 }
 
-function unparsed(text: string, reason: string): AnalyzedStatement {
-  return Object.freeze({ text: text.trim(), ast: null, action: unknownAction(text.trim(), reason, false) });
+function unparsed(text: string, reason: string, parseError?: ParseError): AnalyzedStatement {
+  return Object.freeze({ text: text.trim(), ast: null, action: unknownAction(text.trim(), reason, false), ...(parseError ? { parseError } : {}) });
+}
+
+/**
+ * libpg-query's SqlError carries the parser's `cursorpos` made 0-based (`sqlDetails.cursorPosition`);
+ * PostgreSQL counts it in characters from 1. Anything else thrown has no position to report.
+ */
+function parseErrorOf(e: unknown, message: string): ParseError | undefined {
+  const pos = (e as { sqlDetails?: { cursorPosition?: unknown } } | null)?.sqlDetails?.cursorPosition;
+  if (typeof pos !== 'number' || !Number.isInteger(pos) || pos < 0) return undefined;
+  return { message, position: pos + 1 };
 }
 
 const UNKNOWN_EFFECTS = Object.freeze(['unknown']) as SqlKind[];

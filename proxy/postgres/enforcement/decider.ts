@@ -3,7 +3,7 @@
 
 import type { Decision } from '../../../engine/response.ts';
 import type { Identity, Request, RequestContext, Resource, SqlAction, SqlClassifier } from '../../../stdlib/facts.ts';
-import { sessionChange, type SqlAnalyzer } from '../../../stdlib/sql/index.ts';
+import { sessionChange, type ParseError, type SqlAnalyzer } from '../../../stdlib/sql/index.ts';
 
 /** The classifier the session needs: facts plus the AST (for PREPARE/DEALLOCATE tracking). */
 export type SessionClassifier = SqlClassifier & SqlAnalyzer;
@@ -25,6 +25,8 @@ export interface StatementVerdict {
   decision: Decision;
   /** A SQL-level PREPARE (its name) or DEALLOCATE (a name, or null for ALL) in this statement. */
   change?: { prepare?: string; deallocate?: string | null } | null;
+  /** PostgreSQL's grammar refused the text: what the parser said (for the refusal's ErrorResponse). */
+  parseError?: ParseError;
 }
 
 const NO_MASKS = { columns: [], detectors: [] };
@@ -65,10 +67,12 @@ export function decideStatements(
 ): StatementVerdict[] {
   let actions: SqlAction[];
   let changes: StatementVerdict['change'][];
+  let parseErrors: (ParseError | undefined)[];
   try {
     const analyzed = classifier.analyze(text, prepared && prepared.size > 0 ? { prepared } : undefined);
     actions = analyzed.map((a) => a.action);
     changes = analyzed.map((a) => sessionChange(a));
+    parseErrors = analyzed.map((a) => a.parseError);
   } catch (e) {
     // The contract says classify never throws; if it does, nothing runs.
     return [{ action: unknownAction(text, `classifier failed: ${(e as Error).message}`), decision: gatewayBlock('the gateway could not classify this statement') }];
@@ -88,7 +92,8 @@ export function decideStatements(
         decision = gatewayBlock(`policy evaluation failed: ${(e as Error).message}`);
       }
     }
-    out.push({ action, decision, change: changes[i] ?? null });
+    const parseError = parseErrors[i];
+    out.push({ action, decision, change: changes[i] ?? null, ...(parseError ? { parseError } : {}) });
   }
   return out;
 }
@@ -111,6 +116,17 @@ export function blockText(d: Decision): { message: string; detail?: string } {
   const msg = d.message ?? 'blocked by policy';
   if (rules.length === 0) return { message: `hoop: blocked: ${msg}`, ...(d.defaulted ? { detail: 'no rule allows this statement (default block)' } : {}) };
   return { message: `hoop: blocked by ${rules.join(', ')}: ${msg}`, detail: `rule${rules.length > 1 ? 's' : ''}: ${rules.join(', ')}` };
+}
+
+/**
+ * The ErrorResponse for a refused statement. A statement PostgreSQL's grammar refuses gets the
+ * parser's own message, SQLSTATE 42601 and its position (what the server would have answered), the
+ * decision's text moving to DETAIL; the statement is still not forwarded.
+ */
+export function refusalText(v: StatementVerdict): { message: string; detail?: string; sqlstate?: string; position?: number } {
+  const block = blockText(v.decision);
+  if (!v.parseError) return block;
+  return { message: `hoop: ${v.parseError.message}`, detail: `not forwarded: ${block.message.replace(/^hoop: /, '')}`, sqlstate: '42601', position: v.parseError.position };
 }
 
 /**

@@ -26,7 +26,7 @@ import type { Identity, SqlAction } from '../../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, AuditOutcome, AuditRecordInput, MaskPlan, SessionRecording } from '../../ports.ts';
 import { isLoopback } from '../../config.ts';
 import { DEFAULT_LIMITS, type GatewayLimits } from '../../limits.ts';
-import { blockText, decideStatements, gatewayBlock, trackPrepared, worstVerdict, type DecisionContext, type StatementVerdict } from '../enforcement/decider.ts';
+import { decideStatements, refusalText, gatewayBlock, trackPrepared, worstVerdict, type DecisionContext, type StatementVerdict } from '../enforcement/decider.ts';
 import { BackendCode, decodeBackend, encodeBackend, encodeDataRow, errorField, gatewayError, gatewayNotice, type Field, type TransactionStatus } from '../wire/backend.ts';
 import { Framer, type Frame } from '../wire/framer.ts';
 import { decodeFrontend, decodePasswordBody, encodeFrontend, FrontendCode } from '../wire/frontend.ts';
@@ -861,12 +861,12 @@ export class PgSession {
     const worst = worstVerdict(verdicts);
     let approvalId: string | undefined;
     let blockedBy: StatementVerdict | undefined;
-    let blockMessage: { message: string; detail?: string; sqlstate?: string } | undefined;
+    let blockMessage: { message: string; detail?: string; sqlstate?: string; position?: number } | undefined;
     let outcome: 'executed' | 'blocked' | 'pending_approval' = 'executed';
 
     if (worst?.decision.verdict === 'block') {
       blockedBy = worst;
-      blockMessage = blockText(worst.decision);
+      blockMessage = refusalText(worst);
       outcome = 'blocked';
     } else if (worst?.decision.verdict === 'approve') {
       const a = await this.resolveApproval(worst, text);
@@ -934,7 +934,7 @@ export class PgSession {
     if (!blockedBy && verdicts.some((v) => SCHEMA_CHANGING.has(v.action.kind))) this.schemaChangedInTx = true;
     if (blockedBy) {
       for (const v of verdicts) this.record(v, protocol, v === blockedBy ? outcome : 'blocked', t0, approvalId, v === blockedBy ? blockMessage!.message : 'another statement in the same message was refused', paramTypes);
-      return { ok: false, error: gatewayError('ERROR', blockMessage!.sqlstate ?? '42501', blockMessage!.message, blockMessage!.detail) };
+      return { ok: false, error: gatewayError('ERROR', blockMessage!.sqlstate ?? '42501', blockMessage!.message, blockMessage!.detail, undefined, blockMessage!.position) };
     }
     return {
       ok: true,

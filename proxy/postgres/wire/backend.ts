@@ -353,7 +353,7 @@ export function errorField(fields: ErrorFields, code: string): string | undefine
 }
 
 /** An ErrorResponse made by the gateway itself (pgbouncer's send_pooler_error). */
-export function gatewayError(severity: 'ERROR' | 'FATAL', sqlstate: string, message: string, detail?: string, hint?: string): Buffer {
+export function gatewayError(severity: 'ERROR' | 'FATAL', sqlstate: string, message: string, detail?: string, hint?: string, position?: number): Buffer {
   const fields: ErrorFields = [
     ['S', severity],
     ['V', severity],
@@ -362,6 +362,8 @@ export function gatewayError(severity: 'ERROR' | 'FATAL', sqlstate: string, mess
   ];
   if (detail) fields.push(['D', detail]);
   if (hint) fields.push(['H', hint]);
+  // P: the cursor position in the statement text, 1-based characters (as PostgreSQL sends it).
+  if (position !== undefined) fields.push(['P', String(position)]);
   return encodeBackend({ name: 'error', fields });
 }
 
