@@ -117,6 +117,66 @@ for (const binary of [false, true]) {
   });
 }
 
+describe('aggregate and window inputs (issue 14 item 4)', () => {
+  // The README-like policy: customers.email masked, the content detectors as the backstop.
+  const EMAIL_ONLY = `${ALLOW_EVERYTHING}
+rule mask_email {
+  match sql read
+  mask column "customers.email" with email
+  mask detect credit_card, us_ssn with redact
+}
+`;
+  // Both customers' e-mails (mode() and the median pick the other one) and the forms the
+  // character-transforming functions below give them.
+  const leaks = [SENTINEL.email, 'ann@example.com']
+    .flatMap((e) => [e, e.toUpperCase(), e.replaceAll('.', 'X')])
+    .map((s) => Buffer.from(s, 'utf8'));
+  const FORMS = [
+    'SELECT mode() WITHIN GROUP (ORDER BY email) FROM customers',
+    'SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY email) FROM customers',
+    'SELECT percentile_disc(ARRAY[0, 1]) WITHIN GROUP (ORDER BY email DESC) FROM customers',
+    "SELECT mode() WITHIN GROUP (ORDER BY translate(email, '.', 'X')) FROM customers",
+    'SELECT mode() WITHIN GROUP (ORDER BY upper(email)) FROM customers',
+    'SELECT (SELECT mode() WITHIN GROUP (ORDER BY email) FROM customers) AS m',
+    "SELECT string_agg(name, ',' ORDER BY email), json_agg(email ORDER BY email) FROM customers",
+    "SELECT max(name) FILTER (WHERE email = 'zq-sentinel-mail-7731@example.org') FROM customers",
+    'SELECT id, first_value(email) OVER (ORDER BY id) FROM customers',
+    'SELECT id, lag(email) OVER (ORDER BY id DESC) FROM customers',
+    'SELECT id, nth_value(email, 1) OVER w FROM customers WINDOW w AS (ORDER BY id)',
+  ];
+  let gw4: TestGateway;
+  let masker4: GatewayResultMasker;
+  beforeAll(async () => {
+    masker4 = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
+    gw4 = await startTestGateway(cluster, EMAIL_ONLY, { masker: masker4 }, 'prod-aggregates');
+  });
+  afterAll(async () => {
+    await gw4?.close();
+    await masker4?.close();
+  });
+
+  it('no form returns the masked e-mail: each runs, with the value redacted', async () => {
+    const c = await RawClient.login(gw4.gateway.postgresPort, await gw4.token(), gw4.resourceName);
+    try {
+      const failures: string[] = [];
+      for (const sql of FORMS) {
+        const fromRaw = c.rawBytes.length;
+        const fromMsg = c.messages.length;
+        c.query(sql);
+        if (!(await c.until(() => c.messages.slice(fromMsg).some((m) => m.name === 'readyForQuery'), 20_000))) throw new Error(`no ReadyForQuery for ${sql}`);
+        const err = c.messages.slice(fromMsg).find((m) => m.name === 'error');
+        if (err) failures.push(`${sql}: refused or failed (${err.name === 'error' ? Object.fromEntries(err.fields).M : ''})`);
+        const bytes = Buffer.concat(c.rawBytes.slice(fromRaw));
+        for (const leak of leaks) if (bytes.includes(leak)) failures.push(`${sql}: ${leak.toString()} was sent`);
+        if (!c.messages.slice(fromMsg).some((m) => m.name === 'dataRow')) failures.push(`${sql}: no rows`);
+      }
+      expect(failures).toEqual([]);
+    } finally {
+      c.destroy();
+    }
+  });
+});
+
 describe('schema changes made through the gateway', () => {
   // Masks on reads only: DDL itself carries no masks, so nothing about it is prechecked.
   const READ_MASKS = `${ALLOW_EVERYTHING}

@@ -753,10 +753,15 @@ export class LineageAnalyzer {
     const parts = names(b.funcname);
     const fname = parts.at(-1) ?? '?';
     const schema = parts.length > 1 ? parts[parts.length - 2] : undefined;
-    const argFlow = derive([await this.expr(b.args, scope)]);
-    // ORDER BY, FILTER and OVER of aggregates and windows: checked for side channels only.
-    await this.expr(b.agg_order, scope);
-    await this.expr(b.agg_filter, scope);
+    // Every input whose value can reach the result counts as an argument: the direct arguments
+    // (also of window functions), the aggregate's ORDER BY (for WITHIN GROUP it holds the very
+    // values `mode()` / `percentile_disc()` return; for `string_agg(x, ',' ORDER BY email)` it
+    // decides the result), and FILTER (which rows an aggregate sees is a side channel on the
+    // filtered value: counted as a flow, to be conservative). See aggregateInputs.
+    const inputs = aggregateInputs(b);
+    const argFlow = derive([await this.expr(b.args, scope), await this.expr(inputs, scope)]);
+    // The window's PARTITION BY / ORDER BY only orders and groups rows, like a query's ORDER BY /
+    // GROUP BY (allowed on masked columns, docs/masking.md): checked for side channels only.
     const over = b.over as Node | undefined;
     if (over) {
       await this.expr(over.partitionClause, scope);
@@ -788,7 +793,12 @@ export class LineageAnalyzer {
       const first = await this.expr(list(b.args)[0], scope);
       if (!isClear(first)) return this.opaque(`format() with masked column ${describe(first)} as the format string: errors quote it`);
     }
-    if (CLEAR_RESULT.has(fname)) return CLEAR;
+    if (CLEAR_RESULT.has(fname)) {
+      // `count(email)` says only how many values are non-NULL; `count(*) FILTER (WHERE email = ..)`
+      // says how many rows hold a given value: the FILTER / ORDER BY inputs keep their flow.
+      const extra = derive([await this.expr(inputs, scope)]);
+      return isClear(extra) ? CLEAR : derive([extra]);
+    }
     return derive([argFlow]);
   }
 
@@ -825,3 +835,10 @@ export class LineageAnalyzer {
   }
 }
 
+/**
+ * The inputs of a call besides its direct arguments whose values reach the result: the aggregate
+ * ORDER BY (`agg_order`: with `agg_within_group` the ordered-set aggregate's values) and FILTER.
+ */
+function aggregateInputs(b: Node): unknown[] {
+  return [...list(b.agg_order), ...list(b.agg_filter)];
+}
