@@ -485,23 +485,24 @@ export class PgSession {
       this.client.write(encodeBackend({ name: 'negotiateProtocolVersion', minor: 0, options: pqOptions }));
     }
     if (!params.user) return this.fatal('28000', 'hoop: no user name specified in the startup packet');
+    // Each of these is a refused connection: audited as `connection_refused` and counted.
     if (params.replication && !['false', 'off', 'no', '0'].includes(params.replication.toLowerCase())) {
-      return this.fatal('28000', 'hoop: replication connections are not supported through the gateway');
+      return this.refuse('replication', 'hoop: replication connections are not supported through the gateway', '28000');
     }
     for (const k of Object.keys(params)) {
-      if (FORBIDDEN_PARAMS.has(k.toLowerCase())) return this.fatal('42501', `hoop: startup parameter "${k}" is not allowed: identity comes from the token`);
+      if (FORBIDDEN_PARAMS.has(k.toLowerCase())) return this.refuse('forbidden_parameter', `hoop: startup parameter "${k}" is not allowed: identity comes from the token`, '42501');
     }
     // Settings the classifier would call `grant` must not slip in through the startup packet,
     // neither as parameters nor inside `options` (read exactly as the server reads it).
     const options = readOptions(params.options ?? '');
-    if (!options.ok) return this.fatal('42601', `hoop: the options startup parameter is refused: ${options.reason}`);
+    if (!options.ok) return this.refuse('unreadable_options', `hoop: the options startup parameter is refused: ${options.reason}`, '42601');
     const settings = [
       ...Object.entries(params).filter(([k]) => !GATEWAY_PARAMS.has(k) && k !== 'options' && k !== 'application_name').map(([name, value]) => ({ name, value })),
       ...options.settings,
     ];
     for (const { name, value } of settings) {
       const why = refusedStartupSetting(name, value);
-      if (why) return this.fatal('42501', `hoop: ${why}`);
+      if (why) return this.refuse('forbidden_setting', `hoop: ${why}`, '42501');
     }
     this.params = params;
     this.optionSettings = options.settings;
@@ -671,13 +672,12 @@ export class PgSession {
           // protocol's namespace): running it would skip the policy and the masks. The upstream
           // fails a Bind of a name that cannot exist in its place, and discards to Sync.
           this.portals.delete(portal);
-          this.pushExpect({
-            k: 'bind',
-            blocked: gatewayError('ERROR', '42501', `hoop: blocked: prepared statement "${stmt}" was not prepared through the extended protocol of this session`),
+          const message = `hoop: blocked: prepared statement "${stmt}" was not prepared through the extended protocol of this session`;
+          return this.auditRefusedMessage(message).then(() => {
+            this.pushExpect({ k: 'bind', blocked: gatewayError('ERROR', '42501', message) });
+            this.upOut.push(encodeFrontend({ name: 'bind', portal, statement: blockedText(), paramFormats: [], params: [], resultFormats: [] }));
+            this.discarding = true;
           });
-          this.upOut.push(encodeFrontend({ name: 'bind', portal, statement: blockedText(), paramFormats: [], params: [], resultFormats: [] }));
-          this.discarding = true;
-          return;
         }
         this.portals.set(portal, decided);
         this.pushExpect({ k: 'bind' });
@@ -796,7 +796,10 @@ export class PgSession {
     if (this.ended) return;
     if (!fn) {
       const why = lookupError !== undefined ? `its function (oid ${call.oid}) could not be looked up: ${lookupError}` : `no function has oid ${call.oid}`;
-      return this.blockSimple(gatewayError('ERROR', '42501', `hoop: blocked: function call refused: ${why}`));
+      const message = `hoop: blocked: function call refused: ${why}`;
+      await this.auditRefusedMessage(message);
+      if (this.ended) return;
+      return this.blockSimple(gatewayError('ERROR', '42501', message));
     }
     const params = Array.from({ length: call.args }, (_, i) => `$${i + 1}`).join(', ');
     const text = `SELECT ${quoteIdent(fn.schema)}.${quoteIdent(fn.name)}(${params})`;
@@ -1303,6 +1306,22 @@ export class PgSession {
       };
     }
     return { type, session_id: this.id, token: shared.token, identity: shared.identity, resource: shared.resource, client_addr: this.clientAddr };
+  }
+
+  /**
+   * The decision record of a message refused before any statement could be classified (a
+   * FunctionCall of an unknown OID, a Bind or Execute of a name the gateway never decided):
+   * written before the client hears of the refusal; a failed write still refuses.
+   */
+  private async auditRefusedMessage(message: string): Promise<void> {
+    const rec = this.auditBase('decision');
+    rec.verdict = 'block';
+    rec.rules = [];
+    rec.masks = [];
+    rec.outcome = 'blocked';
+    rec.reason = message.replace(/^hoop: blocked: /, '');
+    this.svc.metrics?.decision('block', 0);
+    await this.svc.audit.append(rec).catch(() => undefined);
   }
 
   private auditDecision(v: StatementVerdict, outcome: AuditRecordInput['outcome'], approvalId: string | undefined, reason: string | undefined): AuditRecordInput {
