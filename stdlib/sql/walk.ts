@@ -149,6 +149,7 @@ class Walker {
       case 'RangeVar': this.rangeVar(n, 'read'); return;
       case 'FuncCall': this.funcCall(n); return;
       case 'ColumnRef': this.columnRef(n); return;
+      case 'A_Indirection': this.indirection(n); return;
       case 'RangeTableSample': this.tableSample(n); return;
       case 'String': case 'Integer': case 'Float': case 'Boolean': case 'BitString': case 'A_Const':
       case 'ParamRef': case 'A_Star': case 'SQLValueFunction':
@@ -238,10 +239,43 @@ class Walker {
       this.setConfig(n.args);
       return;
     }
+    this.functionEffect(name);
+  }
+
+  /** The effect of calling the unqualified function `name`, from the function table. */
+  functionEffect(name: string): void {
     if (SAFE_FUNCTIONS.has(name)) return;
     const effect = EFFECTFUL_FUNCTIONS.get(name);
     if (effect === 'unknown') this.unknown(`${name}() runs SQL the classifier cannot see`);
     else this.f.effects.add(effect ?? 'call');
+  }
+
+  /**
+   * `(expr).name`: PostgreSQL reads a field selection on a value that is not composite as the call
+   * `name(expr)` (functional notation; a type name makes it a cast), so `('s'::regclass).nextval`
+   * is `nextval('s')`. libpg-query shows an A_Indirection, not a FuncCall. Without the column
+   * types we cannot tell a composite value from a scalar one, so only a ROW(...) constructor counts
+   * as composite; a column (or a field of one) may be composite, so there only a name the function
+   * table knows as effectful counts as a call (a composite field called `nextval` is not worth the
+   * risk). Everything else is a call of that name, and an unknown name is a `call` (fail closed).
+   */
+  indirection(n: Obj): void {
+    this.walk(n.arg);
+    const arg = (n.arg ?? {}) as Obj;
+    // 'row': provably composite; 'maybe': a column or a field of a value; 'scalar': anything else.
+    let base: 'row' | 'maybe' | 'scalar' = arg.RowExpr ? 'row' : arg.ColumnRef ? 'maybe' : 'scalar';
+    for (const ind of (Array.isArray(n.indirection) ? n.indirection : []) as Obj[]) {
+      if (!ind.String) {
+        this.walk(ind); // subscripts, `.*`
+        continue;
+      }
+      const name = str((ind.String as Obj).sval);
+      if (base === 'scalar' || (base === 'maybe' && EFFECTFUL_FUNCTIONS.has(name))) {
+        this.f.functions.add(name);
+        this.functionEffect(name);
+        base = 'scalar';
+      } else base = 'maybe';
+    }
   }
 
   /** `TABLESAMPLE method(...)`: the method is a function; extensions add methods (tsm_system_rows...). */
@@ -306,6 +340,16 @@ class Walker {
     const fields = Array.isArray(n.fields) ? (n.fields as Obj[]) : [];
     const parts: (string | null)[] = fields.map((x) => (x.String ? str((x.String as Obj).sval) : null)); // null = *
     if (parts.length === 0) return;
+    // `t.nextval` is `nextval(t)` (whole row) and `t.col.nextval` is `nextval(t.col)` when no column
+    // or field of that name exists: functional notation again (see `indirection`). A name the
+    // function table knows as effectful counts as that call wherever it follows the first part.
+    for (let i = 1; i < parts.length; i++) {
+      const p = parts[i];
+      if (p != null && EFFECTFUL_FUNCTIONS.has(p)) {
+        this.f.functions.add(p);
+        this.functionEffect(p);
+      }
+    }
     const last = parts[parts.length - 1];
     const col = last === null ? '*' : last;
     const scope = this.scopes[this.scopes.length - 1] ?? [];

@@ -171,6 +171,18 @@ export const DISGUISED: readonly (readonly [string, SqlKind])[] = [
   ['MERGE INTO t USING s ON t.id = s.id WHEN MATCHED AND evil() THEN DO NOTHING', 'call'],
   ['SELECT (SELECT count(*) FROM (SELECT pg_sleep(1)) s)', 'call'],
   ['PREPARE q AS SELECT pg_read_file($1)', 'do'],
+  // functional notation: `(expr).f` is `f(expr)` (issue 14 item 2)
+  ["SELECT ('counter_seq'::regclass).nextval", 'update'],
+  ['SELECT (1).pg_advisory_lock', 'update'],
+  ['SELECT (-1).lo_creat', 'insert'],
+  ['SELECT (pg_backend_pid()).pg_terminate_backend', 'call'],
+  ['SELECT ($1::int).pg_terminate_backend', 'call'],
+  ['SELECT (1 + 1).my_function', 'call'],
+  ["SELECT ((SELECT 'select 1')).ts_stat", 'unknown'],
+  ['SELECT (p.pid).pg_terminate_backend FROM pg_stat_activity p', 'call'],
+  ['SELECT p.pid.pg_terminate_backend FROM pg_stat_activity p', 'call'],
+  ["SELECT (row('s'::regclass)).f1.nextval", 'update'],
+  ['SELECT (1).pg_advisory_lock[1]', 'update'],
   // things the classifier must not pretend to understand
   ['SELECT 1; DELETE FROM', 'unknown'],
   ['SELEC * FROM users', 'unknown'],
@@ -212,4 +224,8 @@ export const GENUINE_READS: readonly string[] = [
   'select "Weird Table".id from "Weird Table"',
   'SELECT * FROM users u, LATERAL (SELECT * FROM orders o WHERE o.user_id = u.id LIMIT 1) last',
   'SELECT count(*) FROM users TABLESAMPLE SYSTEM (10)',
+  // field selection on a composite value, and casts in functional notation
+  'SELECT (row(1, 2)).f1',
+  'SELECT (u.address).city FROM users u',
+  "SELECT ('42').int4, (id).text FROM users",
 ];
