@@ -98,6 +98,9 @@ const FORBIDDEN_PARAMS = new Set(['role', 'session_authorization']);
 
 const APP_NAME_MODE = /#approval=(hold|return)$/;
 
+/** The audit reason of a held statement refused because its token expired during the wait. */
+const TOKEN_EXPIRED_WHILE_HELD = 'token_expired: the token expired while the statement waited for approval';
+
 function blockedText(): string {
   return `hoop_blocked_${randomBytes(6).toString('hex')}`;
 }
@@ -664,6 +667,7 @@ export class PgSession {
         return this.onParse(f);
       case FrontendCode.Bind: {
         if (this.discarding) return;
+        if (this.tokenExpired()) return;
         const [portal, p] = readCString(f.raw, 5);
         const [stmt] = readCString(f.raw, p);
         const decided = this.statements.get(stmt);
@@ -865,7 +869,9 @@ export class PgSession {
     let approvalId: string | undefined;
     let blockedBy: StatementVerdict | undefined;
     let blockMessage: { message: string; detail?: string; sqlstate?: string; position?: number } | undefined;
-    let outcome: 'executed' | 'blocked' | 'pending_approval' = 'executed';
+    let outcome: 'executed' | 'blocked' | 'pending_approval' | 'refused' = 'executed';
+    /** The token expired while the statement was held: refused, and the session ends. */
+    let expiredWhileHeld = false;
 
     if (worst?.decision.verdict === 'block') {
       blockedBy = worst;
@@ -877,7 +883,8 @@ export class PgSession {
       if (!a.ok) {
         blockedBy = worst;
         blockMessage = { message: a.message, ...(a.detail ? { detail: a.detail } : {}), ...(a.sqlstate ? { sqlstate: a.sqlstate } : {}) };
-        outcome = a.pending ? 'pending_approval' : 'blocked';
+        outcome = a.tokenExpired ? 'refused' : a.pending ? 'pending_approval' : 'blocked';
+        expiredWhileHeld = a.tokenExpired === true;
       }
     }
     // Masks: a statement with masks needs a masker and a data flow the masker can follow. Column
@@ -923,7 +930,9 @@ export class PgSession {
     }
 
     // Audit every decision before anything is forwarded; a failed write means nothing runs.
-    const records = verdicts.map((v) => this.auditDecision(v, blockedBy ? (v === blockedBy ? outcome : 'blocked') : 'executed', approvalId, blockedBy && v !== blockedBy ? 'another statement in the same message was refused' : undefined));
+    const records = verdicts.map((v) =>
+      this.auditDecision(v, blockedBy ? (v === blockedBy ? outcome : 'blocked') : 'executed', approvalId, blockedBy && v !== blockedBy ? 'another statement in the same message was refused' : expiredWhileHeld ? TOKEN_EXPIRED_WHILE_HELD : undefined),
+    );
     let seqs: number[];
     try {
       seqs = await Promise.all(records.map((r) => this.svc.audit.append(r)));
@@ -937,6 +946,7 @@ export class PgSession {
     if (!blockedBy && verdicts.some((v) => SCHEMA_CHANGING.has(v.action.kind))) this.schemaChangedInTx = true;
     if (blockedBy) {
       for (const v of verdicts) this.record(v, protocol, v === blockedBy ? outcome : 'blocked', t0, approvalId, v === blockedBy ? blockMessage!.message : 'another statement in the same message was refused', paramTypes);
+      if (expiredWhileHeld) this.fatal('28000', blockMessage!.message, blockMessage!.detail);
       return { ok: false, error: gatewayError('ERROR', blockMessage!.sqlstate ?? '42501', blockMessage!.message, blockMessage!.detail, undefined, blockMessage!.position) };
     }
     return {
@@ -955,7 +965,7 @@ export class PgSession {
   private async resolveApproval(
     v: StatementVerdict,
     text: string,
-  ): Promise<{ ok: true; id: string } | { ok: false; id?: string; pending: boolean; message: string; detail?: string; sqlstate?: string }> {
+  ): Promise<{ ok: true; id: string } | { ok: false; id?: string; pending: boolean; message: string; detail?: string; sqlstate?: string; tokenExpired?: true }> {
     const svc = this.svc.approvals;
     if (!svc) return { ok: false, pending: false, message: 'hoop: blocked: this statement needs an approval and approvals are not configured' };
     const req: ApprovalRequest = {
@@ -1012,6 +1022,11 @@ export class PgSession {
         if (wait.signal.aborted && final.status === 'pending') return stopped();
       }
       if (final.status === 'approved') {
+        // The identity is re-checked after the wait: a token that expired meanwhile runs nothing
+        // (the approval is left unused, so the same identity can re-send with a fresh token).
+        if (Date.now() >= this.expiresAt) {
+          return { ok: false, id: final.id, pending: false, tokenExpired: true, sqlstate: '28000', message: `hoop: the token expired while the statement waited for approval; reconnect with a fresh token`, detail: `approval id: ${final.id} (approved, not used)` };
+        }
         // Single use: a second statement cannot ride on the same approval.
         if (svc.consume && !(await svc.consume(final.id))) {
           return { ok: false, id: final.id, pending: false, message: `hoop: approval ${final.id} was already used`, detail: `approval id: ${final.id}` };
@@ -1258,7 +1273,7 @@ export class PgSession {
   }
 
   /** Recording of a statement that never reached the upstream. */
-  private record(v: StatementVerdict, protocol: 'simple' | 'extended', outcome: 'executed' | 'blocked' | 'failed' | 'pending_approval', t0: number, approvalId: string | undefined, error: string, paramTypes?: number[]): void {
+  private record(v: StatementVerdict, protocol: 'simple' | 'extended', outcome: 'executed' | 'blocked' | 'failed' | 'pending_approval' | 'refused', t0: number, approvalId: string | undefined, error: string, paramTypes?: number[]): void {
     this.recording?.statement({
       time: new Date().toISOString(),
       text: v.action.text,
@@ -1342,10 +1357,10 @@ export class PgSession {
   // Endings.
 
   /** Sends a FATAL error to the client and ends the session. */
-  private fatal(sqlstate: string, message: string): void {
+  private fatal(sqlstate: string, message: string, detail?: string): void {
     if (this.ended) return;
     this.flushDown();
-    if (!this.client.destroyed) this.client.write(gatewayError('FATAL', sqlstate, message));
+    if (!this.client.destroyed) this.client.write(gatewayError('FATAL', sqlstate, message, detail));
     this.end();
   }
 
