@@ -142,6 +142,11 @@ audit: { file: /var/log/hoop/audit.jsonl }
     const r = parseConfig({ ...base, limits: { authentication_timeout: '5s', max_password_message: '8KiB', max_unauthenticated_per_client: 4 } }, { env: {} });
     if (!r.ok) throw new Error(JSON.stringify(r.errors));
     expect(r.config.limits).toMatchObject({ authenticationTimeoutMs: 5000, maxPasswordMessage: 8192, maxUnauthenticatedPerClient: 4, maxUnauthenticatedBytes: 256 * 1024 });
+    expect(r.config.limits?.maxStatementSize).toBe(1024 * 1024);
+    const big = parseConfig({ ...base, limits: { max_statement_size: '16MiB' } }, { env: {} });
+    expect(big.ok && big.config.limits?.maxStatementSize).toBe(16 * 1024 * 1024);
+    const tooBig = parseConfig({ ...base, limits: { max_statement_size: '128MiB' } }, { env: {} });
+    expect(!tooBig.ok && tooBig.errors.map((e) => e.path)).toEqual(['limits.max_statement_size']);
     const bad = parseConfig({ ...base, limits: { max_password_message: 'lots', max_tokens: 1 } }, { env: {} });
     expect(!bad.ok && bad.errors.map((e) => e.path)).toEqual(['limits.max_password_message', 'limits.max_tokens']);
   });

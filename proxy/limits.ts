@@ -16,6 +16,11 @@ export interface GatewayLimits {
   maxUnauthenticatedPerClient: number;
   /** A message the gateway must decode whole (Query, Parse, FunctionCall, a masked DataRow). */
   maxMessageSize: number;
+  /**
+   * The longest statement the gateway classifies (a Query's text; a Parse's text plus its declared
+   * parameter types); a longer one is refused with 54000 before it is buffered or parsed.
+   */
+  maxStatementSize: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<GatewayLimits> = Object.freeze({
@@ -24,6 +29,7 @@ export const DEFAULT_LIMITS: Readonly<GatewayLimits> = Object.freeze({
   maxUnauthenticatedBytes: 256 * 1024,
   maxUnauthenticatedPerClient: 128,
   maxMessageSize: 64 * 1024 * 1024,
+  maxStatementSize: 1024 * 1024,
 });
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1000, kib: 1024, mb: 1000 ** 2, mib: 1024 ** 2, gb: 1000 ** 3, gib: 1024 ** 3 };
@@ -45,6 +51,7 @@ const KEYS: Record<string, { field: keyof GatewayLimits; kind: 'size' | 'duratio
   max_unauthenticated_bytes: { field: 'maxUnauthenticatedBytes', kind: 'size' },
   max_unauthenticated_per_client: { field: 'maxUnauthenticatedPerClient', kind: 'count' },
   max_message_size: { field: 'maxMessageSize', kind: 'size' },
+  max_statement_size: { field: 'maxStatementSize', kind: 'size' },
 };
 
 /** The `limits` mapping of hoop.yaml, defaults filled in; problems reported through `err`. */
@@ -69,6 +76,9 @@ export function parseLimits(raw: unknown, err: (path: string, message: string) =
       continue;
     }
     limits[key.field] = value;
+  }
+  if (limits.maxStatementSize > limits.maxMessageSize) {
+    err('limits.max_statement_size', `must not exceed limits.max_message_size (${limits.maxMessageSize} bytes): a statement is decoded whole`);
   }
   return limits;
 }

@@ -37,6 +37,7 @@ import { Outbox } from './outbox.ts';
 import type { RoutedResource, SessionServices } from './services.ts';
 import { canMoveClient, canMoveServer, type ClientState, type ServerState } from './states.ts';
 import { connectUpstream } from './upstream.ts';
+import { oversizeMessage, parseStatementName, statementSize } from './statement-limit.ts';
 import { APPROVAL_OPTION, readOptions, refusedStartupSetting, upstreamOptions, type StartupSetting } from './startup-settings.ts';
 
 /** A statement the session has decided: a simple-protocol statement or a Parse'd one. */
@@ -661,9 +662,11 @@ export class PgSession {
       case FrontendCode.Query:
         // After an extended-protocol error PostgreSQL ignores everything but Sync, Query included.
         if (this.discarding) return;
+        if (statementSize(f.raw)! > this.limits.maxStatementSize) return this.refuseOversized(f);
         return this.onQuery(f);
       case FrontendCode.Parse:
         if (this.discarding) return;
+        if ((statementSize(f.raw) ?? Infinity) > this.limits.maxStatementSize) return this.refuseOversized(f);
         return this.onParse(f);
       case FrontendCode.Bind: {
         if (this.discarding) return;
@@ -817,6 +820,24 @@ export class PgSession {
     const stmt = enforced.statements[0];
     this.pushExpect({ k: 'function', run: { stmt, protocol: 'simple', started: t0, rows: 0, plan: null } });
     this.upOut.pass(f.raw);
+  }
+
+  /**
+   * A Query or Parse longer than `limits.max_statement_size`: refused unread (54000), with its
+   * decision record; a Parse discards to Sync like any refused Parse.
+   */
+  private async refuseOversized(f: Frame): Promise<void> {
+    const size = statementSize(f.raw);
+    const message = size === undefined ? `hoop: statement name too long` : oversizeMessage(size, this.limits.maxStatementSize);
+    await this.auditRefusedMessage(message);
+    if (this.ended) return;
+    const error = gatewayError('ERROR', '54000', message);
+    if (f.code === FrontendCode.Query) return this.blockSimple(error);
+    const statement = parseStatementName(f.raw) ?? '';
+    if (statement === '') this.statements.delete(statement);
+    this.pushExpect({ k: 'parse', blocked: error });
+    this.upOut.push(encodeFrontend({ name: 'parse', statement, text: blockedText(), paramTypes: [] }));
+    this.discarding = true;
   }
 
   /** A refused simple Query (or FunctionCall): the upstream fails a harmless text in its place. */
@@ -1334,7 +1355,7 @@ export class PgSession {
     rec.rules = [];
     rec.masks = [];
     rec.outcome = 'blocked';
-    rec.reason = message.replace(/^hoop: blocked: /, '');
+    rec.reason = message.replace(/^hoop: (?:blocked: )?/, '');
     this.svc.metrics?.decision('block', 0);
     await this.svc.audit.append(rec).catch(() => undefined);
   }
