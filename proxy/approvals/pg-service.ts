@@ -182,24 +182,33 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
       await listen();
       let latest = first;
       let checking = false;
+      // A change announced while a read is in flight may have landed after that read's snapshot:
+      // read once more when it finishes, or the notification is lost (and with it the wake-up).
+      let again = false;
+      const check = (settle: () => void): void => {
+        if (checking) {
+          again = true;
+          return;
+        }
+        checking = true;
+        again = false;
+        getRow(id)
+          .then((r) => {
+            if (r) latest = r;
+            if (statusOf(latest) !== 'pending') settle();
+          })
+          .catch(() => undefined)
+          .finally(() => {
+            checking = false;
+            if (again) check(settle);
+          });
+      };
       return waitUntilSettled({
         id,
         changes,
         expiresAtMs: first.expires_at.getTime(),
         now,
-        check: (settle) => {
-          if (checking) return;
-          checking = true;
-          getRow(id)
-            .then((r) => {
-              if (r) latest = r;
-              if (statusOf(latest) !== 'pending') settle();
-            })
-            .catch(() => undefined)
-            .finally(() => {
-              checking = false;
-            });
-        },
+        check,
         result: () => view(latest),
         ...(signal ? { signal } : {}),
         poll,
