@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { loadAdminEndpoint, renderConfigErrors } from '../../proxy/config.ts';
 import { AdminClient, type AdminClientError } from '../../proxy/admin/client.ts';
 import type { ApprovalRecord, ApprovalStatus } from '../../proxy/ports.ts';
+import { escapeControls as esc, jsonForTerminal, oneLine } from '../terminal-text.ts';
 
 interface Common {
   admin?: string;
@@ -31,7 +32,7 @@ export function register(program: Command): void {
       const r = await client.list(o.status === 'all' ? undefined : (o.status as ApprovalStatus));
       if (!r.ok) return refused(r, o.json);
       if (o.json) {
-        process.stdout.write(JSON.stringify(r.value.map(shape), null, 2) + '\n');
+        process.stdout.write(jsonForTerminal(r.value.map(shape), 2) + '\n');
         return;
       }
       if (r.value.length === 0) {
@@ -49,8 +50,8 @@ export function register(program: Command): void {
         if (!client) return;
         const r = await client.decide(id, decision, o.reason);
         if (!r.ok) return refused(r, o.json);
-        if (o.json) process.stdout.write(JSON.stringify(shape(r.value), null, 2) + '\n');
-        else process.stdout.write(`${r.value.id}: ${r.value.status} (${r.value.sub} on ${r.value.resource})\n`);
+        if (o.json) process.stdout.write(jsonForTerminal(shape(r.value), 2) + '\n');
+        else process.stdout.write(`${esc(r.value.id)}: ${r.value.status} (${esc(r.value.sub)} on ${esc(r.value.resource)})\n`);
       });
   }
 }
@@ -72,10 +73,11 @@ function shape(a: ApprovalRecord): Record<string, unknown> {
   };
 }
 
+/** Human output: every field that came from a token, a client or an approver is escaped (terminal-text.ts). */
 function render(a: ApprovalRecord): string {
-  const who = a.actor ? `${a.sub} (for ${a.actor})` : a.sub;
-  const decided = a.decided_by ? `, ${a.status} by ${a.decided_by}${a.reason ? `: ${a.reason}` : ''}` : '';
-  return `${a.id}  ${a.status}  ${who} on ${a.resource}, approvers ${a.approvers.join(', ')}, expires ${a.expires_at}${decided}\n    ${a.statement.replace(/\s+/g, ' ').trim()}\n`;
+  const who = a.actor ? `${esc(a.sub)} (for ${esc(a.actor)})` : esc(a.sub);
+  const decided = a.decided_by ? `, ${a.status} by ${esc(a.decided_by)}${a.reason ? `: ${esc(a.reason)}` : ''}` : '';
+  return `${esc(a.id)}  ${a.status}  ${who} on ${esc(a.resource)}, approvers ${esc(a.approvers.join(', '))}, expires ${esc(a.expires_at)}${decided}\n    ${oneLine(a.statement)}\n`;
 }
 
 function connect(o: Common): AdminClient | undefined {
@@ -108,8 +110,8 @@ function connect(o: Common): AdminClient | undefined {
 }
 
 function refused(e: AdminClientError, json?: boolean): void {
-  if (json) process.stdout.write(JSON.stringify({ error: { code: e.code, message: e.message, status: e.status } }) + '\n');
-  else process.stderr.write(`hoop approvals: ${e.code}: ${e.message}\n`);
+  if (json) process.stdout.write(jsonForTerminal({ error: { code: e.code, message: e.message, status: e.status } }) + '\n');
+  else process.stderr.write(`hoop approvals: ${esc(e.code)}: ${esc(e.message)}\n`);
   process.exitCode = e.code === 'unreachable' || e.status === 401 ? 2 : 1;
 }
 

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { loadConfigFile, renderConfigErrors } from '../../proxy/config.ts';
+import { escapeControls as esc, jsonForTerminal, oneLine } from '../terminal-text.ts';
 import { listRecordingFiles, readRecording, RecordingError, summarizeRecording, type SessionSummary } from '../../proxy/recording/index.ts';
 
 export function register(program: Command): void {
@@ -30,14 +31,14 @@ export function register(program: Command): void {
         }
       }
       if (o.json) {
-        process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+        process.stdout.write(jsonForTerminal(out, 2) + '\n');
         return;
       }
       const rows = out.map((s) => [
-        s.started_at,
-        s.session_id,
-        s.actor ? `${s.sub} (for ${s.actor})` : s.sub,
-        s.resource,
+        esc(s.started_at),
+        esc(s.session_id),
+        s.actor ? `${esc(s.sub)} (for ${esc(s.actor)})` : esc(s.sub),
+        esc(s.resource),
         s.duration_ms === undefined ? '-' : `${(s.duration_ms / 1000).toFixed(1)}s`,
         String(s.statements),
         VERDICT_ORDER.filter((v) => s.verdicts[v]).map((v) => `${v}:${s.verdicts[v]}`).join(' ') || '-',
@@ -55,16 +56,16 @@ export function register(program: Command): void {
       try {
         for await (const e of readRecording(file, { skipBad: o.skipBad })) {
           if (o.json) {
-            if (e.type === 'header') process.stdout.write(JSON.stringify(e.header) + '\n');
-            else if (e.type === 'statement') process.stdout.write(JSON.stringify(e.event) + '\n');
-            else if (e.type === 'footer') process.stdout.write(JSON.stringify(e.footer) + '\n');
-            else process.stderr.write(`hoop: ${e.error.message}\n`);
+            if (e.type === 'header') process.stdout.write(jsonForTerminal(e.header) + '\n');
+            else if (e.type === 'statement') process.stdout.write(jsonForTerminal(e.event) + '\n');
+            else if (e.type === 'footer') process.stdout.write(jsonForTerminal(e.footer) + '\n');
+            else process.stderr.write(`hoop: ${esc(e.error.message)}\n`);
             continue;
           }
           if (e.type === 'header') {
             const h = e.header;
             process.stdout.write(
-              `session ${h.session_id}: ${h.identity.sub}${h.identity.actor ? ` (for ${h.identity.actor})` : ''} [${h.identity.groups.join(', ')}] on ${h.resource.kind}/${h.resource.name} from ${h.client_addr}, started ${h.started_at}\n`,
+              esc(`session ${h.session_id}: ${h.identity.sub}${h.identity.actor ? ` (for ${h.identity.actor})` : ''} [${h.identity.groups.join(', ')}] on ${h.resource.kind}/${h.resource.name} from ${h.client_addr}, started ${h.started_at}`) + '\n',
             );
           } else if (e.type === 'statement') {
             const s = e.event;
@@ -78,11 +79,11 @@ export function register(program: Command): void {
               s.duration_ms !== undefined ? `${s.duration_ms.toFixed(1)}ms` : '',
               s.error ? `error: ${s.error}` : '',
             ].filter(Boolean);
-            process.stdout.write(`${s.time}  ${s.verdict.padEnd(7)} ${s.outcome.padEnd(16)} ${oneLine(s.text)}\n${extra.length ? `    ${extra.join('; ')}\n` : ''}`);
+            process.stdout.write(`${esc(s.time)}  ${esc(s.verdict.padEnd(7))} ${esc(s.outcome.padEnd(16))} ${oneLine(s.text, 120)}\n${extra.length ? `    ${esc(extra.join('; '))}\n` : ''}`);
           } else if (e.type === 'footer') {
-            process.stdout.write(`ended ${e.footer.ended_at}: ${e.footer.statements} statements\n`);
+            process.stdout.write(`ended ${esc(e.footer.ended_at)}: ${e.footer.statements} statements\n`);
           } else {
-            process.stderr.write(`hoop: ${e.error.message}\n`);
+            process.stderr.write(`hoop: ${esc(e.error.message)}\n`);
           }
         }
       } catch (err) {
@@ -98,11 +99,6 @@ const VERDICT_ORDER = ['allow', 'mask', 'approve', 'block'] as const;
 function usage(msg: string): void {
   process.stderr.write(msg + '\n');
   process.exitCode = 2;
-}
-
-function oneLine(text: string): string {
-  const t = text.replace(/\s+/g, ' ').trim();
-  return t.length > 120 ? `${t.slice(0, 117)}...` : t;
 }
 
 function printTable(head: string[], rows: string[][]): void {

@@ -5,6 +5,7 @@
 import type { Explanation, Verdict } from '../../engine/index.ts';
 import { VERDICTS, type Outcome } from '../../replay/compare.ts';
 import type { ChangeExample, DryRunReport } from '../../replay/dryrun.ts';
+import { escapeControls, jsonForTerminal, oneLine } from '../terminal-text.ts';
 import { renderExplanation } from './tests.ts';
 
 export type DryRunFormat = 'pretty' | 'json' | 'junit';
@@ -15,7 +16,7 @@ export function renderDryRun(format: DryRunFormat, r: DryRunReport): string {
     case 'pretty':
       return pretty(r);
     case 'json':
-      return `${JSON.stringify(json(r), null, 2)}\n`;
+      return `${jsonForTerminal(json(r), 2)}\n`;
     case 'junit':
       return junit(r);
   }
@@ -29,11 +30,6 @@ function outcomeText(o: Outcome): string {
   return parts.join(' ');
 }
 
-function oneLine(text: string, max = 160): string {
-  const t = text.replace(/\s+/g, ' ').trim();
-  return t.length > max ? `${t.slice(0, max - 3)}...` : t;
-}
-
 export function matrixLines(r: DryRunReport): string[] {
   const head = ['recorded \\ now', ...VERDICTS];
   const rows = VERDICTS.map((v) => [v, ...VERDICTS.map((w) => String(r.matrix[v][w]))]);
@@ -45,7 +41,7 @@ export function matrixLines(r: DryRunReport): string[] {
 function exampleLines(x: ChangeExample, indent: string): string[] {
   return [
     `${indent}${x.file}:${x.line}  ${x.sub} on ${x.resource}  session ${x.session_id}  at ${x.time}`,
-    `${indent}  ${oneLine(x.text)}`,
+    `${indent}  ${oneLine(x.text, 160)}`,
     `${indent}  recorded: ${outcomeText(x.before)}`,
     `${indent}  now:      ${outcomeText(x.after)}`,
     `${indent}  changed:  ${x.fields.join(', ')}`,
@@ -69,7 +65,7 @@ function pretty(r: DryRunReport): string {
   }
   if (r.changed === 0) {
     out.push('no decision changed');
-    return `${out.join('\n')}\n`;
+    return terminalLines(out);
   }
   out.push(`${r.changed} decision(s) changed (verdict ${r.changed_fields.verdict}, masks ${r.changed_fields.masks}, approvers ${r.changed_fields.approvers})`);
   for (const g of r.groups) {
@@ -79,7 +75,12 @@ function pretty(r: DryRunReport): string {
     for (const x of g.examples) out.push(...exampleLines(x, '  '));
     if (g.count > g.examples.length) out.push(`  ... and ${g.count - g.examples.length} more`);
   }
-  return `${out.join('\n')}\n`;
+  return terminalLines(out);
+}
+
+/** Recorded statements, identities and file names are agents' text: no control character reaches the terminal. */
+function terminalLines(lines: string[]): string {
+  return `${lines.map(escapeControls).join('\n')}\n`;
 }
 
 function explanationJson(e: Explanation): unknown {

@@ -1,5 +1,6 @@
 // Printing a verdict-snapshot comparison (`hoop policy test --snapshot`).
 import type { SnapshotDiff, SnapshotEntry } from '../../replay/snapshot.ts';
+import { escapeControls, oneLine } from '../terminal-text.ts';
 
 function decisionText(e: SnapshotEntry): string {
   const parts: string[] = [e.verdict];
@@ -9,16 +10,11 @@ function decisionText(e: SnapshotEntry): string {
   return parts.join(' ');
 }
 
-function oneLine(text: string, max = 160): string {
-  const t = text.replace(/\s+/g, ' ').trim();
-  return t.length > max ? `${t.slice(0, max - 3)}...` : t;
-}
-
 export function renderSnapshotDiff(file: string, diff: SnapshotDiff): string {
   const out: string[] = [];
   for (const c of diff.changes) {
     const e = c.now[0]!;
-    out.push(`${c.kind === 'new' ? 'NEW    ' : 'CHANGED'} ${e.key}  ${e.sub} on ${e.resource}: ${oneLine(e.text)}`);
+    out.push(`${c.kind === 'new' ? 'NEW    ' : 'CHANGED'} ${e.key}  ${e.sub} on ${e.resource}: ${oneLine(e.text, 160)}`);
     for (const w of c.was) out.push(`          snapshot: ${decisionText(w)}`);
     for (const n of c.now) out.push(`          now:      ${decisionText(n)}`);
   }
@@ -31,5 +27,5 @@ export function renderSnapshotDiff(file: string, diff: SnapshotDiff): string {
     out.push(`snapshot ${file}: every recorded verdict matches`);
   }
   if (diff.stale > 0) out.push(`(${diff.stale} snapshot entr${diff.stale === 1 ? 'y is' : 'ies are'} no longer in the recordings; --update-snapshot drops them)`);
-  return `${out.join('\n')}\n`;
+  return `${out.map(escapeControls).join('\n')}\n`;
 }

@@ -5,6 +5,7 @@ import type { CoverageReport } from '../../engine/tester/coverage.ts';
 import type { TestResult } from '../../engine/tester/runner.ts';
 import type { Explanation, RuleOutcome } from '../../engine/index.ts';
 import { formatLocation } from '../../language/index.ts';
+import { escapeControls, jsonForTerminal, oneLine } from '../terminal-text.ts';
 
 export type TestFormat = 'pretty' | 'json' | 'junit' | 'github';
 export const TEST_FORMATS: readonly TestFormat[] = ['pretty', 'json', 'junit', 'github'];
@@ -27,7 +28,7 @@ export function renderTests(format: TestFormat, input: ReportInput): string {
     case 'pretty':
       return pretty(input);
     case 'json':
-      return `${JSON.stringify(json(input), null, 2)}\n`;
+      return `${jsonForTerminal(json(input), 2)}\n`;
     case 'junit':
       return junit(input);
     case 'github':
@@ -76,7 +77,7 @@ function pretty({ results, coverage, threshold, verbose }: ReportInput): string 
       if (r.outcome === 'fail' || (verbose && r.outcome === 'pass')) {
         r.explanations.forEach((e, i) => {
           const text = (e.facts as { action?: { text?: string } })?.action?.text;
-          out.push(`        statement ${i + 1}${text ? `: ${text}` : ''}`);
+          out.push(`        statement ${i + 1}${text ? `: ${oneLine(text)}` : ''}`);
           out.push(...renderExplanation(e, '          '));
         });
       }
@@ -91,7 +92,7 @@ function pretty({ results, coverage, threshold, verbose }: ReportInput): string 
   }
   const c = counts(results);
   out.push('', `${c.passed} passed, ${c.failed + c.errored} failed`);
-  return `${out.join('\n')}\n`;
+  return `${out.map(escapeControls).join('\n')}\n`;
 }
 
 function json({ results, coverage, threshold }: ReportInput): unknown {

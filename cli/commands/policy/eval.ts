@@ -8,6 +8,7 @@ import type { Action, Request, ResourceKind } from '../../../stdlib/facts.ts';
 import { loadClassifiers, loadPolicy, reportDiagnostics } from '../../load.ts';
 import { renderExplanation } from '../../report/tests.ts';
 import { usageError } from '../../usage.ts';
+import { escapeControls, jsonForTerminal, oneLine } from '../../terminal-text.ts';
 
 interface Options {
   policy: string[];
@@ -77,19 +78,19 @@ export function registerEval(policy: Command): void {
       const decision = combineDecisions(explanations.map((e) => e.decision));
       if (o.json) {
         const out = { decision, statements: explanations.map((e) => (o.explain ? e : { decision: e.decision, facts: e.facts })) };
-        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+        process.stdout.write(`${jsonForTerminal(out, 2)}\n`);
         return;
       }
       const lines: string[] = [];
       explanations.forEach((e, i) => {
         const action = requests[i]!.action;
-        lines.push(`statement ${i + 1}: ${action.text}`);
+        lines.push(`statement ${i + 1}: ${oneLine(action.text)}`);
         if (o.explain) lines.push(`  facts: ${JSON.stringify(factsSummary(action))}`);
         const ex = renderExplanation(e, '  ');
         lines.push(...(o.explain ? ex : ex.filter((l) => !l.startsWith('    '))));
       });
       if (explanations.length > 1) lines.push(`overall: ${decision.verdict}${decision.message ? `: ${decision.message}` : ''}`);
-      process.stdout.write(`${lines.join('\n')}\n`);
+      process.stdout.write(`${lines.map(escapeControls).join('\n')}\n`);
     });
 }
 
