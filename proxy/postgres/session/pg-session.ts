@@ -38,6 +38,7 @@ import type { RoutedResource, SessionServices } from './services.ts';
 import { canMoveClient, canMoveServer, type ClientState, type ServerState } from './states.ts';
 import { connectUpstream } from './upstream.ts';
 import { oversizeMessage, parseStatementName, statementSize } from './statement-limit.ts';
+import { endsSession } from './upstream-fatal.ts';
 import { APPROVAL_OPTION, readOptions, refusedStartupSetting, upstreamOptions, type StartupSetting } from './startup-settings.ts';
 
 /** A statement the session has decided: a simple-protocol statement or a Parse'd one. */
@@ -199,6 +200,8 @@ export class PgSession {
   /** A mask plan refused the current result: drop its rows, end it with this error. */
   private suppressed: string | undefined;
   private ended = false;
+  /** The upstream's own FATAL was relayed: its closing needs no word from the gateway. */
+  private upstreamSaidFatal = false;
 
   // Before authentication (released once ready or ended).
   private readonly limits: GatewayLimits;
@@ -1169,7 +1172,10 @@ export class PgSession {
     const e = this.headExpect();
     this.plan = null;
     this.suppressed = undefined;
-    if (e && (e.k === 'query' || e.k === 'parse' || e.k === 'bind') && e.blocked) {
+    // A FATAL is relayed as the server sent it, even in place of a refusal: the session is over.
+    const fatal = endsSession(f);
+    if (fatal) this.upstreamSaidFatal = true;
+    if (e && (e.k === 'query' || e.k === 'parse' || e.k === 'bind') && e.blocked && !fatal) {
       // The stand-in for a refused statement failed as intended: the client sees the real reason.
       this.downOut.push(e.blocked);
       if (e.k !== 'query') this.popExpect();
@@ -1387,6 +1393,7 @@ export class PgSession {
 
   private upstreamLost(): void {
     if (this.ended || this.serverState !== 'ready') return;
+    if (this.upstreamSaidFatal) return this.end();
     this.fatal('08006', 'hoop: the connection to the upstream server was lost');
   }
 

@@ -1,0 +1,128 @@
+// When PostgreSQL ends a session itself (pg_terminate_backend, idle_in_transaction_session_timeout)
+// it sends one FATAL and closes. Through the gateway a node-postgres client must see exactly what it
+// sees directly: the server's FATAL once, no second FATAL from the gateway ("the connection to the
+// upstream server was lost"), hence the same `error` events and the same errors for queued queries
+// (issue 14 item 16; node-postgres' connection-pool/error-tests.js and
+// query-error-handling-prepared-statement-tests.js failed only through the gateway).
+//
+// Each scenario runs against PostgreSQL directly and through the gateway, and the two event lists
+// must be equal (and equal to the expected list, so a change on both sides is noticed too).
+
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
+import { ALLOW_ALL, startTestGateway, type TestGateway } from './test-support.ts';
+
+let cluster: Cluster;
+let gw: TestGateway;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  gw = await startTestGateway(cluster, ALLOW_ALL);
+});
+
+afterAll(async () => {
+  await gw?.close();
+  await cluster?.stop();
+});
+
+type Via = 'direct' | 'gateway';
+
+async function config(via: Via): Promise<pg.ClientConfig> {
+  if (via === 'gateway') return gw.pgConfig(await gw.token());
+  const u = cluster.appUser;
+  return { host: '127.0.0.1', port: cluster.port, user: u.user, password: u.password, database: u.database };
+}
+
+/** What the application sees: every `error` event and query outcome, in order, until `end`. */
+interface Observed {
+  events: string[];
+  ended: Promise<void>;
+}
+
+function observe(c: pg.Client): Observed {
+  const events: string[] = [];
+  c.on('error', (e: Error & { code?: string }) => events.push(`error event: ${e.code ?? '-'} ${e.message}`));
+  const ended = new Promise<void>((r) => c.once('end', () => r()));
+  return { events, ended };
+}
+
+function outcome(events: string[], label: string, q: Promise<unknown>): Promise<void> {
+  return q.then(
+    () => void events.push(`${label}: ok`),
+    (e: Error & { code?: string }) => void events.push(`${label}: ${e.code ?? '-'} ${e.message}`),
+  );
+}
+
+/** The session terminates itself with a query queued behind (connection-pool/error-tests.js). */
+async function terminateSelfWithQueued(via: Via): Promise<string[]> {
+  const c = new pg.Client(await config(via));
+  await c.connect();
+  const o = observe(c);
+  const kill = outcome(o.events, 'terminating query', c.query('SELECT pg_terminate_backend(pg_backend_pid())'));
+  const queued = outcome(o.events, 'queued query', c.query('SELECT 1'));
+  await Promise.all([kill, queued, o.ended]);
+  return o.events;
+}
+
+/** Another session terminates this one while a prepared statement runs (query-error-handling-prepared-statement-tests.js). */
+async function terminatedDuringPreparedStatement(via: Via): Promise<string[]> {
+  const c = new pg.Client(await config(via));
+  await c.connect();
+  const pid = (await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+  const o = observe(c);
+  const sleeping = outcome(o.events, 'prepared statement', c.query({ name: 'sleep query', text: 'SELECT pg_sleep($1)', values: [30] }));
+  // Terminate once the statement is running (an event, not a sleep).
+  for (;;) {
+    const state = cluster.psql(`SELECT state FROM pg_stat_activity WHERE pid = ${pid}`).trim();
+    if (state === 'active') break;
+    await new Promise((r) => setImmediate(r));
+  }
+  cluster.psql(`SELECT pg_terminate_backend(${pid})`);
+  await Promise.all([sleeping, o.ended]);
+  return o.events;
+}
+
+/** The server's idle_in_transaction_session_timeout ends an idle session in a transaction. */
+async function idleInTransactionTimeout(via: Via): Promise<string[]> {
+  const c = new pg.Client(await config(via));
+  await c.connect();
+  const o = observe(c);
+  await c.query("SET idle_in_transaction_session_timeout = '50ms'");
+  await c.query('BEGIN');
+  await o.ended;
+  return o.events;
+}
+
+describe('the server ends the session: its FATAL reaches a node-postgres client once, as directly', () => {
+  it('pg_terminate_backend of its own session with a query queued', async () => {
+    const direct = await terminateSelfWithQueued('direct');
+    const through = await terminateSelfWithQueued('gateway');
+    expect(direct).toEqual([
+      'terminating query: 57P01 terminating connection due to administrator command',
+      'error event: - Connection terminated unexpectedly',
+      'queued query: - Connection terminated unexpectedly',
+    ]);
+    expect(through).toEqual(direct);
+  });
+
+  it('pg_terminate_backend from another session during a prepared statement', async () => {
+    const direct = await terminatedDuringPreparedStatement('direct');
+    const through = await terminatedDuringPreparedStatement('gateway');
+    expect(direct).toEqual([
+      'prepared statement: 57P01 terminating connection due to administrator command',
+      'error event: - Connection terminated unexpectedly',
+    ]);
+    expect(through).toEqual(direct);
+  });
+
+  it('idle_in_transaction_session_timeout', async () => {
+    const direct = await idleInTransactionTimeout('direct');
+    const through = await idleInTransactionTimeout('gateway');
+    expect(direct).toEqual([
+      'error event: 25P03 terminating connection due to idle-in-transaction timeout',
+      'error event: - Connection terminated unexpectedly',
+    ]);
+    expect(through).toEqual(direct);
+  });
+});
