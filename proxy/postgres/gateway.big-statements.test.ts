@@ -59,6 +59,18 @@ describe('max_statement_size', () => {
     }
   });
 
+  it('a statement longer than the message cap is refused from its header, not as a protocol violation', async () => {
+    const c = await connect();
+    try {
+      const size = 70 * 1000 * 1000;
+      const err = await c.query(statementOf(size, 'over-cap')).then(() => undefined, (e: Error & { code?: string }) => e);
+      expect(err).toMatchObject({ code: '54000', message: `hoop: statement of ${size} bytes exceeds max_statement_size ${LIMIT}` });
+      expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('a Parse over the limit is refused the same way and discards to Sync', async () => {
     const c = await connect();
     try {

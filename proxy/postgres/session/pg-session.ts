@@ -39,6 +39,7 @@ import { canMoveClient, canMoveServer, type ClientState, type ServerState } from
 import { connectUpstream } from './upstream.ts';
 import { oversizeMessage, parseStatementName, statementSize } from './statement-limit.ts';
 import { endsSession } from './upstream-fatal.ts';
+import { clientHead, clientStreaming, serverStreaming } from './streaming.ts';
 import { APPROVAL_OPTION, readOptions, refusedStartupSetting, upstreamOptions, type StartupSetting } from './startup-settings.ts';
 
 /** A statement the session has decided: a simple-protocol statement or a Parse'd one. */
@@ -199,6 +200,9 @@ export class PgSession {
   private plan: MaskPlan | null = null;
   /** A mask plan refused the current result: drop its rows, end it with this error. */
   private suppressed: string | undefined;
+  /** The pieces of the streamed message now arriving are relayed (else dropped); see streaming.ts. */
+  private clientPieces = false;
+  private serverPieces = false;
   private ended = false;
   /** The upstream's own FATAL was relayed: its closing needs no word from the gateway. */
   private upstreamSaidFatal = false;
@@ -220,6 +224,7 @@ export class PgSession {
     this.limits = svc.limits ?? DEFAULT_LIMITS;
     this.clientFramer = new Framer({ startup: true, maxMessageSize: STARTUP_PACKET_LIMIT });
     this.serverFramer = new Framer({ maxMessageSize: this.limits.maxMessageSize });
+    this.serverFramer.stream = serverStreaming();
     this.approvalMode = svc.approvalMode;
     socket.setNoDelay(true);
     this.attachClient(socket);
@@ -356,6 +361,10 @@ export class PgSession {
         this.onFramingError(f.error, f.length);
         return;
       }
+      if (f.piece) {
+        if (this.clientPieces) this.upOut.pass(f.raw);
+        continue;
+      }
       let p: Promise<void> | void;
       try {
         p = this.clientState === 'ready' ? this.onClientMessage(f) : this.onStartupFrame(f);
@@ -408,6 +417,10 @@ export class PgSession {
       if ('error' in f) {
         this.fatal('08P01', 'hoop: invalid message from the upstream server');
         return;
+      }
+      if (f.piece) {
+        if (this.serverPieces) this.downOut.pass(f.raw);
+        continue;
       }
       let p: Promise<void> | void;
       try {
@@ -603,6 +616,7 @@ export class PgSession {
     this.svc.metrics?.sessionOpened();
     this.releaseUnauthenticated();
     this.clientFramer.maxMessageSize = this.limits.maxMessageSize;
+    this.clientFramer.stream = clientStreaming(this.limits);
     this.setClientState('ready');
     out.push(encodeBackend({ name: 'readyForQuery', status: up.status }));
     for (const b of out) this.downOut.push(b);
@@ -661,6 +675,11 @@ export class PgSession {
   }
 
   private onClientMessage(f: Frame): Promise<void> | void {
+    if (f.rest !== undefined) {
+      // The head of a long message (streaming.ts): decode it whole, or relay or drop its pieces.
+      this.clientPieces = false;
+      if (clientHead(f.raw, this.limits) === 'whole') return this.clientFramer.whole();
+    }
     switch (f.code) {
       case FrontendCode.Query:
         // After an extended-protocol error PostgreSQL ignores everything but Sync, Query included.
@@ -692,6 +711,7 @@ export class PgSession {
         this.portals.set(portal, decided);
         this.pushExpect({ k: 'bind' });
         this.upOut.pass(f.raw);
+        this.clientPieces = true;
         return;
       }
       case FrontendCode.Execute: {
@@ -740,6 +760,7 @@ export class PgSession {
         // Only meaningful while the upstream is in COPY FROM STDIN (for a statement already decided);
         // otherwise the upstream ignores or rejects them itself.
         this.upOut.pass(f.raw);
+        this.clientPieces = true;
         return;
       case FrontendCode.Terminate:
         this.upOut.pass(f.raw);
@@ -1077,8 +1098,10 @@ export class PgSession {
       case BackendCode.DataRow: {
         if (this.plan === null && this.suppressed === undefined) {
           this.downOut.pass(f.raw);
+          this.serverPieces = true;
           return;
         }
+        if (f.rest !== undefined) return this.onMaskedRowHead(f);
         return this.maskRow(f);
       }
       case BackendCode.CommandComplete:
@@ -1128,6 +1151,7 @@ export class PgSession {
         // ParameterDescription, notices, notifications, ParameterStatus, COPY traffic: relayed.
         // A ParameterDescription only answers a statement Describe, never our hidden portal one.
         this.downOut.pass(f.raw);
+        this.serverPieces = true;
         return;
     }
   }
@@ -1242,6 +1266,17 @@ export class PgSession {
     }
     run.plan = plan;
     this.plan = plan.passthrough ? null : plan;
+  }
+
+  /**
+   * A long row of a masked result: masking decodes it, so it is collected whole within
+   * `limits.max_message_size`; a longer one refuses the result (its rows are dropped, fail closed).
+   */
+  private onMaskedRowHead(f: Frame): void {
+    this.serverPieces = false;
+    const size = f.raw.length + f.rest!;
+    if (this.suppressed === undefined && size - 1 <= this.limits.maxMessageSize) return this.serverFramer.whole();
+    this.suppressed ??= `a row of ${size - 1} bytes is longer than the gateway can mask (limits.max_message_size ${this.limits.maxMessageSize})`;
   }
 
   private maskRow(f: Frame): void {

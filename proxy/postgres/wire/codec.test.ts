@@ -192,6 +192,64 @@ describe('framer', () => {
     expect(f.next()).toEqual({ error: 'too_large', length: 0x100000 });
   });
 
+  describe('streaming (issue 14 item 15)', () => {
+    const big = encodeFrontend({ name: 'copyData', data: Buffer.alloc(300, 7) });
+    const small = encodeFrontend({ name: 'sync' });
+    const input = Buffer.concat([small, big, small]);
+    const streaming = (): Framer => {
+      const f = new Framer({ maxMessageSize: 200 });
+      f.stream = { codes: new Set([0x64]), above: 100 };
+      return f;
+    };
+
+    it('hands a long message of a streamed code out as its head and pieces, whatever the chunking', () => {
+      for (let cut = 0; cut <= input.length; cut++) {
+        const f = streaming();
+        const got: Frame[] = [];
+        for (const part of [input.subarray(0, cut), input.subarray(cut)]) {
+          f.push(part);
+          for (let r = f.next(); r !== null; r = f.next()) {
+            if ('error' in r) throw new Error(r.error);
+            got.push({ ...r, raw: Buffer.from(r.raw) });
+          }
+        }
+        expect(got[0]!.raw).toEqual(small);
+        expect(got.at(-1)!.raw).toEqual(small);
+        const middle = got.slice(1, -1);
+        expect(middle[0]).toMatchObject({ code: 0x64, bodyStart: 5, rest: big.length - 100 });
+        expect(middle[0]!.piece).toBeUndefined();
+        expect(middle.slice(1).every((p) => p.piece === true && p.code === 0x64)).toBe(true);
+        expect(middle.at(-1)!.rest).toBe(0);
+        expect(Buffer.concat(middle.map((p) => p.raw))).toEqual(big);
+      }
+    });
+
+    it('gives the message whole when asked right after its head, with the cap', () => {
+      const f = streaming();
+      f.maxMessageSize = 1000;
+      f.push(Buffer.concat([big, small]));
+      const head = f.next();
+      expect(head && !('error' in head) && head.rest).toBe(big.length - 100);
+      f.whole();
+      const whole = f.next();
+      expect(whole && !('error' in whole) && whole.raw).toEqual(big);
+      expect(whole && !('error' in whole) && whole.rest).toBeUndefined();
+      const after = f.next();
+      expect(after && !('error' in after) && after.raw).toEqual(small);
+      const capped = streaming();
+      capped.push(big);
+      capped.next();
+      capped.whole();
+      expect(capped.next()).toEqual({ error: 'too_large', length: big.length - 1 });
+    });
+
+    it('codes it does not stream keep the cap', () => {
+      const f = streaming();
+      f.push(encodeFrontend({ name: 'query', text: 'x'.repeat(300) }));
+      expect(f.next()).toMatchObject({ error: 'too_large' });
+    });
+  });
+
   it('rejects a length shorter than the length field itself', () => {
     const f = new Framer();
     f.push(Buffer.from([0x51, 0, 0, 0, 2]));
