@@ -14,7 +14,7 @@
 
 import { routineTrusted, type Catalog, type CatalogRelation } from './catalog.ts';
 import { CLEAR, derive, direct, describe, isClear, opaque, union, type Flow } from './flow.ts';
-import { CLEAR_RESULT, ECHO_SAFE, READS_DATA, STATISTICS_RELATIONS, SYSTEM_COLUMNS, SAFE_CAST_TYPES } from './functions.ts';
+import { CLEAR_RESULT, ECHO_SAFE, ECHO_SAFE_OPERATORS, READS_DATA, STATISTICS_RELATIONS, SYSTEM_COLUMNS, SAFE_CAST_TYPES } from './functions.ts';
 import type { StatementParser } from './parse.ts';
 import { functionName, list, names, outputName, relName, selectBody, unwrap, unwrapRel, type Node } from './ast-access.ts';
 import { applyAlias, findCte, newScope, schemaRank, shapeColumns, toShape, wholeRow, zipUnion, type Entry, type Scope, type Shape } from './scope.ts';
@@ -661,7 +661,7 @@ export class LineageAnalyzer {
       case 'CaseWhen':
         return derive([await this.expr(b.expr, scope), await this.expr(b.result, scope)]);
       case 'A_Indirection':
-        return derive([await this.expr(b.arg, scope), await this.expr(b.indirection, scope)]);
+        return this.indirection(b, scope);
       case 'A_Indices':
         return derive([await this.expr(b.lidx, scope), await this.expr(b.uidx, scope)]);
       case 'SortBy':
@@ -710,7 +710,7 @@ export class LineageAnalyzer {
     return derive(flows);
   }
 
-  private columnRef(fields: string[], scope: Scope): Flow {
+  private async columnRef(fields: string[], scope: Scope): Promise<Flow> {
     if (fields.at(-1) === '*') {
       const cols = this.expandStar(fields, scope);
       return derive(cols.map((c) => c.flow));
@@ -744,9 +744,93 @@ export class LineageAnalyzer {
       if (SYSTEM_COLUMNS.has(name)) return CLEAR;
       return this.opaque(`column ${ref}.${name} cannot be resolved by the gateway`);
     }
-    // `(composite).field` written without parentheses resolves the first part as a column.
-    const base = this.columnRef([ref], scope);
+    // `t.col.f` / `col.f` (a field of a composite column, or functional notation: `email.int4` is
+    // `int4(email)`): resolve the longest leading column reference, then each further name as
+    // `(base).name`.
+    for (let i = 0; i + 1 < fields.length - 1; i++) {
+      for (let s: Scope | undefined = scope; s; s = s.parent) {
+        const entry = s.entries.find((e) => e.ref === fields[i]);
+        const col = entry?.shape.cols.find((c) => c.name === fields[i + 1]);
+        if (col) return this.fieldChain(col.flow, 'column', fields.slice(i + 2));
+      }
+    }
+    return this.fieldChain(await this.columnRef([fields[0]], scope), 'column', fields.slice(1), this.wholeRowEntry(fields[0], scope));
+  }
+
+  /** The relation a bare name refers to as a whole-row value (no column of that name is visible first). */
+  private wholeRowEntry(name: string, scope: Scope): Shape | undefined {
+    for (let s: Scope | undefined = scope; s; s = s.parent) {
+      if (s.entries.some((e) => e.shape.cols.some((c) => c.name === name) || e.shape.open)) return undefined;
+      const entry = s.entries.find((e) => e.ref === name);
+      if (entry) return entry.shape;
+    }
+    return undefined;
+  }
+
+  private async fieldChain(base: Flow, kind: 'row' | 'column' | 'scalar', rest: string[], composite?: Shape): Promise<Flow> {
+    let flow = base;
+    let k = kind;
+    let shape = composite;
+    for (const name of rest) {
+      flow = await this.fieldOrCall(name, flow, k, shape);
+      k = 'column';
+      shape = undefined;
+    }
+    return flow;
+  }
+
+  /**
+   * `(expr).name` (A_Indirection with a field name): a field of a composite value, or functional
+   * notation, which PostgreSQL runs as `name(expr)` (a type name makes it a cast) when `expr` has
+   * no field `name` (issue 14 item 2). Without types the gateway cannot always tell which, so:
+   * a field of a relation's whole row takes that column's flow; a field of ROW(...) is derived;
+   * otherwise, when functions of that name exist, it is checked as the call `name(expr)` (data
+   * readers and user-defined functions block; a masked value reaches only ECHO_SAFE functions), and
+   * when none exists a masked value blocks unless `name` is a text-like type (a cast to any other
+   * type quotes the value in its error).
+   */
+  private async fieldOrCall(name: string, base: Flow, kind: 'row' | 'column' | 'scalar', composite: Shape | undefined): Promise<Flow> {
+    if (base.t === 'opaque') return base;
+    const field = composite?.cols.find((c) => c.name === name);
+    if (field) return derive([field.flow]);
+    if (kind === 'row') return derive([base]);
+    if (READS_DATA.has(name)) return this.opaque(`(...).${name} is the call ${name}(...), which can read or expose data outside the result masking`);
+    const candidates = await this.opts.catalog.functions(name);
+    if (candidates.length === 0) {
+      if (isClear(base) || SAFE_CAST_TYPES.has(name)) return derive([base]);
+      return this.opaque(`(...).${name} over masked column ${describe(base)}: a field selection or a cast the gateway cannot tell apart (a cast's error quotes the value)`);
+    }
+    const untrusted = candidates.find((c) => !routineTrusted(c));
+    if (untrusted) return this.opaque(`(...).${name} is the call ${untrusted.schema}.${name}(...), which is not known to be safe: it could read or return masked data`);
+    if (isClear(base)) return CLEAR;
+    const safe = ECHO_SAFE.get(name);
+    if (!safe || (safe.masked !== 'any' && !safe.masked.includes(0)) || name === 'format') {
+      return this.opaque(`(...).${name} is the call ${name}() on masked column ${describe(base)}: it is not known to keep the value out of error messages`);
+    }
     return derive([base]);
+  }
+
+  private async indirection(b: Node, scope: Scope): Promise<Flow> {
+    const arg = unwrap(b.arg);
+    let flow = await this.expr(b.arg, scope);
+    let kind: 'row' | 'column' | 'scalar' = arg?.[0] === 'RowExpr' ? 'row' : arg?.[0] === 'ColumnRef' ? 'column' : 'scalar';
+    const fields = arg?.[0] === 'ColumnRef' ? names(arg[1].fields) : [];
+    let composite = fields.length === 1 ? this.wholeRowEntry(fields[0], scope) : undefined;
+    for (const ind of list(b.indirection)) {
+      const u = unwrap(ind);
+      if (u?.[0] === 'String') {
+        flow = await this.fieldOrCall(String(u[1].sval ?? ''), flow, kind, composite);
+        kind = 'column';
+      } else if (u?.[0] === 'A_Star') {
+        flow = derive([flow]);
+      } else {
+        // A subscript: the element may be composite or scalar, like a column.
+        flow = derive([flow, await this.expr(ind, scope)]);
+        if (kind === 'row') kind = 'column';
+      }
+      composite = undefined;
+    }
+    return flow;
   }
 
   private async funcCall(b: Node, scope: Scope): Promise<Flow> {
@@ -759,7 +843,10 @@ export class LineageAnalyzer {
     // decides the result), and FILTER (which rows an aggregate sees is a side channel on the
     // filtered value: counted as a flow, to be conservative). See aggregateInputs.
     const inputs = aggregateInputs(b);
-    const argFlow = derive([await this.expr(b.args, scope), await this.expr(inputs, scope)]);
+    const args = list(b.args);
+    const argFlows: Flow[] = [];
+    for (const a of args) argFlows.push(await this.expr(a, scope));
+    const argFlow = derive([...argFlows, await this.expr(inputs, scope)]);
     // The window's PARTITION BY / ORDER BY only orders and groups rows, like a query's ORDER BY /
     // GROUP BY (allowed on masked columns, docs/masking.md): checked for side channels only.
     const over = b.over as Node | undefined;
@@ -786,12 +873,32 @@ export class LineageAnalyzer {
     }
 
     if (isClear(argFlow)) return CLEAR;
-    if (!ECHO_SAFE.has(fname)) {
+    const safe = ECHO_SAFE.get(fname);
+    if (!safe) {
       return this.opaque(`function ${display} applied to masked column ${describe(argFlow)}: it is not known to keep the value out of error messages`);
     }
+    if (safe.masked !== 'any') {
+      // Only some positions are known not to be quoted in an error (functions.ts): a masked value
+      // anywhere else, passed by name, or spread by VARIADIC, blocks.
+      const allowed = safe.masked;
+      for (let i = 0; i < args.length; i++) {
+        if (isClear(argFlows[i])) continue;
+        const named = unwrap(args[i])?.[0] === 'NamedArgExpr';
+        const spread = b.func_variadic === true && i === args.length - 1;
+        if (named || spread || !allowed.includes(i)) {
+          return this.opaque(`function ${display} with masked column ${describe(argFlows[i])} as argument ${i + 1}: its error messages can quote that argument`);
+        }
+      }
+    }
     if (fname === 'format') {
-      const first = await this.expr(list(b.args)[0], scope);
+      const first = argFlows[0] ?? CLEAR;
       if (!isClear(first)) return this.opaque(`format() with masked column ${describe(first)} as the format string: errors quote it`);
+      // `%*s` reads a width from an argument and quotes it when it is not an integer.
+      const fmt = unwrap(args[0]);
+      const text = fmt?.[0] === 'A_Const' ? (fmt[1].sval as Node | undefined)?.sval : undefined;
+      if (typeof text !== 'string' || text.includes('*')) {
+        return this.opaque(`format() over masked column ${describe(argFlow)} needs a constant format string without *: a width argument is quoted when it is not an integer`);
+      }
     }
     if (CLEAR_RESULT.has(fname)) {
       // `count(email)` says only how many values are non-NULL; `count(*) FILTER (WHERE email = ..)`
@@ -815,6 +922,11 @@ export class LineageAnalyzer {
       const untrusted = candidates.find((c) => !routineTrusted(c));
       if (untrusted) return this.opaque(`operator ${opName} has a user-defined version in schema ${untrusted.schema}: the gateway cannot tell which one runs`);
     }
+    // An operator is a function call too: a masked operand may reach only the operators known not
+    // to quote it in an error (functions.ts, ECHO_SAFE_OPERATORS; BETWEEN is a comparison).
+    if (!isClear(flow) && !BETWEEN_KINDS.has(String(b.kind)) && !ECHO_SAFE_OPERATORS.has(opName)) {
+      return this.opaque(`operator ${op.join('.')} applied to masked column ${describe(flow)}: it is not known to keep the value out of error messages`);
+    }
     return flow;
   }
 
@@ -834,6 +946,8 @@ export class LineageAnalyzer {
     }
   }
 }
+
+const BETWEEN_KINDS: ReadonlySet<string> = new Set(['AEXPR_BETWEEN', 'AEXPR_NOT_BETWEEN', 'AEXPR_BETWEEN_SYM', 'AEXPR_NOT_BETWEEN_SYM']);
 
 /**
  * The inputs of a call besides its direct arguments whose values reach the result: the aggregate
