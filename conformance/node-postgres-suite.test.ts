@@ -1,0 +1,47 @@
+// How the node-postgres differential reads a file's output (the suite itself runs with
+// `npm run conformance:node-postgres`; see docs/conformance.md).
+
+import { describe, expect, it } from 'vitest';
+import { failingTest, failureOf } from './node-postgres-suite.ts';
+
+const gatewayRun = `error-handling-tests.js
+  re-using connections results in error callback ✔
+  when query is parsing (node:14310) DeprecationWarning: Calling client.query() when the client is already executing a query is deprecated
+(Use \`node --trace-deprecation ...\` to show where the warning was created)
+✔
+  when a query is binding ✔
+  non-query error with callback Message: The expression evaluated to a falsy value:
+
+  assert(error instanceof Error)
+
+AssertionError [ERR_ASSERTION]: The expression evaluated to a falsy value:
+
+  assert(error instanceof Error)
+
+    at Client.<anonymous> (/tmp/node-postgres/packages/pg/test/integration/client/error-handling-tests.js:155:7)
+`;
+
+const timedOut = `error-handling-tests.js
+  when query is parsing (node:13733) DeprecationWarning: Calling client.query() when the client is already executing a query is deprecated
+(Use \`node --trace-deprecation ...\` to show where the warning was created)
+✔
+  connected, idle client error ✔
+  cannot pass non-string values to query as text `;
+
+describe('reading a node-postgres test file run', () => {
+  it('names the test that failed and its first error line', () => {
+    expect(failingTest(gatewayRun)).toBe('non-query error with callback');
+    expect(failureOf(gatewayRun, false)).toBe('AssertionError [ERR_ASSERTION]: The expression evaluated to a falsy value:');
+  });
+
+  it('a test whose check mark follows a warning passed; a killed file names the test it was in', () => {
+    expect(failingTest(timedOut)).toBe('cannot pass non-string values to query as text');
+    expect(failureOf(timedOut, true)).toBe('timed out');
+  });
+
+  it("the suite runner's own FAILED! line", () => {
+    const out = 'x.js\n  it sets search_path on connection FAILED!\n\nAssertionError [ERR_ASSERTION]: Expected values to be strictly equal:\n';
+    expect(failingTest(out)).toBe('it sets search_path on connection');
+    expect(failureOf(out, false)).toBe('AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:');
+  });
+});
