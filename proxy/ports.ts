@@ -192,11 +192,20 @@ export interface ResultMasker {
    */
   plan(args: { resource: Resource; statementText: string; fields: ResultField[]; masks: Decision['masks'] }): Promise<MaskPlan>;
   /**
+   * How the text of an ErrorResponse or NoticeResponse answering this statement may reach the
+   * client: `relay` it as it is, `mask` every text field with the content detectors, or `withhold`
+   * it (the session replaces it with a generic message keeping SQLSTATE). Without this method a
+   * masked statement's error text is withheld (fail closed).
+   */
+  errorText?(args: { resource: Resource; statementText: string; masks: Decision['masks'] }): Promise<ErrorTextPolicy>;
+  /**
    * Forget what is cached about a resource's catalog. The session calls it when a transaction that
    * ran a schema-changing statement (DDL, DO, CALL) ends, so the next statement sees the new schema.
    */
   invalidate?(resourceName: string): void;
 }
+
+export type ErrorTextPolicy = { mode: 'relay' } | { mode: 'mask'; mask(text: string): string } | { mode: 'withhold'; reason: string };
 
 /** Names the function a FunctionCall message calls (by OID, in the resource's database). */
 export interface FunctionResolver {

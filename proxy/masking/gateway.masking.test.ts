@@ -270,3 +270,131 @@ rule mask_reads {
     }
   });
 });
+
+describe('error and notice text of masked statements (issue 14 item 5)', () => {
+  // Leaks the lineage cannot see, so only the rule for error and notice text stops them: a
+  // row-level security policy that casts the masked column (its error quotes the value) or hands it
+  // to a function raising a NOTICE, and a trigger that raises a masked value in its error.
+  const SECRET = 'zq-rls-secret-5512';
+  const SETUP = `
+CREATE TABLE rls_cast (id int, secret text);
+INSERT INTO rls_cast VALUES (1, '${SECRET}');
+ALTER TABLE rls_cast ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rls_cast FORCE ROW LEVEL SECURITY;
+CREATE POLICY p_cast ON rls_cast USING (length(secret::int::text) > 0);
+CREATE FUNCTION peek(text) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN RAISE NOTICE 'saw %', $1 USING DETAIL = 'detail ' || $1, HINT = 'hint ' || $1; RETURN true; END $$;
+CREATE TABLE rls_notice (id int, secret text);
+INSERT INTO rls_notice VALUES (1, '${SECRET}');
+ALTER TABLE rls_notice ENABLE ROW LEVEL SECURITY;
+ALTER TABLE rls_notice FORCE ROW LEVEL SECURITY;
+CREATE POLICY p_notice ON rls_notice USING (peek(secret));
+CREATE TABLE trig_log (id int);
+CREATE FUNCTION trig_leak() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'row for %', (SELECT secret FROM rls_notice LIMIT 1); END $$;
+CREATE TRIGGER t_leak BEFORE INSERT ON trig_log FOR EACH ROW EXECUTE FUNCTION trig_leak();
+`;
+  const COLUMN_MASKS = `${ALLOW_EVERYTHING}
+rule mask_secrets {
+  match sql ${ALL_KINDS}
+  mask column "rls_cast.secret" with redact
+  mask column "rls_notice.secret" with redact
+}
+`;
+  // Content detectors only: error text goes through them like row values.
+  const DETECTORS = `${ALLOW_EVERYTHING}
+rule detect {
+  match sql ${ALL_KINDS}
+  mask detect credit_card, us_ssn with redact
+}
+`;
+  let gwCols: TestGateway;
+  let gwDetect: TestGateway;
+  let m1: GatewayResultMasker;
+  let m2: GatewayResultMasker;
+  beforeAll(async () => {
+    const setup = new pg.Client({ connectionString: cluster.appUser.url });
+    await setup.connect();
+    await setup.query(SETUP);
+    await setup.end();
+    m1 = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
+    m2 = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
+    gwCols = await startTestGateway(cluster, COLUMN_MASKS, { masker: m1 }, 'prod-error-text');
+    gwDetect = await startTestGateway(cluster, DETECTORS, { masker: m2 }, 'prod-error-detect');
+  });
+  afterAll(async () => {
+    await gwCols?.close();
+    await gwDetect?.close();
+    await m1?.close();
+    await m2?.close();
+  });
+
+  /** One statement in the simple or the extended protocol: every byte received, and the ErrorResponse/NoticeResponse fields. */
+  async function run(c: RawClient, sql: string, extended: boolean) {
+    const fromRaw = c.rawBytes.length;
+    const fromMsg = c.messages.length;
+    if (extended) {
+      c.send(
+        Buffer.concat([
+          encodeFrontend({ name: 'parse', statement: '', text: sql, paramTypes: [] }),
+          encodeFrontend({ name: 'bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] }),
+          encodeFrontend({ name: 'execute', portal: '', maxRows: 0 }),
+          encodeFrontend({ name: 'sync' }),
+        ]),
+      );
+    } else c.query(sql);
+    if (!(await c.until(() => c.messages.slice(fromMsg).some((m) => m.name === 'readyForQuery'), 20_000))) throw new Error(`no ReadyForQuery for ${sql}`);
+    const msgs = c.messages.slice(fromMsg);
+    const fields = (name: 'error' | 'notice') => msgs.flatMap((m) => (m.name === name ? [Object.fromEntries(m.fields) as Record<string, string>] : []));
+    return { bytes: Buffer.concat(c.rawBytes.slice(fromRaw)), errors: fields('error'), notices: fields('notice') };
+  }
+
+  for (const extended of [false, true]) {
+    const protocol = extended ? 'extended' : 'simple';
+    it(`column masks: the server's text is withheld, SQLSTATE kept (${protocol} protocol)`, async () => {
+      const c = await RawClient.login(gwCols.gateway.postgresPort, await gwCols.token(), gwCols.resourceName);
+      try {
+        const secret = Buffer.from(SECRET);
+        const cast = await run(c, 'SELECT id FROM rls_cast', extended);
+        expect(cast.bytes.includes(secret)).toBe(false);
+        expect(cast.errors).toHaveLength(1);
+        expect(cast.errors[0]!.C).toBe('22P02');
+        expect(cast.errors[0]!.M).toContain('withheld');
+
+        const notice = await run(c, 'SELECT id FROM rls_notice', extended);
+        expect(notice.bytes.includes(secret)).toBe(false);
+        expect(notice.errors).toEqual([]);
+        expect(notice.notices.length).toBeGreaterThan(0);
+        expect(notice.notices[0]!.M).toContain('withheld');
+
+        const trigger = await run(c, 'INSERT INTO trig_log VALUES (1)', extended);
+        expect(trigger.bytes.includes(secret)).toBe(false);
+        expect(trigger.errors[0]!.C).toBe('P0001');
+
+        // A statement that reads no masked column keeps the server's own message.
+        const clear = await run(c, "SELECT 'abc'::int", extended);
+        expect(clear.errors[0]!.M).toBe('invalid input syntax for type integer: "abc"');
+        expect(clear.errors[0]!.P).toBe('8');
+      } finally {
+        c.destroy();
+      }
+    });
+
+    it(`content detectors mask the server's text like row values (${protocol} protocol)`, async () => {
+      const c = await RawClient.login(gwDetect.gateway.postgresPort, await gwDetect.token(), gwDetect.resourceName);
+      try {
+        const card = await run(c, 'SELECT card_number::int FROM customers WHERE id = 1', extended);
+        expect(card.bytes.includes(Buffer.from(SENTINEL.card))).toBe(false);
+        expect(card.errors[0]!.C).toBe('22003');
+        expect(card.errors[0]!.M).toMatch(/^value ".+" is out of range for type integer$/);
+        const ssn = await run(c, 'SELECT ssn::date FROM customers WHERE id = 1', extended);
+        expect(ssn.bytes.includes(Buffer.from(SENTINEL.ssn))).toBe(false);
+        expect(ssn.errors[0]!.C).toBe('22008');
+        const raised = await run(c, `DO $$ BEGIN RAISE NOTICE 'card %', '${SENTINEL.card}' USING DETAIL = 'ssn ${SENTINEL.ssn}'; END $$`, extended);
+        expect(raised.bytes.includes(Buffer.from(SENTINEL.card))).toBe(false);
+        expect(raised.bytes.includes(Buffer.from(SENTINEL.ssn))).toBe(false);
+        expect(raised.notices[0]!.M).toMatch(/^card /);
+      } finally {
+        c.destroy();
+      }
+    });
+  }
+});

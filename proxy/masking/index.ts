@@ -29,7 +29,7 @@ import {
   type StatementLineage,
   type StatementParser,
 } from '../../stdlib/lineage/index.ts';
-import type { MaskPlan, ResultField, ResultMasker } from '../ports.ts';
+import type { ErrorTextPolicy, MaskPlan, ResultField, ResultMasker } from '../ports.ts';
 import { PgCatalog } from './pg-catalog.ts';
 import { decoderFor, encoderFor, isRawText } from './values.ts';
 
@@ -236,6 +236,26 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
       };
     },
 
+    async errorText({ resource, statementText, masks }): Promise<ErrorTextPolicy> {
+      if (noMasks(masks)) return { mode: 'relay' };
+      const b = built(masks);
+      if (!b.ok) return { mode: 'withhold', reason: b.reason };
+      if (masks.columns.length > 0) {
+        // Which masked value an error quotes cannot be known (the value is not in the result), so a
+        // statement that reads a relation with a masked column gets no server text at all.
+        try {
+          const lineage = await lineageOf(resource, statementText, maskedSet(masks));
+          if (lineage.unparsed) return { mode: 'withhold', reason: 'the statement does not parse' };
+          if (lineage.statements.some((l) => l.touchesMasked || l.blocks.length > 0)) return { mode: 'withhold', reason: 'the statement reads masked columns' };
+        } catch {
+          return { mode: 'withhold', reason: 'the upstream catalog could not be read' };
+        }
+      }
+      if (b.detectors.length === 0) return { mode: 'relay' };
+      const groups = b.detectors;
+      return { mode: 'mask', mask: (text) => detectText(groups, text) };
+    },
+
     invalidate(resourceName) {
       for (const [name, s] of resources) {
         if (resourceName !== undefined && name !== resourceName) continue;
@@ -337,6 +357,19 @@ function detectOp(groups: DetectorGroup[], field: ResultField): ColumnOp | undef
     }
     return changed ? encode(text) : value;
   };
+}
+
+/** Content detectors over one text (an error or notice field): a masker that nulls the value blanks the whole text. */
+function detectText(groups: DetectorGroup[], text: string): string {
+  let out = text;
+  for (const g of groups) {
+    const ranges = detectAll(g.detectors, out);
+    if (ranges.length === 0) continue;
+    const masked = maskRanges(out, ranges, g.masker);
+    if (masked === null) return '(masked)';
+    out = masked;
+  }
+  return out;
 }
 
 type Built = { ok: true; columns: Map<string, { masker: Masker; ascii?: AsciiMasker }>; detectors: DetectorGroup[] } | { ok: false; reason: string };

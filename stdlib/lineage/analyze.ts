@@ -32,6 +32,11 @@ export interface StatementLineage {
   outputs: OutputColumn[];
   /** Why the statement must not run (empty: it may). Each names the column and the reason. */
   blocks: string[];
+  /**
+   * The statement reads a relation with a masked column (directly, or through a view or a nested
+   * query). Its errors and notices may then quote a masked value, whichever expression failed.
+   */
+  touchesMasked: boolean;
 }
 
 /** View analyses shared between statements (key: oid + masked set). Owned by the caller. */
@@ -40,6 +45,7 @@ export type LineageCache = Map<string, Promise<ViewLineage>>;
 interface ViewLineage {
   columns: Flow[];
   blocks: string[];
+  touchesMasked: boolean;
 }
 
 export interface LineageOptions {
@@ -56,6 +62,7 @@ const MAX_VIEW_DEPTH = 16;
 export class LineageAnalyzer {
   private readonly blocks: string[] = [];
   private readonly masked: ReadonlySet<string>;
+  private touched = false;
 
   constructor(
     private readonly opts: LineageOptions,
@@ -67,7 +74,7 @@ export class LineageAnalyzer {
   /** Lineage of one statement (`RawStmt.stmt`, e.g. `{ SelectStmt: ... }`). Never throws for a well-formed AST. */
   async statement(ast: unknown): Promise<StatementLineage> {
     const u = unwrap(ast);
-    if (u === undefined) return { result: 'unknown', outputs: [], blocks: ['the statement could not be parsed'] };
+    if (u === undefined) return { result: 'unknown', outputs: [], blocks: ['the statement could not be parsed'], touchesMasked: true };
     const [type, body] = u;
     let result: StatementLineage['result'] = 'none';
     let outputs: OutputColumn[] = [];
@@ -119,7 +126,9 @@ export class LineageAnalyzer {
         break;
       case 'ExecuteStmt':
       case 'FetchStmt':
+        // The rows (and errors) come from a query decided earlier: assume it reads masked columns.
         result = 'unknown';
+        this.touched = true;
         break;
       case 'VariableShowStmt':
         outputs = [{ name: 'setting', flow: CLEAR, spread: true }];
@@ -159,7 +168,7 @@ export class LineageAnalyzer {
         await this.scanForQueries(body, type);
         break;
     }
-    return { result, outputs, blocks: [...new Set(this.blocks)] };
+    return { result, outputs, blocks: [...new Set(this.blocks)], touchesMasked: this.touched };
   }
 
   /** Reasons to block recorded so far (for callers that use `relationColumns` directly). */
@@ -194,6 +203,7 @@ export class LineageAnalyzer {
     if (u === undefined) return [];
     const inner = await new LineageAnalyzer(this.opts, this.depth).statement(query);
     for (const b of inner.blocks) this.block(b);
+    if (inner.touchesMasked) this.touched = true;
     return inner.outputs;
   }
 
@@ -435,17 +445,20 @@ export class LineageAnalyzer {
       }
       return CLEAR;
     };
+    let shape: Shape;
     if (rel.kind === 'v' || rel.kind === 'm') {
       const view = await this.view(rel);
       for (const b of view.blocks) this.block(b);
-      return {
+      if (view.touchesMasked) this.touched = true;
+      shape = {
         cols: rel.columns.map((c, i) => ({
           name: c.name,
           flow: union([view.columns[i] ?? this.opaque(`view ${rel.schema}.${rel.name} has more columns than its definition yields`), ownMask(c.name)]),
         })),
       };
-    }
-    return { cols: rel.columns.map((c) => ({ name: c.name, flow: ownMask(c.name) })) };
+    } else shape = { cols: rel.columns.map((c) => ({ name: c.name, flow: ownMask(c.name) })) };
+    if (shape.cols.some((c) => !isClear(c.flow))) this.touched = true;
+    return shape;
   }
 
   private view(rel: CatalogRelation): Promise<ViewLineage> {
@@ -462,13 +475,13 @@ export class LineageAnalyzer {
 
   private async analyzeView(rel: CatalogRelation): Promise<ViewLineage> {
     const what = `view ${rel.schema}.${rel.name}`;
-    if (this.depth >= MAX_VIEW_DEPTH) return { columns: [], blocks: [`${what}: views nested deeper than ${MAX_VIEW_DEPTH} levels are not followed`] };
-    if (rel.viewDefinition === undefined) return { columns: [], blocks: [`${what}: its definition is not readable, so its columns cannot be checked`] };
+    if (this.depth >= MAX_VIEW_DEPTH) return { columns: [], blocks: [`${what}: views nested deeper than ${MAX_VIEW_DEPTH} levels are not followed`], touchesMasked: true };
+    if (rel.viewDefinition === undefined) return { columns: [], blocks: [`${what}: its definition is not readable, so its columns cannot be checked`], touchesMasked: true };
     const parsed = this.opts.parse(rel.viewDefinition);
-    if (parsed.length !== 1 || parsed[0].ast === null) return { columns: [], blocks: [`${what}: its definition does not parse`] };
+    if (parsed.length !== 1 || parsed[0].ast === null) return { columns: [], blocks: [`${what}: its definition does not parse`], touchesMasked: true };
     const inner = await new LineageAnalyzer(this.opts, this.depth + 1).statement(parsed[0].ast);
-    if (inner.outputs.some((o) => o.spread)) return { columns: [], blocks: [`${what}: its columns cannot be matched to its definition`] };
-    return { columns: inner.outputs.map((o) => o.flow), blocks: inner.blocks.map((b) => `${what}: ${b}`) };
+    if (inner.outputs.some((o) => o.spread)) return { columns: [], blocks: [`${what}: its columns cannot be matched to its definition`], touchesMasked: true };
+    return { columns: inner.outputs.map((o) => o.flow), blocks: inner.blocks.map((b) => `${what}: ${b}`), touchesMasked: inner.touchesMasked };
   }
 
   private async rangeFunction(body: Node, scope: Scope): Promise<Shape> {
@@ -508,6 +521,9 @@ export class LineageAnalyzer {
   // Writes
 
   private async write(type: string, body: Node, outer?: Scope): Promise<OutputColumn[]> {
+    // Triggers, constraints and rules run code the analysis does not see (a trigger may read a
+    // masked column and raise it in an error or notice): a write's error text is never trusted.
+    this.touched = true;
     const scope = newScope(outer);
     await this.withClause(body, scope);
     const relation = unwrapRel(body.relation);

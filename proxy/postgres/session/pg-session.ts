@@ -33,6 +33,7 @@ import { decodeFrontend, decodePasswordBody, encodeFrontend, FrontendCode } from
 import { decodeStartup } from '../wire/startup.ts';
 import { Reader } from '../wire/writer.ts';
 import { decisionMasksField } from '../../recording/format.ts';
+import { maskServerText } from './masked-errors.ts';
 import { Outbox } from './outbox.ts';
 import type { RoutedResource, SessionServices } from './services.ts';
 import { canMoveClient, canMoveServer, type ClientState, type ServerState } from './states.ts';
@@ -78,8 +79,8 @@ interface Run {
 
 type Expect =
   | { k: 'query'; runs: Run[]; idx: number; blocked?: Buffer }
-  | { k: 'parse'; blocked?: Buffer }
-  | { k: 'bind'; blocked?: Buffer }
+  | { k: 'parse'; blocked?: Buffer; stmt?: DecidedStatement }
+  | { k: 'bind'; blocked?: Buffer; stmt?: DecidedStatement }
   | { k: 'close' }
   | { k: 'sync' }
   | { k: 'describe'; hidden?: Run }
@@ -709,7 +710,7 @@ export class PgSession {
           });
         }
         this.portals.set(portal, decided);
-        this.pushExpect({ k: 'bind' });
+        this.pushExpect({ k: 'bind', stmt: decided });
         this.upOut.pass(f.raw);
         this.clientPieces = true;
         return;
@@ -895,7 +896,7 @@ export class PgSession {
       : { text, action: undefined, decision: undefined, masked: false, paramTypes };
     for (const v of verdicts) trackPrepared(this.preparedSql, v.action, v.change ?? null);
     this.statements.set(statement, decided);
-    this.pushExpect({ k: 'parse' });
+    this.pushExpect({ k: 'parse', stmt: decided });
     this.upOut.pass(f.raw);
   }
 
@@ -1138,6 +1139,8 @@ export class PgSession {
         return;
       case BackendCode.RowDescription:
         return this.onRowDescription(f);
+      case BackendCode.NoticeResponse:
+        return this.relayServerText(f, this.statementInFlight());
       case BackendCode.NoData: {
         const e = this.headExpect();
         if (e?.k === 'describe') {
@@ -1192,7 +1195,7 @@ export class PgSession {
     this.downOut.pass(f.raw);
   }
 
-  private onUpstreamError(f: Frame): void {
+  private onUpstreamError(f: Frame): Promise<void> | void {
     const e = this.headExpect();
     this.plan = null;
     this.suppressed = undefined;
@@ -1205,6 +1208,7 @@ export class PgSession {
       if (e.k !== 'query') this.popExpect();
       return;
     }
+    const stmt = this.statementInFlight();
     const d = decodeBackend(f);
     const msg = d.ok && d.message.name === 'error' ? (errorField(d.message.fields, 'M') ?? 'error') : 'error';
     if (e?.k === 'query') {
@@ -1223,7 +1227,38 @@ export class PgSession {
         this.popExpect();
       }
     }
-    this.downOut.pass(f.raw);
+    return this.relayServerText(f, stmt);
+  }
+
+  /** The decided statement the upstream is answering now: errors and notices are about it. */
+  private statementInFlight(): DecidedStatement | undefined {
+    const e = this.headExpect();
+    switch (e?.k) {
+      case 'query':
+        // Past its last statement (an error at the implicit COMMIT): the message's last statement.
+        return (e.runs[e.idx] ?? e.runs.at(-1))?.stmt;
+      case 'execute':
+      case 'function':
+        return e.run.stmt;
+      case 'describe':
+        return e.hidden?.stmt;
+      case 'parse':
+      case 'bind':
+        return e.stmt;
+      default:
+        return undefined;
+    }
+  }
+
+  /** An ErrorResponse or NoticeResponse: a masked statement's text goes through masked-errors.ts. */
+  private relayServerText(f: Frame, stmt: DecidedStatement | undefined): Promise<void> | void {
+    if (!stmt?.masked || !stmt.decision) {
+      this.downOut.pass(f.raw);
+      return;
+    }
+    return maskServerText(Buffer.from(f.raw), { masker: this.svc.masker, resource: this.routed!.resource, statementText: stmt.text, masks: stmt.decision.masks }).then((out) => {
+      if (out) this.downOut.push(out);
+    });
   }
 
   private onRowDescription(f: Frame): Promise<void> | void {
