@@ -143,6 +143,16 @@ rule mask_email {
     'SELECT id, first_value(email) OVER (ORDER BY id) FROM customers',
     'SELECT id, lag(email) OVER (ORDER BY id DESC) FROM customers',
     'SELECT id, nth_value(email, 1) OVER w FROM customers WINDOW w AS (ORDER BY id)',
+    // Window functions over transformed values (a transformed value is still derived).
+    "SELECT id, first_value(translate(email, '.', 'X')) OVER (ORDER BY id) FROM customers",
+    "SELECT id, last_value(upper(email)) OVER w FROM customers WINDOW w AS (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)",
+    "SELECT id, lag(id, 1, length(email)) OVER (ORDER BY id), lead(translate(email, '.', 'X'), 1, 'none') OVER (ORDER BY id) FROM customers",
+    "SELECT id, (array_agg(translate(email, '.', 'X')) OVER ())[1] FROM customers",
+    "SELECT id, string_agg(upper(email), ',') OVER (ORDER BY id) FROM customers",
+    "SELECT id, max(translate(email, '.', 'X')) OVER (PARTITION BY name) FROM customers",
+    'SELECT id, first_value(c) OVER (ORDER BY id) FROM customers c',
+    "SELECT x.v FROM (SELECT nth_value(translate(email, '.', 'X'), 2) OVER (ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS v FROM customers) x",
+    "SELECT id, (email).text, (translate(email, '.', 'X')).text FROM customers",
   ];
   let gw4: TestGateway;
   let masker4: GatewayResultMasker;
