@@ -10,6 +10,7 @@ import { isLoopback } from './config.ts';
 import { createTokenVerifier } from './identity/index.ts';
 import type { ApprovalService, AuditSink, FunctionResolver, GatewayMetrics, ResultMasker, SessionRecorder, TokenVerifier } from './ports.ts';
 import { createFunctionResolver, type ClosableFunctionResolver } from './postgres/function-resolver.ts';
+import { createNameCatalogs, type NameCatalogs } from './postgres/name-catalog.ts';
 import { CancelRegistry } from './postgres/cancel.ts';
 import type { PolicyEvaluator, SessionClassifier } from './postgres/enforcement/decider.ts';
 import { startPgListener } from './postgres/listener.ts';
@@ -33,6 +34,8 @@ export interface GatewayDeps {
   masker?: ResultMasker;
   /** Names FunctionCall targets; by default a catalog connection per resource, opened on first use. */
   functions?: FunctionResolver;
+  /** Resolves unqualified table names (search_path); by default a catalog connection per resource, opened on first use. */
+  names?: NameCatalogs;
   metrics?: GatewayMetrics;
   /** Accepted for compatibility; reloading belongs to the policy source. */
   reload?: boolean;
@@ -92,6 +95,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   const audit = deps.audit ?? (await openAuditLog(config.audit.file));
   const ownFunctions: ClosableFunctionResolver | undefined = deps.functions ? undefined : createFunctionResolver(config.resources);
   const functions: FunctionResolver = deps.functions ?? ownFunctions!;
+  const ownNames: NameCatalogs | undefined = deps.names ? undefined : createNameCatalogs(config.resources);
+  const names: NameCatalogs = deps.names ?? ownNames!;
   const recorder = deps.recorder === null ? undefined : (deps.recorder ?? createSessionRecorder({ dir: config.recording.dir, results: config.recording.results }));
   const cancels = new CancelRegistry();
 
@@ -106,6 +111,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     approvalTimeoutMs: config.approvals.timeoutMs,
     ...(deps.masker ? { masker: deps.masker } : {}),
     functions,
+    names: (resource) => names.catalogFor(resource),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     resources,
     ...(tls ? { tls } : {}),
@@ -129,6 +135,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
         await listener.close();
         if (!deps.audit) await audit.close();
         await ownFunctions?.close();
+        await ownNames?.close();
       },
     },
   };

@@ -7,6 +7,7 @@ import type { ClientConfig } from 'pg';
 import type { GatewayConfig, ResourceConfig } from './config.ts';
 import { catalogConnection, pgConnection } from './catalog-connection.ts';
 import { createFunctionResolver } from './postgres/function-resolver.ts';
+import { createNameCatalogs } from './postgres/name-catalog.ts';
 import { createTokenVerifier } from './identity/verifier.ts';
 import { openAuditLog } from './audit/sink.ts';
 import { openApprovalService } from './approvals/file-service.ts';
@@ -84,8 +85,11 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
     closers.push(() => masker.close());
     const functions = createFunctionResolver(config.resources, connectionFor);
     closers.push(() => functions.close());
+    const names = createNameCatalogs(config.resources, connectionFor);
+    closers.push(() => names.close());
     const deps: GatewayDeps = {
       functions,
+      names,
       verifier,
       audit,
       approvals,

@@ -93,6 +93,43 @@ export class PgCatalog implements Catalog {
     return this.cached(`op:${name}`, () => this.routines(ROUTINE_TABLES.operator, name));
   }
 
+  /**
+   * For each name, the schemas holding a relation of that name (any kind: a sequence or an index
+   * shadows a table of the same name just as well) that this role may use (USAGE; the server skips
+   * other schemas of the search_path). Temporary schemas are left out: the session's own temporary
+   * relations are tracked by the session.
+   */
+  async relationSchemas(names: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    const answers = await Promise.all(
+      names.map((name) =>
+        this.cached(`relns:${name}`, async () =>
+          (
+            await this.query<{ schema: string }>(
+              `SELECT n.nspname AS schema FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relname = $1 AND n.nspname !~ '^pg_(toast_)?temp_' AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')`,
+              [name],
+            )
+          ).map((r) => r.schema),
+        ),
+      ),
+    );
+    names.forEach((name, i) => out.set(name, answers[i]!));
+    return out;
+  }
+
+  /** Schemas this role may use (USAGE), temporary ones excepted. */
+  usableSchemas(): Promise<string[]> {
+    return this.cached('usable-schemas', async () =>
+      (
+        await this.query<{ schema: string }>(
+          `SELECT nspname AS schema FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_(toast_)?temp_' AND pg_catalog.has_schema_privilege(oid, 'USAGE')`,
+          [],
+        )
+      ).map((r) => r.schema),
+    );
+  }
+
   /** The function with this OID (what a FunctionCall message names), or undefined. */
   functionByOid(oid: number): Promise<{ schema: string; name: string } | undefined> {
     return this.cached(`fnoid:${oid}`, async () => {

@@ -62,7 +62,7 @@ describe('connections refused at startup are audited and counted', () => {
     ['role', { role: 'postgres' }, 'forbidden_parameter', /startup parameter "role" is not allowed/],
     ['session_authorization', { session_authorization: 'postgres' }, 'forbidden_parameter', /startup parameter "session_authorization" is not allowed/],
     ['replication=database', { replication: 'database' }, 'replication', /replication connections are not supported/],
-    ['options=-c search_path=...', { options: '-c search_path=evil' }, 'forbidden_setting', /search_path/],
+    ['options=-c session_replication_role=...', { options: '-c session_replication_role=replica' }, 'forbidden_setting', /session_replication_role/],
     ['client_encoding=SJIS', { client_encoding: 'SJIS' }, 'forbidden_setting', /client_encoding/],
     ['an options value that cannot be read', { options: '-c' }, 'unreadable_options', /options startup parameter is refused/],
   ];

@@ -42,7 +42,9 @@ describe('kinds', () => {
     ['SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY', 'set'],
     ['DISCARD PLANS', 'set'],
     ['SET TIME ZONE UTC', 'set'],
-    ['RESET search_path', 'grant'],
+    // search_path is followed by the gateway (proxy/postgres/session/search-path.ts); set_config of it stays grant.
+    ['RESET search_path', 'set'],
+    ['SET search_path = evil, public', 'set'],
     ["SET NAMES 'SJIS'", 'grant'],
     ["SET client_encoding TO 'UTF8'", 'set'],
     ['RESET client_encoding', 'set'],

@@ -17,7 +17,7 @@ import type { SqlAction, SqlClassifier, SqlClassifyOptions, SqlKind } from '../f
 import { Lru } from './lru.ts';
 import { literalTemplate } from './literal-template.ts';
 import { splitStatements } from './split.ts';
-import { classifyStatement, orderKinds, type Facts } from './walk.ts';
+import { classifyStatement, defaultSchema, orderKinds, UNQUALIFIED, UNQUALIFIED_RE, type Facts } from './walk.ts';
 
 export { SAFE_FUNCTIONS, EFFECTFUL_FUNCTIONS, IDENTITY_SETTINGS } from './functions.ts';
 
@@ -171,10 +171,87 @@ function frozenList(items: string[] | null): string[] {
 function toAction(text: string, f: Facts): SqlAction {
   const effects = orderKinds(f.effects);
   const reason = f.reasons.length > 0 ? [...new Set(f.reasons)].join('; ') : undefined;
-  return new SqlFacts(
-    effects[0] ?? 'unknown', Object.freeze(effects) as SqlKind[], frozenList(f.reads.items), frozenList(f.writes.items),
-    frozenList(f.columns.items), frozenList(f.functions.items), f.hasWhere, f.limit, text, true, reason,
+  const raw = { reads: f.reads.items ?? EMPTY, writes: f.writes.items ?? EMPTY, columns: f.columns.items ?? EMPTY };
+  const unresolved = hasPlaceholder(raw.reads) || hasPlaceholder(raw.writes) || hasPlaceholder(raw.columns);
+  const action = new SqlFacts(
+    effects[0] ?? 'unknown', Object.freeze(effects) as SqlKind[], resolvedList(raw.reads, byDefault), resolvedList(raw.writes, byDefault),
+    resolvedList(raw.columns, byDefault), frozenList(f.functions.items), f.hasWhere, f.limit, text, true, reason,
   );
+  if (unresolved) rawNames.set(action, raw);
+  return action;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Unqualified relation names. The walker leaves them as placeholders; an action's facts name them
+// `public.x` (pg_catalog for its own relations) unless the caller, which knows the session's
+// search_path and the catalog, resolves them with `resolveNames`.
+
+/** The facts of an action as the walker left them, for actions with unqualified names. */
+const rawNames = new WeakMap<SqlAction, { reads: readonly string[]; writes: readonly string[]; columns: readonly string[] }>();
+
+/** Schema(s) for an unqualified relation name; several when the caller cannot tell which one the server will use. */
+export type NameResolver = (name: string, creating: boolean) => string | readonly string[];
+
+const byDefault: NameResolver = defaultSchema;
+
+function hasPlaceholder(items: readonly string[]): boolean {
+  for (const x of items) if (x.includes(UNQUALIFIED)) return true;
+  return false;
+}
+
+function resolvedList(items: readonly string[], resolve: NameResolver): string[] {
+  if (items.length === 0) return EMPTY;
+  const out = new Set<string>();
+  for (const x of items) {
+    if (!x.includes(UNQUALIFIED)) {
+      out.add(x);
+      continue;
+    }
+    // One placeholder per fact (a table, or a table's column); each schema gives one fact.
+    let variants = [''];
+    let last = 0;
+    for (const m of x.matchAll(UNQUALIFIED_RE)) {
+      const prefix = x.slice(last, m.index);
+      const found = resolve(m[2]!, m[1] === 'c');
+      const schemas = typeof found === 'string' ? [found] : found;
+      variants = variants.flatMap((v) => schemas.map((schema) => `${v}${prefix}${schema}.${m[2]!}`));
+      last = m.index! + m[0].length;
+    }
+    for (const v of variants) out.add(`${v}${x.slice(last)}`);
+  }
+  return frozenList([...out]);
+}
+
+/** The unqualified relation names of an action: looked up (`lookups`) or being created (`creates`), or null when it has none. */
+export function unqualifiedNames(action: SqlAction): { lookups: string[]; creates: string[] } | null {
+  const raw = rawNames.get(action);
+  if (!raw) return null;
+  const lookups = new Set<string>();
+  const creates = new Set<string>();
+  for (const list of [raw.reads, raw.writes, raw.columns]) {
+    for (const x of list) for (const m of x.matchAll(UNQUALIFIED_RE)) (m[1] === 'c' ? creates : lookups).add(m[2]!);
+  }
+  return { lookups: [...lookups], creates: [...creates] };
+}
+
+/**
+ * The action with its unqualified relation names resolved by `resolve` (the session's search_path
+ * over the catalog). An action without unqualified names is returned as it is.
+ */
+export function resolveNames(action: SqlAction, resolve: NameResolver): SqlAction {
+  const raw = rawNames.get(action);
+  if (!raw) return action;
+  const a = action as SqlFacts;
+  return new SqlFacts(
+    a.kind, a.effects, resolvedList(raw.reads, resolve), resolvedList(raw.writes, resolve), resolvedList(raw.columns, resolve),
+    a.functions, a.has_where, a.limit, a.text, true, a.reason,
+  );
+}
+
+/** The same facts as an `unknown` action with this reason (a name the gateway cannot resolve). */
+export function unknownWith(action: SqlAction, reason: string): SqlAction {
+  const a = action as SqlFacts;
+  return new SqlFacts('unknown', UNKNOWN_EFFECTS, a.reads, a.writes, a.columns, a.functions, a.has_where, a.limit, a.text, true, reason);
 }
 
 function unparsed(text: string, reason: string, parseError?: ParseError): AnalyzedStatement {

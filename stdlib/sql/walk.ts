@@ -77,6 +77,8 @@ class Walker {
   readonly scopes: ScopeItem[][] = [];
   /** >0 while inside plain EXPLAIN: statements are planned, not run, so only function effects count. */
   planOnly = 0;
+  /** >0 while naming a relation being created (its schema is the search_path's creation schema). */
+  creating = 0;
   readonly depth: number;
   /** The text of the statement being walked (PL/pgSQL bodies are parsed from the whole CREATE). */
   readonly text: string;
@@ -176,11 +178,16 @@ class Walker {
   // ------------------------------------------------------------------------------------------
   // names
 
+  /**
+   * A relation's name as a fact. An unqualified name is left as a placeholder (unqualifiedName):
+   * which schema it lands in depends on the session's search_path and the catalog, which the
+   * caller resolves afterwards (index.ts `resolveNames`; without that, `public` as before).
+   */
   qualify(rv: Obj): string {
     const rel = str(rv.relname);
     if (typeof rv.schemaname === 'string' && rv.schemaname !== '') return `${rv.schemaname}.${rel}`;
     if (rv.relpersistence === 't') return `pg_temp.${rel}`;
-    return `${CATALOG_RELATIONS.has(rel) ? 'pg_catalog' : 'public'}.${rel}`;
+    return unqualifiedName(rel, this.creating > 0);
   }
 
   isCte(rv: Obj): boolean {
@@ -212,13 +219,22 @@ class Walker {
     else this.walk(o);
   }
 
+  /** writeTargets, naming relations being created when `creates`. */
+  creatingTargets(creates: boolean, v: unknown): void {
+    if (creates) this.creating++;
+    try {
+      this.writeTargets(v);
+    } finally {
+      if (creates) this.creating--;
+    }
+  }
+
   /** A dotted name given as a list of String nodes (DROP TABLE a.b). */
   nameFromList(items: unknown): string | null {
     const parts = listStrings(items);
     if (parts === null || parts.length === 0) return null;
     const rel = parts[parts.length - 1]!;
-    const schema = parts.length >= 2 ? parts[parts.length - 2]! : (CATALOG_RELATIONS.has(rel) ? 'pg_catalog' : 'public');
-    return `${schema}.${rel}`;
+    return parts.length >= 2 ? `${parts[parts.length - 2]!}.${rel}` : unqualifiedName(rel, false);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -516,7 +532,7 @@ function selectStmt(w: Walker, n: Obj, top: boolean): void {
     w.popScope();
     if (n.intoClause) {
       w.stmtEffect('ddl');
-      w.writeTargets((n.intoClause as Obj).rel);
+      w.creatingTargets(true, (n.intoClause as Obj).rel);
     }
     if (Array.isArray(n.lockingClause) && n.lockingClause.length > 0) {
       // FOR UPDATE / FOR SHARE take row locks: a write, on the locked tables.
@@ -618,11 +634,11 @@ function mergeStmt(w: Walker, n: Obj): void {
  * A statement of `kind` whose `field` names the table(s) it writes; its other fields are walked
  * (in the column scope of that table when `scope`, e.g. index expressions).
  */
-function targets(kind: SqlKind, field: string, scope = false): Handler {
+function targets(kind: SqlKind, field: string, scope = false, creates = false): Handler {
   const skip = [field];
   return (w, n) => {
     w.stmtEffect(kind);
-    w.writeTargets(n[field]);
+    w.creatingTargets(creates, n[field]);
     if (scope) inTargetScope(w, n);
     else w.walkExcept(n, skip);
   };
@@ -681,7 +697,7 @@ const STATEMENTS: Record<string, Handler> = {
   },
   CreateTableAsStmt: (w, n) => {
     w.stmtEffect('ddl');
-    w.writeTargets((n.into as Obj | undefined)?.rel);
+    w.creatingTargets(true, (n.into as Obj | undefined)?.rel);
     w.walk(n.query);
   },
   PrepareStmt: (w, n) => {
@@ -708,7 +724,9 @@ const STATEMENTS: Record<string, Handler> = {
       const args = Array.isArray(n.args) ? n.args : [];
       const resets = n.kind === 'VAR_RESET' || n.kind === 'VAR_SET_DEFAULT' || n.kind === 'VAR_RESET_ALL';
       const value = resets ? undefined : args.length === 1 ? constValue(args[0]) : null;
-      w.stmtEffect(settingKind(name, value));
+      // search_path is an identity setting for set_config (grant), but a plain SET or RESET of it
+      // is followed by the gateway, which resolves later names through it: `set`.
+      w.stmtEffect(name === 'search_path' ? 'set' : settingKind(name, value));
     }
     w.walk(n.args);
   },
@@ -753,21 +771,21 @@ const STATEMENTS: Record<string, Handler> = {
   ClusterStmt: targets('ddl', 'relation'),
   ReindexStmt: targets('ddl', 'relation'),
   RefreshMatViewStmt: targets('ddl', 'relation'),
-  CreateStmt: targets('ddl', 'relation'),
-  ViewStmt: targets('ddl', 'view'),
+  CreateStmt: targets('ddl', 'relation', false, true),
+  ViewStmt: targets('ddl', 'view', false, true),
   IndexStmt: targets('ddl', 'relation', true),
   CreateTrigStmt: targets('ddl', 'relation'),
   RuleStmt: targets('ddl', 'relation'),
   CreatePolicyStmt: targets('grant', 'table'),
   AlterPolicyStmt: targets('grant', 'table'),
-  CreateSeqStmt: targets('ddl', 'sequence'),
+  CreateSeqStmt: targets('ddl', 'sequence', false, true),
   AlterSeqStmt: targets('ddl', 'sequence'),
   AlterObjectSchemaStmt: targets('ddl', 'relation'),
-  CompositeTypeStmt: targets('ddl', 'typevar'),
+  CompositeTypeStmt: targets('ddl', 'typevar', false, true),
   CreateForeignTableStmt: (w, n) => {
     w.stmtEffect('ddl');
     const base = (n.base ?? {}) as Obj;
-    w.writeTargets(base.relation);
+    w.creatingTargets(true, base.relation);
     w.walkExcept(base, ['relation']);
     w.walkExcept(n, ['base']);
   },
@@ -861,6 +879,23 @@ function mergeAction(w: Walker, a: SqlAction): void {
 
 // ----------------------------------------------------------------------------------------------
 // helpers
+
+/**
+ * Marks an unqualified relation name inside a fact (`reads`, `writes`, `columns`): NUL cannot occur
+ * in an identifier, so the placeholder cannot be spelled by a statement. `r` is a name looked up
+ * through the search_path, `c` a relation being created (placed in the creation schema).
+ */
+export const UNQUALIFIED = '\u0000';
+export const UNQUALIFIED_RE = /\u0000([rc]):([^\u0000]*)\u0000/g;
+
+export function unqualifiedName(rel: string, creating: boolean): string {
+  return `${UNQUALIFIED}${creating ? 'c' : 'r'}:${rel}${UNQUALIFIED}`;
+}
+
+/** The schema an unqualified name gets without a session to resolve it: pg_catalog's own relations, else `public`. */
+export function defaultSchema(rel: string, creating: boolean): string {
+  return !creating && CATALOG_RELATIONS.has(rel) ? 'pg_catalog' : 'public';
+}
 
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';

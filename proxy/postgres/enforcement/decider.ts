@@ -3,7 +3,7 @@
 
 import type { Decision } from '../../../engine/response.ts';
 import type { Identity, Request, RequestContext, Resource, SqlAction, SqlClassifier } from '../../../stdlib/facts.ts';
-import { sessionChange, type ParseError, type SqlAnalyzer } from '../../../stdlib/sql/index.ts';
+import { sessionChange, type AnalyzedStatement, type ParseError, type SqlAnalyzer } from '../../../stdlib/sql/index.ts';
 
 /** The classifier the session needs: facts plus the AST (for PREPARE/DEALLOCATE tracking). */
 export type SessionClassifier = SqlClassifier & SqlAnalyzer;
@@ -64,13 +64,15 @@ export function decideStatements(
   ctx: DecisionContext,
   text: string,
   prepared: ReadonlyMap<string, SqlAction> | undefined,
+  /** The session's name resolution (search_path, temporary tables): the statements' actions with unqualified names resolved. */
+  resolve?: (statements: readonly AnalyzedStatement[]) => SqlAction[],
 ): StatementVerdict[] {
   let actions: SqlAction[];
   let changes: StatementVerdict['change'][];
   let parseErrors: (ParseError | undefined)[];
   try {
     const analyzed = classifier.analyze(text, prepared && prepared.size > 0 ? { prepared } : undefined);
-    actions = analyzed.map((a) => a.action);
+    actions = resolve ? resolve(analyzed) : analyzed.map((a) => a.action);
     changes = analyzed.map((a) => sessionChange(a));
     parseErrors = analyzed.map((a) => a.parseError);
   } catch (e) {
@@ -125,7 +127,11 @@ export function blockText(d: Decision): { message: string; detail?: string } {
  */
 export function refusalText(v: StatementVerdict): { message: string; detail?: string; sqlstate?: string; position?: number } {
   const block = blockText(v.decision);
-  if (!v.parseError) return block;
+  if (!v.parseError) {
+    // An unknown statement says why it is unknown (e.g. which table a name means cannot be told).
+    if (v.action.kind !== 'unknown' || !v.action.reason) return block;
+    return { ...block, detail: `${block.detail ? `${block.detail}; ` : ''}the statement is unknown: ${v.action.reason}` };
+  }
   return { message: `hoop: ${v.parseError.message}`, detail: `not forwarded: ${block.message.replace(/^hoop: /, '')}`, sqlstate: '42601', position: v.parseError.position };
 }
 

@@ -42,6 +42,7 @@ import { oversizeMessage, parseStatementName, statementSize } from './statement-
 import { endsSession } from './upstream-fatal.ts';
 import { clientHead, clientStreaming, serverStreaming } from './streaming.ts';
 import { APPROVAL_OPTION, readOptions, refusedStartupSetting, upstreamOptions, type StartupSetting } from './startup-settings.ts';
+import { SessionNames } from './search-path.ts';
 
 /** A statement the session has decided: a simple-protocol statement or a Parse'd one. */
 interface DecidedStatement {
@@ -197,6 +198,8 @@ export class PgSession {
   private readonly statements = new Map<string, DecidedStatement>();
   private readonly portals = new Map<string, DecidedStatement | undefined>();
   private readonly preparedSql = new Map<string, SqlAction>();
+  /** The session's search_path and temporary tables, followed to resolve unqualified names (search-path.ts). */
+  private names: SessionNames | undefined;
   /** The masking plan for rows now arriving, or null (fast path). */
   private plan: MaskPlan | null = null;
   /** A mask plan refused the current result: drop its rows, end it with this error. */
@@ -582,6 +585,7 @@ export class PgSession {
       return this.refuse('upstream_unavailable', `hoop: resource "${routed.resource.name}" is unavailable: ${up.reason}`, up.code.startsWith('28') ? '08006' : up.code);
     }
     this.setServerState('ready');
+    this.names = new SessionNames({ startupPath: up.session.searchPath, user: up.session.user, catalog: this.svc.names?.(routed.resource) });
     this.attachServer(up.socket, up.rest);
     this.txStatus = up.status;
     const out: Buffer[] = [encodeBackend({ name: 'authenticationOk' }), ...up.parameterStatus, ...up.notices];
@@ -721,6 +725,7 @@ export class PgSession {
         const [portal] = readCString(f.raw, 5);
         const stmt = this.portals.get(portal);
         const run: Run = { stmt, protocol: 'extended', started: performance.now(), rows: 0, plan: null };
+        this.names?.forward([stmt?.action]);
         if (stmt?.masked) {
           // Rows of a masked statement need its RowDescription: ask for it ourselves and keep the answer.
           this.upOut.push(encodeFrontend({ name: 'describe', target: 'P', objectName: portal }));
@@ -748,6 +753,7 @@ export class PgSession {
       }
       case FrontendCode.Sync:
         this.discarding = false;
+        this.names?.boundary();
         this.pushExpect({ k: 'sync' });
         this.upOut.pass(f.raw);
         return;
@@ -794,13 +800,16 @@ export class PgSession {
     if (this.tokenExpired()) return;
     const [text] = readCString(f.raw, 5);
     const t0 = performance.now();
-    const verdicts = decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.preparedSql);
+    const verdicts = await this.decide(text);
+    if (this.ended) return;
     const enforced = await this.enforce(verdicts, text, 'simple', t0);
     if (this.ended) return;
     if (!enforced.ok) {
       this.blockSimple(enforced.error);
       return;
     }
+    this.names?.forward(verdicts.map((v) => v.action));
+    this.names?.boundary();
     for (const v of verdicts) trackPrepared(this.preparedSql, v.action, v.change ?? null);
     const runs: Run[] = enforced.statements.map((stmt) => ({ stmt, protocol: 'simple', started: t0, rows: 0, plan: null }));
     if (runs.length === 0) runs.push({ stmt: undefined, protocol: 'simple', started: t0, rows: 0, plan: null });
@@ -843,6 +852,8 @@ export class PgSession {
     if (this.ended) return;
     if (!enforced.ok) return this.blockSimple(enforced.error);
     const stmt = enforced.statements[0];
+    this.names?.forwardOpaque(`function ${fn.schema}.${fn.name} was called by OID (FunctionCall)`);
+    this.names?.boundary();
     this.pushExpect({ k: 'function', run: { stmt, protocol: 'simple', started: t0, rows: 0, plan: null } });
     this.upOut.pass(f.raw);
   }
@@ -865,8 +876,19 @@ export class PgSession {
     this.discarding = true;
   }
 
+  /**
+   * Decide one message's statements, with unqualified table names resolved as the server will
+   * (the session's search_path and temporary tables over the catalog).
+   */
+  private async decide(text: string): Promise<StatementVerdict[]> {
+    const names = this.names;
+    if (names) await names.prepare(this.svc.classifier.analyze(text, this.preparedSql.size > 0 ? { prepared: this.preparedSql } : undefined));
+    return decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.preparedSql, names ? (a) => names.resolve(a) : undefined);
+  }
+
   /** A refused simple Query (or FunctionCall): the upstream fails a harmless text in its place. */
   private blockSimple(error: Buffer): void {
+    this.names?.boundary();
     this.pushExpect({ k: 'query', runs: [], idx: 0, blocked: error });
     this.upOut.push(encodeFrontend({ name: 'query', text: blockedText() }));
   }
@@ -877,7 +899,8 @@ export class PgSession {
     if (!d.ok || d.message.name !== 'parse') return this.fatal('08P01', `hoop: protocol violation: ${d.ok ? 'bad parse' : d.reason}`);
     const { statement, text, paramTypes } = d.message;
     const t0 = performance.now();
-    const verdicts = decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.preparedSql);
+    const verdicts = await this.decide(text);
+    if (this.ended) return;
     // The extended protocol allows one statement per Parse; the upstream refuses more, but decide all.
     const enforced = await this.enforce(verdicts, text, 'extended', t0, paramTypes);
     if (this.ended) return;
@@ -1119,6 +1142,7 @@ export class PgSession {
           if (e.k === 'query' || e.k === 'sync' || e.k === 'function') break;
         }
         this.txStatus = String.fromCharCode(f.raw[5]!) as TransactionStatus;
+        this.names?.ready(this.txStatus);
         if (this.txStatus === 'I' && this.schemaChangedInTx) {
           // Committed or rolled back: the catalog the masker reads is current again.
           this.schemaChangedInTx = false;
@@ -1177,6 +1201,7 @@ export class PgSession {
       run = e.run;
       this.popExpect();
     }
+    this.names?.completed(run?.stmt?.action, f.code === BackendCode.CommandComplete ? readCString(f.raw, 5)[0] : '');
     if (this.suppressed !== undefined) {
       // A refused mask plan: the rows were dropped, the client gets the reason instead.
       this.downOut.push(gatewayError('ERROR', '42501', `hoop: blocked: ${this.suppressed}`));
@@ -1196,6 +1221,7 @@ export class PgSession {
   }
 
   private onUpstreamError(f: Frame): Promise<void> | void {
+    this.names?.error();
     const e = this.headExpect();
     this.plan = null;
     this.suppressed = undefined;

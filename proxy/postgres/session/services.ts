@@ -8,6 +8,7 @@ import type { PolicyEvaluator, SessionClassifier } from '../enforcement/decider.
 import type { GatewayLimits } from '../../limits.ts';
 import type { UnauthenticatedConnections } from './unauthenticated.ts';
 import type { UpstreamTarget } from './upstream.ts';
+import type { NameCatalog } from './search-path.ts';
 
 export interface RoutedResource {
   resource: Resource;
@@ -28,6 +29,8 @@ export interface SessionServices {
   masker?: ResultMasker;
   /** Without it, FunctionCall messages are refused. */
   functions?: FunctionResolver;
+  /** The catalog unqualified table names are resolved in; without one only a single-schema search_path resolves. */
+  names?: (resource: Resource) => NameCatalog | undefined;
   metrics?: GatewayMetrics;
   /** By the name a client puts in `dbname`. */
   resources: ReadonlyMap<string, RoutedResource>;

@@ -194,6 +194,9 @@ export function refusedStartupSetting(name: string, value: string): string | und
     const enc = value.toLowerCase().replace(/[^a-z0-9]/g, '');
     return ASCII_SAFE_ENCODINGS.has(enc) ? undefined : `client_encoding ${JSON.stringify(value)} is not allowed through the gateway: statements are read as UTF-8 (use UTF8)`;
   }
+  // search_path is followed: the session reads its effective value once connected (upstream.ts
+  // SESSION_PROBE) and resolves unqualified names through it (search-path.ts).
+  if (setting === 'search_path') return undefined;
   if (settingKind(setting, value) === 'grant') {
     return `setting ${setting} at connection time is not allowed through the gateway: it changes identity or how statements are read`;
   }

