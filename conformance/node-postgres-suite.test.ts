@@ -45,3 +45,11 @@ describe('reading a node-postgres test file run', () => {
     expect(failureOf(out, false)).toBe('AssertionError [ERR_ASSERTION]: Expected values to be strictly equal:');
   });
 });
+
+describe('a failure on the test\'s own line', () => {
+  it('ends the name at the error', () => {
+    const out = 'ssl-tests.js\n  can connect with ssl Error: The server does not support SSL connections\n    at x\n';
+    expect(failingTest(out)).toBe('can connect with ssl');
+    expect(failureOf(out, false)).toBe('Error: The server does not support SSL connections');
+  });
+});

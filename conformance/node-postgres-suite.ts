@@ -3,7 +3,7 @@
 // directly and once through `hoop gateway` (the real CLI, an allow-all policy, a dev-issuer token as
 // the password), and the two outcomes are compared per file.
 //
-//   npm run conformance:node-postgres -- [--suite DIR] [--json] [--only SUBSTRING] [--timeout 60s]
+//   npm run conformance:node-postgres -- [--suite DIR] [--json | --markdown] [--only SUBSTRING] [--timeout 60s]
 //
 // The suite is never committed here. It is located at run time: `--suite DIR`, `$NODE_POSTGRES_DIR`,
 // or /tmp/node-postgres, each a clone of brianc/node-postgres (npm's `pg` package ships no tests,
@@ -66,16 +66,18 @@ export interface FileResult {
 interface Options {
   suite?: string;
   json: boolean;
+  markdown: boolean;
   only: string[];
   timeoutMs: number;
   verbose: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { json: false, only: [], timeoutMs: 60_000, verbose: false };
+  const o: Options = { json: false, markdown: false, only: [], timeoutMs: 60_000, verbose: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--json') o.json = true;
+    else if (a === '--markdown') o.markdown = true;
     else if (a === '--verbose') o.verbose = true;
     else if (a === '--suite') o.suite = argv[++i];
     else if (a === '--only') o.only.push(argv[++i] ?? '');
@@ -84,7 +86,7 @@ function parseArgs(argv: string[]): Options {
       if (!m) throw new Error('--timeout: expected a duration like 60s');
       o.timeoutMs = Number(m[1]) * (m[2] === 'ms' ? 1 : 1000);
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run conformance:node-postgres -- [--suite DIR] [--json] [--only SUBSTRING]... [--timeout 60s] [--verbose]\n');
+      process.stdout.write('usage: npm run conformance:node-postgres -- [--suite DIR] [--json | --markdown] [--only SUBSTRING]... [--timeout 60s] [--verbose]\n');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -132,8 +134,11 @@ export function failureOf(output: string, timedOut: boolean): string {
   if (timedOut) return 'timed out';
   const lines = output.split('\n').map((l) => l.trim());
   const pick = (re: RegExp): string | undefined => lines.find((l) => re.test(l));
+  const inline = lines.map((l) => /\b\w*Error: .*$/.exec(l)?.[0]).find((m) => m !== undefined);
   const line =
     pick(/^(AssertionError|Error|TypeError|RangeError)\b/) ??
+    pick(/^error: /) ?? // a DatabaseError's stack: the server's (or the gateway's) message
+    inline ??
     pick(/^Message: /) ??
     pick(/FAILED!|did not complete/) ??
     pick(/\berror\b/i) ??
@@ -152,7 +157,7 @@ export function failingTest(output: string): string {
   let current = '';
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
-    const failure = /Message: |FAILED!|AssertionError|did not complete/.exec(l);
+    const failure = /Message: |FAILED!|AssertionError|did not complete| \w*Error: /.exec(l);
     if (/^  \S/.test(l)) {
       const name = l.slice(0, failure ? failure.index : undefined).replace(/\(node:\d+\).*$/, '').replace(/✔\s*$/, '').trim();
       const passed = /✔\s*$/.test(l) || lines[i + 1]?.trim() === '✔';
@@ -348,10 +353,18 @@ export function failed(results: FileResult[]): FileResult[] {
   return results.filter((r) => r.result === 'differs' && r.direct.ok);
 }
 
+/** The per-file table of docs/conformance.md. */
+export function markdownTable(results: FileResult[]): string {
+  const cell = (x: string): string => x.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const run = (x: FileRun): string => (x.ok ? 'pass' : x.timedOut ? 'FAIL (timeout)' : 'FAIL');
+  const rows = results.map((r) => `| \`${r.file}\` | ${run(r.direct)} | ${run(r.gateway)} | ${r.result} | ${cell(r.reason)} |`);
+  return ['| file | directly | through the gateway | result | reason |', '| --- | --- | --- | --- | --- |', ...rows, ''].join('\n');
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
-  const { suite, commit, results } = await runSuite(o, o.json ? log : (s) => void process.stdout.write(`${s}\n`));
+  const { suite, commit, results } = await runSuite(o, o.json || o.markdown ? log : (s) => void process.stdout.write(`${s}\n`));
   const count = (k: FileResult['result']): number => results.filter((r) => r.result === k).length;
   const summary = {
     files: results.length,
@@ -380,6 +393,8 @@ async function main(): Promise<void> {
         2,
       ) + '\n',
     );
+  } else if (o.markdown) {
+    process.stdout.write(markdownTable(results));
   } else {
     process.stdout.write(
       `\n${summary.files} files: ${summary.identical} identical, ${summary.differs} differing, ${summary.by_design} differing by design; ` +
