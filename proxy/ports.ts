@@ -116,11 +116,29 @@ export interface SessionRecording {
 
 export type ApprovalMode = 'hold' | 'return';
 
+/**
+ * One bound parameter value as the approver sees it: `text` as the client sent it, `binary`
+ * decoded from a binary value of a known type, `hex` the bytes of a binary value of an unknown
+ * type (or text that is not UTF-8). `truncated_from`: the value's length in characters when only
+ * its start is shown (the approval is still bound to the whole value).
+ */
+export interface ApprovalParam {
+  value: string | null;
+  format: 'text' | 'binary' | 'hex';
+  truncated_from?: number;
+}
+
 export interface ApprovalRequest {
   identity: Identity;
   resource: Resource;
   /** Exact statement text (byte-identical re-send is what `return` mode matches on). */
   statement: string;
+  /**
+   * Extended protocol: the values of the Bind being approved (shown to the approver) and the
+   * digest of their exact bytes, formats and types (part of what the approval is bound to).
+   */
+  params?: ApprovalParam[];
+  paramsDigest?: string;
   fingerprint: string;
   approvers: string[];
   withinMs: number;
@@ -145,6 +163,8 @@ export interface ApprovalRecord {
   decided_at?: string;
   session_id?: string;
   fingerprint?: string;
+  /** Extended protocol: the bound parameter values this approval is for ($1, $2, ...). */
+  params?: ApprovalParam[];
 }
 
 export interface ApprovalService {

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { loadAdminEndpoint, renderConfigErrors } from '../../proxy/config.ts';
 import { AdminClient, type AdminClientError } from '../../proxy/admin/client.ts';
-import type { ApprovalRecord, ApprovalStatus } from '../../proxy/ports.ts';
+import type { ApprovalParam, ApprovalRecord, ApprovalStatus } from '../../proxy/ports.ts';
 import { escapeControls as esc, jsonForTerminal, oneLine } from '../terminal-text.ts';
 
 interface Common {
@@ -64,6 +64,7 @@ function shape(a: ApprovalRecord): Record<string, unknown> {
     actor: a.actor,
     resource: a.resource,
     statement: a.statement,
+    ...(a.params ? { params: a.params } : {}),
     approvers: a.approvers,
     status: a.status,
     created_at: a.created_at,
@@ -77,7 +78,16 @@ function shape(a: ApprovalRecord): Record<string, unknown> {
 function render(a: ApprovalRecord): string {
   const who = a.actor ? `${esc(a.sub)} (for ${esc(a.actor)})` : esc(a.sub);
   const decided = a.decided_by ? `, ${a.status} by ${esc(a.decided_by)}${a.reason ? `: ${esc(a.reason)}` : ''}` : '';
-  return `${esc(a.id)}  ${a.status}  ${who} on ${esc(a.resource)}, approvers ${esc(a.approvers.join(', '))}, expires ${esc(a.expires_at)}${decided}\n    ${oneLine(a.statement)}\n`;
+  const params = (a.params ?? []).map((p, i) => `    $${i + 1} = ${paramText(p)}\n`).join('');
+  return `${esc(a.id)}  ${a.status}  ${who} on ${esc(a.resource)}, approvers ${esc(a.approvers.join(', '))}, expires ${esc(a.expires_at)}${decided}\n    ${oneLine(a.statement)}\n${params}`;
+}
+
+/** A bound value as a SQL literal would show it (quotes doubled, controls escaped), with how it was sent. */
+function paramText(p: ApprovalParam): string {
+  if (p.value === null) return 'NULL';
+  const cut = p.truncated_from !== undefined ? ` ... (the first ${Array.from(p.value).length} of ${p.truncated_from} characters)` : '';
+  if (p.format === 'hex') return `bytes ${esc(p.value)}${cut} (hex)`;
+  return `'${esc(p.value.replace(/'/g, "''"))}'${cut}${p.format === 'binary' ? ' (sent in binary)' : ''}`;
 }
 
 function connect(o: Common): AdminClient | undefined {

@@ -19,7 +19,7 @@ import { mkdirSync, openSync, closeSync, fstatSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Identity } from '../../stdlib/facts.ts';
-import type { ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus } from '../ports.ts';
+import type { ApprovalParam, ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus } from '../ports.ts';
 import { approvalKey, checkDecision, effectiveStatus, newApprovalId, newNonce, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
 
 type Event =
@@ -31,6 +31,7 @@ type Event =
       actor?: string;
       resource: string;
       statement: string;
+      params?: ApprovalParam[];
       fingerprint: string;
       approvers: string[];
       session_id: string;
@@ -48,6 +49,7 @@ interface State {
   actor?: string;
   resource: string;
   statement: string;
+  params?: ApprovalParam[];
   fingerprint: string;
   approvers: string[];
   session_id: string;
@@ -131,6 +133,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
         actor: ev.actor,
         resource: ev.resource,
         statement: ev.statement,
+        ...(ev.params ? { params: ev.params } : {}),
         fingerprint: ev.fingerprint,
         approvers: ev.approvers,
         session_id: ev.session_id,
@@ -179,6 +182,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
       session_id: s.session_id,
       fingerprint: s.fingerprint,
     };
+    if (s.params) r.params = s.params.map((p) => ({ ...p }));
     if (s.actor) r.actor = s.actor;
     if (s.decided_by) r.decided_by = s.decided_by;
     if (s.decided_at) r.decided_at = s.decided_at;
@@ -246,6 +250,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
           actor: req.identity.actor,
           resource: `${req.resource.kind}/${req.resource.name}`,
           statement: req.statement,
+          ...(req.params ? { params: req.params } : {}),
           fingerprint: req.fingerprint,
           approvers: [...new Set(req.approvers)].sort(),
           session_id: req.session_id,

@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Identity } from '../../stdlib/facts.ts';
-import type { ApprovalRecord, ApprovalRequest, ApprovalStatus } from '../ports.ts';
+import type { ApprovalParam, ApprovalRecord, ApprovalRequest, ApprovalStatus } from '../ports.ts';
 import { approvalKey, checkDecision, effectiveStatus, newApprovalId, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
 
 export interface PgApprovalOptions {
@@ -30,6 +30,7 @@ interface Row {
   actor: string | null;
   resource: string;
   statement: string;
+  params: ApprovalParam[] | null;
   fingerprint: string;
   approvers: string[];
   session_id: string;
@@ -69,6 +70,7 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
       within_ms bigint NOT NULL, created_at timestamptz NOT NULL, expires_at timestamptz NOT NULL,
       status text NOT NULL, decided_by text, decided_at timestamptz, reason text)`);
     await c.query(`CREATE INDEX IF NOT EXISTS approvals_key_idx ON ${table} (key, created_at DESC)`);
+    await c.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS params jsonb`);
   });
 
   const iso = (t: number) => new Date(t).toISOString();
@@ -90,6 +92,7 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
       session_id: r.session_id,
       fingerprint: r.fingerprint,
     };
+    if (r.params) out.params = r.params;
     if (r.actor) out.actor = r.actor;
     if (r.decided_by) out.decided_by = r.decided_by;
     if (r.decided_at) out.decided_at = r.decided_at.toISOString();
@@ -139,8 +142,8 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
         );
         if (live.rows[0]) return view(live.rows[0]);
         const ins = await c.query<Row>(
-          `INSERT INTO ${table} (id, key, sub, actor, resource, statement, fingerprint, approvers, session_id, within_ms, created_at, expires_at, status)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending') RETURNING *`,
+          `INSERT INTO ${table} (id, key, sub, actor, resource, statement, fingerprint, approvers, session_id, within_ms, created_at, expires_at, status, params)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13) RETURNING *`,
           [
             newApprovalId(),
             key,
@@ -154,6 +157,7 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
             req.withinMs,
             iso(t),
             iso(t + req.withinMs),
+            req.params ? JSON.stringify(req.params) : null,
           ],
         );
         return view(ins.rows[0]);

@@ -13,9 +13,13 @@ export interface ApprovalStore extends ApprovalService {
   close(): Promise<void>;
 }
 
-/** An approval binds one identity `sub`, one resource and one exact statement text. */
+/**
+ * An approval binds one identity `sub`, one resource and one exact statement text, and in the
+ * extended protocol the exact parameter values of one Bind (their digest).
+ */
 export function approvalKey(req: ApprovalRequest): string {
-  return createHash('sha256').update(`${req.identity.sub}\0${req.resource.kind}/${req.resource.name}\0${req.statement}`).digest('hex');
+  const params = req.paramsDigest !== undefined ? `\0params:${req.paramsDigest}` : '';
+  return createHash('sha256').update(`${req.identity.sub}\0${req.resource.kind}/${req.resource.name}\0${req.statement}${params}`).digest('hex');
 }
 
 /** 120 random bits: unguessable, short enough to paste. */

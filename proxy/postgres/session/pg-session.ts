@@ -34,6 +34,7 @@ import { decodeStartup } from '../wire/startup.ts';
 import { Reader } from '../wire/writer.ts';
 import { decisionMasksField } from '../../recording/format.ts';
 import { maskServerText } from './masked-errors.ts';
+import { boundParams, type BoundParams } from '../enforcement/bind-params.ts';
 import { Outbox } from './outbox.ts';
 import type { RoutedResource, SessionServices } from './services.ts';
 import { canMoveClient, canMoveServer, type ClientState, type ServerState } from './states.ts';
@@ -54,6 +55,10 @@ interface DecidedStatement {
   paramTypes?: number[];
   approvalId?: string;
   auditSeq?: number;
+  /** Extended protocol, verdict approve: each Bind needs its own approval, for its values. */
+  approval?: StatementVerdict;
+  /** Its parameter types as the server described them (to show binary values to an approver). */
+  describedTypes?: number[];
 }
 
 /**
@@ -84,7 +89,7 @@ type Expect =
   | { k: 'bind'; blocked?: Buffer; stmt?: DecidedStatement }
   | { k: 'close' }
   | { k: 'sync' }
-  | { k: 'describe'; hidden?: Run }
+  | { k: 'describe'; hidden?: Run; statement?: DecidedStatement }
   | { k: 'execute'; run: Run }
   | { k: 'function'; run: Run; error?: string };
 
@@ -102,6 +107,9 @@ const GATEWAY_PARAMS = new Set(['user', 'database', 'replication', 'hoop_approva
 const FORBIDDEN_PARAMS = new Set(['role', 'session_authorization']);
 
 const APP_NAME_MODE = /#approval=(hold|return)$/;
+
+/** The audit reason of a Parse whose verdict is approve: the approvals come with each Bind. */
+const APPROVAL_PER_BIND = 'approval is requested at each Bind, for the values it binds';
 
 /** The audit reason of a held statement refused because its token expired during the wait. */
 const TOKEN_EXPIRED_WHILE_HELD = 'token_expired: the token expired while the statement waited for approval';
@@ -713,6 +721,12 @@ export class PgSession {
             this.discarding = true;
           });
         }
+        if (decided.approval) {
+          if (f.rest === undefined) return this.bindWithApproval(f, portal, decided, decided.approval);
+          // A long Bind streams, but the approver must see its values: decoded whole, within the cap.
+          if (f.raw.length + f.rest <= this.limits.maxMessageSize) return this.clientFramer.whole();
+          return this.refuseBind(portal, gatewayError('ERROR', '54000', `hoop: blocked: the parameters of a statement that needs approval may not exceed ${this.limits.maxMessageSize} bytes (limits.max_message_size)`));
+        }
         this.portals.set(portal, decided);
         this.pushExpect({ k: 'bind', stmt: decided });
         this.upOut.pass(f.raw);
@@ -735,11 +749,14 @@ export class PgSession {
         this.upOut.pass(f.raw);
         return;
       }
-      case FrontendCode.Describe:
+      case FrontendCode.Describe: {
         if (this.discarding) return;
-        this.pushExpect({ k: 'describe' });
+        // A statement Describe: its ParameterDescription tells the types an approver's view decodes.
+        const st = f.raw[5] === 0x53 ? this.statements.get(readCString(f.raw, 6)[0]) : undefined;
+        this.pushExpect(st?.approval ? { k: 'describe', statement: st } : { k: 'describe' });
         this.upOut.pass(f.raw);
         return;
+      }
       case FrontendCode.Close: {
         if (this.discarding) return;
         const d = decodeFrontend(f);
@@ -902,7 +919,9 @@ export class PgSession {
     const verdicts = await this.decide(text);
     if (this.ended) return;
     // The extended protocol allows one statement per Parse; the upstream refuses more, but decide all.
-    const enforced = await this.enforce(verdicts, text, 'extended', t0, paramTypes);
+    // An approval is for one execution with its values: requested at each Bind, not here.
+    const perBind = verdicts.length === 1 && verdicts[0]!.decision.verdict === 'approve' ? verdicts[0] : undefined;
+    const enforced = await this.enforce(verdicts, text, 'extended', t0, paramTypes, perBind !== undefined);
     if (this.ended) return;
     if (!enforced.ok) {
       // PostgreSQL drops the unnamed statement before parsing; a named one that exists survives
@@ -915,12 +934,55 @@ export class PgSession {
     }
     const first = enforced.statements[0];
     const decided: DecidedStatement = first
-      ? { text, action: first.action, decision: first.decision, masked: enforced.statements.some((s) => s.masked), paramTypes, approvalId: first.approvalId, auditSeq: first.auditSeq }
+      ? { text, action: first.action, decision: first.decision, masked: enforced.statements.some((s) => s.masked), paramTypes, approvalId: first.approvalId, auditSeq: first.auditSeq, ...(perBind ? { approval: perBind } : {}) }
       : { text, action: undefined, decision: undefined, masked: false, paramTypes };
     for (const v of verdicts) trackPrepared(this.preparedSql, v.action, v.change ?? null);
     this.statements.set(statement, decided);
     this.pushExpect({ k: 'parse', stmt: decided });
     this.upOut.pass(f.raw);
+  }
+
+  /**
+   * A Bind of a statement whose verdict is approve (issue 14 item 9): an approval covers one
+   * execution with the values the approver was shown, so it is requested (or waited for) here with
+   * this Bind's values and audited as a decision of its own; the portal runs only once approved,
+   * and the next Bind of the same statement needs its own approval.
+   */
+  private async bindWithApproval(f: Frame, portal: string, decided: DecidedStatement, v: StatementVerdict): Promise<void> {
+    const d = decodeFrontend(f);
+    if (!d.ok || d.message.name !== 'bind') return this.fatal('08P01', `hoop: protocol violation: ${d.ok ? 'bad bind' : d.reason}`);
+    const t0 = performance.now();
+    const a = await this.resolveApproval(v, decided.text, boundParams(d.message.params, d.message.paramFormats, decided.describedTypes ?? decided.paramTypes));
+    if (this.ended) return;
+    const outcome: 'executed' | 'refused' | 'pending_approval' | 'blocked' = a.ok ? 'executed' : a.tokenExpired ? 'refused' : a.pending ? 'pending_approval' : 'blocked';
+    let seq: number | undefined;
+    try {
+      seq = await this.svc.audit.append(this.auditDecision(v, outcome, a.id, !a.ok && a.tokenExpired ? TOKEN_EXPIRED_WHILE_HELD : undefined));
+    } catch {
+      seq = undefined;
+    }
+    if (this.ended) return;
+    if (a.ok && seq !== undefined) {
+      const approved: DecidedStatement = { ...decided, approvalId: a.id, auditSeq: seq };
+      this.portals.set(portal, approved);
+      this.pushExpect({ k: 'bind', stmt: approved });
+      this.upOut.pass(f.raw);
+      return;
+    }
+    const refusal = a.ok
+      ? { outcome: 'failed' as const, sqlstate: '58000', message: 'hoop: the audit log could not be written; the statement was not run', detail: undefined }
+      : { outcome, sqlstate: a.sqlstate ?? '42501', message: a.message, detail: a.detail };
+    this.record(v, 'extended', refusal.outcome, t0, a.id, refusal.message, decided.paramTypes);
+    if (!a.ok && a.tokenExpired) return this.fatal('28000', a.message, a.detail);
+    this.refuseBind(portal, gatewayError('ERROR', refusal.sqlstate, refusal.message, refusal.detail));
+  }
+
+  /** As for a Bind of an undecided statement: the upstream fails a Bind of a name that cannot exist, and discards to Sync. */
+  private refuseBind(portal: string, error: Buffer): void {
+    this.portals.delete(portal);
+    this.pushExpect({ k: 'bind', blocked: error });
+    this.upOut.push(encodeFrontend({ name: 'bind', portal, statement: blockedText(), paramFormats: [], params: [], resultFormats: [] }));
+    this.discarding = true;
   }
 
   /**
@@ -933,6 +995,7 @@ export class PgSession {
     protocol: 'simple' | 'extended',
     t0: number,
     paramTypes?: number[],
+    approvalPerBind = false,
   ): Promise<{ ok: true; statements: DecidedStatement[] } | { ok: false; error: Buffer }> {
     const worst = worstVerdict(verdicts);
     let approvalId: string | undefined;
@@ -946,7 +1009,7 @@ export class PgSession {
       blockedBy = worst;
       blockMessage = refusalText(worst);
       outcome = 'blocked';
-    } else if (worst?.decision.verdict === 'approve') {
+    } else if (worst?.decision.verdict === 'approve' && !approvalPerBind) {
       const a = await this.resolveApproval(worst, text);
       approvalId = a.id;
       if (!a.ok) {
@@ -1000,7 +1063,9 @@ export class PgSession {
 
     // Audit every decision before anything is forwarded; a failed write means nothing runs.
     const records = verdicts.map((v) =>
-      this.auditDecision(v, blockedBy ? (v === blockedBy ? outcome : 'blocked') : 'executed', approvalId, blockedBy && v !== blockedBy ? 'another statement in the same message was refused' : expiredWhileHeld ? TOKEN_EXPIRED_WHILE_HELD : undefined),
+      blockedBy || !approvalPerBind
+        ? this.auditDecision(v, blockedBy ? (v === blockedBy ? outcome : 'blocked') : 'executed', approvalId, blockedBy && v !== blockedBy ? 'another statement in the same message was refused' : expiredWhileHeld ? TOKEN_EXPIRED_WHILE_HELD : undefined)
+        : this.auditDecision(v, 'pending_approval', undefined, APPROVAL_PER_BIND),
     );
     let seqs: number[];
     try {
@@ -1034,6 +1099,7 @@ export class PgSession {
   private async resolveApproval(
     v: StatementVerdict,
     text: string,
+    bound?: BoundParams,
   ): Promise<{ ok: true; id: string } | { ok: false; id?: string; pending: boolean; message: string; detail?: string; sqlstate?: string; tokenExpired?: true }> {
     const svc = this.svc.approvals;
     if (!svc) return { ok: false, pending: false, message: 'hoop: blocked: this statement needs an approval and approvals are not configured' };
@@ -1041,6 +1107,7 @@ export class PgSession {
       identity: this.identity!,
       resource: this.routed!.resource,
       statement: text,
+      ...(bound ? { params: bound.params, paramsDigest: bound.digest } : {}),
       fingerprint: v.action.fingerprint,
       approvers: v.decision.approvers,
       withinMs: v.decision.approvalWithinMs ?? 15 * 60_000,
@@ -1165,6 +1232,15 @@ export class PgSession {
         return this.onRowDescription(f);
       case BackendCode.NoticeResponse:
         return this.relayServerText(f, this.statementInFlight());
+      case BackendCode.ParameterDescription: {
+        const e = this.headExpect();
+        if (e?.k === 'describe' && e.statement) {
+          const d = decodeBackend(f);
+          if (d.ok && d.message.name === 'parameterDescription') e.statement.describedTypes = d.message.types;
+        }
+        this.downOut.pass(f.raw);
+        return;
+      }
       case BackendCode.NoData: {
         const e = this.headExpect();
         if (e?.k === 'describe') {
