@@ -162,6 +162,25 @@ describe('approvals in the extended protocol, return mode', () => {
   });
 });
 
+describe('approvals in the extended protocol, a long parameter', () => {
+  it('a Bind longer than the streaming threshold is decoded whole for the approver, shown cut, and runs once approved', async () => {
+    const c = new pg.Client(gw.pgConfig(token));
+    await c.connect();
+    try {
+      const text = "UPDATE orders SET note = convert_to($1, 'UTF8') WHERE id = 8";
+      const long = 'y'.repeat(2 * 1024 * 1024);
+      const q = c.query(text, [long]);
+      const a = await nextPending(seen, text);
+      expect(a.params).toEqual([{ value: 'y'.repeat(4096), format: 'text', truncated_from: long.length }]);
+      await approvals.decide(a.id, DBA, 'approve');
+      await q;
+      expect(cluster.psql('SELECT length(note) FROM orders WHERE id = 8', 'app').trim()).toBe(String(long.length));
+    } finally {
+      await c.end();
+    }
+  });
+});
+
 describe('approvals in the extended protocol, binary parameters', () => {
   it('shows binary values decoded with the types the server described', async () => {
     const c = await RawClient.login(gw.gateway.postgresPort, token, gw.resourceName);
