@@ -1,0 +1,129 @@
+// The generative masking differential (issue 14, "find the rest yourselves"): fast-check builds
+// SELECTs from a grammar (conformance/arbitraries/masking-sql.ts) over a table whose masked
+// columns hold sentinels, runs each through the real gateway (column masks plus the content
+// detectors) against a real PostgreSQL 15, once in the simple protocol and once in the extended
+// protocol (text or binary results), and fails if a fragment of any sentinel appears in any byte
+// the gateway sent for it: rows, row descriptions, notices, errors, COPY data. A refusal is not a
+// leak. One cluster, one gateway and two long sessions serve the whole file.
+//
+// HOOP_PROPERTY_RUNS=20000 runs it longer; HOOP_MASKING_DIFF_EXCLUDED=1 also generates the
+// constructs listed in EXCLUDED (holes other changes are closing); HOOP_DIFF_SURVEY=1 reports
+// every leaking case at the end instead of stopping at the first.
+
+import fc from 'fast-check';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createResultMasker, type GatewayResultMasker } from '../proxy/masking/index.ts';
+import { RawClient } from '../proxy/postgres/raw-client.ts';
+import { startTestGateway, type TestGateway } from '../proxy/postgres/test-support.ts';
+import { startCluster, type Cluster } from '../testing/pg-cluster.ts';
+import { findLeak, includeExcluded, leakNeedles, MASK_RULES, maskingGrammar, PEOPLE, SETUP_SQL } from './arbitraries/masking-sql.ts';
+import { propertyRuns, propertyTimeout } from './runs.ts';
+import { WireSession, type Protocol } from './wire-session.ts';
+
+// Every statement kind a reader could be allowed: the mask rule applies to each of them.
+const KINDS = 'select, explain, copy_to, set, transaction, utility';
+const POLICY = `package t
+default block "not allowed"
+
+rule readers {
+  match sql ${KINDS}
+  allow
+}
+
+rule mask_people {
+  match sql ${KINDS}${MASK_RULES}
+}
+`;
+
+const needles = leakNeedles();
+let cluster: Cluster;
+let gw: TestGateway;
+let masker: GatewayResultMasker;
+let sessions: Record<'simple' | 'extended', WireSession>;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  // A generated cross join must not hold a case for long.
+  cluster.psql(`ALTER ROLE ${cluster.appUser.user} SET statement_timeout = '5s'`);
+  const setup = new pg.Client({ connectionString: cluster.appUser.url });
+  await setup.connect();
+  await setup.query(SETUP_SQL);
+  await setup.end();
+  masker = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }), hashKey: 'differential-key' });
+  gw = await startTestGateway(cluster, POLICY, { masker });
+  const token = await gw.token({ ttlMs: 3_000_000 });
+  const login = (): Promise<RawClient> => RawClient.login(gw.gateway.postgresPort, token, gw.resourceName);
+  sessions = { simple: new WireSession(login), extended: new WireSession(login) };
+}, 120_000);
+
+afterAll(async () => {
+  sessions?.simple.close();
+  sessions?.extended.close();
+  await gw?.close();
+  await masker?.close();
+  await cluster?.stop();
+});
+
+describe('the leak oracle', () => {
+  it('sees every sentinel in a direct read and none in the clear columns or a masked read through the gateway', async () => {
+    const direct = new pg.Client({ connectionString: cluster.appUser.url });
+    await direct.connect();
+    try {
+      for (const col of ['email', 'ssn', 'card', 'secret', 'profile', 'tags', 'salary']) {
+        const r = await direct.query({ text: `SELECT ${col}::text AS v FROM people ORDER BY id`, rowMode: 'array' });
+        for (const [v] of r.rows as [string][]) expect(findLeak(Buffer.from(v), needles), `${col}: ${v}`).toBeDefined();
+      }
+      const clear = await direct.query({ text: 'SELECT p.id, p.name, p.score, o.* FROM people p JOIN orders o ON o.person_id = p.id', rowMode: 'array' });
+      expect(findLeak(Buffer.from(JSON.stringify(clear.rows)), needles)).toBeUndefined();
+    } finally {
+      await direct.end();
+    }
+    const viaGateway = await sessions.simple.run('SELECT * FROM people ORDER BY id');
+    expect(viaGateway.error).toBeUndefined();
+    expect(viaGateway.messages.filter((m) => m.name === 'dataRow')).toHaveLength(PEOPLE.length);
+    expect(findLeak(viaGateway.bytes, needles)).toBeUndefined();
+    expect(viaGateway.bytes.includes(Buffer.from(`${PEOPLE[0]!.local[0]}***@example.org`))).toBe(true);
+  });
+});
+
+describe('generated SELECTs through the gateway', () => {
+  it(
+    'never send a fragment of a masked value, in either protocol',
+    async () => {
+      const grammar = maskingGrammar({ excluded: includeExcluded() });
+      const stats = { cases: 0, ran: 0, refused: 0, failed: 0 };
+      // HOOP_DIFF_SURVEY=1: collect every leaking case instead of stopping (and shrinking) at the first.
+      const survey = process.env.HOOP_DIFF_SURVEY === '1';
+      const found: string[] = [];
+      await fc.assert(
+        fc.asyncProperty(grammar.statement, fc.constantFrom<Protocol>('extended-text', 'extended-binary'), async (sql, extended) => {
+          stats.cases++;
+          for (const [name, protocol] of [['simple', 'simple'], ['extended', extended]] as const) {
+            const r = await sessions[name].run(sql, protocol);
+            const leak = findLeak(r.bytes, needles);
+            if (leak) {
+              const text = r.bytes.toString('latin1');
+              const at = text.toLowerCase().indexOf(leak.fragment);
+              const report = `${protocol}: ${leak.what} (${JSON.stringify(leak.fragment)}) was sent for\n  ${sql}\n  ...${JSON.stringify(text.slice(Math.max(0, at - 60), at + 60))}...`;
+              if (!survey) throw new Error(report);
+              found.push(report);
+            }
+            if (name === 'simple') {
+              if (!r.error) stats.ran++;
+              else if (r.error.C === '42501') stats.refused++;
+              else stats.failed++;
+            }
+          }
+        }),
+        { numRuns: propertyRuns() },
+      );
+      if (found.length) console.log(`masking differential found ${found.length} leaks:\n\n${found.join('\n\n')}`);
+      expect(found).toEqual([]);
+      // The grammar must mostly produce statements that run: a leak test of errors only proves little.
+      console.log(`masking differential: ${stats.cases} cases, ran ${stats.ran}, refused ${stats.refused}, failed upstream ${stats.failed}`);
+      expect(stats.ran).toBeGreaterThan(stats.cases * 0.25);
+    },
+    propertyTimeout(150),
+  );
+});
