@@ -134,6 +134,21 @@ describe('search_path decides which table an unqualified name is', () => {
   });
 });
 
+describe('a search_path that would shadow built-in functions is refused', () => {
+  it('refuses SET and startup values that put a schema before pg_catalog; pg_catalog first or implicit is fine', async () => {
+    // A function other.now() would run for now() under `other, pg_catalog`, and the classifier takes now() for the built-in.
+    cluster.psql('SET ROLE app; CREATE FUNCTION other.now() RETURNS int LANGUAGE sql AS $$ SELECT 7 $$', 'app');
+    const c = await connect();
+    await expect(c.query('SET search_path = other, pg_catalog')).rejects.toMatchObject({ code: '42501' });
+    await expect(c.query('SET search_path = "$user", pg_catalog, public')).rejects.toMatchObject({ code: '42501' });
+    await c.query('SET search_path = pg_catalog, other');
+    expect((await c.query('SELECT pg_typeof(now())::text AS t')).rows[0].t).toBe('timestamp with time zone');
+    await c.end();
+    const refused = new pg.Client({ ...gw.pgConfig(await gw.token()), options: '-c search_path=other,pg_catalog' });
+    await expect(refused.connect()).rejects.toMatchObject({ message: expect.stringContaining('before pg_catalog') });
+  });
+});
+
 describe('a block rule on hr.payroll cannot be dodged through search_path', () => {
   it('blocks payroll under the database default path (hr first), the case the gateway used to read as public.payroll', async () => {
     const c = await connect();

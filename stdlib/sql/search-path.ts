@@ -67,6 +67,19 @@ export function parseSearchPath(value: string): string[] | null {
   }
 }
 
+/**
+ * Why a search_path is not followed, or undefined when it is: a schema ahead of pg_catalog (named
+ * explicitly later in the path) would shadow built-in functions and operators, so `now()` or `=`
+ * could run the schema's own code, which the classifier takes for the built-in. pg_temp is never
+ * searched for functions, so it may come first.
+ */
+export function searchPathRisk(path: readonly string[]): string | undefined {
+  const i = path.indexOf('pg_catalog');
+  if (i < 0) return undefined; // pg_catalog is searched first, implicitly
+  const before = path.slice(0, i).filter((x) => x !== 'pg_temp');
+  return before.length === 0 ? undefined : `search_path puts ${before.map((x) => JSON.stringify(x)).join(', ')} before pg_catalog, so its functions and operators would shadow the built-ins`;
+}
+
 /** What one statement does to the session's name resolution, in the order it happens. */
 export type SessionEffect =
   /** search_path := value (a list), or back to its value at connection time ('default'). */

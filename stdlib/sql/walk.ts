@@ -9,6 +9,7 @@ import { parsePlPgSQLSync, parseSync } from 'libpg-query';
 import { SQL_KINDS, type SqlKind } from '../../language/ast.ts';
 import type { SqlAction, SqlClassifyOptions } from '../facts.ts';
 import { CATALOG_RELATIONS } from './catalog.ts';
+import { searchPathRisk } from './search-path.ts';
 import { splitStatements, type RawStatement } from './split.ts';
 import { BUILTIN_TABLESAMPLE_METHODS, EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS, settingKind } from './functions.ts';
 
@@ -725,8 +726,14 @@ const STATEMENTS: Record<string, Handler> = {
       const resets = n.kind === 'VAR_RESET' || n.kind === 'VAR_SET_DEFAULT' || n.kind === 'VAR_RESET_ALL';
       const value = resets ? undefined : args.length === 1 ? constValue(args[0]) : null;
       // search_path is an identity setting for set_config (grant), but a plain SET or RESET of it
-      // is followed by the gateway, which resolves later names through it: `set`.
-      w.stmtEffect(name === 'search_path' ? 'set' : settingKind(name, value));
+      // is followed by the gateway, which resolves later names through it: `set` — unless the
+      // value would let a schema shadow pg_catalog's functions (grant, with the reason).
+      if (name === 'search_path') {
+        const list = resets ? [] : args.map((a) => constValue(a));
+        const risk = list.some((x) => x === null) ? 'SET search_path to a value that is not a list of names' : searchPathRisk(list as string[]);
+        w.stmtEffect(risk ? 'grant' : 'set');
+        if (risk) w.f.reasons.push(risk);
+      } else w.stmtEffect(settingKind(name, value));
     }
     w.walk(n.args);
   },

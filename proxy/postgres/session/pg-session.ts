@@ -43,7 +43,7 @@ import { oversizeMessage, parseStatementName, statementSize } from './statement-
 import { endsSession } from './upstream-fatal.ts';
 import { clientHead, clientStreaming, serverStreaming } from './streaming.ts';
 import { APPROVAL_OPTION, readOptions, refusedStartupSetting, upstreamOptions, type StartupSetting } from './startup-settings.ts';
-import { SessionNames } from './search-path.ts';
+import { SessionNames, startupPathRisk } from './search-path.ts';
 
 /** A statement the session has decided: a simple-protocol statement or a Parse'd one. */
 interface DecidedStatement {
@@ -591,6 +591,12 @@ export class PgSession {
     if (!up.ok) {
       this.setServerState('closed');
       return this.refuse('upstream_unavailable', `hoop: resource "${routed.resource.name}" is unavailable: ${up.reason}`, up.code.startsWith('28') ? '08006' : up.code);
+    }
+    const pathRisk = startupPathRisk(up.session.searchPath);
+    if (pathRisk) {
+      up.socket.destroy();
+      this.setServerState('closed');
+      return this.refuse('forbidden_setting', `hoop: ${pathRisk}`, '42501');
     }
     this.setServerState('ready');
     this.names = new SessionNames({ startupPath: up.session.searchPath, user: up.session.user, catalog: this.svc.names?.(routed.resource) });

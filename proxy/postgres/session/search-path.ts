@@ -20,7 +20,18 @@
 import type { SqlAction } from '../../../stdlib/facts.ts';
 import { resolveNames, unknownWith, unqualifiedNames, type AnalyzedStatement } from '../../../stdlib/sql/index.ts';
 import { EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS } from '../../../stdlib/sql/functions.ts';
-import { parseSearchPath, sessionEffects, type SessionEffect } from '../../../stdlib/sql/search-path.ts';
+import { parseSearchPath, searchPathRisk, sessionEffects, type SessionEffect } from '../../../stdlib/sql/search-path.ts';
+
+/**
+ * Why a session that starts with this search_path (the role's or database's default, the server's
+ * configuration) is refused, or undefined: it must be readable and keep pg_catalog first.
+ */
+export function startupPathRisk(value: string): string | undefined {
+  const list = parseSearchPath(value);
+  if (list === null) return `the session's search_path ${JSON.stringify(value)} cannot be read`;
+  const risk = searchPathRisk(list);
+  return risk ? `the session's search_path ${JSON.stringify(value)} is not allowed through the gateway: ${risk}` : undefined;
+}
 
 /** What the resolver needs of the resource's catalog (read on the gateway's own connection, cached). */
 export interface NameCatalog {

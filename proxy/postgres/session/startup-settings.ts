@@ -12,6 +12,7 @@
 // reject ends the connection there anyway, so refusing it costs nothing.
 
 import { settingKind } from '../../../stdlib/sql/functions.ts';
+import { parseSearchPath, searchPathRisk } from '../../../stdlib/sql/search-path.ts';
 
 /**
  * Encodings in which every byte below 0x80 stands for itself: the server reads statement text
@@ -196,7 +197,12 @@ export function refusedStartupSetting(name: string, value: string): string | und
   }
   // search_path is followed: the session reads its effective value once connected (upstream.ts
   // SESSION_PROBE) and resolves unqualified names through it (search-path.ts).
-  if (setting === 'search_path') return undefined;
+  if (setting === 'search_path') {
+    const list = parseSearchPath(value);
+    if (list === null) return `search_path ${JSON.stringify(value)} is not a list of schema names`;
+    const risk = searchPathRisk(list);
+    return risk ? `${risk}; this is not allowed through the gateway` : undefined;
+  }
   if (settingKind(setting, value) === 'grant') {
     return `setting ${setting} at connection time is not allowed through the gateway: it changes identity or how statements are read`;
   }
