@@ -103,6 +103,32 @@ describe('a held statement whose token expires during the wait', () => {
   });
 });
 
+describe('a Bind held for approval whose token expires during the wait (extended protocol)', () => {
+  it('is refused after the approval with 28000 and never binds', async () => {
+    const token = await gw.token({ groups: ['data-writer'], ttlMs: 2_000 });
+    const c = new pg.Client(gw.pgConfig(token));
+    c.on('error', () => undefined);
+    await c.connect();
+    const sql = 'UPDATE accounts SET balance = balance - $1 WHERE id = 1';
+    const held = c.query(sql, [25]).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; message?: string; severity?: string },
+    );
+    const pending = await until(async () => (await approvals.list({ status: 'pending' })).find((a) => a.statement === sql), 'the pending approval');
+    expect(pending.params).toEqual([{ value: '25', format: 'text' }]);
+    await pastExpiry(token);
+    expect((await approvals.decide(pending.id, DBA, 'approve')).ok).toBe(true);
+    const err = await held;
+    expect(err).toMatchObject({ code: '28000', severity: 'FATAL' });
+    expect(err?.message).toMatch(/token expired while the statement waited for approval/);
+    expect(balance()).toBe(90);
+    const rec = await until(() => gw.audit.records.find((r) => r.type === 'decision' && r.approval_id === pending.id), 'the decision record');
+    expect(rec).toMatchObject({ outcome: 'refused', verdict: 'approve' });
+    expect(rec.reason).toMatch(/^token_expired: /);
+    await c.end().catch(() => undefined);
+  });
+});
+
 describe('a Bind after the token expired', () => {
   it('ends the session with 28000 instead of binding the statement prepared before', async () => {
     const token = await gw.token({ groups: ['data-writer'], ttlMs: 2_000 });
