@@ -4,8 +4,8 @@
 // Each case generates a policy set (conformance/arbitraries/policy.ts, plus rules whose conditions
 // read the context: client address, session id and decision time), a few sessions (identity,
 // resource, statements), and records them with the real recorder as the gateway does: classify
-// with the session's prepared statements, decide at the decision time, trackPrepared
-// (proxy/postgres/enforcement/decider.ts) for what ran, `time` written after a random duration
+// with the session's prepared statements, decide at the decision time, track prepared statements
+// (proxy/postgres/session/prepared-names.ts) for what ran, `time` written after a random duration
 // with `duration_ms` (the gateway writes `time` when the statement finished). Then dryRun()
 // under the same policy must find every decision unchanged. Each case writes and reads real files,
 // so it runs a quarter of propertyRuns() cases (500 by default; HOOP_PROPERTY_RUNS scales it).
@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileFiles, type PreparedPolicy } from '../engine/index.ts';
 import type { PolicyFile } from '../language/ast.ts';
-import { trackPrepared } from '../proxy/postgres/enforcement/decider.ts';
+import { PreparedNames } from '../proxy/postgres/session/prepared-names.ts';
+import { sessionChangesOf } from '../stdlib/sql/index.ts';
 import { createSessionRecorder, decisionMasksField } from '../proxy/recording/index.ts';
 import { loadReplayClassifiers } from '../replay/classifiers.ts';
 import { dryRun } from '../replay/dryrun.ts';
@@ -94,7 +95,8 @@ async function record(dir: string, policy: PreparedPolicy, sessions: SessionInpu
     const resource: Resource = { kind: s.ssh ? 'ssh' : 'postgres', name: s.name, labels: {} };
     let clock = Date.parse('2026-01-01T10:00:00.000Z');
     const rec = await recorder.open({ session_id: sessionId, identity, resource, client_addr: s.client, started_at: new Date(clock).toISOString() });
-    const prepared = new Map<string, SqlAction>();
+    const names = new PreparedNames<{ action: SqlAction }>();
+    const prepared = names.view;
     for (const step of s.steps) {
       clock += step.delayMs;
       const decidedAt = new Date(clock).toISOString();
@@ -112,7 +114,7 @@ async function record(dir: string, policy: PreparedPolicy, sessions: SessionInpu
       }
       for (const v of verdicts) {
         const outcome = v.decision.verdict === 'block' ? 'blocked' : v.decision.verdict === 'approve' ? 'pending_approval' : 'executed';
-        if (v.action && outcome === 'executed') trackPrepared(prepared, v.action);
+        if (v.action && outcome === 'executed') for (const t of names.sql(sessionChangesOf(v.action.text)[0], v.action)) t.confirm();
         rec.statement({
           time: new Date(clock + step.durationMs).toISOString(),
           text: v.text,

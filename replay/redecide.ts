@@ -17,7 +17,8 @@
 // classifier's LRU bookkeeping and the evaluation on the hot path (recorded traffic repeats).
 
 import { combineDecisions, type Decision, type PreparedPolicy } from '../engine/index.ts';
-import { trackPrepared } from '../proxy/postgres/enforcement/decider.ts';
+import { PreparedNames } from '../proxy/postgres/session/prepared-names.ts';
+import { sessionChangesOf } from '../stdlib/sql/index.ts';
 import type { RecordingHeader, RecordingStatement } from '../proxy/recording/index.ts';
 import type { Classifiers } from '../engine/tester/runner.ts';
 import type { Action, Request, RequestContext, SqlAction } from '../stdlib/facts.ts';
@@ -114,7 +115,9 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
     caching,
     session(header: RecordingHeader): SessionRedecider {
       const cache = cacheFor(header);
-      const prepared = new Map<string, SqlAction>();
+      // The session's prepared statements as the gateway tracked them (the same tracker).
+      const names = new PreparedNames<{ action: SqlAction }>();
+      const prepared = names.view;
       const { identity, resource } = header;
       const evaluate = (action: Action, context: RequestContext): Decision => {
         if (cache) {
@@ -149,9 +152,12 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
               texts += 1;
             }
           }
-          // The gateway tracks PREPARE/DEALLOCATE of statements it forwarded.
-          if (resource.kind !== 'ssh' && (event.outcome === 'executed' || event.outcome === 'failed')) {
-            for (const a of actions) trackPrepared(prepared, a as SqlAction);
+          // The gateway tracks PREPARE/DEALLOCATE of statements the server ran (a failed PREPARE takes no name).
+          if (resource.kind !== 'ssh' && event.outcome === 'executed') {
+            const changes = sessionChangesOf(event.text);
+            actions.forEach((a, i) => {
+              for (const t of names.sql(changes[i], a as SqlAction)) t.confirm();
+            });
           }
           return new Redecision(decision, actions, identity, resource, header, event);
         },

@@ -124,6 +124,8 @@ export interface SqlClassifier {
 export interface SqlClassifyOptions {
   /** SQL-level prepared statements of the session (`PREPARE name AS ...`), so `EXECUTE name` takes their kind. */
   prepared?: ReadonlyMap<string, SqlAction>;
+  /** SQL-level cursors (and portals) of the session, by name: `FETCH`/`MOVE name` takes the facts of the cursor's query. */
+  cursors?: ReadonlyMap<string, SqlAction>;
 }
 
 export interface ShellClassifier {

@@ -108,8 +108,13 @@ export class LineageAnalyzer {
         result = 'rows';
         break;
       case 'DeclareCursorStmt':
+        // DECLARE returns no rows itself; a FETCH returns the query's, and its result is masked with
+        // this lineage (the gateway plans a FETCH's rows with its cursor's DECLARE text).
+        outputs = await this.nestedOutputs(body.query);
+        result = 'rows';
+        break;
       case 'PrepareStmt':
-        // Rows come later (FETCH / EXECUTE), where each field is accounted for by its table OID or refused.
+        // Rows come later (EXECUTE), where each field is accounted for by its table OID or refused.
         await this.nested(body.query);
         break;
       case 'CreateTableAsStmt': {

@@ -23,8 +23,6 @@ describe('kinds', () => {
     ['CHECKPOINT', 'utility'],
     ['CLOSE c', 'utility'],
     ['DEALLOCATE ALL', 'utility'],
-    ['MOVE NEXT FROM c', 'utility'],
-    ['FETCH 10 FROM c', 'select'],
     ['VACUUM users', 'utility'],
     ['ANALYZE users', 'utility'],
     ['VACUUM (FULL, ANALYZE) users', 'ddl'],
@@ -194,6 +192,23 @@ describe('prepared statements', () => {
   });
 });
 
+describe('FETCH and MOVE (issue 14 item 3)', () => {
+  it("carry the facts of the cursor's query; a cursor the caller does not know is unknown", () => {
+    expect(sql.classify('FETCH 10 FROM c').map((a) => a.kind)).toEqual(['unknown']);
+    expect(sql.classify('MOVE NEXT FROM c').map((a) => a.kind)).toEqual(['unknown']);
+    const cursors = new Map([['c', one('DECLARE c CURSOR FOR SELECT id FROM jobs FOR UPDATE')]]);
+    expect(sql.classify('FETCH 10 FROM c', { cursors })[0]).toMatchObject({ kind: 'update', reads: ['public.jobs'], writes: ['public.jobs'] });
+    expect(sql.classify('MOVE NEXT FROM c', { cursors })[0]).toMatchObject({ kind: 'update' });
+    const plain = new Map([['p', one('DECLARE p CURSOR FOR SELECT email FROM customers')]]);
+    expect(sql.classify('FETCH ALL FROM p', { cursors: plain })[0]).toMatchObject({ kind: 'select', reads: ['public.customers'], columns: ['public.customers.email'] });
+  });
+
+  it('see a cursor declared earlier in the same message, until it is closed', () => {
+    const kinds = sql.classify('DECLARE c CURSOR FOR SELECT nextval(\'s\'); FETCH c; CLOSE c; FETCH c').map((a) => a.kind);
+    expect(kinds).toEqual(['update', 'update', 'utility', 'unknown']);
+  });
+});
+
 describe('texts', () => {
   it('slices statements by byte offsets even with multi-byte characters', () => {
     const actions = sql.classify("SELECT '日本語' AS x;SELECT 'ü' FROM \"tä\"; DELETE FROM t");
@@ -235,6 +250,11 @@ describe('sessionChange', () => {
       { prepare: 'myplan' }, { prepare: 'Q' }, { deallocate: 'myplan' }, { deallocate: null },
     ]);
     expect(sessionChange(sql.analyze('SELECT 1')[0]!)).toBeNull();
+    const cursors = sql.analyze('DECLARE C CURSOR WITH HOLD FOR SELECT 1; DECLARE d CURSOR FOR SELECT 1; FETCH c; CLOSE c; CLOSE ALL; DISCARD ALL; COMMIT; ROLLBACK TO s; ABORT');
+    expect(cursors.map((s) => sessionChange(s))).toEqual([
+      { declare: { name: 'c', hold: true } }, { declare: { name: 'd', hold: false } }, { fetch: 'c' }, { close: 'c' }, { close: null },
+      { discardAll: true }, { transaction: 'commit' }, { transaction: 'rollback_to' }, { transaction: 'rollback' },
+    ]);
   });
 
   it('keeps the first of two PREPAREs of one name, as PostgreSQL does', () => {

@@ -56,7 +56,7 @@ const MAX_CACHED_TEXT = 64 * 1024;
 
 interface CacheEntry {
   statements: AnalyzedStatement[];
-  /** Some statement is an EXECUTE: its facts depend on the caller's prepared statements. */
+  /** Some statement is an EXECUTE or FETCH: its facts depend on the caller's prepared statements and cursors. */
   usesPrepared: boolean;
 }
 
@@ -74,9 +74,9 @@ export async function loadSqlClassifier(options: SqlClassifierOptions = {}): Pro
       entry = build(text);
       if (text.length <= MAX_CACHED_TEXT) cache.set(text, entry);
     }
-    if (!entry.usesPrepared || opts?.prepared === undefined) return entry.statements;
-    // EXECUTE depends on the session's prepared statements: re-walk (not re-parse) with them.
-    return walkAll(entry.statements, opts.prepared).statements;
+    if (!entry.usesPrepared || (opts?.prepared === undefined && opts?.cursors === undefined)) return entry.statements;
+    // EXECUTE and FETCH depend on the session's prepared statements and cursors: re-walk (not re-parse) with them.
+    return walkAll(entry.statements, opts).statements;
   };
 
   return {
@@ -91,17 +91,73 @@ export async function loadSqlClassifier(options: SqlClassifierOptions = {}): Pro
 }
 
 /**
- * How a statement changes the session's SQL-level prepared statements: `PREPARE name` adds
- * `name` (as PostgreSQL spells it: unquoted names are lower-cased), `DEALLOCATE name` removes it,
- * `DEALLOCATE ALL` (`deallocate: null`) removes all. For callers that keep the map passed as
- * `options.prepared` (the PREPARE's action is what `EXECUTE name` runs).
+ * How a statement changes the session's named server objects, as PostgreSQL spells the names
+ * (unquoted names are lower-cased): `PREPARE name` adds a prepared statement, `DEALLOCATE name`
+ * removes it (`deallocate: null`: ALL); `DECLARE name` opens a cursor (`hold`: WITH HOLD), `CLOSE`
+ * closes one (`close: null`: ALL); `DISCARD ALL` drops all of both; a transaction statement may end
+ * cursors; `fetch` names the cursor a FETCH or MOVE runs. For callers that keep the maps passed as
+ * `options.prepared` / `options.cursors` (the PREPARE's or DECLARE's action is what `EXECUTE name`
+ * or `FETCH name` runs). A change takes effect only once the server has confirmed the statement.
  */
-export function sessionChange(statement: { ast: unknown }): { prepare?: string; deallocate?: string | null } | null {
-  const ast = statement.ast as { PrepareStmt?: { name?: string }; DeallocateStmt?: { name?: string; isall?: boolean } } | null;
+export interface SessionChange {
+  prepare?: string;
+  deallocate?: string | null;
+  declare?: { name: string; hold: boolean };
+  close?: string | null;
+  discardAll?: true;
+  /** COMMIT / ROLLBACK / ROLLBACK TO SAVEPOINT / PREPARE TRANSACTION (which ends the transaction like a rollback for the session's cursors). */
+  transaction?: 'commit' | 'rollback' | 'rollback_to';
+  fetch?: string;
+}
+
+/** DeclareCursorStmt.options: CURSOR_OPT_HOLD (PostgreSQL's parsenodes.h). */
+const CURSOR_OPT_HOLD = 0x20;
+
+export function sessionChange(statement: { ast: unknown }): SessionChange | null {
+  const ast = statement.ast as {
+    PrepareStmt?: { name?: string };
+    DeallocateStmt?: { name?: string; isall?: boolean };
+    DeclareCursorStmt?: { portalname?: string; options?: number };
+    ClosePortalStmt?: { portalname?: string };
+    DiscardStmt?: { target?: string };
+    TransactionStmt?: { kind?: string };
+    FetchStmt?: { portalname?: string };
+  } | null;
   if (ast === null || typeof ast !== 'object') return null;
   if (ast.PrepareStmt) return { prepare: ast.PrepareStmt.name ?? '' };
   if (ast.DeallocateStmt) return { deallocate: ast.DeallocateStmt.isall || ast.DeallocateStmt.name === undefined ? null : ast.DeallocateStmt.name };
+  if (ast.DeclareCursorStmt) return { declare: { name: ast.DeclareCursorStmt.portalname ?? '', hold: ((ast.DeclareCursorStmt.options ?? 0) & CURSOR_OPT_HOLD) !== 0 } };
+  if (ast.ClosePortalStmt) return { close: ast.ClosePortalStmt.portalname ?? null };
+  if (ast.DiscardStmt) return ast.DiscardStmt.target === 'DISCARD_ALL' ? { discardAll: true } : null;
+  if (ast.FetchStmt) return { fetch: ast.FetchStmt.portalname ?? '' };
+  if (ast.TransactionStmt) {
+    switch (ast.TransactionStmt.kind) {
+      case 'TRANS_STMT_COMMIT':
+        return { transaction: 'commit' };
+      case 'TRANS_STMT_ROLLBACK':
+      case 'TRANS_STMT_PREPARE':
+        return { transaction: 'rollback' };
+      case 'TRANS_STMT_ROLLBACK_TO':
+        return { transaction: 'rollback_to' };
+      default:
+        return null;
+    }
+  }
   return null;
+}
+
+/**
+ * The session changes of a statement text, parsed with PostgreSQL's grammar, for callers that hold
+ * only text (replaying a recording); one per statement, null for those that change nothing.
+ */
+export function sessionChangesOf(text: string): (SessionChange | null)[] {
+  if (text.trim() === '' || text.includes('\u0000')) return [];
+  try {
+    const stmts = (parseSync(text) as unknown as { stmts?: { stmt?: unknown }[] }).stmts ?? [];
+    return stmts.map((s) => sessionChange({ ast: s.stmt ?? null }));
+  } catch {
+    return [];
+  }
 }
 
 function build(text: string): CacheEntry {
@@ -122,29 +178,44 @@ function build(text: string): CacheEntry {
 
 /**
  * Classify the statements of one message in order. A `PREPARE p` earlier in the message is
- * visible to a later `EXECUTE p` (and `DEALLOCATE` removes it), on top of the caller's map.
+ * visible to a later `EXECUTE p` (and `DEALLOCATE` removes it), a `DECLARE c` to a later `FETCH c`
+ * (and `CLOSE` removes it), on top of the caller's maps. (A later statement runs only if the
+ * earlier ones succeeded, so within one message each of them is assumed to.)
  */
-function walkAll(raw: readonly { text: string; ast: unknown }[], callerPrepared: ReadonlyMap<string, SqlAction> | undefined): CacheEntry {
+function walkAll(raw: readonly { text: string; ast: unknown }[], caller: SqlClassifyOptions | undefined): CacheEntry {
   const statements: AnalyzedStatement[] = [];
   let usesPrepared = false;
-  let prepared = callerPrepared;
+  let prepared = caller?.prepared;
+  let cursors = caller?.cursors;
   for (const r of raw) {
     if (r.ast === null) {
       statements.push(r as AnalyzedStatement);
       continue;
     }
-    const { statement, facts } = analyzed(r.text, r.ast, prepared === undefined ? undefined : { prepared });
+    const opts = prepared === undefined && cursors === undefined ? undefined : { ...(prepared ? { prepared } : {}), ...(cursors ? { cursors } : {}) };
+    const { statement, facts } = analyzed(r.text, r.ast, opts);
     usesPrepared ||= facts?.usesPrepared ?? true;
     statements.push(statement);
     const change = sessionChange(r);
-    if (change?.prepare !== undefined && !prepared?.has(change.prepare)) {
+    if (change === null) continue;
+    if (change.prepare !== undefined && !prepared?.has(change.prepare)) {
       // A second PREPARE of a taken name fails in PostgreSQL: the first one stays.
       prepared = new Map(prepared ?? []).set(change.prepare, statement.action);
-    } else if (change?.deallocate !== undefined && prepared !== undefined) {
+    } else if (change.deallocate !== undefined && prepared !== undefined) {
       const local = new Map(prepared);
       if (change.deallocate === null) local.clear();
       else local.delete(change.deallocate);
       prepared = local;
+    } else if (change.declare !== undefined && !cursors?.has(change.declare.name)) {
+      cursors = new Map(cursors ?? []).set(change.declare.name, statement.action);
+    } else if (change.close !== undefined && cursors !== undefined) {
+      const local = new Map(cursors);
+      if (change.close === null) local.clear();
+      else local.delete(change.close);
+      cursors = local;
+    } else if (change.discardAll) {
+      prepared = prepared && new Map();
+      cursors = cursors && new Map();
     }
   }
   return { statements, usesPrepared };

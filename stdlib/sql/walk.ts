@@ -57,7 +57,7 @@ export interface Facts {
   /** AND over every UPDATE/DELETE found: false as soon as one lacks a WHERE. */
   hasWhere: boolean;
   limit: number | null;
-  /** The statement refers to session state (EXECUTE): its facts depend on options.prepared. */
+  /** The statement refers to session state (EXECUTE, FETCH): its facts depend on options.prepared / options.cursors. */
   usesPrepared: boolean;
 }
 
@@ -714,7 +714,16 @@ const STATEMENTS: Record<string, Handler> = {
     w.walk(n.params);
   },
   DeclareCursorStmt: (w, n) => w.walk(n.query),
-  FetchStmt: (w, n) => w.stmtEffect(n.ismove ? 'utility' : 'select'),
+  FetchStmt: (w, n) => {
+    // FETCH and MOVE run the cursor's query (its row locks, its volatile functions): they carry
+    // its facts. A cursor the caller does not know (one opened inside a function) is unknown.
+    w.f.usesPrepared = true;
+    w.stmtEffect(n.ismove ? 'utility' : 'select');
+    const name = str(n.portalname);
+    const cursor = w.options?.cursors?.get(name);
+    if (!cursor) w.unknown(`${n.ismove ? 'MOVE' : 'FETCH'} ${name}: the cursor is not known`);
+    else mergeAction(w, cursor);
+  },
   ClosePortalStmt: 'utility',
   DeallocateStmt: 'utility',
   VariableSetStmt: (w, n) => {

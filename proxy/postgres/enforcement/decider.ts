@@ -2,10 +2,10 @@
 // closed if anything goes wrong. Knows nothing about sockets.
 
 import type { Decision } from '../../../engine/response.ts';
-import type { Identity, Request, RequestContext, Resource, SqlAction, SqlClassifier } from '../../../stdlib/facts.ts';
-import { sessionChange, type AnalyzedStatement, type ParseError, type SqlAnalyzer } from '../../../stdlib/sql/index.ts';
+import type { Identity, Request, RequestContext, Resource, SqlAction, SqlClassifier, SqlClassifyOptions } from '../../../stdlib/facts.ts';
+import { sessionChange, type AnalyzedStatement, type ParseError, type SessionChange, type SqlAnalyzer } from '../../../stdlib/sql/index.ts';
 
-/** The classifier the session needs: facts plus the AST (for PREPARE/DEALLOCATE tracking). */
+/** The classifier the session needs: facts plus the AST (for tracking prepared statements and cursors). */
 export type SessionClassifier = SqlClassifier & SqlAnalyzer;
 
 /** What the session needs of a compiled policy (engine/index.ts `PreparedPolicy`). */
@@ -23,10 +23,12 @@ export interface DecisionContext {
 export interface StatementVerdict {
   action: SqlAction;
   decision: Decision;
-  /** A SQL-level PREPARE (its name) or DEALLOCATE (a name, or null for ALL) in this statement. */
-  change?: { prepare?: string; deallocate?: string | null } | null;
+  /** How the statement changes the session's prepared statements and cursors (stdlib `sessionChange`). */
+  change?: SessionChange | null;
   /** PostgreSQL's grammar refused the text: what the parser said (for the refusal's ErrorResponse). */
   parseError?: ParseError;
+  /** The text whose lineage masks the statement's rows, when not its own (a FETCH: its cursor's query). */
+  lineageText?: string;
 }
 
 const NO_MASKS = { columns: [], detectors: [] };
@@ -63,7 +65,8 @@ export function decideStatements(
   policy: PolicyEvaluator | undefined,
   ctx: DecisionContext,
   text: string,
-  prepared: ReadonlyMap<string, SqlAction> | undefined,
+  /** The session's prepared statements and cursors (what EXECUTE and FETCH run). */
+  names: SqlClassifyOptions | undefined,
   /** The session's name resolution (search_path, temporary tables): the statements' actions with unqualified names resolved. */
   resolve?: (statements: readonly AnalyzedStatement[]) => SqlAction[],
 ): StatementVerdict[] {
@@ -71,7 +74,7 @@ export function decideStatements(
   let changes: StatementVerdict['change'][];
   let parseErrors: (ParseError | undefined)[];
   try {
-    const analyzed = classifier.analyze(text, prepared && prepared.size > 0 ? { prepared } : undefined);
+    const analyzed = classifier.analyze(text, names);
     actions = resolve ? resolve(analyzed) : analyzed.map((a) => a.action);
     changes = analyzed.map((a) => sessionChange(a));
     parseErrors = analyzed.map((a) => a.parseError);
@@ -133,32 +136,4 @@ export function refusalText(v: StatementVerdict): { message: string; detail?: st
     return { ...block, detail: `${block.detail ? `${block.detail}; ` : ''}the statement is unknown: ${v.action.reason}` };
   }
   return { message: `hoop: ${v.parseError.message}`, detail: `not forwarded: ${block.message.replace(/^hoop: /, '')}`, sqlstate: '42601', position: v.parseError.position };
-}
-
-/**
- * SQL-level PREPARE/DEALLOCATE tracking for a statement being forwarded, so `EXECUTE name` is
- * decided by what `name` holds. The session passes the change the classifier read from the AST
- * (stdlib `sessionChange`); callers without an AST (replay) get it from the statement text.
- */
-export function trackPrepared(prepared: Map<string, SqlAction>, action: SqlAction, change: StatementVerdict['change'] = changeFromText(action.text)): void {
-  if (!change) return;
-  if (change.prepare !== undefined) {
-    // A second PREPARE of a taken name fails upstream; the first one stays what EXECUTE runs.
-    if (!prepared.has(change.prepare)) prepared.set(change.prepare, action);
-  } else if (change.deallocate !== undefined) {
-    if (change.deallocate === null) prepared.clear();
-    else prepared.delete(change.deallocate);
-  }
-}
-
-const PREPARE_RE = /^\s*prepare\s+(?:"((?:[^"]|"")+)"|([A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*))/i;
-const DEALLOCATE_RE = /^\s*deallocate\s+(?:prepare\s+)?(?:"((?:[^"]|"")+)"|([A-Za-z_\u0080-\uffff][\w$\u0080-\uffff]*))\s*;?\s*$/i;
-
-function changeFromText(text: string): StatementVerdict['change'] {
-  const p = PREPARE_RE.exec(text);
-  if (p) return { prepare: p[1] !== undefined ? p[1].replace(/""/g, '"') : p[2]!.toLowerCase() };
-  const d = DEALLOCATE_RE.exec(text);
-  if (!d) return null;
-  if (d[2] !== undefined && d[2].toLowerCase() === 'all') return { deallocate: null };
-  return { deallocate: d[1] !== undefined ? d[1].replace(/""/g, '"') : d[2]!.toLowerCase() };
 }

@@ -26,7 +26,7 @@ import type { Identity, SqlAction } from '../../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, AuditOutcome, AuditRecordInput, MaskPlan, SessionRecording } from '../../ports.ts';
 import { isLoopback } from '../../config.ts';
 import { DEFAULT_LIMITS, type GatewayLimits } from '../../limits.ts';
-import { decideStatements, refusalText, gatewayBlock, trackPrepared, worstVerdict, type DecisionContext, type StatementVerdict } from '../enforcement/decider.ts';
+import { decideStatements, refusalText, gatewayBlock, worstVerdict, type DecisionContext, type StatementVerdict } from '../enforcement/decider.ts';
 import { BackendCode, decodeBackend, encodeBackend, encodeDataRow, errorField, gatewayError, gatewayNotice, type Field, type TransactionStatus } from '../wire/backend.ts';
 import { Framer, type Frame } from '../wire/framer.ts';
 import { decodeFrontend, decodePasswordBody, encodeFrontend, FrontendCode } from '../wire/frontend.ts';
@@ -42,6 +42,8 @@ import { connectUpstream } from './upstream.ts';
 import { oversizeMessage, parseStatementName, statementSize } from './statement-limit.ts';
 import { endsSession } from './upstream-fatal.ts';
 import { clientHead, clientStreaming, serverStreaming } from './streaming.ts';
+import { settle, type Ticket } from './name-ledger.ts';
+import { ServerNames } from './server-names.ts';
 import { APPROVAL_OPTION, readOptions, refusedStartupSetting, upstreamOptions, type StartupSetting } from './startup-settings.ts';
 import { SessionNames, startupPathRisk } from './search-path.ts';
 
@@ -59,6 +61,10 @@ interface DecidedStatement {
   approval?: StatementVerdict;
   /** Its parameter types as the server described them (to show binary values to an approver). */
   describedTypes?: number[];
+  /** How running it changes prepared statements and cursors (PREPARE, DECLARE, CLOSE, COMMIT...). */
+  change?: StatementVerdict['change'];
+  /** The text whose lineage masks its rows, when not its own (a FETCH: its cursor's query). */
+  lineageText?: string;
 }
 
 /**
@@ -81,13 +87,15 @@ interface Run {
   rows: number;
   /** Masking plan for its rows (null: rows pass untouched). */
   plan: MaskPlan | null;
+  /** Its pending effect on prepared statement and cursor names, confirmed at its CommandComplete. */
+  names?: Ticket[];
 }
 
 type Expect =
-  | { k: 'query'; runs: Run[]; idx: number; blocked?: Buffer }
-  | { k: 'parse'; blocked?: Buffer; stmt?: DecidedStatement }
-  | { k: 'bind'; blocked?: Buffer; stmt?: DecidedStatement }
-  | { k: 'close' }
+  | { k: 'query'; runs: Run[]; idx: number; blocked?: Buffer; names?: Ticket[] }
+  | { k: 'parse'; blocked?: Buffer; stmt?: DecidedStatement; names?: Ticket[] }
+  | { k: 'bind'; blocked?: Buffer; stmt?: DecidedStatement; names?: Ticket[] }
+  | { k: 'close'; names?: Ticket[] }
   | { k: 'sync' }
   | { k: 'describe'; hidden?: Run; statement?: DecidedStatement }
   | { k: 'execute'; run: Run }
@@ -203,11 +211,12 @@ export class PgSession {
   private schemaChangedInTx = false;
   /** Extended protocol: after a refused message, drop everything until Sync. */
   private discarding = false;
-  private readonly statements = new Map<string, DecidedStatement>();
-  private readonly portals = new Map<string, DecidedStatement | undefined>();
-  private readonly preparedSql = new Map<string, SqlAction>();
   /** The session's search_path and temporary tables, followed to resolve unqualified names (search-path.ts). */
   private names: SessionNames | undefined;
+  /** Prepared statements and portals (cursors) as the server has them, for both protocols. */
+  private readonly serverNames = new ServerNames<DecidedStatement>();
+  /** An ErrorResponse arrived since the last ReadyForQuery (an implicit transaction rolled back). */
+  private errorSinceReady = false;
   /** The masking plan for rows now arriving, or null (fast path). */
   private plan: MaskPlan | null = null;
   /** A mask plan refused the current result: drop its rows, end it with this error. */
@@ -714,12 +723,13 @@ export class PgSession {
         if (this.tokenExpired()) return;
         const [portal, p] = readCString(f.raw, 5);
         const [stmt] = readCString(f.raw, p);
-        const decided = this.statements.get(stmt);
+        const found = this.serverNames.prepared.lookup(stmt);
+        if (found.t === 'ambiguous') return this.afterNamesSettle(f);
+        const decided = found.t === 'known' && found.entry.via === 'protocol' ? found.entry.stmt : undefined;
         if (!decided) {
           // A statement the gateway never decided (e.g. made by SQL-level PREPARE, which shares the
           // protocol's namespace): running it would skip the policy and the masks. The upstream
           // fails a Bind of a name that cannot exist in its place, and discards to Sync.
-          this.portals.delete(portal);
           const message = `hoop: blocked: prepared statement "${stmt}" was not prepared through the extended protocol of this session`;
           return this.auditRefusedMessage(message).then(() => {
             this.pushExpect({ k: 'bind', blocked: gatewayError('ERROR', '42501', message) });
@@ -733,8 +743,7 @@ export class PgSession {
           if (f.raw.length + f.rest <= this.limits.maxMessageSize) return this.clientFramer.whole();
           return this.refuseBind(portal, gatewayError('ERROR', '54000', `hoop: blocked: the parameters of a statement that needs approval may not exceed ${this.limits.maxMessageSize} bytes (limits.max_message_size)`));
         }
-        this.portals.set(portal, decided);
-        this.pushExpect({ k: 'bind', stmt: decided });
+        this.pushExpect({ k: 'bind', stmt: decided, names: this.serverNames.cursors.bind(portal, decided) });
         this.upOut.pass(f.raw);
         this.clientPieces = true;
         return;
@@ -743,8 +752,20 @@ export class PgSession {
         if (this.discarding) return;
         if (this.tokenExpired()) return;
         const [portal] = readCString(f.raw, 5);
-        const stmt = this.portals.get(portal);
-        const run: Run = { stmt, protocol: 'extended', started: performance.now(), rows: 0, plan: null };
+        const found = this.serverNames.cursors.lookup(portal);
+        if (found.t === 'ambiguous') return this.afterNamesSettle(f);
+        const stmt = found.t === 'known' && found.entry.via === 'protocol' ? found.entry.stmt : undefined;
+        if (!stmt) {
+          // A portal the gateway never saw bound (a SQL cursor, one opened by a function, one the
+          // server already closed): its rows would run undecided. Refused like an unknown statement.
+          const message = `hoop: blocked: portal "${portal}" was not bound through the extended protocol of this session`;
+          return this.auditRefusedMessage(message).then(() => {
+            this.pushExpect({ k: 'bind', blocked: gatewayError('ERROR', '42501', message) });
+            this.upOut.push(encodeFrontend({ name: 'execute', portal: blockedText(), maxRows: 0 }));
+            this.discarding = true;
+          });
+        }
+        const run: Run = { stmt, protocol: 'extended', started: performance.now(), rows: 0, plan: null, names: this.serverNames.statement(stmt) };
         this.names?.forward([stmt?.action]);
         if (stmt?.masked) {
           // Rows of a masked statement need its RowDescription: ask for it ourselves and keep the answer.
@@ -758,7 +779,8 @@ export class PgSession {
       case FrontendCode.Describe: {
         if (this.discarding) return;
         // A statement Describe: its ParameterDescription tells the types an approver's view decodes.
-        const st = f.raw[5] === 0x53 ? this.statements.get(readCString(f.raw, 6)[0]) : undefined;
+        const named = f.raw[5] === 0x53 ? this.serverNames.prepared.lookup(readCString(f.raw, 6)[0]) : undefined;
+        const st = named?.t === 'known' && named.entry.via === 'protocol' ? named.entry.stmt : undefined;
         this.pushExpect(st?.approval ? { k: 'describe', statement: st } : { k: 'describe' });
         this.upOut.pass(f.raw);
         return;
@@ -766,11 +788,8 @@ export class PgSession {
       case FrontendCode.Close: {
         if (this.discarding) return;
         const d = decodeFrontend(f);
-        if (d.ok && d.message.name === 'close') {
-          if (d.message.target === 'S') this.statements.delete(d.message.objectName);
-          else this.portals.delete(d.message.objectName);
-        }
-        this.pushExpect({ k: 'close' });
+        const names = d.ok && d.message.name === 'close' ? (d.message.target === 'S' ? this.serverNames.prepared : this.serverNames.cursors).close(d.message.objectName) : undefined;
+        this.pushExpect({ k: 'close', ...(names ? { names } : {}) });
         this.upOut.pass(f.raw);
         return;
       }
@@ -778,6 +797,7 @@ export class PgSession {
         this.discarding = false;
         this.names?.boundary();
         this.pushExpect({ k: 'sync' });
+        this.serverNames.endBatch();
         this.upOut.pass(f.raw);
         return;
       case FrontendCode.Flush:
@@ -833,10 +853,11 @@ export class PgSession {
     }
     this.names?.forward(verdicts.map((v) => v.action));
     this.names?.boundary();
-    for (const v of verdicts) trackPrepared(this.preparedSql, v.action, v.change ?? null);
-    const runs: Run[] = enforced.statements.map((stmt) => ({ stmt, protocol: 'simple', started: t0, rows: 0, plan: null }));
+    const names = this.serverNames.query();
+    const runs: Run[] = enforced.statements.map((stmt) => ({ stmt, protocol: 'simple', started: t0, rows: 0, plan: null, names: this.serverNames.statement(stmt) }));
     if (runs.length === 0) runs.push({ stmt: undefined, protocol: 'simple', started: t0, rows: 0, plan: null });
-    this.pushExpect({ k: 'query', runs, idx: 0 });
+    this.pushExpect({ k: 'query', runs, idx: 0, names });
+    this.serverNames.endBatch();
     this.upOut.pass(f.raw);
   }
 
@@ -868,7 +889,7 @@ export class PgSession {
     const params = Array.from({ length: call.args }, (_, i) => `$${i + 1}`).join(', ');
     const text = `SELECT ${quoteIdent(fn.schema)}.${quoteIdent(fn.name)}(${params})`;
     const t0 = performance.now();
-    const verdicts = decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.preparedSql).map((v) =>
+    const verdicts = decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.serverNames.options).map((v) =>
       hasMasks(v.decision) ? { ...v, decision: gatewayBlock('a function call cannot be masked: its result does not come back as rows (use SELECT)') } : v,
     );
     const enforced = await this.enforce(verdicts, text, 'simple', t0);
@@ -878,6 +899,7 @@ export class PgSession {
     this.names?.forwardOpaque(`function ${fn.schema}.${fn.name} was called by OID (FunctionCall)`);
     this.names?.boundary();
     this.pushExpect({ k: 'function', run: { stmt, protocol: 'simple', started: t0, rows: 0, plan: null } });
+    this.serverNames.endBatch();
     this.upOut.pass(f.raw);
   }
 
@@ -893,8 +915,7 @@ export class PgSession {
     const error = gatewayError('ERROR', '54000', message);
     if (f.code === FrontendCode.Query) return this.blockSimple(error);
     const statement = parseStatementName(f.raw) ?? '';
-    if (statement === '') this.statements.delete(statement);
-    this.pushExpect({ k: 'parse', blocked: error });
+    this.pushExpect({ k: 'parse', blocked: error, names: this.serverNames.prepared.parse(statement, undefined) });
     this.upOut.push(encodeFrontend({ name: 'parse', statement, text: blockedText(), paramTypes: [] }));
     this.discarding = true;
   }
@@ -904,16 +925,29 @@ export class PgSession {
    * (the session's search_path and temporary tables over the catalog).
    */
   private async decide(text: string): Promise<StatementVerdict[]> {
+    // A prepared statement or cursor name that holds different things until earlier batches are answered.
+    const unsettled = this.serverNames.settledIfAmbiguous();
+    if (unsettled) await unsettled;
     const names = this.names;
-    if (names) await names.prepare(this.svc.classifier.analyze(text, this.preparedSql.size > 0 ? { prepared: this.preparedSql } : undefined));
-    return decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.preparedSql, names ? (a) => names.resolve(a) : undefined);
+    if (names) await names.prepare(this.svc.classifier.analyze(text, this.serverNames.options));
+    return this.serverNames.lineageTexts(decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.serverNames.options, names ? (a) => names.resolve(a) : undefined));
   }
 
   /** A refused simple Query (or FunctionCall): the upstream fails a harmless text in its place. */
   private blockSimple(error: Buffer): void {
     this.names?.boundary();
-    this.pushExpect({ k: 'query', runs: [], idx: 0, blocked: error });
+    // The stand-in is a Query too: the server drops the unnamed statement and portal for it.
+    this.pushExpect({ k: 'query', runs: [], idx: 0, blocked: error, names: this.serverNames.query() });
+    this.serverNames.endBatch();
     this.upOut.push(encodeFrontend({ name: 'query', text: blockedText() }));
+  }
+
+  private afterNamesSettle(f: Frame): Promise<void> {
+    // The frame's bytes may be the framer's buffer, reused while this waits (a long Bind: its head).
+    const copy: Frame = { ...f, raw: Buffer.from(f.raw) };
+    return this.serverNames.settled().then(async () => {
+      if (!this.ended) await this.onClientMessage(copy);
+    });
   }
 
   private async onParse(f: Frame): Promise<void> {
@@ -932,19 +966,17 @@ export class PgSession {
     if (!enforced.ok) {
       // PostgreSQL drops the unnamed statement before parsing; a named one that exists survives
       // the failed Parse upstream, so its decision stays too.
-      if (statement === '') this.statements.delete(statement);
-      this.pushExpect({ k: 'parse', blocked: enforced.error });
+      this.pushExpect({ k: 'parse', blocked: enforced.error, names: this.serverNames.prepared.parse(statement, undefined) });
       this.upOut.push(encodeFrontend({ name: 'parse', statement, text: blockedText(), paramTypes: [] }));
       this.discarding = true;
       return;
     }
     const first = enforced.statements[0];
     const decided: DecidedStatement = first
-      ? { text, action: first.action, decision: first.decision, masked: enforced.statements.some((s) => s.masked), paramTypes, approvalId: first.approvalId, auditSeq: first.auditSeq, ...(perBind ? { approval: perBind } : {}) }
+      ? { text, action: first.action, decision: first.decision, masked: enforced.statements.some((s) => s.masked), paramTypes, approvalId: first.approvalId, auditSeq: first.auditSeq, change: first.change, ...(first.lineageText !== undefined ? { lineageText: first.lineageText } : {}), ...(perBind ? { approval: perBind } : {}) }
       : { text, action: undefined, decision: undefined, masked: false, paramTypes };
-    for (const v of verdicts) trackPrepared(this.preparedSql, v.action, v.change ?? null);
-    this.statements.set(statement, decided);
-    this.pushExpect({ k: 'parse', stmt: decided });
+    // The name holds this statement once the server says ParseComplete (42P05 keeps the first one).
+    this.pushExpect({ k: 'parse', stmt: decided, names: this.serverNames.prepared.parse(statement, decided) });
     this.upOut.pass(f.raw);
   }
 
@@ -970,8 +1002,7 @@ export class PgSession {
     if (this.ended) return;
     if (a.ok && seq !== undefined) {
       const approved: DecidedStatement = { ...decided, approvalId: a.id, auditSeq: seq };
-      this.portals.set(portal, approved);
-      this.pushExpect({ k: 'bind', stmt: approved });
+      this.pushExpect({ k: 'bind', stmt: approved, names: this.serverNames.cursors.bind(portal, approved) });
       this.upOut.pass(f.raw);
       return;
     }
@@ -985,7 +1016,6 @@ export class PgSession {
 
   /** As for a Bind of an undecided statement: the upstream fails a Bind of a name that cannot exist, and discards to Sync. */
   private refuseBind(portal: string, error: Buffer): void {
-    this.portals.delete(portal);
     this.pushExpect({ k: 'bind', blocked: error });
     this.upOut.push(encodeFrontend({ name: 'bind', portal, statement: blockedText(), paramFormats: [], params: [], resultFormats: [] }));
     this.discarding = true;
@@ -1053,7 +1083,7 @@ export class PgSession {
         if (!masker) pre = { ok: false, reason: 'masking is required but no masker is configured' };
         else {
           try {
-            pre = await masker.precheck({ resource: this.routed!.resource, statementText: v.action.text, masks: v.decision.masks });
+            pre = await masker.precheck({ resource: this.routed!.resource, statementText: v.lineageText ?? v.action.text, masks: v.decision.masks });
           } catch (e) {
             pre = { ok: false, reason: `masking precheck failed: ${(e as Error).message}` };
           }
@@ -1098,6 +1128,8 @@ export class PgSession {
         masked: hasMasks(v.decision),
         ...(approvalId ? { approvalId } : {}),
         auditSeq: seqs[i]!,
+        change: v.change ?? null,
+        ...(v.lineageText !== undefined ? { lineageText: v.lineageText } : {}),
       })),
     };
   }
@@ -1212,10 +1244,19 @@ export class PgSession {
           if (!e) break;
           this.popExpect();
           if (e.k === 'function') this.finishRun(e.run, e.error === undefined ? 'executed' : 'failed', e.error);
+          // Name changes never answered did not happen; a Query that got here ran (and dropped the unnamed ones).
+          if (e.k === 'query') {
+            settle(e.names, true);
+            for (const r of e.runs) settle(r.names, false);
+          } else if (e.k === 'execute') settle(e.run.names, false);
+          else if (e.k !== 'sync' && e.k !== 'function' && e.k !== 'describe') settle(e.names, false);
           if (e.k === 'query' || e.k === 'sync' || e.k === 'function') break;
         }
         this.txStatus = String.fromCharCode(f.raw[5]!) as TransactionStatus;
         this.names?.ready(this.txStatus);
+        // Outside a transaction block: its portals are gone (a WITH HOLD cursor survives a commit).
+        if (this.txStatus === 'I') this.serverNames.cursors.transactionEnded(this.errorSinceReady ? 'rollback' : 'commit');
+        this.errorSinceReady = false;
         if (this.txStatus === 'I' && this.schemaChangedInTx) {
           // Committed or rolled back: the catalog the masker reads is current again.
           this.schemaChangedInTx = false;
@@ -1230,10 +1271,15 @@ export class PgSession {
         return this.onUpstreamError(f);
       case BackendCode.ParseComplete:
       case BackendCode.BindComplete:
-      case BackendCode.CloseComplete:
-        if (this.headExpect()) this.popExpect();
+      case BackendCode.CloseComplete: {
+        const e = this.headExpect();
+        if (e) {
+          if (e.k === 'parse' || e.k === 'bind' || e.k === 'close') settle(e.names, true);
+          this.popExpect();
+        }
         this.downOut.pass(f.raw);
         return;
+      }
       case BackendCode.RowDescription:
         return this.onRowDescription(f);
       case BackendCode.NoticeResponse:
@@ -1284,6 +1330,8 @@ export class PgSession {
       this.popExpect();
     }
     this.names?.completed(run?.stmt?.action, f.code === BackendCode.CommandComplete ? readCString(f.raw, 5)[0] : '');
+    // The statement ran: what it did to prepared statements and cursors is now the server's state.
+    if (run?.names) settle(run.names, f.code === BackendCode.CommandComplete, f.code === BackendCode.CommandComplete ? readCString(f.raw, 5)[0] : undefined);
     if (this.suppressed !== undefined) {
       // A refused mask plan: the rows were dropped, the client gets the reason instead.
       this.downOut.push(gatewayError('ERROR', '42501', `hoop: blocked: ${this.suppressed}`));
@@ -1310,9 +1358,12 @@ export class PgSession {
     // A FATAL is relayed as the server sent it, even in place of a refusal: the session is over.
     const fatal = endsSession(f);
     if (fatal) this.upstreamSaidFatal = true;
+    this.errorSinceReady = true;
     if (e && (e.k === 'query' || e.k === 'parse' || e.k === 'bind') && e.blocked && !fatal) {
       // The stand-in for a refused statement failed as intended: the client sees the real reason.
       this.downOut.push(e.blocked);
+      // A refused Parse of the unnamed statement still dropped it upstream.
+      if (e.k === 'parse') settle(e.names, true);
       if (e.k !== 'query') this.popExpect();
       return;
     }
@@ -1322,6 +1373,7 @@ export class PgSession {
     if (e?.k === 'query') {
       const run = e.runs[e.idx];
       if (run) this.finishRun(run, 'failed', msg);
+      // The failed statement and the rest of the message changed no names (settled at ReadyForQuery).
       e.idx = e.runs.length; // the rest of the message does not run
     } else if (e?.k === 'function') {
       e.error = msg;
@@ -1330,8 +1382,11 @@ export class PgSession {
       for (;;) {
         const h = this.headExpect();
         if (!h || h.k === 'sync') break;
-        if (h.k === 'execute') this.finishRun(h.run, 'failed', msg);
-        else if (h.k === 'describe' && h.hidden) this.finishRun(h.hidden, 'failed', msg);
+        if (h.k === 'execute') {
+          this.finishRun(h.run, 'failed', msg);
+          settle(h.run.names, false);
+        } else if (h.k === 'describe' && h.hidden) this.finishRun(h.hidden, 'failed', msg);
+        else if (h.k === 'parse' || h.k === 'bind' || h.k === 'close') settle(h.names, false);
         this.popExpect();
       }
     }
@@ -1364,7 +1419,7 @@ export class PgSession {
       this.downOut.pass(f.raw);
       return;
     }
-    return maskServerText(Buffer.from(f.raw), { masker: this.svc.masker, resource: this.routed!.resource, statementText: stmt.text, masks: stmt.decision.masks }).then((out) => {
+    return maskServerText(Buffer.from(f.raw), { masker: this.svc.masker, resource: this.routed!.resource, statementText: stmt.lineageText ?? stmt.text, masks: stmt.decision.masks }).then((out) => {
       if (out) this.downOut.push(out);
     });
   }
@@ -1397,7 +1452,7 @@ export class PgSession {
     else {
       const fields: Field[] = d.message.fields;
       try {
-        plan = await this.svc.masker.plan({ resource: this.routed!.resource, statementText: stmt.text, fields, masks: stmt.decision!.masks });
+        plan = await this.svc.masker.plan({ resource: this.routed!.resource, statementText: stmt.lineageText ?? stmt.text, fields, masks: stmt.decision!.masks });
       } catch (e) {
         plan = { ok: false, reason: `masking failed: ${(e as Error).message}` };
       }

@@ -1,0 +1,112 @@
+// The session's portals, as the server has them. One namespace for both protocols: a protocol Bind
+// to portal P and SQL `DECLARE P CURSOR` make the same server object, which a protocol Execute or
+// a SQL FETCH/MOVE can run and a protocol Close or SQL CLOSE can end. A portal is known once the
+// server confirms it (BindComplete, DECLARE's CommandComplete) and ends at Close/CLOSE/CLOSE ALL,
+// DISCARD ALL, the end of its transaction (a WITH HOLD cursor survives its transaction's commit),
+// and, conservatively, at ROLLBACK TO SAVEPOINT (the gateway does not follow savepoints: a cursor
+// it forgets is refused, never run undecided).
+//
+// What the gateway cannot see — a cursor opened inside a function — is not known, so a FETCH of it
+// is `unknown` and an Execute of it is refused.
+
+import type { SqlAction } from '../../../stdlib/facts.ts';
+import type { SessionChange } from '../../../stdlib/sql/index.ts';
+import { NameLedger, type Lookup, type Ticket } from './name-ledger.ts';
+import { ActionView } from './prepared-names.ts';
+
+/**
+ * A portal: bound through the extended protocol (its statement as decided at Parse), or a SQL
+ * cursor (the DECLARE's action, whose facts a FETCH carries, and its text, whose lineage masks the
+ * rows a FETCH returns).
+ */
+export type PortalEntry<S> =
+  | { via: 'protocol'; stmt: S; hold: false; committed: false }
+  | { via: 'sql'; action: SqlAction; text: string; hold: boolean; committed: boolean };
+
+export class CursorNames<S extends { action: SqlAction | undefined }> {
+  private readonly ledger = new NameLedger<PortalEntry<S>>();
+  /** What `FETCH name` runs, for the classifier (`options.cursors`). */
+  readonly view: ReadonlyMap<string, SqlAction>;
+
+  constructor() {
+    this.view = new ActionView(this.ledger, (e) => (e.via === 'protocol' ? e.stmt.action : e.action));
+  }
+
+  lookup(name: string): Lookup<PortalEntry<S>> {
+    return this.ledger.lookup(name);
+  }
+
+  /** A Bind was forwarded. Binding the unnamed portal replaces it. */
+  bind(portal: string, stmt: S): Ticket[] {
+    const tickets = portal === '' ? [this.ledger.drop('')] : [];
+    tickets.push(this.ledger.set(portal, { via: 'protocol', stmt, hold: false, committed: false }));
+    return tickets;
+  }
+
+  /** A protocol Close of a portal. */
+  close(name: string): Ticket[] {
+    return [this.ledger.drop(name)];
+  }
+
+  /** A simple Query runs in the unnamed portal, which it replaces and drops. */
+  query(): Ticket[] {
+    return [this.ledger.drop('')];
+  }
+
+  /** The SQL statement's effect on cursors, pending its CommandComplete. */
+  sql(change: SessionChange | null | undefined, action: SqlAction, text: string): Ticket[] {
+    if (!change) return [];
+    if (change.declare !== undefined) return [this.ledger.set(change.declare.name, { via: 'sql', action, text, hold: change.declare.hold, committed: false })];
+    if (change.close !== undefined) return [change.close === null ? this.ledger.dropWhere(() => true) : this.ledger.drop(change.close)];
+    if (change.discardAll) return [this.ledger.dropWhere(() => true)];
+    if (change.transaction !== undefined) {
+      // Projected as a rollback (which ends more); once answered, the tag says what happened
+      // (COMMIT of a failed transaction answers ROLLBACK).
+      const pending = this.ledger.dropWhere(endsAtRollback);
+      const how = change.transaction;
+      return [
+        {
+          confirm: (tag) => {
+            pending.discard();
+            this.transactionEnded(how === 'commit' && tag === 'COMMIT' ? 'commit' : 'rollback');
+          },
+          discard: () => pending.discard(),
+        },
+      ];
+    }
+    return [];
+  }
+
+  /**
+   * The server ended a transaction: at a transaction statement's CommandComplete (`rollback`: its
+   * tag says ROLLBACK, or ROLLBACK TO), or at a ReadyForQuery that is outside any transaction.
+   */
+  transactionEnded(how: 'commit' | 'rollback'): void {
+    if (how === 'rollback') {
+      this.ledger.dropConfirmed(endsAtRollback);
+      return;
+    }
+    this.ledger.dropConfirmed((_, e) => !e.hold);
+    this.ledger.dropConfirmed((_, e) => {
+      if (e.hold) e.committed = true;
+      return false;
+    });
+  }
+
+  endBatch(): void {
+    this.ledger.endBatch();
+  }
+
+  anyAmbiguous(): boolean {
+    return this.ledger.anyAmbiguous();
+  }
+
+  settled(): Promise<void> {
+    return this.ledger.settled();
+  }
+}
+
+/** A rollback ends every portal of the transaction; a WITH HOLD cursor committed earlier stays. */
+function endsAtRollback(_: string, e: PortalEntry<unknown>): boolean {
+  return !(e.hold && e.committed);
+}
