@@ -69,3 +69,14 @@ function withheld(fields: ErrorFields, reason: string): ErrorFields {
   if (!fields.some(([c]) => c === 'M')) out.push(['M', `hoop: the server's message is withheld (SQLSTATE ${sqlstate}): ${reason}`], ['D', DETAIL]);
   return out;
 }
+
+/**
+ * The error text the audit log and the recording keep for a failed statement: the server's message,
+ * or for a masked statement only its SQLSTATE (the message could quote a masked value, and results
+ * are recorded only masked).
+ */
+export function recordedErrorText(fields: ErrorFields | undefined, masked: boolean): string {
+  if (!fields) return 'error';
+  if (masked) return `the server's message is withheld (SQLSTATE ${errorField(fields, 'C') ?? 'XX000'})`;
+  return errorField(fields, 'M') ?? 'error';
+}

@@ -33,7 +33,7 @@ import { decodeFrontend, decodePasswordBody, encodeFrontend, FrontendCode } from
 import { decodeStartup } from '../wire/startup.ts';
 import { Reader } from '../wire/writer.ts';
 import { decisionMasksField } from '../../recording/format.ts';
-import { maskServerText } from './masked-errors.ts';
+import { maskServerText, recordedErrorText } from './masked-errors.ts';
 import { boundParams, type BoundParams } from '../enforcement/bind-params.ts';
 import { Outbox } from './outbox.ts';
 import type { RoutedResource, SessionServices } from './services.ts';
@@ -1369,7 +1369,7 @@ export class PgSession {
     }
     const stmt = this.statementInFlight();
     const d = decodeBackend(f);
-    const msg = d.ok && d.message.name === 'error' ? (errorField(d.message.fields, 'M') ?? 'error') : 'error';
+    const msg = recordedErrorText(d.ok && d.message.name === 'error' ? d.message.fields : undefined, stmt?.masked === true);
     if (e?.k === 'query') {
       const run = e.runs[e.idx];
       if (run) this.finishRun(run, 'failed', msg);
