@@ -51,7 +51,7 @@ export function register(program: Command): void {
         const r = await client.decide(id, decision, o.reason);
         if (!r.ok) return refused(r, o.json);
         if (o.json) process.stdout.write(jsonForTerminal(shape(r.value), 2) + '\n');
-        else process.stdout.write(`${esc(r.value.id)}: ${r.value.status} (${esc(r.value.sub)} on ${esc(r.value.resource)})\n`);
+        else process.stdout.write(`${esc(r.value.id)}: ${esc(r.value.status)} (${esc(r.value.sub)} on ${esc(r.value.resource)})\n`);
       });
   }
 }
@@ -77,9 +77,9 @@ function shape(a: ApprovalRecord): Record<string, unknown> {
 /** Human output: every field that came from a token, a client or an approver is escaped (terminal-text.ts). */
 function render(a: ApprovalRecord): string {
   const who = a.actor ? `${esc(a.sub)} (for ${esc(a.actor)})` : esc(a.sub);
-  const decided = a.decided_by ? `, ${a.status} by ${esc(a.decided_by)}${a.reason ? `: ${esc(a.reason)}` : ''}` : '';
+  const decided = a.decided_by ? `, ${esc(a.status)} by ${esc(a.decided_by)}${a.reason ? `: ${esc(a.reason)}` : ''}` : '';
   const params = (a.params ?? []).map((p, i) => `    $${i + 1} = ${paramText(p)}\n`).join('');
-  return `${esc(a.id)}  ${a.status}  ${who} on ${esc(a.resource)}, approvers ${esc(a.approvers.join(', '))}, expires ${esc(a.expires_at)}${decided}\n    ${oneLine(a.statement)}\n${params}`;
+  return `${esc(a.id)}  ${esc(a.status)}  ${who} on ${esc(a.resource)}, approvers ${esc(a.approvers.join(', '))}, expires ${esc(a.expires_at)}${decided}\n    ${oneLine(a.statement)}\n${params}`;
 }
 
 /** A bound value as a SQL literal would show it (quotes doubled, controls escaped), with how it was sent. */
