@@ -303,12 +303,18 @@ CREATE POLICY p_notice ON rls_notice USING (peek(secret));
 CREATE TABLE trig_log (id int);
 CREATE FUNCTION trig_leak() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'row for %', (SELECT secret FROM rls_notice LIMIT 1); END $$;
 CREATE TRIGGER t_leak BEFORE INSERT ON trig_log FOR EACH ROW EXECUTE FUNCTION trig_leak();
+CREATE TABLE plain_secret (secret text);
+INSERT INTO plain_secret VALUES ('${SECRET}');
+CREATE TABLE trig_deferred (id int);
+CREATE FUNCTION trig_notice() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE NOTICE 'committing %', (SELECT secret FROM plain_secret LIMIT 1); RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER t_deferred AFTER INSERT ON trig_deferred DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION trig_notice();
 `;
   const COLUMN_MASKS = `${ALLOW_EVERYTHING}
 rule mask_secrets {
   match sql ${ALL_KINDS}
   mask column "rls_cast.secret" with redact
   mask column "rls_notice.secret" with redact
+  mask column "plain_secret.secret" with redact
 }
 `;
   // Content detectors only: error text goes through them like row values.
@@ -380,6 +386,12 @@ rule detect {
         const trigger = await run(c, 'INSERT INTO trig_log VALUES (1)', extended);
         expect(trigger.bytes.includes(secret)).toBe(false);
         expect(trigger.errors[0]!.C).toBe('P0001');
+
+        // A deferred trigger's notice comes at the implicit COMMIT (the extended protocol: at Sync).
+        const deferred = await run(c, 'INSERT INTO trig_deferred VALUES (1)', extended);
+        expect(deferred.bytes.includes(secret)).toBe(false);
+        expect(deferred.errors).toEqual([]);
+        expect(deferred.notices[0]!.M).toContain('withheld');
 
         // A statement that reads no masked column keeps the server's own message.
         const clear = await run(c, "SELECT 'abc'::int", extended);

@@ -219,6 +219,8 @@ export class PgSession {
   private errorSinceReady = false;
   /** The masking plan for rows now arriving, or null (fast path). */
   private plan: MaskPlan | null = null;
+  /** The last masked statement that ran since the last ReadyForQuery (errors and notices at Sync are about it). */
+  private maskedSinceReady: DecidedStatement | undefined;
   /** A mask plan refused the current result: drop its rows, end it with this error. */
   private suppressed: string | undefined;
   /** The pieces of the streamed message now arriving are relayed (else dropped); see streaming.ts. */
@@ -1238,6 +1240,7 @@ export class PgSession {
       case BackendCode.PortalSuspended:
         return this.onCommandDone(f);
       case BackendCode.ReadyForQuery: {
+        this.maskedSinceReady = undefined;
         // Everything up to the Query/Sync this answers is settled.
         for (;;) {
           const e = this.headExpect();
@@ -1409,7 +1412,8 @@ export class PgSession {
       case 'bind':
         return e.stmt;
       default:
-        return undefined;
+        // A Sync's implicit COMMIT runs deferred triggers: about the masked statement run before it.
+        return this.maskedSinceReady;
     }
   }
 
@@ -1493,6 +1497,7 @@ export class PgSession {
 
   private finishRun(run: Run, outcome: 'executed' | 'failed' | 'blocked', error?: string): void {
     const stmt = run.stmt;
+    if (stmt?.masked) this.maskedSinceReady = stmt;
     if (!stmt?.action || !stmt.decision) return;
     const duration = performance.now() - run.started;
     // The outcome, rows and duration, linked to the decision record. Not awaited: the statement has
