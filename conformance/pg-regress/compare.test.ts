@@ -36,6 +36,12 @@ describe('pg-regress differential classification', () => {
     expect(c.reasons).toEqual({ [R_UNKNOWN_NO_HINT]: 1 });
   });
 
+  it('a refusal carrying the server DETAIL before the gateway note is the same message', () => {
+    const server = ['CREATE PUBLICATION p FOR t;', 'ERROR:  invalid publication object list', 'LINE 1: CREATE PUBLICATION p FOR t;', '                                 ^', 'DETAIL:  One of TABLE or TABLES IN SCHEMA must be specified.'];
+    const gateway = [...server.slice(0, 1), 'ERROR:  hoop: invalid publication object list', ...server.slice(2), 'not forwarded: blocked: not allowed'];
+    expect(compare(server, gateway).reasons).toEqual({ [R_UNKNOWN_SAME]: 1 });
+  });
+
   it('refusing a statement the server runs, and what differs after it', () => {
     const direct = ['DO $$ BEGIN EXECUTE 1; END $$;', 'SELECT f();', ' f ', '---', ' 1'];
     const gateway = ['DO $$ BEGIN EXECUTE 1; END $$;', 'ERROR:  hoop: blocked: not allowed', 'DETAIL:  no rule allows this statement (default block)', 'SELECT f();', ' f ', '---', ' 2'];

@@ -128,6 +128,10 @@ export function normalizeRefusals(lines: string[]): { lines: string[]; refusalLi
     if (j < lines.length && REFUSAL_DETAIL.test(lines[j]!)) {
       refusalLines.add(i);
       drop.add(j);
+    } else if (j + 1 < lines.length && /^DETAIL: {2}/.test(lines[j]!) && /^not forwarded: /.test(lines[j + 1]!)) {
+      // The server's own DETAIL, then the gateway's note on the next line.
+      refusalLines.add(i);
+      drop.add(j + 1);
     }
   }
   const index = new Map<number, number>();

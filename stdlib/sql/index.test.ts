@@ -35,7 +35,7 @@ describe('statements', () => {
   it("keeps the parser's message and PostgreSQL's 1-based character position of a parse error", () => {
     // 'é' is two bytes in UTF-8: the position counts characters, like the server's P field.
     const [s] = sql.analyze("SELECT 'é'; DELETE FRM t");
-    expect(s!.parseError).toEqual({ message: 'syntax error at or near "FRM"', position: 20 });
+    expect(s!.parseError).toEqual({ message: 'syntax error at or near "FRM"', position: 20, file: 'scan.l' });
     expect(sql.analyze('SELECT 1')[0]!.parseError).toBeUndefined();
   });
 

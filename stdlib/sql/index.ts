@@ -39,6 +39,8 @@ export interface ParseError {
   message: string;
   /** 1-based character (code point) offset into the text, like an ErrorResponse's P field. */
   position: number;
+  /** The parser source file that raised it (`scan.l`, `gram.y`, `src_backend_parser_parser.c`), when known. */
+  file?: string;
 }
 
 export interface SqlAnalyzer {
@@ -334,9 +336,10 @@ function unparsed(text: string, reason: string, parseError?: ParseError): Analyz
  * PostgreSQL counts it in characters from 1. Anything else thrown has no position to report.
  */
 function parseErrorOf(e: unknown, message: string): ParseError | undefined {
-  const pos = (e as { sqlDetails?: { cursorPosition?: unknown } } | null)?.sqlDetails?.cursorPosition;
+  const details = (e as { sqlDetails?: { cursorPosition?: unknown; fileName?: unknown } } | null)?.sqlDetails;
+  const pos = details?.cursorPosition;
   if (typeof pos !== 'number' || !Number.isInteger(pos) || pos < 0) return undefined;
-  return { message, position: pos + 1 };
+  return { message, position: pos + 1, ...(typeof details?.fileName === 'string' ? { file: details.fileName } : {}) };
 }
 
 const UNKNOWN_EFFECTS = Object.freeze(['unknown']) as SqlKind[];

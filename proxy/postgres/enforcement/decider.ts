@@ -4,6 +4,7 @@
 import type { Decision } from '../../../engine/response.ts';
 import type { Identity, Request, RequestContext, Resource, SqlAction, SqlClassifier, SqlClassifyOptions } from '../../../stdlib/facts.ts';
 import { sessionChange, type AnalyzedStatement, type ParseError, type SessionChange, type SqlAnalyzer } from '../../../stdlib/sql/index.ts';
+import { parserErrorFields } from './parser-hints.ts';
 
 /** The classifier the session needs: facts plus the AST (for tracking prepared statements and cursors). */
 export type SessionClassifier = SqlClassifier & SqlAnalyzer;
@@ -128,12 +129,21 @@ export function blockText(d: Decision): { message: string; detail?: string } {
  * parser's own message, SQLSTATE 42601 and its position (what the server would have answered), the
  * decision's text moving to DETAIL; the statement is still not forwarded.
  */
-export function refusalText(v: StatementVerdict): { message: string; detail?: string; sqlstate?: string; position?: number } {
+export function refusalText(v: StatementVerdict): { message: string; detail?: string; hint?: string; sqlstate?: string; position?: number } {
   const block = blockText(v.decision);
   if (!v.parseError) {
     // An unknown statement says why it is unknown (e.g. which table a name means cannot be told).
     if (v.action.kind !== 'unknown' || !v.action.reason) return block;
     return { ...block, detail: `${block.detail ? `${block.detail}; ` : ''}the statement is unknown: ${v.action.reason}` };
   }
-  return { message: `hoop: ${v.parseError.message}`, detail: `not forwarded: ${block.message.replace(/^hoop: /, '')}`, sqlstate: '42601', position: v.parseError.position };
+  // The server's own HINT/DETAIL for this parser error, when it has one; the gateway's note follows.
+  const server = parserErrorFields(v.parseError.message, v.parseError.file);
+  const note = `not forwarded: ${block.message.replace(/^hoop: /, '')}`;
+  return {
+    message: `hoop: ${v.parseError.message}`,
+    detail: server.detail ? `${server.detail}\n${note}` : note,
+    ...(server.hint ? { hint: server.hint } : {}),
+    sqlstate: server.sqlstate ?? '42601',
+    position: v.parseError.position,
+  };
 }

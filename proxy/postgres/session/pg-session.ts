@@ -1038,7 +1038,7 @@ export class PgSession {
     const worst = worstVerdict(verdicts);
     let approvalId: string | undefined;
     let blockedBy: StatementVerdict | undefined;
-    let blockMessage: { message: string; detail?: string; sqlstate?: string; position?: number } | undefined;
+    let blockMessage: { message: string; detail?: string; hint?: string; sqlstate?: string; position?: number } | undefined;
     let outcome: 'executed' | 'blocked' | 'pending_approval' | 'refused' = 'executed';
     /** The token expired while the statement was held: refused, and the session ends. */
     let expiredWhileHeld = false;
@@ -1119,7 +1119,7 @@ export class PgSession {
     if (blockedBy) {
       for (const v of verdicts) this.record(v, protocol, v === blockedBy ? outcome : 'blocked', t0, approvalId, v === blockedBy ? blockMessage!.message : 'another statement in the same message was refused', paramTypes);
       if (expiredWhileHeld) this.fatal('28000', blockMessage!.message, blockMessage!.detail);
-      return { ok: false, error: gatewayError('ERROR', blockMessage!.sqlstate ?? '42501', blockMessage!.message, blockMessage!.detail, undefined, blockMessage!.position) };
+      return { ok: false, error: gatewayError('ERROR', blockMessage!.sqlstate ?? '42501', blockMessage!.message, blockMessage!.detail, blockMessage!.hint, blockMessage!.position) };
     }
     return {
       ok: true,
