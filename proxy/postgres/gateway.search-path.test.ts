@@ -46,6 +46,8 @@ beforeAll(async () => {
      CREATE SCHEMA other;
      CREATE TABLE other.customers (id int, email text);
      INSERT INTO other.customers VALUES (1, 'other@example.com');
+     CREATE TABLE other.payroll (id int, salary int);
+     INSERT INTO other.payroll VALUES (1, 1);
      CREATE SCHEMA hr;
      CREATE TABLE hr.payroll (id int, salary int);
      INSERT INTO hr.payroll VALUES (1, 250000);
@@ -188,6 +190,20 @@ describe('a block rule on hr.payroll cannot be dodged through search_path', () =
     await expect(c.query('SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
     await c.query('COMMIT');
     expect(await payroll(c)).toBe('refused 42501');
+    await c.end();
+  });
+
+  it('a statement prepared under one path cannot run under another (PostgreSQL parses it again with the new path)', async () => {
+    const c = await connect();
+    await c.query('SET search_path = other, hr');
+    // SQL-level PREPARE: other.payroll now, hr.payroll once EXECUTEd under `hr`.
+    await c.query('PREPARE p AS SELECT salary FROM payroll');
+    expect(await payroll(c, 'EXECUTE p')).toBe('read 1');
+    // Extended protocol: a named statement, Parsed once, then only bound again by the driver.
+    expect(await payroll(c, { name: 'q1', text: 'SELECT salary FROM payroll' } as unknown as string)).toBe('read 1');
+    await c.query('SET search_path = hr');
+    expect(await payroll(c, 'EXECUTE p')).toBe('refused 42501');
+    expect(await payroll(c, { name: 'q1', text: 'SELECT salary FROM payroll' } as unknown as string)).toBe('refused 42501');
     await c.end();
   });
 

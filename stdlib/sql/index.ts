@@ -17,7 +17,7 @@ import type { SqlAction, SqlClassifier, SqlClassifyOptions, SqlKind } from '../f
 import { Lru } from './lru.ts';
 import { literalTemplate } from './literal-template.ts';
 import { splitStatements } from './split.ts';
-import { classifyStatement, defaultSchema, orderKinds, UNQUALIFIED, UNQUALIFIED_RE, type Facts } from './walk.ts';
+import { classifyStatement, defaultSchema, orderKinds, RAW_NAMES, UNQUALIFIED, UNQUALIFIED_RE, type Facts } from './walk.ts';
 
 export { SAFE_FUNCTIONS, EFFECTFUL_FUNCTIONS, IDENTITY_SETTINGS } from './functions.ts';
 
@@ -259,8 +259,7 @@ function toAction(text: string, f: Facts): SqlAction {
 // `public.x` (pg_catalog for its own relations) unless the caller, which knows the session's
 // search_path and the catalog, resolves them with `resolveNames`.
 
-/** The facts of an action as the walker left them, for actions with unqualified names. */
-const rawNames = new WeakMap<SqlAction, { reads: readonly string[]; writes: readonly string[]; columns: readonly string[] }>();
+const rawNames = RAW_NAMES;
 
 /** Schema(s) for an unqualified relation name; several when the caller cannot tell which one the server will use. */
 export type NameResolver = (name: string, creating: boolean) => string | readonly string[];
@@ -315,10 +314,12 @@ export function resolveNames(action: SqlAction, resolve: NameResolver): SqlActio
   const raw = rawNames.get(action);
   if (!raw) return action;
   const a = action as SqlFacts;
-  return new SqlFacts(
+  const resolved = new SqlFacts(
     a.kind, a.effects, resolvedList(raw.reads, resolve), resolvedList(raw.writes, resolve), resolvedList(raw.columns, resolve),
     a.functions, a.has_where, a.limit, a.text, true, a.reason,
   );
+  rawNames.set(resolved, raw);
+  return resolved;
 }
 
 /** The same facts as an `unknown` action with this reason (a name the gateway cannot resolve). */

@@ -888,6 +888,14 @@ function mergeAction(w: Walker, a: SqlAction): void {
   for (const r of a.reads) w.f.reads.add(r);
   for (const r of a.writes) w.f.writes.add(r);
   for (const c of a.columns) w.f.columns.add(c);
+  // PostgreSQL re-parses a prepared statement with the new search_path when it changed since the
+  // PREPARE: its unqualified names are resolved again for this EXECUTE (on top of the PREPARE's).
+  const raw = RAW_NAMES.get(a);
+  if (raw) {
+    for (const r of raw.reads) w.f.reads.add(r);
+    for (const r of raw.writes) w.f.writes.add(r);
+    for (const c of raw.columns) w.f.columns.add(c);
+  }
   for (const fn of a.functions) w.f.functions.add(fn);
   if (!a.has_where) w.f.hasWhere = false;
   if (a.reason) w.f.reasons.push(a.reason);
@@ -903,6 +911,12 @@ function mergeAction(w: Walker, a: SqlAction): void {
  */
 export const UNQUALIFIED = '\u0000';
 export const UNQUALIFIED_RE = /\u0000([rc]):([^\u0000]*)\u0000/g;
+
+/**
+ * The facts of an action as the walker left them (placeholders in), for actions with unqualified
+ * names; kept for resolved actions too, so an EXECUTE of a prepared statement can resolve them again.
+ */
+export const RAW_NAMES = new WeakMap<SqlAction, { reads: readonly string[]; writes: readonly string[]; columns: readonly string[] }>();
 
 export function unqualifiedName(rel: string, creating: boolean): string {
   return `${UNQUALIFIED}${creating ? 'c' : 'r'}:${rel}${UNQUALIFIED}`;

@@ -739,6 +739,11 @@ export class PgSession {
             this.discarding = true;
           });
         }
+        const drift = decided.action ? this.names?.bindCheck(decided.action) : undefined;
+        if (drift) {
+          const message = `hoop: blocked: ${drift}`;
+          return this.auditRefusedMessage(message).then(() => this.refuseBind(portal, gatewayError('ERROR', '42501', message)));
+        }
         if (decided.approval) {
           if (f.rest === undefined) return this.bindWithApproval(f, portal, decided, decided.approval);
           // A long Bind streams, but the approver must see its values: decoded whole, within the cap.

@@ -55,6 +55,8 @@ interface State {
   tempsUnknown: boolean;
   /** A statement that may change the catalog ran in the open transaction: the committed catalog may be stale. */
   schemaChanged: boolean;
+  /** How many statements that may change the catalog this session has run (a prepared statement re-parses after DDL). */
+  ddl: number;
 }
 
 interface Frame {
@@ -139,7 +141,7 @@ export class SessionNames {
     this.catalog = opts.catalog;
     const cur = this.resetValue;
     this.confirmed = {
-      s: { cur, sess: cur, why: `the session's search_path ${JSON.stringify(opts.startupPath)} cannot be read`, temps: new Map(), tempsUnknown: false, schemaChanged: false },
+      s: { cur, sess: cur, why: `the session's search_path ${JSON.stringify(opts.startupPath)} cannot be read`, temps: new Map(), tempsUnknown: false, schemaChanged: false, ddl: 0 },
       frames: [],
       aborted: false,
     };
@@ -205,6 +207,11 @@ export class SessionNames {
       }
       const ops = this.opsOf(m, st, action);
       this.ops.set(action, ops);
+      const key = this.resolutionKey(m, st.action);
+      if (key !== undefined) {
+        this.keys.set(action, key);
+        this.originals.set(action, st.action);
+      }
       applyAll(m, ops, { ok: true, tag: '' }, this.resetValue);
       if (alt) applyAll(alt, this.opsOf(alt, st, action), { ok: true, tag: '' }, this.resetValue);
       out.push(action);
@@ -213,6 +220,33 @@ export class SessionNames {
   }
 
   private readonly ops = new WeakMap<SqlAction, Op[]>();
+  /** What a resolved action's names depended on, for the check at Bind. */
+  private readonly keys = new WeakMap<SqlAction, string>();
+
+  private resolutionKey(m: Machine, original: SqlAction): string | undefined {
+    const u = unqualifiedNames(original);
+    if (!u) return undefined;
+    const s = m.s;
+    const path = s.cur === null ? null : this.expand(s.cur);
+    const temps = [...u.lookups, ...u.creates].filter((n) => s.temps.has(n)).sort();
+    return JSON.stringify([path, temps, s.tempsUnknown, s.ddl]);
+  }
+
+  /**
+   * Why a statement prepared (Parse) earlier may not run now, or undefined: PostgreSQL parses a
+   * prepared statement again when search_path changed since, or after DDL, so its unqualified names
+   * may now mean other tables than the ones it was decided on.
+   */
+  bindCheck(action: SqlAction): string | undefined {
+    const then = this.keys.get(action);
+    if (then === undefined) return undefined;
+    const original = this.originals.get(action) ?? action;
+    const now = this.resolutionKey(this.predicted(), original);
+    if (now === then) return undefined;
+    return 'search_path, temporary tables or the schema changed since this statement was prepared, so its table names may mean other tables now: prepare it again';
+  }
+
+  private readonly originals = new WeakMap<SqlAction, SqlAction>();
 
   private resolveOn(m: Machine, action: SqlAction): SqlAction {
     const u = unqualifiedNames(action);
@@ -446,6 +480,7 @@ function applyOp(m: Machine, o: Op, done: { ok: boolean; tag: string }, reset: s
       return;
     case 'schema_changed':
       s.schemaChanged = true;
+      s.ddl++;
       return;
     case 'untracked':
       markUnknown(s, o.reason);
