@@ -11,25 +11,43 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
+import { createResultMasker, type GatewayResultMasker } from '../masking/index.ts';
 import { ALLOW_ALL, startTestGateway, type TestGateway } from './test-support.ts';
+
+const MASKING = `package t
+default allow
+
+rule mask_customer_pii {
+  match sql select on tables ["public.customers"]
+  mask column "customers.email" with email
+}
+`;
 
 let cluster: Cluster;
 let gw: TestGateway;
+let masking: TestGateway;
+let masker: GatewayResultMasker;
 
 beforeAll(async () => {
   cluster = await startCluster();
+  cluster.psql(`CREATE TABLE customers (id int PRIMARY KEY, email text); INSERT INTO customers VALUES (1, 'ann@example.org'); ALTER TABLE customers OWNER TO app;`, 'app');
   gw = await startTestGateway(cluster, ALLOW_ALL);
+  masker = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
+  masking = await startTestGateway(cluster, MASKING, { masker }, 'masked');
 });
 
 afterAll(async () => {
   await gw?.close();
+  await masking?.close();
+  await masker?.close();
   await cluster?.stop();
 });
 
-type Via = 'direct' | 'gateway';
+type Via = 'direct' | 'gateway' | 'masking gateway';
 
 async function config(via: Via): Promise<pg.ClientConfig> {
   if (via === 'gateway') return gw.pgConfig(await gw.token());
+  if (via === 'masking gateway') return masking.pgConfig(await masking.token());
   const u = cluster.appUser;
   return { host: '127.0.0.1', port: cluster.port, user: u.user, password: u.password, database: u.database };
 }
@@ -94,6 +112,19 @@ async function idleInTransactionTimeout(via: Via): Promise<string[]> {
   return o.events;
 }
 
+/**
+ * A masked result, then the session terminates itself in the same message: the server's FATAL
+ * arrives (and the upstream closes) while the gateway still plans the first result's masks.
+ */
+async function terminatedAfterMaskedResult(via: Via): Promise<string[]> {
+  masker.invalidate(); // the plan needs the catalog: the gateway is busy when the upstream closes
+  const c = new pg.Client(await config(via));
+  await c.connect();
+  const o = observe(c);
+  await Promise.all([outcome(o.events, 'query', c.query('SELECT email FROM customers; SELECT pg_terminate_backend(pg_backend_pid())')), o.ended]);
+  return o.events;
+}
+
 describe('the server ends the session: its FATAL reaches a node-postgres client once, as directly', () => {
   it('pg_terminate_backend of its own session with a query queued', async () => {
     const direct = await terminateSelfWithQueued('direct');
@@ -124,5 +155,11 @@ describe('the server ends the session: its FATAL reaches a node-postgres client 
       'error event: - Connection terminated unexpectedly',
     ]);
     expect(through).toEqual(direct);
+  });
+
+  it('right after a masked result, while its mask plan is still being made', async () => {
+    const direct = await terminatedAfterMaskedResult('direct');
+    expect(direct).toEqual(['query: 57P01 terminating connection due to administrator command', 'error event: - Connection terminated unexpectedly']);
+    for (let i = 0; i < 3; i++) expect(await terminatedAfterMaskedResult('masking gateway')).toEqual(direct);
   });
 });

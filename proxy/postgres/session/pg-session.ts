@@ -229,6 +229,7 @@ export class PgSession {
   private ended = false;
   /** The upstream's own FATAL was relayed: its closing needs no word from the gateway. */
   private upstreamSaidFatal = false;
+  private upstreamClosed = false;
 
   // Before authentication (released once ready or ended).
   private readonly limits: GatewayLimits;
@@ -468,6 +469,7 @@ export class PgSession {
       }
     }
     this.flushDown();
+    if (this.upstreamClosed) this.upstreamLost();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1636,6 +1638,10 @@ export class PgSession {
 
   private upstreamLost(): void {
     if (this.ended || this.serverState !== 'ready') return;
+    // What the server sent before it closed (a result, its own FATAL) is relayed first: a pump
+    // waiting on a mask plan comes back here once it has drained.
+    this.upstreamClosed = true;
+    if (this.serverBusy) return;
     if (this.upstreamSaidFatal) return this.end();
     this.fatal('08006', 'hoop: the connection to the upstream server was lost');
   }
