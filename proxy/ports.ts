@@ -229,7 +229,8 @@ export type ErrorTextPolicy = { mode: 'relay' } | { mode: 'mask'; mask(text: str
 
 /** Names the function a FunctionCall message calls (by OID, in the resource's database). */
 export interface FunctionResolver {
-  byOid(resource: Resource, oid: number): Promise<{ schema: string; name: string } | undefined>;
+  /** The function's schema and name, and its argument type OIDs (to show an approver binary arguments). */
+  byOid(resource: Resource, oid: number): Promise<{ schema: string; name: string; argTypes?: number[] } | undefined>;
 }
 
 // ---------------------------------------------------------------------------------------------

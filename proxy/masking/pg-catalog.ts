@@ -131,13 +131,15 @@ export class PgCatalog implements Catalog {
   }
 
   /** The function with this OID (what a FunctionCall message names), or undefined. */
-  functionByOid(oid: number): Promise<{ schema: string; name: string } | undefined> {
+  functionByOid(oid: number): Promise<{ schema: string; name: string; argTypes: number[] } | undefined> {
     return this.cached(`fnoid:${oid}`, async () => {
-      const rows = await this.query<{ schema: string; name: string }>(
-        `SELECT n.nspname AS schema, p.proname AS name FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = $1::int8::oid`,
+      const rows = await this.query<{ schema: string; name: string; arg_types: string }>(
+        `SELECT n.nspname AS schema, p.proname AS name, array_to_string(p.proargtypes::pg_catalog.oid[], ',') AS arg_types
+           FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = $1::int8::oid`,
         [oid],
       );
-      return rows[0];
+      const r = rows[0];
+      return r && { schema: r.schema, name: r.name, argTypes: r.arg_types === '' ? [] : r.arg_types.split(',').map(Number) };
     });
   }
 

@@ -208,3 +208,34 @@ describe('approvals in the extended protocol, binary parameters', () => {
     }
   });
 });
+
+describe('approvals of a FunctionCall (the fast path)', () => {
+  it('shows the call\'s argument values, decoded with the function\'s argument types', async () => {
+    cluster.psql('SELECT lo_create(4242); ALTER LARGE OBJECT 4242 OWNER TO app;', 'app');
+    const oid = Number(cluster.psql("SELECT 'pg_catalog.lo_unlink'::regproc::oid", 'app').trim());
+    const c = await RawClient.login(gw.gateway.postgresPort, token, gw.resourceName);
+    try {
+      // lo_unlink(4242), the argument in binary as libpq sends it.
+      const call = Buffer.alloc(25);
+      call.write('F', 0);
+      call.writeInt32BE(24, 1);
+      call.writeUInt32BE(oid, 5);
+      call.writeInt16BE(1, 9); // one format code
+      call.writeInt16BE(1, 11); // binary
+      call.writeInt16BE(1, 13); // one argument
+      call.writeInt32BE(4, 15);
+      call.writeUInt32BE(4242, 19);
+      call.writeInt16BE(1, 23); // binary result
+      const from = c.messages.length;
+      c.send(call);
+      const a = await nextPending(seen, 'SELECT pg_catalog.lo_unlink($1)');
+      expect(a.params).toEqual([{ value: '4242', format: 'binary' }]);
+      await approvals.decide(a.id, DBA, 'approve');
+      expect(await c.until((m) => m.name === 'readyForQuery' && c.messages.indexOf(m) >= from)).toBeDefined();
+      expect(c.messages.slice(from).map((m) => m.name), JSON.stringify(c.messages.slice(from))).toContain('functionCallResponse');
+      expect(cluster.psql('SELECT count(*) FROM pg_largeobject_metadata WHERE oid = 4242', 'app').trim()).toBe('0');
+    } finally {
+      c.destroy();
+    }
+  });
+});

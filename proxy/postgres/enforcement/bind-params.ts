@@ -33,6 +33,33 @@ export function boundParams(values: (Buffer | null)[], formats: number[], types:
   return { params, digest: h.digest('hex') };
 }
 
+/** A FunctionCall's argument formats and values ('F', int32 length, int32 oid, formats, arguments, result format). */
+export function functionCallArgs(raw: Buffer): { formats: number[]; values: (Buffer | null)[] } | undefined {
+  if (raw.length < 11) return undefined;
+  let p = 9;
+  const nf = raw.readInt16BE(p);
+  p += 2;
+  if (nf < 0 || p + 2 * nf + 2 > raw.length) return undefined;
+  const formats: number[] = [];
+  for (let i = 0; i < nf; i++, p += 2) formats.push(raw.readInt16BE(p));
+  const n = raw.readInt16BE(p);
+  p += 2;
+  if (n < 0) return undefined;
+  const values: (Buffer | null)[] = [];
+  for (let i = 0; i < n; i++) {
+    if (p + 4 > raw.length) return undefined;
+    const len = raw.readInt32BE(p);
+    p += 4;
+    if (len < 0) values.push(null);
+    else {
+      if (p + len > raw.length) return undefined;
+      values.push(raw.subarray(p, p + len));
+      p += len;
+    }
+  }
+  return { formats, values };
+}
+
 function shown(p: { value: string; format: ApprovalParam['format'] }): ApprovalParam {
   const chars = Array.from(p.value);
   if (chars.length <= MAX_SHOWN_VALUE) return p;

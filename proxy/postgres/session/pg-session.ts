@@ -34,7 +34,7 @@ import { decodeStartup } from '../wire/startup.ts';
 import { Reader } from '../wire/writer.ts';
 import { decisionMasksField } from '../../recording/format.ts';
 import { maskServerText, recordedErrorText } from './masked-errors.ts';
-import { boundParams, type BoundParams } from '../enforcement/bind-params.ts';
+import { boundParams, functionCallArgs, type BoundParams } from '../enforcement/bind-params.ts';
 import { Outbox } from './outbox.ts';
 import type { RoutedResource, SessionServices } from './services.ts';
 import { canMoveClient, canMoveServer, type ClientState, type ServerState } from './states.ts';
@@ -880,7 +880,7 @@ export class PgSession {
     if (this.tokenExpired()) return;
     const call = functionCallShape(f.raw);
     if (!call) return this.fatal('08P01', 'hoop: protocol violation: malformed function call message');
-    let fn: { schema: string; name: string } | undefined;
+    let fn: { schema: string; name: string; argTypes?: number[] } | undefined;
     let lookupError: string | undefined;
     try {
       fn = this.svc.functions ? await this.svc.functions.byOid(this.routed!.resource, call.oid) : undefined;
@@ -901,7 +901,10 @@ export class PgSession {
     const verdicts = decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.serverNames.options).map((v) =>
       hasMasks(v.decision) ? { ...v, decision: gatewayBlock('a function call cannot be masked: its result does not come back as rows (use SELECT)') } : v,
     );
-    const enforced = await this.enforce(verdicts, text, 'simple', t0);
+    // An approval of a call shows (and is bound to) its argument values, like a Bind's.
+    const args = worstVerdict(verdicts)?.decision.verdict === 'approve' ? functionCallArgs(f.raw) : undefined;
+    const bound = args && boundParams(args.values, args.formats, fn.argTypes);
+    const enforced = await this.enforce(verdicts, text, 'simple', t0, undefined, false, bound);
     if (this.ended) return;
     if (!enforced.ok) return this.blockSimple(enforced.error);
     const stmt = enforced.statements[0];
@@ -1041,6 +1044,8 @@ export class PgSession {
     t0: number,
     paramTypes?: number[],
     approvalPerBind = false,
+    /** Values the approval is for (a FunctionCall's arguments). */
+    bound?: BoundParams,
   ): Promise<{ ok: true; statements: DecidedStatement[] } | { ok: false; error: Buffer }> {
     const worst = worstVerdict(verdicts);
     let approvalId: string | undefined;
@@ -1055,7 +1060,7 @@ export class PgSession {
       blockMessage = refusalText(worst);
       outcome = 'blocked';
     } else if (worst?.decision.verdict === 'approve' && !approvalPerBind) {
-      const a = await this.resolveApproval(worst, text);
+      const a = await this.resolveApproval(worst, text, bound);
       approvalId = a.id;
       if (!a.ok) {
         blockedBy = worst;
