@@ -114,7 +114,7 @@ async function record(dir: string, policy: PreparedPolicy, sessions: SessionInpu
       }
       for (const v of verdicts) {
         const outcome = v.decision.verdict === 'block' ? 'blocked' : v.decision.verdict === 'approve' ? 'pending_approval' : 'executed';
-        if (v.action && outcome === 'executed') for (const t of names.sql(sessionChangesOf(v.action.text)[0], v.action)) t.confirm();
+        if (v.action && outcome === 'executed') for (const t of names.sql(sessionChangesOf(v.action.text)[0], v.action, v.action.text)) t.confirm();
         rec.statement({
           time: new Date(clock + step.durationMs).toISOString(),
           text: v.text,

@@ -156,7 +156,7 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
           if (resource.kind !== 'ssh' && event.outcome === 'executed') {
             const changes = sessionChangesOf(event.text);
             actions.forEach((a, i) => {
-              for (const t of names.sql(changes[i], a as SqlAction)) t.confirm();
+              for (const t of names.sql(changes[i], a as SqlAction, a.text)) t.confirm();
             });
           }
           return new Redecision(decision, actions, identity, resource, header, event);

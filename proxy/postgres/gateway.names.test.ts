@@ -181,6 +181,59 @@ describe('a failed SQL PREPARE (issue 14 item 8)', () => {
   });
 });
 
+describe('a Parse\'d EXECUTE or FETCH runs only what it was decided with (issue 14 items 8 and 3)', () => {
+  it('refuses a Parse\'d EXECUTE once its prepared statement was re-prepared over a masked table', async () => {
+    const s = await session();
+    try {
+      expect((await s.query("PREPARE pd AS SELECT 'plain'::text AS email")).errors).toEqual([]);
+      expect((await s.send(parse('ex', 'EXECUTE pd'), sync())).errors).toEqual([]);
+      expect((await s.send(bind('', 'ex'), execute(), sync())).text.includes('plain')).toBe(true);
+      await s.query('DEALLOCATE pd');
+      expect((await s.query('PREPARE pd AS SELECT email FROM customers ORDER BY id')).errors).toEqual([]);
+      const a = await s.send(bind('', 'ex'), execute(), sync());
+      expectNoLeak(a);
+      expect(a.errors).toEqual(['42501']);
+      expect(a.text).toContain('prepared statement "pd" changed since this statement was parsed');
+      // Parsed again, it is decided with what pd holds now: masked.
+      expect((await s.send(parse('ex2', 'EXECUTE pd'), sync())).errors).toEqual([]);
+      expectMasked(await s.send(bind('', 'ex2'), execute(), sync()));
+    } finally {
+      s.close();
+    }
+  });
+
+  it('refuses a Parse\'d FETCH once its cursor was declared again over a masked table', async () => {
+    const s = await session();
+    try {
+      await s.query('BEGIN');
+      await s.query("DECLARE cf CURSOR FOR SELECT 'plain'::text AS email");
+      expect((await s.send(parse('fe', 'FETCH ALL FROM cf'), sync())).errors).toEqual([]);
+      await s.query('CLOSE cf');
+      await s.query('DECLARE cf CURSOR FOR SELECT email FROM customers');
+      const a = await s.send(bind('', 'fe'), execute(), sync());
+      expectNoLeak(a);
+      expect(a.errors).toEqual(['42501']);
+      expect(a.text).toContain('cursor "cf" changed since this statement was parsed');
+      await s.query('ROLLBACK');
+    } finally {
+      s.close();
+    }
+  });
+
+  it("masks an EXECUTE's rows with its statement's lineage: a derived column is redacted, not refused", async () => {
+    const s = await session();
+    try {
+      expect((await s.query('PREPARE pu AS SELECT upper(email) AS e FROM customers')).errors).toEqual([]);
+      const a = await s.query('EXECUTE pu');
+      expect(a.errors).toEqual([]);
+      expect(a.text.includes(SENTINEL.toUpperCase())).toBe(false);
+      expect(a.messages.filter((m) => m.name === 'dataRow')).toHaveLength(1);
+    } finally {
+      s.close();
+    }
+  });
+});
+
 describe('SQL-level cursors (issue 14 item 3)', () => {
   it("masks a FETCH's rows with its cursor's query, in separate messages and in one", async () => {
     const s = await session();

@@ -108,14 +108,12 @@ export class LineageAnalyzer {
         result = 'rows';
         break;
       case 'DeclareCursorStmt':
-        // DECLARE returns no rows itself; a FETCH returns the query's, and its result is masked with
-        // this lineage (the gateway plans a FETCH's rows with its cursor's DECLARE text).
+      case 'PrepareStmt':
+        // DECLARE and PREPARE return no rows themselves; a FETCH or EXECUTE returns the query's, and
+        // its result is masked with this lineage (the gateway plans a FETCH's or EXECUTE's rows with
+        // the DECLARE's or PREPARE's text).
         outputs = await this.nestedOutputs(body.query);
         result = 'rows';
-        break;
-      case 'PrepareStmt':
-        // Rows come later (EXECUTE), where each field is accounted for by its table OID or refused.
-        await this.nested(body.query);
         break;
       case 'CreateTableAsStmt': {
         const outs = await this.nestedOutputs(body.query);

@@ -97,7 +97,7 @@ export async function loadSqlClassifier(options: SqlClassifierOptions = {}): Pro
  * (unquoted names are lower-cased): `PREPARE name` adds a prepared statement, `DEALLOCATE name`
  * removes it (`deallocate: null`: ALL); `DECLARE name` opens a cursor (`hold`: WITH HOLD), `CLOSE`
  * closes one (`close: null`: ALL); `DISCARD ALL` drops all of both; a transaction statement may end
- * cursors; `fetch` names the cursor a FETCH or MOVE runs. For callers that keep the maps passed as
+ * cursors; `fetch` names the cursor a FETCH or MOVE runs, `execute` the statement an EXECUTE runs. For callers that keep the maps passed as
  * `options.prepared` / `options.cursors` (the PREPARE's or DECLARE's action is what `EXECUTE name`
  * or `FETCH name` runs). A change takes effect only once the server has confirmed the statement.
  */
@@ -110,6 +110,8 @@ export interface SessionChange {
   /** COMMIT / ROLLBACK / ROLLBACK TO SAVEPOINT / PREPARE TRANSACTION (which ends the transaction like a rollback for the session's cursors). */
   transaction?: 'commit' | 'rollback' | 'rollback_to';
   fetch?: string;
+  /** The prepared statement an EXECUTE runs. */
+  execute?: string;
 }
 
 /** DeclareCursorStmt.options: CURSOR_OPT_HOLD (PostgreSQL's parsenodes.h). */
@@ -124,6 +126,7 @@ export function sessionChange(statement: { ast: unknown }): SessionChange | null
     DiscardStmt?: { target?: string };
     TransactionStmt?: { kind?: string };
     FetchStmt?: { portalname?: string };
+    ExecuteStmt?: { name?: string };
   } | null;
   if (ast === null || typeof ast !== 'object') return null;
   if (ast.PrepareStmt) return { prepare: ast.PrepareStmt.name ?? '' };
@@ -132,6 +135,7 @@ export function sessionChange(statement: { ast: unknown }): SessionChange | null
   if (ast.ClosePortalStmt) return { close: ast.ClosePortalStmt.portalname ?? null };
   if (ast.DiscardStmt) return ast.DiscardStmt.target === 'DISCARD_ALL' ? { discardAll: true } : null;
   if (ast.FetchStmt) return { fetch: ast.FetchStmt.portalname ?? '' };
+  if (ast.ExecuteStmt) return { execute: ast.ExecuteStmt.name ?? '' };
   if (ast.TransactionStmt) {
     switch (ast.TransactionStmt.kind) {
       case 'TRANS_STMT_COMMIT':

@@ -43,7 +43,7 @@ import { oversizeMessage, parseStatementName, statementSize } from './statement-
 import { endsSession } from './upstream-fatal.ts';
 import { clientHead, clientStreaming, serverStreaming } from './streaming.ts';
 import { settle, type Ticket } from './name-ledger.ts';
-import { ServerNames } from './server-names.ts';
+import { ServerNames, type NameDependency } from './server-names.ts';
 import { APPROVAL_OPTION, readOptions, refusedStartupSetting, upstreamOptions, type StartupSetting } from './startup-settings.ts';
 import { SessionNames, startupPathRisk } from './search-path.ts';
 
@@ -65,6 +65,8 @@ interface DecidedStatement {
   change?: StatementVerdict['change'];
   /** The text whose lineage masks its rows, when not its own (a FETCH: its cursor's query). */
   lineageText?: string;
+  /** Parse'd `EXECUTE name` / `FETCH name`: what the name held when it was decided. */
+  dependsOn?: NameDependency;
 }
 
 /**
@@ -160,6 +162,10 @@ function functionCallShape(raw: Buffer): { oid: number; args: number } | null {
     p += 4 + (len > 0 ? len : 0);
   }
   return p + 2 === raw.length ? { oid, args } : null;
+}
+
+function dependsOn(dep: NameDependency | undefined): { dependsOn?: NameDependency } {
+  return dep ? { dependsOn: dep } : {};
 }
 
 function quoteIdent(name: string): string {
@@ -774,6 +780,18 @@ export class PgSession {
             this.discarding = true;
           });
         }
+        const holds = stmt.dependsOn ? this.serverNames.stillHolds(stmt.dependsOn) : 'yes';
+        if (holds === 'ambiguous') return this.afterNamesSettle(f);
+        if (holds === 'no') {
+          // Decided at Parse for what the name held then; it holds something else now.
+          const what = stmt.dependsOn!.namespace === 'prepared' ? 'prepared statement' : 'cursor';
+          const message = `hoop: blocked: ${what} "${stmt.dependsOn!.name}" changed since this statement was parsed; parse it again`;
+          return this.auditRefusedMessage(message).then(() => {
+            this.pushExpect({ k: 'bind', blocked: gatewayError('ERROR', '42501', message) });
+            this.upOut.push(encodeFrontend({ name: 'execute', portal: blockedText(), maxRows: 0 }));
+            this.discarding = true;
+          });
+        }
         const run: Run = { stmt, protocol: 'extended', started: performance.now(), rows: 0, plan: null, names: this.serverNames.statement(stmt) };
         this.names?.forward([stmt?.action]);
         if (stmt?.masked) {
@@ -969,6 +987,8 @@ export class PgSession {
     const { statement, text, paramTypes } = d.message;
     const t0 = performance.now();
     const verdicts = await this.decide(text);
+    // What a Parse'd EXECUTE or FETCH was decided with: checked again at each Execute.
+    const dependency = this.serverNames.dependency(verdicts[0]?.change);
     if (this.ended) return;
     // The extended protocol allows one statement per Parse; the upstream refuses more, but decide all.
     // An approval is for one execution with its values: requested at each Bind, not here.
@@ -985,7 +1005,7 @@ export class PgSession {
     }
     const first = enforced.statements[0];
     const decided: DecidedStatement = first
-      ? { text, action: first.action, decision: first.decision, masked: enforced.statements.some((s) => s.masked), paramTypes, approvalId: first.approvalId, auditSeq: first.auditSeq, change: first.change, ...(first.lineageText !== undefined ? { lineageText: first.lineageText } : {}), ...(perBind ? { approval: perBind } : {}) }
+      ? { text, action: first.action, decision: first.decision, masked: enforced.statements.some((s) => s.masked), paramTypes, approvalId: first.approvalId, auditSeq: first.auditSeq, change: first.change, ...(first.lineageText !== undefined ? { lineageText: first.lineageText } : {}), ...dependsOn(dependency), ...(perBind ? { approval: perBind } : {}) }
       : { text, action: undefined, decision: undefined, masked: false, paramTypes };
     // The name holds this statement once the server says ParseComplete (42P05 keeps the first one).
     this.pushExpect({ k: 'parse', stmt: decided, names: this.serverNames.prepared.parse(statement, decided) });

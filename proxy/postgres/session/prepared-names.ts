@@ -10,7 +10,7 @@ import type { SessionChange } from '../../../stdlib/sql/index.ts';
 import { NameLedger, type Lookup, type Ticket } from './name-ledger.ts';
 
 /** What a prepared statement name holds: a statement the session decided at Parse, or a SQL PREPARE. */
-export type PreparedEntry<S> = { via: 'protocol'; stmt: S } | { via: 'sql'; action: SqlAction };
+export type PreparedEntry<S> = { via: 'protocol'; stmt: S } | { via: 'sql'; action: SqlAction; text: string };
 
 export class PreparedNames<S extends { action: SqlAction | undefined }> {
   private readonly ledger = new NameLedger<PreparedEntry<S>>();
@@ -43,9 +43,9 @@ export class PreparedNames<S extends { action: SqlAction | undefined }> {
   }
 
   /** The SQL statement's effect on prepared statements, pending its CommandComplete. */
-  sql(change: SessionChange | null | undefined, action: SqlAction): Ticket[] {
+  sql(change: SessionChange | null | undefined, action: SqlAction, text: string): Ticket[] {
     if (!change) return [];
-    if (change.prepare !== undefined) return [this.ledger.set(change.prepare, { via: 'sql', action })];
+    if (change.prepare !== undefined) return [this.ledger.set(change.prepare, { via: 'sql', action, text })];
     if (change.deallocate !== undefined) {
       // DEALLOCATE ALL and DISCARD ALL drop every named statement, however it was made.
       return [change.deallocate === null ? this.ledger.dropWhere((n) => n !== '') : this.ledger.drop(change.deallocate)];
