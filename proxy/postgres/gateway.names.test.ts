@@ -72,14 +72,16 @@ interface Answer {
   text: string;
 }
 
-/** A raw session: `send` writes messages and resolves at the next ReadyForQuery with everything received for them. */
+/** A raw session: `send` writes messages and resolves at their ReadyForQuery (one per Sync or Query) with everything received for them. */
 async function session(): Promise<{ send(...msgs: Buffer[]): Promise<Answer>; query(sql: string): Promise<Answer>; close(): void }> {
   const c = await RawClient.login(gw.gateway.postgresPort, await gw.token(), gw.resourceName);
   const send = async (...msgs: Buffer[]): Promise<Answer> => {
     const fromRaw = c.rawBytes.length;
     const fromMsg = c.messages.length;
     c.send(Buffer.concat(msgs));
-    const ready = await c.until((m) => m.name === 'readyForQuery' && c.messages.indexOf(m) >= fromMsg);
+    // One ReadyForQuery per Sync and per Query sent.
+    const expected = msgs.filter((m) => m[0] === 0x53 || m[0] === 0x51).length;
+    const ready = await c.until(() => c.messages.slice(fromMsg).filter((m) => m.name === 'readyForQuery').length >= expected);
     if (!ready) throw new Error('no ReadyForQuery');
     const messages = c.messages.slice(fromMsg);
     const bytes = Buffer.concat(c.rawBytes.slice(fromRaw));
@@ -148,6 +150,34 @@ describe('a re-Parse of an existing statement name (issue 14 item 7)', () => {
       expect((await s.query('DEALLOCATE s7c')).errors).toEqual([]);
       expect((await s.query("PREPARE s7c AS SELECT 'plain'::text AS email")).errors).toEqual([]);
       expect((await s.query('EXECUTE s7c')).text.includes('plain')).toBe(true);
+    } finally {
+      s.close();
+    }
+  });
+});
+
+describe('pipelined batches (issue 14 item 7)', () => {
+  it('decides a Bind sent before the server answered the Parse of an earlier batch by what the server answers', async () => {
+    const s = await session();
+    try {
+      // One write: the Bind's batch is decided only once the Parse's batch is answered.
+      const a = await s.send(parse('pp', 'SELECT email FROM customers ORDER BY id'), sync(), bind('', 'pp'), execute(), sync());
+      expect(a.errors).toEqual([]);
+      expectMasked(a);
+      // The Parse fails (the name is taken), a SQL PREPARE of another name follows, then Binds of
+      // both names: each runs what the server has, masked.
+      const b = await s.send(
+        parse('pp', "SELECT 'plain'::text AS email"),
+        sync(),
+        encodeFrontend({ name: 'query', text: 'PREPARE pq AS SELECT email FROM customers ORDER BY id' }),
+        bind('', 'pp'),
+        execute(),
+        sync(),
+      );
+      expect(b.errors).toEqual(['42P05']);
+      expectNoLeak(b);
+      expectMasked(await s.send(bind('', 'pp'), execute(), sync()));
+      expectMasked(await s.query('EXECUTE pq'));
     } finally {
       s.close();
     }
