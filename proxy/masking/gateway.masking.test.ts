@@ -167,6 +167,28 @@ rule mask_email {
     await masker4?.close();
   });
 
+  it('ORDER BY ... USING a user-defined ordering operator is refused: its comparison function sees every value', async () => {
+    // An operator class needs a superuser; its comparison function copies what it compares.
+    cluster.psql(
+      `CREATE TABLE stash (v text); GRANT ALL ON stash TO ${cluster.appUser.user};
+       CREATE FUNCTION leaky_cmp(text, text) RETURNS int LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.stash VALUES ($1), ($2); RETURN bttextcmp($1, $2); END $$;
+       CREATE OPERATOR <<< (LEFTARG = text, RIGHTARG = text, FUNCTION = text_lt);
+       CREATE OPERATOR CLASS leaky_ops FOR TYPE text USING btree AS OPERATOR 1 <<<, OPERATOR 3 =, FUNCTION 1 leaky_cmp(text, text);`,
+      cluster.appUser.database,
+    );
+    const c = await RawClient.login(gw4.gateway.postgresPort, await gw4.token(), gw4.resourceName);
+    try {
+      const from = c.messages.length;
+      c.query('SELECT id FROM customers ORDER BY email USING <<<');
+      if (!(await c.until(() => c.messages.slice(from).some((m) => m.name === 'readyForQuery'), 20_000))) throw new Error('no ReadyForQuery');
+      const err = c.messages.slice(from).find((m) => m.name === 'error');
+      expect(err && err.name === 'error' ? Object.fromEntries(err.fields).C : undefined).toBe('42501');
+    } finally {
+      c.destroy();
+    }
+    expect(cluster.psql('SELECT count(*) FROM stash', cluster.appUser.database).trim()).toBe('0');
+  });
+
   it('no form returns the masked e-mail: each runs, with the value redacted', async () => {
     const c = await RawClient.login(gw4.gateway.postgresPort, await gw4.token(), gw4.resourceName);
     try {

@@ -684,6 +684,8 @@ export class LineageAnalyzer {
       case 'A_Indices':
         return derive([await this.expr(b.lidx, scope), await this.expr(b.uidx, scope)]);
       case 'SortBy':
+        // ORDER BY x USING op calls op's function on every pair of values: checked like `x op x`.
+        if (list(b.useOp).length > 0) return this.aExpr({ kind: 'AEXPR_OP', name: b.useOp, lexpr: b.node, rexpr: b.node }, scope);
         return this.expr(b.node, scope);
       case 'GroupingSet':
         return derive([await this.expr(b.content, scope)]);

@@ -137,7 +137,7 @@ export const ECHO_SAFE: ReadonlyMap<string, EchoSafeEntry> = new Map(ECHO_SAFE_T
 export const ECHO_SAFE_OPERATORS: ReadonlySet<string> = new Set(
   words(`
   = <> != < > <= >= || ~~ !~~ ~~* !~~* ~ !~ ~* !~* ^@ @@ + - * / % ^ |/ ||/ @ & | # << >>
-  -> ->> #> #>> ? ?| ?& @> <@ &&
+  -> ->> #> #>> ? ?| ?& @> <@ && ~<~ ~<=~ ~>=~ ~>~
 `),
 );
 
@@ -147,7 +147,7 @@ export const OPERATOR_PROBES: readonly string[] = [
   "$M BETWEEN $M AND $M", "$M IN ($M, 'x')", "$M IS DISTINCT FROM $M", "NULLIF($M, $M)",
   "jsonb_build_array($M) -> $M", "jsonb_build_array($M) ->> $M", "jsonb_build_array($M) #> ARRAY[$M]", "jsonb_build_array($M) #>> ARRAY[$M]",
   "json_build_array($M) -> $M", "json_build_array($M) #> ARRAY[$M]", "to_jsonb($M) ? $M", "to_jsonb($M) ?| ARRAY[$M]", "jsonb_build_object($M, 1) - $M",
-  "ARRAY[$M] @> ARRAY[$M]", "ARRAY[$M] && ARRAY[$M]", "ARRAY[$M] || $M",
+  "ARRAY[$M] @> ARRAY[$M]", "ARRAY[$M] && ARRAY[$M]", "ARRAY[$M] || $M", "$M ~<~ $M", "$M ~>=~ $M",
 ];
 
 export const READS_DATA: ReadonlySet<string> = new Set(
