@@ -37,8 +37,8 @@ export const BY_DESIGN: Record<string, { test: string; why: string }> = {
   'client/error-handling-tests.js': {
     test: 'non-query error with callback',
     why:
-      'connects as user "asldkfjsadlfkj" and expects the server to refuse it; through the gateway the identity comes from the token ' +
-      'and the `user` parameter is recorded, not trusted, so the connection succeeds (DESIGN.md, the gateway)',
+      'this and three later tests log in as users that do not exist and expect the server to refuse them; through the gateway the ' +
+      'identity comes from the token and the `user` parameter is recorded, not trusted, so the login succeeds (DESIGN.md, the gateway)',
   },
 };
 
