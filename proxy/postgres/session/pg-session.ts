@@ -1199,12 +1199,20 @@ export class PgSession {
           detail: `approval id: ${rec.id}`,
         };
       }
-      const rec = await svc.request(req);
+      // Listening for a CancelRequest from before the approval is recorded: one that arrived while
+      // it was being written used to be lost, and the statement stayed held.
+      const wait = new AbortController();
+      this.approvalWait = wait;
+      let rec: ApprovalRecord;
+      try {
+        rec = await svc.request(req);
+      } finally {
+        if (this.approvalWait === wait) this.approvalWait = undefined;
+      }
       this.downOut.push(gatewayNotice(`hoop: waiting for approval ${rec.id} from ${v.decision.approvers.join(', ')} (rule ${rules})`, `approval id: ${rec.id}`));
       this.flushDown();
       let final: ApprovalRecord = rec;
       if (rec.status === 'pending') {
-        const wait = new AbortController();
         this.approvalWait = wait;
         const onEnd = (): void => wait.abort();
         this.abort.signal.addEventListener('abort', onEnd);
