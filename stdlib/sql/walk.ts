@@ -295,11 +295,17 @@ class Walker {
     }
   }
 
-  /** `TABLESAMPLE method(...)`: the method is a function; extensions add methods (tsm_system_rows...). */
+  /**
+   * `TABLESAMPLE method(...)`: an extension's method (tsm_system_rows...) is a function, called;
+   * the built-in ones are part of the grammar and no function call (listed among `functions`,
+   * an unknown name there made the session's search_path unknown to the gateway).
+   */
   tableSample(n: Obj): void {
     const name = (listStrings(n.method) ?? ['?']).join('.');
-    this.f.functions.add(name);
-    if (!BUILTIN_TABLESAMPLE_METHODS.has(name)) this.f.effects.add('call');
+    if (!BUILTIN_TABLESAMPLE_METHODS.has(name)) {
+      this.f.functions.add(name);
+      this.f.effects.add('call');
+    }
     this.walkExcept(n, ['method']);
   }
 
