@@ -7,7 +7,11 @@ import { RawClient } from '../proxy/postgres/raw-client.ts';
 import type { BackendMessage } from '../proxy/postgres/wire/backend.ts';
 import { encodeFrontend } from '../proxy/postgres/wire/frontend.ts';
 
-export type Protocol = 'simple' | 'extended-text' | 'extended-binary';
+/**
+ * `extended-chunked`: a named statement and a named portal, executed one row at a time (three
+ * Executes of one row, then the rest), then both closed.
+ */
+export type Protocol = 'simple' | 'extended-text' | 'extended-binary' | 'extended-chunked';
 
 export interface StatementResult {
   bytes: Buffer;
@@ -48,7 +52,19 @@ export class WireSession {
     c.messages.splice(0);
     c.rawBytes.splice(0);
     if (protocol === 'simple') c.query(sql);
-    else {
+    else if (protocol === 'extended-chunked') {
+      c.send(
+        Buffer.concat([
+          encodeFrontend({ name: 'parse', statement: 'diff_s', text: sql, paramTypes: [] }),
+          encodeFrontend({ name: 'describe', target: 'S', objectName: 'diff_s' }),
+          encodeFrontend({ name: 'bind', portal: 'diff_p', statement: 'diff_s', paramFormats: [], params: [], resultFormats: [0] }),
+          ...[1, 1, 1, 0].map((maxRows) => encodeFrontend({ name: 'execute', portal: 'diff_p', maxRows })),
+          encodeFrontend({ name: 'close', target: 'P', objectName: 'diff_p' }),
+          encodeFrontend({ name: 'close', target: 'S', objectName: 'diff_s' }),
+          encodeFrontend({ name: 'sync' }),
+        ]),
+      );
+    } else {
       const binary = protocol === 'extended-binary';
       c.send(
         Buffer.concat([
