@@ -46,6 +46,10 @@ export class NameLedger<E> {
   /** The batch being sent; batches before it are complete (the server will answer them). */
   private batch = 0;
   private waiters: (() => void)[] = [];
+  /** Pending `set` operations per name (a drop of a name that holds nothing and gets nothing is a no-op). */
+  private readonly pendingSets = new Map<string, number>();
+  /** Pending operations a SQL statement can name (the unnamed statement and portal it cannot). */
+  private namedPending = 0;
 
   /** The client sent an operation that sets `name` (Parse, Bind, PREPARE, DECLARE). */
   set(name: string, entry: E): Ticket {
@@ -54,6 +58,8 @@ export class NameLedger<E> {
 
   /** The client sent an operation that removes `name` (Close, DEALLOCATE, CLOSE, a Query's unnamed statement). */
   drop(name: string): Ticket {
+    // Every Query drops the unnamed statement and portal: most of the time there is none.
+    if (!this.confirmed.has(name) && !this.pendingSets.has(name)) return NO_OP;
     return this.add({ k: 'drop', name });
   }
 
@@ -72,9 +78,17 @@ export class NameLedger<E> {
   }
 
   lookup(name: string): Lookup<E> {
+    const pending = this.pending;
+    // Fast path: the batch being sent sets or drops the name itself, whatever came before.
+    for (let j = pending.length - 1; j >= 0 && pending[j]!.batch === this.batch; j--) {
+      const op = pending[j]!.op;
+      if (op.k === 'dropWhere' || op.name !== name) continue;
+      let v: Value<E> = op.k === 'set' ? op.entry : ABSENT;
+      for (let k = j + 1; k < pending.length; k++) v = apply(pending[k]!.op, name, v);
+      return v === ABSENT ? { t: 'absent' } : { t: 'known', entry: v };
+    }
     let values: Value<E>[] = [this.confirmed.has(name) ? this.confirmed.get(name)! : ABSENT];
     let i = 0;
-    const pending = this.pending;
     // Complete batches: every prefix is a possible outcome.
     while (i < pending.length && pending[i]!.batch < this.batch) {
       const b = pending[i]!.batch;
@@ -106,14 +120,15 @@ export class NameLedger<E> {
 
   /** Some name is ambiguous now (checked before deciding a statement that may name any of them). */
   anyAmbiguous(): boolean {
+    if (this.namedPending === 0) return false;
     const names = new Set<string>();
     let all = false;
     for (const p of this.pending) {
       if (p.batch >= this.batch) break;
       if (p.op.k === 'dropWhere') all = true;
-      else names.add(p.op.name);
+      else if (p.op.name !== '') names.add(p.op.name);
     }
-    if (all) for (const n of this.confirmed.keys()) names.add(n);
+    if (all) for (const n of this.confirmed.keys()) if (n !== '') names.add(n);
     for (const n of names) if (this.lookup(n).t === 'ambiguous') return true;
     return false;
   }
@@ -140,6 +155,8 @@ export class NameLedger<E> {
       discard: () => this.resolve(p, false),
     };
     this.pending.push(p);
+    if (op.k === 'set') this.pendingSets.set(op.name, (this.pendingSets.get(op.name) ?? 0) + 1);
+    if (op.k === 'dropWhere' || op.name !== '') this.namedPending++;
     return p;
   }
 
@@ -154,6 +171,12 @@ export class NameLedger<E> {
     }
     const at = this.pending.indexOf(p);
     if (at >= 0) this.pending.splice(at, 1);
+    if (p.op.k === 'set') {
+      const n = this.pendingSets.get(p.op.name)! - 1;
+      if (n === 0) this.pendingSets.delete(p.op.name);
+      else this.pendingSets.set(p.op.name, n);
+    }
+    if (p.op.k === 'dropWhere' || p.op.name !== '') this.namedPending--;
     if (this.waiters.length > 0 && !this.pending.some((x) => x.batch < this.batch)) {
       const w = this.waiters;
       this.waiters = [];
@@ -161,6 +184,8 @@ export class NameLedger<E> {
     }
   }
 }
+
+const NO_OP: Ticket = { confirm: () => undefined, discard: () => undefined };
 
 function touches<E>(op: Op<E>, name: string): boolean {
   return op.k === 'dropWhere' || op.name === name;
