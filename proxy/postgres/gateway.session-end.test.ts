@@ -163,3 +163,24 @@ describe('the server ends the session: its FATAL reaches a node-postgres client 
     for (let i = 0; i < 3; i++) expect(await terminatedAfterMaskedResult('masking gateway')).toEqual(direct);
   });
 });
+
+/** `connect()` then `end()` at once: node-postgres queues a Terminate before its StartupMessage (client/quick-disconnect-tests.js). */
+async function endedWhileConnecting(via: Via): Promise<string[]> {
+  const c = new pg.Client(await config(via));
+  const o = observe(c);
+  // Directly, connect() never settles: the events before `end` are what the application sees
+  // (a FATAL would have rejected connect() before the socket's end).
+  void outcome(o.events, 'connect', c.connect());
+  const ending = outcome(o.events, 'end', c.end());
+  await Promise.all([ending, o.ended]);
+  await new Promise((r) => setImmediate(r));
+  return o.events;
+}
+
+describe('a client ended while it connects', () => {
+  it('sees what it sees directly: no error event, no protocol-violation FATAL', async () => {
+    const direct = await endedWhileConnecting('direct');
+    expect(direct).toEqual(['end: ok']);
+    for (let i = 0; i < 3; i++) expect(await endedWhileConnecting('gateway')).toEqual(direct);
+  });
+});
