@@ -31,6 +31,9 @@ describe('boundParams', () => {
     expect(boundParams([Buffer.from('2')], []).digest).not.toBe(base);
     expect(boundParams([Buffer.from('1')], [1]).digest).not.toBe(base);
     expect(boundParams([Buffer.from('1')], [], [23]).digest).not.toBe(base);
+    // The server's description only changes how a value is shown, not what the approval is for.
+    expect(boundParams([int4(1)], [1], [], [23]).params).toEqual([{ value: '1', format: 'binary' }]);
+    expect(boundParams([int4(1)], [1], [], [23]).digest).toBe(boundParams([int4(1)], [1]).digest);
     expect(boundParams([null], []).digest).not.toBe(boundParams([Buffer.alloc(0)], []).digest);
     expect(boundParams([Buffer.from('1'), Buffer.from('')], []).digest).not.toBe(boundParams([Buffer.from(''), Buffer.from('1')], []).digest);
   });

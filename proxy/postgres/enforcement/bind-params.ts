@@ -17,15 +17,17 @@ export interface BoundParams {
 
 /**
  * `formats` as the Bind carries them: none (all text), one (applies to all) or one per value.
- * `types` are the statement's parameter type OIDs where known (0 or missing: unknown).
+ * `declared` are the parameter type OIDs the client declared (0 or missing: for the server to
+ * infer), part of the digest; `described` the types the server reported, where known, used only
+ * to show binary values (so a re-send matches whether or not the client asked for a description).
  */
-export function boundParams(values: (Buffer | null)[], formats: number[], types: readonly number[] = []): BoundParams {
+export function boundParams(values: (Buffer | null)[], formats: number[], declared: readonly number[] = [], described: readonly number[] = []): BoundParams {
   const h = createHash('sha256');
   h.update(`hoop-bind-v1\0${values.length}\0`);
   const params = values.map((v, i): ApprovalParam => {
     const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0]! : (formats[i] ?? 0);
-    const type = types[i] ?? 0;
-    h.update(`${type}\0${format}\0${v === null ? -1 : v.length}\0`);
+    const type = declared[i] || described[i] || 0;
+    h.update(`${declared[i] ?? 0}\0${format}\0${v === null ? -1 : v.length}\0`);
     if (v !== null) h.update(v);
     if (v === null) return { value: null, format: format === 1 ? 'binary' : 'text' };
     return shown(format === 1 ? decodeBinary(v, type) : decodeText(v));

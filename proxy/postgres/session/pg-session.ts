@@ -1022,7 +1022,7 @@ export class PgSession {
     const d = decodeFrontend(f);
     if (!d.ok || d.message.name !== 'bind') return this.fatal('08P01', `hoop: protocol violation: ${d.ok ? 'bad bind' : d.reason}`);
     const t0 = performance.now();
-    const a = await this.resolveApproval(v, decided.text, boundParams(d.message.params, d.message.paramFormats, decided.describedTypes ?? decided.paramTypes));
+    const a = await this.resolveApproval(v, decided.text, boundParams(d.message.params, d.message.paramFormats, decided.paramTypes, decided.describedTypes));
     if (this.ended) return;
     const outcome: 'executed' | 'refused' | 'pending_approval' | 'blocked' = a.ok ? 'executed' : a.tokenExpired ? 'refused' : a.pending ? 'pending_approval' : 'blocked';
     let seq: number | undefined;
