@@ -118,6 +118,19 @@ type Mode = 'transaction' | 'autocommit';
 const PLANNING_LOCK = /^lock relation \S+ .* (RowExclusiveLock|RowShareLock)$/;
 const explainOnly = (sql: string): boolean => classifier.classify(sql).some((a) => a.kind === 'explain');
 
+/**
+ * What the case's SQL PREPAREs hold, by name: `EXECUTE p` runs its prepared statement, so the
+ * settings it may change are those of the body (the gateway decides it with the body's facts).
+ */
+const preparedBodies = new Map<string, string>();
+const PREPARE_AS = /^PREPARE\s+("[^"]+"|\w+)\s+AS\s+([\s\S]*)$/i;
+const EXECUTE_NAME = /^EXECUTE\s+("[^"]+"|\w+)\s*$/i;
+const nameOf = (n: string): string => (n.startsWith('"') ? n.slice(1, -1) : n.toLowerCase());
+function executedName(sql: string): string | undefined {
+  const m = EXECUTE_NAME.exec(sql);
+  return m ? nameOf(m[1]!) : undefined;
+}
+
 /** Runs one statement under the oracle; returns what changed (empty: nothing). */
 async function observe(sql: string, protocol: 'simple' | 'extended-text', mode: Mode): Promise<{ problems: string[]; result: StatementResult }> {
   await ready();
@@ -128,6 +141,8 @@ async function observe(sql: string, protocol: 'simple' | 'extended-text', mode: 
     await must('SAVEPOINT hoop_diff');
   }
   const result = await session.run(sql, protocol);
+  const prepared = PREPARE_AS.exec(sql);
+  if (prepared && !result.error) preparedBodies.set(nameOf(prepared[1]!), prepared[2]!);
   if (!session.open) {
     backendPid = 0;
   } else {
@@ -152,7 +167,7 @@ async function observe(sql: string, protocol: 'simple' | 'extended-text', mode: 
     {
       const changed = diffLines(settings, now);
       const names = new Set(changed.map((l) => l.slice(2).split('=')[0]!.toLowerCase()));
-      const mayChange = classifier.classify(sql).some((a) => a.effects.some((e) => e === 'set' || e === 'transaction'));
+      const mayChange = classifier.classify(preparedBodies.get(executedName(sql) ?? '') ?? sql).some((a) => a.effects.some((e) => e === 'set' || e === 'transaction'));
       const guarded = [...names].filter((n) => GUARDED_SETTINGS.has(n) || n.includes(' '));
       if (!mayChange || guarded.length) problems.push(`the session's settings changed:\n${changed.join('\n')}`);
       // Back to the defaults so the next case starts from the same session.
@@ -205,6 +220,7 @@ describe('generated statements under a read-only policy', () => {
       await fc.assert(
         fc.asyncProperty(grammar.statements, fc.constantFrom<'simple' | 'extended-text'>('simple', 'extended-text'), fc.constantFrom<Mode>('transaction', 'autocommit'), async (statements, protocol, mode) => {
           stats.cases++;
+          preparedBodies.clear();
           for (const sql of statements) {
             stats.statements++;
             const { problems, result } = await observe(sql, protocol, mode);
