@@ -118,6 +118,59 @@ export class PgCatalog implements Catalog {
     return out;
   }
 
+  /**
+   * For each `schema.name`, the relations reading it reads as well: a view's base relations (its
+   * rewrite rule's dependencies, through nested views) and the inheritance or partition ancestors
+   * of a table (through the views' bases too). `pg_temp` matches every session's temporary schema.
+   */
+  async relationSources(qualified: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    const answers = await Promise.all(
+      qualified.map((q) => {
+        const dot = q.indexOf('.');
+        const schema = q.slice(0, dot);
+        const name = q.slice(dot + 1);
+        // Wrapped: "no sources" (most tables) is an answer worth caching too.
+        return this.cached(`relsrc:${q}`, async () => ({
+          sources: (
+            await this.query<{ q: string }>(
+              `WITH RECURSIVE
+                 edges(child, parent) AS (
+                   SELECT r.ev_class, d.refobjid FROM pg_catalog.pg_rewrite r
+                     JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::regclass
+                    WHERE d.refobjid <> r.ev_class
+                   UNION ALL SELECT i.inhrelid, i.inhparent FROM pg_catalog.pg_inherits i),
+                 up(oid, depth) AS (
+                   SELECT c.oid, 0 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.relname = $2 AND (CASE WHEN $1 = 'pg_temp' THEN n.nspname ~ '^pg_temp_' ELSE n.nspname = $1 END)
+                   UNION SELECT e.parent, up.depth + 1 FROM up JOIN edges e ON e.child = up.oid WHERE up.depth < 32)
+               SELECT DISTINCT n.nspname || '.' || c.relname AS q FROM up JOIN pg_catalog.pg_class c ON c.oid = up.oid
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE up.depth > 0 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`,
+              [schema, name],
+            )
+          ).map((r) => r.q.replace(/^pg_temp_\d+\./, 'pg_temp.')),
+        }));
+      }),
+    );
+    qualified.forEach((q, i) => out.set(q, answers[i]!.sources));
+    return out;
+  }
+
+  /** Every table whose planner statistics this role may read (pg_stats shows a column it may SELECT). */
+  statisticsTables(): Promise<string[]> {
+    return this.cached('stats-tables', async () =>
+      (
+        await this.query<{ q: string }>(
+          `SELECT n.nspname || '.' || c.relname AS q FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p', 'm', 'f') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_(toast_)?temp_'
+              AND n.nspname <> 'pg_toast' AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT')`,
+          [],
+        )
+      ).map((r) => r.q),
+    );
+  }
+
   /** Schemas this role may use (USAGE), temporary ones excepted. */
   usableSchemas(): Promise<string[]> {
     return this.cached('usable-schemas', async () =>

@@ -36,6 +36,8 @@ export function createNameCatalogs(resources: readonly ResourceConfig[], connect
       return {
         relationSchemas: (names) => c.relationSchemas(names),
         usableSchemas: () => c.usableSchemas(),
+        relationSources: (qualified) => c.relationSources(qualified),
+        statisticsTables: () => c.statisticsTables(),
         invalidate: () => c.invalidate(),
       };
     },

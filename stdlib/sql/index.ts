@@ -326,6 +326,18 @@ export function resolveNames(action: SqlAction, resolve: NameResolver): SqlActio
   return resolved;
 }
 
+/** The action with these tables added to its `reads` and `writes` (what reading a view reads too). */
+export function withTables(action: SqlAction, reads: readonly string[], writes: readonly string[]): SqlAction {
+  const a = action as SqlFacts;
+  const out = new SqlFacts(
+    a.kind, a.effects, frozenList([...new Set([...a.reads, ...reads])]), frozenList([...new Set([...a.writes, ...writes])]),
+    a.columns, a.functions, a.has_where, a.limit, a.text, true, a.reason,
+  );
+  const raw = rawNames.get(action);
+  if (raw) rawNames.set(out, raw);
+  return out;
+}
+
 /** The same facts as an `unknown` action with this reason (a name the gateway cannot resolve). */
 export function unknownWith(action: SqlAction, reason: string): SqlAction {
   const a = action as SqlFacts;

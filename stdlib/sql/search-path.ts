@@ -233,7 +233,7 @@ export function sessionEffects(ast: unknown): SessionEffect[] {
       return nonNull([created((n.base as Obj | undefined)?.relation, undefined, false)]);
     case 'CreateTableAsStmt': {
       const into = (n.into ?? {}) as Obj;
-      return nonNull([created(into.rel, into.onCommit, false)]);
+      return nonNull([created(into.rel, into.onCommit, n.objtype === 'OBJECT_MATVIEW')]);
     }
     case 'ViewStmt':
       return nonNull([created(n.view, undefined, true)]);

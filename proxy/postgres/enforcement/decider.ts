@@ -70,6 +70,8 @@ export function decideStatements(
   names: SqlClassifyOptions | undefined,
   /** The session's name resolution (search_path, temporary tables): the statements' actions with unqualified names resolved. */
   resolve?: (statements: readonly AnalyzedStatement[]) => SqlAction[],
+  /** Why the session refuses this (resolved) statement whatever the policy says, if it does. */
+  refusal?: (action: SqlAction) => string | undefined,
 ): StatementVerdict[] {
   let actions: SqlAction[];
   let changes: StatementVerdict['change'][];
@@ -89,7 +91,9 @@ export function decideStatements(
   for (let i = 0; i < actions.length; i++) {
     const action = actions[i]!;
     let decision: Decision;
-    if (!policy) decision = gatewayBlock('no policy is loaded');
+    const refused = refusal?.(action);
+    if (refused) decision = gatewayBlock(refused);
+    else if (!policy) decision = gatewayBlock('no policy is loaded');
     else {
       try {
         decision = policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action, context });

@@ -960,7 +960,7 @@ export class PgSession {
     if (unsettled) await unsettled;
     const names = this.names;
     if (names) await names.prepare(this.svc.classifier.analyze(text, this.serverNames.options));
-    return this.serverNames.lineageTexts(decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.serverNames.options, names ? (a) => names.resolve(a) : undefined));
+    return this.serverNames.lineageTexts(decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.serverNames.options, names && ((a) => names.resolve(a)), names && ((a) => names.refusal(a))));
   }
 
   /** A refused simple Query (or FunctionCall): the upstream fails a harmless text in its place. */

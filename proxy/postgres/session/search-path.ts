@@ -18,7 +18,10 @@
 // untracked set_config, a path naming another session's temporary schema.
 
 import type { SqlAction } from '../../../stdlib/facts.ts';
-import { resolveNames, unknownWith, unqualifiedNames, type AnalyzedStatement } from '../../../stdlib/sql/index.ts';
+import { resolveNames, unqualifiedNames, withTables, type AnalyzedStatement } from '../../../stdlib/sql/index.ts';
+
+/** The planner statistics relations: they show sample values of the columns of many tables. */
+const STATISTICS: ReadonlySet<string> = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data'].map((r) => `pg_catalog.${r}`));
 import { EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS } from '../../../stdlib/sql/functions.ts';
 import { parseSearchPath, searchPathRisk, sessionEffects, type SessionEffect } from '../../../stdlib/sql/search-path.ts';
 
@@ -39,6 +42,10 @@ export interface NameCatalog {
   relationSchemas(names: readonly string[]): Promise<Map<string, string[]>>;
   /** Schemas the session's role may use (USAGE): candidates for the creation schema. */
   usableSchemas(): Promise<string[]>;
+  /** For each `schema.name`: what reading it reads too (a view's base relations, a table's inheritance/partition ancestors). */
+  relationSources(qualified: readonly string[]): Promise<Map<string, string[]>>;
+  /** Every table whose statistics pg_stats and pg_stats_ext show this role. */
+  statisticsTables(): Promise<string[]>;
   /** Forget cached answers (a transaction that changed the schema ended). */
   invalidate(): void;
 }
@@ -57,6 +64,8 @@ interface State {
   schemaChanged: boolean;
   /** How many statements that may change the catalog this session has run (a prepared statement re-parses after DDL). */
   ddl: number;
+  /** Views created (or replaced) in the open transaction: the catalog cannot show their definition yet. */
+  newViews: Set<string>;
 }
 
 interface Frame {
@@ -78,7 +87,8 @@ type Op =
   | { k: 'temp_add'; name: string; onCommitDrop: boolean }
   | { k: 'temp_drop'; name: string }
   | { k: 'opaque'; reason: string }
-  | { k: 'schema_changed' };
+  | { k: 'schema_changed' }
+  | { k: 'new_view'; q: string };
 
 interface Entry {
   action: SqlAction;
@@ -97,7 +107,7 @@ interface Segment {
 const SCHEMA_CHANGING: ReadonlySet<string> = new Set(['ddl', 'do', 'call', 'unknown', 'grant']);
 
 function cloneState(s: State): State {
-  return { ...s, temps: new Map(s.temps), cur: s.cur, sess: s.sess };
+  return { ...s, temps: new Map(s.temps), cur: s.cur, sess: s.sess, newViews: new Set(s.newViews) };
 }
 
 function cloneMachine(m: Machine): Machine {
@@ -141,7 +151,7 @@ export class SessionNames {
     this.catalog = opts.catalog;
     const cur = this.resetValue;
     this.confirmed = {
-      s: { cur, sess: cur, why: `the session's search_path ${JSON.stringify(opts.startupPath)} cannot be read`, temps: new Map(), tempsUnknown: false, schemaChanged: false, ddl: 0 },
+      s: { cur, sess: cur, why: `the session's search_path ${JSON.stringify(opts.startupPath)} cannot be read`, temps: new Map(), tempsUnknown: false, schemaChanged: false, ddl: 0, newViews: new Set() },
       frames: [],
       aborted: false,
     };
@@ -169,14 +179,55 @@ export class SessionNames {
       creates ||= u.creates.length > 0;
       for (const n of u.creates) names.add(n);
     }
-    if (names.size === 0 || !this.catalog) return;
+    if (!this.catalog) return;
     try {
-      const [rels, usable] = await Promise.all([this.catalog.relationSchemas([...names]), this.catalog.usableSchemas()]);
-      this.lookups = rels;
-      this.usable = new Set(usable);
+      if (names.size > 0) {
+        const [rels, usable] = await Promise.all([this.catalog.relationSchemas([...names]), this.catalog.usableSchemas()]);
+        this.lookups = rels;
+        this.usable = new Set(usable);
+      }
+      // Every relation a statement may read, under any resolution: what reading it reads too.
+      const qualified = new Set<string>();
+      for (const st of statements) {
+        for (const r of [...st.action.reads, ...st.action.writes]) qualified.add(r);
+        for (const n of unqualifiedNames(st.action)?.lookups ?? []) {
+          for (const schema of this.lookups.get(n) ?? []) qualified.add(`${schema}.${n}`);
+          qualified.add(`pg_temp.${n}`);
+        }
+      }
+      this.sources = qualified.size > 0 ? await this.catalog.relationSources([...qualified]) : new Map();
+      const all = new Set([...qualified, ...[...this.sources.values()].flat()]);
+      this.statsTables = [...all].some((q) => STATISTICS.has(q)) ? await this.catalog.statisticsTables() : [];
     } catch (e) {
       this.lookupError = `the catalog could not be read (${(e as Error).message})`;
     }
+  }
+
+  private sources = new Map<string, string[]>();
+  private statsTables: string[] = [];
+
+  /**
+   * Reading a view reads its base relations, reading a partition or an inheritance child reads
+   * its ancestors' data, and pg_stats/pg_stats_ext show values of every column the role may read:
+   * `on tables [...]` rules see those tables too (issue 14 item 6).
+   */
+  private withSources(action: SqlAction, s: State): SqlAction {
+    if (!this.catalog || this.lookupError) return action;
+    const fresh = [...action.reads, ...action.writes].find((q) => s.newViews.has(q));
+    if (fresh) return this.refuse(action, `${fresh} is a view created in the open transaction (a schema change in the same transaction): the gateway cannot see what it reads until the transaction ends`);
+    const more = (list: readonly string[]): string[] => {
+      const out = new Set<string>();
+      for (const r of list) for (const s of this.sources.get(r) ?? []) if (!list.includes(s)) out.add(s);
+      return [...out];
+    };
+    const reads = more(action.reads);
+    const writes = more(action.writes);
+    if ([...action.reads, ...reads].some((q) => STATISTICS.has(q))) reads.push(...this.statsTables.filter((t) => !action.reads.includes(t)));
+    if (reads.length === 0 && writes.length === 0) return action;
+    const out = withTables(action, reads, writes);
+    const why = this.refusals.get(action);
+    if (why) this.refusals.set(out, why);
+    return out;
   }
 
   /**
@@ -198,12 +249,13 @@ export class SessionNames {
     }
     const out: SqlAction[] = [];
     for (const st of statements) {
-      let action = this.resolveOn(m, st.action);
+      let action = this.withSources(this.resolveOn(m, st.action), m.s);
       if (alt) {
-        const other = this.resolveOn(alt, st.action);
-        if (other.kind !== 'unknown' && action.kind !== 'unknown' && (other.reads.join() !== action.reads.join() || other.writes.join() !== action.writes.join())) {
-          action = unknownWith(action, 'a statement still running changes search_path or temporary tables, and this statement\'s tables depend on its outcome: wait for it (or qualify the table names)');
-        }
+        const other = this.withSources(this.resolveOn(alt, st.action), alt.s);
+        // An earlier statement still running changes search_path or temporary tables: whichever
+        // way it ends, the statement is decided on the tables it may read.
+        if (!this.refusals.has(action) && !this.refusals.has(other)) action = withTables(action, other.reads, other.writes);
+        else if (this.refusals.has(other) && !this.refusals.has(action)) action = this.refuse(action, this.refusals.get(other)!);
       }
       const ops = this.opsOf(m, st, action);
       this.ops.set(action, ops);
@@ -248,18 +300,42 @@ export class SessionNames {
 
   private readonly originals = new WeakMap<SqlAction, SqlAction>();
 
+  /** Statements the gateway refuses whatever the policy says (it cannot tell what they read), and why. */
+  private readonly refusals = new WeakMap<SqlAction, string>();
+
+  /** Why this statement is refused before any policy is asked, or undefined. */
+  refusal(action: SqlAction): string | undefined {
+    return this.refusals.get(action);
+  }
+
+  private refuse(action: SqlAction, why: string): SqlAction {
+    const own = withTables(action, [], []); // a copy: the classifier's cached action is shared
+    this.refusals.set(own, why);
+    return own;
+  }
+
   private resolveOn(m: Machine, action: SqlAction): SqlAction {
     const u = unqualifiedNames(action);
     if (!u) return action;
     const s = m.s;
-    if (s.cur === null) return unknownWith(action, `hoop cannot tell which tables unqualified names mean: ${s.why}; SET search_path again or qualify the table names`);
-    const path = this.expand(s.cur);
-    if (typeof path === 'string') return unknownWith(action, path);
-    if (this.lookupError && this.catalog) return unknownWith(action, `unqualified table names cannot be resolved: ${this.lookupError}`);
+    if (this.lookupError && this.catalog) return this.refuse(action, `unqualified table names cannot be resolved: ${this.lookupError}`);
+    const path = s.cur === null ? `${s.why}` : this.expand(s.cur);
+    if (typeof path === 'string') {
+      // The path cannot be followed: the statement is decided on every relation the name may be.
+      const unsure = `the gateway cannot tell which tables unqualified names mean (${path}); SET search_path again or qualify the table names`;
+      if (!this.catalog || u.creates.length > 0) return this.refuse(action, unsure);
+      let missing = false;
+      const resolved = resolveNames(action, (name) => {
+        const all = [...(s.temps.has(name) || s.tempsUnknown ? ['pg_temp'] : []), ...(this.lookups.get(name) ?? [])];
+        if (all.length === 0) missing = true;
+        return all.length > 0 ? all : 'public';
+      });
+      return missing ? this.refuse(action, unsure) : resolved;
+    }
     if (!this.catalog) {
       // No catalog: only a path with a single schema (besides pg_catalog and pg_temp) is certain.
       const explicit = path.filter((x) => x !== 'pg_catalog' && x !== 'pg_temp');
-      if (explicit.length > 1 || s.temps.size > 0 || s.tempsUnknown) return unknownWith(action, 'unqualified table names cannot be resolved without the catalog');
+      if (explicit.length > 1 || s.temps.size > 0 || s.tempsUnknown) return this.refuse(action, 'unqualified table names cannot be resolved without the catalog');
     }
     // A relation created with no schema to create it in fails upstream; `public` names it meanwhile.
     return resolveNames(action, (name, creating) => (creating ? (this.creationSchema(s) ?? 'public') : this.lookup(s, path, name)));
@@ -332,6 +408,7 @@ export class SessionNames {
           if (e.view && action.reads.some((r) => r.startsWith('pg_temp.'))) temp = true;
         }
         if (temp) ops.push({ k: 'temp_add', name: e.name, onCommitDrop: e.onCommitDrop });
+        if (e.view) ops.push({ k: 'new_view', q: `${temp ? 'pg_temp' : (e.schema ?? this.creationSchema(m.s) ?? 'public')}.${e.name}` });
       } else if (e.k === 'drop' || e.k === 'rename') {
         const isTemp = e.schema === 'pg_temp' || (e.schema === undefined && this.resolvesToTemp(m.s, e.name));
         if (isTemp) {
@@ -450,6 +527,7 @@ function markUnknown(s: State, why: string): void {
 function commit(m: Machine): void {
   const s = m.s;
   s.cur = s.sess;
+  s.newViews.clear();
   if (s.cur === null && m.frames.length > 0) s.why = s.why || 'unknown';
   for (const [name, drop] of [...s.temps]) if (drop) s.temps.delete(name);
   m.frames = [];
@@ -535,6 +613,9 @@ function applyOp(m: Machine, o: Op, done: { ok: boolean; tag: string }, reset: s
       return;
     case 'temp_drop':
       s.temps.delete(o.name);
+      return;
+    case 'new_view':
+      s.newViews.add(o.q);
       return;
     case 'create':
     case 'drop':
