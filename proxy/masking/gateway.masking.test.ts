@@ -452,3 +452,44 @@ rule detect {
     });
   }
 });
+
+describe('implicit operators (issue 14 items 4/5, same family)', () => {
+  // `CASE x WHEN v` runs the operator `x = v` resolves to, and BETWEEN runs >= and <=: a
+  // user-defined version gets every masked value it compares.
+  const POLICY_EMAIL = `${ALLOW_EVERYTHING}
+rule mask_email {
+  match sql read
+  mask column "customers.email" with email
+}
+`;
+  it('CASE x WHEN ... and BETWEEN with a user-defined comparison operator are refused', async () => {
+    const masker5 = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
+    const gw5 = await startTestGateway(cluster, POLICY_EMAIL, { masker: masker5 }, 'prod-implicit-ops');
+    cluster.psql(
+      `CREATE TABLE stash2 (v text); GRANT ALL ON stash2 TO ${cluster.appUser.user};
+       CREATE FUNCTION text_int_cmp(text, int) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.stash2 VALUES ($1); RETURN false; END $$;
+       CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = int, FUNCTION = text_int_cmp);
+       CREATE OPERATOR public.>= (LEFTARG = text, RIGHTARG = int, FUNCTION = text_int_cmp);
+       CREATE OPERATOR public.<= (LEFTARG = text, RIGHTARG = int, FUNCTION = text_int_cmp);`,
+      cluster.appUser.database,
+    );
+    const c = await RawClient.login(gw5.gateway.postgresPort, await gw5.token(), gw5.resourceName);
+    try {
+      const codes: (string | undefined)[] = [];
+      for (const sql of ["SELECT CASE email WHEN 1 THEN 'a' END FROM customers", 'SELECT id FROM customers WHERE email BETWEEN 1 AND 2']) {
+        const from = c.messages.length;
+        c.query(sql);
+        if (!(await c.until(() => c.messages.slice(from).some((m) => m.name === 'readyForQuery'), 20_000))) throw new Error(`no ReadyForQuery for ${sql}`);
+        const err = c.messages.slice(from).find((m) => m.name === 'error');
+        codes.push(err && err.name === 'error' ? Object.fromEntries(err.fields).C : undefined);
+      }
+      expect(cluster.psql('SELECT count(*) FROM stash2', cluster.appUser.database).trim()).toBe('0');
+      expect(codes).toEqual(['42501', '42501']);
+    } finally {
+      c.destroy();
+      cluster.psql('DROP OPERATOR public.= (text, int); DROP OPERATOR public.>= (text, int); DROP OPERATOR public.<= (text, int); DROP FUNCTION text_int_cmp(text, int)', cluster.appUser.database);
+      await gw5.close();
+      await masker5.close();
+    }
+  });
+});

@@ -675,8 +675,11 @@ export class LineageAnalyzer {
       case 'CollateClause':
       case 'NamedArgExpr':
         return derive([await this.expr(b.arg, scope)]);
-      case 'CaseExpr':
-        return derive([await this.expr(b.arg, scope), await this.expr(b.args, scope), await this.expr(b.defresult, scope)]);
+      case 'CaseExpr': {
+        const flow = derive([await this.expr(b.arg, scope), await this.expr(b.args, scope), await this.expr(b.defresult, scope)]);
+        // `CASE x WHEN v ...` compares with the operator = that `x = v` would resolve to.
+        return b.arg === undefined || flow.t === 'opaque' ? flow : this.operatorCheck(['='], flow);
+      }
       case 'CaseWhen':
         return derive([await this.expr(b.expr, scope), await this.expr(b.result, scope)]);
       case 'A_Indirection':
@@ -933,7 +936,20 @@ export class LineageAnalyzer {
   private async aExpr(b: Node, scope: Scope): Promise<Flow> {
     const flow = derive([await this.expr(b.lexpr, scope), await this.expr(b.rexpr, scope)]);
     if (flow.t === 'opaque') return flow;
-    const op = names(b.name);
+    const kind = String(b.kind);
+    // BETWEEN is spelled as a keyword but runs >= and <= (SYMMETRIC: also the other way round).
+    if (BETWEEN_KINDS.has(kind)) {
+      for (const op of ['>=', '<=']) {
+        const f = await this.operatorCheck([op], flow);
+        if (f.t === 'opaque') return f;
+      }
+      return flow;
+    }
+    return this.operatorCheck(names(b.name), flow);
+  }
+
+  /** The catalog and error-text checks of one operator applied to operands of combined flow `flow`. */
+  private async operatorCheck(op: string[], flow: Flow): Promise<Flow> {
     const opName = op.at(-1) ?? '?';
     const schema = op.length > 1 ? op[op.length - 2] : undefined;
     // Keyword forms (IN, LIKE, BETWEEN, ...) carry operator names too; check every symbol against the catalog.
@@ -944,8 +960,8 @@ export class LineageAnalyzer {
       if (untrusted) return this.opaque(`operator ${opName} has a user-defined version in schema ${untrusted.schema}: the gateway cannot tell which one runs`);
     }
     // An operator is a function call too: a masked operand may reach only the operators known not
-    // to quote it in an error (functions.ts, ECHO_SAFE_OPERATORS; BETWEEN is a comparison).
-    if (!isClear(flow) && !BETWEEN_KINDS.has(String(b.kind)) && !ECHO_SAFE_OPERATORS.has(opName)) {
+    // to quote it in an error (functions.ts, ECHO_SAFE_OPERATORS).
+    if (!isClear(flow) && !ECHO_SAFE_OPERATORS.has(opName)) {
       return this.opaque(`operator ${op.join('.')} applied to masked column ${describe(flow)}: it is not known to keep the value out of error messages`);
     }
     return flow;
