@@ -32,6 +32,8 @@ export const R_UNKNOWN_RAN = 'hoop: refused unknown statement that PostgreSQL ru
 export const R_UNKNOWN_NOT_PARSE = 'hoop: refused unknown statement that parses (PostgreSQL fails it too, with its own message)';
 export const R_CONSEQUENCE = 'hoop: refused unknown statement: later output differs (an earlier refused statement did not run)';
 export const R_PREFIX = 'hoop: refused unknown statement ("hoop:" in psql\'s LAST_ERROR_MESSAGE or terse output)';
+export const R_UNKNOWN_PATH = 'hoop: refused unknown statement that PostgreSQL runs: unqualified names after the gateway lost track of search_path';
+export const R_UNKNOWN_PATH_FAILS = 'hoop: refused unknown statement (PostgreSQL fails it too): unqualified names after the gateway lost track of search_path';
 export const R_HOOP_OTHER = 'hoop: other gateway error';
 export const R_CONNECTION = 'connection-level difference';
 export const R_NOTICE = 'notice/warning difference';
@@ -59,7 +61,11 @@ export function classifyHunk(direct: string[], gateway: string[]): string {
   }
   // The differential's policies block nothing but `unknown`: any other block is the refusal of a
   // statement the classifier could not understand although it parses (e.g. a function body).
-  if (gateway.some((l) => /ERROR: {2}hoop: blocked/.test(l))) return direct.some(isError) ? R_UNKNOWN_NOT_PARSE : R_UNKNOWN_RAN;
+  if (gateway.some((l) => /ERROR: {2}hoop: blocked/.test(l))) {
+    // The session's search_path became unknown to the gateway (issue 14 item 17's tracking).
+    if (gateway.some((l) => /^DETAIL: .*cannot tell which tables unqualified names mean/.test(l))) return direct.some(isError) ? R_UNKNOWN_PATH_FAILS : R_UNKNOWN_PATH;
+    return direct.some(isError) ? R_UNKNOWN_NOT_PARSE : R_UNKNOWN_RAN;
+  }
   // The parser's message after "hoop:" where no DETAIL follows (psql's terse verbosity, :LAST_ERROR_MESSAGE).
   if (gateway.length === direct.length && gateway.some((l) => l.includes('hoop: ')) && gateway.every((l, i) => l.replace(/hoop: /, '') === direct[i])) return R_PREFIX;
   if (gateway.some((l) => /(ERROR|FATAL|WARNING|NOTICE): {2}hoop: /.test(l))) return R_HOOP_OTHER;
@@ -191,7 +197,7 @@ export function compareFiles(sides: Sides, maxDiffChars = 20_000): FileCompariso
       refusalsExplained++;
     } else reason = classifyHunk(d, g);
     // Once a statement PostgreSQL runs was refused, what follows may differ because of it.
-    if (!reason.startsWith(UNKNOWN_REFUSAL) && hunks.some((x) => x.reason === R_UNKNOWN_RAN)) reason = R_CONSEQUENCE;
+    if (!reason.startsWith(UNKNOWN_REFUSAL) && hunks.some((x) => x.reason === R_UNKNOWN_RAN || x.reason === R_UNKNOWN_PATH)) reason = R_CONSEQUENCE;
     hunks.push({ header: h.header, direct: d, gateway: g, reason });
   }
   const reasons: Record<string, number> = {};

@@ -17,7 +17,7 @@
 // expectations, when allow-unknown differs from direct at all, or when allow-all differs for any
 // reason other than refusing unknown statements.
 //
-// Options: --json; --runs direct,allow-unknown,allow-all (direct is always run); --tests a,b,c
+// Options: --json; --markdown (the tables of docs/conformance.md); --runs direct,allow-unknown,allow-all (direct is always run); --tests a,b,c
 // (a subset, in this order, instead of the schedule); --work DIR (default $TMPDIR/hoop-pg-regress,
 // emptied first, left in place for inspection: each run's results/ and regression.diffs).
 
@@ -53,7 +53,7 @@ interface RunResult {
 const log = (line: string) => process.stderr.write(`pg-regress: ${line}\n`);
 
 function parseArgs(argv: string[]) {
-  const opts = { compareOnly: false, json: false, runs: ['direct', 'allow-unknown', 'allow-all'] as RunName[], tests: undefined as string[] | undefined, work: join(tmpdir(), 'hoop-pg-regress') };
+  const opts = { compareOnly: false, json: false, markdown: false, runs: ['direct', 'allow-unknown', 'allow-all'] as RunName[], tests: undefined as string[] | undefined, work: join(tmpdir(), 'hoop-pg-regress') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -65,13 +65,14 @@ function parseArgs(argv: string[]) {
     };
     if (a === '--json') opts.json = true;
     else if (a === '--compare-only') opts.compareOnly = true;
+    else if (a === '--markdown') opts.markdown = true;
     else if (a.startsWith('--runs')) {
       const runs = value().split(',').filter(Boolean);
       for (const r of runs) if (!['direct', 'allow-unknown', 'allow-all'].includes(r)) throw new Error(`unknown run ${r}`);
       opts.runs = ['direct', ...runs.filter((r) => r !== 'direct')] as RunName[];
     } else if (a.startsWith('--tests')) opts.tests = value().split(',').filter(Boolean);
     else if (a.startsWith('--work')) opts.work = value();
-    else throw new Error(`unknown option ${a} (options: --json, --runs LIST, --tests LIST, --work DIR, --compare-only)`);
+    else throw new Error(`unknown option ${a} (options: --json, --markdown, --runs LIST, --tests LIST, --work DIR, --compare-only)`);
   }
   return opts;
 }
@@ -204,6 +205,22 @@ function human(r: Report, comparisons: Record<string, Record<string, FileCompari
   return out.join('\n');
 }
 
+/** The tables docs/conformance.md shows. */
+function markdown(r: Report): string {
+  const n = r.tests.length;
+  const out: string[] = ['| run | result | wall time |', '| --- | --- | --- |'];
+  out.push(`| direct | ${r.direct.ok}/${n} match PostgreSQL's expected output | ${(r.direct.wallMs / 1000).toFixed(0)} s |`);
+  for (const [name, g] of Object.entries(r.gateway)) out.push(`| ${name} | ${g.identical}/${n} identical to direct | ${(g.wallMs / 1000).toFixed(0)} s |`);
+  for (const [name, g] of Object.entries(r.gateway)) {
+    if (g.differing.length === 0) continue;
+    out.push('', `${name}, differences by reason:`, '', '| reason | files | hunks |', '| --- | --- | --- |');
+    for (const [k, v] of Object.entries(g.reasons)) out.push(`| ${k} | ${v.files} | ${v.hunks} |`);
+    out.push('', `${name}, differing files:`, '', '| file | reasons (hunks) |', '| --- | --- |');
+    for (const d of g.differing) out.push(`| \`${d.test}\` | ${Object.entries(d.reasons).map(([k, v]) => `${k.replace(/^hoop: refused unknown statement/, 'unknown')} (${v})`).join('; ')} |`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   const started = Date.now();
@@ -271,7 +288,7 @@ async function main(): Promise<number> {
     writeFileSync(join(run.outputDir, 'differential.diffs'), tests.filter((t) => !per[t]!.identical).map((t) => `=== ${t}: ${JSON.stringify(per[t]!.reasons)}\n${per[t]!.diff}`).join('\n'));
   }
   report.wallMs = Date.now() - started;
-  process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${human(report, comparisons)}\n`);
+  process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : opts.markdown ? markdown(report) : `${human(report, comparisons)}\n`);
 
   let ok = report.direct.failed.length === 0;
   const unk = report.gateway['allow-unknown'];
