@@ -128,5 +128,5 @@ describe('hoop approvals and friends print agents\' text with every control char
     expect(dry.out, dry.err).toContain('DELETE FROM orders');
     expect(dry.out).not.toMatch(RAW_CONTROL);
     expect(dry.out).toContain('\\x1b[2K');
-  });
+  }, 240_000); // seven CLI processes, each starting tsx: slow on a loaded machine
 });
