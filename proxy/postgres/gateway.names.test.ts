@@ -39,8 +39,25 @@ rule mask_customer_pii {
 }
 `;
 
+const ALL_KINDS = 'unknown, do, call, grant, ddl, truncate, delete, merge, update, insert, copy_from, copy_to, select, set, transaction, explain, utility';
+const MASK_EVERY_KIND = `package t
+default block "not allowed"
+
+rule everything {
+  match sql ${ALL_KINDS}
+  allow
+}
+
+rule mask_pii {
+  match sql ${ALL_KINDS}
+  mask column "customers.email" with email
+}
+`;
+
 let cluster: Cluster;
 let gw: TestGateway;
+/** A second gateway whose mask rule applies to every statement kind (the masking corpus's policy). */
+let gwAll: TestGateway;
 let masker: GatewayResultMasker;
 
 beforeAll(async () => {
@@ -56,10 +73,12 @@ beforeAll(async () => {
   );
   masker = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
   gw = await startTestGateway(cluster, POLICY, { masker });
+  gwAll = await startTestGateway(cluster, MASK_EVERY_KIND, { masker });
 });
 
 afterAll(async () => {
   await gw?.close();
+  await gwAll?.close();
   await masker?.close();
   await cluster?.stop();
 });
@@ -73,8 +92,9 @@ interface Answer {
 }
 
 /** A raw session: `send` writes messages and resolves at their ReadyForQuery (one per Sync or Query) with everything received for them. */
-async function session(): Promise<{ send(...msgs: Buffer[]): Promise<Answer>; query(sql: string): Promise<Answer>; close(): void }> {
-  const c = await RawClient.login(gw.gateway.postgresPort, await gw.token(), gw.resourceName);
+async function session(through: () => TestGateway = () => gw): Promise<{ send(...msgs: Buffer[]): Promise<Answer>; query(sql: string): Promise<Answer>; close(): void }> {
+  const g = through();
+  const c = await RawClient.login(g.gateway.postgresPort, await g.token(), g.resourceName);
   const send = async (...msgs: Buffer[]): Promise<Answer> => {
     const fromRaw = c.rawBytes.length;
     const fromMsg = c.messages.length;
@@ -150,6 +170,21 @@ describe('a re-Parse of an existing statement name (issue 14 item 7)', () => {
       expect((await s.query('DEALLOCATE s7c')).errors).toEqual([]);
       expect((await s.query("PREPARE s7c AS SELECT 'plain'::text AS email")).errors).toEqual([]);
       expect((await s.query('EXECUTE s7c')).text.includes('plain')).toBe(true);
+    } finally {
+      s.close();
+    }
+  });
+});
+
+describe('EXECUTE inside another statement (issue 14 item 8)', () => {
+  it('refuses CREATE TABLE AS EXECUTE of a statement over masked columns: the copy would hold them unmasked', async () => {
+    const s = await session(() => gwAll);
+    try {
+      expect((await s.query('PREPARE cp AS SELECT id, email FROM customers')).errors).toEqual([]);
+      const a = await s.query('CREATE TEMP TABLE cp_copy AS EXECUTE cp');
+      expect(a.errors).toEqual(['42501']);
+      const b = await s.query('SELECT * FROM cp_copy');
+      expectNoLeak(b);
     } finally {
       s.close();
     }

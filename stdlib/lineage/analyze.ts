@@ -116,6 +116,11 @@ export class LineageAnalyzer {
         result = 'rows';
         break;
       case 'CreateTableAsStmt': {
+        if (unwrap(body.query)?.[0] === 'ExecuteStmt') {
+          // CREATE TABLE AS EXECUTE: the rows are a prepared statement's, which this text does not show.
+          this.block('CREATE TABLE AS EXECUTE is not allowed while columns are masked: the copy could hold the prepared statement\'s masked columns unmasked');
+          break;
+        }
         const outs = await this.nestedOutputs(body.query);
         // A materialized view is followed like a view when read; a table copy is not.
         if (body.objtype !== 'OBJECT_MATVIEW') this.blockCopies(outs, `CREATE TABLE ${relName(unwrapRel((body.into as Node | undefined)?.rel))} AS`);
