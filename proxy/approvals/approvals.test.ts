@@ -72,6 +72,26 @@ describe.each(stores)('approvals ($name)', ({ fresh, open }) => {
     await svc.close();
   });
 
+  it('an extended-protocol approval keeps its bound values (across a restart) and is bound to their digest', async () => {
+    const d = dir();
+    const params = [{ value: '42', format: 'text' as const }, { value: null, format: 'binary' as const }];
+    const one = await openApprovalService(d);
+    const a = await one.request(req({ statement: 'DELETE FROM orders WHERE id = $1', params, paramsDigest: 'd1' }));
+    expect(a.params).toEqual(params);
+    expect((await one.request(req({ statement: 'DELETE FROM orders WHERE id = $1', params, paramsDigest: 'd1' }))).id).toBe(a.id);
+    const other = await one.request(req({ statement: 'DELETE FROM orders WHERE id = $1', params: [{ value: '43', format: 'text' }], paramsDigest: 'd2' }));
+    const none = await one.request(req({ statement: 'DELETE FROM orders WHERE id = $1' }));
+    expect(new Set([a.id, other.id, none.id]).size).toBe(3);
+    expect(none.params).toBeUndefined();
+    await one.close();
+    const two = await openApprovalService(d);
+    expect((await two.list()).find((x) => x.id === a.id)?.params).toEqual(params);
+    expect(await two.decide(a.id, dba, 'approve')).toMatchObject({ ok: true });
+    expect(await two.consumeApproved(req({ statement: 'DELETE FROM orders WHERE id = $1', params: [], paramsDigest: 'd2' }))).toBeUndefined();
+    expect(await two.consumeApproved(req({ statement: 'DELETE FROM orders WHERE id = $1', params, paramsDigest: 'd1' }))).toMatchObject({ id: a.id, status: 'consumed' });
+    await two.close();
+  });
+
   it('persists across a restart (a new service instance on the same directory)', async () => {
     const d = dir();
     const one = await openApprovalService(d);
