@@ -98,6 +98,7 @@ export const CORPUS: CorpusCase[] = [
   { sql: "SELECT format('%s <%s>', name, email) FROM customers", expect: 'd' },
   { sql: 'SELECT (email).text FROM customers', expect: 'd', note: 'functional notation: text(email)' },
   { sql: 'SELECT (c).name FROM customers c', expect: 'c', note: 'a field of the whole row' },
+  { sql: 'SELECT (c.*).name, (c.*).ssn FROM customers c', expect: 'cd' },
   { sql: 'SELECT (ROW(email, 1)).f1 FROM customers', expect: 'd' },
   { sql: "SELECT CASE WHEN email LIKE '%@x' THEN 'a' ELSE email END FROM customers", expect: 'd' },
   { sql: "SELECT coalesce(ssn, 'none') FROM customers", expect: 'd' },

@@ -796,6 +796,14 @@ export class LineageAnalyzer {
     return undefined;
   }
 
+  private entryShape(ref: string, scope: Scope): Shape | undefined {
+    for (let s: Scope | undefined = scope; s; s = s.parent) {
+      const entry = s.entries.find((e) => e.ref === ref);
+      if (entry) return entry.shape;
+    }
+    return undefined;
+  }
+
   private async fieldChain(base: Flow, kind: 'row' | 'column' | 'scalar', rest: string[], composite?: Shape): Promise<Flow> {
     let flow = base;
     let k = kind;
@@ -844,7 +852,8 @@ export class LineageAnalyzer {
     let flow = await this.expr(b.arg, scope);
     let kind: 'row' | 'column' | 'scalar' = arg?.[0] === 'RowExpr' ? 'row' : arg?.[0] === 'ColumnRef' ? 'column' : 'scalar';
     const fields = arg?.[0] === 'ColumnRef' ? names(arg[1].fields) : [];
-    let composite = fields.length === 1 ? this.wholeRowEntry(fields[0], scope) : undefined;
+    // `(t)` and `(t.*)` are t's whole row: a field of it is that column.
+    let composite = fields.length === 1 ? this.wholeRowEntry(fields[0], scope) : fields.length === 2 && fields[1] === '*' ? this.entryShape(fields[0], scope) : undefined;
     for (const ind of list(b.indirection)) {
       const u = unwrap(ind);
       if (u?.[0] === 'String') {
