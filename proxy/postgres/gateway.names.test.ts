@@ -219,6 +219,27 @@ describe('pipelined batches (issue 14 item 7)', () => {
   });
 });
 
+describe('portals across batches, as JDBC fetches with a fetch size (issue 14 items 7 and 3)', () => {
+  it('runs a named portal again in a later batch of its transaction, masked; after COMMIT it is gone', async () => {
+    const s = await session();
+    try {
+      await s.query('BEGIN');
+      const first = await s.send(parse('S_1', 'SELECT email FROM customers, generate_series(1, 2) ORDER BY id'), bind('C_1', 'S_1'), encodeFrontend({ name: 'execute', portal: 'C_1', maxRows: 1 }), sync());
+      expect(first.errors).toEqual([]);
+      expect(first.messages.some((m) => m.name === 'portalSuspended')).toBe(true);
+      expectMasked(first);
+      const rest = await s.send(encodeFrontend({ name: 'execute', portal: 'C_1', maxRows: 1 }), sync());
+      expect(rest.errors).toEqual([]);
+      expect(rest.messages.filter((m) => m.name === 'dataRow')).toHaveLength(1);
+      expectNoLeak(rest);
+      await s.query('ROLLBACK');
+      expect((await s.send(execute('C_1'), sync())).errors).toEqual(['42501']);
+    } finally {
+      s.close();
+    }
+  });
+});
+
 describe('a failed SQL PREPARE (issue 14 item 8)', () => {
   it('takes no name: the PREPARE that succeeds later is what EXECUTE is decided and masked by', async () => {
     const s = await session();
