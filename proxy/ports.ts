@@ -200,17 +200,24 @@ export type MaskPlan =
   | { ok: true; /** Identity transform: rows pass untouched (fast path). */ passthrough: boolean; transformRow(values: (Buffer | null)[]): (Buffer | null)[]; maskedColumns: string[] }
   | { ok: false; reason: string };
 
+/**
+ * For each unqualified relation name of a statement, the schema(s) it resolves to in the session
+ * (search_path, temporary tables: proxy/postgres/session/search-path.ts); names not listed, or no
+ * map, leave every schema holding the name a candidate.
+ */
+export type RelationSchemas = Readonly<Record<string, readonly string[]>>;
+
 export interface ResultMasker {
   /**
    * Before the statement runs: refuse statements whose data flow cannot be followed for these masks
    * (COPY of a masked table, a function of unknown effect over a masked column, ...). Fail closed.
    */
-  precheck(args: { resource: Resource; statementText: string; masks: Decision['masks'] }): Promise<{ ok: true } | { ok: false; reason: string }>;
+  precheck(args: { resource: Resource; statementText: string; masks: Decision['masks']; relationSchemas?: RelationSchemas }): Promise<{ ok: true } | { ok: false; reason: string }>;
   /**
    * Called once the statement's RowDescription is known. `statementText` is the single statement
    * that produced it; `masks` are the decision's masks. May query the upstream catalog (cached per resource).
    */
-  plan(args: { resource: Resource; statementText: string; fields: ResultField[]; masks: Decision['masks'] }): Promise<MaskPlan>;
+  plan(args: { resource: Resource; statementText: string; fields: ResultField[]; masks: Decision['masks']; relationSchemas?: RelationSchemas }): Promise<MaskPlan>;
   /**
    * How the text of an ErrorResponse or NoticeResponse answering this statement may reach the
    * client: `relay` it as it is, `mask` every text field with the content detectors, or `withhold`

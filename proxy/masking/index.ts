@@ -110,8 +110,8 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
    * computes them, plan and repeated statements reuse them. With no masked columns only the parse
    * facts are computed.
    */
-  function lineageOf(resource: Resource, text: string, masked: ReadonlySet<string>): Promise<TextLineage> {
-    const key = `${resource.name}\u0000${[...masked].sort().join(',')}\u0000${text}`;
+  function lineageOf(resource: Resource, text: string, masked: ReadonlySet<string>, relationSchemas?: Readonly<Record<string, readonly string[]>>): Promise<TextLineage> {
+    const key = `${resource.name}\u0000${[...masked].sort().join(',')}\u0000${relationSchemas ? JSON.stringify(relationSchemas) : ''}\u0000${text}`;
     const cached = lineages.get(key);
     // Lineage depends on the catalog: an entry lives as long as the catalog's answers do.
     if (cached && Date.now() - cached.at < ttl) {
@@ -136,7 +136,8 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
         st.viewsAt = Date.now();
       }
       const statements: StatementLineage[] = [];
-      for (const s of parsed) statements.push(await statementLineage(s.ast, { catalog: st.catalog, masked, parse, cache: st.views }));
+      const schemasOf = relationSchemas ? (name: string) => (Object.hasOwn(relationSchemas, name) ? relationSchemas[name] : undefined) : undefined;
+      for (const s of parsed) statements.push(await statementLineage(s.ast, { catalog: st.catalog, masked, parse, cache: st.views, ...(schemasOf ? { schemasOf } : {}) }));
       return { statements, unparsed, copyTo };
     })();
     // Huge texts are analysed every time rather than held in the cache.
@@ -164,12 +165,12 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
   const refuse = (reason: string) => ({ ok: false as const, reason: `masking: ${reason}` });
 
   return {
-    async precheck({ resource, statementText, masks }) {
+    async precheck({ resource, statementText, masks, relationSchemas }) {
       if (noMasks(masks)) return { ok: true };
       const b = built(masks);
       if (!b.ok) return refuse(b.reason);
       try {
-        const lineage = await lineageOf(resource, statementText, maskedSet(masks));
+        const lineage = await lineageOf(resource, statementText, maskedSet(masks), relationSchemas);
         if (lineage.unparsed) return refuse('the statement does not parse, so its data flow cannot be checked');
         if (masks.detectors.length > 0 && lineage.copyTo) {
           return refuse('COPY ... TO is not allowed while content detectors apply: COPY data bypasses result masking (use SELECT)');
@@ -181,7 +182,7 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
       }
     },
 
-    async plan({ resource, statementText, fields, masks }): Promise<MaskPlan> {
+    async plan({ resource, statementText, fields, masks, relationSchemas }): Promise<MaskPlan> {
       if (noMasks(masks)) return passthrough();
       const b = built(masks);
       if (!b.ok) return refuse(b.reason);
@@ -190,7 +191,7 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
       if (masks.columns.length > 0) {
         let flows: Flow[];
         try {
-          const resolved = await fieldFlows(resource, statementText, fields, maskedSet(masks));
+          const resolved = await fieldFlows(resource, statementText, fields, maskedSet(masks), relationSchemas);
           if (!resolved.ok) return refuse(resolved.reason);
           flows = resolved.flows;
         } catch (error) {
@@ -283,8 +284,9 @@ export function createResultMasker(options: ResultMaskerOptions): GatewayResultM
     text: string,
     fields: ResultField[],
     masked: ReadonlySet<string>,
+    relationSchemas?: Readonly<Record<string, readonly string[]>>,
   ): Promise<{ ok: true; flows: Flow[] } | { ok: false; reason: string }> {
-    const lineage = await lineageOf(resource, text, masked);
+    const lineage = await lineageOf(resource, text, masked, relationSchemas);
     if (lineage.unparsed) return { ok: false, reason: 'the statement does not parse, so its data flow cannot be checked' };
     const blocks = lineage.statements.flatMap((l) => l.blocks);
     if (blocks.length > 0) return { ok: false, reason: blocks.join('; ') };

@@ -103,6 +103,9 @@ describe('search_path decides which table an unqualified name is', () => {
     // The extended protocol resolves names at Parse, with the same path.
     expect((await c.query<{ email: string }>('SELECT email FROM customers WHERE id = $1', [1])).rows[0]!.email).toBe('other@example.com');
     expect(await email(c, 'SELECT email FROM public.customers')).toBe('[REDACTED]');
+    // Both in one statement: the mask applies (public.customers is read), to public's column only.
+    const both = await c.query('SELECT o.email AS mine, p.email AS masked FROM customers o JOIN public.customers p USING (id)');
+    expect(both.rows).toEqual([{ mine: 'other@example.com', masked: '[REDACTED]' }]);
     await c.query('RESET search_path');
     expect(await email(c)).toBe('[REDACTED]');
     await c.end();
@@ -256,6 +259,8 @@ describe('temporary tables shadow the tables of the path', () => {
     await c.query("INSERT INTO customers VALUES (1, 'temp@example.com')");
     expect(await email(c)).toBe('temp@example.com');
     expect(await email(c, 'SELECT email FROM public.customers')).toBe('[REDACTED]');
+    const both = await c.query('SELECT t.email AS mine, p.email AS masked FROM customers t JOIN public.customers p USING (id)');
+    expect(both.rows).toEqual([{ mine: 'temp@example.com', masked: '[REDACTED]' }]);
     await c.query('DROP TABLE customers');
     expect(await email(c)).toBe('[REDACTED]');
     await c.end();

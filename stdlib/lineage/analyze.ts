@@ -55,6 +55,12 @@ export interface LineageOptions {
   /** Parses view definitions. */
   parse: StatementParser;
   cache?: LineageCache;
+  /**
+   * The schema(s) an unqualified relation name of the statement resolves to in its session
+   * (search_path, temporary tables); without it every schema holding the name is a candidate.
+   * Not used inside view definitions (their names were bound when the view was made).
+   */
+  schemasOf?: (relname: string) => readonly string[] | undefined;
 }
 
 const MAX_VIEW_DEPTH = 16;
@@ -424,7 +430,14 @@ export class LineageAnalyzer {
       const flow = this.opaque(`reading planner statistics (${relname}) can reveal values of masked columns`);
       return { cols: [], open: flow };
     }
-    const rels = await this.opts.catalog.relations(relname, schemaname);
+    let rels = await this.opts.catalog.relations(relname, schemaname);
+    const session = schemaname === undefined ? this.opts.schemasOf?.(relname) : undefined;
+    if (session) {
+      // The session says which schema(s) the name means; pg_temp is the session's own temporary
+      // schema, which the catalog shows among every session's (pg_temp_N): all of those count.
+      const mine = rels.filter((r) => session.includes(r.schema) || (session.includes('pg_temp') && /^pg_temp_\d+$/.test(r.schema)));
+      if (mine.length > 0) rels = mine;
+    }
     if (rels.length === 0) {
       const flow = this.opaque(`relation ${schemaname ? `${schemaname}.` : ''}${relname} is not in the catalog, so its columns cannot be checked`);
       return { cols: [], open: flow };
@@ -487,7 +500,7 @@ export class LineageAnalyzer {
     if (rel.viewDefinition === undefined) return { columns: [], blocks: [`${what}: its definition is not readable, so its columns cannot be checked`], touchesMasked: true };
     const parsed = this.opts.parse(rel.viewDefinition);
     if (parsed.length !== 1 || parsed[0].ast === null) return { columns: [], blocks: [`${what}: its definition does not parse`], touchesMasked: true };
-    const inner = await new LineageAnalyzer(this.opts, this.depth + 1).statement(parsed[0].ast);
+    const inner = await new LineageAnalyzer({ ...this.opts, schemasOf: undefined }, this.depth + 1).statement(parsed[0].ast);
     if (inner.outputs.some((o) => o.spread)) return { columns: [], blocks: [`${what}: its columns cannot be matched to its definition`], touchesMasked: true };
     return { columns: inner.outputs.map((o) => o.flow), blocks: inner.blocks.map((b) => `${what}: ${b}`), touchesMasked: inner.touchesMasked };
   }

@@ -963,6 +963,12 @@ export class PgSession {
     return this.serverNames.lineageTexts(decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.serverNames.options, names && ((a) => names.resolve(a)), names && ((a) => names.refusal(a))));
   }
 
+  /** What the session resolved the statement's unqualified table names to, for the masker (not for a stand-in lineage text). */
+  private relationSchemas(action: SqlAction | undefined, lineageText: string | undefined): { relationSchemas?: Record<string, string[]> } {
+    const map = action && lineageText === undefined ? this.names?.schemasOf(action) : undefined;
+    return map ? { relationSchemas: map } : {};
+  }
+
   /** A refused simple Query (or FunctionCall): the upstream fails a harmless text in its place. */
   private blockSimple(error: Buffer): void {
     this.names?.boundary();
@@ -1117,7 +1123,7 @@ export class PgSession {
         if (!masker) pre = { ok: false, reason: 'masking is required but no masker is configured' };
         else {
           try {
-            pre = await masker.precheck({ resource: this.routed!.resource, statementText: v.lineageText ?? v.action.text, masks: v.decision.masks });
+            pre = await masker.precheck({ resource: this.routed!.resource, statementText: v.lineageText ?? v.action.text, masks: v.decision.masks, ...this.relationSchemas(v.action, v.lineageText) });
           } catch (e) {
             pre = { ok: false, reason: `masking precheck failed: ${(e as Error).message}` };
           }
@@ -1496,7 +1502,7 @@ export class PgSession {
     else {
       const fields: Field[] = d.message.fields;
       try {
-        plan = await this.svc.masker.plan({ resource: this.routed!.resource, statementText: stmt.lineageText ?? stmt.text, fields, masks: stmt.decision!.masks });
+        plan = await this.svc.masker.plan({ resource: this.routed!.resource, statementText: stmt.lineageText ?? stmt.text, fields, masks: stmt.decision!.masks, ...this.relationSchemas(stmt.action, stmt.lineageText) });
       } catch (e) {
         plan = { ok: false, reason: `masking failed: ${(e as Error).message}` };
       }

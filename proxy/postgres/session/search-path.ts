@@ -227,6 +227,8 @@ export class SessionNames {
     const out = withTables(action, reads, writes);
     const why = this.refusals.get(action);
     if (why) this.refusals.set(out, why);
+    const map = this.schemaMaps.get(action);
+    if (map) this.schemaMaps.set(out, map);
     return out;
   }
 
@@ -254,7 +256,12 @@ export class SessionNames {
         const other = this.withSources(this.resolveOn(alt, st.action), alt.s);
         // An earlier statement still running changes search_path or temporary tables: whichever
         // way it ends, the statement is decided on the tables it may read.
-        if (!this.refusals.has(action) && !this.refusals.has(other)) action = withTables(action, other.reads, other.writes);
+        if (!this.refusals.has(action) && !this.refusals.has(other)) {
+          const merged: Record<string, string[]> = { ...(this.schemaMaps.get(action) ?? {}) };
+          for (const [k, v] of Object.entries(this.schemaMaps.get(other) ?? {})) merged[k] = [...new Set([...(merged[k] ?? []), ...v])];
+          action = withTables(action, other.reads, other.writes);
+          this.schemaMaps.set(action, merged);
+        }
         else if (this.refusals.has(other) && !this.refusals.has(action)) action = this.refuse(action, this.refusals.get(other)!);
       }
       const ops = this.opsOf(m, st, action);
@@ -314,7 +321,30 @@ export class SessionNames {
     return own;
   }
 
+  /** For each unqualified relation name of a resolved action, the schema(s) it was resolved to (for the masker). */
+  schemasOf(action: SqlAction): Record<string, string[]> | undefined {
+    return this.schemaMaps.get(action);
+  }
+
+  private readonly schemaMaps = new WeakMap<SqlAction, Record<string, string[]>>();
+  /** The map being filled by the resolveOn in progress. */
+  private filling: Record<string, string[]> = {};
+
+  private note(name: string, schemas: string | readonly string[]): string | readonly string[] {
+    const list = typeof schemas === 'string' ? [schemas] : schemas;
+    const had = Object.hasOwn(this.filling, name) ? this.filling[name]! : [];
+    this.filling[name] = [...new Set([...had, ...list])];
+    return schemas;
+  }
+
   private resolveOn(m: Machine, action: SqlAction): SqlAction {
+    this.filling = Object.create(null) as Record<string, string[]>;
+    const out = this.resolveOnUnnoted(m, action);
+    if (Object.keys(this.filling).length > 0) this.schemaMaps.set(out, this.filling);
+    return out;
+  }
+
+  private resolveOnUnnoted(m: Machine, action: SqlAction): SqlAction {
     const u = unqualifiedNames(action);
     if (!u) return action;
     const s = m.s;
@@ -328,7 +358,7 @@ export class SessionNames {
       const resolved = resolveNames(action, (name) => {
         const all = [...(s.temps.has(name) || s.tempsUnknown ? ['pg_temp'] : []), ...(this.lookups.get(name) ?? [])];
         if (all.length === 0) missing = true;
-        return all.length > 0 ? all : 'public';
+        return this.note(name, all.length > 0 ? all : 'public');
       });
       return missing ? this.refuse(action, unsure) : resolved;
     }
@@ -338,7 +368,7 @@ export class SessionNames {
       if (explicit.length > 1 || s.temps.size > 0 || s.tempsUnknown) return this.refuse(action, 'unqualified table names cannot be resolved without the catalog');
     }
     // A relation created with no schema to create it in fails upstream; `public` names it meanwhile.
-    return resolveNames(action, (name, creating) => (creating ? (this.creationSchema(s) ?? 'public') : this.lookup(s, path, name)));
+    return resolveNames(action, (name, creating) => (creating ? (this.creationSchema(s) ?? 'public') : this.note(name, this.lookup(s, path, name))));
   }
 
   /** The search list: `$user` as the role, implicit pg_temp and pg_catalog first; or why it cannot be followed. */
