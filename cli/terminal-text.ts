@@ -4,13 +4,15 @@
 // a line, recolour, retitle or reorder what an approver reads: what is shown is what will run.
 //
 // Escaped: C0 (U+0000–001F, including tab and newline), DEL, C1 (U+0080–009F), the bidi controls
-// (U+061C, U+200E–200F, U+202A–202E, U+2066–2069) and the line/paragraph separators U+2028–2029.
+// (U+061C, U+200E–200F, U+202A–202E, U+2066–2069), the line/paragraph separators U+2028–2029, and
+// the invisible zero-width characters (U+200B–200D, U+2060–2064, U+FEFF) that make two different
+// names look alike.
 // Each becomes `\xHH` (up to U+00FF) or `\uHHHH`. Backslashes are left as they are, so a literal
 // `\x1b` in SQL text and an escaped ESC look alike; neither can act on the terminal.
 
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
 /** The same set minus C0: JSON.stringify already escapes C0, but not these. */
-const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
 
 const hex = (c: string, width: number): string => c.charCodeAt(0).toString(16).padStart(width, '0');
 

@@ -32,12 +32,12 @@ rule writes_need_dba {
 `;
 
 /** What a terminal would act on: C0 but newline, DEL, C1, bidi controls, line separators. */
-const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
 
 const SUB = 'agent-\u001b]0;pwned\u0007x';
 // Erases the line, moves up and shows a harmless SELECT over the real DELETE; reorders with RLO; C1 CSI.
 const HIDDEN = '\u001b[2K\r\u001b[1ASELECT 1; -- looks harmless \u202egnp.live\u202c \u009b31m\u007f';
-const STATEMENT = `DELETE FROM orders WHERE id = 1 /* ${HIDDEN} */`;
+const STATEMENT = `DELETE FROM orders WHERE id = 1 /* ${HIDDEN} */ /* zero\u200bwidth */`;
 
 let cluster: Cluster;
 let gw: TestGateway;
@@ -95,7 +95,7 @@ describe('hoop approvals and friends print agents\' text with every control char
       const list = await hoop(['approvals', 'list', '--admin', admin.url], { HOOP_TOKEN: dbaToken });
       expect(list.code, list.err).toBe(0);
       expect(list.out).not.toMatch(RAW_CONTROL);
-      expect(list.out).toContain('DELETE FROM orders WHERE id = 1 /* \\x1b[2K \\x1b[1ASELECT 1; -- looks harmless \\u202egnp.live\\u202c \\x9b31m\\x7f */');
+      expect(list.out).toContain('DELETE FROM orders WHERE id = 1 /* \\x1b[2K \\x1b[1ASELECT 1; -- looks harmless \\u202egnp.live\\u202c \\x9b31m\\x7f */ /* zero\\u200bwidth */');
       expect(list.out).toContain('agent-\\x1b]0;pwned\\x07x on postgres/prod-main');
 
       const json = await hoop(['approvals', 'list', '--admin', admin.url, '--json'], { HOOP_TOKEN: dbaToken });
