@@ -145,6 +145,8 @@ audit: { file: /var/log/hoop/audit.jsonl }
     expect(r.config.limits?.maxStatementSize).toBe(1024 * 1024);
     const big = parseConfig({ ...base, limits: { max_statement_size: '16MiB' } }, { env: {} });
     expect(big.ok && big.config.limits?.maxStatementSize).toBe(16 * 1024 * 1024);
+    const pool = parseConfig({ ...base, limits: { classifier_workers: 2, classification_timeout: '30s' } }, { env: {} });
+    expect(pool.ok && pool.config.limits).toMatchObject({ classifierWorkers: 2, classificationTimeoutMs: 30_000 });
     const tooBig = parseConfig({ ...base, limits: { max_statement_size: '128MiB' } }, { env: {} });
     expect(!tooBig.ok && tooBig.errors.map((e) => e.path)).toEqual(['limits.max_statement_size']);
     const bad = parseConfig({ ...base, limits: { max_password_message: 'lots', max_tokens: 1 } }, { env: {} });

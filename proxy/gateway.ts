@@ -7,11 +7,13 @@ import { loadSqlClassifier } from '../stdlib/sql/index.ts';
 import { openAuditLog } from './audit/index.ts';
 import type { GatewayConfig } from './config.ts';
 import { isLoopback } from './config.ts';
+import { DEFAULT_LIMITS } from './limits.ts';
 import { createTokenVerifier } from './identity/index.ts';
 import type { ApprovalService, AuditSink, FunctionResolver, GatewayMetrics, ResultMasker, SessionRecorder, TokenVerifier } from './ports.ts';
 import { createFunctionResolver, type ClosableFunctionResolver } from './postgres/function-resolver.ts';
 import { createNameCatalogs, type NameCatalogs } from './postgres/name-catalog.ts';
 import { CancelRegistry } from './postgres/cancel.ts';
+import { ClassifierPool } from './postgres/enforcement/classifier-pool.ts';
 import type { PolicyEvaluator, SessionClassifier } from './postgres/enforcement/decider.ts';
 import { startPgListener } from './postgres/listener.ts';
 import type { RoutedResource } from './postgres/session/services.ts';
@@ -99,10 +101,14 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   const names: NameCatalogs = deps.names ?? ownNames!;
   const recorder = deps.recorder === null ? undefined : (deps.recorder ?? createSessionRecorder({ dir: config.recording.dir, results: config.recording.results }));
   const cancels = new CancelRegistry();
+  // Long statements are classified off the event loop (workers start on first use).
+  const limits = config.limits ?? DEFAULT_LIMITS;
+  const classifierPool = new ClassifierPool({ size: limits.classifierWorkers, timeoutMs: limits.classificationTimeoutMs });
 
   const listener = await startPgListener(config.listen.postgres.host, config.listen.postgres.port, {
     verifier,
     classifier,
+    classifierPool,
     policy: current,
     audit,
     ...(recorder ? { recorder } : {}),
@@ -133,6 +139,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       async close() {
         source?.close();
         await listener.close();
+        await classifierPool.close();
         if (!deps.audit) await audit.close();
         await ownFunctions?.close();
         await ownNames?.close();

@@ -21,6 +21,10 @@ export interface GatewayLimits {
    * parameter types); a longer one is refused with 54000 before it is buffered or parsed.
    */
   maxStatementSize: number;
+  /** Worker threads that classify long statements off the event loop. */
+  classifierWorkers: number;
+  /** A statement whose classification takes longer is refused (its worker is replaced). */
+  classificationTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<GatewayLimits> = Object.freeze({
@@ -30,6 +34,8 @@ export const DEFAULT_LIMITS: Readonly<GatewayLimits> = Object.freeze({
   maxUnauthenticatedPerClient: 128,
   maxMessageSize: 64 * 1024 * 1024,
   maxStatementSize: 1024 * 1024,
+  classifierWorkers: 1,
+  classificationTimeoutMs: 10_000,
 });
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1000, kib: 1024, mb: 1000 ** 2, mib: 1024 ** 2, gb: 1000 ** 3, gib: 1024 ** 3 };
@@ -52,6 +58,8 @@ const KEYS: Record<string, { field: keyof GatewayLimits; kind: 'size' | 'duratio
   max_unauthenticated_per_client: { field: 'maxUnauthenticatedPerClient', kind: 'count' },
   max_message_size: { field: 'maxMessageSize', kind: 'size' },
   max_statement_size: { field: 'maxStatementSize', kind: 'size' },
+  classifier_workers: { field: 'classifierWorkers', kind: 'count' },
+  classification_timeout: { field: 'classificationTimeoutMs', kind: 'duration' },
 };
 
 /** The `limits` mapping of hoop.yaml, defaults filled in; problems reported through `err`. */

@@ -1,25 +1,49 @@
 // One agent must not stall the others (issue 14, item 11): a statement longer than
 // `limits.max_statement_size` is refused before it is buffered or parsed (54000, with a decision
-// record), and the session carries on.
+// record), and the session carries on; a long statement within the limit is classified off the
+// event loop, so other sessions' `SELECT 1` stays fast meanwhile (p99 <= 50 ms, the issue's target),
+// and a classification that cannot finish is a refusal.
 
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
+import { freePort, startCluster, type Cluster } from '../../testing/pg-cluster.ts';
+import { openDevIssuer } from '../identity/index.ts';
+import { RawClient } from './raw-client.ts';
 import { DEFAULT_LIMITS } from '../limits.ts';
-import { ALLOW_ALL, startTestGateway, type TestGateway } from './test-support.ts';
+import { ALLOW_ALL, READ_ONLY, run, startTestGateway, type TestGateway } from './test-support.ts';
 
 let cluster: Cluster;
 let gw: TestGateway;
+/** max_statement_size raised to 16 MiB, for the 10 MB statement. */
+let bigGw: TestGateway;
+/** Every classification in the pool times out. */
+let slowGw: TestGateway;
+/** Read-only policy. */
+let roGw: TestGateway;
 let token: string;
 
 beforeAll(async () => {
   cluster = await startCluster();
   gw = await startTestGateway(cluster, ALLOW_ALL);
+  bigGw = await startTestGateway(cluster, ALLOW_ALL, {}, 'prod-main', (c) => {
+    c.limits = { ...DEFAULT_LIMITS, maxStatementSize: 16 * 1024 * 1024, classificationTimeoutMs: 120_000 };
+  });
+  slowGw = await startTestGateway(cluster, ALLOW_ALL, {}, 'prod-main', (c) => {
+    c.limits = { ...DEFAULT_LIMITS, classificationTimeoutMs: 1 };
+  });
+  roGw = await startTestGateway(cluster, READ_ONLY);
   token = await gw.token();
 });
 
 afterAll(async () => {
   await gw?.close();
+  await bigGw?.close();
+  await slowGw?.close();
+  await roGw?.close();
   await cluster?.stop();
 });
 
@@ -32,10 +56,38 @@ function statementOf(bytes: number, marker: string): string {
   return head + 'x'.repeat(bytes - head.length - tail.length) + tail;
 }
 
-async function connect(): Promise<pg.Client> {
-  const c = new pg.Client(gw.pgConfig(token));
+async function connect(via: TestGateway = gw): Promise<pg.Client> {
+  const c = new pg.Client(via.pgConfig(via === gw ? token : await via.token()));
   await c.connect();
   return c;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/**
+ * `SELECT 1` on each client every `everyMs` until `stop` settles; each latency is counted from the
+ * time the query was due, not sent, so a stalled gateway shows in every query it delayed.
+ */
+async function probe(clients: pg.Client[], everyMs: number, stop: Promise<unknown>): Promise<number[]> {
+  let done = false;
+  void stop.finally(() => (done = true));
+  const latencies: number[] = [];
+  const t0 = performance.now();
+  await Promise.all(
+    clients.map(async (c, i) => {
+      for (let k = 0; !done; k++) {
+        const due = t0 + k * everyMs + (i * everyMs) / clients.length;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        if (done) break;
+        await c.query('SELECT 1');
+        latencies.push(performance.now() - due);
+      }
+    }),
+  );
+  return latencies.sort((a, b) => a - b);
 }
 
 describe('max_statement_size', () => {
@@ -90,3 +142,148 @@ describe('max_statement_size', () => {
     }
   });
 });
+
+describe('long statements are classified off the event loop', () => {
+  it("a 10 MB statement adds at most 50 ms (p99) to other sessions' SELECT 1", async () => {
+    const others = await Promise.all([0, 1, 2, 3].map(() => connect(bigGw)));
+    try {
+      for (const c of others) await c.query('SELECT 1');
+      // 10 MB: a thousand 10 kB literals in a VALUES list.
+      const literal = `'${'v'.repeat(10_000)}'`;
+      const big = `SELECT count(*)::int AS n, sum(length(v))::int AS total FROM (VALUES ${Array.from({ length: 1000 }, () => `(${literal})`).join(', ')}) AS t(v)`;
+      expect(big.length).toBeGreaterThan(10_000_000);
+      // Another agent: psql in its own process, so that building and sending the statement is not
+      // this process's work.
+      const file = join(bigGw.stateDir, 'big.sql');
+      writeFileSync(file, big);
+      const conninfo = bigGw.conninfo(await bigGw.token());
+      // The same probe without the long statement first: what this machine gives anyway.
+      const baseline = await probe(others, 25, new Promise((r) => setTimeout(r, 2000)));
+      const rssBefore = process.memoryUsage().rss;
+      let rssPeak = rssBefore;
+      const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 20);
+      const result = run(join(cluster.binDir, 'psql'), ['-X', '-At', '-f', file, conninfo]);
+
+      const latencies = await probe(others, 25, result);
+      clearInterval(sampler);
+      // ... and after: the machine's load changes by the second (other test runs).
+      const after = await probe(others, 25, new Promise((r) => setTimeout(r, 2000)));
+      expect(await result).toMatchObject({ code: 0, stdout: '1000|10000000\n', stderr: '' });
+      const p99 = percentile(latencies, 99);
+      const p99Baseline = Math.max(percentile(baseline, 99), percentile(after, 99));
+      const summary =
+        `${latencies.length} queries, p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms ` +
+        `(without the long statement, before and after: p99 ${percentile(baseline, 99).toFixed(1)} and ${percentile(after, 99).toFixed(1)} ms); rss +${((rssPeak - rssBefore) / 2 ** 20).toFixed(0)} MiB at peak`;
+      console.log(`10 MB statement: ${summary}`);
+      expect(latencies.length).toBeGreaterThan(50);
+      // The issue's target, p99 <= 50 ms, on top of what the machine gives without the long statement
+      // (a few ms on an idle machine; on a loaded host SELECT 1 alone can take longer). Classified
+      // inline, the statement stalls every session for seconds (p50 2.8 s, p99 3.9 s seen here).
+      expect(p99, summary).toBeLessThanOrEqual(50 + p99Baseline);
+      // Memory: the gateway held the statement, not a multiple of it (the issue saw +1.2 GB for 6 MiB).
+      expect(rssPeak - rssBefore, summary).toBeLessThan(512 * 2 ** 20);
+    } finally {
+      await Promise.all(others.map((c) => c.end()));
+    }
+  });
+
+  it('a long statement classified in the pool changes the session as inline: PREPARE then EXECUTE under a read-only policy', async () => {
+    const c = await connect(roGw);
+    try {
+      const pad = 'q'.repeat(40 * 1024);
+      await c.query(`PREPARE long_read AS SELECT length('${pad}') AS n`);
+      expect((await c.query('EXECUTE long_read')).rows).toEqual([{ n: pad.length }]);
+      // And the facts are the same: a long write is still a write.
+      const err = await c.query(`DELETE FROM pg_temp.nothing WHERE '${pad}' = ''`).then(() => undefined, (e: Error & { code?: string }) => e);
+      expect(err).toMatchObject({ code: '42501', message: 'hoop: blocked: this resource is read-only' });
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('a classification that does not finish in time is refused, audited, and the session carries on', async () => {
+    const c = await connect(slowGw);
+    try {
+      const long = `SELECT 1 WHERE 1 IN (${Array.from({ length: 5000 }, (_, i) => i).join(',')})`;
+      const err = await c.query(long).then(() => undefined, (e: Error & { code?: string }) => e);
+      expect(err).toMatchObject({ code: '42501', message: 'hoop: blocked: the gateway could not classify this statement: classification took longer than 0.001s' });
+      const rec = slowGw.audit.records.find((r) => r.type === 'decision' && r.verdict === 'block' && r.reason?.includes('classification took longer'));
+      expect(rec).toMatchObject({ outcome: 'blocked' });
+      expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await c.end();
+    }
+  });
+});
+
+describe('shutdown during a long classification', () => {
+  it('the gateway process exits 0 on SIGTERM while it classifies a long statement, which is never decided', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-big-'));
+    try {
+      const issuer = await openDevIssuer(dir);
+      mkdirSync(join(dir, 'policies'));
+      writeFileSync(join(dir, 'policies', 'main.hoop'), ALLOW_ALL);
+      const port = await freePort();
+      writeFileSync(
+        join(dir, 'hoop.yaml'),
+        `listen:
+  postgres: 127.0.0.1:${port}
+identity:
+  issuer: ${issuer.issuer}
+  audience: ${issuer.audience}
+  jwks_file: ${issuer.jwksFile}
+  algorithms: [ES256]
+resources:
+  - name: prod-main
+    kind: postgres
+    upstream: postgres://127.0.0.1:${cluster.port}/app
+    user_env: TEST_PG_USER
+    password_env: TEST_PG_PASSWORD
+policy: ./policies
+state: ./state
+limits:
+  max_statement_size: 16MiB
+  classification_timeout: 10m
+`,
+      );
+      let stderr = '';
+      const child = spawn(process.execPath, ['--import', 'tsx', join(process.cwd(), 'cli/main.ts'), 'gateway', '--config', join(dir, 'hoop.yaml')], {
+        env: { ...process.env, TEST_PG_USER: cluster.appUser.user, TEST_PG_PASSWORD: cluster.appUser.password },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      await new Promise<void>((resolve, reject) => {
+        const check = (): void => (stderr.includes('postgres on') ? resolve() : undefined);
+        child.stderr!.on('data', check);
+        void exited.then(() => reject(new Error(`the gateway exited: ${stderr}`)));
+      });
+      const tok = await issuer.mint({ sub: 'agent-7', groups: ['data-reader'] });
+      const c = await RawClient.login(port, tok, 'prod-main');
+      const other = new pg.Client({ host: '127.0.0.1', port, user: 'agent-7', password: tok, database: 'prod-main' });
+      await other.connect();
+      other.on('error', () => undefined);
+      // Minutes of classification: a dense list of several MB.
+      const marker = 'hoop_sigterm_marker';
+      const text = `SELECT 1 AS ${marker} WHERE 1 IN (${Array.from({ length: 800_000 }, (_, i) => i).join(',')})`;
+      await new Promise<void>((r) => c.socket.write(Buffer.concat([Buffer.from([0x51]), int32(Buffer.byteLength(text) + 5), Buffer.from(text), Buffer.from([0])]), () => r()));
+      // Another session is answered meanwhile: the event loop is free (and, by the time the
+      // upstream's answer is read, the long statement has been too).
+      expect((await other.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(await c.waitClosed()).toBe(true);
+      const audit = readFileSync(join(dir, 'state', 'audit.jsonl'), 'utf8');
+      expect(audit).toContain('"session_start"');
+      expect(audit).not.toContain(marker);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function int32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32BE(n);
+  return b;
+}

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
+import { DEFAULT_LIMITS } from '../limits.ts';
 import { createResultMasker, type GatewayResultMasker } from '../masking/index.ts';
 import { RawClient } from './raw-client.ts';
 import { run, startTestGateway, type TestGateway } from './test-support.ts';
@@ -41,7 +42,9 @@ beforeAll(async () => {
   await setup.query('CREATE TABLE notes (id serial, body text); CREATE TABLE blobs (id serial, b bytea); CREATE TABLE vault (id int, secret text)');
   await setup.end();
   masker = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
-  gw = await startTestGateway(cluster, POLICY, { masker });
+  gw = await startTestGateway(cluster, POLICY, { masker }, 'prod-main', (c) => {
+    c.limits = { ...DEFAULT_LIMITS, maxStatementSize: 4 * 1024 * 1024 };
+  });
   client = new pg.Client(gw.pgConfig(await gw.token()));
   await client.connect();
 }, 180_000);
@@ -111,5 +114,17 @@ describe('masked rows are still decoded', () => {
     expect(err).toMatchObject({ code: '42501' });
     expect(err!.message).toMatch(/^hoop: blocked: a row of \d+ bytes is longer than the gateway can mask \(limits.max_message_size 67108864\)$/);
     expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('a statement over 1 MiB whose verdict carries masks is refused (its data flow is not followed on the event loop)', async () => {
+    const pad = 'p'.repeat(1100 * 1024);
+    const err = await client.query(`SELECT secret FROM vault WHERE id = 1 AND '${pad}' <> ''`).then(() => undefined, (e: Error & { code?: string }) => e);
+    expect(err).toMatchObject({ code: '42501' });
+    expect(err!.message).toMatch(/^hoop: blocked: masks are applied to statements of up to 1048576 characters; this one has \d+$/);
+    // Without masks (an insert), the same length runs.
+    await client.query(`INSERT INTO notes (body) SELECT 'short' WHERE '${pad}' <> ''`);
+    // Masked and shorter, it runs, masked.
+    const masked = await client.query<{ secret: string }>(`SELECT secret FROM vault WHERE id = 1 AND '${pad.slice(0, 500 * 1024)}' <> ''`);
+    expect(masked.rows.some((r) => r.secret.includes('SENTINEL'))).toBe(false);
   });
 });

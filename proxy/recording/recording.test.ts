@@ -44,6 +44,26 @@ async function record(dir: string, n: number, results = false, id = 'sess-1'): P
 }
 
 describe('session recordings', () => {
+  it('writes a long statement text in slices without reordering the lines around it (issue 14 item 11)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-rec-'));
+    const rec = await createSessionRecorder({ dir }).open(header());
+    // Past the slice size, with a surrogate pair and characters JSON escapes at slice boundaries.
+    const long = ('x'.repeat(256 * 1024 - 1) + '😀"\\\n').repeat(3) + 'end';
+    rec.statement(event(0));
+    rec.statement({ ...event(1, 'mask'), text: long });
+    rec.statement(event(2));
+    rec.statement({ ...event(3), text: long.toUpperCase() });
+    rec.statement(event(4));
+    await rec.close('2026-11-26T01:05:03.456Z');
+    const entries = await collect(rec.file);
+    expect(entries.map((e) => e.type)).toEqual(['header', 'statement', 'statement', 'statement', 'statement', 'statement', 'footer']);
+    const texts = entries.flatMap((e) => (e.type === 'statement' ? [e.event.text] : []));
+    expect(texts).toEqual(['SELECT 0', long, 'SELECT 2', long.toUpperCase(), 'SELECT 4']);
+    const second = entries[2];
+    expect(second?.type === 'statement' && second.event).toMatchObject({ verdict: 'mask', rows: 1 });
+    expect(second?.type === 'statement' && 'results' in second.event).toBe(false);
+  });
+
   it('writes header, statements in order and a footer; reads them back', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hoop-rec-'));
     const file = await record(dir, 6);

@@ -18,6 +18,11 @@ import { RECORDING_VERSION, recordingFileName, type RecordingFooter } from './fo
 const FLUSH_MS = 100;
 /** A batch this large is written at once. */
 const FLUSH_BYTES = 64 * 1024;
+/**
+ * A statement text longer than this is written in slices of this size, one per event-loop turn:
+ * serialising a 10 MB statement at once would hold every session for tens of milliseconds.
+ */
+const LONG_TEXT = 256 * 1024;
 
 export interface RecorderOptions {
   dir: string;
@@ -55,11 +60,57 @@ export function createSessionRecorder(opts: RecorderOptions): FileSessionRecorde
         stream.write(pending);
         pending = '';
       };
+      // While a long line is being written in slices, later lines wait here, in order.
+      let backlog: (() => void)[] | undefined;
+      let drained: Promise<void> = Promise.resolve();
       const write = (obj: unknown) => {
         if (failed) return;
+        if (backlog) {
+          backlog.push(() => write(obj));
+          return;
+        }
         pending += JSON.stringify(obj) + '\n';
         if (pending.length >= FLUSH_BYTES) flush();
         else timer ??= setTimeout(flush, FLUSH_MS);
+      };
+      /** `obj` with `text` added last, the text escaped a slice per turn (same JSON as `write`, text last). */
+      const writeLong = (obj: Record<string, unknown>, text: string) => {
+        if (failed) return;
+        if (backlog) {
+          backlog.push(() => writeLong(obj, text));
+          return;
+        }
+        flush();
+        const head = JSON.stringify(obj);
+        stream.write(`${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"text":"`);
+        backlog = [];
+        let at = 0;
+        let done!: () => void;
+        const mine = new Promise<void>((resolve) => (done = resolve));
+        drained = mine;
+        {
+          const step = (): void => {
+            if (!failed) {
+              const end = Math.min(text.length, at + LONG_TEXT);
+              // A slice may end inside a surrogate pair: each half is then escaped (\udxxx), which
+              // still reads back as the pair.
+              stream.write(JSON.stringify(text.slice(at, end)).slice(1, -1));
+              at = end;
+              if (at < text.length) {
+                setImmediate(step);
+                return;
+              }
+              stream.write('"}\n');
+            }
+            const waiting = backlog ?? [];
+            backlog = undefined;
+            for (const w of waiting) w();
+            // A long line among the waiting ones started its own backlog: wait for that one too.
+            if (drained === mine) done();
+            else void drained.then(done);
+          };
+          step();
+        }
       };
       write({ type: 'header', version: RECORDING_VERSION, ...header });
       let statements = 0;
@@ -71,18 +122,22 @@ export function createSessionRecorder(opts: RecorderOptions): FileSessionRecorde
           if (closed) return;
           statements += 1;
           verdicts[event.verdict] = (verdicts[event.verdict] ?? 0) + 1;
+          let line: Record<string, unknown> = { type: 'statement', ...event };
           if (!opts.results && event.results !== undefined) {
             const { results: _dropped, ...rest } = event;
-            write({ type: 'statement', ...rest });
-          } else {
-            write({ type: 'statement', ...event });
+            line = { type: 'statement', ...rest };
           }
+          if (event.text.length > LONG_TEXT) {
+            const { text, ...rest } = line;
+            writeLong(rest, event.text);
+          } else write(line);
         },
         async close(endedAt: string): Promise<void> {
           if (closed) return;
           closed = true;
           const footer: RecordingFooter = { type: 'footer', ended_at: endedAt, statements, verdicts };
           write(footer);
+          await drained;
           flush();
           await new Promise<void>((resolve) => {
             if (stream.destroyed) return resolve();

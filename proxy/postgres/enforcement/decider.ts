@@ -73,17 +73,41 @@ export function decideStatements(
   /** Why the session refuses this (resolved) statement whatever the policy says, if it does. */
   refusal?: (action: SqlAction) => string | undefined,
 ): StatementVerdict[] {
+  let analyzed: AnalyzedStatement[];
+  try {
+    analyzed = classifier.analyze(text, names);
+  } catch (e) {
+    // The contract says classify never throws; if it does, nothing runs.
+    return [{ action: unknownAction(text, `classifier failed: ${(e as Error).message}`), decision: gatewayBlock('the gateway could not classify this statement') }];
+  }
+  return decideAnalyzed(analyzed, policy, ctx, resolve, refusal);
+}
+
+/** A message the gateway could not classify (a classifier worker's crash or timeout): one block, nothing runs. */
+export function unclassified(text: string, reason: string): StatementVerdict[] {
+  return [{ action: unknownAction(text, reason), decision: gatewayBlock(`the gateway could not classify this statement: ${reason}`) }];
+}
+
+/**
+ * The verdicts on classified statements. A statement classified elsewhere (the classifier pool)
+ * carries its PREPARE/DECLARE/... change instead of its AST.
+ */
+export function decideAnalyzed(
+  analyzed: readonly AnalyzedStatement[],
+  policy: PolicyEvaluator | undefined,
+  ctx: DecisionContext,
+  resolve?: (statements: readonly AnalyzedStatement[]) => SqlAction[],
+  refusal?: (action: SqlAction) => string | undefined,
+): StatementVerdict[] {
   let actions: SqlAction[];
   let changes: StatementVerdict['change'][];
   let parseErrors: (ParseError | undefined)[];
   try {
-    const analyzed = classifier.analyze(text, names);
     actions = resolve ? resolve(analyzed) : analyzed.map((a) => a.action);
-    changes = analyzed.map((a) => sessionChange(a));
+    changes = analyzed.map((a) => ('change' in a ? (a as { change: StatementVerdict['change'] }).change : sessionChange(a)));
     parseErrors = analyzed.map((a) => a.parseError);
   } catch (e) {
-    // The contract says classify never throws; if it does, nothing runs.
-    return [{ action: unknownAction(text, `classifier failed: ${(e as Error).message}`), decision: gatewayBlock('the gateway could not classify this statement') }];
+    return unclassified(analyzed.map((a) => a.text).join('; '), `classifier failed: ${(e as Error).message}`);
   }
   if (actions.length === 0) return [];
   const context = new StatementContext(ctx.clientAddr, ctx.sessionId, Date.now());

@@ -26,7 +26,7 @@ import type { Identity, SqlAction } from '../../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, AuditOutcome, AuditRecordInput, MaskPlan, SessionRecording } from '../../ports.ts';
 import { isLoopback } from '../../config.ts';
 import { DEFAULT_LIMITS, type GatewayLimits } from '../../limits.ts';
-import { decideStatements, refusalText, gatewayBlock, worstVerdict, type DecisionContext, type StatementVerdict } from '../enforcement/decider.ts';
+import { decideAnalyzed, decideStatements, refusalText, gatewayBlock, unclassified, worstVerdict, type DecisionContext, type StatementVerdict } from '../enforcement/decider.ts';
 import { BackendCode, decodeBackend, encodeBackend, encodeDataRow, errorField, gatewayError, gatewayNotice, type Field, type TransactionStatus } from '../wire/backend.ts';
 import { Framer, type Frame } from '../wire/framer.ts';
 import { decodeFrontend, decodePasswordBody, encodeFrontend, FrontendCode } from '../wire/frontend.ts';
@@ -44,6 +44,7 @@ import { endsSession } from './upstream-fatal.ts';
 import { clientHead, clientStreaming, serverStreaming } from './streaming.ts';
 import { settle, type Ticket } from './name-ledger.ts';
 import { ServerNames, type NameDependency } from './server-names.ts';
+import { analyzeText, limitMasks } from '../enforcement/classify-text.ts';
 import { APPROVAL_OPTION, readOptions, refusedStartupSetting, upstreamOptions, type StartupSetting } from './startup-settings.ts';
 import { SessionNames, startupPathRisk } from './search-path.ts';
 
@@ -958,9 +959,14 @@ export class PgSession {
     // A prepared statement or cursor name that holds different things until earlier batches are answered.
     const unsettled = this.serverNames.settledIfAmbiguous();
     if (unsettled) await unsettled;
+    // Classified inline, or off the event loop when long (classify-text.ts).
+    const analyzed = await analyzeText({ classifier: this.svc.classifier, pool: this.svc.classifierPool }, text, this.serverNames.options);
+    if (this.ended) return [];
+    if (!analyzed.ok) return unclassified(text, analyzed.reason);
     const names = this.names;
-    if (names) await names.prepare(this.svc.classifier.analyze(text, this.serverNames.options));
-    return this.serverNames.lineageTexts(decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.serverNames.options, names && ((a) => names.resolve(a)), names && ((a) => names.refusal(a))));
+    if (names) await names.prepare(analyzed.statements);
+    const verdicts = decideAnalyzed(analyzed.statements, this.svc.policy(), this.decisionContext(), names && ((a) => names.resolve(a)), names && ((a) => names.refusal(a)));
+    return this.serverNames.lineageTexts(limitMasks(verdicts, text));
   }
 
   /** What the session resolved the statement's unqualified table names to, for the masker (not for a stand-in lineage text). */

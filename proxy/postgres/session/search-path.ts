@@ -429,7 +429,8 @@ export class SessionNames {
     const why = opaqueReason(st.action);
     if (why) ops.push({ k: 'opaque', reason: why });
     if (SCHEMA_CHANGING.has(action.kind)) ops.push({ k: 'schema_changed' });
-    for (const e of sessionEffects(st.ast)) {
+    // A statement classified in the classifier pool carries its effects instead of its AST.
+    for (const e of (st as { effects?: SessionEffect[] }).effects ?? sessionEffects(st.ast)) {
       if (e.k === 'create') {
         let temp = e.schema === 'pg_temp';
         if (e.schema === undefined) {

@@ -4,6 +4,7 @@ import type { SecureContext } from 'node:tls';
 import type { ApprovalMode, ApprovalService, AuditSink, FunctionResolver, GatewayMetrics, ResultMasker, SessionRecorder, TokenVerifier } from '../../ports.ts';
 import type { Resource } from '../../../stdlib/facts.ts';
 import type { CancelRegistry } from '../cancel.ts';
+import type { ClassifierPool } from '../enforcement/classifier-pool.ts';
 import type { PolicyEvaluator, SessionClassifier } from '../enforcement/decider.ts';
 import type { GatewayLimits } from '../../limits.ts';
 import type { UnauthenticatedConnections } from './unauthenticated.ts';
@@ -18,6 +19,8 @@ export interface RoutedResource {
 export interface SessionServices {
   verifier: TokenVerifier;
   classifier: SessionClassifier;
+  /** Classifies long statements off the event loop; without it every statement is classified inline. */
+  classifierPool?: ClassifierPool;
   /** The current policy; read once per decision so a reload swaps atomically. */
   policy(): PolicyEvaluator | undefined;
   audit: AuditSink;

@@ -100,7 +100,18 @@ export class Framer {
 
   /** After a streamed message's head: hand that message out whole (or `too_large`) instead of in pieces. */
   whole(): void {
-    if (this.head) this.wantWhole = true;
+    if (!this.head) return;
+    this.wantWhole = true;
+    // Its size is known: one buffer of that size instead of doubling copies on the way there.
+    const pending = this.end - this.start;
+    if (this.head.total <= this.maxMessageSize + 1 && this.head.total > this.buf.length - this.start) {
+      const next = Buffer.allocUnsafe(this.head.total);
+      this.buf.copy(next, 0, this.start, this.end);
+      this.buf = next;
+      this.ownsBuffer = true;
+      this.start = 0;
+      this.end = pending;
+    }
   }
 
   /**
