@@ -387,6 +387,25 @@ rule detect {
     return { bytes: Buffer.concat(c.rawBytes.slice(fromRaw)), errors: fields('error'), notices: fields('notice') };
   }
 
+  it('a FATAL that ends a masked read reaches the client with its SQLSTATE, its text withheld', async () => {
+    const c = await RawClient.login(gwCols.gateway.postgresPort, await gwCols.token(), gwCols.resourceName);
+    try {
+      const from = c.messages.length;
+      c.query('SELECT secret, pg_sleep(60) FROM plain_secret');
+      const running = "SELECT pid FROM pg_stat_activity WHERE query = 'SELECT secret, pg_sleep(60) FROM plain_secret' AND state = 'active'";
+      for (let i = 0; i < 200 && cluster.psql(running).trim() === ''; i++) await new Promise((r) => setTimeout(r, 25));
+      cluster.psql(`SELECT pg_terminate_backend(pid) FROM (${running}) a`);
+      await c.until(() => c.messages.slice(from).some((m) => m.name === 'error'), 20_000);
+      const err = c.messages.slice(from).find((m) => m.name === 'error');
+      const fields = err && err.name === 'error' ? Object.fromEntries(err.fields) : {};
+      expect(fields.C).toBe('57P01');
+      expect(fields.S).toBe('FATAL');
+      expect(fields.M).toContain('withheld');
+    } finally {
+      c.destroy();
+    }
+  });
+
   for (const extended of [false, true]) {
     const protocol = extended ? 'extended' : 'simple';
     it(`column masks: the server's text is withheld, SQLSTATE kept (${protocol} protocol)`, async () => {
