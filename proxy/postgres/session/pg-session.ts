@@ -927,7 +927,7 @@ export class PgSession {
     if (this.ended) return;
     if (!enforced.ok) return this.blockSimple(enforced.error);
     const stmt = enforced.statements[0];
-    this.names?.forwardOpaque(`function ${fn.schema}.${fn.name} was called by OID (FunctionCall)`);
+    this.names?.forwardFunction(fn.schema, fn.name);
     this.names?.boundary();
     this.pushExpect({ k: 'function', run: { stmt, protocol: 'simple', started: t0, rows: 0, plan: null } });
     this.serverNames.endBatch();

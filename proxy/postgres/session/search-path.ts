@@ -352,15 +352,16 @@ export class SessionNames {
     const path = s.cur === null ? `${s.why}` : this.expand(s.cur);
     if (typeof path === 'string') {
       // The path cannot be followed: the statement is decided on every relation the name may be.
+      // A name no schema holds yet (created in this transaction, or being created) may be in any
+      // schema the role may use.
       const unsure = `the gateway cannot tell which tables unqualified names mean (${path}); SET search_path again or qualify the table names`;
-      if (!this.catalog || u.creates.length > 0) return this.refuse(action, unsure);
-      let missing = false;
-      const resolved = resolveNames(action, (name) => {
+      const anywhere = [...(this.usable ?? [])];
+      if (!this.catalog || anywhere.length === 0) return this.refuse(action, unsure);
+      return resolveNames(action, (name, creating) => {
+        if (creating) return anywhere;
         const all = [...(s.temps.has(name) || s.tempsUnknown ? ['pg_temp'] : []), ...(this.lookups.get(name) ?? [])];
-        if (all.length === 0) missing = true;
-        return this.note(name, all.length > 0 ? all : 'public');
+        return this.note(name, all.length > 0 ? all : anywhere);
       });
-      return missing ? this.refuse(action, unsure) : resolved;
     }
     if (!this.catalog) {
       // No catalog: only a path with a single schema (besides pg_catalog and pg_temp) is certain.
@@ -474,10 +475,12 @@ export class SessionNames {
     this.openSegment().closed = true;
   }
 
-  /** A FunctionCall runs a function by OID: code the gateway does not follow. */
-  forwardOpaque(reason: string): void {
+  /** A FunctionCall runs a function by OID: a built-in changes nothing here, any other function is code the gateway does not follow. */
+  forwardFunction(schema: string, name: string): void {
     const seg = this.openSegment();
-    seg.entries.push({ action: OPAQUE_ACTION, ops: [{ k: 'opaque', reason }] });
+    const effect = EFFECTFUL_FUNCTIONS.get(name);
+    const builtin = schema === 'pg_catalog' && name !== 'set_config' && (SAFE_FUNCTIONS.has(name) || (effect !== undefined && effect !== 'unknown' && effect !== 'do'));
+    seg.entries.push({ action: OPAQUE_ACTION, ops: builtin ? [] : [{ k: 'opaque', reason: `function ${schema}.${name} was called by OID (FunctionCall)` }] });
   }
 
   /** The server finished the statement with this action (CommandComplete's tag). */
