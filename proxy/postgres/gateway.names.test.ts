@@ -67,6 +67,8 @@ beforeAll(async () => {
      INSERT INTO customers VALUES (1, '${SENTINEL}');
      CREATE TABLE jobs (id int PRIMARY KEY);
      INSERT INTO jobs VALUES (1);
+     CREATE FUNCTION open_emails(name refcursor) RETURNS refcursor LANGUAGE plpgsql AS
+       $$ BEGIN OPEN name FOR SELECT lower(email) AS e FROM customers; RETURN name; END $$;
      ALTER TABLE customers OWNER TO app;
      ALTER TABLE jobs OWNER TO app;`,
     'app',
@@ -356,6 +358,26 @@ describe('SQL-level cursors (issue 14 item 3)', () => {
       await s.query('ROLLBACK');
     } finally {
       s.close();
+    }
+  });
+
+  it('a cursor a function opens is not known to the gateway: the call is refused, and so is a FETCH of the name', async () => {
+    for (const through of [() => gw, () => gwAll]) {
+      const s = await session(through);
+      try {
+        await s.query('BEGIN');
+        // A function of unknown effect (read-only policy), or one the masks cannot follow (masks on every statement).
+        const call = await s.query("SELECT open_emails('fc')");
+        expect(call.errors).toEqual(['42501']);
+        await s.query('ROLLBACK');
+        await s.query('BEGIN');
+        const a = await s.query('FETCH ALL FROM fc');
+        expectNoLeak(a);
+        expect(a.errors.length).toBe(1);
+        await s.query('ROLLBACK');
+      } finally {
+        s.close();
+      }
     }
   });
 
