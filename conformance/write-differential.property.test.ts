@@ -136,13 +136,11 @@ async function observe(sql: string, protocol: 'simple' | 'extended-text', mode: 
   await ready();
   const problems: string[] = [];
   const before = await dbState();
-  if (mode === 'transaction') {
-    await must('BEGIN');
-    await must('SAVEPOINT hoop_diff');
-  }
+  if (mode === 'transaction') await must('BEGIN; SAVEPOINT hoop_diff');
   const result = await session.run(sql, protocol);
   const prepared = PREPARE_AS.exec(sql);
   if (prepared && !result.error) preparedBodies.set(nameOf(prepared[1]!), prepared[2]!);
+  let settingsHash: string | null = null;
   if (!session.open) {
     backendPid = 0;
   } else {
@@ -153,27 +151,29 @@ async function observe(sql: string, protocol: 'simple' | 'extended-text', mode: 
         .filter((l) => l && !(explainOnly(sql) && PLANNING_LOCK.test(l)))
         .join('\n');
       if (locks) problems.push(`locks held while the statement's transaction is open:\n${locks}`);
-      if (st === 'E') await must(mode === 'transaction' ? 'ROLLBACK TO SAVEPOINT hoop_diff' : 'ROLLBACK');
-      const r = await session.run('SELECT txid_current_if_assigned()');
-      const xid = r.error ? null : firstValue(r);
-      if (xid !== null) problems.push(`a transaction id was assigned (${xid})`);
-      await session.run(status(r) === 'E' ? 'ROLLBACK' : 'COMMIT');
     }
+    // One message: back out of a failed statement, read the transaction id, end the transaction,
+    // read the session's settings (after the end: SET LOCAL is gone, SET stays).
+    const undo = st === 'E' ? (mode === 'transaction' ? 'ROLLBACK TO SAVEPOINT hoop_diff; ' : 'ROLLBACK; ') : '';
+    const readXid = st === 'T' || (st === 'E' && mode === 'transaction');
+    const tail = `${undo}${readXid ? 'SELECT txid_current_if_assigned(); COMMIT; ' : ''}${SESSION_STATE_HASH_SQL}`;
+    const r = await must(tail);
+    const rows = r.messages.flatMap((m) => (m.name === 'dataRow' ? [m.values[0] ? m.values[0].toString('utf8') : null] : []));
+    if (readXid && rows[0] !== null) problems.push(`a transaction id was assigned (${rows[0]})`);
+    settingsHash = rows[rows.length - 1] ?? null;
   }
   const after = await dbState();
   if (after !== before) problems.push(`the database changed:\n${diffLines(before, after).join('\n')}`);
-  if (session.open && firstValue(await must(SESSION_STATE_HASH_SQL)) !== md5(settings)) {
+  if (session.open && settingsHash !== md5(settings)) {
     const now = firstValue(await must(SESSION_STATE_SQL)) ?? '';
-    {
-      const changed = diffLines(settings, now);
-      const names = new Set(changed.map((l) => l.slice(2).split('=')[0]!.toLowerCase()));
-      const mayChange = classifier.classify(preparedBodies.get(executedName(sql) ?? '') ?? sql).some((a) => a.effects.some((e) => e === 'set' || e === 'transaction'));
-      const guarded = [...names].filter((n) => GUARDED_SETTINGS.has(n) || n.includes(' '));
-      if (!mayChange || guarded.length) problems.push(`the session's settings changed:\n${changed.join('\n')}`);
-      // Back to the defaults so the next case starts from the same session.
-      await must('RESET ALL');
-      settings = firstValue(await must(SESSION_STATE_SQL)) ?? '';
-    }
+    const changed = diffLines(settings, now);
+    const names = new Set(changed.map((l) => l.slice(2).split('=')[0]!.toLowerCase()));
+    const mayChange = classifier.classify(preparedBodies.get(executedName(sql) ?? '') ?? sql).some((a) => a.effects.some((e) => e === 'set' || e === 'transaction'));
+    const guarded = [...names].filter((n) => GUARDED_SETTINGS.has(n) || n.includes(' '));
+    if (!mayChange || guarded.length) problems.push(`the session's settings changed:\n${changed.join('\n')}`);
+    // Back to the defaults so the next case starts from the same session.
+    await must('RESET ALL');
+    settings = firstValue(await must(SESSION_STATE_SQL)) ?? '';
   }
   return { problems, result };
 }
