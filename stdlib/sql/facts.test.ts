@@ -31,7 +31,10 @@ describe('kinds', () => {
     ['START TRANSACTION READ ONLY', 'transaction'],
     ['COMMIT', 'transaction'],
     ['ROLLBACK TO SAVEPOINT s', 'transaction'],
-    ["PREPARE TRANSACTION 'x'", 'transaction'],
+    // Two-phase commit outlives the session and ends other sessions' transactions.
+    ["PREPARE TRANSACTION 'x'", 'call'],
+    ["COMMIT PREPARED 'x'", 'call'],
+    ["ROLLBACK PREPARED 'x'", 'call'],
     ['SET TRANSACTION ISOLATION LEVEL REPEATABLE READ', 'transaction'],
     ['SET CONSTRAINTS ALL DEFERRED', 'transaction'],
     ["SET statement_timeout = '5s'", 'set'],

@@ -753,7 +753,13 @@ const STATEMENTS: Record<string, Handler> = {
     w.walk(n.args);
   },
   VariableShowStmt: 'utility',
-  TransactionStmt: 'transaction',
+  TransactionStmt: (w, n) => {
+    // Two-phase commit reaches past the session: a prepared transaction keeps its locks and holds
+    // back vacuum after the session ends, and COMMIT/ROLLBACK PREPARED end a transaction some
+    // other session ran (any session of the gateway's role may). Side effects outside the session.
+    const twoPhase = n.kind === 'TRANS_STMT_PREPARE' || n.kind === 'TRANS_STMT_COMMIT_PREPARED' || n.kind === 'TRANS_STMT_ROLLBACK_PREPARED';
+    w.stmtEffect(twoPhase ? 'call' : 'transaction');
+  },
   ConstraintsSetStmt: 'transaction',
   DiscardStmt: (w, n) => {
     // DISCARD ALL includes SET SESSION AUTHORIZATION DEFAULT: an identity change.
