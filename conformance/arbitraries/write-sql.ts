@@ -52,9 +52,6 @@ export const WRITE_EXCLUDED = {
   // Open: a built-in's name is trusted whatever the argument types, but a user function with the
   // same name and other argument types is what runs.
   shadowedBuiltinName: 'SELECT lower(1)  -- public.lower(integer) inserts into log under READ_ONLY',
-  // Open: PREPARE TRANSACTION is `transaction`, and leaves a prepared transaction behind (it holds
-  // its locks and the xmin horizon after the session ends; anyone with the role can commit it).
-  prepareTransaction: "PREPARE TRANSACTION 'x'",
 } as const;
 
 export const includeWriteExcluded = (env: NodeJS.ProcessEnv = process.env): boolean => env.HOOP_WRITE_DIFF_EXCLUDED === '1';
@@ -188,10 +185,12 @@ export function writeGrammar(opts: WriteGrammarOptions): { statements: fc.Arbitr
         ['SELECT * FROM (SELECT * FROM t FOR UPDATE) s'],
         ['WITH x AS (SELECT * FROM t FOR UPDATE) SELECT 1 FROM x'],
         ['SELECT * FROM v FOR UPDATE'],
-        ...(opts.excluded
-          ? [['SELECT * FROM v_bump'], ['SELECT n FROM v_bump'], ['TABLE v_bump'], ["PREPARE TRANSACTION 'hoop_diff'"], ["SELECT * FROM t; PREPARE TRANSACTION 'hoop_diff2'"]]
-          : []),
-        ['COMMIT PREPARED \'nothing_prepared\''],
+        ...(opts.excluded ? [['SELECT * FROM v_bump'], ['SELECT n FROM v_bump'], ['TABLE v_bump']] : []),
+        // Two-phase commit (PREPARE TRANSACTION ran under READ_ONLY until it was classified `call`).
+        ["PREPARE TRANSACTION 'hoop_diff'"],
+        ["SELECT * FROM t; PREPARE TRANSACTION 'hoop_diff2'"],
+        ["COMMIT PREPARED 'nothing_prepared'"],
+        ["ROLLBACK PREPARED 'nothing_prepared'"],
         ['SET ROLE postgres'],
         ['SET SESSION AUTHORIZATION postgres'],
         ['SET search_path = pg_temp'],
