@@ -123,12 +123,14 @@ const explainOnly = (sql: string): boolean => classifier.classify(sql).some((a) 
  * settings it may change are those of the body (the gateway decides it with the body's facts).
  */
 const preparedBodies = new Map<string, string>();
-const PREPARE_AS = /^PREPARE\s+("[^"]+"|\w+)\s+AS\s+([\s\S]*)$/i;
-const EXECUTE_NAME = /^EXECUTE\s+("[^"]+"|\w+)\s*$/i;
+// Anywhere in the text: the generator puts comments, blanks and other statements around it.
+const PREPARE_AS = /\bPREPARE\s+("[^"]+"|\w+)\s+AS\s+([\s\S]*?)[\s;]*$/i;
+const EXECUTE_NAME = /\bEXECUTE\s+("[^"]+"|\w+)/gi;
 const nameOf = (n: string): string => (n.startsWith('"') ? n.slice(1, -1) : n.toLowerCase());
-function executedName(sql: string): string | undefined {
-  const m = EXECUTE_NAME.exec(sql);
-  return m ? nameOf(m[1]!) : undefined;
+/** The texts an EXECUTE in `sql` may run (the bodies of the case's PREPAREs it names), else `sql`. */
+function executedBodies(sql: string): string[] {
+  const bodies = [...sql.matchAll(EXECUTE_NAME)].flatMap((m) => preparedBodies.get(nameOf(m[1]!)) ?? []);
+  return [sql, ...bodies];
 }
 
 /** Runs one statement under the oracle; returns what changed (empty: nothing). */
@@ -168,7 +170,7 @@ async function observe(sql: string, protocol: 'simple' | 'extended-text', mode: 
     const now = firstValue(await must(SESSION_STATE_SQL)) ?? '';
     const changed = diffLines(settings, now);
     const names = new Set(changed.map((l) => l.slice(2).split('=')[0]!.toLowerCase()));
-    const mayChange = classifier.classify(preparedBodies.get(executedName(sql) ?? '') ?? sql).some((a) => a.effects.some((e) => e === 'set' || e === 'transaction'));
+    const mayChange = executedBodies(sql).some((t) => classifier.classify(t).some((a) => a.effects.some((e) => e === 'set' || e === 'transaction')));
     const guarded = [...names].filter((n) => GUARDED_SETTINGS.has(n) || n.includes(' '));
     if (!mayChange || guarded.length) problems.push(`the session's settings changed:\n${changed.join('\n')}`);
     // Back to the defaults so the next case starts from the same session.
