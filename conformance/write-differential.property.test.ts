@@ -124,8 +124,8 @@ const explainOnly = (sql: string): boolean => classifier.classify(sql).some((a) 
  */
 const preparedBodies = new Map<string, string>();
 // Anywhere in the text: the generator puts comments, blanks and other statements around it.
-const PREPARE_AS = /\bPREPARE\s+("[^"]+"|\w+)\s+AS\s+([\s\S]*?)[\s;]*$/i;
-const EXECUTE_NAME = /\bEXECUTE\s+("[^"]+"|\w+)/gi;
+const PREPARE_AS = /\bPREPARE(?:\s|\/\*.*?\*\/)+("[^"]+"|\w+)\s+AS\s+([\s\S]*?)[\s;]*$/i;
+const EXECUTE_NAME = /\bEXECUTE(?:\s|\/\*.*?\*\/)+("[^"]+"|\w+)/gi;
 const nameOf = (n: string): string => (n.startsWith('"') ? n.slice(1, -1) : n.toLowerCase());
 /** The texts an EXECUTE in `sql` may run (the bodies of the case's PREPAREs it names), else `sql`. */
 function executedBodies(sql: string): string[] {
