@@ -402,6 +402,26 @@ describe('SQL-level cursors (issue 14 item 3)', () => {
     }
   });
 
+  it('ROLLBACK TO a savepoint closes the cursors opened after it, and only those', async () => {
+    const s = await session();
+    try {
+      await s.query('BEGIN');
+      await s.query('DECLARE before_sp CURSOR FOR SELECT email FROM customers ORDER BY id');
+      await s.query('SAVEPOINT a');
+      await s.query('DECLARE after_sp CURSOR FOR SELECT email FROM customers');
+      await s.query('SAVEPOINT b');
+      await s.query('RELEASE b');
+      expect((await s.query('ROLLBACK TO a')).errors).toEqual([]);
+      expectMasked(await s.query('FETCH ALL FROM before_sp'));
+      expect((await s.query('FETCH ALL FROM after_sp')).errors).toEqual(['42501']);
+      // A savepoint the gateway did not see (none here: b was released) forgets the transaction's cursors.
+      expect((await s.query('ROLLBACK TO b')).errors).toEqual(['3B001']);
+      await s.query('ROLLBACK');
+    } finally {
+      s.close();
+    }
+  });
+
   it('refuses, with a decision record, an Execute of a portal the gateway never saw bound (a SQL cursor)', async () => {
     const s = await session();
     try {

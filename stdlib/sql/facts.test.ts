@@ -253,10 +253,11 @@ describe('sessionChange', () => {
       { prepare: 'myplan' }, { prepare: 'Q' }, { deallocate: 'myplan' }, { deallocate: null },
     ]);
     expect(sessionChange(sql.analyze('SELECT 1')[0]!)).toBeNull();
-    const cursors = sql.analyze('DECLARE C CURSOR WITH HOLD FOR SELECT 1; DECLARE d CURSOR FOR SELECT 1; FETCH c; CLOSE c; CLOSE ALL; DISCARD ALL; COMMIT; ROLLBACK TO s; ABORT');
+    const cursors = sql.analyze('DECLARE C CURSOR WITH HOLD FOR SELECT 1; DECLARE d CURSOR FOR SELECT 1; FETCH c; CLOSE c; CLOSE ALL; DISCARD ALL; COMMIT; ROLLBACK TO s; ABORT; SAVEPOINT "S"; RELEASE s');
     expect(cursors.map((s) => sessionChange(s))).toEqual([
       { declare: { name: 'c', hold: true } }, { declare: { name: 'd', hold: false } }, { fetch: 'c' }, { close: 'c' }, { close: null },
-      { discardAll: true }, { transaction: 'commit' }, { transaction: 'rollback_to' }, { transaction: 'rollback' },
+      { discardAll: true }, { transaction: 'commit' }, { savepoint: { op: 'rollback_to', name: 's' } }, { transaction: 'rollback' },
+      { savepoint: { op: 'set', name: 'S' } }, { savepoint: { op: 'release', name: 's' } },
     ]);
   });
 

@@ -107,8 +107,10 @@ export interface SessionChange {
   declare?: { name: string; hold: boolean };
   close?: string | null;
   discardAll?: true;
-  /** COMMIT / ROLLBACK / ROLLBACK TO SAVEPOINT / PREPARE TRANSACTION (which ends the transaction like a rollback for the session's cursors). */
-  transaction?: 'commit' | 'rollback' | 'rollback_to';
+  /** COMMIT / ROLLBACK / PREPARE TRANSACTION (which ends the transaction like a rollback for the session's cursors). */
+  transaction?: 'commit' | 'rollback';
+  /** SAVEPOINT name / RELEASE name / ROLLBACK TO name: a rollback to a savepoint closes the cursors opened after it. */
+  savepoint?: { op: 'set' | 'release' | 'rollback_to'; name: string };
   fetch?: string;
   /** The prepared statement an EXECUTE runs. */
   execute?: string;
@@ -124,7 +126,7 @@ export function sessionChange(statement: { ast: unknown }): SessionChange | null
     DeclareCursorStmt?: { portalname?: string; options?: number };
     ClosePortalStmt?: { portalname?: string };
     DiscardStmt?: { target?: string };
-    TransactionStmt?: { kind?: string };
+    TransactionStmt?: { kind?: string; savepoint_name?: string };
     FetchStmt?: { portalname?: string };
     ExecuteStmt?: { name?: string };
   } | null;
@@ -143,8 +145,12 @@ export function sessionChange(statement: { ast: unknown }): SessionChange | null
       case 'TRANS_STMT_ROLLBACK':
       case 'TRANS_STMT_PREPARE':
         return { transaction: 'rollback' };
+      case 'TRANS_STMT_SAVEPOINT':
+        return { savepoint: { op: 'set', name: ast.TransactionStmt.savepoint_name ?? '' } };
+      case 'TRANS_STMT_RELEASE':
+        return { savepoint: { op: 'release', name: ast.TransactionStmt.savepoint_name ?? '' } };
       case 'TRANS_STMT_ROLLBACK_TO':
-        return { transaction: 'rollback_to' };
+        return { savepoint: { op: 'rollback_to', name: ast.TransactionStmt.savepoint_name ?? '' } };
       default:
         return null;
     }

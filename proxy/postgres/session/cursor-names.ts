@@ -3,8 +3,9 @@
 // a SQL FETCH/MOVE can run and a protocol Close or SQL CLOSE can end. A portal is known once the
 // server confirms it (BindComplete, DECLARE's CommandComplete) and ends at Close/CLOSE/CLOSE ALL,
 // DISCARD ALL, the end of its transaction (a WITH HOLD cursor survives its transaction's commit),
-// and, conservatively, at ROLLBACK TO SAVEPOINT (the gateway does not follow savepoints: a cursor
-// it forgets is refused, never run undecided).
+// and ROLLBACK TO a savepoint established before it was opened. A savepoint the gateway did not
+// see established makes it forget every cursor of the transaction (a cursor it forgets is refused,
+// never run undecided).
 //
 // What the gateway cannot see — a cursor opened inside a function — is not known, so a FETCH of it
 // is `unknown` and an Execute of it is refused.
@@ -19,12 +20,18 @@ import { ActionView } from './prepared-names.ts';
  * cursor (the DECLARE's action, whose facts a FETCH carries, and its text, whose lineage masks the
  * rows a FETCH returns).
  */
-export type PortalEntry<S> =
+export type PortalEntry<S> = (
   | { via: 'protocol'; stmt: S; hold: false; committed: false }
-  | { via: 'sql'; action: SqlAction; text: string; hold: boolean; committed: boolean };
+  | { via: 'sql'; action: SqlAction; text: string; hold: boolean; committed: boolean }
+) & {
+  /** How many savepoints were active when the server opened it (a ROLLBACK TO one of them closes it). */
+  level: number;
+};
 
 export class CursorNames<S extends { action: SqlAction | undefined }> {
   private readonly ledger = new NameLedger<PortalEntry<S>>();
+  /** The transaction's active savepoints, oldest first, as the server confirmed them. */
+  private savepoints: string[] = [];
   /** What `FETCH name` runs, for the classifier (`options.cursors`). */
   readonly view: ReadonlyMap<string, SqlAction>;
 
@@ -39,7 +46,7 @@ export class CursorNames<S extends { action: SqlAction | undefined }> {
   /** A Bind was forwarded. Binding the unnamed portal replaces it. */
   bind(portal: string, stmt: S): Ticket[] {
     const tickets = portal === '' ? [this.ledger.drop('')] : [];
-    tickets.push(this.ledger.set(portal, { via: 'protocol', stmt, hold: false, committed: false }));
+    tickets.push(this.opened(portal, { via: 'protocol', stmt, hold: false, committed: false, level: 0 }));
     return tickets;
   }
 
@@ -56,7 +63,7 @@ export class CursorNames<S extends { action: SqlAction | undefined }> {
   /** The SQL statement's effect on cursors, pending its CommandComplete. */
   sql(change: SessionChange | null | undefined, action: SqlAction, text: string): Ticket[] {
     if (!change) return [];
-    if (change.declare !== undefined) return [this.ledger.set(change.declare.name, { via: 'sql', action, text, hold: change.declare.hold, committed: false })];
+    if (change.declare !== undefined) return [this.opened(change.declare.name, { via: 'sql', action, text, hold: change.declare.hold, committed: false, level: 0 })];
     if (change.close !== undefined) return [change.close === null ? this.ledger.dropWhere(() => true) : this.ledger.drop(change.close)];
     if (change.discardAll) return [this.ledger.dropWhere(() => true)];
     if (change.transaction !== undefined) {
@@ -74,7 +81,50 @@ export class CursorNames<S extends { action: SqlAction | undefined }> {
         },
       ];
     }
+    if (change.savepoint !== undefined) return [this.savepoint(change.savepoint)];
     return [];
+  }
+
+  /** A portal being opened: its savepoint level is the server's when it confirms. */
+  private opened(name: string, entry: PortalEntry<S>): Ticket {
+    const t = this.ledger.set(name, entry);
+    return {
+      confirm: (tag) => {
+        entry.level = this.savepoints.length;
+        t.confirm(tag);
+      },
+      discard: () => t.discard(),
+    };
+  }
+
+  /** SAVEPOINT, RELEASE and ROLLBACK TO, applied when the server confirms them (in its order). */
+  private savepoint(sp: { op: 'set' | 'release' | 'rollback_to'; name: string }): Ticket {
+    // Until answered, a ROLLBACK TO is projected as closing every cursor of the transaction.
+    const pending = sp.op === 'rollback_to' ? this.ledger.dropWhere(endsAtRollback) : undefined;
+    return {
+      confirm: () => {
+        pending?.discard();
+        const at = this.savepoints.lastIndexOf(sp.name);
+        if (sp.op === 'set') this.savepoints.push(sp.name);
+        else if (at < 0) {
+          // A savepoint the gateway did not see established: forget the transaction's cursors.
+          this.savepoints = [];
+          if (sp.op === 'rollback_to') this.ledger.dropConfirmed(endsAtRollback);
+        } else if (sp.op === 'release') {
+          // Its cursors now belong to the enclosing level.
+          this.savepoints.length = at;
+          this.ledger.dropConfirmed((_, e) => {
+            if (e.level > at) e.level = at;
+            return false;
+          });
+        } else {
+          // The savepoint stays; what was opened after it is closed.
+          this.savepoints.length = at + 1;
+          this.ledger.dropConfirmed((n, e) => e.level > at && endsAtRollback(n, e));
+        }
+      },
+      discard: () => pending?.discard(),
+    };
   }
 
   /**
@@ -82,13 +132,17 @@ export class CursorNames<S extends { action: SqlAction | undefined }> {
    * tag says ROLLBACK, or ROLLBACK TO), or at a ReadyForQuery that is outside any transaction.
    */
   transactionEnded(how: 'commit' | 'rollback'): void {
+    this.savepoints = [];
     if (how === 'rollback') {
       this.ledger.dropConfirmed(endsAtRollback);
       return;
     }
     this.ledger.dropConfirmed((_, e) => !e.hold);
     this.ledger.dropConfirmed((_, e) => {
-      if (e.hold) e.committed = true;
+      if (e.hold) {
+        e.committed = true;
+        e.level = 0;
+      }
       return false;
     });
   }
