@@ -18,6 +18,17 @@ import { createResultMasker, type GatewayResultMasker } from './index.ts';
 const MARK = 'ǂ';
 const HOSTILE = [`${MARK}leak`, `\\x${MARK}9`, `${MARK}((`, `[${MARK}`, `{${MARK},`, `%${MARK}*s`, `$.${MARK}`, `\\${MARK}`, `${MARK}&!|`, `0${MARK}`, `*${MARK}`];
 
+// Integer positions of listed functions (a masked integer column, `$I`): values whose digits are the marker.
+const INT_MARK = '7331';
+const HOSTILE_INTS = [-7331, 7331, 733100000, -733100000, 2147437331, -2147437331];
+const INT_PROBES = [
+  // (repeat/lpad/rpad are left out: a large count builds a string of that size; their only errors are fixed texts)
+  "left('abc', $I)", "right('abc', $I)", "split_part('a,b', ',', $I)", "substr('abc', $I)",
+  "substr('abc', $I, $I)", "substring('abc' from $I for $I)", "overlay('abc' placing 'x' from $I for $I)", 'nth_value(1, $I) OVER ()', 'ntile($I) OVER ()',
+  'lag(1, $I) OVER ()', 'lead(1, $I, 0) OVER ()', 'array_position(ARRAY[1, 2], 1, $I)', 'to_hex($I)', 'abs($I)', 'sign($I)', 'sum($I)', 'avg($I)', '$I + $I', '$I * $I',
+  '$I / ($I - $I + 1)', '$I % 0', '$I ^ $I', '$I << 40', "jsonb_build_array(1) -> $I", "jsonb_build_array(1) - $I", "'{\"a\":1}'::jsonb - $I",
+];
+
 /** Forms the list excludes because PostgreSQL quotes the argument (`$M`: the masked value). */
 const QUOTING_FORMS = [
   "encode('x'::bytea, $M)",
@@ -55,6 +66,8 @@ beforeAll(async () => {
   client.on('notice', (n) => notices.push(texts(n)));
   await client.query('CREATE TABLE m (id int, v text)');
   await client.query({ text: `INSERT INTO m SELECT i, v FROM unnest($1::text[]) WITH ORDINALITY AS u(v, i)`, values: [HOSTILE] });
+  await client.query('CREATE TABLE mi (id int, n int)');
+  await client.query({ text: `INSERT INTO mi SELECT i, n FROM unnest($1::int[]) WITH ORDINALITY AS u(n, i)`, values: [HOSTILE_INTS] });
   masker = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
 });
 
@@ -92,6 +105,26 @@ describe('functions.ts evidence (PostgreSQL 15)', () => {
     const quoted: string[] = [];
     for (const p of probes) for (const t of await serverTexts(p)) if (t.includes(MARK)) quoted.push(`${p}: ${t}`);
     expect(quoted).toEqual([]);
+  });
+
+  it('no listed function or operator quotes a masked integer argument', async () => {
+    const quoted: string[] = [];
+    for (const p of INT_PROBES) {
+      for (const id of HOSTILE_INTS.keys()) {
+        notices.length = 0;
+        const out: string[] = [];
+        try {
+          await client.query(`SELECT ${p.replaceAll('$I', 'mi.n')} FROM mi WHERE id = ${id + 1}`);
+        } catch (e) {
+          out.push(texts(e));
+        }
+        out.push(...notices);
+        for (const t of out) if (t.includes(INT_MARK)) quoted.push(`${p}: ${t}`);
+      }
+    }
+    expect(quoted).toEqual([]);
+    // The marker would be seen: a function outside the list quotes it.
+    await expect(client.query('SELECT chr(n) FROM mi WHERE id = 5')).rejects.toThrow(INT_MARK);
   });
 
   it('every excluded form does quote its argument on the server, and the masker refuses it', async () => {
