@@ -2,7 +2,7 @@
 // `npm run conformance:node-postgres`; see docs/conformance.md).
 
 import { describe, expect, it } from 'vitest';
-import { failingTest, failureOf } from './node-postgres-suite.ts';
+import { failingTest, failureOf, mochaFailure } from './node-postgres-suite.ts';
 
 const gatewayRun = `error-handling-tests.js
   re-using connections results in error callback ✔
@@ -51,5 +51,17 @@ describe('a failure on the test\'s own line', () => {
     const out = 'ssl-tests.js\n  can connect with ssl Error: The server does not support SSL connections\n    at x\n';
     expect(failingTest(out)).toBe('can connect with ssl');
     expect(failureOf(out, false)).toBe('Error: The server does not support SSL connections');
+  });
+});
+
+describe("mocha's JSON report (pg-cursor, pg-pool)", () => {
+  it('names the first failing test and counts the passes', () => {
+    const report = JSON.stringify({
+      stats: { passes: 9, failures: 1 },
+      failures: [{ fullTitle: 'connection timeout should connect if timeout is passed', err: { message: "Cannot read properties of null (reading 'Client')\nmore" } }],
+    });
+    expect(mochaFailure(report)).toEqual({ test: 'connection timeout should connect if timeout is passed', failure: "Cannot read properties of null (reading 'Client')", passed: 9 });
+    expect(mochaFailure(JSON.stringify({ stats: { passes: 3 }, failures: [] }))).toEqual({ test: '', failure: '', passed: 3 });
+    expect(mochaFailure('not json')).toBeUndefined();
   });
 });

@@ -1,22 +1,22 @@
 // node-postgres' own integration suite as a differential (issue 14 item 16): every file of
-// `packages/pg/test/integration` runs twice against one throwaway PostgreSQL 15 cluster, once
-// directly and once through `hoop gateway` (the real CLI, an allow-all policy, a dev-issuer token as
-// the password), and the two outcomes are compared per file.
+// `packages/pg/test/integration` (and the mocha tests of pg-cursor and pg-pool) runs twice against
+// one throwaway PostgreSQL 15 cluster, once directly and once through `hoop gateway` (the real CLI,
+// an allow-all policy, a dev-issuer token as the password), and the two outcomes are compared per file.
 //
 //   npm run conformance:node-postgres -- [--suite DIR] [--json | --markdown] [--only SUBSTRING] [--timeout 60s]
 //
 // The suite is never committed here. It is located at run time: `--suite DIR`, `$NODE_POSTGRES_DIR`,
 // or /tmp/node-postgres, each a clone of brianc/node-postgres (npm's `pg` package ships no tests,
 // and Debian's source package of it could not be fetched here).
-// The suite's test-only npm dependencies (async, bluebird, co, pg-copy-streams) are installed with
+// The suites' test-only npm dependencies (SUITE_DEPS) are installed with
 // npm into a cache folder; pg's runtime dependencies come from this repository's node_modules.
 //
-// A file passes when node exits 0 (the suite's helpers exit non-zero on a failed assertion, an
-// unmet `assert.calls` or an uncaught exception). Exit code: 0 when every file that passes
+// A file passes when node (or mocha) exits 0 (the suite's helpers exit non-zero on a failed
+// assertion, an unmet `assert.calls` or an uncaught exception). Exit code: 0 when every file that passes
 // directly also passes through the gateway (or differs by design, listed in BY_DESIGN), 1 otherwise.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,8 +25,8 @@ import { freePort, startCluster, type Cluster } from '../testing/pg-cluster.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Test-only dependencies of the suite (versions from packages/pg/package.json). */
-const SUITE_DEPS = ['async@2.6.4', 'bluebird@3.7.2', 'co@4.6.0', 'pg-copy-streams@0.3.0'];
+/** Test-only dependencies of the suites (versions from the package.json of packages/pg, pg-cursor and pg-pool). */
+const SUITE_DEPS = ['async@2.6.4', 'bluebird@3.7.2', 'co@4.6.0', 'pg-copy-streams@0.3.0', 'mocha@11.7.5', 'expect.js@0.3.1', 'lodash@4.17.21'];
 
 /**
  * Files whose gateway run differs from the direct run by design: the test of the file that fails
@@ -52,6 +52,8 @@ export interface FileRun {
   failure: string;
   /** The suite's test that was running when the file failed, or ''. */
   test: string;
+  /** Tests that passed (the suite's check marks, or mocha's count). */
+  passed: number;
   output: string;
 }
 
@@ -168,10 +170,54 @@ export function failingTest(output: string): string {
   return current;
 }
 
-function runFile(testRoot: string, file: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<FileRun> {
+/** Packages of the repository whose mocha tests run too (pg-query-stream's are TypeScript for ts-node: not run). */
+const MOCHA_PACKAGES = ['pg-cursor', 'pg-pool'];
+
+/** How one file of a suite runs: node on a pg integration file, mocha on a pg-cursor file. */
+interface FileCommand {
+  argv: string[];
+  cwd: string;
+  /** mocha's JSON report, read for the failing test and its message. */
+  report?: string;
+}
+
+function commandFor(suite: string, file: string, deps: string, reportDir: string, side: string): FileCommand {
+  const mochaPackage = MOCHA_PACKAGES.find((m) => file.startsWith(`${m}/`));
+  if (mochaPackage) {
+    const report = join(reportDir, `${file.replace(/\W/g, '_')}.${side}.json`);
+    const setup = join(suite, 'packages', mochaPackage, 'test/setup.js');
+    return {
+      argv: [
+        join(deps, 'mocha/bin/mocha.js'),
+        ...(existsSync(setup) ? ['--require', setup] : []), // mocha loads it with the whole folder; one file at a time needs it named
+        '--reporter', 'json', '--reporter-option', `output=${report}`, '--timeout', '10000',
+        join(suite, 'packages', file),
+      ],
+      cwd: join(suite, 'packages', mochaPackage),
+      report,
+    };
+  }
+  return { argv: [join(suite, 'packages/pg/test/integration', file)], cwd: join(suite, 'packages/pg') };
+}
+
+/** The first failing test of a mocha JSON report, or undefined when it cannot be read. */
+export function mochaFailure(reportText: string): { test: string; failure: string; passed: number } | undefined {
+  try {
+    const r = JSON.parse(reportText) as { stats?: { passes?: number }; failures?: { fullTitle?: string; err?: { message?: string } }[] };
+    const passed = r.stats?.passes ?? 0;
+    const f = r.failures?.[0];
+    if (!f) return { test: '', failure: '', passed };
+    return { test: f.fullTitle ?? '', failure: (f.err?.message ?? '').split('\n')[0]!, passed };
+  } catch {
+    return undefined;
+  }
+}
+
+function runFile(cmd: FileCommand, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<FileRun> {
   return new Promise((done) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [join(testRoot, file)], { cwd: join(testRoot, '../../'), env, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (cmd.report) rmSync(cmd.report, { force: true });
+    const child = spawn(process.execPath, cmd.argv, { cwd: cmd.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const add = (d: Buffer): void => {
       if (output.length < 200_000) output += d.toString();
@@ -186,7 +232,15 @@ function runFile(testRoot: string, file: string, env: NodeJS.ProcessEnv, timeout
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const ok = code === 0 && !timedOut;
-      done({ ok, code, signal, timedOut, ms: Date.now() - t0, failure: ok ? '' : failureOf(output, timedOut), test: ok ? '' : failingTest(output), output });
+      let test = ok ? '' : failingTest(output);
+      let failure = ok ? '' : failureOf(output, timedOut);
+      let passed = output.split('\n').filter((l) => /✔\s*$/.test(l)).length;
+      if (cmd.report && existsSync(cmd.report)) {
+        const m = mochaFailure(readFileSync(cmd.report, 'utf8'));
+        if (m) passed = m.passed;
+        if (!ok && !timedOut && m?.test) ({ test, failure } = m);
+      }
+      done({ ok, code, signal, timedOut, ms: Date.now() - t0, failure, test, passed, output });
     });
   });
 }
@@ -285,8 +339,16 @@ export async function runSuite(o: Options, log: (s: string) => void): Promise<{ 
   const deps = suiteDeps(log);
   // pg's own dependencies (pg-protocol, pg-types, pgpass, pg-pool, ...) from this repository's
   // node_modules; the suite requires pg itself as ../../lib (the checked-out source).
-  const nodePath = [deps, join(ROOT, 'node_modules')].join(':');
-  let files = listFiles(testRoot);
+  // pg-cursor's and pg-pool's tests require('pg') (and pg-pool's require('pg-cursor')): the clone's
+  // packages, through a folder holding only those links (pg-protocol there is TypeScript source).
+  const pgLink = mkdtempSync(join(tmpdir(), 'hoop-npg-pg-'));
+  for (const m of ['pg', 'pg-cursor']) symlinkSync(join(suite, 'packages', m), join(pgLink, m));
+  const nodePath = [deps, pgLink, join(ROOT, 'node_modules')].join(':');
+  const mochaFiles = MOCHA_PACKAGES.flatMap((m) => {
+    const dir = join(suite, 'packages', m, 'test');
+    return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'setup.js').sort().map((f) => `${m}/test/${f}`) : [];
+  });
+  let files = [...listFiles(testRoot), ...mochaFiles];
   if (o.only.length > 0) files = files.filter((f) => o.only.some((s) => f.includes(s)));
 
   const database = 'node_postgres';
@@ -296,13 +358,14 @@ export async function runSuite(o: Options, log: (s: string) => void): Promise<{ 
   const gw = await startGatewayCli(cluster, database, role);
   const baseEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_PATH: nodePath, PGUSER: role, PGDATABASE: database, PGHOST: '127.0.0.1', TZ: process.env.TZ };
   const results: FileResult[] = [];
+  const reports = mkdtempSync(join(tmpdir(), 'hoop-npg-reports-'));
   try {
     for (const file of files) {
       const both = async (): Promise<[FileRun, FileRun]> => {
         await quiesce(cluster);
-        const d = await runFile(testRoot, file, { ...baseEnv, PGPORT: String(cluster.port) }, o.timeoutMs);
+        const d = await runFile(commandFor(suite, file, deps, reports, 'direct'), { ...baseEnv, PGPORT: String(cluster.port) }, o.timeoutMs);
         await quiesce(cluster);
-        const g = await runFile(testRoot, file, { ...baseEnv, PGPORT: String(gw.port), PGPASSWORD: await gw.token() }, o.timeoutMs);
+        const g = await runFile(commandFor(suite, file, deps, reports, 'gateway'), { ...baseEnv, PGPORT: String(gw.port), PGPASSWORD: await gw.token() }, o.timeoutMs);
         return [d, g];
       };
       let [direct, gateway] = await both();
@@ -320,11 +383,13 @@ export async function runSuite(o: Options, log: (s: string) => void): Promise<{ 
       results.push(r);
       if (!o.json) {
         const mark = (x: FileRun): string => (x.ok ? 'pass' : 'FAIL');
-        log(`${result.padEnd(9)} ${file.padEnd(60)} direct ${mark(direct)}  gateway ${mark(gateway)}${reason ? `  ${reason}` : ''}`);
+        log(`${result.padEnd(9)} ${file.padEnd(60)} direct ${mark(direct)} ${String(direct.passed).padStart(3)}  gateway ${mark(gateway)} ${String(gateway.passed).padStart(3)}${reason ? `  ${reason}` : ''}`);
         if (o.verbose && result !== 'identical') log(`--- direct output\n${direct.output}\n--- gateway output\n${gateway.output}`);
       }
     }
   } finally {
+    rmSync(reports, { recursive: true, force: true });
+    rmSync(pgLink, { recursive: true, force: true });
     await gw.stop();
     await cluster.stop();
   }
@@ -333,7 +398,10 @@ export async function runSuite(o: Options, log: (s: string) => void): Promise<{ 
 
 /** Compares a file's direct and gateway runs. */
 export function compareRuns(file: string, direct: FileRun, gateway: FileRun): Pick<FileResult, 'result' | 'reason'> {
-  if (direct.ok && gateway.ok) return { result: 'identical', reason: '' };
+  if (direct.ok && gateway.ok) {
+    if (direct.passed === gateway.passed) return { result: 'identical', reason: '' };
+    return { result: 'differs', reason: `${direct.passed} tests passed directly, ${gateway.passed} through the gateway` };
+  }
   if (!direct.ok && !gateway.ok && direct.test === gateway.test && direct.failure === gateway.failure) {
     return { result: 'identical', reason: `fails both ways in "${direct.test}": ${direct.failure}` };
   }
@@ -373,6 +441,8 @@ async function main(): Promise<void> {
     by_design: count('by-design'),
     direct_pass: results.filter((r) => r.direct.ok).length,
     gateway_pass: results.filter((r) => r.gateway.ok).length,
+    direct_tests_passed: results.reduce((n, r) => n + r.direct.passed, 0),
+    gateway_tests_passed: results.reduce((n, r) => n + r.gateway.passed, 0),
   };
   if (o.json) {
     process.stdout.write(
@@ -385,8 +455,8 @@ async function main(): Promise<void> {
             file: r.file,
             result: r.result,
             reason: r.reason,
-            direct: { ok: r.direct.ok, code: r.direct.code, ms: r.direct.ms, test: r.direct.test, failure: r.direct.failure },
-            gateway: { ok: r.gateway.ok, code: r.gateway.code, ms: r.gateway.ms, test: r.gateway.test, failure: r.gateway.failure },
+            direct: { ok: r.direct.ok, code: r.direct.code, ms: r.direct.ms, passed: r.direct.passed, test: r.direct.test, failure: r.direct.failure },
+            gateway: { ok: r.gateway.ok, code: r.gateway.code, ms: r.gateway.ms, passed: r.gateway.passed, test: r.gateway.test, failure: r.gateway.failure },
           })),
         },
         null,
@@ -398,7 +468,8 @@ async function main(): Promise<void> {
   } else {
     process.stdout.write(
       `\n${summary.files} files: ${summary.identical} identical, ${summary.differs} differing, ${summary.by_design} differing by design; ` +
-        `${summary.direct_pass} pass directly, ${summary.gateway_pass} through the gateway\n`,
+        `${summary.direct_pass} pass directly, ${summary.gateway_pass} through the gateway ` +
+        `(tests passed: ${summary.direct_tests_passed} directly, ${summary.gateway_tests_passed} through the gateway)\n`,
     );
   }
   process.exitCode = failed(results).length > 0 ? 1 : 0;
