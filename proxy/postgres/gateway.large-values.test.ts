@@ -105,6 +105,15 @@ describe('values larger than the decode cap pass through', () => {
   });
 });
 
+describe('messages the gateway must decode', () => {
+  it('an error quoting a 70 MB value keeps its severity and SQLSTATE, its text replaced; the session carries on', async () => {
+    const err = await client.query(`SELECT repeat('x', ${70 * MB})::int`).then(() => undefined, (e: Error & { code?: string; severity?: string }) => e);
+    expect(err).toMatchObject({ code: '22P02', severity: 'ERROR' });
+    expect(err!.message).toMatch(/^hoop: the server's error \(\d+ bytes\) is longer than the gateway relays \(limits.max_message_size 67108864\)$/);
+    expect((await client.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+});
+
 describe('masked rows are still decoded', () => {
   it('a 2 MB masked value is masked; a 70 MB one refuses its result instead of passing unmasked', async () => {
     await client.query(`INSERT INTO vault VALUES (1, 'SENTINEL-' || repeat('s', ${2 * MB})), (2, 'SENTINEL-' || repeat('s', ${70 * MB}))`);

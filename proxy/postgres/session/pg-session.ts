@@ -41,7 +41,7 @@ import { canMoveClient, canMoveServer, type ClientState, type ServerState } from
 import { connectUpstream } from './upstream.ts';
 import { oversizeMessage, parseStatementName, statementSize } from './statement-limit.ts';
 import { endsSession } from './upstream-fatal.ts';
-import { clientHead, clientStreaming, serverStreaming } from './streaming.ts';
+import { clientHead, clientStreaming, oversizedServerText, serverStreaming } from './streaming.ts';
 import { settle, type Ticket } from './name-ledger.ts';
 import { ServerNames, type NameDependency } from './server-names.ts';
 import { analyzeText, limitMasks } from '../enforcement/classify-text.ts';
@@ -1277,6 +1277,12 @@ export class PgSession {
   // Relay: upstream → client.
 
   private onServerMessage(f: Frame): Promise<void> | void {
+    if (f.rest !== undefined && (f.code === BackendCode.ErrorResponse || f.code === BackendCode.NoticeResponse)) {
+      // A long error or notice is decoded whole within the cap; beyond it, replaced (streaming.ts).
+      this.serverPieces = false;
+      if (f.raw.length + f.rest - 1 <= this.limits.maxMessageSize) return this.serverFramer.whole();
+      f = { code: f.code, raw: oversizedServerText(f.raw, f.raw.length + f.rest, this.limits.maxMessageSize), bodyStart: 5 };
+    }
     switch (f.code) {
       case BackendCode.DataRow: {
         if (this.plan === null && this.suppressed === undefined) {

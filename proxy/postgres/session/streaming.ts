@@ -7,7 +7,7 @@
 // `limits.max_statement_size`, and refused from their header beyond it; everything else keeps the
 // whole-message cap (`limits.max_message_size`).
 
-import { BackendCode } from '../wire/backend.ts';
+import { BackendCode, encodeBackend, type ErrorFields } from '../wire/backend.ts';
 import { FrontendCode } from '../wire/frontend.ts';
 import type { GatewayLimits } from '../../limits.ts';
 import { statementSize } from './statement-limit.ts';
@@ -16,7 +16,7 @@ import { statementSize } from './statement-limit.ts';
 export const STREAM_ABOVE = 1024 * 1024;
 
 export const CLIENT_STREAMED: ReadonlySet<number> = new Set([FrontendCode.Query, FrontendCode.Parse, FrontendCode.Bind, FrontendCode.CopyData]);
-export const SERVER_STREAMED: ReadonlySet<number> = new Set([BackendCode.DataRow, BackendCode.CopyData]);
+export const SERVER_STREAMED: ReadonlySet<number> = new Set([BackendCode.DataRow, BackendCode.CopyData, BackendCode.ErrorResponse, BackendCode.NoticeResponse]);
 
 /** The client side's streaming: a statement longer than the limit is seen at its head, never buffered. */
 export function clientStreaming(limits: GatewayLimits): { codes: ReadonlySet<number>; above: number } {
@@ -46,4 +46,30 @@ export function clientHead(head: Buffer, limits: GatewayLimits): 'whole' | 'over
     default:
       return 'stream';
   }
+}
+
+/**
+ * An ErrorResponse or NoticeResponse longer than the gateway decodes (the server quotes a 70 MB
+ * value in "invalid input syntax for type integer: ..."): replaced by one with the server's
+ * severity and SQLSTATE (read from the head; PostgreSQL sends them first) and a message saying so.
+ * Its text is never relayed, so nothing a mask would cover can pass in it.
+ */
+export function oversizedServerText(head: Buffer, size: number, limit: number): Buffer {
+  const got = new Map<string, string>();
+  let p = 5;
+  while (p < head.length && head[p] !== 0) {
+    const end = head.indexOf(0, p + 1);
+    if (end < 0) break;
+    const code = String.fromCharCode(head[p]!);
+    if (code === 'S' || code === 'V' || code === 'C') got.set(code, head.toString('utf8', p + 1, end));
+    p = end + 1;
+  }
+  const severity = got.get('V') ?? got.get('S') ?? (head[0] === BackendCode.ErrorResponse ? 'ERROR' : 'NOTICE');
+  const fields: ErrorFields = [
+    ['S', got.get('S') ?? severity],
+    ['V', severity],
+    ['C', got.get('C') ?? (head[0] === BackendCode.ErrorResponse ? 'XX000' : '00000')],
+    ['M', `hoop: the server's ${head[0] === BackendCode.ErrorResponse ? 'error' : 'notice'} (${size - 1} bytes) is longer than the gateway relays (limits.max_message_size ${limit})`],
+  ];
+  return encodeBackend(head[0] === BackendCode.ErrorResponse ? { name: 'error', fields } : { name: 'notice', fields });
 }
