@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compareFiles, R_CONSEQUENCE, R_ERROR_MESSAGE, R_UNKNOWN_NO_HINT, R_UNKNOWN_RAN, R_UNKNOWN_SAME } from './compare.ts';
+import { compareFiles, R_CONSEQUENCE, R_ERROR_MESSAGE, R_PATH, R_PATH_CONSEQUENCE, R_UNKNOWN_NO_HINT, R_UNKNOWN_RAN, R_UNKNOWN_SAME } from './compare.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hoop-pgr-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,9 +44,16 @@ describe('pg-regress differential classification', () => {
 
   it('refusing a statement the server runs, and what differs after it', () => {
     const direct = ['DO $$ BEGIN EXECUTE 1; END $$;', 'SELECT f();', ' f ', '---', ' 1'];
-    const gateway = ['DO $$ BEGIN EXECUTE 1; END $$;', 'ERROR:  hoop: blocked: not allowed', 'DETAIL:  no rule allows this statement (default block)', 'SELECT f();', ' f ', '---', ' 2'];
+    const gateway = ['DO $$ BEGIN EXECUTE 1; END $$;', 'ERROR:  hoop: blocked: not allowed by the allow-all policy', 'DETAIL:  no rule allows this statement (default block)', 'SELECT f();', ' f ', '---', ' 2'];
     const c = compare(direct, gateway);
     expect(c.reasons).toEqual({ [R_UNKNOWN_RAN]: 1, [R_CONSEQUENCE]: 1 });
+  });
+
+  it('a refusal the gateway makes whatever the policy is not an unknown refusal', () => {
+    const between = ['-- a', '-- b', '-- c'];
+    const direct = ['CREATE TABLE t2 AS SELECT * FROM t;', ...between, 'SELECT count(*) FROM t2;', ' count ', '-------', '     3'];
+    const gateway = [direct[0]!, 'ERROR:  hoop: blocked: the gateway cannot tell which tables unqualified names mean (function f may change search_path); SET search_path again or qualify the table names', ...between, 'SELECT count(*) FROM t2;', 'ERROR:  relation "t2" does not exist'];
+    expect(compare(direct, gateway).reasons).toEqual({ [R_PATH]: 1, [R_PATH_CONSEQUENCE]: 1 });
   });
 
   it('any other difference keeps its own reason', () => {

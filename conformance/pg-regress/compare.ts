@@ -26,6 +26,9 @@ export interface FileComparison {
 
 // Reasons, as shown in the report.
 export const UNKNOWN_REFUSAL = 'hoop: refused unknown statement';
+/** The differential's policies block nothing but `unknown`, with this default message. */
+export const POLICY_BLOCK_MESSAGE = 'not allowed by the allow-all policy';
+const PATH_REFUSAL = 'hoop: refused by the gateway whatever the policy';
 export const R_UNKNOWN_SAME = 'hoop: refused unknown statement (parser message as PostgreSQL\'s, after "hoop:")';
 export const R_UNKNOWN_OTHER = 'hoop: refused unknown statement (message differs from PostgreSQL\'s)';
 export const R_UNKNOWN_RAN = 'hoop: refused unknown statement that PostgreSQL runs';
@@ -34,6 +37,10 @@ export const R_CONSEQUENCE = 'hoop: refused unknown statement: later output diff
 export const R_PREFIX = 'hoop: refused unknown statement ("hoop:" in psql\'s LAST_ERROR_MESSAGE or terse output)';
 export const R_UNKNOWN_PATH = 'hoop: refused unknown statement that PostgreSQL runs: unqualified names after the gateway lost track of search_path';
 export const R_UNKNOWN_PATH_FAILS = 'hoop: refused unknown statement (PostgreSQL fails it too): unqualified names after the gateway lost track of search_path';
+export const R_PATH = 'hoop: refused by the gateway whatever the policy (search_path lost), a statement PostgreSQL runs';
+export const R_PATH_FAILS = 'hoop: refused by the gateway whatever the policy (search_path lost), PostgreSQL fails it too';
+export const R_PATH_CONSEQUENCE = 'hoop: refused by the gateway whatever the policy: later output differs';
+export const R_GATEWAY_OTHER = 'hoop: refused by the gateway whatever the policy (other reason)';
 export const R_HOOP_OTHER = 'hoop: other gateway error';
 export const R_CONNECTION = 'connection-level difference';
 export const R_NOTICE = 'notice/warning difference';
@@ -61,6 +68,10 @@ export function classifyHunk(direct: string[], gateway: string[]): string {
   }
   // The differential's policies block nothing but `unknown`: any other block is the refusal of a
   // statement the classifier could not understand although it parses (e.g. a function body).
+  // Refused by the gateway itself whatever the policy says (issue 14 item 17's search_path tracking).
+  if (gateway.some((l) => /ERROR: {2}hoop: blocked: the gateway cannot tell which tables unqualified names mean/.test(l))) return direct.some(isError) ? R_PATH_FAILS : R_PATH;
+  // Any other block that is not the policy's default: the gateway's own, whatever the policy.
+  if (gateway.some((l) => /ERROR: {2}hoop: blocked: /.test(l) && !l.includes(POLICY_BLOCK_MESSAGE))) return R_GATEWAY_OTHER;
   if (gateway.some((l) => /ERROR: {2}hoop: blocked/.test(l))) {
     // The session's search_path became unknown to the gateway (issue 14 item 17's tracking).
     if (gateway.some((l) => /^DETAIL: .*cannot tell which tables unqualified names mean/.test(l))) return direct.some(isError) ? R_UNKNOWN_PATH_FAILS : R_UNKNOWN_PATH;
@@ -197,7 +208,10 @@ export function compareFiles(sides: Sides, maxDiffChars = 20_000): FileCompariso
       refusalsExplained++;
     } else reason = classifyHunk(d, g);
     // Once a statement PostgreSQL runs was refused, what follows may differ because of it.
-    if (!reason.startsWith(UNKNOWN_REFUSAL) && hunks.some((x) => x.reason === R_UNKNOWN_RAN || x.reason === R_UNKNOWN_PATH)) reason = R_CONSEQUENCE;
+    if (!reason.startsWith(UNKNOWN_REFUSAL) && !reason.startsWith(PATH_REFUSAL)) {
+      const cause = [...hunks].reverse().find((x) => x.reason === R_UNKNOWN_RAN || x.reason === R_UNKNOWN_PATH || x.reason === R_PATH || x.reason === R_GATEWAY_OTHER);
+      if (cause) reason = cause.reason === R_UNKNOWN_RAN || cause.reason === R_UNKNOWN_PATH ? R_CONSEQUENCE : R_PATH_CONSEQUENCE;
+    }
     hunks.push({ header: h.header, direct: d, gateway: g, reason });
   }
   const reasons: Record<string, number> = {};

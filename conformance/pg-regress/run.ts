@@ -28,11 +28,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
 import { startTestGateway, type TestGateway } from '../../proxy/postgres/test-support.ts';
-import { compareFiles, UNKNOWN_REFUSAL, type FileComparison } from './compare.ts';
+import { compareFiles, POLICY_BLOCK_MESSAGE, UNKNOWN_REFUSAL, type FileComparison } from './compare.ts';
 import { buildModules, cacheRoot, ensurePackages, fetchSuite, pgRegressBinary, PG_LIB_DIR, readSchedule } from './setup.ts';
 
 const POLICY_ALLOW_ALL = `package regress
-default block "not allowed by the allow-all policy"
+default block "${POLICY_BLOCK_MESSAGE}"
 rule all_sql { match sql allow }
 `;
 const POLICY_ALLOW_UNKNOWN = `${POLICY_ALLOW_ALL}rule unknown_too { match sql unknown allow }
