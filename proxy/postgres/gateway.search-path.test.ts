@@ -11,7 +11,7 @@ import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
 import { createResultMasker, type GatewayResultMasker } from '../masking/index.ts';
 import { RawClient } from './raw-client.ts';
 import { startTestGateway, type TestGateway } from './test-support.ts';
-import { encodePassword } from './wire/frontend.ts';
+import { encodeFrontend, encodePassword } from './wire/frontend.ts';
 import { encodeStartup, PROTOCOL_V3 } from './wire/startup.ts';
 
 const POLICY = `package t
@@ -135,6 +135,67 @@ describe('search_path decides which table an unqualified name is', () => {
     raw.query('SELECT email FROM customers');
     const row = await raw.until((m) => m.name === 'dataRow' || m.name === 'error');
     expect(row?.name === 'dataRow' ? row.values.map((v) => v?.toString()) : row).toEqual(['other@example.com']);
+    raw.destroy();
+  });
+});
+
+/** Resolves once `cond` holds (checked on every turn of the event loop), or fails after 10 s. */
+async function eventually(cond: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+describe('pipelined messages', () => {
+  it('a statement sent before an earlier SET is answered is decided on both outcomes; the session stays in step', async () => {
+    const raw = await RawClient.login(gw.gateway.postgresPort, await gw.token(), gw.resourceName);
+    const rows = (from: number) => raw.messages.slice(from).filter((m) => m.name === 'dataRow').map((m) => (m.name === 'dataRow' ? m.values.map((v) => v?.toString()) : []));
+    const readyCount = () => raw.messages.filter((m) => m.name === 'readyForQuery').length;
+    const waitReady = async (n: number) => {
+      await raw.until(() => readyCount() >= n);
+      expect(readyCount()).toBeGreaterThanOrEqual(n);
+    };
+    const base = readyCount();
+    let from = raw.messages.length;
+    // The first message stays unanswered (its second statement waits for a lock held directly),
+    // so the SELECT sent after it is decided before the SET is confirmed: it may run under
+    // `other, public` or, should the first message fail, under the old path.
+    const holder = new pg.Client(cluster.appUser.url);
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE other.payroll IN ACCESS EXCLUSIVE MODE');
+    const decided = gw.audit.records.length;
+    raw.query('SET search_path = other, public; SELECT count(*) FROM other.payroll');
+    raw.query('SELECT email FROM customers /* pipelined */');
+    // The SELECT's decision record is written before it is forwarded: wait for it, then let the first message finish.
+    await eventually(() => gw.audit.records.slice(decided).some((r) => r.type === 'decision' && r.statement?.normalized.includes('pipelined')));
+    await holder.query('COMMIT');
+    await holder.end();
+    await waitReady(base + 2);
+    // other.customers, masked on the chance it was public's: never public's e-mail in clear.
+    expect(rows(from)).toEqual([['1'], ['[REDACTED]']]);
+    // Once answered, the path is certain again.
+    from = raw.messages.length;
+    raw.query('SELECT email FROM customers');
+    await waitReady(base + 3);
+    expect(rows(from)).toEqual([['other@example.com']]);
+    // The extended protocol: SET and SELECT in one pipeline, each with its Sync.
+    from = raw.messages.length;
+    raw.send(Buffer.concat([
+      encodeFrontend({ name: 'parse', statement: '', text: 'SET search_path = hr, public', paramTypes: [] }),
+      encodeFrontend({ name: 'bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] }),
+      encodeFrontend({ name: 'execute', portal: '', maxRows: 0 }),
+      encodeFrontend({ name: 'sync' }),
+      encodeFrontend({ name: 'parse', statement: '', text: 'SELECT salary FROM payroll', paramTypes: [] }),
+      encodeFrontend({ name: 'bind', portal: '', statement: '', paramFormats: [], params: [], resultFormats: [] }),
+      encodeFrontend({ name: 'execute', portal: '', maxRows: 0 }),
+      encodeFrontend({ name: 'sync' }),
+    ]));
+    await waitReady(base + 5);
+    expect(rows(from)).toEqual([]);
+    expect(raw.messages.slice(from).some((m) => m.name === 'error' && m.fields.some(([k, v]) => k === 'C' && v === '42501'))).toBe(true);
     raw.destroy();
   });
 });
