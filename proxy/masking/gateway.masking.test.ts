@@ -481,7 +481,7 @@ rule mask_email {
   mask column "customers.email" with email
 }
 `;
-  it('CASE x WHEN ... and BETWEEN with a user-defined comparison operator are refused', async () => {
+  it('CASE x WHEN, BETWEEN, IN/ANY (subquery) and JOIN USING with a user-defined comparison operator are refused', async () => {
     const masker5 = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
     const gw5 = await startTestGateway(cluster, POLICY_EMAIL, { masker: masker5 }, 'prod-implicit-ops');
     cluster.psql(
@@ -495,7 +495,14 @@ rule mask_email {
     const c = await RawClient.login(gw5.gateway.postgresPort, await gw5.token(), gw5.resourceName);
     try {
       const codes: (string | undefined)[] = [];
-      for (const sql of ["SELECT CASE email WHEN 1 THEN 'a' END FROM customers", 'SELECT id FROM customers WHERE email BETWEEN 1 AND 2']) {
+      const statements = [
+        "SELECT CASE email WHEN 1 THEN 'a' END FROM customers",
+        'SELECT id FROM customers WHERE email BETWEEN 1 AND 2',
+        'SELECT id FROM customers WHERE email IN (SELECT 1)',
+        'SELECT id FROM customers WHERE email = ANY (SELECT 1)',
+        'SELECT c.id FROM customers c JOIN (SELECT 1 AS email) x USING (email)',
+      ];
+      for (const sql of statements) {
         const from = c.messages.length;
         c.query(sql);
         if (!(await c.until(() => c.messages.slice(from).some((m) => m.name === 'readyForQuery'), 20_000))) throw new Error(`no ReadyForQuery for ${sql}`);
@@ -503,7 +510,7 @@ rule mask_email {
         codes.push(err && err.name === 'error' ? Object.fromEntries(err.fields).C : undefined);
       }
       expect(cluster.psql('SELECT count(*) FROM stash2', cluster.appUser.database).trim()).toBe('0');
-      expect(codes).toEqual(['42501', '42501']);
+      expect(codes).toEqual(statements.map(() => '42501'));
     } finally {
       c.destroy();
       cluster.psql('DROP OPERATOR public.= (text, int); DROP OPERATOR public.>= (text, int); DROP OPERATOR public.<= (text, int); DROP FUNCTION text_int_cmp(text, int)', cluster.appUser.database);

@@ -384,6 +384,8 @@ export class LineageAnalyzer {
           cols: [...merged, ...left.cols.filter((c) => !using.includes(c.name)), ...right.cols.filter((c) => !using.includes(c.name))],
           open: left.open || right.open ? union([left.open ?? CLEAR, right.open ?? CLEAR]) : undefined,
         };
+        // JOIN ... USING / NATURAL compares the merged columns with =, like `l.c = r.c`.
+        if (merged.length > 0) await this.operatorCheck(['='], derive(merged.map((m) => m.flow)));
         await this.expr(body.quals, scope);
         const alias = body.alias as Node | undefined;
         if (alias) {
@@ -1005,6 +1007,15 @@ export class LineageAnalyzer {
       case 'EXPR_SUBLINK':
         // `(SELECT email FROM ...)` is the masked value itself.
         return outs.length === 1 ? outs[0].flow : derive(outs.map((o) => o.flow));
+      case 'ANY_SUBLINK':
+      case 'ALL_SUBLINK':
+      case 'ROWCOMPARE_SUBLINK': {
+        // `x IN (SELECT ...)`, `x op ANY/ALL (...)` compare with an operator (IN: =) like `x op y`.
+        const flow = derive([test, ...outs.map((o) => o.flow)]);
+        if (flow.t === 'opaque') return flow;
+        const op = names(b.operName);
+        return this.operatorCheck(op.length > 0 ? op : ['='], flow);
+      }
       default:
         return derive([test, ...outs.map((o) => o.flow)]);
     }
