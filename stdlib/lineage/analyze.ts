@@ -788,9 +788,10 @@ export class LineageAnalyzer {
       if (SYSTEM_COLUMNS.has(name)) return CLEAR;
       return this.opaque(`column ${ref}.${name} cannot be resolved by the gateway`);
     }
-    // `t.col.f` / `col.f` (a field of a composite column, or functional notation: `email.int4` is
-    // `int4(email)`): resolve the longest leading column reference, then each further name as
-    // `(base).name`.
+    // `t.col.f` / `col.f`: a field of a composite column. (PostgreSQL reads an unparenthesised
+    // `col.f` as a table reference and fails; functional notation needs `(col).f`, or `t.f` on a
+    // relation alias, which is refused above as an unresolvable column.) Checked like `(col).f`
+    // all the same: resolve the longest leading column reference, then each further name.
     for (let i = 0; i + 1 < fields.length - 1; i++) {
       for (let s: Scope | undefined = scope; s; s = s.parent) {
         const entry = s.entries.find((e) => e.ref === fields[i]);
