@@ -64,8 +64,8 @@ interface State {
   schemaChanged: boolean;
   /** How many statements that may change the catalog this session has run (a prepared statement re-parses after DDL). */
   ddl: number;
-  /** Views created (or replaced) in the open transaction: the catalog cannot show their definition yet. */
-  newViews: Set<string>;
+  /** Views created (or replaced) in the open transaction, with what their query reads: the catalog cannot show them yet. */
+  newViews: Map<string, readonly string[]>;
 }
 
 interface Frame {
@@ -88,7 +88,7 @@ type Op =
   | { k: 'temp_drop'; name: string }
   | { k: 'opaque'; reason: string }
   | { k: 'schema_changed' }
-  | { k: 'new_view'; q: string };
+  | { k: 'new_view'; q: string; reads: readonly string[] };
 
 interface Entry {
   action: SqlAction;
@@ -107,7 +107,7 @@ interface Segment {
 const SCHEMA_CHANGING: ReadonlySet<string> = new Set(['ddl', 'do', 'call', 'unknown', 'grant']);
 
 function cloneState(s: State): State {
-  return { ...s, temps: new Map(s.temps), cur: s.cur, sess: s.sess, newViews: new Set(s.newViews) };
+  return { ...s, temps: new Map(s.temps), cur: s.cur, sess: s.sess, newViews: new Map(s.newViews) };
 }
 
 function cloneMachine(m: Machine): Machine {
@@ -151,7 +151,7 @@ export class SessionNames {
     this.catalog = opts.catalog;
     const cur = this.resetValue;
     this.confirmed = {
-      s: { cur, sess: cur, why: `the session's search_path ${JSON.stringify(opts.startupPath)} cannot be read`, temps: new Map(), tempsUnknown: false, schemaChanged: false, ddl: 0, newViews: new Set() },
+      s: { cur, sess: cur, why: `the session's search_path ${JSON.stringify(opts.startupPath)} cannot be read`, temps: new Map(), tempsUnknown: false, schemaChanged: false, ddl: 0, newViews: new Map() },
       frames: [],
       aborted: false,
     };
@@ -213,11 +213,13 @@ export class SessionNames {
    */
   private withSources(action: SqlAction, s: State): SqlAction {
     if (!this.catalog || this.lookupError) return action;
-    const fresh = [...action.reads, ...action.writes].find((q) => s.newViews.has(q));
-    if (fresh) return this.refuse(action, `${fresh} is a view created in the open transaction (a schema change in the same transaction): the gateway cannot see what it reads until the transaction ends`);
+    // A view created in the open transaction is not in the catalog yet: what its CREATE read counts.
     const more = (list: readonly string[]): string[] => {
       const out = new Set<string>();
-      for (const r of list) for (const s of this.sources.get(r) ?? []) if (!list.includes(s)) out.add(s);
+      for (const r of list) {
+        for (const x of this.sources.get(r) ?? []) if (!list.includes(x)) out.add(x);
+        for (const x of s.newViews.get(r) ?? []) if (!list.includes(x)) out.add(x);
+      }
       return [...out];
     };
     const reads = more(action.reads);
@@ -440,7 +442,11 @@ export class SessionNames {
           if (e.view && action.reads.some((r) => r.startsWith('pg_temp.'))) temp = true;
         }
         if (temp) ops.push({ k: 'temp_add', name: e.name, onCommitDrop: e.onCommitDrop });
-        if (e.view) ops.push({ k: 'new_view', q: `${temp ? 'pg_temp' : (e.schema ?? this.creationSchema(m.s) ?? 'public')}.${e.name}` });
+        if (e.view) {
+          const q = `${temp ? 'pg_temp' : (e.schema ?? this.creationSchema(m.s) ?? 'public')}.${e.name}`;
+          // Its query's tables (the CREATE VIEW's reads, already with their own sources).
+          ops.push({ k: 'new_view', q, reads: action.reads.filter((r) => r !== q) });
+        }
       } else if (e.k === 'drop' || e.k === 'rename') {
         const isTemp = e.schema === 'pg_temp' || (e.schema === undefined && this.resolvesToTemp(m.s, e.name));
         if (isTemp) {
@@ -649,7 +655,7 @@ function applyOp(m: Machine, o: Op, done: { ok: boolean; tag: string }, reset: s
       s.temps.delete(o.name);
       return;
     case 'new_view':
-      s.newViews.add(o.q);
+      s.newViews.set(o.q, o.reads);
       return;
     case 'create':
     case 'drop':
