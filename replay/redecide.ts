@@ -1,7 +1,7 @@
 // Re-decides recorded statements under a policy: the same classification and request the gateway
 // built (proxy/postgres/enforcement/decider.ts), from what the recording kept: the header's
 // identity, resource, client address and session id, the statement's text and decision time, and
-// the session's SQL-level prepared statements as they were at that point.
+// the session's SQL-level prepared statements and cursors as they were at that point.
 //
 // Decisions are cached when that is provably safe. A decision reads only its request: identity,
 // resource, action and context (the evaluator and the CEL functions are deterministic; the only
@@ -12,13 +12,13 @@
 //   - it is used only when no condition of the policy mentions `context` anywhere in its source
 //     (a textual test: a string literal "context" also disables the cache, which is merely slower).
 // In front of it sits a cache by exact text, per identity and resource, used only while the
-// session has no SQL-level prepared statements: then classification is a function of the text
+// session has no SQL-level prepared statements or cursors: then classification is a function of the text
 // alone (the classifier's own contract), so text → actions → decisions is too. It saves the
 // classifier's LRU bookkeeping and the evaluation on the hot path (recorded traffic repeats).
 
 import { combineDecisions, type Decision, type PreparedPolicy } from '../engine/index.ts';
-import { PreparedNames } from '../proxy/postgres/session/prepared-names.ts';
-import { sessionChangesOf } from '../stdlib/sql/index.ts';
+import { ServerNames } from '../proxy/postgres/session/server-names.ts';
+import { sessionChangesOf, type SessionChange } from '../stdlib/sql/index.ts';
 import type { RecordingHeader, RecordingStatement } from '../proxy/recording/index.ts';
 import type { Classifiers } from '../engine/tester/runner.ts';
 import type { Action, Request, RequestContext, SqlAction } from '../stdlib/facts.ts';
@@ -115,9 +115,10 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
     caching,
     session(header: RecordingHeader): SessionRedecider {
       const cache = cacheFor(header);
-      // The session's prepared statements as the gateway tracked them (the same tracker).
-      const names = new PreparedNames<{ action: SqlAction }>();
-      const prepared = names.view;
+      // The session's prepared statements and cursors as the gateway tracked them (the same tracker).
+      const names = new ServerNames<{ action: SqlAction; text: string; change: SessionChange | null }>();
+      const prepared = names.options.prepared!;
+      const cursors = names.options.cursors!;
       const { identity, resource } = header;
       const evaluate = (action: Action, context: RequestContext): Decision => {
         if (cache) {
@@ -130,7 +131,8 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
       };
       return {
         decide(event: RecordingStatement): Redecided {
-          const byText = cache && prepared.size === 0 ? cache.byText : undefined;
+          const stateless = prepared.size === 0 && cursors.size === 0;
+          const byText = cache && stateless ? cache.byText : undefined;
           const known = byText?.get(event.text);
           let actions: Action[];
           let decision: Decision;
@@ -139,7 +141,7 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
             decision = known.decision;
           } else {
             if (resource.kind === 'ssh') actions = [classifiers.shell.classify(event.text)];
-            else actions = classifiers.sql.classify(event.text, prepared.size > 0 ? { prepared } : undefined);
+            else actions = classifiers.sql.classify(event.text, stateless ? undefined : names.options);
             const context = recordedContext(header, event);
             const decisions = actions.map((a) => evaluate(a, context));
             decision = decisions.length === 1 ? decisions[0]! : combineDecisions(decisions);
@@ -152,11 +154,15 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
               texts += 1;
             }
           }
-          // The gateway tracks PREPARE/DEALLOCATE of statements the server ran (a failed PREPARE takes no name).
+          // The gateway tracks PREPARE/DEALLOCATE and DECLARE/CLOSE of statements the server ran (a
+          // failed PREPARE takes no name). A recording does not say where implicit transactions end,
+          // so cursors end only at CLOSE, DISCARD ALL and COMMIT/ROLLBACK statements here.
           if (resource.kind !== 'ssh' && event.outcome === 'executed') {
             const changes = sessionChangesOf(event.text);
             actions.forEach((a, i) => {
-              for (const t of names.sql(changes[i], a as SqlAction, a.text)) t.confirm();
+              const change = changes[i] ?? null;
+              const tag = change?.transaction === 'commit' ? 'COMMIT' : undefined;
+              for (const t of names.statement({ action: a as SqlAction, text: a.text, change }) ?? []) t.confirm(tag);
             });
           }
           return new Redecision(decision, actions, identity, resource, header, event);
