@@ -76,7 +76,9 @@ const python = (script: string, module: string): Pick<Driver, 'available' | 'arg
 const DRIVERS: Driver[] = [
   { name: 'node-postgres', install: 'the npm module `pg` (npm ci)', ...node('node-postgres.ts', 'pg') },
   { name: 'postgres.js', install: 'the npm module `postgres` (npm ci)', ...node('postgres-js.ts', 'postgres') },
-  { name: 'psycopg 3', install: 'the Debian package python3-psycopg', ...python('psycopg3.py', 'psycopg') },
+  { name: 'psycopg 3', install: 'the Debian package python3-psycopg', ...python('py_psycopg3.py', 'psycopg') },
+  { name: 'asyncpg', install: 'the Debian package python3-asyncpg', ...python('py_asyncpg.py', 'asyncpg') },
+  { name: 'psycopg2', install: 'the Debian package python3-psycopg2', ...python('py_psycopg2.py', 'psycopg2') },
 ];
 
 let cluster: Cluster;

@@ -26,7 +26,7 @@ def norm(v):
         return str(v)
     if isinstance(v, (list, tuple)):
         return [norm(x) for x in v]
-    if isinstance(v, dict):
+    if isinstance(v, dict) or type(v).__name__ == 'Record':  # asyncpg.Record reads like a dict
         return {str(k): norm(x) for k, x in v.items()}
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
@@ -38,7 +38,12 @@ def sqlstate(e):
     return code or 'no SQLSTATE: %s' % e
 
 
+_t0 = time.monotonic()
+
+
 def emit(obj):
+    if os.environ.get('DRV_TIMING'):
+        sys.stderr.write('%7.3fs %s\n' % (time.monotonic() - _t0, obj['step']))
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + '\n')
     sys.stdout.flush()
 
