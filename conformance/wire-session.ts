@@ -94,6 +94,33 @@ export class WireSession {
     return { bytes, messages, ...(error ? { error } : {}), closed: c.closed };
   }
 
+  /** A FunctionCall message (the fast-path protocol): the function by OID, text arguments. */
+  async functionCall(oid: number, args: (string | null)[]): Promise<StatementResult> {
+    const c = await this.connection();
+    c.messages.splice(0);
+    c.rawBytes.splice(0);
+    const parts: Buffer[] = [];
+    const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); return b; };
+    const i16 = (n: number): Buffer => { const b = Buffer.alloc(2); b.writeInt16BE(n); return b; };
+    parts.push(u32(oid), i16(1), i16(0), i16(args.length));
+    for (const a of args) {
+      if (a === null) parts.push(Buffer.from([0xff, 0xff, 0xff, 0xff]));
+      else parts.push(u32(Buffer.byteLength(a)), Buffer.from(a, 'utf8'));
+    }
+    parts.push(i16(0));
+    const body = Buffer.concat(parts);
+    const head = Buffer.alloc(5);
+    head.write('F', 0);
+    head.writeUInt32BE(body.length + 4, 1);
+    c.send(Buffer.concat([head, body]));
+    const done = await c.until((m) => m.name === 'readyForQuery', this.timeoutMs);
+    const messages = [...c.messages];
+    const err = messages.find((m) => m.name === 'error');
+    const error = err && err.name === 'error' ? Object.fromEntries(err.fields) : undefined;
+    if (!done && !c.closed) throw new Error(`no ReadyForQuery within ${this.timeoutMs} ms for FunctionCall ${oid}`);
+    return { bytes: Buffer.concat(c.rawBytes), messages, ...(error ? { error } : {}), closed: c.closed };
+  }
+
   close(): void {
     this.client?.destroy();
     this.client = undefined;

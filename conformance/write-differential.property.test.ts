@@ -26,7 +26,7 @@ import { READ_ONLY, startTestGateway, type TestGateway } from '../proxy/postgres
 import { loadSqlClassifier } from '../stdlib/sql/index.ts';
 import { IDENTITY_SETTINGS, TEXT_SETTINGS } from '../stdlib/sql/functions.ts';
 import { startCluster, type Cluster } from '../testing/pg-cluster.ts';
-import { includeWriteExcluded, SETUP_SQL, writeGrammar } from './arbitraries/write-sql.ts';
+import { FASTPATH, FASTPATH_CALLS, includeWriteExcluded, SETUP_SQL, writeGrammar } from './arbitraries/write-sql.ts';
 import { propertyRuns, propertyTimeout } from './runs.ts';
 import { WireSession, type StatementResult } from './wire-session.ts';
 import { createHash } from 'node:crypto';
@@ -39,6 +39,8 @@ let throwaway: pg.Client;
 let throwawayPid: number;
 let session: WireSession;
 let classifier: Awaited<ReturnType<typeof loadSqlClassifier>>;
+/** OIDs of the functions the FunctionCall cases call, by regprocedure text. */
+const functionOids = new Map<string, number>();
 
 // Settings no allowed statement may change: who the session is and how the server reads text.
 // search_path is followed by the gateway (issue 14 item 17), so a `set` may change it.
@@ -61,6 +63,10 @@ beforeAll(async () => {
   throwaway.on('error', () => undefined);
   await throwaway.connect();
   throwawayPid = (await throwaway.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  for (const call of FASTPATH_CALLS) {
+    const proc = FASTPATH.exec(`\\fastpath ${call}`)![1]!;
+    functionOids.set(proc, Number((await direct.query<{ oid: string }>('SELECT $1::regprocedure::oid AS oid', [proc])).rows[0]!.oid));
+  }
   gw = await startTestGateway(cluster, READ_ONLY);
   const token = await gw.token({ ttlMs: 3_000_000 });
   session = new WireSession(() => RawClient.login(gw.gateway.postgresPort, token, gw.resourceName));
@@ -139,7 +145,8 @@ async function observe(sql: string, protocol: 'simple' | 'extended-text', mode: 
   const problems: string[] = [];
   const before = await dbState();
   if (mode === 'transaction') await must('BEGIN; SAVEPOINT hoop_diff');
-  const result = await session.run(sql, protocol);
+  const fastpath = FASTPATH.exec(sql);
+  const result = fastpath ? await session.functionCall(functionOids.get(fastpath[1]!)!, fastpath[2] === undefined ? [] : fastpath[2].split('|')) : await session.run(sql, protocol);
   const prepared = PREPARE_AS.exec(sql);
   if (prepared && !result.error) preparedBodies.set(nameOf(prepared[1]!), prepared[2]!);
   let settingsHash: string | null = null;
@@ -201,11 +208,12 @@ describe('the write oracle', () => {
     } finally {
       await probe.end();
     }
-    // Through the gateway, reads change nothing and writes are refused.
-    for (const sql of ['SELECT * FROM t', 'DELETE FROM t']) {
+    // Through the gateway, reads change nothing and writes are refused (also as FunctionCalls).
+    for (const [sql, refused] of [['SELECT * FROM t', false], ['DELETE FROM t', true], ['\\fastpath md5(text) ABC', false], ['\\fastpath nextval(regclass) s', true], ['\\fastpath public.lower(integer) 1', true]] as const) {
       const { problems, result } = await observe(sql, 'simple', 'transaction');
       expect(problems, sql).toEqual([]);
-      expect(result.error?.C).toBe(sql.startsWith('DELETE') ? '42501' : undefined);
+      expect(result.error?.C, sql).toBe(refused ? '42501' : undefined);
+      if (!refused) expect(result.messages.some((m) => m.name === 'dataRow' || m.name === 'functionCallResponse'), sql).toBe(true);
     }
   });
 });

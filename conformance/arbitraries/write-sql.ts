@@ -64,6 +64,26 @@ interface Call {
   args: string[];
 }
 
+/**
+ * FunctionCall messages (the fast-path protocol psql's large-object commands use): a pseudo
+ * statement `\\fastpath <regprocedure> <arg>|<arg>...` the test sends as a FunctionCall of that
+ * function's OID with those text arguments.
+ */
+export const FASTPATH_CALLS: readonly string[] = [
+  "nextval(regclass) s",
+  "setval(regclass,bigint) s|77",
+  'pg_advisory_lock(bigint) 5',
+  'pg_try_advisory_lock(bigint) 6',
+  'lo_creat(integer) -1',
+  `lo_unlink(oid) ${424242}`,
+  "set_config(text,text,boolean) hoop.probe|1|false",
+  'txid_current()',
+  'public.writer()',
+  'public.lower(integer) 1',
+  'md5(text) ABC',
+];
+export const FASTPATH = /^\\fastpath (\S+)(?: (.*))?$/;
+
 export function writeGrammar(opts: WriteGrammarOptions): { statements: fc.Arbitrary<string[]> } {
   const seqArg = pick(["'s'", "'public.s'", "'\"s\"'", "'S'", "'s'::regclass", "'s'::text::regclass", "(SELECT 's')::regclass", "to_regclass('s')", "format('%s', 's')::regclass"]);
   const lockKey = pick(['7', '424', '1 + 1', '(SELECT 9)', '8::bigint']);
@@ -152,6 +172,7 @@ export function writeGrammar(opts: WriteGrammarOptions): { statements: fc.Arbitr
   const dmlReturning = pick(['DELETE FROM t WHERE id = 1 RETURNING id', "UPDATE t SET v = 'changed' WHERE id = 2 RETURNING id", "INSERT INTO t2 (note) VALUES ('x') RETURNING id"]);
 
   const statementsOf: fc.Arbitrary<string[]> = fc.oneof(
+    { weight: 1, arbitrary: pick(FASTPATH_CALLS).map((c) => [`\\fastpath ${c}`]) },
     { weight: 10, arbitrary: placed.map((s) => [s]) },
     { weight: 2, arbitrary: fromCalls.map((s) => [s]) },
     { weight: 2, arbitrary: dmlReturning.chain((d) => pick([`WITH x AS (${d}) SELECT * FROM x`, `WITH x AS (${d}) SELECT 1`, `WITH a AS (SELECT 1), x AS (${d}) SELECT * FROM a`, `WITH x AS (SELECT 1) ${d}`]).map((s) => [s])) },
@@ -259,6 +280,6 @@ export function writeGrammar(opts: WriteGrammarOptions): { statements: fc.Arbitr
       (s: string) => s.replace(/ FROM /, '\nFROM -- x\n '),
     ]).map((f) => f(sql));
 
-  const statements = statementsOf.chain((xs) => fc.tuple(...xs.map(disguise)));
+  const statements = statementsOf.chain((xs) => fc.tuple(...xs.map((x) => (FASTPATH.test(x) ? fc.constant(x) : disguise(x)))));
   return { statements };
 }
