@@ -85,7 +85,10 @@ export const FASTPATH_CALLS: readonly string[] = [
 export const FASTPATH = /^\\fastpath (\S+)(?: (.*))?$/;
 
 export function writeGrammar(opts: WriteGrammarOptions): { statements: fc.Arbitrary<string[]> } {
-  const seqArg = pick(["'s'", "'public.s'", "'\"s\"'", "'S'", "'s'::regclass", "'s'::text::regclass", "(SELECT 's')::regclass", "to_regclass('s')", "format('%s', 's')::regclass"]);
+  const seqArg = pick([
+    "'s'", "'public.s'", "'\"s\"'", "'S'", "'s'::regclass", "'s'::text::regclass", "(SELECT 's')::regclass", "to_regclass('s')", "format('%s', 's')::regclass",
+    "E's'", "E'\\163'", "U&'\\0073'", '$$s$$', '$q$s$q$', "'s' COLLATE \"C\"", "('s')", "CAST('s' AS regclass)",
+  ]);
   const lockKey = pick(['7', '424', '1 + 1', '(SELECT 9)', '8::bigint']);
   const calls: fc.Arbitrary<Call> = fc.oneof(
     seqArg.map((a) => ({ name: 'nextval', args: [a] })),
@@ -121,6 +124,7 @@ export function writeGrammar(opts: WriteGrammarOptions): { statements: fc.Arbitr
     if (['writer', 'writer_of', 'lower'].includes(c.name)) forms[1] = `public.${c.name}(${args})`;
     if (c.args.length === 1) forms.push(`(${c.args[0]}).${c.name}`, `((${c.args[0]})).${c.name}`, `(${c.args[0]})."${c.name}"`);
     if (c.args.length === 0) forms.push(`${c.name}()`);
+    if (c.name === 'set_config') forms.push(`set_config(setting_name => ${c.args[0]}, new_value => ${c.args[1]}, is_local => ${c.args[2]})`, `set_config(${c.args[0]}, ${c.args[1]}, is_local => ${c.args[2]})`);
     return pick(forms);
   });
 
@@ -155,11 +159,18 @@ export function writeGrammar(opts: WriteGrammarOptions): { statements: fc.Arbitr
       `EXPLAIN ANALYZE SELECT ${f}`,
       `EXPLAIN (ANALYZE, COSTS OFF) SELECT ${f}`,
       `SELECT (SELECT ${f} FROM t LIMIT 1) FROM withpair`,
+      `COPY (SELECT ${f}) TO STDOUT`,
+      `SELECT * FROM (VALUES (1)) v(x) WHERE x IN (SELECT ${f}::int)`,
+      `SELECT ${f} FROM t WHERE false`,
+      `SELECT * FROM t WHERE id = 1 AND ${f} IS NULL`,
+      `SELECT ${f} FROM generate_series(1, 2)`,
     ]),
   );
 
   /** Calls that only work in FROM (set-returning or record forms). */
-  const fromCalls = calls.map((c) => `SELECT * FROM ${c.name}(${c.args.join(', ')})`);
+  const fromCalls = fc.tuple(calls, pick(['', 'pg_catalog.'])).chain(([c, q]) =>
+    pick([`SELECT * FROM ${q}${c.name}(${c.args.join(', ')})`, `SELECT * FROM ROWS FROM (${q}${c.name}(${c.args.join(', ')})) AS r`, `SELECT * FROM t, LATERAL ${q}${c.name}(${c.args.join(', ')}) AS x`, `SELECT * FROM ${q}${c.name}(${c.args.join(', ')}) WITH ORDINALITY`]),
+  );
 
   const dml = pick([
     'DELETE FROM t WHERE id = 1',
@@ -206,6 +217,27 @@ export function writeGrammar(opts: WriteGrammarOptions): { statements: fc.Arbitr
         ['SELECT * FROM (SELECT * FROM t FOR UPDATE) s'],
         ['WITH x AS (SELECT * FROM t FOR UPDATE) SELECT 1 FROM x'],
         ['SELECT * FROM v FOR UPDATE'],
+        ['SELECT * FROM t FOR UPDATE OF t'],
+        ['SELECT * FROM t x, t2 y FOR SHARE OF x'],
+        ['SELECT * FROM t LIMIT 1 FOR UPDATE'],
+        ['CREATE TEMP VIEW tv AS SELECT 1'],
+        ['CREATE TEMP SEQUENCE ts'],
+        ["SELECT (w.p).nextval FROM withpair w"],
+        ['RESET ROLE'],
+        ['RESET SESSION AUTHORIZATION'],
+        ['SET SESSION AUTHORIZATION DEFAULT'],
+        ["SET work_mem TO DEFAULT"],
+        ['ALTER ROLE app SET work_mem = \'3MB\''],
+        ['ALTER DATABASE app SET work_mem = \'3MB\''],
+        ["LOAD 'plpgsql'"],
+        ['DISCARD ALL'],
+        ['DISCARD PLANS'],
+        ["SECURITY LABEL ON TABLE t IS 'x'"],
+        ['VACUUM FULL t'],
+        ['CLUSTER t USING t_pkey'],
+        ['REINDEX TABLE t'],
+        ['ALTER SYSTEM SET work_mem = \'5MB\''],
+        ['CREATE INDEX CONCURRENTLY ti ON t (v)'],
         ...(opts.excluded ? [['SELECT * FROM v_bump'], ['SELECT n FROM v_bump'], ['TABLE v_bump']] : []),
         // Two-phase commit (PREPARE TRANSACTION ran under READ_ONLY until it was classified `call`).
         ["PREPARE TRANSACTION 'hoop_diff'"],
@@ -254,6 +286,8 @@ export function writeGrammar(opts: WriteGrammarOptions): { statements: fc.Arbitr
         fc.tuple(placed, pick(['p', 'P', '"p"'])).map(([q, n]) => [`PREPARE ${n} AS ${q}`, `EXECUTE ${n}`, `DEALLOCATE ${n}`]),
         fc.tuple(dml, pick(['p'])).map(([d, n]) => [`PREPARE ${n} AS ${d}`, `EXECUTE ${n}`, `DEALLOCATE ${n}`]),
         fc.tuple(dmlReturning, pick(['pw'])).map(([d, n]) => [`PREPARE ${n} AS ${d}`, `EXECUTE ${n}`, `DEALLOCATE ${n}`]),
+        fc.tuple(placed, pick(['EXPLAIN ANALYZE EXECUTE q', 'EXPLAIN (ANALYZE, COSTS OFF) EXECUTE q', 'CREATE TABLE qx AS EXECUTE q'])).map(([q, e]) => [`PREPARE q AS ${q}`, e, 'DEALLOCATE q']),
+        fc.tuple(dml, pick(['EXPLAIN ANALYZE EXECUTE q', 'EXPLAIN EXECUTE q'])).map(([d, e]) => [`PREPARE q AS ${d}`, e, 'DEALLOCATE q']),
         pick([
           ['DECLARE c CURSOR FOR SELECT * FROM t FOR UPDATE; FETCH 1 FROM c'],
           ['DECLARE c CURSOR WITH HOLD FOR SELECT nextval(\'s\') FROM t', 'FETCH ALL FROM c', 'CLOSE c'],
