@@ -287,7 +287,7 @@ export function maskingGrammar(opts: GrammarOptions): { statement: fc.Arbitrary<
           // A masked value in the other argument positions: delimiters, fills, replacements, formats.
           w(3, fc.tuple(t, t, pick([
             (a: string, b: string) => `replace(${a}, 'q', ${b})`, (a: string, b: string) => `lpad(${a}, 50, ${b})`, (a: string, b: string) => `concat_ws(${b}, ${a}, 'z')`,
-            (a: string, b: string) => `translate(${a}, 'mgpx', ${b})`, (a: string, b: string) => `overlay(${a} placing ${b} from 2)`, (a: string, b: string) => `array_to_string(ARRAY[${a}, 'y'], ${b})`,
+            (a: string, b: string) => `translate(${a}, 'aeio', ${b})`, (a: string, b: string) => `overlay(${a} placing ${b} from 2)`, (a: string, b: string) => `array_to_string(ARRAY[${a}, 'y'], ${b})`,
             (a: string, b: string) => `regexp_replace(${a}, 'q', ${b})`, (a: string, b: string) => `format('%s|%s', ${a}, ${b})`, (a: string, b: string) => `split_part(${a}, ${b}, 1)`,
             (a: string, b: string) => `rtrim(${a}, ${b})`, (a: string, b: string) => `array_to_string(string_to_array(${a}, ${b}), '-')`, (a: string, b: string) => `substring(${a} from ${b})`,
             (a: string, b: string) => `(jsonb_build_object(${a}, ${b}) ->> ${a})`, (a: string, b: string) => `(ROW(${a}, ${b})).f2`, (a: string, b: string) => `CASE ${a} WHEN ${b} THEN ${a} ELSE ${b} END`,
