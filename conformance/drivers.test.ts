@@ -79,6 +79,18 @@ const DRIVERS: Driver[] = [
   { name: 'psycopg 3', install: 'the Debian package python3-psycopg', ...python('py_psycopg3.py', 'psycopg') },
   { name: 'asyncpg', install: 'the Debian package python3-asyncpg', ...python('py_asyncpg.py', 'asyncpg') },
   { name: 'psycopg2', install: 'the Debian package python3-psycopg2', ...python('py_psycopg2.py', 'psycopg2') },
+  {
+    name: 'Ruby pg',
+    install: 'the Debian package ruby-pg',
+    available: async () => ok('ruby', ['-e', "require 'pg'"]),
+    argv: async () => ['ruby', [join(here, 'ruby-pg.rb')]],
+  },
+  {
+    name: 'DBD::Pg',
+    install: 'the Debian package libdbd-pg-perl',
+    available: async () => ok('perl', ['-MDBD::Pg', '-e', '1']),
+    argv: async () => ['perl', [join(here, 'dbd-pg.pl')]],
+  },
 ];
 
 let cluster: Cluster;
