@@ -433,6 +433,18 @@ rule detect {
         expect(deferred.bytes.includes(secret)).toBe(false);
         expect(deferred.errors).toEqual([]);
         expect(deferred.notices[0]!.M).toContain('withheld');
+        // ... or at an explicit COMMIT, or at SET CONSTRAINTS ... IMMEDIATE.
+        await run(c, 'BEGIN', extended);
+        await run(c, 'INSERT INTO trig_deferred VALUES (2)', extended);
+        const commit = await run(c, 'COMMIT', extended);
+        expect(commit.bytes.includes(secret)).toBe(false);
+        expect(commit.notices[0]!.M).toContain('withheld');
+        await run(c, 'BEGIN', extended);
+        await run(c, 'INSERT INTO trig_deferred VALUES (3)', extended);
+        const immediate = await run(c, 'SET CONSTRAINTS ALL IMMEDIATE', extended);
+        await run(c, 'ROLLBACK', extended);
+        expect(immediate.bytes.includes(secret)).toBe(false);
+        expect(immediate.notices[0]!.M).toContain('withheld');
 
         // A statement that reads no masked column keeps the server's own message.
         const clear = await run(c, "SELECT 'abc'::int", extended);

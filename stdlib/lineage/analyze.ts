@@ -167,6 +167,14 @@ export class LineageAnalyzer {
         break;
       }
       case 'TransactionStmt':
+        // COMMIT (and PREPARE TRANSACTION, COMMIT PREPARED) runs the deferred triggers of earlier
+        // statements: their errors and notices can quote what those read.
+        if (['TRANS_STMT_COMMIT', 'TRANS_STMT_PREPARE', 'TRANS_STMT_COMMIT_PREPARED'].includes(String(body.kind))) this.touched = true;
+        break;
+      case 'ConstraintsSetStmt':
+        // SET CONSTRAINTS ... IMMEDIATE fires pending deferred triggers now.
+        this.touched = true;
+        break;
       case 'VariableSetStmt':
       case 'ListenStmt':
       case 'UnlistenStmt':
