@@ -12,7 +12,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
 import { createResultMasker, type GatewayResultMasker } from '../masking/index.ts';
-import { ALLOW_ALL, startTestGateway, type TestGateway } from './test-support.ts';
+import { ALLOW_ALL, READ_ONLY, startTestGateway, type TestGateway } from './test-support.ts';
 
 const MASKING = `package t
 default allow
@@ -26,6 +26,7 @@ rule mask_customer_pii {
 let cluster: Cluster;
 let gw: TestGateway;
 let masking: TestGateway;
+let readOnly: TestGateway;
 let masker: GatewayResultMasker;
 
 beforeAll(async () => {
@@ -34,11 +35,13 @@ beforeAll(async () => {
   gw = await startTestGateway(cluster, ALLOW_ALL);
   masker = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
   masking = await startTestGateway(cluster, MASKING, { masker }, 'masked');
+  readOnly = await startTestGateway(cluster, READ_ONLY, {}, 'read-only');
 });
 
 afterAll(async () => {
   await gw?.close();
   await masking?.close();
+  await readOnly?.close();
   await masker?.close();
   await cluster?.stop();
 });
@@ -183,4 +186,28 @@ describe('a client ended while it connects', () => {
     expect(direct).toEqual(['end: ok']);
     for (let i = 0; i < 3; i++) expect(await endedWhileConnecting('gateway')).toEqual(direct);
   });
+});
+
+describe('a refused statement the server answers with FATAL', () => {
+  // With exit_on_error the server turns the error of the refused statement's stand-in into a
+  // FATAL and closes: the client must learn the gateway's reason, as a FATAL (the session is
+  // over), never the stand-in's own syntax error.
+  for (const [protocol, run] of [
+    ['simple', (c: pg.Client) => c.query('CREATE TABLE t_refused (a int)')],
+    ['extended', (c: pg.Client) => c.query('CREATE TABLE t_refused (a int) -- $1', [1])],
+  ] as const) {
+    it(`${protocol} protocol: the refusal, as FATAL, then the end`, async () => {
+      const c = new pg.Client(readOnly.pgConfig(await readOnly.token()));
+      await c.connect();
+      const o = observe(c);
+      await c.query('SET exit_on_error = on');
+      let err: (Error & { code?: string; severity?: string }) | undefined;
+      await run(c).catch((e: Error) => (err = e));
+      await o.ended;
+      expect(err).toMatchObject({ code: '42501', severity: 'FATAL', message: expect.stringMatching(/^hoop: blocked: this resource is read-only/) });
+      expect(o.events).toEqual(['error event: - Connection terminated unexpectedly']);
+      expect(JSON.stringify(o.events) + String(err?.message)).not.toContain('hoop_blocked_');
+      expect(cluster.psql("SELECT count(*) FROM pg_class WHERE relname = 't_refused'", 'app').trim()).toBe('0');
+    });
+  }
 });

@@ -40,7 +40,7 @@ import type { RoutedResource, SessionServices } from './services.ts';
 import { canMoveClient, canMoveServer, type ClientState, type ServerState } from './states.ts';
 import { connectUpstream } from './upstream.ts';
 import { oversizeMessage, parseStatementName, statementSize } from './statement-limit.ts';
-import { endsSession } from './upstream-fatal.ts';
+import { asFatal, endsSession } from './upstream-fatal.ts';
 import { clientHead, clientStreaming, oversizedServerText, serverStreaming } from './streaming.ts';
 import { settle, type Ticket } from './name-ledger.ts';
 import { ServerNames, type NameDependency } from './server-names.ts';
@@ -1416,13 +1416,14 @@ export class PgSession {
     const e = this.headExpect();
     this.plan = null;
     this.suppressed = undefined;
-    // A FATAL is relayed as the server sent it, even in place of a refusal: the session is over.
+    // The server's FATAL ends the session: nothing more from the gateway once it is relayed.
     const fatal = endsSession(f);
     if (fatal) this.upstreamSaidFatal = true;
     this.errorSinceReady = true;
-    if (e && (e.k === 'query' || e.k === 'parse' || e.k === 'bind') && e.blocked && !fatal) {
-      // The stand-in for a refused statement failed as intended: the client sees the real reason.
-      this.downOut.push(e.blocked);
+    if (e && (e.k === 'query' || e.k === 'parse' || e.k === 'bind') && e.blocked) {
+      // The stand-in for a refused statement failed as intended: the client sees the real reason
+      // (as FATAL when the server made its error one, `exit_on_error`).
+      this.downOut.push(fatal ? asFatal(e.blocked) : e.blocked);
       // A refused Parse of the unnamed statement still dropped it upstream.
       if (e.k === 'parse') settle(e.names, true);
       if (e.k !== 'query') this.popExpect();

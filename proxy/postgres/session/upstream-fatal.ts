@@ -5,7 +5,7 @@
 // `error` event, and fail queued queries with the gateway's message instead of
 // "Connection terminated unexpectedly" as it does against PostgreSQL itself).
 
-import { decodeBackend, errorField } from '../wire/backend.ts';
+import { BackendCode, decodeBackend, encodeBackend, errorField } from '../wire/backend.ts';
 import type { Frame } from '../wire/framer.ts';
 
 /** True for an ErrorResponse of severity FATAL or PANIC (the non-localized `V` field, else `S`). */
@@ -14,4 +14,16 @@ export function endsSession(f: Frame): boolean {
   if (!d.ok || d.message.name !== 'error') return false;
   const severity = errorField(d.message.fields, 'V') ?? errorField(d.message.fields, 'S');
   return severity === 'FATAL' || severity === 'PANIC';
+}
+
+/**
+ * The gateway's own ErrorResponse with severity FATAL: what the client gets when the server
+ * answered a refused statement's stand-in with FATAL (`exit_on_error`): the gateway's reason, and
+ * the news that the session is over, never the stand-in's own error.
+ */
+export function asFatal(error: Buffer): Buffer {
+  const d = decodeBackend({ code: BackendCode.ErrorResponse, raw: error, bodyStart: 5 });
+  if (!d.ok || d.message.name !== 'error') return error;
+  const fields = d.message.fields.map(([k, v]): [string, string] => (k === 'S' || k === 'V' ? [k, 'FATAL'] : [k, v]));
+  return encodeBackend({ name: 'error', fields });
 }
