@@ -222,7 +222,7 @@ describe('pipelined batches (issue 14 item 7)', () => {
 });
 
 describe('portals across batches, as JDBC fetches with a fetch size (issue 14 items 7 and 3)', () => {
-  it('runs a named portal again in a later batch of its transaction, masked; after COMMIT it is gone', async () => {
+  it('runs a named portal again in a later batch of its transaction, masked; after its transaction it is gone', async () => {
     const s = await session();
     try {
       await s.query('BEGIN');
