@@ -7,7 +7,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,9 +50,15 @@ async function jdbcClassDir(): Promise<string> {
   const src = join(here, 'Jdbc.java');
   const dir = join(tmpdir(), `hoop-jdbc-${createHash('sha256').update(readFileSync(src)).digest('hex').slice(0, 16)}`);
   if (existsSync(join(dir, 'Jdbc.class'))) return dir;
-  mkdirSync(dir, { recursive: true });
-  const r = await exec('javac', ['-cp', JDBC_JAR, '-d', dir, src], process.env, 120_000);
+  // Compiled aside and renamed into place, so an interrupted javac never leaves a half-written cache.
+  const work = mkdtempSync(join(tmpdir(), 'hoop-jdbc-build-'));
+  const r = await exec('javac', ['-cp', JDBC_JAR, '-d', work, src], process.env, 120_000);
   if (r.code !== 0) throw new Error(`javac failed: ${r.stderr}`);
+  try {
+    renameSync(work, dir);
+  } catch {
+    rmSync(work, { recursive: true, force: true }); // another run cached it first
+  }
   return dir;
 }
 
@@ -90,6 +96,12 @@ const DRIVERS: Driver[] = [
     install: 'the Debian package libdbd-pg-perl',
     available: async () => ok('perl', ['-MDBD::Pg', '-e', '1']),
     argv: async () => ['perl', [join(here, 'dbd-pg.pl')]],
+  },
+  {
+    name: 'JDBC',
+    install: 'the Debian packages default-jdk-headless and libpostgresql-jdbc-java',
+    available: async () => existsSync(JDBC_JAR) && (await ok('javac', ['-version'])) && (await ok('java', ['-version'])),
+    argv: async () => ['java', ['-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-cp', `${await jdbcClassDir()}:${JDBC_JAR}`, 'Jdbc']],
   },
 ];
 
