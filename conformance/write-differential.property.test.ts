@@ -106,6 +106,7 @@ function status(r: StatementResult): string {
 const md5 = (s: string): string => createHash('md5').update(s, 'utf8').digest('hex');
 
 let backendPid = 0;
+let lastState: string | undefined;
 let settings = '';
 
 /** (Re)connects when needed and reads the session's pid and settings. */
@@ -143,7 +144,10 @@ function executedBodies(sql: string): string[] {
 async function observe(sql: string, protocol: 'simple' | 'extended-text', mode: Mode): Promise<{ problems: string[]; result: StatementResult }> {
   await ready();
   const problems: string[] = [];
-  const before = await dbState();
+  // The state after the previous statement is the state before this one: the harness's own
+  // statements between them (the tail below, RESET ALL) change none of it. An effect that shows
+  // late (a terminated backend exits after the call returns) is then still caught, one statement on.
+  const before = lastState ?? (await dbState());
   if (mode === 'transaction') await must('BEGIN; SAVEPOINT hoop_diff');
   const fastpath = FASTPATH.exec(sql);
   const result = fastpath ? await session.functionCall(functionOids.get(fastpath[1]!)!, fastpath[2] === undefined ? [] : fastpath[2].split('|')) : await session.run(sql, protocol);
@@ -172,6 +176,7 @@ async function observe(sql: string, protocol: 'simple' | 'extended-text', mode: 
     settingsHash = rows[rows.length - 1] ?? null;
   }
   const after = await dbState();
+  lastState = after;
   if (after !== before) problems.push(`the database changed:\n${diffLines(before, after).join('\n')}`);
   if (session.open && settingsHash !== md5(settings)) {
     const now = firstValue(await must(SESSION_STATE_SQL)) ?? '';
@@ -238,9 +243,10 @@ describe('generated statements under a read-only policy', () => {
             else if (result.error.C === '42501') stats.refused++;
             else stats.failed++;
             if (problems.length) {
-              // Start the next (shrinking) case from a fresh session.
+              // Start the next (shrinking) case from a fresh session and a fresh state.
               session.close();
               backendPid = 0;
+              lastState = undefined;
               const answer = result.error ? `${result.error.C} ${result.error.M}` : 'ran';
               const report = `${protocol}, ${mode}: ${JSON.stringify(sql)} (case ${JSON.stringify(statements)}) -> ${answer}\n${problems.join('\n')}`;
               if (!survey) throw new Error(report);
