@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { loadAdminEndpoint, renderConfigErrors } from '../../proxy/config.ts';
 import { AdminClient, type AdminClientError } from '../../proxy/admin/client.ts';
 import type { ApprovalParam, ApprovalRecord, ApprovalStatus } from '../../proxy/ports.ts';
-import { escapeControls as esc, jsonForTerminal, oneLine } from '../terminal-text.ts';
+import { escapeControls as esc, jsonForTerminal, oneLine } from '../../stdlib/terminal-text.ts';
 
 interface Common {
   admin?: string;

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { loadConfigFile, renderConfigErrors } from '../../proxy/config.ts';
-import { escapeControls as esc, jsonForTerminal, oneLine } from '../terminal-text.ts';
+import { escapeControls as esc, jsonForTerminal, oneLine } from '../../stdlib/terminal-text.ts';
 import { listRecordingFiles, readRecording, RecordingError, summarizeRecording, type SessionSummary } from '../../proxy/recording/index.ts';
 
 export function register(program: Command): void {

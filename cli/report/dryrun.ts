@@ -5,7 +5,7 @@
 import type { Explanation, Verdict } from '../../engine/index.ts';
 import { VERDICTS, type Outcome } from '../../replay/compare.ts';
 import type { ChangeExample, DryRunReport } from '../../replay/dryrun.ts';
-import { escapeControls, jsonForTerminal, oneLine } from '../terminal-text.ts';
+import { escapeControls, jsonForTerminal, oneLine } from '../../stdlib/terminal-text.ts';
 import { renderExplanation } from './tests.ts';
 
 export type DryRunFormat = 'pretty' | 'json' | 'junit';

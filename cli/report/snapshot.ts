@@ -1,6 +1,6 @@
 // Printing a verdict-snapshot comparison (`hoop policy test --snapshot`).
 import type { SnapshotDiff, SnapshotEntry } from '../../replay/snapshot.ts';
-import { escapeControls, oneLine } from '../terminal-text.ts';
+import { escapeControls, oneLine } from '../../stdlib/terminal-text.ts';
 
 function decisionText(e: SnapshotEntry): string {
   const parts: string[] = [e.verdict];

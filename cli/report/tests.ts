@@ -5,7 +5,7 @@ import type { CoverageReport } from '../../engine/tester/coverage.ts';
 import type { TestResult } from '../../engine/tester/runner.ts';
 import type { Explanation, RuleOutcome } from '../../engine/index.ts';
 import { formatLocation } from '../../language/index.ts';
-import { escapeControls, jsonForTerminal, oneLine } from '../terminal-text.ts';
+import { escapeControls, jsonForTerminal, oneLine } from '../../stdlib/terminal-text.ts';
 
 export type TestFormat = 'pretty' | 'json' | 'junit' | 'github';
 export const TEST_FORMATS: readonly TestFormat[] = ['pretty', 'json', 'junit', 'github'];

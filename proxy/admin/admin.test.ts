@@ -147,6 +147,27 @@ describe('admin API', () => {
     expect(v).toMatchObject({ ok: true, records: 2 });
   });
 
+  it('escapes terminal controls of agents\' statements in every JSON answer; the parsed value is unchanged', async () => {
+    // ESC, a C1 CSI, DEL, a right-to-left override, a zero-width space and U+2028: curl of the raw
+    // response to a terminal must not act on any of them or reorder what the approver reads.
+    const statement = "DELETE FROM orders /* \u001b[2K\u009b1A\u007f */ WHERE note = '\u202edrop\u200b\u2028' -- x";
+    const a = await approvals.request(req(statement));
+    const unsafe = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;
+    const raw = async (r: Response) => {
+      const bytes = Buffer.from(await r.arrayBuffer());
+      expect(bytes.includes(0x1b)).toBe(false);
+      const text = bytes.toString('utf8');
+      expect(text).not.toMatch(unsafe);
+      return JSON.parse(text) as Record<string, unknown>;
+    };
+    const one = (await raw(await get(`/approvals/${a.id}`, dbaToken))) as { approval: { statement: string } };
+    expect(one.approval.statement).toBe(statement);
+    const all = (await raw(await get('/approvals?status=pending', dbaToken))) as { approvals: { id: string; statement: string }[] };
+    expect(all.approvals.find((x) => x.id === a.id)?.statement).toBe(statement);
+    const decided = (await raw(await post(`/approvals/${a.id}/deny`, dbaToken, { reason: 'no \u202eway\u001b' }))) as { approval: { statement: string; reason?: string } };
+    expect(decided.approval.statement).toBe(statement);
+  });
+
   it('unknown routes and methods', async () => {
     expect((await get('/nope')).status).toBe(404);
     expect((await fetch(server.url + '/healthz', { method: 'POST' })).status).toBe(405);

@@ -19,6 +19,7 @@ import type { AddressInfo } from 'node:net';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalService, ApprovalStatus, AuditSink, GatewayMetrics, TokenVerifier } from '../ports.ts';
 import { parseHostPort, type HostPort } from '../config.ts';
+import { jsonForTerminal } from '../../stdlib/terminal-text.ts';
 
 export interface HealthStatus {
   ok: boolean;
@@ -189,9 +190,15 @@ async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknow
   }
 }
 
+/**
+ * Every JSON answer goes through jsonForTerminal: statements, identities and reasons came from
+ * agents, and an approver may read the response with curl on a terminal. DEL, C1, bidi controls,
+ * U+2028–2029 and zero-width characters are written as \uXXXX (JSON.stringify escapes only C0);
+ * the parsed value is the same.
+ */
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) return void res.end();
-  const text = JSON.stringify(body) + '\n';
+  const text = jsonForTerminal(body) + '\n';
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
   res.end(text);
 }

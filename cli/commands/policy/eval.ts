@@ -8,7 +8,7 @@ import type { Action, Request, ResourceKind } from '../../../stdlib/facts.ts';
 import { loadClassifiers, loadPolicy, reportDiagnostics } from '../../load.ts';
 import { renderExplanation } from '../../report/tests.ts';
 import { usageError } from '../../usage.ts';
-import { escapeControls, jsonForTerminal, oneLine } from '../../terminal-text.ts';
+import { escapeControls, jsonForTerminal, oneLine } from '../../../stdlib/terminal-text.ts';
 
 interface Options {
   policy: string[];

@@ -9,6 +9,9 @@
 // names look alike.
 // Each becomes `\xHH` (up to U+00FF) or `\uHHHH`. Backslashes are left as they are, so a literal
 // `\x1b` in SQL text and an escaped ESC look alike; neither can act on the terminal.
+//
+// Here, below proxy/ and cli/, because both use it: the CLI's human and JSON output and every JSON
+// answer of the admin API (proxy/admin/server.ts), which an approver may read with curl.
 
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
 /** The same set minus C0: JSON.stringify already escapes C0, but not these. */
