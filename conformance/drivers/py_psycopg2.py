@@ -170,5 +170,71 @@ def execute_values():
     return one("SELECT count(*), count(*) FILTER (WHERE t LIKE 'u%%') FROM ev")
 step('execute_values', execute_values)
 
+
+def session_settings():
+    tx = psycopg2.connect(**kw)
+    tx.set_session(readonly=True, isolation_level='SERIALIZABLE', deferrable=True)
+    r = one('SHOW transaction_read_only', conn=tx) + one('SHOW transaction_isolation', conn=tx)
+    tx.rollback()
+    tx.set_client_encoding('LATIN1')
+    r += one("SELECT 'é'::text, current_setting('client_encoding')", conn=tx)
+    tx.close()
+    return r
+step('session_settings', session_settings)
+
+
+def withhold_and_callproc():
+    tx = psycopg2.connect(**kw)
+    cur = tx.cursor('wh', withhold=True)  # a WITH HOLD cursor outlives the transaction
+    cur.itersize = 100
+    cur.execute('SELECT g FROM generate_series(1, 500) g')
+    tx.commit()
+    n = sum(1 for _ in cur)
+    cur.close()
+    cur = tx.cursor()
+    cur.callproc('generate_series', (1, 3))
+    r = cur.fetchall()
+    tx.close()
+    return {'held': n, 'callproc': r}
+step('withhold_and_callproc', withhold_and_callproc)
+
+
+def large_object():
+    tx = psycopg2.connect(**kw)
+    lo = tx.lobject(0, 'wb')
+    lo.write(BYTES * 10000)
+    oid = lo.oid
+    lo.close()
+    lo = tx.lobject(oid, 'rb')
+    data = lo.read()
+    lo.unlink()
+    tx.commit()
+    tx.close()
+    return {'len': len(data), 'same': data == BYTES * 10000}
+step('large_object', large_object)
+
+
+def async_connection():
+    a = psycopg2.connect(async_=1, **kw)
+    psycopg2.extras.wait_select(a)
+    cur = a.cursor()
+    cur.execute('SELECT 42, %s', (UNICODE,))
+    psycopg2.extras.wait_select(a)
+    r = cur.fetchall()
+    a.close()
+    return r
+step('async_connection', async_connection)
+
+
+def notices_and_error_fields():
+    c.cursor().execute("DO $$ BEGIN RAISE NOTICE 'hi %', 1; RAISE WARNING 'w'; END $$")
+    notices = list(c.notices)
+    try:
+        c.cursor().execute('SELECT * FROM nope_table')
+    except psycopg2.Error as e:
+        d = e.diag
+        return {'notices': notices, 'error': [e.pgcode, d.message_primary, d.severity, d.statement_position, d.source_function]}
+step('notices_and_error_fields', notices_and_error_fields)
+
 c.close()
 other.close()
