@@ -433,6 +433,12 @@ rule detect {
         expect(deferred.bytes.includes(secret)).toBe(false);
         expect(deferred.errors).toEqual([]);
         expect(deferred.notices[0]!.M).toContain('withheld');
+        // ... also when a clear statement comes last in the message.
+        if (!extended) {
+          const last = await run(c, 'INSERT INTO trig_deferred VALUES (4); SELECT 1', extended);
+          expect(last.bytes.includes(secret)).toBe(false);
+          expect(last.notices[0]!.M).toContain('withheld');
+        }
         // ... or at an explicit COMMIT, or at SET CONSTRAINTS ... IMMEDIATE.
         await run(c, 'BEGIN', extended);
         await run(c, 'INSERT INTO trig_deferred VALUES (2)', extended);

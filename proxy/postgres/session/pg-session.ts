@@ -1459,9 +1459,15 @@ export class PgSession {
   private statementInFlight(): DecidedStatement | undefined {
     const e = this.headExpect();
     switch (e?.k) {
-      case 'query':
-        // Past its last statement (an error at the implicit COMMIT): the message's last statement.
-        return (e.runs[e.idx] ?? e.runs.at(-1))?.stmt;
+      case 'query': {
+        // The implicit COMMIT of a message (deferred triggers of any of its statements) runs during
+        // its last statement, before that one's CommandComplete: from there on, about the masks of
+        // the message's masked statements.
+        const commitRuns = e.idx > e.runs.length - 1 || (e.idx === e.runs.length - 1 && e.runs.length > 1);
+        const masked = commitRuns ? [...e.runs].reverse().find((r) => r.stmt?.masked)?.stmt : undefined;
+        if (masked) return { ...masked, text: 'COMMIT' };
+        return e.runs[e.idx]?.stmt;
+      }
       case 'execute':
       case 'function':
         return e.run.stmt;
@@ -1471,8 +1477,8 @@ export class PgSession {
       case 'bind':
         return e.stmt;
       default:
-        // A Sync's implicit COMMIT runs deferred triggers: about the masked statement run before it.
-        return this.maskedSinceReady;
+        // A Sync's implicit COMMIT runs deferred triggers of the masked statement run before it.
+        return this.maskedSinceReady && { ...this.maskedSinceReady, text: 'COMMIT' };
     }
   }
 
