@@ -387,7 +387,7 @@ rule detect {
     return { bytes: Buffer.concat(c.rawBytes.slice(fromRaw)), errors: fields('error'), notices: fields('notice') };
   }
 
-  it('a FATAL that ends a masked read reaches the client with its SQLSTATE, its text withheld', async () => {
+  it('a FATAL that ends a masked read reaches the client as the server sent it (it is about the connection, not a value)', async () => {
     const c = await RawClient.login(gwCols.gateway.postgresPort, await gwCols.token(), gwCols.resourceName);
     try {
       const from = c.messages.length;
@@ -400,7 +400,26 @@ rule detect {
       const fields = err && err.name === 'error' ? Object.fromEntries(err.fields) : {};
       expect(fields.C).toBe('57P01');
       expect(fields.S).toBe('FATAL');
+      expect(fields.M).toBe('terminating connection due to administrator command');
+    } finally {
+      c.destroy();
+    }
+  });
+
+  it('with exit_on_error an error quoting a masked value comes as a FATAL: withheld too', async () => {
+    const c = await RawClient.login(gwCols.gateway.postgresPort, await gwCols.token(), gwCols.resourceName);
+    try {
+      await run(c, 'SET exit_on_error = on', false);
+      const from = c.rawBytes.length;
+      const fromMsg = c.messages.length;
+      c.query('SELECT id FROM rls_cast');
+      await c.until(() => c.messages.slice(fromMsg).some((m) => m.name === 'error'), 20_000);
+      const err = c.messages.slice(fromMsg).find((m) => m.name === 'error');
+      const fields = err && err.name === 'error' ? Object.fromEntries(err.fields) : {};
+      expect(fields.S).toBe('FATAL');
+      expect(fields.C).toBe('22P02');
       expect(fields.M).toContain('withheld');
+      expect(Buffer.concat(c.rawBytes.slice(from)).includes(Buffer.from(SECRET))).toBe(false);
     } finally {
       c.destroy();
     }

@@ -56,6 +56,35 @@ export async function maskServerText(raw: Buffer, ctx: MaskedTextContext): Promi
 
 const DETAIL = 'column masks apply to this statement, and the text of an error or notice could quote a masked value; run it without masked columns to see the message';
 
+/**
+ * Messages of the FATALs the server sends about the connection itself (administrator command,
+ * timeouts, a crash): they never quote a value. Any other FATAL can: `exit_on_error` turns every
+ * ERROR, a cast's included, into a FATAL with the same text.
+ */
+const CONNECTION_FATALS: ReadonlySet<string> = new Set([
+  'terminating connection due to administrator command',
+  'terminating connection due to idle-in-transaction timeout',
+  'terminating connection due to idle-session timeout',
+  'terminating connection because of crash of another server process',
+  'terminating connection due to unexpected postmaster exit',
+  'terminating connection due to conflict with recovery',
+]);
+
+/**
+ * A FATAL (or PANIC) answering a masked statement, decided at once (the server closes the
+ * connection right after it): a connection-level message keeps its text (its detail and hint
+ * dropped), any other is withheld.
+ */
+export function maskFatalText(raw: Buffer): Buffer {
+  const d = decodeBackend({ code: raw[0]!, raw, bodyStart: 5 });
+  const fields = d.ok && d.message.name === 'error' ? d.message.fields : [];
+  const message = errorField(fields, 'M');
+  if (message !== undefined && CONNECTION_FATALS.has(message)) {
+    return encodeBackend({ name: 'error', fields: fields.filter(([c]) => c === 'M' || STRUCTURAL.has(c)) });
+  }
+  return encodeBackend({ name: 'error', fields: withheld(fields, 'the statement reads masked columns') });
+}
+
 function withheld(fields: ErrorFields, reason: string): ErrorFields {
   const sqlstate = errorField(fields, 'C') ?? 'XX000';
   const severity = errorField(fields, 'S') ?? 'ERROR';

@@ -33,7 +33,7 @@ import { decodeFrontend, decodePasswordBody, encodeFrontend, FrontendCode } from
 import { decodeStartup } from '../wire/startup.ts';
 import { Reader } from '../wire/writer.ts';
 import { decisionMasksField } from '../../recording/format.ts';
-import { maskServerText, recordedErrorText } from './masked-errors.ts';
+import { maskFatalText, maskServerText, recordedErrorText } from './masked-errors.ts';
 import { boundParams, functionCallArgs, type BoundParams } from '../enforcement/bind-params.ts';
 import { Outbox } from './outbox.ts';
 import type { RoutedResource, SessionServices } from './services.ts';
@@ -1486,6 +1486,12 @@ export class PgSession {
   private relayServerText(f: Frame, stmt: DecidedStatement | undefined): Promise<void> | void {
     if (!stmt?.masked || !stmt.decision) {
       this.downOut.pass(f.raw);
+      return;
+    }
+    // A FATAL goes out at once (the server closes the connection after it): a connection-level
+    // message as sent, anything else (exit_on_error makes every ERROR a FATAL) withheld.
+    if (endsSession(f)) {
+      this.downOut.push(maskFatalText(Buffer.from(f.raw)));
       return;
     }
     return maskServerText(Buffer.from(f.raw), { masker: this.svc.masker, resource: this.routed!.resource, statementText: stmt.lineageText ?? stmt.text, masks: stmt.decision.masks }).then((out) => {
