@@ -219,6 +219,44 @@ export const TEXT_SETTINGS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
 ]);
 
 /**
+ * Encodings in which every byte below 0x80 stands for itself, so the server reads statement text
+ * exactly as the classifier (UTF-8) does; compared lower-cased without punctuation (`EUC_JP` is
+ * `eucjp`). Client-only encodings (SJIS, BIG5, GBK, UHC, GB18030, JOHAB), where a backslash or a
+ * quote can be the second byte of a character, are absent on purpose.
+ */
+export const ASCII_SAFE_ENCODINGS: ReadonlySet<string> = new Set([
+  'utf8', 'unicode', 'sqlascii', 'latin1', 'latin2', 'latin3', 'latin4', 'latin5', 'latin6', 'latin7', 'latin8', 'latin9', 'latin10',
+  'iso88591', 'iso88592', 'iso88593', 'iso88594', 'iso88595', 'iso88596', 'iso88597', 'iso88598', 'iso88599', 'iso885910', 'iso885913', 'iso885914', 'iso885915', 'iso885916',
+  'win866', 'win874', 'win1250', 'win1251', 'win1252', 'win1253', 'win1254', 'win1255', 'win1256', 'win1257', 'win1258',
+  'windows866', 'windows874', 'windows1250', 'windows1251', 'windows1252', 'windows1253', 'windows1254', 'windows1255', 'windows1256', 'windows1257', 'windows1258',
+  'koi8', 'koi8r', 'koi8u', 'eucjp', 'euccn', 'euckr', 'euctw', 'eucjis2004', 'mulecinternal', 'alt', 'tcvn', 'tcvn5712', 'vscii', 'abc',
+  'cp866', 'cp1251', 'isoir144',
+]);
+
+/**
+ * The words that start the reason of a statement setting a text setting to a value the gateway
+ * cannot read statements under (the gateway refuses such a statement whatever the policy).
+ */
+export const UNREADABLE_TEXT_SETTING = 'the gateway cannot read statements as the server would after';
+
+/**
+ * Why changing `name` to `value` would leave the gateway unable to read later statements as the
+ * server does, or undefined: standard_conforming_strings other than on, a client_encoding that is
+ * not ASCII-safe, backslash_quote = on, or any non-constant value of these (`null`). RESET
+ * (`undefined`) goes back to a default the server then reports (ParameterStatus), checked there.
+ */
+export function unreadableTextSetting(name: string, value: string | null | undefined): string | undefined {
+  const setting = name.toLowerCase();
+  const safeValues = TEXT_SETTINGS.get(setting);
+  if (safeValues === undefined || value === undefined) return undefined;
+  const shown = value === null ? 'a value that is not a constant' : JSON.stringify(value);
+  const why = `${UNREADABLE_TEXT_SETTING} setting ${setting} to ${shown}`;
+  if (value === null) return why;
+  if (setting === 'client_encoding') return ASCII_SAFE_ENCODINGS.has(value.toLowerCase().replace(/[^a-z0-9]/g, '')) ? undefined : why;
+  return safeValues.has(value.toLowerCase()) ? undefined : why;
+}
+
+/**
  * The kind of changing a setting: `grant` for identity settings and for text settings set to an
  * unsafe (or non-constant) value, `set` otherwise. `value` is the new value, `undefined` for RESET.
  */

@@ -11,7 +11,7 @@ import type { SqlAction, SqlClassifyOptions } from '../facts.ts';
 import { CATALOG_RELATIONS } from './catalog.ts';
 import { searchPathRisk } from './search-path.ts';
 import { splitStatements, type RawStatement } from './split.ts';
-import { BUILTIN_TABLESAMPLE_METHODS, EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS, settingKind } from './functions.ts';
+import { BUILTIN_TABLESAMPLE_METHODS, EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS, settingKind, unreadableTextSetting } from './functions.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -316,7 +316,10 @@ class Walker {
       this.f.reasons.push('set_config() with a setting name that is not a constant');
       return;
     }
-    this.f.effects.add(settingKind(first, Array.isArray(args) ? constValue(args[1]) : null));
+    const value = Array.isArray(args) ? constValue(args[1]) : null;
+    this.f.effects.add(settingKind(first, value));
+    const unreadable = unreadableTextSetting(first, value);
+    if (unreadable) this.f.reasons.push(unreadable);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -748,7 +751,11 @@ const STATEMENTS: Record<string, Handler> = {
         const risk = list.some((x) => x === null) ? 'SET search_path to a value that is not a list of names' : searchPathRisk(list as string[]);
         w.stmtEffect(risk ? 'grant' : 'set');
         if (risk) w.f.reasons.push(risk);
-      } else w.stmtEffect(settingKind(name, value));
+      } else {
+        w.stmtEffect(settingKind(name, value));
+        const unreadable = unreadableTextSetting(name, value);
+        if (unreadable) w.f.reasons.push(unreadable);
+      }
     }
     w.walk(n.args);
   },

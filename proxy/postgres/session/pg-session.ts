@@ -47,6 +47,7 @@ import { ServerNames, type NameDependency } from './server-names.ts';
 import { analyzeText, limitMasks } from '../enforcement/classify-text.ts';
 import { APPROVAL_OPTION, readOptions, refusedStartupSetting, upstreamOptions, type StartupSetting } from './startup-settings.ts';
 import { SessionNames, startupPathRisk } from './search-path.ts';
+import { parameterStatus, PIPELINED_BACKSLASH, ReadyWaiters, textGate, textSettingRefusal, unreadableParameter, unreadableStartup } from './text-reading.ts';
 
 /** A statement the session has decided: a simple-protocol statement or a Parse'd one. */
 interface DecidedStatement {
@@ -218,6 +219,8 @@ export class PgSession {
   private schemaChangedInTx = false;
   /** Extended protocol: after a refused message, drop everything until Sync. */
   private discarding = false;
+  /** Messages waiting for a ReadyForQuery to tell how the server reads their text (text-reading.ts). */
+  private readonly readyWaiters = new ReadyWaiters();
   /** The session's search_path and temporary tables, followed to resolve unqualified names (search-path.ts). */
   private names: SessionNames | undefined;
   /** Prepared statements and portals (cursors) as the server has them, for both protocols. */
@@ -474,6 +477,7 @@ export class PgSession {
         );
         return;
       }
+      if (this.ended) return;
     }
     this.flushDown();
     if (this.upstreamClosed) this.upstreamLost();
@@ -617,6 +621,13 @@ export class PgSession {
       up.socket.destroy();
       this.setServerState('closed');
       return this.refuse('forbidden_setting', `hoop: ${pathRisk}`, '42501');
+    }
+    // A role's or database's default (ALTER ROLE ... SET) the gateway cannot read statements under.
+    const unreadable = unreadableStartup(up.parameterStatus);
+    if (unreadable) {
+      up.socket.destroy();
+      this.setServerState('closed');
+      return this.refuse('forbidden_setting', `hoop: ${unreadable}`, '42501');
     }
     this.setServerState('ready');
     this.names = new SessionNames({ startupPath: up.session.searchPath, user: up.session.user, catalog: this.svc.names?.(routed.resource) });
@@ -869,6 +880,7 @@ export class PgSession {
 
   private async onQuery(f: Frame): Promise<void> {
     if (this.tokenExpired()) return;
+    if (!(await this.textReadable(f))) return this.ended ? undefined : this.blockSimple(gatewayError('ERROR', '42501', PIPELINED_BACKSLASH));
     const [text] = readCString(f.raw, 5);
     const t0 = performance.now();
     const verdicts = await this.decide(text);
@@ -965,7 +977,7 @@ export class PgSession {
     if (!analyzed.ok) return unclassified(text, analyzed.reason);
     const names = this.names;
     if (names) await names.prepare(analyzed.statements);
-    const verdicts = decideAnalyzed(analyzed.statements, this.svc.policy(), this.decisionContext(), names && ((a) => names.resolve(a)), names && ((a) => names.refusal(a)));
+    const verdicts = decideAnalyzed(analyzed.statements, this.svc.policy(), this.decisionContext(), names && ((a) => names.resolve(a)), (a) => textSettingRefusal(a) ?? names?.refusal(a));
     return this.serverNames.lineageTexts(limitMasks(verdicts, text));
   }
 
@@ -984,6 +996,31 @@ export class PgSession {
     this.upOut.push(encodeFrontend({ name: 'query', text: blockedText() }));
   }
 
+  /**
+   * A message containing a backslash waits until no earlier statement that may change how the
+   * server reads text is unanswered (text-reading.ts); false: refused (audited), or the session ended.
+   */
+  private async textReadable(f: Frame): Promise<boolean> {
+    for (;;) {
+      const gate = textGate(f.raw, this.expect.slice(this.expectHead));
+      if (gate === 'go') return true;
+      if (gate === 'refuse') {
+        await this.auditRefusedMessage(PIPELINED_BACKSLASH);
+        return false;
+      }
+      await this.readyWaiters.next();
+      if (this.ended) return false;
+    }
+  }
+
+  /** The server reports a text setting the gateway cannot read statements under: the session ends, audited. */
+  private endUnreadable(why: string): void {
+    void this.svc.audit
+      .append(Object.assign(this.auditBase('session_end'), { outcome: 'refused', reason: `unreadable_setting: ${why}` } as const))
+      .catch(() => undefined);
+    this.fatal('42501', `hoop: ${why}; the session is ended`);
+  }
+
   private afterNamesSettle(f: Frame): Promise<void> {
     // The frame's bytes may be the framer's buffer, reused while this waits (a long Bind: its head).
     const copy: Frame = { ...f, raw: Buffer.from(f.raw) };
@@ -997,6 +1034,13 @@ export class PgSession {
     const d = decodeFrontend(f);
     if (!d.ok || d.message.name !== 'parse') return this.fatal('08P01', `hoop: protocol violation: ${d.ok ? 'bad parse' : d.reason}`);
     const { statement, text, paramTypes } = d.message;
+    if (!(await this.textReadable(f))) {
+      if (this.ended) return;
+      this.pushExpect({ k: 'parse', blocked: gatewayError('ERROR', '42501', PIPELINED_BACKSLASH), names: this.serverNames.prepared.parse(statement, undefined) });
+      this.upOut.push(encodeFrontend({ name: 'parse', statement, text: blockedText(), paramTypes: [] }));
+      this.discarding = true;
+      return;
+    }
     const t0 = performance.now();
     const verdicts = await this.decide(text);
     // What a Parse'd EXECUTE or FETCH was decided with: checked again at each Execute.
@@ -1325,6 +1369,14 @@ export class PgSession {
         }
         this.plan = null;
         this.suppressed = undefined;
+        this.downOut.pass(f.raw);
+        this.readyWaiters.ready();
+        return;
+      }
+      case BackendCode.ParameterStatus: {
+        const p = parameterStatus(f.raw);
+        const why = p ? unreadableParameter(p.name, p.value) : undefined;
+        if (why) return this.endUnreadable(why);
         this.downOut.pass(f.raw);
         return;
       }

@@ -11,22 +11,8 @@
 // Anything this parser cannot follow exactly is refused: an options string the server would
 // reject ends the connection there anyway, so refusing it costs nothing.
 
-import { settingKind } from '../../../stdlib/sql/functions.ts';
+import { ASCII_SAFE_ENCODINGS, settingKind } from '../../../stdlib/sql/functions.ts';
 import { parseSearchPath, searchPathRisk } from '../../../stdlib/sql/search-path.ts';
-
-/**
- * Encodings in which every byte below 0x80 stands for itself: the server reads statement text
- * exactly as the classifier (UTF-8) does. Client-only encodings (SJIS, BIG5, GBK, UHC, GB18030,
- * JOHAB) are absent on purpose.
- */
-const ASCII_SAFE_ENCODINGS = new Set([
-  'utf8', 'unicode', 'sqlascii', 'latin1', 'latin2', 'latin3', 'latin4', 'latin5', 'latin6', 'latin7', 'latin8', 'latin9', 'latin10',
-  'iso88591', 'iso88592', 'iso88593', 'iso88594', 'iso88595', 'iso88596', 'iso88597', 'iso88598', 'iso88599', 'iso885910', 'iso885913', 'iso885914', 'iso885915', 'iso885916',
-  'win866', 'win874', 'win1250', 'win1251', 'win1252', 'win1253', 'win1254', 'win1255', 'win1256', 'win1257', 'win1258',
-  'windows866', 'windows874', 'windows1250', 'windows1251', 'windows1252', 'windows1253', 'windows1254', 'windows1255', 'windows1256', 'windows1257', 'windows1258',
-  'koi8', 'koi8r', 'koi8u', 'eucjp', 'euccn', 'euckr', 'euctw', 'eucjis2004', 'mulecinternal', 'alt', 'tcvn', 'tcvn5712', 'vscii', 'abc',
-  'iso88595', 'cp866', 'cp1251', 'isoir144',
-]);
 
 /** C isspace() in the "C" locale: the server splits `options` on these bytes. */
 const C_SPACE = new Set([' ', '\t', '\n', '\v', '\f', '\r']);
