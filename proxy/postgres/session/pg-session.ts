@@ -42,6 +42,7 @@ import { connectUpstream } from './upstream.ts';
 import { oversizeMessage, parseStatementName, statementSize } from './statement-limit.ts';
 import { asFatal, endsSession } from './upstream-fatal.ts';
 import { clientHead, clientStreaming, oversizedServerText, serverStreaming } from './streaming.ts';
+import { functionCallHead } from './function-call-head.ts';
 import { settle, type Ticket } from './name-ledger.ts';
 import { ServerNames, type NameDependency } from './server-names.ts';
 import { analyzeText, limitMasks } from '../enforcement/classify-text.ts';
@@ -909,7 +910,8 @@ export class PgSession {
    */
   private async onFunctionCall(f: Frame): Promise<void> {
     if (this.tokenExpired()) return;
-    const call = functionCallShape(f.raw);
+    // A long call arrives as its head (streaming.ts): decided from it, its arguments streamed after.
+    const call = f.rest === undefined ? functionCallShape(f.raw) : functionCallHead(f.raw);
     if (!call) return this.fatal('08P01', 'hoop: protocol violation: malformed function call message');
     let fn: { schema: string; name: string; argTypes?: number[] } | undefined;
     let lookupError: string | undefined;
@@ -933,7 +935,16 @@ export class PgSession {
       hasMasks(v.decision) ? { ...v, decision: gatewayBlock('a function call cannot be masked: its result does not come back as rows (use SELECT)') } : v,
     );
     // An approval of a call shows (and is bound to) its argument values, like a Bind's.
-    const args = worstVerdict(verdicts)?.decision.verdict === 'approve' ? functionCallArgs(f.raw) : undefined;
+    const approving = worstVerdict(verdicts)?.decision.verdict === 'approve';
+    if (approving && f.rest !== undefined) {
+      // A long call streams, but the approver must see its values: decoded whole, within the cap.
+      if (f.raw.length + f.rest - 1 <= this.limits.maxMessageSize) return this.clientFramer.whole();
+      const message = `hoop: blocked: the arguments of a function call that needs approval may not exceed ${this.limits.maxMessageSize} bytes (limits.max_message_size)`;
+      await this.auditRefusedMessage(message);
+      if (this.ended) return;
+      return this.blockSimple(gatewayError('ERROR', '54000', message));
+    }
+    const args = approving ? functionCallArgs(f.raw) : undefined;
     const bound = args && boundParams(args.values, args.formats, fn.argTypes);
     const enforced = await this.enforce(verdicts, text, 'simple', t0, undefined, false, bound);
     if (this.ended) return;
@@ -944,6 +955,7 @@ export class PgSession {
     this.pushExpect({ k: 'function', run: { stmt, protocol: 'simple', started: t0, rows: 0, plan: null } });
     this.serverNames.endBatch();
     this.upOut.pass(f.raw);
+    this.clientPieces = true;
   }
 
   /**

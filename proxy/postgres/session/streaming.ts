@@ -2,8 +2,9 @@
 //
 // PostgreSQL accepts a field of up to 1 GB; the gateway decodes only what a decision needs. A
 // DataRow (unless its statement's rows are masked), a Bind (the decision was made at Parse; the
-// portal and statement names sit at its start) and CopyData (never classified: COPY is decided by
-// its statement) stream through without a size cap. Query and Parse are decoded whole, up to
+// portal and statement names sit at its start), a FunctionCall (decided by the function OID and
+// argument count at its start, unless an approval needs its values) and CopyData (never
+// classified: COPY is decided by its statement) stream through without a size cap. Query and Parse are decoded whole, up to
 // `limits.max_statement_size`, and refused from their header beyond it; everything else keeps the
 // whole-message cap (`limits.max_message_size`).
 
@@ -11,11 +12,12 @@ import { BackendCode, encodeBackend, type ErrorFields } from '../wire/backend.ts
 import { FrontendCode } from '../wire/frontend.ts';
 import type { GatewayLimits } from '../../limits.ts';
 import { statementSize } from './statement-limit.ts';
+import { functionCallHead } from './function-call-head.ts';
 
 /** Messages longer than this (of the codes below) are handed out as a head and pieces. */
 export const STREAM_ABOVE = 1024 * 1024;
 
-export const CLIENT_STREAMED: ReadonlySet<number> = new Set([FrontendCode.Query, FrontendCode.Parse, FrontendCode.Bind, FrontendCode.CopyData]);
+export const CLIENT_STREAMED: ReadonlySet<number> = new Set([FrontendCode.Query, FrontendCode.Parse, FrontendCode.Bind, FrontendCode.CopyData, FrontendCode.FunctionCall]);
 export const SERVER_STREAMED: ReadonlySet<number> = new Set([BackendCode.DataRow, BackendCode.CopyData, BackendCode.ErrorResponse, BackendCode.NoticeResponse]);
 
 /** The client side's streaming: a statement longer than the limit is seen at its head, never buffered. */
@@ -43,6 +45,9 @@ export function clientHead(head: Buffer, limits: GatewayLimits): 'whole' | 'over
       const portalEnd = head.indexOf(0, 5);
       return portalEnd >= 0 && head.indexOf(0, portalEnd + 1) >= 0 ? 'stream' : 'whole';
     }
+    case FrontendCode.FunctionCall:
+      // Decided by its function OID and argument count (function-call-head.ts), then its arguments stream.
+      return functionCallHead(head) ? 'stream' : 'whole';
     default:
       return 'stream';
   }
