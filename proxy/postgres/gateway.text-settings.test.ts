@@ -145,6 +145,13 @@ describe('the server reports a setting the gateway cannot read under', () => {
     const errors = raw.messages.flatMap((m) => (m.name === 'error' ? [Object.fromEntries(m.fields)] : []));
     expect(errors[0]).toMatchObject({ S: 'ERROR', C: '42501', M: expect.stringContaining('may not follow, in the same pipeline before Sync') });
     expect(rowsLeft()).toBe(3);
+    // Behind a plain SET (it cannot change how text is read) the same Parse goes through.
+    const before = raw.messages.length;
+    raw.send(Buffer.concat([...step("SET work_mem = '8MB'"), ...step("SELECT 'x\\' AS a"), encodeFrontend({ name: 'sync' })]));
+    await raw.until((m) => m.name === 'readyForQuery' && raw.messages.indexOf(m) >= before);
+    expect(raw.messages.slice(before).filter((m) => m.name === 'error')).toEqual([]);
+    expect(raw.messages.slice(before).some((m) => m.name === 'dataRow')).toBe(true);
+    raw.destroy();
   });
 
   it('ALTER ROLE ... SET standard_conforming_strings = off, done directly: a new connection through the gateway is refused, audited', async () => {

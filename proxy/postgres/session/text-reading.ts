@@ -60,12 +60,13 @@ export function unreadableStartup(messages: readonly Buffer[]): string | undefin
 }
 
 /**
- * Statement kinds after which the server reads text as before: plain reads and transaction
- * control. Anything else may change a setting (a function or trigger calling set_config, RESET back
- * to a role's default, code the gateway cannot see).
+ * Statement kinds after which the server reads text as before: plain reads, transaction control,
+ * and `set` (a setting other than these, a readable value of these — anything else is refused —
+ * or RESET, back to the session's starting value, which the startup check saw). Anything else may
+ * change a setting unseen (a function or trigger calling set_config, code the gateway cannot see).
  */
 function plain(action: SqlAction | undefined): boolean {
-  return action === undefined || action.effects.every((k) => k === 'select' || k === 'transaction');
+  return action === undefined || action.effects.every((k) => k === 'select' || k === 'transaction' || k === 'set');
 }
 
 /** What the session has forwarded and not seen answered, as much as this needs of it. */
