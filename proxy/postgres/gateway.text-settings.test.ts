@@ -109,6 +109,41 @@ describe('statements that would make the server read text differently', () => {
   });
 });
 
+describe('code stored as text, parsed by the server when it runs', () => {
+  // A function body or DO block is parsed when it runs, under the setting of that moment: in one
+  // message, `SELECT scs_off(); SELECT g()` runs g's body with standard_conforming_strings off
+  // before the server's ParameterStatus can end the session.
+  const BODY = "SELECT 'x\\' AS a, '; DELETE FROM t; -- '";
+  it('a function or DO body whose reading depends on standard_conforming_strings is refused whatever the policy; one without stays allowed', async () => {
+    const c = await connect();
+    try {
+      for (const sql of [
+        `CREATE FUNCTION g() RETURNS void LANGUAGE sql AS $f$ ${BODY} $f$`,
+        `CREATE FUNCTION g() RETURNS void LANGUAGE plpgsql AS $f$ BEGIN PERFORM 'x\\' AS a, '; DELETE FROM t; -- '; END $f$`,
+        `CREATE PROCEDURE pg() LANGUAGE sql AS $f$ ${BODY} $f$`,
+        `DO $f$ BEGIN PERFORM 'x\\' AS a, '; DELETE FROM t; -- '; END $f$`,
+      ]) {
+        const decided = gw.audit.records.length;
+        expect(await outcome(c, sql), sql).toMatch(/^42501 hoop: blocked: the gateway cannot read statements as the server would after standard_conforming_strings changes: .* has a backslash before a quote/);
+        expect(gw.audit.records.slice(decided).find((r) => r.type === 'decision'), sql).toMatchObject({ verdict: 'block', outcome: 'blocked' });
+      }
+      // Nothing was created: the attack of the report (create g, then run it behind scs_off() in
+      // one message) has no g to run.
+      expect(await outcome(c, 'SELECT scs_off(); SELECT g()')).toMatch(/^(42883|42501) /);
+      expect(rowsLeft()).toBe(3);
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+    const c2 = await connect();
+    try {
+      expect(await outcome(c2, "CREATE FUNCTION plain_body() RETURNS text LANGUAGE sql AS $f$ SELECT 'x\\y' $f$")).toBe('ok');
+      expect(await outcome(c2, 'DROP FUNCTION plain_body()')).toBe('ok');
+    } finally {
+      await c2.end().catch(() => undefined);
+    }
+  });
+});
+
 describe('the server reports a setting the gateway cannot read under', () => {
   it('a plain SQL function calling set_config (a call the policy allows) ends the session, audited; nothing after it runs', async () => {
     for (const fn of ['scs_off', 'to_sjis']) {

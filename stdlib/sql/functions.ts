@@ -257,6 +257,20 @@ export function unreadableTextSetting(name: string, value: string | null | undef
 }
 
 /**
+ * Why code stored as text (a function body, a DO block) could run differently from how the
+ * classifier read it, or undefined. The server parses such a body when it runs, under the
+ * standard_conforming_strings of that moment, and the gateway only keeps the session's setting on:
+ * a function called in the same message as one that turns it off (`SELECT scs_off(); SELECT g()`)
+ * runs its body under off. With it off only a backslash right before a quote moves where a string
+ * ends (`'x\' AS a, '; DELETE ...`), so a body with none reads the same both ways.
+ */
+export function settingDependentBody(body: string, what: string): string | undefined {
+  return body.includes("\\'")
+    ? `${UNREADABLE_TEXT_SETTING} standard_conforming_strings changes: ${what} has a backslash before a quote, which the server reads differently with it off`
+    : undefined;
+}
+
+/**
  * The kind of changing a setting: `grant` for identity settings and for text settings set to an
  * unsafe (or non-constant) value, `set` otherwise. `value` is the new value, `undefined` for RESET.
  */

@@ -11,7 +11,7 @@ import type { SqlAction, SqlClassifyOptions } from '../facts.ts';
 import { CATALOG_RELATIONS } from './catalog.ts';
 import { searchPathRisk } from './search-path.ts';
 import { splitStatements, type RawStatement } from './split.ts';
-import { BUILTIN_TABLESAMPLE_METHODS, EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS, settingKind, unreadableTextSetting } from './functions.ts';
+import { BUILTIN_TABLESAMPLE_METHODS, EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS, settingDependentBody, settingKind, unreadableTextSetting } from './functions.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -785,6 +785,8 @@ const STATEMENTS: Record<string, Handler> = {
     w.stmtEffect('do');
     w.f.reasons.push('DO runs an anonymous code block');
     const { language, body } = functionOptions(n.args);
+    const dependent = body !== null ? settingDependentBody(body, 'the DO block') : undefined;
+    if (dependent) w.f.reasons.push(dependent);
     if (body !== null && (language ?? 'plpgsql') === 'plpgsql') {
       w.plpgsql(`CREATE FUNCTION hoop_do() RETURNS void LANGUAGE plpgsql AS ${dollarQuote(body)}`, 'the DO block');
     }
@@ -889,6 +891,8 @@ function createFunction(w: Walker, n: Obj): void {
     w.walk(n.sql_body);
     return;
   }
+  const dependent = body !== null ? settingDependentBody(body, what) : undefined;
+  if (dependent) w.f.reasons.push(dependent);
   if (lang === 'sql') {
     if (body !== null) w.nestedSql(body, what);
     return;
