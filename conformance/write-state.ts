@@ -2,8 +2,9 @@
 // database's state as text, so that a difference can be shown line by line. It covers the rows of
 // every table, sequence values, the catalog objects a statement could create or change, large
 // objects, prepared transactions, replication slots, whether the throwaway backend still lives,
-// and every lock held by another backend (session-level advisory locks survive the statement's
-// transaction). Installed by the superuser in a schema of its own.
+// the cluster's next transaction id, and every lock held by another backend (session-level
+// advisory locks survive the statement's transaction). Installed by the superuser in a schema of
+// its own.
 
 export const ORACLE_SQL = `
 CREATE SCHEMA hoop_oracle;
@@ -52,6 +53,9 @@ BEGIN
   acc := acc || 'prepared transactions ' || coalesce((SELECT string_agg(gid, ',' ORDER BY gid) FROM pg_prepared_xacts), '') || E'\\n';
   acc := acc || 'replication slots ' || coalesce((SELECT string_agg(slot_name, ',' ORDER BY slot_name) FROM pg_replication_slots), '') || E'\\n';
   acc := acc || 'throwaway backend alive ' || (SELECT count(*) FROM pg_stat_activity WHERE pid = throwaway) || E'\\n';
+  -- The next transaction id of the whole cluster: nothing else assigns one while the differential
+  -- runs, so this sees a statement that got one even when it ended its own transaction.
+  acc := acc || 'next transaction id ' || pg_snapshot_xmax(pg_current_snapshot()) || E'\\n';
   acc := acc || coalesce((SELECT string_agg(format('lock %s %s %s %s %s %s %s %s %s granted=%s', l.locktype, l.database, l.relation::regclass, l.page, l.tuple,
       l.classid, l.objid, l.objsubid, l.mode, l.granted), E'\\n' ORDER BY 1)
     FROM pg_locks l WHERE l.pid IS DISTINCT FROM pg_backend_pid()), 'no locks') || E'\\n';
