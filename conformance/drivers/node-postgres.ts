@@ -2,6 +2,55 @@
 import pg from 'pg';
 import { BIG, BYTES, DATE, JSON_DOC, NUMERIC, ROWS, TS, UNICODE, UUID, sqlstateOf, step, target, until } from './common.ts';
 
+/**
+ * COPY through node-postgres' Submittable interface (what pg-copy-streams does, without the
+ * dependency): the client hands this object CopyInResponse, CopyData, CommandComplete, an error or
+ * ReadyForQuery.
+ */
+class Copy implements pg.Submittable {
+  readonly received: Buffer[] = [];
+  command = '';
+  private settle: { resolve(): void; reject(e: unknown): void } = { resolve: () => undefined, reject: () => undefined };
+  readonly done = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
+  constructor(
+    readonly text: string,
+    private readonly input: Buffer[] = [],
+    private readonly failWith?: string,
+  ) {}
+  submit(connection: unknown): void {
+    (connection as { query(text: string): void }).query(this.text);
+  }
+  handleCopyInResponse(connection: { sendCopyFromChunk(b: Buffer): void; endCopyFrom(): void; sendCopyFail(m: string): void }): void {
+    if (this.failWith !== undefined) return connection.sendCopyFail(this.failWith);
+    for (const chunk of this.input) connection.sendCopyFromChunk(chunk);
+    connection.endCopyFrom();
+  }
+  handleCopyData(msg: { chunk: Buffer }): void {
+    this.received.push(Buffer.from(msg.chunk));
+  }
+  handleCommandComplete(msg: { text: string }): void {
+    this.command = msg.text;
+  }
+  // node-postgres forgets the active query at an ErrorResponse (its ReadyForQuery then goes nowhere).
+  handleError(e: unknown): void {
+    this.settle.reject(e);
+  }
+  handleReadyForQuery(): void {
+    this.settle.resolve();
+  }
+  handleRowDescription(): void {}
+  handleDataRow(): void {}
+  handlePortalSuspended(): void {}
+  handleEmptyQuery(): void {}
+}
+
+async function copy(client: pg.Client, text: string, input?: Buffer[], failWith?: string): Promise<Copy> {
+  const q = new Copy(text, input, failWith);
+  client.query(q);
+  await q.done;
+  return q;
+}
+
 const cfg = target();
 const connect = async (): Promise<pg.Client> => {
   const c = new pg.Client(cfg);
@@ -72,6 +121,29 @@ await step('tx_error', async () => {
   await c.query('ROLLBACK');
   out.push((await c.query('SELECT 2 AS after')).rows[0]);
   return out;
+});
+await step('copy_in_out', async () => {
+  await c.query('CREATE TEMP TABLE cp (i int, t text, b bytea)');
+  const lines = Array.from({ length: 5000 }, (_, i) => `${i}\t${UNICODE} ${i}\t\\\\x${(i % 256).toString(16).padStart(2, '0')}\n`);
+  const src = Buffer.from(lines.join(''));
+  // Chunks that split lines and UTF-8 sequences anywhere.
+  const chunks = [src.subarray(0, 7), src.subarray(7, 70_001), src.subarray(70_001)];
+  const cin = await copy(c, 'COPY cp FROM STDIN', chunks);
+  const cout = await copy(c, 'COPY (SELECT * FROM cp ORDER BY i) TO STDOUT');
+  const out = Buffer.concat(cout.received);
+  const outcomes: string[] = [];
+  for (const [text, input, fail] of [
+    ['COPY cp FROM STDIN', [Buffer.from('not a number\tx\t\\N\n')], undefined],
+    ['COPY cp FROM STDIN', [Buffer.from('1\tx\t\\N\n')], 'client gave up'],
+  ] as const) {
+    try {
+      await copy(c, text, [...input], fail);
+      outcomes.push('accepted');
+    } catch (e) {
+      outcomes.push(sqlstateOf(e));
+    }
+  }
+  return { in: cin.command, out: cout.command, same: out.equals(src), bytes: out.length, outcomes, after: (await c.query('SELECT count(*)::int AS n FROM cp')).rows };
 });
 await step('cursor', async () => {
   await c.query('BEGIN');
