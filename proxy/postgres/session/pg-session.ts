@@ -34,6 +34,7 @@ import { decodeStartup } from '../wire/startup.ts';
 import { Reader } from '../wire/writer.ts';
 import { decisionMasksField } from '../../recording/format.ts';
 import { maskFatalText, maskServerText, recordedErrorText } from './masked-errors.ts';
+import { NotificationMasking } from './notifications.ts';
 import { boundParams, functionCallArgs, type BoundParams } from '../enforcement/bind-params.ts';
 import { Outbox } from './outbox.ts';
 import type { RoutedResource, SessionServices } from './services.ts';
@@ -230,6 +231,8 @@ export class PgSession {
   private errorSinceReady = false;
   /** The masking plan for rows now arriving, or null (fast path). */
   private plan: MaskPlan | null = null;
+  /** LISTEN/NOTIFY payloads under the session's masks (made at the first notification). */
+  private notifications: NotificationMasking | undefined;
   /** The last masked statement that ran since the last ReadyForQuery (errors and notices at Sync are about it). */
   private maskedSinceReady: DecidedStatement | undefined;
   /** A mask plan refused the current result: drop its rows, end it with this error. */
@@ -1409,6 +1412,13 @@ export class PgSession {
         return this.onRowDescription(f);
       case BackendCode.NoticeResponse:
         return this.relayServerText(f, this.statementInFlight());
+      case BackendCode.NotificationResponse: {
+        // Another session's NOTIFY payload: under every mask the policy has for this session (notifications.ts).
+        this.notifications ??= new NotificationMasking(() => this.svc.policy(), () => this.decisionContext(), this.svc.masker);
+        const out = this.notifications.relay(Buffer.from(f.raw));
+        if (!(out instanceof Promise)) return void (out && this.downOut.push(out));
+        return out.then((b) => void (b && this.downOut.push(b)));
+      }
       case BackendCode.ParameterDescription: {
         const e = this.headExpect();
         if (e?.k === 'describe' && e.statement) {
