@@ -183,6 +183,25 @@ export class PgCatalog implements Catalog {
     );
   }
 
+  /**
+   * Every function name defined outside pg_catalog, with the schemas defining it: a call of a
+   * built-in's name may resolve to one of these instead (overload resolution picks the best match
+   * of argument types across the whole search_path). Always cached, even when empty (one query per
+   * TTL, not per statement); DDL through the gateway or hoop's event trigger drops it at once.
+   */
+  async routineNamesOutsideCatalog(kind: 'function' | 'operator'): Promise<Map<string, string[]>> {
+    const t = ROUTINE_TABLES[kind];
+    const answer = await this.cached(`outside:${kind}`, async () => ({
+      rows: await this.query<{ name: string; schemas: string[] }>(
+        `SELECT r.${t.name} AS name, array_agg(DISTINCT n.nspname::text) AS schemas
+           FROM pg_catalog.${t.table} r JOIN pg_catalog.pg_namespace n ON n.oid = r.${t.namespace}
+          WHERE n.nspname <> 'pg_catalog' GROUP BY r.${t.name}`,
+        [],
+      ),
+    }));
+    return new Map(answer.rows.map((r) => [r.name, r.schemas]));
+  }
+
   /** The function with this OID (what a FunctionCall message names), or undefined. */
   functionByOid(oid: number): Promise<{ schema: string; name: string; argTypes: number[] } | undefined> {
     return this.cached(`fnoid:${oid}`, async () => {

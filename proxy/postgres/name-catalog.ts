@@ -38,6 +38,8 @@ export function createNameCatalogs(resources: readonly ResourceConfig[], connect
         usableSchemas: () => c.usableSchemas(),
         relationSources: (qualified) => c.relationSources(qualified),
         statisticsTables: () => c.statisticsTables(),
+        functionsOutsideCatalog: () => c.routineNamesOutsideCatalog('function'),
+        operatorsOutsideCatalog: () => c.routineNamesOutsideCatalog('operator'),
         invalidate: () => c.invalidate(),
       };
     },

@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import { fingerprintSync, loadModule, normalizeSync, parseSync } from 'libpg-query';
 import type { SqlAction, SqlClassifier, SqlClassifyOptions, SqlKind } from '../facts.ts';
+import { SQL_KINDS } from '../../language/ast.ts';
 import { Lru } from './lru.ts';
 import { literalTemplate } from './literal-template.ts';
 import { splitStatements } from './split.ts';
@@ -348,6 +349,18 @@ export function withTables(action: SqlAction, reads: readonly string[], writes: 
 export function unknownWith(action: SqlAction, reason: string): SqlAction {
   const a = action as SqlFacts;
   return new SqlFacts('unknown', UNKNOWN_EFFECTS, a.reads, a.writes, a.columns, a.functions, a.has_where, a.limit, a.text, true, reason);
+}
+
+/** The same facts as a call of unknown effect too (a built-in's name that may mean a user's function). */
+export function asCall(action: SqlAction, reason: string): SqlAction {
+  const a = action as SqlFacts;
+  const rank = (k: SqlKind): number => SQL_KINDS.indexOf(k);
+  const effects = SQL_KINDS.filter((k) => k === 'call' || a.effects.includes(k));
+  const kind = rank(a.kind) < rank('call') ? a.kind : 'call';
+  const out = new SqlFacts(kind, Object.freeze(effects) as SqlKind[], a.reads, a.writes, a.columns, a.functions, a.has_where, a.limit, a.text, true, a.reason ?? reason);
+  const raw = rawNames.get(action);
+  if (raw) rawNames.set(out, raw);
+  return out;
 }
 
 function unparsed(text: string, reason: string, parseError?: ParseError): AnalyzedStatement {

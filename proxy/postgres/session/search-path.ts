@@ -18,7 +18,8 @@
 // untracked set_config, a path naming another session's temporary schema.
 
 import type { SqlAction } from '../../../stdlib/facts.ts';
-import { resolveNames, unqualifiedNames, withTables, type AnalyzedStatement } from '../../../stdlib/sql/index.ts';
+import { asCall, resolveNames, unqualifiedNames, withTables, type AnalyzedStatement } from '../../../stdlib/sql/index.ts';
+import { shadowedBuiltin, trustedBuiltinNames } from './builtin-shadows.ts';
 
 /** The planner statistics relations: they show sample values of the columns of many tables. */
 const STATISTICS: ReadonlySet<string> = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data'].map((r) => `pg_catalog.${r}`));
@@ -46,6 +47,10 @@ export interface NameCatalog {
   relationSources(qualified: readonly string[]): Promise<Map<string, string[]>>;
   /** Every table whose statistics pg_stats and pg_stats_ext show this role. */
   statisticsTables(): Promise<string[]>;
+  /** Function names defined outside pg_catalog, each with its schemas (a built-in's name may mean one of them). */
+  functionsOutsideCatalog(): Promise<Map<string, string[]>>;
+  /** Operator names defined outside pg_catalog, each with its schemas. */
+  operatorsOutsideCatalog(): Promise<Map<string, string[]>>;
   /** Forget cached answers (a transaction that changed the schema ended). */
   invalidate(): void;
 }
@@ -180,6 +185,10 @@ export class SessionNames {
       for (const n of u.creates) names.add(n);
     }
     if (!this.catalog) return;
+    this.outside = new Map();
+    if (statements.some((st) => trustedBuiltinNames(st.action).length > 0)) {
+      this.outside = await this.catalog.functionsOutsideCatalog().catch(() => undefined);
+    }
     try {
       if (names.size > 0) {
         const [rels, usable] = await Promise.all([this.catalog.relationSchemas([...names]), this.catalog.usableSchemas()]);
@@ -205,6 +214,24 @@ export class SessionNames {
 
   private sources = new Map<string, string[]>();
   private statsTables: string[] = [];
+  /** Function names defined outside pg_catalog (undefined: the catalog could not be read). */
+  private outside: Map<string, string[]> | undefined = new Map();
+  /** Actions made calls because a built-in's name they call may mean another function. */
+  private readonly shadowed = new WeakSet<SqlAction>();
+
+  /** A call of a built-in's name that a function outside pg_catalog on the path may answer is a call of unknown effect. */
+  private withShadows(action: SqlAction, s: State): SqlAction {
+    if (!this.catalog || this.refusals.has(action)) return action;
+    const path = s.cur === null ? null : this.expand(s.cur);
+    // After DDL in the open transaction the committed catalog may not show a function it created.
+    const why = shadowedBuiltin(action, typeof path === 'string' ? null : path, s.schemaChanged ? undefined : this.outside);
+    if (!why) return action;
+    const out = asCall(action, why);
+    const map = this.schemaMaps.get(action);
+    if (map) this.schemaMaps.set(out, map);
+    this.shadowed.add(out);
+    return out;
+  }
 
   /**
    * Reading a view reads its base relations, reading a partition or an inheritance child reads
@@ -253,15 +280,17 @@ export class SessionNames {
     }
     const out: SqlAction[] = [];
     for (const st of statements) {
-      let action = this.withSources(this.resolveOn(m, st.action), m.s);
+      let action = this.withShadows(this.withSources(this.resolveOn(m, st.action), m.s), m.s);
       if (alt) {
-        const other = this.withSources(this.resolveOn(alt, st.action), alt.s);
+        const other = this.withShadows(this.withSources(this.resolveOn(alt, st.action), alt.s), alt.s);
         // An earlier statement still running changes search_path or temporary tables: whichever
         // way it ends, the statement is decided on the tables it may read.
         if (!this.refusals.has(action) && !this.refusals.has(other)) {
           const merged: Record<string, string[]> = { ...(this.schemaMaps.get(action) ?? {}) };
           for (const [k, v] of Object.entries(this.schemaMaps.get(other) ?? {})) merged[k] = [...new Set([...(merged[k] ?? []), ...v])];
-          action = withTables(action, other.reads, other.writes);
+          const shadowed = this.shadowed.has(action) || this.shadowed.has(other);
+          action = withTables(this.shadowed.has(other) && !this.shadowed.has(action) ? asCall(action, other.reason ?? '') : action, other.reads, other.writes);
+          if (shadowed) this.shadowed.add(action);
           this.schemaMaps.set(action, merged);
         }
         else if (this.refusals.has(other) && !this.refusals.has(action)) action = this.refuse(action, this.refusals.get(other)!);
@@ -429,7 +458,7 @@ export class SessionNames {
   /** The concrete changes forwarding this statement makes (temp names resolved on `m`). */
   private opsOf(m: Machine, st: AnalyzedStatement, action: SqlAction): Op[] {
     const ops: Op[] = [];
-    const why = opaqueReason(st.action);
+    const why = opaqueReason(st.action) ?? (this.shadowed.has(action) ? `"${action.text.slice(0, 60)}" may call a function the gateway cannot see` : undefined);
     if (why) ops.push({ k: 'opaque', reason: why });
     if (SCHEMA_CHANGING.has(action.kind)) ops.push({ k: 'schema_changed' });
     // A statement classified in the classifier pool carries its effects instead of its AST.
