@@ -186,16 +186,23 @@ export class PgCatalog implements Catalog {
   /**
    * Every function name defined outside pg_catalog, with the schemas defining it: a call of a
    * built-in's name may resolve to one of these instead (overload resolution picks the best match
-   * of argument types across the whole search_path). Always cached, even when empty (one query per
-   * TTL, not per statement); DDL through the gateway or hoop's event trigger drops it at once.
+   * of argument types across the whole search_path). Members of an extension owned by a superuser
+   * (citext's `translate(citext, ...)`, an extension's `=`) are left out: no role below the
+   * superuser wrote them (an extension's owner may add its own function to it, but that one is
+   * the owner's, not a superuser's). Always cached, even when empty (one query per TTL, not per
+   * statement); DDL through the gateway or hoop's event trigger drops it at once.
    */
   async routineNamesOutsideCatalog(kind: 'function' | 'operator'): Promise<Map<string, string[]>> {
     const t = ROUTINE_TABLES[kind];
+    const owner = kind === 'function' ? 'proowner' : 'oprowner';
     const answer = await this.cached(`outside:${kind}`, async () => ({
       rows: await this.query<{ name: string; schemas: string[] }>(
         `SELECT r.${t.name} AS name, array_agg(DISTINCT n.nspname::text) AS schemas
            FROM pg_catalog.${t.table} r JOIN pg_catalog.pg_namespace n ON n.oid = r.${t.namespace}
-          WHERE n.nspname <> 'pg_catalog' GROUP BY r.${t.name}`,
+          WHERE n.nspname <> 'pg_catalog'
+            AND NOT (EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.${t.table}'::pg_catalog.regclass AND d.objid = r.oid AND d.deptype = 'e')
+                     AND COALESCE((SELECT a.rolsuper FROM pg_catalog.pg_roles a WHERE a.oid = r.${owner}), false))
+          GROUP BY r.${t.name}`,
         [],
       ),
     }));

@@ -2,7 +2,7 @@
 // (issue 14, write differential): PostgreSQL resolves `lower(1)` to a `public.lower(integer)` over
 // `pg_catalog.lower(text)`, which would need a cast. Under a read-only policy every spelling of such
 // a call is refused and the function's insert never happens; with no shadowing function the
-// built-in still runs.
+// built-in still runs. The same for operators: a user's `public.||(int, int)` answers `1 || 2`.
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,12 @@ let direct: pg.Client;
 const SHADOWS = `
 CREATE TABLE log (id serial PRIMARY KEY, msg text);
 CREATE FUNCTION public.lower(x integer) RETURNS text LANGUAGE sql AS $$ INSERT INTO log (msg) VALUES ('lower ' || x) RETURNING msg $$;
-CREATE FUNCTION public.upper(x integer) RETURNS text LANGUAGE plpgsql AS $$ BEGIN INSERT INTO log (msg) VALUES ('upper ' || x); RETURN 'x'; END $$;`;
+CREATE FUNCTION public.upper(x integer) RETURNS text LANGUAGE plpgsql AS $$ BEGIN INSERT INTO log (msg) VALUES ('upper ' || x); RETURN 'x'; END $$;
+-- Operators: for (int, int) no built-in || exists, for (int, text) no built-in +, so these win.
+CREATE FUNCTION w_ii(a int, b int) RETURNS int LANGUAGE sql AS $$ INSERT INTO log (msg) VALUES ('||') RETURNING 1 $$;
+CREATE FUNCTION w_it(a int, b text) RETURNS int LANGUAGE sql AS $$ INSERT INTO log (msg) VALUES ('+') RETURNING 1 $$;
+CREATE OPERATOR public.|| (LEFTARG = int, RIGHTARG = int, FUNCTION = w_ii);
+CREATE OPERATOR public.+ (LEFTARG = int, RIGHTARG = text, FUNCTION = w_it);`;
 
 beforeAll(async () => {
   cluster = await startCluster();
@@ -61,6 +66,10 @@ describe('a read-only policy and a user function with a built-in name', () => {
     'SELECT U&"\\006c\\006f\\0077\\0065\\0072"(1)',
     'SELECT upper(1)',
     'SELECT id FROM log WHERE lower(id) IS NOT NULL UNION ALL SELECT length(lower(2))',
+    'SELECT 1 || 2',
+    "SELECT 1 + 'a'::text",
+    "SELECT 1 OPERATOR(public.+) 'a'::text",
+    'SELECT count(*) FROM (VALUES (1)) v(x) WHERE x || 2 = 1',
   ])('refuses %s and nothing is inserted', async (text) => {
     expect(await outcome(client, text)).toBe('42501');
     expect(await logged()).toBe(0);
@@ -84,7 +93,7 @@ describe('a read-only policy and a user function with a built-in name', () => {
 
 describe('with no function shadowing the built-in', () => {
   it('runs the built-in', async () => {
-    await direct.query('DROP FUNCTION public.lower(integer); DROP FUNCTION public.upper(integer)');
+    await direct.query('DROP FUNCTION public.lower(integer); DROP FUNCTION public.upper(integer); DROP OPERATOR public.|| (int, int); DROP OPERATOR public.+ (int, text)');
     // A gateway started after the DROP: its catalog has never seen the shadowing functions.
     const gw = await startTestGateway(cluster, READ_ONLY);
     const client = new pg.Client(gw.pgConfig(await gw.token()));
@@ -92,6 +101,7 @@ describe('with no function shadowing the built-in', () => {
     try {
       expect((await client.query<{ l: string }>("SELECT lower('ABC') AS l")).rows[0]!.l).toBe('abc');
       expect((await client.query<{ u: string }>("SELECT ('abc').upper AS u")).rows[0]!.u).toBe('ABC');
+      expect((await client.query<{ s: string }>("SELECT (1 + 1)::text || 'b' AS s")).rows[0]!.s).toBe('2b');
     } finally {
       await client.end();
       await gw.close();

@@ -5,6 +5,7 @@ import type { Decision } from '../../../engine/response.ts';
 import type { Identity, Request, RequestContext, Resource, SqlAction, SqlClassifier, SqlClassifyOptions } from '../../../stdlib/facts.ts';
 import { sessionChange, type AnalyzedStatement, type ParseError, type SessionChange, type SqlAnalyzer } from '../../../stdlib/sql/index.ts';
 import { parserErrorFields } from './parser-hints.ts';
+import { shadowedOriginal } from '../session/builtin-shadows.ts';
 
 /** The classifier the session needs: facts plus the AST (for tracking prepared statements and cursors). */
 export type SessionClassifier = SqlClassifier & SqlAnalyzer;
@@ -121,6 +122,8 @@ export function decideAnalyzed(
     else {
       try {
         decision = policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action, context });
+        const original = shadowedOriginal(action);
+        if (original && decision.verdict !== 'block') decision = bothWays(decision, policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: original, context }));
       } catch (e) {
         // The engine never throws by contract; fail closed if it does.
         decision = gatewayBlock(`policy evaluation failed: ${(e as Error).message}`);
@@ -130,6 +133,18 @@ export function decideAnalyzed(
     out.push({ action, decision, change: changes[i] ?? null, ...(parseError ? { parseError } : {}) });
   }
   return out;
+}
+
+/**
+ * A statement whose built-in name may mean a user's function is decided as the call it may be and
+ * as what it says: the same answer both ways stands; otherwise (a mask scoped to reads, an
+ * approval for calls only) it is refused rather than lose either rule.
+ */
+function bothWays(asCall: Decision, asWritten: Decision): Decision {
+  const same = asCall.verdict === asWritten.verdict && JSON.stringify(asCall.masks) === JSON.stringify(asWritten.masks) && JSON.stringify(asCall.approvers) === JSON.stringify(asWritten.approvers);
+  if (same) return asCall;
+  if (asWritten.verdict === 'block') return asWritten;
+  return gatewayBlock('this statement calls a built-in name (a function or operator) that a function outside pg_catalog on the search_path also has, and the policy decides the call it may be and the statement as written differently (e.g. a mask for reads): refused rather than lose either rule; qualify the built-in or drop the shadowing function');
 }
 
 function unknownAction(text: string, reason: string): SqlAction {

@@ -19,7 +19,7 @@
 
 import type { SqlAction } from '../../../stdlib/facts.ts';
 import { asCall, resolveNames, unqualifiedNames, withTables, type AnalyzedStatement } from '../../../stdlib/sql/index.ts';
-import { shadowedBuiltin, trustedBuiltinNames } from './builtin-shadows.ts';
+import { markShadowed, operatorNames, shadowedBuiltin, shadowedOperator, shadowedOriginal, trustedBuiltinNames } from './builtin-shadows.ts';
 
 /** The planner statistics relations: they show sample values of the columns of many tables. */
 const STATISTICS: ReadonlySet<string> = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data'].map((r) => `pg_catalog.${r}`));
@@ -189,6 +189,10 @@ export class SessionNames {
     if (statements.some((st) => trustedBuiltinNames(st.action).length > 0)) {
       this.outside = await this.catalog.functionsOutsideCatalog().catch(() => undefined);
     }
+    this.outsideOps = new Map();
+    if (statements.some((st) => operatorNames(st.ast)?.size !== 0)) {
+      this.outsideOps = await this.catalog.operatorsOutsideCatalog().catch(() => undefined);
+    }
     try {
       if (names.size > 0) {
         const [rels, usable] = await Promise.all([this.catalog.relationSchemas([...names]), this.catalog.usableSchemas()]);
@@ -216,20 +220,26 @@ export class SessionNames {
   private statsTables: string[] = [];
   /** Function names defined outside pg_catalog (undefined: the catalog could not be read). */
   private outside: Map<string, string[]> | undefined = new Map();
+  /** Operator names defined outside pg_catalog (undefined: the catalog could not be read). */
+  private outsideOps: Map<string, string[]> | undefined = new Map();
   /** Actions made calls because a built-in's name they call may mean another function. */
   private readonly shadowed = new WeakSet<SqlAction>();
 
   /** A call of a built-in's name that a function outside pg_catalog on the path may answer is a call of unknown effect. */
-  private withShadows(action: SqlAction, s: State): SqlAction {
+  private withShadows(action: SqlAction, s: State, ast: unknown): SqlAction {
     if (!this.catalog || this.refusals.has(action)) return action;
-    const path = s.cur === null ? null : this.expand(s.cur);
+    const cur = s.cur === null ? null : this.expand(s.cur);
+    const path = typeof cur === 'string' ? null : cur;
     // After DDL in the open transaction the committed catalog may not show a function it created.
-    const why = shadowedBuiltin(action, typeof path === 'string' ? null : path, s.schemaChanged ? undefined : this.outside);
+    const why =
+      shadowedBuiltin(action, path, s.schemaChanged ? undefined : this.outside) ??
+      shadowedOperator(operatorNames(ast), path, s.schemaChanged ? undefined : this.outsideOps);
     if (!why) return action;
     const out = asCall(action, why);
     const map = this.schemaMaps.get(action);
     if (map) this.schemaMaps.set(out, map);
     this.shadowed.add(out);
+    markShadowed(out, action);
     return out;
   }
 
@@ -280,17 +290,21 @@ export class SessionNames {
     }
     const out: SqlAction[] = [];
     for (const st of statements) {
-      let action = this.withShadows(this.withSources(this.resolveOn(m, st.action), m.s), m.s);
+      let action = this.withShadows(this.withSources(this.resolveOn(m, st.action), m.s), m.s, st.ast);
       if (alt) {
-        const other = this.withShadows(this.withSources(this.resolveOn(alt, st.action), alt.s), alt.s);
+        const other = this.withShadows(this.withSources(this.resolveOn(alt, st.action), alt.s), alt.s, st.ast);
         // An earlier statement still running changes search_path or temporary tables: whichever
         // way it ends, the statement is decided on the tables it may read.
         if (!this.refusals.has(action) && !this.refusals.has(other)) {
           const merged: Record<string, string[]> = { ...(this.schemaMaps.get(action) ?? {}) };
           for (const [k, v] of Object.entries(this.schemaMaps.get(other) ?? {})) merged[k] = [...new Set([...(merged[k] ?? []), ...v])];
           const shadowed = this.shadowed.has(action) || this.shadowed.has(other);
+          const original = shadowedOriginal(action) ?? action;
           action = withTables(this.shadowed.has(other) && !this.shadowed.has(action) ? asCall(action, other.reason ?? '') : action, other.reads, other.writes);
-          if (shadowed) this.shadowed.add(action);
+          if (shadowed) {
+            this.shadowed.add(action);
+            markShadowed(action, withTables(original, other.reads, other.writes));
+          }
           this.schemaMaps.set(action, merged);
         }
         else if (this.refusals.has(other) && !this.refusals.has(action)) action = this.refuse(action, this.refusals.get(other)!);
