@@ -9,6 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
 import { READ_ONLY, startTestGateway, type TestGateway } from './test-support.ts';
 
+/** Reads and DDL, no calls: a migration role that must not run functions of unknown effect. */
+const READ_AND_DDL = `package t
+default block "not allowed"
+
+rule reads_and_migrations {
+  match sql read, ddl, set, transaction, utility
+  allow
+}
+`;
+
 let cluster: Cluster;
 let direct: pg.Client;
 
@@ -105,6 +115,30 @@ describe('with no function shadowing the built-in', () => {
     } finally {
       await client.end();
       await gw.close();
+    }
+  });
+});
+
+describe('a shadowing function created through the gateway', () => {
+  it('is seen by the next statement: the DDL drops the cached names when it commits, and inside its transaction nothing is trusted', async () => {
+    const gw = await startTestGateway(cluster, READ_AND_DDL, {}, 'prod-ddl');
+    const client = new pg.Client(gw.pgConfig(await gw.token()));
+    await client.connect();
+    try {
+      // The catalog's answer (no lower outside pg_catalog) is read and cached here.
+      expect((await client.query<{ l: string }>("SELECT lower('ABC') AS l")).rows[0]!.l).toBe('abc');
+      await client.query('BEGIN');
+      await client.query("CREATE FUNCTION public.lower(x integer) RETURNS text LANGUAGE sql AS $$ INSERT INTO log (msg) VALUES ('lower ' || x) RETURNING msg $$");
+      expect(await outcome(client, 'SELECT lower(1)')).toBe('42501');
+      await client.query('ROLLBACK');
+      await client.query("CREATE FUNCTION public.lower(x integer) RETURNS text LANGUAGE sql AS $$ INSERT INTO log (msg) VALUES ('lower ' || x) RETURNING msg $$");
+      expect(await outcome(client, 'SELECT lower(1)')).toBe('42501');
+      expect(await outcome(client, 'SELECT (2).lower')).toBe('42501');
+      expect(await logged()).toBe(0);
+    } finally {
+      await client.end();
+      await gw.close();
+      await direct.query('DROP FUNCTION IF EXISTS public.lower(integer)');
     }
   });
 });
