@@ -31,6 +31,13 @@ CREATE PROCEDURE proc_writer() LANGUAGE sql AS $$ INSERT INTO log (msg) VALUES (
 CREATE FUNCTION reader() RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT count(*) FROM t $$;
 CREATE VIEW v AS SELECT id, v FROM t;
 CREATE VIEW v_bump AS SELECT nextval('s') AS n;
+CREATE VIEW v_bump_2 AS SELECT n FROM v_bump;
+CREATE VIEW v_writer AS SELECT writer() AS id;
+CREATE TABLE guarded (id int);
+INSERT INTO guarded VALUES (1);
+ALTER TABLE guarded ENABLE ROW LEVEL SECURITY;
+ALTER TABLE guarded FORCE ROW LEVEL SECURITY;
+CREATE POLICY guarded_writes ON guarded USING (writer() > 0);
 SELECT lo_from_bytea(${LARGE_OBJECT}, 'large object data');
 `;
 
@@ -46,9 +53,7 @@ export interface WriteGrammarOptions {
  * entry names the item and the reproduction. Set HOOP_WRITE_DIFF_EXCLUDED=1 to generate them.
  */
 export const WRITE_EXCLUDED = {
-  // Open (reported in issue 14's differential report): the classifier decides `SELECT ... FROM
-  // view` without the view's definition, so a view over a volatile function runs it as a read.
-  viewOverVolatileFunction: "SELECT * FROM v_bump  -- v_bump AS SELECT nextval('s'): the sequence steps under READ_ONLY",
+  // None open at the moment.
 } as const;
 
 export const includeWriteExcluded = (env: NodeJS.ProcessEnv = process.env): boolean => env.HOOP_WRITE_DIFF_EXCLUDED === '1';
@@ -236,7 +241,16 @@ export function writeGrammar(opts: WriteGrammarOptions): { statements: fc.Arbitr
         ['REINDEX TABLE t'],
         ['ALTER SYSTEM SET work_mem = \'5MB\''],
         ['CREATE INDEX CONCURRENTLY ti ON t (v)'],
-        ...(opts.excluded ? [['SELECT * FROM v_bump'], ['SELECT n FROM v_bump'], ['TABLE v_bump']] : []),
+        // A view (or a view of a view) over a function with effects, and a table whose row
+        // security policy calls a writing function: reading them runs the function.
+        ['SELECT * FROM v_bump'],
+        ['SELECT n FROM v_bump'],
+        ['TABLE v_bump'],
+        ['SELECT * FROM v_bump_2'],
+        ['TABLE public.v_bump_2'],
+        ['SELECT * FROM v_writer'],
+        ['SELECT * FROM guarded'],
+        ['SELECT count(*) FROM v'],
         // Two-phase commit (PREPARE TRANSACTION ran under READ_ONLY until it was classified `call`).
         ["PREPARE TRANSACTION 'hoop_diff'"],
         ["SELECT * FROM t; PREPARE TRANSACTION 'hoop_diff2'"],

@@ -45,6 +45,45 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')`;
 
+/**
+ * What reading relation ($1.$2) runs: the functions of its views' queries (the rewrite rule's
+ * tree), of row security policies (their expressions) and of domain constraints checked on the
+ * way. pg_depend does not list built-in (pinned) functions, so the stored expression trees are
+ * read as well (FuncExpr, Aggref, WindowFunc, and operators by their function); an operator or a
+ * cast of pg_catalog is PostgreSQL's own arithmetic or conversion and runs nothing else.
+ */
+const RELATION_FUNCTIONS_SQL = `
+WITH RECURSIVE
+  objects(owner, classid, objid, tree) AS NOT MATERIALIZED (
+    SELECT r.ev_class, 'pg_catalog.pg_rewrite'::regclass, r.oid, r.ev_action::text FROM pg_catalog.pg_rewrite r
+      JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.relkind = 'v'
+      JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace AND vn.nspname NOT IN ('pg_catalog', 'information_schema')
+    UNION ALL
+    SELECT p.polrelid, 'pg_catalog.pg_policy'::regclass, p.oid, COALESCE(p.polqual::text, '') || ' ' || COALESCE(p.polwithcheck::text, '')
+      FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class t ON t.oid = p.polrelid AND t.relrowsecurity
+    UNION ALL
+    SELECT c.contypid, 'pg_catalog.pg_constraint'::regclass, c.oid, COALESCE(c.conbin::text, '') FROM pg_catalog.pg_constraint c WHERE c.contypid <> 0),
+  reached(oid, depth) AS (
+    SELECT c.oid, 0 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relname = $2 AND (CASE WHEN $1 = 'pg_temp' THEN n.nspname ~ '^pg_temp_' ELSE n.nspname = $1 END)
+    UNION SELECT d.refobjid, r.depth + 1 FROM reached r JOIN objects o ON o.owner = r.oid
+      JOIN pg_catalog.pg_depend d ON d.classid = o.classid AND d.objid = o.objid
+     WHERE d.refclassid IN ('pg_catalog.pg_class'::regclass, 'pg_catalog.pg_type'::regclass) AND d.refobjid <> r.oid AND r.depth < 32),
+  mine AS MATERIALIZED (SELECT o.* FROM objects o WHERE o.owner IN (SELECT oid FROM reached)),
+  operators(opr) AS (
+    SELECT d.refobjid FROM mine o JOIN pg_catalog.pg_depend d ON d.classid = o.classid AND d.objid = o.objid WHERE d.refclassid = 'pg_catalog.pg_operator'::regclass
+    UNION SELECT m[1]::oid FROM mine o, regexp_matches(o.tree, ':(?:opno|eqop|sortop) ([0-9]+)', 'g') m
+    UNION SELECT x::oid FROM mine o, regexp_matches(o.tree, ':opnos [(]o ([0-9 ]+)[)]', 'g') m, unnest(string_to_array(m[1], ' ')) x WHERE x <> ''),
+  called(fn) AS (
+    SELECT d.refobjid FROM mine o JOIN pg_catalog.pg_depend d ON d.classid = o.classid AND d.objid = o.objid WHERE d.refclassid = 'pg_catalog.pg_proc'::regclass
+    UNION SELECT m[1]::oid FROM mine o, regexp_matches(o.tree, ':(?:funcid|aggfnoid|winfnoid) ([0-9]+)', 'g') m
+    UNION SELECT p.oprcode FROM operators x JOIN pg_catalog.pg_operator p ON p.oid = x.opr
+     WHERE p.oprnamespace <> 'pg_catalog'::regnamespace)
+SELECT DISTINCT n.nspname AS schema, p.proname AS name FROM called c
+  JOIN pg_catalog.pg_proc p ON p.oid = c.fn JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+ WHERE NOT (n.nspname = 'pg_catalog' AND EXISTS (SELECT 1 FROM pg_catalog.pg_cast k WHERE k.castfunc = p.oid))
+ ORDER BY 1, 2`;
+
 const ROUTINE_TABLES = {
   function: { table: 'pg_proc', name: 'proname', namespace: 'pronamespace' },
   operator: { table: 'pg_operator', name: 'oprname', namespace: 'oprnamespace' },
@@ -154,6 +193,28 @@ export class PgCatalog implements Catalog {
       }),
     );
     qualified.forEach((q, i) => out.set(q, answers[i]!.sources));
+    return out;
+  }
+
+  /**
+   * For each `schema.name`, the functions reading it runs: those its view query calls (the view's
+   * rewrite rule's dependencies, an operator by its function), through nested views, and those the
+   * row security policies of a table with row security enabled call (policy dependencies), for the
+   * relation itself and every relation reached through views and policies. Reading a materialized
+   * view runs nothing; views of pg_catalog and information_schema (initdb's own, superuser-owned)
+   * are not looked into. `pg_temp` matches every session's temporary schema.
+   */
+  async relationFunctions(qualified: readonly string[]): Promise<Map<string, { schema: string; name: string }[]>> {
+    const out = new Map<string, { schema: string; name: string }[]>();
+    const answers = await Promise.all(
+      qualified.map((q) => {
+        const dot = q.indexOf('.');
+        return this.cached(`relfn:${q}`, async () => ({
+          functions: await this.query<{ schema: string; name: string }>(RELATION_FUNCTIONS_SQL, [q.slice(0, dot), q.slice(dot + 1)]),
+        }));
+      }),
+    );
+    qualified.forEach((q, i) => out.set(q, answers[i]!.functions));
     return out;
   }
 

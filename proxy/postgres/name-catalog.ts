@@ -37,6 +37,7 @@ export function createNameCatalogs(resources: readonly ResourceConfig[], connect
         relationSchemas: (names) => c.relationSchemas(names),
         usableSchemas: () => c.usableSchemas(),
         relationSources: (qualified) => c.relationSources(qualified),
+        relationFunctions: (qualified) => c.relationFunctions(qualified),
         statisticsTables: () => c.statisticsTables(),
         functionsOutsideCatalog: () => c.routineNamesOutsideCatalog('function'),
         operatorsOutsideCatalog: () => c.routineNamesOutsideCatalog('operator'),

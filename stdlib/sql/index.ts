@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { fingerprintSync, loadModule, normalizeSync, parseSync } from 'libpg-query';
 import type { SqlAction, SqlClassifier, SqlClassifyOptions, SqlKind } from '../facts.ts';
 import { SQL_KINDS } from '../../language/ast.ts';
+import { EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS } from './functions.ts';
 import { Lru } from './lru.ts';
 import { literalTemplate } from './literal-template.ts';
 import { splitStatements } from './split.ts';
@@ -339,6 +340,37 @@ export function withTables(action: SqlAction, reads: readonly string[], writes: 
   const out = new SqlFacts(
     a.kind, a.effects, frozenList([...new Set([...a.reads, ...reads])]), frozenList([...new Set([...a.writes, ...writes])]),
     a.columns, a.functions, a.has_where, a.limit, a.text, true, a.reason,
+  );
+  const raw = rawNames.get(action);
+  if (raw) rawNames.set(out, raw);
+  return out;
+}
+
+/**
+ * The action with these functions run too (as the catalog names them: reading a view runs the
+ * functions its query calls, reading a table with row security its policies' expressions). Each
+ * is judged by the function table as a direct call is: a pg_catalog built-in by its name (safe,
+ * or the kind of its effect), any other function a `call` (the gateway cannot see what it does).
+ */
+export function withFunctions(action: SqlAction, functions: readonly { schema: string; name: string }[]): SqlAction {
+  if (functions.length === 0) return action;
+  const a = action as SqlFacts;
+  const kinds = new Set<SqlKind>(a.effects);
+  const names: string[] = [];
+  const reasons: string[] = a.reason === undefined ? [] : [a.reason];
+  for (const f of functions) {
+    const builtin = f.schema === 'pg_catalog';
+    names.push(builtin ? f.name : `${f.schema}.${f.name}`);
+    if (builtin && SAFE_FUNCTIONS.has(f.name)) continue;
+    const effect = builtin && f.name !== 'set_config' ? EFFECTFUL_FUNCTIONS.get(f.name) : undefined;
+    kinds.add(effect ?? 'call');
+    if (effect === 'unknown') reasons.push(`${f.name}() runs SQL the classifier cannot see`);
+  }
+  const effects = SQL_KINDS.filter((k) => kinds.has(k));
+  const reason = reasons.length > 0 ? [...new Set(reasons)].join('; ') : undefined;
+  const out = new SqlFacts(
+    effects[0] ?? 'unknown', Object.freeze(effects) as SqlKind[], a.reads, a.writes, a.columns,
+    frozenList([...new Set([...a.functions, ...names])]), a.has_where, a.limit, a.text, true, reason,
   );
   const raw = rawNames.get(action);
   if (raw) rawNames.set(out, raw);

@@ -18,7 +18,7 @@
 // untracked set_config, a path naming another session's temporary schema.
 
 import type { SqlAction } from '../../../stdlib/facts.ts';
-import { asCall, resolveNames, unqualifiedNames, withTables, type AnalyzedStatement } from '../../../stdlib/sql/index.ts';
+import { asCall, resolveNames, unqualifiedNames, withFunctions, withTables, type AnalyzedStatement } from '../../../stdlib/sql/index.ts';
 import { markShadowed, operatorNames, shadowedBuiltin, shadowedOperator, shadowedOriginal, trustedBuiltinNames } from './builtin-shadows.ts';
 
 /** The planner statistics relations: they show sample values of the columns of many tables. */
@@ -45,6 +45,8 @@ export interface NameCatalog {
   usableSchemas(): Promise<string[]>;
   /** For each `schema.name`: what reading it reads too (a view's base relations, a table's inheritance/partition ancestors). */
   relationSources(qualified: readonly string[]): Promise<Map<string, string[]>>;
+  /** For each `schema.name`: the functions reading it runs (its view query's, its row security policies'). */
+  relationFunctions(qualified: readonly string[]): Promise<Map<string, { schema: string; name: string }[]>>;
   /** Every table whose statistics pg_stats and pg_stats_ext show this role. */
   statisticsTables(): Promise<string[]>;
   /** Function names defined outside pg_catalog, each with its schemas (a built-in's name may mean one of them). */
@@ -70,7 +72,7 @@ interface State {
   /** How many statements that may change the catalog this session has run (a prepared statement re-parses after DDL). */
   ddl: number;
   /** Views created (or replaced) in the open transaction, with what their query reads: the catalog cannot show them yet. */
-  newViews: Map<string, readonly string[]>;
+  newViews: Map<string, NewView>;
 }
 
 interface Frame {
@@ -93,7 +95,13 @@ type Op =
   | { k: 'temp_drop'; name: string }
   | { k: 'opaque'; reason: string }
   | { k: 'schema_changed' }
-  | { k: 'new_view'; q: string; reads: readonly string[] };
+  | ({ k: 'new_view'; q: string } & NewView);
+
+/** A view created in the open transaction: what its query reads, and the functions reading it runs. */
+interface NewView {
+  reads: readonly string[];
+  runs: readonly { schema: string; name: string }[];
+}
 
 interface Entry {
   action: SqlAction;
@@ -208,7 +216,9 @@ export class SessionNames {
           qualified.add(`pg_temp.${n}`);
         }
       }
-      this.sources = qualified.size > 0 ? await this.catalog.relationSources([...qualified]) : new Map();
+      [this.sources, this.functions] = qualified.size > 0
+        ? await Promise.all([this.catalog.relationSources([...qualified]), this.catalog.relationFunctions([...qualified])])
+        : [new Map(), new Map()];
       const all = new Set([...qualified, ...[...this.sources.values()].flat()]);
       this.statsTables = [...all].some((q) => STATISTICS.has(q)) ? await this.catalog.statisticsTables() : [];
     } catch (e) {
@@ -217,6 +227,9 @@ export class SessionNames {
   }
 
   private sources = new Map<string, string[]>();
+  private functions = new Map<string, { schema: string; name: string }[]>();
+  /** The functions reading its relations runs, per action withSources made. */
+  private readonly runsOf = new WeakMap<SqlAction, { schema: string; name: string }[]>();
   private statsTables: string[] = [];
   /** Function names defined outside pg_catalog (undefined: the catalog could not be read). */
   private outside: Map<string, string[]> | undefined = new Map();
@@ -249,21 +262,30 @@ export class SessionNames {
    * `on tables [...]` rules see those tables too (issue 14 item 6).
    */
   private withSources(action: SqlAction, s: State): SqlAction {
-    if (!this.catalog || this.lookupError) return action;
+    if (!this.catalog) return action;
+    if (this.lookupError) {
+      // What reading a relation runs (a view's functions, row security policies) is unknown.
+      if (![...action.reads, ...action.writes].some((q) => !/^(pg_catalog|information_schema)\./.test(q))) return action;
+      return this.refuse(action, `the gateway cannot tell what reading these tables runs: ${this.lookupError}`);
+    }
     // A view created in the open transaction is not in the catalog yet: what its CREATE read counts.
     const more = (list: readonly string[]): string[] => {
       const out = new Set<string>();
       for (const r of list) {
         for (const x of this.sources.get(r) ?? []) if (!list.includes(x)) out.add(x);
-        for (const x of s.newViews.get(r) ?? []) if (!list.includes(x)) out.add(x);
+        for (const x of s.newViews.get(r)?.reads ?? []) if (!list.includes(x)) out.add(x);
       }
       return [...out];
     };
     const reads = more(action.reads);
     const writes = more(action.writes);
     if ([...action.reads, ...reads].some((q) => STATISTICS.has(q))) reads.push(...this.statsTables.filter((t) => !action.reads.includes(t)));
-    if (reads.length === 0 && writes.length === 0) return action;
-    const out = withTables(action, reads, writes);
+    // Reading a view runs the functions its query calls, reading a table with row security its
+    // policies' functions: they count as if the statement called them.
+    const runs = [...action.reads, ...action.writes].flatMap((q) => [...(this.functions.get(q) ?? []), ...(s.newViews.get(q)?.runs ?? [])]);
+    if (reads.length === 0 && writes.length === 0 && runs.length === 0) return action;
+    const out = withFunctions(withTables(action, reads, writes), runs);
+    this.runsOf.set(out, runs);
     const why = this.refusals.get(action);
     if (why) this.refusals.set(out, why);
     const map = this.schemaMaps.get(action);
@@ -301,9 +323,10 @@ export class SessionNames {
           const shadowed = this.shadowed.has(action) || this.shadowed.has(other);
           const original = shadowedOriginal(action) ?? action;
           action = withTables(this.shadowed.has(other) && !this.shadowed.has(action) ? asCall(action, other.reason ?? '') : action, other.reads, other.writes);
+          action = withFunctions(action, this.runsOf.get(other) ?? []);
           if (shadowed) {
             this.shadowed.add(action);
-            markShadowed(action, withTables(original, other.reads, other.writes));
+            markShadowed(action, withFunctions(withTables(original, other.reads, other.writes), this.runsOf.get(other) ?? []));
           }
           this.schemaMaps.set(action, merged);
         }
@@ -488,7 +511,9 @@ export class SessionNames {
         if (e.view) {
           const q = `${temp ? 'pg_temp' : (e.schema ?? this.creationSchema(m.s) ?? 'public')}.${e.name}`;
           // Its query's tables (the CREATE VIEW's reads, already with their own sources).
-          ops.push({ k: 'new_view', q, reads: action.reads.filter((r) => r !== q) });
+          // The functions its query calls (the CREATE's, with those of the relations it reads).
+          const runs = action.functions.map((f) => (f.includes('.') ? { schema: f.slice(0, f.indexOf('.')), name: f.slice(f.indexOf('.') + 1) } : { schema: 'pg_catalog', name: f }));
+          ops.push({ k: 'new_view', q, reads: action.reads.filter((r) => r !== q), runs });
         }
       } else if (e.k === 'drop' || e.k === 'rename') {
         const isTemp = e.schema === 'pg_temp' || (e.schema === undefined && this.resolvesToTemp(m.s, e.name));
@@ -698,7 +723,7 @@ function applyOp(m: Machine, o: Op, done: { ok: boolean; tag: string }, reset: s
       s.temps.delete(o.name);
       return;
     case 'new_view':
-      s.newViews.set(o.q, o.reads);
+      s.newViews.set(o.q, { reads: o.reads, runs: o.runs });
       return;
     case 'create':
     case 'drop':
