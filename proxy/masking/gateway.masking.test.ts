@@ -189,6 +189,28 @@ rule mask_email {
     expect(cluster.psql('SELECT count(*) FROM stash', cluster.appUser.database).trim()).toBe('0');
   });
 
+  it('a read that also calls a user function (kind call) keeps the read rule\'s masks: the e-mail is redacted or the statement refused', async () => {
+    cluster.psql(
+      `CREATE FUNCTION one_more(int) RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN $1 + 1; END $$; GRANT EXECUTE ON FUNCTION one_more(int) TO ${cluster.appUser.user};`,
+      cluster.appUser.database,
+    );
+    const c = await RawClient.login(gw4.gateway.postgresPort, await gw4.token(), gw4.resourceName);
+    try {
+      for (const sql of ['SELECT one_more(1), email FROM customers', 'SELECT email, one_more(id) FROM customers', 'SELECT x.e FROM (SELECT one_more(id), email AS e FROM customers) x']) {
+        const fromRaw = c.rawBytes.length;
+        const fromMsg = c.messages.length;
+        c.query(sql);
+        if (!(await c.until(() => c.messages.slice(fromMsg).some((m) => m.name === 'readyForQuery'), 20_000))) throw new Error(`no ReadyForQuery for ${sql}`);
+        const bytes = Buffer.concat(c.rawBytes.slice(fromRaw));
+        for (const leak of leaks) expect(bytes.includes(leak), `${sql}: ${leak.toString()} was sent`).toBe(false);
+        const answered = c.messages.slice(fromMsg).some((m) => m.name === 'dataRow' || m.name === 'error');
+        expect(answered, sql).toBe(true);
+      }
+    } finally {
+      c.destroy();
+    }
+  });
+
   it('no form returns the masked e-mail: each runs, with the value redacted', async () => {
     const c = await RawClient.login(gw4.gateway.postgresPort, await gw4.token(), gw4.resourceName);
     try {
