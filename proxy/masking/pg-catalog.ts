@@ -50,7 +50,9 @@ SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
  * tree), of row security policies (their expressions) and of domain constraints checked on the
  * way. pg_depend does not list built-in (pinned) functions, so the stored expression trees are
  * read as well (FuncExpr, Aggref, WindowFunc, and operators by their function); an operator or a
- * cast of pg_catalog is PostgreSQL's own arithmetic or conversion and runs nothing else.
+ * cast of pg_catalog is PostgreSQL's own arithmetic or conversion and runs nothing else. A table's
+ * policies count whether or not row security is enabled: `ALTER TABLE ... ENABLE ROW LEVEL
+ * SECURITY` in the open transaction is not in the committed catalog this connection reads.
  */
 const RELATION_FUNCTIONS_SQL = `
 WITH RECURSIVE
@@ -60,7 +62,7 @@ WITH RECURSIVE
       JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace AND vn.nspname NOT IN ('pg_catalog', 'information_schema')
     UNION ALL
     SELECT p.polrelid, 'pg_catalog.pg_policy'::regclass, p.oid, COALESCE(p.polqual::text, '') || ' ' || COALESCE(p.polwithcheck::text, '')
-      FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class t ON t.oid = p.polrelid AND t.relrowsecurity
+      FROM pg_catalog.pg_policy p
     UNION ALL
     SELECT c.contypid, 'pg_catalog.pg_constraint'::regclass, c.oid, COALESCE(c.conbin::text, '') FROM pg_catalog.pg_constraint c WHERE c.contypid <> 0),
   reached(oid, depth) AS (
@@ -199,7 +201,7 @@ export class PgCatalog implements Catalog {
   /**
    * For each `schema.name`, the functions reading it runs: those its view query calls (the view's
    * rewrite rule's dependencies, an operator by its function), through nested views, and those the
-   * row security policies of a table with row security enabled call (policy dependencies), for the
+   * row security policies of a table call (enabled or not: see RELATION_FUNCTIONS_SQL), for the
    * relation itself and every relation reached through views and policies. Reading a materialized
    * view runs nothing; views of pg_catalog and information_schema (initdb's own, superuser-owned)
    * are not looked into. `pg_temp` matches every session's temporary schema.

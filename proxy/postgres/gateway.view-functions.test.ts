@@ -35,6 +35,9 @@ beforeAll(async () => {
      ALTER TABLE public.guarded FORCE ROW LEVEL SECURITY;
      CREATE POLICY noted ON public.guarded USING (public.note());
      CREATE VIEW public.v_guarded AS SELECT id FROM public.guarded;
+     CREATE TABLE public.dormant (id int);
+     INSERT INTO public.dormant VALUES (1);
+     CREATE POLICY noted ON public.dormant USING (public.note());
      CREATE OPERATOR public.@@@ (RIGHTARG = regclass, FUNCTION = nextval);
      CREATE VIEW public.v_op AS SELECT @@@ 'public.s'::regclass AS n;
      CREATE DOMAIN public.noted_int AS int CHECK (public.note());
@@ -140,6 +143,25 @@ describe('when the catalog cannot say what reading a relation runs', () => {
       await c2.end();
       await gw2.close();
       await names.close();
+    }
+  });
+});
+
+describe('row security enabled in the open transaction (a policy that allows DDL)', () => {
+  it('reading the table after ENABLE ROW LEVEL SECURITY in the same transaction is refused', async () => {
+    const gw3 = await startTestGateway(cluster, READ_ONLY.replace('match sql read, set, transaction, explain, utility', 'match sql read, set, transaction, explain, utility, ddl, grant'));
+    const c3 = new pg.Client(gw3.pgConfig(await gw3.token()));
+    await c3.connect();
+    try {
+      await c3.query('BEGIN');
+      await c3.query('ALTER TABLE public.dormant ENABLE ROW LEVEL SECURITY');
+      await c3.query('ALTER TABLE public.dormant FORCE ROW LEVEL SECURITY');
+      await expect(c3.query('SELECT * FROM public.dormant')).rejects.toMatchObject({ code: '42501' });
+      await c3.query('ROLLBACK');
+      expect(logged()).toBe('0');
+    } finally {
+      await c3.end();
+      await gw3.close();
     }
   });
 });

@@ -116,6 +116,9 @@ interface Segment {
   closed?: boolean;
 }
 
+/** Kinds that write rows: writing a view or a row-secured table runs its query's or policies' functions. */
+const DML_KINDS: ReadonlySet<string> = new Set(['insert', 'update', 'delete', 'merge', 'copy_from']);
+
 /** Kinds whose statements may change the catalog (and so make the committed catalog stale). */
 const SCHEMA_CHANGING: ReadonlySet<string> = new Set(['ddl', 'do', 'call', 'unknown', 'grant']);
 
@@ -282,7 +285,9 @@ export class SessionNames {
     if ([...action.reads, ...reads].some((q) => STATISTICS.has(q))) reads.push(...this.statsTables.filter((t) => !action.reads.includes(t)));
     // Reading a view runs the functions its query calls, reading a table with row security its
     // policies' functions: they count as if the statement called them.
-    const runs = [...action.reads, ...action.writes].flatMap((q) => [...(this.functions.get(q) ?? []), ...(s.newViews.get(q)?.runs ?? [])]);
+    // A written relation only by DML (ALTER TABLE of a row-secured table runs no policy).
+    const dml = action.effects.some((k) => DML_KINDS.has(k));
+    const runs = [...action.reads, ...(dml ? action.writes : [])].flatMap((q) => [...(this.functions.get(q) ?? []), ...(s.newViews.get(q)?.runs ?? [])]);
     if (reads.length === 0 && writes.length === 0 && runs.length === 0) return action;
     const out = withFunctions(withTables(action, reads, writes), runs);
     this.runsOf.set(out, runs);
