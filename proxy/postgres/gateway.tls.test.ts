@@ -6,6 +6,7 @@ import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
 import { RawClient } from './raw-client.ts';
@@ -101,6 +102,21 @@ describe('TLS', () => {
     } finally {
       await gw2.close();
       relay.close();
+    }
+  });
+  it('an unreadable upstream CA file fails the connection with a reason that names it, and the gateway goes on', async () => {
+    const gw3 = await startTestGateway(cluster, ALLOW_ALL, {}, 'secure-missing-ca', (c) => {
+      c.resources[0]!.tls = { mode: 'verify-full', ca: join(dir, 'no-such-ca.pem'), servername: 'localhost' };
+    });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const c = new pg.Client(gw3.pgConfig(await gw3.token()));
+        c.on('error', () => undefined);
+        await expect(c.connect()).rejects.toThrow(/no-such-ca\.pem/);
+        await c.end().catch(() => undefined);
+      }
+    } finally {
+      await gw3.close();
     }
   });
 });

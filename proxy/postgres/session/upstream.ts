@@ -126,11 +126,21 @@ export function openUpstreamSocket(target: Pick<UpstreamTarget, 'host' | 'port' 
           return;
         }
         const verify = target.tls.mode === 'verify-full';
+        // Read at each connection (a rotated CA file takes effect); an unreadable one fails this
+        // connection with a clear reason instead of throwing out of a socket callback.
+        let ca: Buffer | undefined;
+        try {
+          if (target.tls.ca) ca = readFileSync(target.tls.ca);
+        } catch (e) {
+          sock.destroy();
+          reject(new Error(`cannot read the upstream CA file ${target.tls.ca}: ${(e as Error).message}`));
+          return;
+        }
         const t = tlsConnect({
           socket: sock,
           servername: target.tls.servername ?? target.host,
           rejectUnauthorized: verify,
-          ...(target.tls.ca ? { ca: readFileSync(target.tls.ca) } : {}),
+          ...(ca ? { ca } : {}),
         });
         t.once('secureConnect', () => {
           t.removeAllListeners('error');
