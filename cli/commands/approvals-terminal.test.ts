@@ -14,22 +14,10 @@ import { startAdminServer, type AdminServer } from '../../proxy/admin/index.ts';
 import { openApprovalService, type FileApprovalService } from '../../proxy/approvals/index.ts';
 import { createTokenVerifier } from '../../proxy/identity/index.ts';
 import { createMetrics } from '../../proxy/metrics.ts';
-import { gatewayConfig, startTestGateway, type TestGateway } from '../../proxy/postgres/test-support.ts';
+import { WRITES_NEED_DBA, gatewayConfig, startTestGateway, type TestGateway } from '../../proxy/postgres/test-support.ts';
 import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
 
-const POLICY = `package t
-default block "not allowed"
-
-rule reads {
-  match sql read, set, transaction, utility
-  allow
-}
-
-rule writes_need_dba {
-  match sql insert, update, delete
-  approve by group "dba" within 5m
-}
-`;
+const POLICY = WRITES_NEED_DBA;
 
 /** What a terminal would act on: C0 but newline, DEL, C1, bidi controls, line separators. */
 const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/;

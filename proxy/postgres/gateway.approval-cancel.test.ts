@@ -11,22 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
 import { openApprovalService, type FileApprovalService } from '../approvals/index.ts';
 import type { ApprovalService } from '../ports.ts';
-import { startTestGateway, type TestGateway } from './test-support.ts';
+import { WRITES_NEED_DBA, startTestGateway, type TestGateway } from './test-support.ts';
 import { encodeStartup } from './wire/startup.ts';
 
-const POLICY = `package t
-default block "not allowed"
-
-rule reads {
-  match sql read, set, transaction, utility
-  allow
-}
-
-rule writes_need_dba {
-  match sql insert, update, delete
-  approve by group "dba" within 5m
-}
-`;
+const POLICY = WRITES_NEED_DBA;
 
 let cluster: Cluster;
 let gw: TestGateway;

@@ -15,26 +15,12 @@ import { openApprovalService, type FileApprovalService } from '../approvals/inde
 import { createTokenVerifier } from '../identity/index.ts';
 import { createMetrics } from '../metrics.ts';
 import type { ApprovalRecord } from '../ports.ts';
-import type { Identity } from '../../stdlib/facts.ts';
 import { RawClient } from './raw-client.ts';
-import { gatewayConfig, startTestGateway, type TestGateway } from './test-support.ts';
+import { DBA, WRITES_NEED_DBA, gatewayConfig, startTestGateway, type TestGateway } from './test-support.ts';
 import { encodeFrontend } from './wire/frontend.ts';
 
-const POLICY = `package t
-default block "not allowed"
+const POLICY = WRITES_NEED_DBA;
 
-rule reads {
-  match sql read, set, transaction, utility
-  allow
-}
-
-rule writes_need_dba {
-  match sql insert, update, delete
-  approve by group "dba" within 5m
-}
-`;
-
-const DBA: Identity = { sub: 'dba-1', groups: ['dba'], claims: {} };
 const DELETE = 'DELETE FROM orders WHERE id = $1';
 
 let cluster: Cluster;

@@ -8,25 +8,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
 import { openApprovalService, type FileApprovalService } from '../approvals/index.ts';
-import type { Identity } from '../../stdlib/facts.ts';
-import { startTestGateway, type TestGateway } from './test-support.ts';
+import { DBA, WRITES_NEED_DBA, startTestGateway, type TestGateway } from './test-support.ts';
 import { encodeStartup } from './wire/startup.ts';
 
-const POLICY = `package t
-default block "not allowed"
+const POLICY = WRITES_NEED_DBA;
 
-rule reads {
-  match sql read, set, transaction, utility
-  allow
-}
-
-rule writes_need_dba {
-  match sql insert, update, delete
-  approve by group "dba" within 5m
-}
-`;
-
-const DBA: Identity = { sub: 'dba-1', groups: ['dba'], claims: {} };
 
 let cluster: Cluster;
 let gw: TestGateway;

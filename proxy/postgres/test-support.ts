@@ -13,6 +13,7 @@ import type { GatewayConfig } from '../config.ts';
 import { startGateway, type Gateway, type GatewayDeps } from '../gateway.ts';
 import { createTokenVerifier, openDevIssuer, type DevIssuer } from '../identity/index.ts';
 import type { AuditRecordInput, AuditSink } from '../ports.ts';
+import type { Identity } from '../../stdlib/facts.ts';
 
 export const ALLOW_ALL = `package t
 default allow
@@ -26,6 +27,24 @@ rule reads {
   allow
 }
 `;
+
+/** Reads allowed, writes held for the `dba` group: the approval tests' policy. */
+export const WRITES_NEED_DBA = `package t
+default block "not allowed"
+
+rule reads {
+  match sql read, set, transaction, utility
+  allow
+}
+
+rule writes_need_dba {
+  match sql insert, update, delete
+  approve by group "dba" within 5m
+}
+`;
+
+/** An approver in WRITES_NEED_DBA's group. */
+export const DBA: Identity = { sub: 'dba-1', groups: ['dba'], claims: {} };
 
 /** The audit sink used by tests: the real log, plus the records kept in memory for assertions. */
 export interface RecordingAudit extends AuditSink {
