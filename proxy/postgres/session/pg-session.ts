@@ -509,8 +509,13 @@ export class PgSession {
         this.client.write('N');
         return;
       case 'cancelRequest':
-        void this.svc.cancels.cancel(m.pid, m.secret);
-        this.end();
+        // Close only once the server has closed its cancel connection, as PostgreSQL does after
+        // signalling the backend: libpq's PQcancel returns at that close, and a client's next
+        // statement must not be the one a late cancel lands on.
+        void this.svc.cancels.cancel(m.pid, m.secret).then(
+          () => this.end(),
+          () => this.end(),
+        );
         return;
       case 'startup':
         return this.onStartupMessage(m.version, m.params);
