@@ -187,7 +187,11 @@ describe('the pg driver through the gateway', () => {
     await bystander.connect();
     try {
       const key = c as unknown as { processID: number; secretKey: number };
-      const slow = c.query('SELECT pg_sleep(30)');
+      // Its outcome is taken at once: the server may cancel it before the cancel connection closes.
+      const slow = c.query('SELECT pg_sleep(30)').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       const other = bystander.query('SELECT pg_sleep(1), 1 AS ok');
       await new Promise((r) => setTimeout(r, 300));
       const pids = cluster.psql("SELECT pid FROM pg_stat_activity WHERE usename = 'app'");
@@ -197,7 +201,7 @@ describe('the pg driver through the gateway', () => {
         s.on('close', () => resolve());
       });
       const started = Date.now();
-      await expect(slow).rejects.toThrow(/canceling statement due to user request/);
+      expect(String(await slow)).toMatch(/canceling statement due to user request/);
       expect(Date.now() - started).toBeLessThan(5000);
       expect((await other).rows[0].ok).toBe(1);
       expect((await c.query('SELECT 1 AS x')).rows).toEqual([{ x: 1 }]);
