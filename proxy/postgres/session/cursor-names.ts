@@ -12,8 +12,8 @@
 
 import type { SqlAction } from '../../../stdlib/facts.ts';
 import type { SessionChange } from '../../../stdlib/sql/index.ts';
-import { NameLedger, type Lookup, type Ticket } from './name-ledger.ts';
-import { ActionView } from './prepared-names.ts';
+import type { Ticket } from './name-ledger.ts';
+import { TrackedNames } from './tracked-names.ts';
 
 /**
  * A portal: bound through the extended protocol (its statement as decided at Parse), or a SQL
@@ -28,36 +28,15 @@ export type PortalEntry<S> = (
   level: number;
 };
 
-export class CursorNames<S extends { action: SqlAction | undefined }> {
-  private readonly ledger = new NameLedger<PortalEntry<S>>();
+/** The classifier reads `view` as `options.cursors`. */
+export class CursorNames<S extends { action: SqlAction | undefined }> extends TrackedNames<S, PortalEntry<S>> {
   /** The transaction's active savepoints, oldest first, as the server confirmed them. */
   private savepoints: string[] = [];
-  /** What `FETCH name` runs, for the classifier (`options.cursors`). */
-  readonly view: ReadonlyMap<string, SqlAction>;
-
-  constructor() {
-    this.view = new ActionView(this.ledger, (e) => (e.via === 'protocol' ? e.stmt.action : e.action));
-  }
-
-  lookup(name: string): Lookup<PortalEntry<S>> {
-    return this.ledger.lookup(name);
-  }
-
   /** A Bind was forwarded. Binding the unnamed portal replaces it. */
   bind(portal: string, stmt: S): Ticket[] {
     const tickets = portal === '' ? [this.ledger.drop('')] : [];
     tickets.push(this.opened(portal, { via: 'protocol', stmt, hold: false, committed: false, level: 0 }));
     return tickets;
-  }
-
-  /** A protocol Close of a portal. */
-  close(name: string): Ticket[] {
-    return [this.ledger.drop(name)];
-  }
-
-  /** A simple Query runs in the unnamed portal, which it replaces and drops. */
-  query(): Ticket[] {
-    return [this.ledger.drop('')];
   }
 
   /** The SQL statement's effect on cursors, pending its CommandComplete. */
@@ -145,18 +124,6 @@ export class CursorNames<S extends { action: SqlAction | undefined }> {
       }
       return false;
     });
-  }
-
-  endBatch(): void {
-    this.ledger.endBatch();
-  }
-
-  anyAmbiguous(): boolean {
-    return this.ledger.anyAmbiguous();
-  }
-
-  settled(): Promise<void> {
-    return this.ledger.settled();
   }
 }
 
