@@ -264,6 +264,15 @@ public class Jdbc {
       if (ns == null || ns.length == 0) throw new Exception("no notification");
       return obj("channel", ns[0].getName(), "payload", ns[0].getParameter());
     });
+    step("big_fetch", () -> {
+      try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT g, 'row ' || g AS t FROM generate_series(1, " + ROWS + ") g")) {
+        long sum = 0;
+        int n = 0;
+        String last = null;
+        while (rs.next()) { sum += rs.getInt(1); n++; last = rs.getString(2); }
+        return obj("rows", n, "sum", sum, "last", last);
+      }
+    });
     step("cancel", () -> {
       int pid = (Integer) ((Map<?, ?>) query(c, "SELECT pg_backend_pid() AS p").get(0)).get("p");
       Statement st = c.createStatement();
@@ -285,15 +294,6 @@ public class Jdbc {
       th.join(30_000);
       st.close();
       return obj("code", String.valueOf(result[0]), "after", query(c, "SELECT 3 AS after"));
-    });
-    step("big_fetch", () -> {
-      try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT g, 'row ' || g AS t FROM generate_series(1, " + ROWS + ") g")) {
-        long sum = 0;
-        int n = 0;
-        String last = null;
-        while (rs.next()) { sum += rs.getInt(1); n++; last = rs.getString(2); }
-        return obj("rows", n, "sum", sum, "last", last);
-      }
     });
     c.close();
     other.close();

@@ -125,6 +125,12 @@ step('listen_notify', sub {
   $c->do('UNLISTEN drv_chan');
   return { channel => $n->[0], payload => $n->[2] };
 });
+step('big_fetch', sub {
+  my $r = $c->selectall_arrayref(q{SELECT g, 'row ' || g AS t FROM generate_series(1, ?::int) g}, undef, $ROWS);
+  my $sum = 0;
+  $sum += $_->[0] for @$r;
+  return { rows => scalar @$r, sum => $sum, last => $r->[-1] };
+});
 step('cancel', sub {
   my $pid = $c->selectrow_array('SELECT pg_backend_pid()');
   my $sth = $c->prepare('SELECT pg_sleep(60)', { pg_async => PG_ASYNC });
@@ -137,12 +143,6 @@ step('cancel', sub {
   my $cancelled = $c->pg_cancel ? 1 : 0;
   my $state = $c->state;
   return { cancelled => $cancelled, state => $state, after => rows($c, 'SELECT 3 AS after') };
-});
-step('big_fetch', sub {
-  my $r = $c->selectall_arrayref(q{SELECT g, 'row ' || g AS t FROM generate_series(1, ?::int) g}, undef, $ROWS);
-  my $sum = 0;
-  $sum += $_->[0] for @$r;
-  return { rows => scalar @$r, sum => $sum, last => $r->[-1] };
 });
 $c->disconnect;
 $other->disconnect;

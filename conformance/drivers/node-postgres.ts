@@ -167,6 +167,12 @@ await step('listen_notify', async () => {
   await c.query('UNLISTEN drv_chan');
   return { channel: n.channel, payload: n.payload };
 });
+await step('big_fetch', async () => {
+  const r = await c.query(`SELECT g, 'row ' || g AS t FROM generate_series(1, ${ROWS}) g`);
+  let sum = 0;
+  for (const row of r.rows) sum += row.g as number;
+  return { rows: r.rows.length, sum, last: r.rows[r.rows.length - 1] };
+});
 await step('cancel', async () => {
   const pid = (await c.query('SELECT pg_backend_pid() AS p')).rows[0].p as number;
   const q = new pg.Query('SELECT pg_sleep(60)');
@@ -180,12 +186,6 @@ await step('cancel', async () => {
   (new pg.Client(cfg) as unknown as { cancel(client: pg.Client, query: pg.Query): void }).cancel(c, q);
   const code = await done;
   return { code, after: (await c.query('SELECT 3 AS after')).rows[0] };
-});
-await step('big_fetch', async () => {
-  const r = await c.query(`SELECT g, 'row ' || g AS t FROM generate_series(1, ${ROWS}) g`);
-  let sum = 0;
-  for (const row of r.rows) sum += row.g as number;
-  return { rows: r.rows.length, sum, last: r.rows[r.rows.length - 1] };
 });
 await c.end();
 await other.end();

@@ -102,6 +102,12 @@ await step('listen_notify', async () => {
   await l.unlisten();
   return { payload };
 });
+await step('big_fetch', async () => {
+  const r = await sql`SELECT g, 'row ' || g AS t FROM generate_series(1, ${ROWS}::int) g`;
+  let sum = 0;
+  for (const row of r) sum += row.g as number;
+  return { rows: r.length, sum, last: r[r.length - 1] };
+});
 await step('cancel', async () => {
   const [{ p }] = await sql`SELECT pg_backend_pid() AS p`;
   const q = sql`SELECT pg_sleep(60)`;
@@ -112,12 +118,6 @@ await step('cancel', async () => {
   await until(async () => (await other`SELECT 1 FROM pg_stat_activity WHERE pid = ${p} AND wait_event = 'PgSleep'`).length === 1, 'pg_sleep to start');
   await q.cancel();
   return { code: await done, after: await sql`SELECT 3 AS after` };
-});
-await step('big_fetch', async () => {
-  const r = await sql`SELECT g, 'row ' || g AS t FROM generate_series(1, ${ROWS}::int) g`;
-  let sum = 0;
-  for (const row of r) sum += row.g as number;
-  return { rows: r.length, sum, last: r[r.length - 1] };
 });
 await sql.end();
 await other.end();

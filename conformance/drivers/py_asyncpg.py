@@ -115,6 +115,17 @@ async def main():
         return {'channel': channel, 'payload': payload}
     await astep('listen_notify', listen_notify)
 
+    async def big_fetch():
+        rs = await c.fetch("SELECT g, 'row ' || g AS t FROM generate_series(1, $1::int) g", ROWS)
+        return {'rows': len(rs), 'sum': sum(r['g'] for r in rs), 'last': dict(rs[-1])}
+    await astep('big_fetch', big_fetch)
+
+    async def executemany():
+        await c.execute('CREATE TEMP TABLE em (i int, t text)')
+        await c.executemany('INSERT INTO em VALUES ($1, $2)', [(i, 't%d' % i) for i in range(2000)])
+        return rows(await c.fetch('SELECT count(*) AS n, max(t) AS m FROM em'))
+    await astep('executemany', executemany)
+
     async def cancel():
         # Not get_server_pid(): through the gateway BackendKeyData carries a gateway-made key.
         pid = await c.fetchval('SELECT pg_backend_pid()')
@@ -135,17 +146,6 @@ async def main():
         after = await c.fetchval('SELECT 3')
         return {'outcome': outcome, 'after': after, 'still_sleeping': len(await other.fetch(sleeping, pid))}
     await astep('cancel', cancel)
-
-    async def big_fetch():
-        rs = await c.fetch("SELECT g, 'row ' || g AS t FROM generate_series(1, $1::int) g", ROWS)
-        return {'rows': len(rs), 'sum': sum(r['g'] for r in rs), 'last': dict(rs[-1])}
-    await astep('big_fetch', big_fetch)
-
-    async def executemany():
-        await c.execute('CREATE TEMP TABLE em (i int, t text)')
-        await c.executemany('INSERT INTO em VALUES ($1, $2)', [(i, 't%d' % i) for i in range(2000)])
-        return rows(await c.fetch('SELECT count(*) AS n, max(t) AS m FROM em'))
-    await astep('executemany', executemany)
 
     await c.close()
     await other.close()

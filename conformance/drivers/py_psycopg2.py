@@ -137,25 +137,6 @@ def listen_notify():
 step('listen_notify', listen_notify)
 
 
-def cancel():
-    pid = one('SELECT pg_backend_pid()')[0][0]
-    result = {}
-
-    def sleeper():
-        try:
-            c.cursor().execute('SELECT pg_sleep(60)')
-            result['code'] = 'not cancelled'
-        except psycopg2.Error as e:
-            result['code'] = sqlstate(e)
-    th = threading.Thread(target=sleeper)
-    th.start()
-    until(lambda: one("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event = 'PgSleep'", (pid,), conn=other) != [], 'pg_sleep to start')
-    c.cancel()
-    th.join(30)
-    return {'code': result.get('code'), 'after': one('SELECT 3')}
-step('cancel', cancel)
-
-
 def big_fetch():
     rows = one("SELECT g, 'row ' || g FROM generate_series(1, %s) g", (ROWS,))
     return {'rows': len(rows), 'sum': sum(r[0] for r in rows), 'last': rows[-1]}
@@ -235,6 +216,24 @@ def notices_and_error_fields():
         d = e.diag
         return {'notices': notices, 'error': [e.pgcode, d.message_primary, d.severity, d.statement_position, d.source_function]}
 step('notices_and_error_fields', notices_and_error_fields)
+
+def cancel():
+    pid = one('SELECT pg_backend_pid()')[0][0]
+    result = {}
+
+    def sleeper():
+        try:
+            c.cursor().execute('SELECT pg_sleep(60)')
+            result['code'] = 'not cancelled'
+        except psycopg2.Error as e:
+            result['code'] = sqlstate(e)
+    th = threading.Thread(target=sleeper)
+    th.start()
+    until(lambda: one("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event = 'PgSleep'", (pid,), conn=other) != [], 'pg_sleep to start')
+    c.cancel()
+    th.join(30)
+    return {'code': result.get('code'), 'after': one('SELECT 3')}
+step('cancel', cancel)
 
 c.close()
 other.close()

@@ -125,6 +125,17 @@ def listen_notify():
 step('listen_notify', listen_notify)
 
 
+def big_fetch():
+    rows = one("SELECT g, 'row ' || g FROM generate_series(1, %s) g", (ROWS,))
+    return {'rows': len(rows), 'sum': sum(r[0] for r in rows), 'last': rows[-1]}
+step('big_fetch', big_fetch)
+
+
+def big_fetch_binary():
+    rows = one("SELECT g, 'row ' || g FROM generate_series(1, %s) g", (ROWS,), binary=True)
+    return {'rows': len(rows), 'sum': sum(r[0] for r in rows), 'last': rows[-1]}
+step('big_fetch_binary', big_fetch_binary)
+
 def cancel():
     pid = one('SELECT pg_backend_pid()')[0][0]
     result = {}
@@ -142,18 +153,6 @@ def cancel():
     th.join(30)
     return {'code': result.get('code'), 'after': one('SELECT 3')}
 step('cancel', cancel)
-
-
-def big_fetch():
-    rows = one("SELECT g, 'row ' || g FROM generate_series(1, %s) g", (ROWS,))
-    return {'rows': len(rows), 'sum': sum(r[0] for r in rows), 'last': rows[-1]}
-step('big_fetch', big_fetch)
-
-
-def big_fetch_binary():
-    rows = one("SELECT g, 'row ' || g FROM generate_series(1, %s) g", (ROWS,), binary=True)
-    return {'rows': len(rows), 'sum': sum(r[0] for r in rows), 'last': rows[-1]}
-step('big_fetch_binary', big_fetch_binary)
 
 c.close()
 other.close()

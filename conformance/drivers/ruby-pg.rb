@@ -161,6 +161,12 @@ step('listen_notify') do
   c.exec('UNLISTEN drv_chan')
   got
 end
+step('big_fetch') do
+  r = c.exec_params("SELECT g, 'row ' || g AS t FROM generate_series(1, $1::int) g", [ROWS])
+  sum = 0
+  r.each { |row| sum += row['g'] }
+  { rows: r.ntuples, sum: sum, last: r[r.ntuples - 1] }
+end
 step('cancel') do
   pid = c.exec('SELECT pg_backend_pid() AS p').getvalue(0, 0)
   result = nil
@@ -179,12 +185,6 @@ step('cancel') do
   cancel_error = c.cancel
   th.join(30)
   { code: result, cancel_error: cancel_error, after: c.exec('SELECT 3 AS after').to_a }
-end
-step('big_fetch') do
-  r = c.exec_params("SELECT g, 'row ' || g AS t FROM generate_series(1, $1::int) g", [ROWS])
-  sum = 0
-  r.each { |row| sum += row['g'] }
-  { rows: r.ntuples, sum: sum, last: r[r.ntuples - 1] }
 end
 c.close
 other.close
