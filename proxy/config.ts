@@ -10,6 +10,7 @@ import { parseDocument } from 'yaml';
 import type { ApprovalMode } from './ports.ts';
 import { parseDuration } from './duration.ts';
 import { parseLimits, type GatewayLimits } from './limits.ts';
+import { parseSshResource, parseSshSection, type SshGatewayConfig, type SshUpstream } from './ssh/config.ts';
 
 export interface HostPort {
   host: string;
@@ -45,13 +46,17 @@ export interface ResourceConfig {
   user?: string;
   password?: string;
   tls: UpstreamTls;
+  /** `kind: ssh`: the upstream, the gateway-held key and the pinned host keys (proxy/ssh/config.ts). */
+  ssh?: SshUpstream;
 }
 
 export interface GatewayConfig {
   /** Absolute path of the loaded file (undefined when built from an object). */
   file?: string;
   baseDir: string;
-  listen: { postgres: HostPort; admin?: HostPort };
+  listen: { postgres: HostPort; admin?: HostPort; /** The SSH front door; absent: not started. */ ssh?: HostPort };
+  /** The SSH front door's own settings (`ssh:`): its host key file, the env names passed upstream. */
+  ssh?: SshGatewayConfig;
   tls?: { cert: string; key: string };
   identity: IdentityConfig;
   resources: ResourceConfig[];
@@ -128,7 +133,7 @@ export function loadAdminEndpoint(file: string): AdminEndpointResult {
   return { ok: true, url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${hp.port}` };
 }
 
-const KNOWN_TOP = ['listen', 'tls', 'identity', 'resources', 'policy', 'state', 'state_password_env', 'approvals', 'recording', 'audit', 'masking', 'limits'];
+const KNOWN_TOP = ['listen', 'ssh', 'tls', 'identity', 'resources', 'policy', 'state', 'state_password_env', 'approvals', 'recording', 'audit', 'masking', 'limits'];
 const HMAC_OR_NONE = /^(HS\d+|none)$/i;
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
@@ -150,7 +155,7 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
   let listen: GatewayConfig['listen'] = { postgres: { host: '127.0.0.1', port: 6432 } };
   if (!isObject(listenRaw)) err('listen', 'expected a mapping');
   else {
-    checkKeys(listenRaw, 'listen', ['postgres', 'admin'], err);
+    checkKeys(listenRaw, 'listen', ['postgres', 'admin', 'ssh'], err);
     if (listenRaw.postgres !== undefined) {
       const hp = parseHostPort(listenRaw.postgres);
       if (typeof hp === 'string') err('listen.postgres', hp);
@@ -160,6 +165,12 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
       const hp = parseHostPort(listenRaw.admin);
       if (typeof hp === 'string') err('listen.admin', hp);
       else listen = { ...listen, admin: hp };
+    }
+    if (listenRaw.ssh !== undefined) {
+      // SSH encrypts the transport itself, so the token may travel as the password off loopback.
+      const hp = parseHostPort(listenRaw.ssh);
+      if (typeof hp === 'string') err('listen.ssh', hp);
+      else listen = { ...listen, ssh: hp };
     }
   }
 
@@ -292,11 +303,15 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
   }
 
   const limits = parseLimits(raw.limits, err);
+  const ssh = parseSshSection(raw.ssh, state, err, path);
+  if (listen.ssh && !errors.some((e) => e.path === 'resources') && !resources.some((r) => r.kind === 'ssh') && raw.resources !== undefined) {
+    err('listen.ssh', 'no resource has `kind: ssh`: the SSH listener would have nothing to reach');
+  }
 
   if (errors.length > 0 || !identity || !policyRaw) return { ok: false, errors };
   return {
     ok: true,
-    config: { file: opts.file, baseDir, listen, tls, identity, resources, policy: path(policyRaw), state, ...(stateStore ? { stateStore } : {}), approvals, recording, audit, masking, limits },
+    config: { file: opts.file, baseDir, listen, tls, ssh, identity, resources, policy: path(policyRaw), state, ...(stateStore ? { stateStore } : {}), approvals, recording, audit, masking, limits },
   };
 }
 
@@ -364,12 +379,14 @@ function parseResource(
     err(p, 'expected a mapping with name, kind, upstream');
     return undefined;
   }
-  checkKeys(raw, p, ['name', 'kind', 'upstream', 'labels', 'user_env', 'password_env', 'user_file', 'password_file', 'tls'], err);
+  const sshKeys = ['key_file', 'key_env', 'host_key', 'known_hosts'];
+  checkKeys(raw, p, ['name', 'kind', 'upstream', 'labels', 'user_env', 'password_env', 'user_file', 'password_file', 'tls', ...sshKeys], err);
   const name = str(raw.name, `${p}.name`, err, true);
   if (name && !/^[A-Za-z0-9_.-]+$/.test(name)) err(`${p}.name`, 'use letters, digits, `-`, `_` and `.` only (clients select it as dbname)');
   const kind = raw.kind ?? 'postgres';
   if (kind !== 'postgres' && kind !== 'ssh') err(`${p}.kind`, `expected "postgres" or "ssh", got ${JSON.stringify(kind)}`);
   const upstream = str(raw.upstream, `${p}.upstream`, err, true);
+  if (kind !== 'ssh') for (const k of sshKeys) if (raw[k] !== undefined) err(`${p}.${k}`, 'only for `kind: ssh` resources');
   if (upstream && kind !== 'ssh') {
     try {
       const u = new URL(upstream);
@@ -407,8 +424,15 @@ function parseResource(
       if (sn) tls.servername = sn;
     }
   }
+  let ssh: SshUpstream | undefined;
+  if (kind === 'ssh') {
+    if (password !== undefined) err(p, 'an ssh resource authenticates with the gateway-held key (`key_file` or `key_env`), not a password');
+    if (raw.tls !== undefined) err(`${p}.tls`, 'not used by ssh resources (SSH encrypts the connection; the host key is pinned with `host_key` or `known_hosts`)');
+    ssh = parseSshResource(raw, p, upstream, user, err, env, path);
+  }
   if (!name || !upstream || (kind !== 'postgres' && kind !== 'ssh')) return undefined;
-  return { name, kind, upstream, labels, user, password, tls };
+  if (kind === 'ssh' && !ssh) return undefined;
+  return { name, kind, upstream, labels, user, password, tls, ...(ssh ? { ssh } : {}) };
 }
 
 /** `<what>_env` or `<what>_file`, at most one. A named source that is empty or missing is an error. */
