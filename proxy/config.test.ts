@@ -153,6 +153,24 @@ audit: { file: /var/log/hoop/audit.jsonl }
     expect(!bad.ok && bad.errors.map((e) => e.path)).toEqual(['limits.max_password_message', 'limits.max_tokens']);
   });
 
+  it('reads audit durability and max_delay (defaults commit and 20ms) and explains bad values', () => {
+    const base = { identity: { issuer: 'x', audience: 'a', jwks_file: 'j' }, resources: [{ name: 'r', upstream: 'postgres://h/db' }], policy: 'p' };
+    const def = parseConfig(base, { env: {} });
+    expect(def.ok && def.config.audit).toMatchObject({ durability: 'commit', maxDelayMs: 20 });
+    const set = parseConfig({ ...base, audit: { durability: 'strict', max_delay: '5ms' } }, { env: {} });
+    expect(set.ok && set.config.audit).toMatchObject({ durability: 'strict', maxDelayMs: 5 });
+    const bad = parseConfig({ ...base, audit: { durability: 'fast', max_delay: 'soon' } }, { env: {} });
+    expect(!bad.ok && bad.errors).toEqual([
+      { path: 'audit.durability', message: 'expected "commit", "strict" or "async", got "fast"' },
+      { path: 'audit.max_delay', message: 'expected a duration like 20ms, got "soon"' },
+    ]);
+    const range = parseConfig({ ...base, audit: { max_delay: '1m', sync: true } }, { env: {} });
+    expect(!range.ok && range.errors).toEqual([
+      { path: 'audit.sync', message: 'unknown key (known: file, durability, max_delay)' },
+      { path: 'audit.max_delay', message: 'must be between 1ms and 10s, got "1m"' },
+    ]);
+  });
+
   it('requires TLS for an admin API off loopback', () => {
     const r = parseConfig(
       { listen: { admin: '0.0.0.0:6480' }, identity: { issuer: 'x', audience: 'a', jwks_file: 'j' }, resources: [{ name: 'r', upstream: 'postgres://h/db' }], policy: 'p' },

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { ApprovalMode } from './ports.ts';
-import { parseDuration } from './duration.ts';
+import { formatDuration, parseDuration } from './duration.ts';
+import { AUDIT_DURABILITIES, AUDIT_MAX_DELAY_RANGE_MS, DEFAULT_AUDIT_DURABILITY, DEFAULT_AUDIT_MAX_DELAY_MS, type AuditDurability } from './audit/durability.ts';
 import { parseLimits, type GatewayLimits } from './limits.ts';
 import { parseSshResource, parseSshSection, type SshGatewayConfig, type SshUpstream } from './ssh/config.ts';
 
@@ -67,7 +68,8 @@ export interface GatewayConfig {
   stateStore?: { url: string; password?: string };
   approvals: { mode: ApprovalMode; timeoutMs: number };
   recording: { dir: string; results: boolean };
-  audit: { file: string };
+  /** `durability` and `maxDelayMs` default to `commit` and 20 ms (proxy/audit/durability.ts). */
+  audit: { file: string; durability?: AuditDurability; maxDelayMs?: number };
   masking: { hashKey?: string };
   /** Per-connection limits (`limits`); omitted: DEFAULT_LIMITS. */
   limits?: GatewayLimits;
@@ -277,13 +279,25 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
   }
 
   // audit
-  const audit = { file: resolve(state, 'audit.jsonl') };
+  const audit: GatewayConfig['audit'] = { file: resolve(state, 'audit.jsonl'), durability: DEFAULT_AUDIT_DURABILITY, maxDelayMs: DEFAULT_AUDIT_MAX_DELAY_MS };
   if (raw.audit !== undefined) {
     if (!isObject(raw.audit)) err('audit', 'expected a mapping');
     else {
-      checkKeys(raw.audit, 'audit', ['file'], err);
+      checkKeys(raw.audit, 'audit', ['file', 'durability', 'max_delay'], err);
       const f = str(raw.audit.file, 'audit.file', err, false);
       if (f) audit.file = path(f);
+      const d = raw.audit.durability;
+      if (d !== undefined) {
+        if (typeof d === 'string' && (AUDIT_DURABILITIES as readonly string[]).includes(d)) audit.durability = d as AuditDurability;
+        else err('audit.durability', `expected ${AUDIT_DURABILITIES.map((x) => JSON.stringify(x)).join(', ').replace(/, ([^,]*)$/, ' or $1')}, got ${JSON.stringify(d)}`);
+      }
+      if (raw.audit.max_delay !== undefined) {
+        const ms = durationOf(raw.audit.max_delay);
+        const { min, max } = AUDIT_MAX_DELAY_RANGE_MS;
+        if (ms === undefined) err('audit.max_delay', `expected a duration like 20ms, got ${JSON.stringify(raw.audit.max_delay)}`);
+        else if (ms < min || ms > max) err('audit.max_delay', `must be between ${formatDuration(min)} and ${formatDuration(max)}, got ${JSON.stringify(raw.audit.max_delay)}`);
+        else audit.maxDelayMs = ms;
+      }
     }
   }
 

@@ -94,7 +94,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
 
   const classifier = deps.classifier ?? (await loadSqlClassifier());
   const verifier = deps.verifier ?? createTokenVerifier(config.identity);
-  const audit = deps.audit ?? (await openAuditLog(config.audit.file));
+  const audit = deps.audit ?? (await openAuditLog(config.audit.file, { durability: config.audit.durability, maxDelayMs: config.audit.maxDelayMs }));
   const ownFunctions: ClosableFunctionResolver | undefined = deps.functions ? undefined : createFunctionResolver(config.resources);
   const functions: FunctionResolver = deps.functions ?? ownFunctions!;
   const ownNames: NameCatalogs | undefined = deps.names ? undefined : createNameCatalogs(config.resources);

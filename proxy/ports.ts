@@ -18,8 +18,9 @@ export interface TokenVerifier {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Audit: append-only, hash-chained. `append` resolves only once the record is durable; if it
-// rejects, the statement must not run (fail closed).
+// Audit: append-only, hash-chained. A record is written (handed to the kernel) before the request
+// it is about is forwarded; if that fails, the request must not run (fail closed). When it must be
+// fsync'd depends on `audit.durability` (proxy/audit/durability.ts).
 
 export type AuditOutcome = 'executed' | 'blocked' | 'failed' | 'refused' | 'pending_approval' | 'denied';
 
@@ -52,9 +53,35 @@ export interface AuditAppendOptions {
   deferred?: boolean;
 }
 
+/** A sync of the audit log failed: records from `fromSeq` on may not be on disk. */
+export type AuditSyncFailure = (error: Error, fromSeq: number) => void;
+
 export interface AuditSink {
-  /** Resolves with the record's sequence number once written (fsync'd). */
+  /**
+   * For a record that is itself what the client waits on (a refusal, an approval, a connection
+   * refused, a session's end): resolves with its sequence number once it is as durable as an answer
+   * needs (`commit`, `strict`: fsync'd; `async`: written). Rejects: nothing about it may be answered
+   * as done. `deferred`: nobody waits on it (see AuditAppendOptions).
+   */
   append(record: AuditRecordInput, options?: AuditAppendOptions): Promise<number>;
+  /**
+   * For a record about a request that is forwarded next: resolves with its sequence number once the
+   * request may be forwarded (written; `strict`: fsync'd). Rejects: the request must not run.
+   * `changes`: the request can change state (durability.ts `canChangeState`); its fsync starts at
+   * once, to run while the upstream executes, and its answer waits for `beforeAnswer`.
+   */
+  beforeForward(record: AuditRecordInput, options?: { changes?: boolean }): Promise<number>;
+  /**
+   * Before the answer to a state-changing request goes out: undefined when it may go out now (its
+   * record `seq` is durable, or the log is `async`); otherwise a promise that resolves once it is,
+   * and rejects when the fsync failed (the answer must not go out: end the session with an error).
+   */
+  beforeAnswer(seq: number): Promise<void> | undefined;
+  /**
+   * Called when an fsync fails (the log then refuses every record until the gateway restarts): the
+   * sessions that wrote a record at or after `fromSeq` are affected and end. Returns the unsubscribe.
+   */
+  onSyncFailure(listener: AuditSyncFailure): () => void;
   close(): Promise<void>;
 }
 

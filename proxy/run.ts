@@ -58,7 +58,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
       return { ok: false, errors: [`policy ${config.policy} does not compile:`, ...first.diagnostics] };
     }
     const verifier = createTokenVerifier(config.identity);
-    const audit = await openAuditLog(config.audit.file);
+    const audit = await openAuditLog(config.audit.file, { durability: config.audit.durability, maxDelayMs: config.audit.maxDelayMs });
     closers.push(() => audit.close());
     const approvals = config.stateStore
       ? await openPgApprovalService({ connection: { ...pgConnection(config.stateStore.url), ...(config.stateStore.password ? { password: config.stateStore.password } : {}) } })
@@ -66,8 +66,9 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
     closers.push(() => approvals.close());
     const metrics = createMetrics();
     metrics.gauge('hoop_audit_healthy', '1 while audit records can be written (no statement runs otherwise).', () => (audit.health.ok ? 1 : 0));
-    metrics.gauge('hoop_audit_sync_inline', '1 when audit batches are synced on the event loop (fast storage), 0 through the thread pool.', () => (audit.sync.mode === 'inline' ? 1 : 0));
-    metrics.gauge('hoop_audit_sync_seconds', 'Median write + fdatasync of an inline audit batch.', () => audit.sync.costUs / 1e6);
+    metrics.gauge('hoop_audit_sync_inline', '1 when the audit log is fsync\'d on the event loop (fast storage), 0 through the thread pool.', () => (audit.sync.mode === 'inline' ? 1 : 0));
+    metrics.gauge('hoop_audit_sync_seconds', 'Median fdatasync of the audit log, issued inline.', () => audit.sync.costUs / 1e6);
+    metrics.gauge('hoop_audit_unsynced_records', 'Audit records written but not yet fsync\'d.', () => audit.lastSeq - audit.durableSeq);
     const byName = new Map(config.resources.map((r) => [r.name, r]));
     // The gateway's own reads of a resource's database (the masker's catalog, FunctionCall targets).
     const connectionFor = (r: ResourceConfig): ClientConfig => opts.catalogConnection?.(r) ?? catalogConnection(r);

@@ -242,6 +242,81 @@ describe('canonical JSON', () => {
   });
 });
 
+describe('durability modes (audit.durability)', () => {
+  const fresh = () => join(mkdtempSync(join(tmpdir(), 'hoop-audit-durability-')), 'audit.jsonl');
+  const onDisk = (f: string) => (existsSync(f) ? lines(f).length : 0);
+
+  it('commit: a read is forwarded once written and synced within max_delay; a change starts its sync at once and its answer waits for it', async () => {
+    const file = fresh();
+    // max_delay long enough that only a waiter or a change syncs during the test; fsyncs through
+    // the thread pool, so a sync is really in flight while the caller carries on.
+    const log = await openAuditLog(file, { maxDelayMs: 10_000, inlineSyncBelowUs: 0 });
+    expect(log.durability).toBe('commit');
+    const read = await log.beforeForward(decision(1));
+    // Handed to the kernel (in the file) before the request would be forwarded; not synced yet.
+    expect(onDisk(file)).toBe(1);
+    expect([log.lastSeq, log.durableSeq]).toEqual([1, 0]);
+    const change = await log.beforeForward({ ...decision(2), statement: { fingerprint: 'f', normalized: 'DELETE FROM t WHERE id = $1', kind: 'delete' } }, { changes: true });
+    expect(change).toBe(2);
+    // Its answer waits for the sync that started when it was written (and covers the read too).
+    const held = log.beforeAnswer(change);
+    expect(held).toBeInstanceOf(Promise);
+    await held;
+    expect(log.durableSeq).toBe(2);
+    expect(log.beforeAnswer(change)).toBeUndefined();
+    expect(log.beforeAnswer(read)).toBeUndefined();
+    // A refusal or an approval (append) resolves only once durable.
+    const refusal = await log.append({ ...decision(3), verdict: 'block', outcome: 'blocked' });
+    expect(log.durableSeq).toBeGreaterThanOrEqual(refusal);
+    await log.close();
+    expect(await verifyAuditFile(file)).toMatchObject({ ok: true, records: 3 });
+  });
+
+  it('strict: a record is durable before its request may be forwarded', async () => {
+    const file = fresh();
+    const log = await openAuditLog(file, { durability: 'strict', maxDelayMs: 10_000, inlineSyncBelowUs: 0 });
+    const seq = await log.beforeForward(decision(1));
+    expect(log.durableSeq).toBe(seq);
+    expect(log.beforeAnswer(seq)).toBeUndefined();
+    await log.close();
+  });
+
+  it('async: written before forwarding, nothing waits for a sync, and close syncs the rest', async () => {
+    const file = fresh();
+    const log = await openAuditLog(file, { durability: 'async', maxDelayMs: 10_000, inlineSyncBelowUs: 0 });
+    const seq = await log.beforeForward(decision(1), { changes: true });
+    const refusal = await log.append(decision(2));
+    expect(onDisk(file)).toBe(2);
+    expect([seq, refusal, log.durableSeq]).toEqual([1, 2, 0]);
+    expect(log.beforeAnswer(seq)).toBeUndefined();
+    expect(log.health).toMatchObject({ ok: true, detail: expect.stringContaining('durability async, on disk through record 0') });
+    await log.close();
+    const again = await openAuditLog(file);
+    expect(again.durableSeq).toBe(2);
+    await again.close();
+  });
+
+  it('a failed fsync breaks the log: waiters reject, sessions hear which records are in doubt, health is red, nothing more is accepted', async () => {
+    // A real fsync failure through the production code path: the kernel refuses fdatasync on a
+    // character device (EINVAL) while its writes succeed, as a failing disk returns EIO.
+    if (!existsSync('/dev/null')) throw new Error('this test needs /dev/null');
+    const log = await openAuditLog('/dev/null', { maxDelayMs: 10_000 });
+    const heard: number[] = [];
+    log.onSyncFailure((_err, from) => heard.push(from));
+    const read = await log.beforeForward(decision(1));
+    expect(read).toBe(1);
+    // The change is written (its request would be forwarded), then its sync fails.
+    const change = await log.beforeForward(decision(2), { changes: true });
+    expect(change).toBe(2);
+    await expect(log.beforeAnswer(change)).rejects.toMatchObject({ code: 'sync_failed' });
+    expect(heard).toEqual([1]);
+    expect(log.health).toMatchObject({ ok: false, detail: expect.stringMatching(/fsync failed \(EINVAL\): records 1–2 may not be on disk/) });
+    await expect(log.beforeForward(decision(3))).rejects.toMatchObject({ code: 'sync_failed' });
+    await expect(log.append(decision(3))).rejects.toMatchObject({ code: 'sync_failed' });
+    await log.close();
+  });
+});
+
 describe('how audit batches are synced', () => {
   it('one slow sync does not move the log off the event loop; sustained slowness does, and fast probes bring it back', () => {
     const cost = new InlineSyncCost(200);

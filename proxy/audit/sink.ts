@@ -1,26 +1,41 @@
-// The audit log writer: append-only JSON Lines, hash-chained (chain.ts), durable before `append`
-// resolves. Concurrent appends are batched into one write + fdatasync (group commit), so the cost
-// of durability is paid once per batch rather than once per statement. A deferred append (nobody
-// waits on it: a statement's result record) takes its place in the queue but does not start a
-// batch; it rides with the next awaited record, or is written after DEFERRED_FLUSH_MS at most.
+// The audit log writer: append-only JSON Lines, hash-chained (chain.ts), with the durability of
+// `audit.durability` (durability.ts).
 //
-// Failure rule (fail closed): if a batch cannot be written and synced, every append in it rejects,
-// and the session must not run those statements. The file is cut back to the last durable record
-// so the chain stays valid; if even that fails, the sink refuses all further appends.
+// Two steps per record. **Write**: the records appended in one event-loop turn are sealed and
+// handed to the kernel in one `write` (on the event loop: a page-cache write costs a few µs, and
+// the request waits for it). **Sync**: `fdatasync`, group-committed: one sync at a time covers
+// everything written before it started. Under `commit` a sync starts as soon as a record that an
+// answer waits on is written (a state-changing request: the sync runs while the upstream executes
+// it; a refusal; an approval), and otherwise `max_delay` after the first unsynced write, so reads
+// are durable within `max_delay`. `strict` syncs before the request is forwarded; `async` syncs
+// every `max_delay` and never waits.
 //
-// On open, the chain tail is recovered from the file: a torn last line (a crash mid-write; never
-// acknowledged, because fsync had not returned) is cut off; a last record whose hash does not
-// verify stops the gateway from starting — someone edited the log.
+// A deferred append (nobody waits on it: a statement's result record) takes its place in the queue
+// but does not start a write; it rides with the next one, or is written after `max_delay` at most.
+//
+// Failure rules (fail closed):
+// - a write that fails rejects every append in it: their requests must not run. The file is cut
+//   back to its size before that write (a torn line), so the chain stays valid; if even that
+//   fails, the log refuses all further appends;
+// - an fsync that fails leaves the log broken until the gateway restarts (the kernel may have
+//   dropped the pages it could not write; a later fsync could succeed without them): every waiter
+//   rejects, `onSyncFailure` listeners hear which records are in doubt (their sessions end), every
+//   further append is refused, and `health` is red.
+//
+// On open, the chain tail is recovered from the file: a torn last line (a crash mid-write) is cut
+// off; a last record whose hash does not verify stops the gateway from starting — someone edited
+// the log.
 
-import { fdatasyncSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { fdatasyncSync, ftruncateSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { AuditAppendOptions, AuditRecordInput, AuditSink } from '../ports.ts';
+import type { AuditAppendOptions, AuditRecordInput, AuditSink, AuditSyncFailure } from '../ports.ts';
 import { GENESIS, recordHash, sealRecord } from './chain.ts';
+import { DEFAULT_AUDIT_DURABILITY, DEFAULT_AUDIT_MAX_DELAY_MS, type AuditDurability } from './durability.ts';
 
 export class AuditError extends Error {
   constructor(
-    readonly code: 'write_failed' | 'closed' | 'broken' | 'corrupt_tail' | 'locked',
+    readonly code: 'write_failed' | 'sync_failed' | 'closed' | 'broken' | 'corrupt_tail' | 'locked',
     message: string,
   ) {
     super(message);
@@ -30,35 +45,51 @@ export class AuditError extends Error {
 
 export interface AuditLog extends AuditSink {
   readonly file: string;
-  /** Sequence number of the last durable record (0 when empty). */
+  readonly durability: AuditDurability;
+  readonly maxDelayMs: number;
+  /** Sequence number of the last record written (0 when empty). */
   readonly lastSeq: number;
-  /** How batches are written now (see `AuditLogOptions.inlineSyncBelowUs`) and what one costs. */
+  /** Sequence number of the last record known to be on disk (fsync'd). */
+  readonly durableSeq: number;
+  /** How fsyncs are issued now (see `AuditLogOptions.inlineSyncBelowUs`) and what one costs. */
   readonly sync: { mode: 'inline' | 'thread_pool'; costUs: number };
-  /** Not ok while the last batch failed or the log is unusable: statements are not running. */
+  /** Not ok while the last write failed or the log is unusable (an fsync failed): statements are not running. */
   readonly health: { ok: boolean; detail: string };
 }
 
-/** The longest a deferred record waits for a batch to join. */
-const DEFERRED_FLUSH_MS = 50;
-
 interface Pending {
   body: AuditRecordInput;
+  /** When the append resolves: once written, or once durable. */
+  until: 'written' | 'durable';
+  /** A sync starts as soon as it is written. */
+  urgent: boolean;
   resolve: (seq: number) => void;
+  reject: (err: Error) => void;
+}
+
+interface Waiter {
+  seq: number;
+  resolve: () => void;
   reject: (err: Error) => void;
 }
 
 export interface AuditLogOptions {
   now?: () => Date;
+  /** `audit.durability` (default `commit`). */
+  durability?: AuditDurability;
+  /** `audit.max_delay` in ms (default 20). */
+  maxDelayMs?: number;
   /**
-   * Write and sync on the event loop while a batch's `write` + `fdatasync` costs less than this
-   * (µs, median of recent inline batches); above it, through the thread pool. Default 200.
-   * 0: always the thread pool.
+   * Issue `fdatasync` on the event loop while one costs less than this (µs, median of recent inline
+   * syncs); above it, through the thread pool. Default 200. 0: always the thread pool.
    */
   inlineSyncBelowUs?: number;
 }
 
 export async function openAuditLog(file: string, opts: AuditLogOptions = {}): Promise<AuditLog> {
   const now = opts.now ?? (() => new Date());
+  const durability = opts.durability ?? DEFAULT_AUDIT_DURABILITY;
+  const maxDelayMs = opts.maxDelayMs ?? DEFAULT_AUDIT_MAX_DELAY_MS;
   const inlineBelowUs = opts.inlineSyncBelowUs ?? 200;
   mkdirSync(dirname(file), { recursive: true });
   const releaseLock = acquireLock(file);
@@ -75,124 +106,245 @@ export async function openAuditLog(file: string, opts: AuditLogOptions = {}): Pr
   try {
     const st = await fh.stat();
     size = st.isFile() ? st.size : 0;
-    if (size > 0) ({ size, seq, prev } = await recoverTail(fh, file, size));
+    if (size > 0) {
+      ({ size, seq, prev } = await recoverTail(fh, file, size));
+      // What a crashed writer left in the page cache is on disk from here on.
+      await fh.datasync();
+    }
   } catch (err) {
     await fh.close();
     releaseLock();
     throw err;
   }
 
+  /** Appended, not yet written. */
   let queue: Pending[] = [];
-  let flushing: Promise<void> | undefined;
+  let writeScheduled = false;
   let deferredTimer: NodeJS.Timeout | undefined;
+  let durableSeq = seq;
+  let syncing = false;
+  /** Someone waits for what is written now: sync again as soon as the running sync ends. */
+  let syncWanted = false;
+  let syncTimer: NodeJS.Timeout | undefined;
+  let waiters: Waiter[] = [];
+  const listeners = new Set<AuditSyncFailure>();
   const syncCost = new InlineSyncCost(inlineBelowUs);
   let broken: AuditError | undefined;
-  /** The last batch's failure, until a batch succeeds. */
+  /** The last write's failure, until a write succeeds. */
   let lastFailure: string | undefined;
   let closed = false;
 
-  async function flush(): Promise<void> {
+  function writeQueued(): void {
+    writeScheduled = false;
     if (deferredTimer) clearTimeout(deferredTimer);
     deferredTimer = undefined;
-    while (queue.length > 0) {
-      const batch = queue;
-      queue = [];
-      if (broken) {
-        for (const p of batch) p.reject(broken);
-        continue;
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return;
+    if (broken) {
+      for (const p of batch) p.reject(broken);
+      return;
+    }
+    const startSeq = seq;
+    const startPrev = prev;
+    const startSize = size;
+    const time = now().toISOString();
+    let lines = '';
+    let urgent = false;
+    try {
+      for (const p of batch) {
+        seq += 1;
+        const sealed = sealRecord(p.body as unknown as Record<string, unknown>, seq, time, prev);
+        prev = sealed.hash;
+        lines += sealed.line + '\n';
+        urgent ||= p.urgent;
       }
-      const startSeq = seq;
-      const startPrev = prev;
-      const startSize = size;
-      const time = now().toISOString();
-      const lines: string[] = [];
-      const seqs: number[] = [];
+      const buf = Buffer.from(lines);
+      let off = 0;
+      while (off < buf.length) off += writeSync(fh.fd, buf, off, buf.length - off);
+      size += buf.length;
+    } catch (err) {
+      seq = startSeq;
+      prev = startPrev;
+      const failure = new AuditError('write_failed', `audit write to ${file} failed: ${(err as Error).message}`);
+      lastFailure = failure.message;
       try {
-        for (const p of batch) {
-          seq += 1;
-          const sealed = sealRecord(p.body as unknown as Record<string, unknown>, seq, time, prev);
-          prev = sealed.hash;
-          lines.push(sealed.line);
-          seqs.push(seq);
-        }
-        const buf = Buffer.from(lines.join('\n') + '\n');
-        // Fast storage (tmpfs, a disk with a write cache): write and sync on the event loop. A
-        // thread-pool write and fdatasync cost two cross-thread hand-offs (~80 µs measured on
-        // tmpfs) against ~8 µs inline, and every statement waits for its record anyway (audit
-        // before forward). Slow storage (0.7–1.5 ms per fdatasync on this machine's disk): through the
-        // thread pool, so other sessions' results keep flowing while the disk syncs, and the appends
-        // that arrive meanwhile form the next batch. Either way one write + fdatasync per batch.
-        const inline = syncCost.nextInline(Date.now());
-        const started = performance.now();
-        if (inline) {
-          let off = 0;
-          while (off < buf.length) off += writeSync(fh.fd, buf, off, buf.length - off);
-          fdatasyncSync(fh.fd);
-          syncCost.record((performance.now() - started) * 1000, Date.now());
-        } else {
-          let off = 0;
-          while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
-          await fh.datasync();
-        }
-        size += buf.length;
-        lastFailure = undefined;
-        batch.forEach((p, i) => p.resolve(seqs[i]));
-      } catch (err) {
-        seq = startSeq;
-        prev = startPrev;
-        const failure = new AuditError('write_failed', `audit write to ${file} failed: ${(err as Error).message}`);
-        lastFailure = failure.message;
-        try {
-          await fh.truncate(startSize);
-        } catch (terr) {
-          broken = new AuditError('broken', `audit log ${file} is unusable after a failed write (${(err as Error).message}; cannot cut back: ${(terr as Error).message})`);
-        }
-        for (const p of batch) p.reject(failure);
+        ftruncateSync(fh.fd, startSize);
+      } catch (terr) {
+        broken = new AuditError('broken', `audit log ${file} is unusable after a failed write (${(err as Error).message}; cannot cut back: ${(terr as Error).message})`);
       }
+      for (const p of batch) p.reject(failure);
+      return;
+    }
+    lastFailure = undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      const s = startSeq + 1 + i;
+      if (p.until === 'written') p.resolve(s);
+      else waiters.push({ seq: s, resolve: () => p.resolve(s), reject: p.reject });
+    }
+    if (urgent) requestSync();
+    else armSyncTimer();
+  }
+
+  function scheduleWrite(): void {
+    if (writeScheduled) return;
+    writeScheduled = true;
+    // Appends issued in the same turn (other sessions' statements) join this write.
+    setImmediate(writeQueued);
+  }
+
+  function armSyncTimer(): void {
+    if (syncTimer || syncing || seq === durableSeq || broken) return;
+    syncTimer = setTimeout(() => {
+      syncTimer = undefined;
+      startSync();
+    }, maxDelayMs);
+    syncTimer.unref();
+  }
+
+  function requestSync(): void {
+    syncWanted = true;
+    startSync();
+  }
+
+  function startSync(): void {
+    if (syncing || broken) return;
+    if (syncTimer) clearTimeout(syncTimer);
+    syncTimer = undefined;
+    syncWanted = false;
+    if (seq === durableSeq) return;
+    syncing = true;
+    const target = seq;
+    if (syncCost.nextInline(Date.now())) {
+      const started = performance.now();
+      try {
+        fdatasyncSync(fh.fd);
+      } catch (err) {
+        return syncDone(target, err as Error);
+      }
+      syncCost.record((performance.now() - started) * 1000, Date.now());
+      syncDone(target);
+    } else {
+      // The event loop keeps relaying while the disk syncs; what is written meanwhile waits for the next sync.
+      fh.datasync().then(
+        () => syncDone(target),
+        (err: Error) => syncDone(target, err),
+      );
     }
   }
 
-  function schedule(): void {
-    if (flushing) return;
-    // Let appends issued in the same tick join this batch before the write starts.
-    flushing = new Promise<void>((r) => setImmediate(r))
-      .then(flush)
-      .finally(() => {
-        flushing = undefined;
-        // Appends that arrived after the last drain but before this callback ran.
-        if (queue.length > 0) schedule();
-      });
+  function syncDone(target: number, err?: Error): void {
+    syncing = false;
+    if (err) return syncFailed(err);
+    if (target > durableSeq) durableSeq = target;
+    if (waiters.length > 0) {
+      const still: Waiter[] = [];
+      for (const w of waiters) {
+        if (w.seq <= durableSeq) w.resolve();
+        else still.push(w);
+      }
+      waiters = still;
+    }
+    if (seq > durableSeq) {
+      if (syncWanted || waiters.length > 0) startSync();
+      else armSyncTimer();
+    }
+  }
+
+  function syncFailed(err: Error): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    const from = durableSeq + 1;
+    broken = new AuditError(
+      'sync_failed',
+      `audit log ${file}: fsync failed (${code ?? err.message}): records ${from}–${seq} may not be on disk; no statement runs until the gateway is restarted`,
+    );
+    if (syncTimer) clearTimeout(syncTimer);
+    syncTimer = undefined;
+    // Sessions first (they end with an error), then whoever waited on a record.
+    for (const l of [...listeners]) {
+      try {
+        l(broken, from);
+      } catch {
+        /* a listener's failure does not stop the others */
+      }
+    }
+    const failed = waiters;
+    waiters = [];
+    for (const w of failed) w.reject(broken);
+  }
+
+  function enqueue(body: AuditRecordInput, until: 'written' | 'durable', urgent: boolean, deferred: boolean): Promise<number> {
+    if (closed) return Promise.reject(new AuditError('closed', 'audit log is closed'));
+    if (broken) return Promise.reject(broken);
+    return new Promise<number>((resolve, reject) => {
+      queue.push({ body, until, urgent, resolve, reject });
+      if (!deferred) scheduleWrite();
+      else deferredTimer ??= setTimeout(writeQueued, maxDelayMs);
+    });
   }
 
   return {
     file,
+    durability,
+    maxDelayMs,
     get lastSeq() {
       return seq;
+    },
+    get durableSeq() {
+      return durableSeq;
     },
     get health() {
       const problem = broken?.message ?? lastFailure ?? (closed ? 'closed' : undefined);
       if (problem) return { ok: false, detail: problem };
       const { mode, costUs } = syncCost.state();
-      const how = mode === 'inline' ? `synced inline (~${costUs} µs per batch)` : `synced in the thread pool${costUs > 0 ? ` (an inline sync costs ~${costUs} µs)` : ''}`;
-      return { ok: true, detail: `ok, record ${seq}, ${how}` };
+      const how = mode === 'inline' ? `synced inline (~${costUs} µs per fsync)` : `synced in the thread pool${costUs > 0 ? ` (an inline fsync costs ~${costUs} µs)` : ''}`;
+      return { ok: true, detail: `ok, record ${seq}, ${how}; durability ${durability}, on disk through record ${durableSeq}` };
     },
     get sync() {
       return syncCost.state();
     },
     append(record: AuditRecordInput, options?: AuditAppendOptions): Promise<number> {
-      if (closed) return Promise.reject(new AuditError('closed', 'audit log is closed'));
+      if (options?.deferred) return enqueue(record, 'written', false, true);
+      if (durability === 'async') return enqueue(record, 'written', false, false);
+      return enqueue(record, 'durable', true, false);
+    },
+    beforeForward(record: AuditRecordInput, options?: { changes?: boolean }): Promise<number> {
+      if (durability === 'strict') return enqueue(record, 'durable', true, false);
+      return enqueue(record, 'written', durability === 'commit' && options?.changes === true, false);
+    },
+    beforeAnswer(s: number): Promise<void> | undefined {
+      if (durability === 'async' || s <= durableSeq) return undefined;
       if (broken) return Promise.reject(broken);
-      return new Promise<number>((resolve, reject) => {
-        queue.push({ body: record, resolve, reject });
-        if (!options?.deferred) schedule();
-        else deferredTimer ??= setTimeout(schedule, DEFERRED_FLUSH_MS);
+      return new Promise<void>((resolve, reject) => {
+        waiters.push({ seq: s, resolve, reject });
+        requestSync();
       });
+    },
+    onSyncFailure(listener: AuditSyncFailure): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      if (queue.length > 0) schedule();
-      while (flushing) await flushing;
+      writeQueued();
+      if (deferredTimer) clearTimeout(deferredTimer);
+      if (syncTimer) clearTimeout(syncTimer);
+      syncTimer = undefined;
+      // Everything written is on disk before the file is closed.
+      while (syncing) await new Promise((r) => setImmediate(r));
+      if (!broken && seq > durableSeq) {
+        const target = seq;
+        syncing = true;
+        try {
+          await fh.datasync();
+          syncDone(target);
+        } catch (err) {
+          syncDone(target, err as Error);
+        }
+      }
+      listeners.clear();
       await fh.close();
       releaseLock();
     },
@@ -200,11 +352,11 @@ export async function openAuditLog(file: string, opts: AuditLogOptions = {}): Pr
 }
 
 /**
- * Picks how the next batch is written. Only inline batches are measured (a thread-pool batch's
- * time is mostly the hand-off, which would keep the log in thread-pool mode for ever), and the
- * decision is the median of the last few, so one slow sync (a journal commit, the file's first
- * block) does not flip it. In thread-pool mode one batch a second is written inline as a probe,
- * so storage that got fast again (or a first slow spell) brings the log back inline.
+ * Picks how the next fsync is issued. Only inline fsyncs are measured (a thread-pool one's time is
+ * mostly the hand-off, which would keep the log in thread-pool mode for ever), and the decision is
+ * the median of the last few, so one slow sync (a journal commit, the file's first block) does not
+ * flip it. In thread-pool mode one fsync a second is issued inline as a probe, so storage that got
+ * fast again (or a first slow spell) brings the log back inline.
  */
 export class InlineSyncCost {
   private readonly samples: number[] = [];

@@ -66,6 +66,13 @@ async function auditFor(file: string): Promise<RecordingAudit> {
       if (sink.keepRecords) sink.records.push(r);
       return log.append(r, options);
     },
+    beforeForward(r, options) {
+      if (sink.failing) return Promise.reject(new Error('audit disk is gone'));
+      if (sink.keepRecords) sink.records.push(r);
+      return log.beforeForward(r, options);
+    },
+    beforeAnswer: (seq) => log.beforeAnswer(seq),
+    onSyncFailure: (listener) => log.onSyncFailure(listener),
     close: () => log.close(),
   };
   return sink;
@@ -125,7 +132,7 @@ export async function startTestGateway(
   resourceName = 'prod-main',
   tweak?: (config: GatewayConfig) => void,
 ): Promise<TestGateway> {
-  // The audit log fsyncs before each statement runs; tmpfs keeps that from dominating test time.
+  // State on tmpfs: the audit log's fsyncs (a write's answer waits for one) do not dominate test time.
   const stateDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'hoop-gw-'));
   const issuer = await openDevIssuer(stateDir);
   const config = gatewayConfig(cluster, stateDir, issuer, resourceName);

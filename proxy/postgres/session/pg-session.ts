@@ -25,6 +25,7 @@ import type { Decision } from '../../../engine/response.ts';
 import type { Identity, SqlAction } from '../../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, AuditOutcome, AuditRecordInput, MaskPlan, SessionRecording } from '../../ports.ts';
 import { isLoopback } from '../../config.ts';
+import { canChangeState } from '../../audit/durability.ts';
 import { DEFAULT_LIMITS, type GatewayLimits } from '../../limits.ts';
 import { decideAnalyzed, decideStatements, refusalText, gatewayBlock, unclassified, worstVerdict, type DecisionContext, type StatementVerdict } from '../enforcement/decider.ts';
 import { BackendCode, decodeBackend, encodeBackend, encodeDataRow, errorField, gatewayError, gatewayNotice, type Field, type TransactionStatus } from '../wire/backend.ts';
@@ -61,6 +62,8 @@ interface DecidedStatement {
   paramTypes?: number[];
   approvalId?: string;
   auditSeq?: number;
+  /** Its answer (CommandComplete, ErrorResponse...) waits until this audit record is durable (audit.durability). */
+  answerAfter?: number;
   /** Extended protocol, verdict approve: each Bind needs its own approval, for its values. */
   approval?: StatementVerdict;
   /** Its parameter types as the server described them (to show binary values to an approver). */
@@ -131,6 +134,9 @@ const TOKEN_EXPIRED_WHILE_HELD = 'token_expired: the token expired while the sta
 function blockedText(): string {
   return `hoop_blocked_${randomBytes(6).toString('hex')}`;
 }
+
+/** Messages that answer a statement: a state-changing one's wait for its audit record to be durable. */
+const ANSWERS: ReadonlySet<number> = new Set([BackendCode.CommandComplete, BackendCode.EmptyQueryResponse, BackendCode.PortalSuspended, BackendCode.ErrorResponse, BackendCode.FunctionCallResponse]);
 
 /** Statement kinds that may change what the catalog says (a DO block or procedure can run DDL). */
 const SCHEMA_CHANGING: ReadonlySet<string> = new Set(['ddl', 'do', 'call', 'unknown']);
@@ -252,6 +258,10 @@ export class PgSession {
   private countedUnauthenticated = false;
   /** A connection refusal is being audited; nothing more from the client is read. */
   private refusing = false;
+
+  /** The last audit record this session wrote, and the end of its interest in the log's sync failures. */
+  private lastAuditSeq = 0;
+  private offSyncFailure: (() => void) | undefined;
 
   constructor(
     socket: Socket,
@@ -652,10 +662,14 @@ export class PgSession {
       out.push(encodeBackend({ name: 'backendKeyData', pid: this.cancelKey.pid, secret: this.cancelKey.secret }));
     }
     try {
-      await this.svc.audit.append(this.auditBase('session_start'));
+      this.lastAuditSeq = await this.svc.audit.beforeForward(this.auditBase('session_start'));
     } catch {
       return this.fatal('58000', 'hoop: the audit log could not be written; the session was not opened');
     }
+    // An fsync that fails while one of this session's records may not be on disk ends the session.
+    this.offSyncFailure = this.svc.audit.onSyncFailure((_err, fromSeq) => {
+      if (this.lastAuditSeq >= fromSeq) this.auditSyncFailed();
+    });
     if (this.svc.recorder) {
       try {
         this.recording = await this.svc.recorder.open({
@@ -1081,7 +1095,7 @@ export class PgSession {
     }
     const first = enforced.statements[0];
     const decided: DecidedStatement = first
-      ? { text, action: first.action, decision: first.decision, masked: enforced.statements.some((s) => s.masked), paramTypes, approvalId: first.approvalId, auditSeq: first.auditSeq, change: first.change, ...(first.lineageText !== undefined ? { lineageText: first.lineageText } : {}), ...dependsOn(dependency), ...(perBind ? { approval: perBind } : {}) }
+      ? { text, action: first.action, decision: first.decision, masked: enforced.statements.some((s) => s.masked), paramTypes, approvalId: first.approvalId, auditSeq: first.auditSeq, ...(first.answerAfter !== undefined ? { answerAfter: first.answerAfter } : {}), change: first.change, ...(first.lineageText !== undefined ? { lineageText: first.lineageText } : {}), ...dependsOn(dependency), ...(perBind ? { approval: perBind } : {}) }
       : { text, action: undefined, decision: undefined, masked: false, paramTypes };
     // The name holds this statement once the server says ParseComplete (42P05 keeps the first one).
     this.pushExpect({ k: 'parse', stmt: decided, names: this.serverNames.prepared.parse(statement, decided) });
@@ -1104,6 +1118,7 @@ export class PgSession {
     let seq: number | undefined;
     try {
       seq = await this.svc.audit.append(this.auditDecision(v, outcome, a.id, !a.ok && a.tokenExpired ? TOKEN_EXPIRED_WHILE_HELD : undefined));
+      if (seq > this.lastAuditSeq) this.lastAuditSeq = seq;
     } catch {
       seq = undefined;
     }
@@ -1213,13 +1228,17 @@ export class PgSession {
         ? this.auditDecision(v, blockedBy ? (v === blockedBy ? outcome : 'blocked') : 'executed', approvalId, blockedBy && v !== blockedBy ? 'another statement in the same message was refused' : expiredWhileHeld ? TOKEN_EXPIRED_WHILE_HELD : undefined)
         : this.auditDecision(v, 'pending_approval', undefined, APPROVAL_PER_BIND),
     );
+    // A refusal or an approval is answered only once durable; a forwarded statement's record is
+    // written first, and a state-changing one's answer waits for its fsync (onServerMessage).
+    const durableFirst = blockedBy !== undefined || approvalId !== undefined;
     let seqs: number[];
     try {
-      seqs = await Promise.all(records.map((r) => this.svc.audit.append(r)));
+      seqs = await Promise.all(records.map((r, i) => (durableFirst ? this.svc.audit.append(r) : this.svc.audit.beforeForward(r, { changes: canChangeState(verdicts[i]!.action) }))));
     } catch {
       for (const v of verdicts) this.record(v, protocol, 'failed', t0, approvalId, 'audit write failed', paramTypes);
       return { ok: false, error: gatewayError('ERROR', '58000', 'hoop: the audit log could not be written; the statement was not run') };
     }
+    for (const q of seqs) if (q > this.lastAuditSeq) this.lastAuditSeq = q;
     const latency = (performance.now() - t0) / 1000;
     for (const v of verdicts) this.svc.metrics?.decision(v.decision.verdict, latency);
     // Statements that run may change the schema: masks re-read the catalog once their transaction ends.
@@ -1238,6 +1257,7 @@ export class PgSession {
         masked: hasMasks(v.decision),
         ...(approvalId ? { approvalId } : {}),
         auditSeq: seqs[i]!,
+        ...(!durableFirst && canChangeState(v.action) ? { answerAfter: seqs[i]! } : {}),
         change: v.change ?? null,
         ...(v.lineageText !== undefined ? { lineageText: v.lineageText } : {}),
       })),
@@ -1347,6 +1367,10 @@ export class PgSession {
       if (f.raw.length + f.rest - 1 <= this.limits.maxMessageSize) return this.serverFramer.whole();
       f = { code: f.code, raw: oversizedServerText(f.raw, f.raw.length + f.rest, this.limits.maxMessageSize), bodyStart: 5 };
     }
+    if (ANSWERS.has(f.code)) {
+      const held = this.holdAnswer(f);
+      if (held) return held;
+    }
     switch (f.code) {
       case BackendCode.DataRow: {
         if (this.plan === null && this.suppressed === undefined) {
@@ -1449,6 +1473,29 @@ export class PgSession {
         this.serverPieces = true;
         return;
     }
+  }
+
+  /**
+   * The answer to a state-changing statement (its CommandComplete, ErrorResponse...) goes out only
+   * once its audit record is durable (audit.durability `commit`); meanwhile this direction pauses,
+   * and the fsync runs while the client waits. An fsync that fails ends the session instead.
+   */
+  private holdAnswer(f: Frame): Promise<void> | undefined {
+    const e = this.headExpect();
+    const stmt = e?.k === 'query' ? e.runs[e.idx]?.stmt : e?.k === 'execute' || e?.k === 'function' ? e.run.stmt : e?.k === 'parse' || e?.k === 'bind' ? e.stmt : e?.k === 'describe' ? e.hidden?.stmt : undefined;
+    const seq = stmt?.answerAfter;
+    const wait = seq === undefined ? undefined : this.svc.audit.beforeAnswer(seq);
+    if (!wait) return undefined;
+    const copy: Frame = { ...f, raw: Buffer.from(f.raw) };
+    return wait.then(
+      () => (this.ended ? undefined : this.onServerMessage(copy)),
+      () => this.auditSyncFailed(),
+    );
+  }
+
+  /** The audit log could not be fsync'd while this session's records were in doubt. */
+  private auditSyncFailed(): void {
+    this.fatal('58030', 'hoop: the audit log could not be made durable (fsync failed); the session is ended', 'no statement runs through this gateway until the audit log is healthy again (see /healthz)');
   }
 
   private currentRun(): Run | undefined {
@@ -1801,6 +1848,7 @@ export class PgSession {
     const wasReady = this.clientState === 'ready';
     this.clientState = 'closed';
     this.abort.abort();
+    this.offSyncFailure?.();
     this.releaseUnauthenticated();
     // A client that vanished mid-statement: ask the upstream to stop working for nobody.
     if (this.server && this.expect.length > this.expectHead && this.cancelKey) void this.svc.cancels.cancel(this.cancelKey.pid, this.cancelKey.secret);

@@ -1,0 +1,38 @@
+// How durable an audit record must be before the request it is about is forwarded, and before the
+// client hears the answer (DESIGN.md "Audit durability"). Protocol-neutral: a front door asks the
+// sink (sink.ts) to write a record before forwarding (`beforeForward`) and, for a request that can
+// change state, holds the answer until `beforeAnswer(seq)` settles.
+//
+//   commit (default)  every record is written (handed to the kernel) before its request is
+//                     forwarded; a request that can change state, every refusal and every approval
+//                     is answered only once its record is fsync'd (the fsync starts at once and runs
+//                     while the upstream executes); reads are fsync'd within `max_delay`.
+//   strict            every record is fsync'd before its request is forwarded.
+//   async             records are written before forwarding and fsync'd every `max_delay`; nothing
+//                     waits for an fsync.
+
+import { kindRank, type Action } from '../../stdlib/facts.ts';
+
+export type AuditDurability = 'commit' | 'strict' | 'async';
+
+export const AUDIT_DURABILITIES: readonly AuditDurability[] = ['commit', 'strict', 'async'];
+
+export const DEFAULT_AUDIT_DURABILITY: AuditDurability = 'commit';
+
+/** The longest a written record waits for its fsync under `commit` and `async` (`audit.max_delay`). */
+export const DEFAULT_AUDIT_MAX_DELAY_MS = 20;
+
+/** `audit.max_delay` bounds: a sync per millisecond at most, and no record left unsynced for more than 10 s. */
+export const AUDIT_MAX_DELAY_RANGE_MS = { min: 1, max: 10_000 } as const;
+
+const SELECT_RANK = kindRank('select');
+
+/**
+ * Whether a request can change state, so that under `commit` its answer waits for its record to be
+ * durable: a SQL statement whose kind is above `select` in the risk order (writes, DDL, calls,
+ * `copy_to` and `unknown`: anything the classifier cannot prove is at most a read); any shell command.
+ */
+export function canChangeState(action: Action): boolean {
+  if (action.type === 'sql') return kindRank(action.kind) < SELECT_RANK;
+  return true;
+}
