@@ -104,7 +104,8 @@ export interface StatementEvent {
   text: string;
   /** Parameter type OIDs for extended-protocol statements. */
   param_types?: number[];
-  protocol: 'simple' | 'extended';
+  /** PostgreSQL's simple or extended protocol, or `ssh` (an exec, sftp request, shell or forward). */
+  protocol: 'simple' | 'extended' | 'ssh';
   verdict: Decision['verdict'];
   reasons: string[];
   /** Output columns the masker actually masked, as `name (schema.table.column)`. */
@@ -127,6 +128,8 @@ export interface StatementEvent {
    * `recording.results` is true; the recorder drops it otherwise.
    */
   results?: (string | null)[][];
+  /** SSH requests: how the command ended and the bytes each way. */
+  ssh?: { exit_code?: number; signal?: string; bytes_in: number; bytes_out: number };
 }
 
 export interface SessionRecorder {

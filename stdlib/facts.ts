@@ -85,7 +85,47 @@ export interface ShellAction {
   reason?: string;
 }
 
-export type Action = SqlAction | ShellAction;
+/** SFTP operations (DESIGN.md "Requests and facts", SSH): `write` in a policy covers every op that changes the file system. */
+export const SFTP_OPS = ['read', 'write', 'list', 'stat', 'remove', 'rename', 'mkdir', 'rmdir', 'symlink', 'setstat'] as const;
+export type SftpOp = (typeof SFTP_OPS)[number];
+/** The ops `match sftp write` covers: every one that changes the file system. */
+export const SFTP_WRITE_OPS: ReadonlySet<SftpOp> = new Set<SftpOp>(['write', 'remove', 'rename', 'mkdir', 'rmdir', 'symlink', 'setstat']);
+
+/**
+ * One file operation on an ssh resource: an SFTP request, or a legacy `scp -t/-f` or
+ * `rsync --server` exec (a write or read of its path).
+ */
+export interface SftpAction {
+  type: 'sftp';
+  /** The operation (`sftp.op` in CEL). */
+  kind: SftpOp;
+  /** Normalised absolute path (`.`/`..` resolved, repeated `/` collapsed). */
+  path: string;
+  /** rename/symlink: the second path, normalised the same way. */
+  target?: string;
+  /** How the operation reached the gateway: `sftp`, `scp` (legacy `scp -t/-f`) or `rsync`. */
+  via: 'sftp' | 'scp' | 'rsync';
+  text: string;
+}
+
+/**
+ * A channel request on an ssh resource that is neither a command nor a file operation:
+ * `interactive` (a shell, with or without a PTY), `forward` (direct-tcpip), and `unknown` for
+ * agent/X11 forwarding and subsystems the gateway does not understand (refused unless a rule says so).
+ */
+export interface SshAction {
+  type: 'ssh';
+  kind: 'interactive' | 'forward' | 'unknown';
+  pty: boolean;
+  /** The client's TERM, when it asked for a PTY. */
+  term?: string;
+  forward?: { host: string; port: number };
+  /** `agent`, `x11`, `subsystem:NAME`, ... for kind unknown. */
+  request?: string;
+  text: string;
+}
+
+export type Action = SqlAction | ShellAction | SftpAction | SshAction;
 
 export interface Request {
   identity: Identity;
