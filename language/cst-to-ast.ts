@@ -33,7 +33,7 @@ const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/',
 
 const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-const IDENTITY_FIELDS = ['sub', 'groups', 'actor', 'claims', 'token_id', 'issuer'] as const;
+const IDENTITY_FIELDS = ['sub', 'groups', 'actor', 'actors', 'client_id', 'claims', 'token_id', 'issuer'] as const;
 const CONTEXT_FIELDS = ['time', 'client_addr', 'session_id'] as const;
 
 export interface CstToAstOptions {
@@ -792,7 +792,7 @@ class Converter {
 }
 
 function fieldType(field: string): 'a string' | 'a list of strings' | 'an object' {
-  if (field === 'groups') return 'a list of strings';
+  if (field === 'groups' || field === 'actors') return 'a list of strings';
   if (field === 'claims') return 'an object';
   return 'a string';
 }

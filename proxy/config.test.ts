@@ -40,9 +40,10 @@ describe('config', () => {
     expect(r.config.state).toBe(join(dir, '.hoop'));
     expect(r.config.recording).toEqual({ dir: join(dir, '.hoop', 'sessions'), results: false });
     expect(r.config.audit.file).toBe(join(dir, '.hoop', 'audit.jsonl'));
-    expect(r.config.identity.jwksFile).toBe(join(dir, 'jwks.json'));
-    expect(r.config.identity.audience).toEqual(['hoop-gateway']);
-    expect(r.config.identity.maxTokenTtlMs).toBe(3_600_000);
+    expect(r.config.identity).toHaveLength(1);
+    expect(r.config.identity[0].jwksFile).toBe(join(dir, 'jwks.json'));
+    expect(r.config.identity[0].audience).toEqual(['hoop-gateway']);
+    expect(r.config.identity[0].maxTokenTtlMs).toBe(3_600_000);
     expect(r.config.approvals).toEqual({ mode: 'hold', timeoutMs: 900_000 });
     expect(r.config.resources[0]).toMatchObject({ name: 'prod-main', user: 'app', password: 's3cret', tls: { mode: 'disable' } });
   });
@@ -79,7 +80,7 @@ audit: { file: /var/log/hoop/audit.jsonl }
     if (!r.ok) throw new Error(renderConfigErrors(file, r.errors));
     expect(r.config.listen).toEqual({ postgres: { host: '0.0.0.0', port: 7432 }, admin: { host: '127.0.0.1', port: 7480 } });
     expect(r.config.tls).toEqual({ cert: join(dir, 'tls/cert.pem'), key: join(dir, 'tls/key.pem') });
-    expect(r.config.identity).toMatchObject({ groupsClaim: 'roles', maxTokenTtlMs: 1_800_000, audience: ['hoop-gateway', 'other'] });
+    expect(r.config.identity[0]).toMatchObject({ groupsClaim: 'roles', maxTokenTtlMs: 1_800_000, audience: ['hoop-gateway', 'other'] });
     expect(r.config.resources[0]).toMatchObject({ kind: 'postgres', user: 'from-file', password: 'from-file', tls: { mode: 'verify-full', ca: join(dir, 'ca.pem') } });
     expect(r.config.state).toBe('/var/lib/hoop');
     expect(r.config.approvals).toEqual({ mode: 'return', timeoutMs: 300_000 });

@@ -28,6 +28,11 @@ export interface IdentityConfig {
   algorithms: string[];
   maxTokenTtlMs: number;
   clockToleranceS: number;
+  /**
+   * `groups_from`: globs over `sub` → groups, for tokens that carry no groups claim (SPIFFE
+   * JWT-SVIDs, Kubernetes service-account tokens); added to the claim's groups when it is present.
+   */
+  groupsFrom?: { sub: string; groups: string[] }[];
 }
 
 export interface UpstreamTls {
@@ -59,7 +64,8 @@ export interface GatewayConfig {
   /** The SSH front door's own settings (`ssh:`): its host key file, the env names passed upstream. */
   ssh?: SshGatewayConfig;
   tls?: { cert: string; key: string };
-  identity: IdentityConfig;
+  /** The issuers the gateway trusts (one or more; a token is checked against the one its `iss` names). */
+  identity: IdentityConfig[];
   resources: ResourceConfig[];
   policy: string;
   /** Local state directory (approvals unless `stateStore`, dev issuer, default recording and audit paths). */
@@ -199,10 +205,29 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
   }
 
   // identity
-  let identity: IdentityConfig | undefined;
+  let identity: IdentityConfig[] | undefined;
   if (raw.identity === undefined) err('identity', 'required: the token issuer the gateway trusts');
-  else if (!isObject(raw.identity)) err('identity', 'expected a mapping');
-  else identity = parseIdentity(raw.identity, err, path);
+  else if (Array.isArray(raw.identity)) {
+    if (raw.identity.length === 0) err('identity', 'expected at least one issuer');
+    const issuers: IdentityConfig[] = [];
+    const seen = new Map<string, number>();
+    raw.identity.forEach((one: unknown, i: number) => {
+      const p = `identity[${i}]`;
+      if (!isObject(one)) return err(p, 'expected a mapping (issuer, audience, jwks_uri or jwks_file, ...)');
+      const parsed = parseIdentity(one, err, path, p);
+      if (!parsed) return;
+      const first = seen.get(parsed.issuer);
+      // The token's `iss` picks the issuer: two entries for one `iss` would make that ambiguous.
+      if (first !== undefined) return err(`${p}.issuer`, `${JSON.stringify(parsed.issuer)} is already configured at identity[${first}]`);
+      seen.set(parsed.issuer, i);
+      issuers.push(parsed);
+    });
+    if (issuers.length === raw.identity.length && issuers.length > 0) identity = issuers;
+  } else if (!isObject(raw.identity)) err('identity', 'expected a mapping, or a list of them (one per issuer)');
+  else {
+    const one = parseIdentity(raw.identity, err, path, 'identity');
+    if (one) identity = [one];
+  }
 
   // resources
   const resources: ResourceConfig[] = [];
@@ -331,55 +356,69 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
 
 type Err = (path: string, message: string) => void;
 
-function parseIdentity(raw: Record<string, unknown>, err: Err, path: (p: string) => string): IdentityConfig | undefined {
-  checkKeys(raw, 'identity', ['issuer', 'audience', 'jwks_uri', 'jwks_file', 'groups_claim', 'algorithms', 'max_token_ttl', 'clock_tolerance'], err);
-  const issuer = str(raw.issuer, 'identity.issuer', err, true);
+function parseIdentity(raw: Record<string, unknown>, err: Err, path: (p: string) => string, at: string): IdentityConfig | undefined {
+  checkKeys(raw, at, ['issuer', 'audience', 'jwks_uri', 'jwks_file', 'groups_claim', 'groups_from', 'algorithms', 'max_token_ttl', 'clock_tolerance'], err);
+  const issuer = str(raw.issuer, `${at}.issuer`, err, true);
   let audience: string[] = [];
   if (typeof raw.audience === 'string' && raw.audience) audience = [raw.audience];
   else if (Array.isArray(raw.audience) && raw.audience.length > 0 && raw.audience.every((a) => typeof a === 'string' && a)) audience = raw.audience as string[];
-  else err('identity.audience', 'required: the audience (`aud`) tokens must be issued for, a string or a list');
-  const jwksUri = str(raw.jwks_uri, 'identity.jwks_uri', err, false);
-  const jwksFile = str(raw.jwks_file, 'identity.jwks_file', err, false);
-  if (!jwksUri && !jwksFile) err('identity', 'one of `jwks_uri` or `jwks_file` is required');
-  if (jwksUri && jwksFile) err('identity', 'give either `jwks_uri` or `jwks_file`, not both');
+  else err(`${at}.audience`, 'required: the audience (`aud`) tokens must be issued for, a string or a list');
+  const jwksUri = str(raw.jwks_uri, `${at}.jwks_uri`, err, false);
+  const jwksFile = str(raw.jwks_file, `${at}.jwks_file`, err, false);
+  if (!jwksUri && !jwksFile) err(at, 'one of `jwks_uri` or `jwks_file` is required');
+  if (jwksUri && jwksFile) err(at, 'give either `jwks_uri` or `jwks_file`, not both');
   if (jwksUri) {
     try {
       const u = new URL(jwksUri);
       const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
-      if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) err('identity.jwks_uri', 'must be an https:// URL (http:// only on loopback)');
+      if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) err(`${at}.jwks_uri`, 'must be an https:// URL (http:// only on loopback)');
     } catch {
-      err('identity.jwks_uri', `not a URL: ${JSON.stringify(jwksUri)}`);
+      err(`${at}.jwks_uri`, `not a URL: ${JSON.stringify(jwksUri)}`);
     }
   }
-  const groupsClaim = str(raw.groups_claim, 'identity.groups_claim', err, false) ?? 'groups';
+  const groupsClaim = str(raw.groups_claim, `${at}.groups_claim`, err, false) ?? 'groups';
   let algorithms = ['ES256', 'RS256', 'EdDSA'];
   if (raw.algorithms !== undefined) {
     if (!Array.isArray(raw.algorithms) || raw.algorithms.length === 0 || !raw.algorithms.every((a) => typeof a === 'string')) {
-      err('identity.algorithms', 'expected a non-empty list of JWS algorithm names');
+      err(`${at}.algorithms`, 'expected a non-empty list of JWS algorithm names');
     } else {
       algorithms = raw.algorithms as string[];
       raw.algorithms.forEach((a: string, i: number) => {
         // Keys come from a JWKS of public keys, so a symmetric (or absent) signature could only be
         // "verified" with public material: exactly the HS256-with-the-public-key forgery.
-        if (HMAC_OR_NONE.test(a)) err(`identity.algorithms[${i}]`, `${a} is not allowed: the gateway verifies with public keys only`);
-        else if (!ASYMMETRIC_ALGS.includes(a)) err(`identity.algorithms[${i}]`, `unknown algorithm ${JSON.stringify(a)} (known: ${ASYMMETRIC_ALGS.join(', ')})`);
+        if (HMAC_OR_NONE.test(a)) err(`${at}.algorithms[${i}]`, `${a} is not allowed: the gateway verifies with public keys only`);
+        else if (!ASYMMETRIC_ALGS.includes(a)) err(`${at}.algorithms[${i}]`, `unknown algorithm ${JSON.stringify(a)} (known: ${ASYMMETRIC_ALGS.join(', ')})`);
       });
     }
   }
   let maxTokenTtlMs = 3_600_000;
   if (raw.max_token_ttl !== undefined) {
     const ms = durationOf(raw.max_token_ttl);
-    if (ms === undefined || ms <= 0) err('identity.max_token_ttl', `expected a duration like 1h, got ${JSON.stringify(raw.max_token_ttl)}`);
+    if (ms === undefined || ms <= 0) err(`${at}.max_token_ttl`, `expected a duration like 1h, got ${JSON.stringify(raw.max_token_ttl)}`);
     else maxTokenTtlMs = ms;
   }
   let clockToleranceS = 30;
   if (raw.clock_tolerance !== undefined) {
     const ms = durationOf(raw.clock_tolerance);
-    if (ms === undefined || ms > 300_000) err('identity.clock_tolerance', 'expected a duration of at most 5m');
+    if (ms === undefined || ms > 300_000) err(`${at}.clock_tolerance`, 'expected a duration of at most 5m');
     else clockToleranceS = ms / 1000;
   }
+  let groupsFrom: IdentityConfig['groupsFrom'];
+  if (raw.groups_from !== undefined) {
+    if (!isObject(raw.groups_from)) err(`${at}.groups_from`, 'expected a mapping of `sub` globs to lists of groups, e.g. { "spiffe://example.org/ci/*": [deployer] }');
+    else {
+      groupsFrom = [];
+      for (const [glob, groups] of Object.entries(raw.groups_from)) {
+        const p = `${at}.groups_from.${JSON.stringify(glob)}`;
+        if (glob === '') err(p, 'the glob over `sub` is empty');
+        const list = typeof groups === 'string' ? [groups] : groups;
+        if (!Array.isArray(list) || !list.every((g) => typeof g === 'string' && g !== '')) err(p, 'expected a group name or a list of group names');
+        else groupsFrom.push({ sub: glob, groups: [...new Set(list as string[])] });
+      }
+    }
+  }
   if (!issuer) return undefined;
-  return { issuer, audience, jwksUri, jwksFile: jwksFile ? path(jwksFile) : undefined, groupsClaim, algorithms, maxTokenTtlMs, clockToleranceS };
+  return { issuer, audience, jwksUri, jwksFile: jwksFile ? path(jwksFile) : undefined, groupsClaim, algorithms, maxTokenTtlMs, clockToleranceS, ...(groupsFrom ? { groupsFrom } : {}) };
 }
 
 function parseResource(

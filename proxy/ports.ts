@@ -28,7 +28,7 @@ export interface AuditRecordInput {
   type: 'decision' | 'connection_refused' | 'session_start' | 'session_end' | 'approval' | 'statement_result';
   session_id?: string;
   token?: { jti?: string; iss?: string };
-  identity?: { sub: string; actor?: string; groups: string[] };
+  identity?: AuditIdentity;
   resource?: { kind: string; name: string };
   client_addr?: string;
   statement?: { fingerprint: string; normalized: string; kind: string };
@@ -42,6 +42,17 @@ export interface AuditRecordInput {
   duration_ms?: number;
   /** Links a statement_result record to its decision record. */
   decision_seq?: number;
+}
+
+/** Who a record is about: the resolved identity, as DESIGN.md's audit section names it. */
+export interface AuditIdentity {
+  sub: string;
+  /** RFC 8693 `act.sub`. */
+  actor?: string;
+  /** The whole `act` chain, outermost first, when it has more than the one actor. */
+  actors?: string[];
+  client_id?: string;
+  groups: string[];
 }
 
 export interface AuditAppendOptions {
@@ -190,6 +201,8 @@ export interface ApprovalRecord {
   reason?: string;
   /** The requester's `act.sub`, when the token named one (also barred from approving). */
   actor?: string;
+  /** The requester's whole RFC 8693 chain, outermost first, when longer than `actor` (all barred from approving). */
+  actors?: string[];
   decided_at?: string;
   session_id?: string;
   fingerprint?: string;

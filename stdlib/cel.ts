@@ -47,6 +47,8 @@ class CelIdentity {
   readonly sub: string;
   readonly groups: string[];
   readonly actor: string;
+  readonly actors: string[];
+  readonly client_id: string;
   readonly claims: Record<string, unknown>;
   readonly token_id: string;
   readonly issuer: string;
@@ -55,6 +57,8 @@ class CelIdentity {
     this.sub = id.sub;
     this.groups = id.groups;
     this.actor = id.actor ?? '';
+    this.actors = id.actors ?? (id.actor ? [id.actor] : NONE);
+    this.client_id = id.client_id ?? '';
     this.claims = id.claims ?? {};
     this.token_id = id.token_id ?? '';
     this.issuer = id.issuer ?? '';

@@ -14,6 +14,10 @@ export interface Identity {
   groups: string[];
   /** RFC 8693 `act.sub`: the human or workflow on whose behalf the agent acts. */
   actor?: string;
+  /** The whole RFC 8693 `act` chain, outermost first (`actor` is its first entry). */
+  actors?: string[];
+  /** The OAuth client the token was issued to (`azp`, else `client_id`). */
+  client_id?: string;
   /** Every claim of the token, verbatim. */
   claims: Record<string, unknown>;
   /** `jti` */

@@ -146,6 +146,8 @@ const FACTS: FactVariable[] = [
       { name: 'sub', type: 'string', description: 'The token subject (the agent).' },
       { name: 'groups', type: list, description: 'Groups from the configured groups claim.' },
       { name: 'actor', type: 'string', description: 'RFC 8693 act.sub: on whose behalf; "" when absent.' },
+      { name: 'actors', type: list, description: 'The whole RFC 8693 act chain, outermost first (actor is the first); [] when absent.' },
+      { name: 'client_id', type: 'string', description: 'The OAuth client the token was issued to (azp, else client_id); "" when absent.' },
       { name: 'claims', type: 'map<string, dyn>', description: 'Every claim of the token, verbatim.' },
       { name: 'token_id', type: 'string', description: 'The token id (jti); "" when absent.' },
       { name: 'issuer', type: 'string', description: 'The token issuer (iss); "" when absent.' },

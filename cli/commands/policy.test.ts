@@ -114,6 +114,48 @@ describe('hoop policy test', () => {
     expect(r.out).toContain('1 passed, 1 failed');
   });
 
+  it('tests give the RFC 8693 chain and the client id as identity.actors and identity.client_id', async () => {
+    const dir = tempPolicy({
+      'p_test.hoop': `package t
+rule for_alice {
+  match sql delete
+  if \`"alice" in identity.actors && identity.client_id == "agents-app"\`
+  allow
+}
+test "the agent acting for alice through a planner may delete" {
+  identity { sub: "agent-7", groups: [], actors: ["planner", "alice"], client_id: "agents-app" }
+  resource postgres("prod-main")
+  sql "DELETE FROM t WHERE id = 1"
+  expect allow
+}
+test "actor alone is a chain of one" {
+  identity { sub: "agent-7", groups: [], actor: "alice", client_id: "agents-app" }
+  resource postgres("prod-main")
+  sql "DELETE FROM t WHERE id = 1"
+  expect allow
+}
+test "someone else's chain may not" {
+  identity { sub: "agent-7", groups: [], actors: ["planner", "bob"], client_id: "agents-app" }
+  resource postgres("prod-main")
+  sql "DELETE FROM t WHERE id = 1"
+  expect block
+}
+test "actors must be strings" {
+  identity { sub: "agent-7", actors: "alice" }
+  sql "DELETE FROM t WHERE id = 1"
+  expect block
+}
+`,
+    });
+    const r = await runCli(['policy', 'test', dir]);
+    expect(r.out + r.err).toContain('identity field `actors` must be a list of strings');
+    expect(r.code).toBe(2);
+    writeFileSync(join(dir, 'p_test.hoop'), readFileSync(join(dir, 'p_test.hoop'), 'utf8').replace(/test "actors must be strings"[^]*$/, ''));
+    const ok = await runCli(['policy', 'test', dir]);
+    expect(ok.out).toContain('3 passed, 0 failed');
+    expect(ok.code).toBe(0);
+  });
+
   it('filters tests with --run and lists passing ones with -v', async () => {
     const dir = tempPolicy({ 'p_test.hoop': failing });
     const r = await runCli(['policy', 'test', dir, '--run', '^reader reads$', '-v']);

@@ -35,8 +35,8 @@ export function register(program: Command): void {
           return;
         }
         state = r.config.state;
-        if (r.config.identity.issuer !== DEV_ISSUER) {
-          process.stderr.write(`hoop token mint: warning: ${o.config} trusts ${r.config.identity.issuer}, not the development issuer; its gateway will refuse this token\n`);
+        if (!r.config.identity.some((i) => i.issuer === DEV_ISSUER)) {
+          process.stderr.write(`hoop token mint: warning: ${o.config} trusts ${r.config.identity.map((i) => i.issuer).join(', ')}, not the development issuer; its gateway will refuse this token\n`);
         }
       }
       const issuer = await openDevIssuer(state);

@@ -120,7 +120,7 @@ async function runOnce(name: RunName, work: { src: string; lib: string; root: st
         config.resources = [
           { name: 'regression', kind: 'postgres', upstream: `postgres://127.0.0.1:${cluster.port}/regression`, labels: {}, user: 'postgres', password: 'unused-trust-auth', tls: { mode: 'disable' } },
         ];
-        config.identity.maxTokenTtlMs = 24 * 3_600_000;
+        for (const i of config.identity) i.maxTokenTtlMs = 24 * 3_600_000;
       });
       gw.audit.keepRecords = false;
       port = gw.gateway.postgresPort;

@@ -165,10 +165,16 @@ function toIdentity(v: unknown): Identity {
   const claims = (o.claims && typeof o.claims === 'object' ? o.claims : {}) as Record<string, unknown>;
   const groups = Array.isArray(o.groups) ? o.groups.filter((g): g is string => typeof g === 'string') : [];
   const sub = typeof o.sub === 'string' ? o.sub : '';
+  // `actors` is the RFC 8693 chain, outermost first; `actor` its first entry (either may be given).
+  const listed = Array.isArray(o.actors) ? o.actors.filter((a): a is string => typeof a === 'string') : undefined;
+  const actor = typeof o.actor === 'string' ? o.actor : listed?.[0];
+  const actors = listed ?? (actor !== undefined ? [actor] : undefined);
   return {
     sub,
     groups,
-    actor: typeof o.actor === 'string' ? o.actor : undefined,
+    actor,
+    ...(actors ? { actors } : {}),
+    ...(typeof o.client_id === 'string' ? { client_id: o.client_id } : {}),
     claims: { sub, groups, ...claims },
     token_id: typeof o.token_id === 'string' ? o.token_id : undefined,
     issuer: typeof o.issuer === 'string' ? o.issuer : undefined,

@@ -18,6 +18,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalService, ApprovalStatus, AuditSink, GatewayMetrics, TokenVerifier } from '../ports.ts';
+import { auditIdentity } from '../audit/identity.ts';
 import { parseHostPort, type HostPort } from '../config.ts';
 import { jsonForTerminal } from '../../stdlib/terminal-text.ts';
 
@@ -143,7 +144,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: AdminServ
     await opts.audit?.append({
       type: 'approval',
       approval_id: id,
-      identity: { sub: caller.sub, actor: caller.actor, groups: caller.groups },
+      identity: auditIdentity(caller),
       token: { jti: caller.token_id, iss: caller.issuer },
       client_addr: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
       outcome: decision === 'approve' ? 'executed' : 'denied',

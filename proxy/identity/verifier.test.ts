@@ -107,7 +107,7 @@ describe('token verifier', () => {
     });
 
     it('wrong issuer', async () => {
-      await expectRefused(await issuer.mint({ sub: 'a', groups: [] }), 'bad_issuer', { ...cfg, issuer: 'https://idp.example.com/' });
+      await expectRefused(await issuer.mint({ sub: 'a', groups: [] }), 'unknown_issuer', { ...cfg, issuer: 'https://idp.example.com/' });
     });
 
     it('expired (beyond the clock tolerance)', async () => {

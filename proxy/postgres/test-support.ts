@@ -96,15 +96,17 @@ export function gatewayConfig(cluster: Cluster, stateDir: string, issuer: DevIss
   return {
     baseDir: stateDir,
     listen: { postgres: { host: '127.0.0.1', port: 0 } },
-    identity: {
-      issuer: issuer.issuer,
-      audience: [issuer.audience],
-      jwksFile: issuer.jwksFile,
-      groupsClaim: 'groups',
-      algorithms: ['ES256'],
-      maxTokenTtlMs: 3_600_000,
-      clockToleranceS: 5,
-    },
+    identity: [
+      {
+        issuer: issuer.issuer,
+        audience: [issuer.audience],
+        jwksFile: issuer.jwksFile,
+        groupsClaim: 'groups',
+        algorithms: ['ES256'],
+        maxTokenTtlMs: 3_600_000,
+        clockToleranceS: 5,
+      },
+    ],
     resources: [
       {
         name: resourceName,

@@ -23,7 +23,8 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Decision } from '../../../engine/response.ts';
 import type { Identity, SqlAction } from '../../../stdlib/facts.ts';
-import type { ApprovalRecord, ApprovalRequest, AuditOutcome, AuditRecordInput, MaskPlan, SessionRecording } from '../../ports.ts';
+import type { ApprovalRecord, ApprovalRequest, AuditIdentity, AuditOutcome, AuditRecordInput, MaskPlan, SessionRecording } from '../../ports.ts';
+import { auditIdentity } from '../../audit/identity.ts';
 import { isLoopback } from '../../config.ts';
 import { canChangeState } from '../../audit/durability.ts';
 import { DEFAULT_LIMITS, type GatewayLimits } from '../../limits.ts';
@@ -1758,8 +1759,8 @@ export class PgSession {
   // -------------------------------------------------------------------------------------------
   // Audit records.
 
-  private auditIdentity(id: Identity): { sub: string; actor?: string; groups: string[] } {
-    return { sub: id.sub, ...(id.actor ? { actor: id.actor } : {}), groups: id.groups };
+  private auditIdentity(id: Identity): AuditIdentity {
+    return auditIdentity(id);
   }
 
   private auditSessionCache: Pick<AuditRecordInput, 'token' | 'identity' | 'resource'> | undefined;
