@@ -141,6 +141,21 @@ describe.each(stores)('approvals ($name)', ({ fresh, open }) => {
     await svc.close();
   });
 
+  it('nobody in the requester\'s RFC 8693 chain can decide it, across a restart', async () => {
+    const d = dir();
+    const one = await openApprovalService(d);
+    const chained: Identity = { sub: 'agent-7', groups: ['data-reader'], claims: {}, actor: 'planner', actors: ['planner', 'alice'] };
+    const a = await one.request(req({ identity: chained }));
+    expect(a).toMatchObject({ actor: 'planner', actors: ['planner', 'alice'] });
+    await one.close();
+    const two = await openApprovalService(d);
+    for (const sub of ['agent-7', 'planner', 'alice']) {
+      expect(await two.decide(a.id, who(sub, ['dba']), 'approve')).toMatchObject({ ok: false, code: 'requester_cannot_approve' });
+    }
+    expect(await two.decide(a.id, dba, 'approve')).toMatchObject({ ok: true, record: { status: 'approved' } });
+    await two.close();
+  });
+
   it('expires: pending approvals cannot be decided, waits wake up', async () => {
     const svc = await openApprovalService(dir());
     const a = await svc.request(req({ withinMs: 150 }));

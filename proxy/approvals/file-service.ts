@@ -20,7 +20,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalParam, ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus } from '../ports.ts';
-import { approvalKey, checkDecision, effectiveStatus, newApprovalId, newNonce, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
+import { approvalKey, checkDecision, requesterActors, effectiveStatus, newApprovalId, newNonce, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
 
 type Event =
   | {
@@ -29,6 +29,7 @@ type Event =
       key: string;
       sub: string;
       actor?: string;
+      actors?: string[];
       resource: string;
       statement: string;
       params?: ApprovalParam[];
@@ -47,6 +48,7 @@ interface State {
   key: string;
   sub: string;
   actor?: string;
+  actors?: string[];
   resource: string;
   statement: string;
   params?: ApprovalParam[];
@@ -131,6 +133,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
         key: ev.key,
         sub: ev.sub,
         actor: ev.actor,
+        ...(ev.actors ? { actors: ev.actors } : {}),
         resource: ev.resource,
         statement: ev.statement,
         ...(ev.params ? { params: ev.params } : {}),
@@ -184,6 +187,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
     };
     if (s.params) r.params = s.params.map((p) => ({ ...p }));
     if (s.actor) r.actor = s.actor;
+    if (s.actors) r.actors = [...s.actors];
     if (s.decided_by) r.decided_by = s.decided_by;
     if (s.decided_at) r.decided_at = s.decided_at;
     if (s.reason) r.reason = s.reason;
@@ -248,6 +252,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
           key,
           sub: req.identity.sub,
           actor: req.identity.actor,
+          ...(requesterActors(req.identity) ? { actors: requesterActors(req.identity) } : {}),
           resource: `${req.resource.kind}/${req.resource.name}`,
           statement: req.statement,
           ...(req.params ? { params: req.params } : {}),

@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalParam, ApprovalRecord, ApprovalRequest, ApprovalStatus } from '../ports.ts';
-import { approvalKey, checkDecision, effectiveStatus, newApprovalId, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
+import { approvalKey, checkDecision, requesterActors, effectiveStatus, newApprovalId, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
 
 export interface PgApprovalOptions {
   connectionString?: string;
@@ -28,6 +28,7 @@ interface Row {
   key: string;
   sub: string;
   actor: string | null;
+  actors: string[] | null;
   resource: string;
   statement: string;
   params: ApprovalParam[] | null;
@@ -71,6 +72,7 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
       status text NOT NULL, decided_by text, decided_at timestamptz, reason text)`);
     await c.query(`CREATE INDEX IF NOT EXISTS approvals_key_idx ON ${table} (key, created_at DESC)`);
     await c.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS params jsonb`);
+    await c.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS actors text[]`);
   });
 
   const iso = (t: number) => new Date(t).toISOString();
@@ -94,6 +96,7 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
     };
     if (r.params) out.params = r.params;
     if (r.actor) out.actor = r.actor;
+    if (r.actors) out.actors = r.actors;
     if (r.decided_by) out.decided_by = r.decided_by;
     if (r.decided_at) out.decided_at = r.decided_at.toISOString();
     if (r.reason) out.reason = r.reason;
@@ -142,8 +145,8 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
         );
         if (live.rows[0]) return view(live.rows[0]);
         const ins = await c.query<Row>(
-          `INSERT INTO ${table} (id, key, sub, actor, resource, statement, fingerprint, approvers, session_id, within_ms, created_at, expires_at, status, params)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13) RETURNING *`,
+          `INSERT INTO ${table} (id, key, sub, actor, resource, statement, fingerprint, approvers, session_id, within_ms, created_at, expires_at, status, params, actors)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $14) RETURNING *`,
           [
             newApprovalId(),
             key,
@@ -158,6 +161,7 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
             iso(t),
             iso(t + req.withinMs),
             req.params ? JSON.stringify(req.params) : null,
+            requesterActors(req.identity) ?? null,
           ],
         );
         return view(ins.rows[0]);

@@ -35,11 +35,11 @@ export type DecisionCheck = { ok: true } | { ok: false; code: string; reason: st
 
 /** Whether `approver` may decide approval `a` (whose status is already computed against the clock). */
 export function checkDecision(
-  a: { id: string; sub: string; actor?: string; approvers: string[]; status: ApprovalStatus; expires_at: string; decided_by?: string },
+  a: { id: string; sub: string; actor?: string; actors?: string[]; approvers: string[]; status: ApprovalStatus; expires_at: string; decided_by?: string },
   approver: Identity,
 ): DecisionCheck {
-  if (approver.sub === a.sub || (a.actor !== undefined && approver.sub === a.actor)) {
-    return { ok: false, code: 'requester_cannot_approve', reason: 'the requester (or the person it acts for) cannot decide its own approval' };
+  if (isRequester(a, approver)) {
+    return { ok: false, code: 'requester_cannot_approve', reason: 'the requester (or anyone it acts for) cannot decide its own approval' };
   }
   if (!approver.groups.some((g) => a.approvers.includes(g))) {
     return { ok: false, code: 'not_an_approver', reason: `only members of ${a.approvers.map((g) => `"${g}"`).join(', ')} can decide this approval` };
@@ -47,6 +47,16 @@ export function checkDecision(
   if (a.status === 'expired') return { ok: false, code: 'expired', reason: `approval ${a.id} expired at ${a.expires_at}` };
   if (a.status !== 'pending') return { ok: false, code: 'already_decided', reason: `approval ${a.id} is already ${a.status}${a.decided_by ? ` (by ${a.decided_by})` : ''}` };
   return { ok: true };
+}
+
+/** Whether `who` is the requester of `a` or anyone in the requester's RFC 8693 chain. */
+export function isRequester(a: { sub: string; actor?: string; actors?: string[] }, who: Identity): boolean {
+  return who.sub === a.sub || who.sub === a.actor || (a.actors ?? []).includes(who.sub);
+}
+
+/** The chain an approval records: the whole `act` chain when it is longer than the one actor. */
+export function requesterActors(identity: Identity): string[] | undefined {
+  return identity.actors && identity.actors.length > 1 ? [...identity.actors] : undefined;
 }
 
 /** What a stored status means now: a pending or approved approval past its expiry is expired. */
