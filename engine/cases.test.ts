@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { formatDurationMs } from '../language/ast.ts';
 import { compilePolicy, type Decision } from './index.ts';
 import { buildRequest, type CaseRequest } from './test-request.ts';
 
@@ -25,6 +26,8 @@ interface Want {
   columns?: string[];
   detectors?: string[];
   errors?: string[];
+  /** `rows: 500 by p.r`, `time: 30s by p.r`, `rate: [10 per 1m by p.r]`; absent = no limits. */
+  limits?: { rows?: string; time?: string; rate?: string[] };
 }
 
 interface CaseDoc {
@@ -48,6 +51,13 @@ function checkWant(d: Decision, want: Want): void {
   expect(d.masks.columns.map((c) => `${c.column}=${masker(c.masker)}`)).toEqual(want.columns ?? []);
   expect(d.masks.detectors.map((m) => `${m.detectors.map((x) => x.name).join(',')}=${masker(m.masker)}`)).toEqual(want.detectors ?? []);
   expect(d.errors.map((e) => e.rule)).toEqual(want.errors ?? []);
+  const l = d.limits;
+  const got = l === undefined ? undefined : {
+    ...(l.rows ? { rows: `${l.rows.rows} by ${l.rows.rule}` } : {}),
+    ...(l.time ? { time: `${formatDurationMs(l.time.ms)} by ${l.time.rule}` } : {}),
+    ...(l.rate.length ? { rate: l.rate.map((r) => `${r.count} per ${formatDurationMs(r.windowMs)} by ${r.rule}`) } : {}),
+  };
+  expect(got).toEqual(want.limits);
 }
 
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();

@@ -7,9 +7,10 @@
 // - message: the first blocked statement's; approvalWithinMs: the minimum;
 // - defaulted: every statement with the winning verdict was decided by the default;
 // - errors: the union. An empty list is a block (there is nothing that was allowed).
+// - limits (not on block): the smallest rows and time over all statements, every rate limit once.
 
 import { sortColumnMasks, emptyMasks } from './decide.ts';
-import type { Decision, Reason, RuleError, Verdict } from './response.ts';
+import type { Decision, Limits, Reason, RuleError, Verdict } from './response.ts';
 
 const RANK: Record<Verdict, number> = { allow: 0, mask: 1, approve: 2, block: 3 };
 
@@ -51,10 +52,32 @@ export function combineDecisions(decisions: readonly Decision[]): Decision {
     }
   }
   combined.masks.columns = sortColumnMasks(combined.masks.columns);
+  const limits = combineLimits(decisions);
+  if (limits) combined.limits = limits;
   if (verdict === 'approve') {
     combined.approvers = [...new Set(decisions.flatMap((d) => d.approvers))].sort();
     const within = decisions.map((d) => d.approvalWithinMs).filter((w): w is number => w !== undefined);
     if (within.length > 0) combined.approvalWithinMs = Math.min(...within);
   }
   return combined;
+}
+
+function combineLimits(decisions: readonly Decision[]): Limits | undefined {
+  let out: Limits | undefined;
+  const rates = new Set<string>();
+  for (const d of decisions) {
+    const l = d.limits;
+    if (!l) continue;
+    out ??= { rate: [] };
+    if (l.rows && (!out.rows || l.rows.rows < out.rows.rows || (l.rows.rows === out.rows.rows && l.rows.rule < out.rows.rule))) out.rows = l.rows;
+    if (l.time && (!out.time || l.time.ms < out.time.ms || (l.time.ms === out.time.ms && l.time.rule < out.time.rule))) out.time = l.time;
+    for (const r of l.rate) {
+      const key = `${r.rule}\u0000${r.windowMs}\u0000${r.count}`;
+      if (rates.has(key)) continue;
+      rates.add(key);
+      out.rate.push(r);
+    }
+  }
+  out?.rate.sort((a, b) => (a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : a.windowMs - b.windowMs || a.count - b.count));
+  return out;
 }

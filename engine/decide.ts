@@ -10,7 +10,7 @@
 //     detector masks in rule id order.
 
 import type { Span } from '../language/ast.ts';
-import type { ColumnMask, Decision, DetectorMask, Masks, Reason, RuleError } from './response.ts';
+import type { ColumnMask, Decision, DetectorMask, Limits, Masks, Reason, RuleError } from './response.ts';
 import { DEFAULT_BLOCK_MESSAGE, type DefaultIR, type LoweredRule } from './tree.ts';
 
 export function reasonOf(rule: LoweredRule): Reason {
@@ -34,9 +34,11 @@ export const BLOCKS = 1;
 export const APPROVES = 2;
 export const ALLOWS = 4;
 export const MASKS = 8;
+export const LIMITS = 16;
 
 export function effectFlags(rule: LoweredRule): number {
-  return (rule.effects.block ? BLOCKS : 0) | (rule.effects.approve ? APPROVES : 0) | (rule.effects.allow ? ALLOWS : 0) | (hasMask(rule) ? MASKS : 0);
+  return (rule.effects.block ? BLOCKS : 0) | (rule.effects.approve ? APPROVES : 0) | (rule.effects.allow ? ALLOWS : 0) | (hasMask(rule) ? MASKS : 0)
+    | (rule.effects.limits ? LIMITS : 0);
 }
 
 /**
@@ -91,7 +93,7 @@ export function decide(
       within = Math.min(within, approve.withinMs);
       why.push(reasons[applied[i]]);
     }
-    return {
+    const approved: Decision = {
       verdict: 'approve',
       masks: collectMasks(rules, applied, appliedCount),
       approvers: [...approvers].sort(),
@@ -100,6 +102,7 @@ export function decide(
       defaulted: false,
       errors,
     };
+    return (all & LIMITS) === 0 ? approved : withLimits(approved, rules, applied, appliedCount);
   }
 
   // 3. Any allow → allow, or mask when a mask applies. 4. Otherwise the default.
@@ -110,7 +113,8 @@ export function decide(
   if ((all & MASKS) === 0) {
     const why: Reason[] = [];
     for (let i = 0; i < appliedCount; i++) if (flags[applied[i]] & ALLOWS) why.push(reasons[applied[i]]);
-    return { verdict: 'allow', masks: emptyMasks(), approvers: [], reasons: why, defaulted: !granted, errors };
+    const allowed: Decision = { verdict: 'allow', masks: emptyMasks(), approvers: [], reasons: why, defaulted: !granted, errors };
+    return (all & LIMITS) === 0 ? allowed : withLimits(allowed, rules, applied, appliedCount);
   }
   const masks = collectMasks(rules, applied, appliedCount);
   const masked = masks.columns.length > 0 || masks.detectors.length > 0;
@@ -119,7 +123,26 @@ export function decide(
     const effects = rules[applied[i]].effects;
     if (effects.allow || (masked && hasMask(rules[applied[i]]))) why.push(reasons[applied[i]]);
   }
-  return { verdict: masked ? 'mask' : 'allow', masks, approvers: [], reasons: why, defaulted: !granted, errors };
+  const decided: Decision = { verdict: masked ? 'mask' : 'allow', masks, approvers: [], reasons: why, defaulted: !granted, errors };
+  return (all & LIMITS) === 0 ? decided : withLimits(decided, rules, applied, appliedCount);
+}
+
+/**
+ * The applying rules' limits (only called when one of them has a limit): the smallest row limit and
+ * shortest time limit (the first rule in id order on a tie), every rate limit in rule id order.
+ */
+function withLimits(d: Decision, rules: readonly LoweredRule[], applied: ArrayLike<number>, count: number): Decision {
+  const limits: Limits = { rate: [] };
+  for (let i = 0; i < count; i++) {
+    const rule = rules[applied[i]];
+    const l = rule.effects.limits;
+    if (l === null) continue;
+    if (l.rows !== null && (limits.rows === undefined || l.rows < limits.rows.rows)) limits.rows = { rows: l.rows, rule: rule.id };
+    if (l.timeMs !== null && (limits.time === undefined || l.timeMs < limits.time.ms)) limits.time = { ms: l.timeMs, rule: rule.id };
+    for (const r of l.rates) limits.rate.push({ count: r.count, windowMs: r.windowMs, rule: rule.id });
+  }
+  d.limits = limits;
+  return d;
 }
 
 export function hasMask(rule: LoweredRule): boolean {

@@ -29,7 +29,7 @@ import type { Decision, Explanation } from './response.ts';
 import type { CompiledPolicyIR } from './tree.ts';
 
 export { combineDecisions } from './combine.ts';
-export type { Decision, Explanation, Reason, Masks, ColumnMask, DetectorMask, MaskerSpec, DetectorSpec, RuleError, RuleOutcome, Verdict } from './response.ts';
+export type { Decision, Explanation, Reason, Masks, ColumnMask, DetectorMask, MaskerSpec, DetectorSpec, RuleError, RuleOutcome, Verdict, Limits, RowLimit, TimeLimit, RateLimit } from './response.ts';
 export type { CompiledPolicyIR } from './tree.ts';
 export { defaultRegistry, type Registry } from '../stdlib/registry.ts';
 
@@ -185,6 +185,9 @@ function effectNames(effects: CompiledPolicyIR['rules'][number]['effects']): str
   if (effects.allow) out.push('allow');
   if (effects.columnMasks.length > 0) out.push('mask column');
   if (effects.detectorMasks.length > 0) out.push('mask detect');
+  if (effects.limits?.rows != null) out.push('limit rows');
+  if (effects.limits?.timeMs != null) out.push('limit time');
+  if (effects.limits && effects.limits.rates.length > 0) out.push('limit rate');
   return out;
 }
 

@@ -47,6 +47,37 @@ export interface Masks {
   detectors: DetectorMask[];
 }
 
+/** `limit rows N`: the result is cut after `rows` rows. `rule` is the id of the rule that set it. */
+export interface RowLimit {
+  rows: number;
+  rule: string;
+}
+
+/** `limit time D`: the statement is cancelled after `ms`. */
+export interface TimeLimit {
+  ms: number;
+  rule: string;
+}
+
+/** `limit rate N per D`: at most `count` requests per `windowMs`, counted per identity `sub` and `rule`. */
+export interface RateLimit {
+  count: number;
+  windowMs: number;
+  rule: string;
+}
+
+/**
+ * Every limit that applies to a request that may run: the smallest row limit and the shortest time
+ * limit (ties go to the rule with the smallest id), and every rate limit, by rule id then window
+ * (each rule counts on its own, so the request must fit all of them; within a rule, the smallest
+ * count per window). Never on a block.
+ */
+export interface Limits {
+  rows?: RowLimit;
+  time?: TimeLimit;
+  rate: RateLimit[];
+}
+
 /** A rule whose `if` condition failed at run time; the rule counted as a block (fail closed). */
 export interface RuleError {
   rule: string;
@@ -65,6 +96,11 @@ export interface Decision {
   message?: string;
   /** Exactly the applying rules of the winning effect (for mask: granting plus masking), sorted by id. */
   reasons: Reason[];
+  /**
+   * The limits to apply (engine/response.ts Limits); absent when none applies, always absent on
+   * block. Limits never change the verdict, the reasons or the masks.
+   */
+  limits?: Limits;
   /** True when no rule granted and the set's default decided. */
   defaulted: boolean;
   errors: RuleError[];

@@ -17,7 +17,7 @@
 import type { ResourceKind, ResourceSelectorKind, Span, SqlKind } from '../language/ast.ts';
 import type { DetectorSpec, MaskerSpec } from './response.ts';
 
-export const TREE_VERSION = 2;
+export const TREE_VERSION = 3;
 
 /** A rule after checking and lowering: the engine's view of it. Index = position in id order. */
 export interface LoweredRule {
@@ -63,6 +63,15 @@ export interface EffectsIR {
   /** Normalised `schema.table.column`. */
   columnMasks: { column: string; masker: MaskerSpec }[];
   detectorMasks: { detectors: DetectorSpec[]; masker: MaskerSpec }[];
+  /** The rule's limits merged (smallest rows, shortest time, smallest count per window); null = none. */
+  limits: LimitsIR | null;
+}
+
+export interface LimitsIR {
+  rows: number | null;
+  timeMs: number | null;
+  /** Sorted by window; one entry per window. */
+  rates: { count: number; windowMs: number }[];
 }
 
 /** Level 4: candidates by identity group; `rest` holds rules without a group selector. */

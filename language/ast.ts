@@ -146,7 +146,7 @@ export interface Condition {
 // ---------------------------------------------------------------------------------------------
 // Effects
 
-export type Effect = AllowEffect | BlockEffect | ApproveEffect | MaskColumnEffect | MaskDetectEffect;
+export type Effect = AllowEffect | BlockEffect | ApproveEffect | MaskColumnEffect | MaskDetectEffect | LimitEffect;
 
 export interface AllowEffect {
   kind: 'Allow';
@@ -215,6 +215,52 @@ export interface MaskDetectEffect {
   span: Span;
 }
 
+/**
+ * Limits restrict what an allowed (or approved, or masked) request may do; they never grant.
+ * `limit rows 1000` (a result is cut after N rows), `limit time 30s` (the statement is cancelled
+ * after the duration), `limit rate 10 per 1m` (per identity `sub` and rule, a sliding window).
+ */
+export type LimitEffect = LimitRowsEffect | LimitTimeEffect | LimitRateEffect;
+
+export const LIMIT_KINDS = ['rows', 'time', 'rate'] as const;
+export type LimitKind = (typeof LIMIT_KINDS)[number];
+
+/** The largest `limit rows` (PostgreSQL's Execute row count is a signed 32-bit integer). */
+export const MAX_LIMIT_ROWS = 2_147_483_647;
+/** The largest `limit rate` count. */
+export const MAX_LIMIT_RATE = 1_000_000;
+/** The longest `limit time` and `limit rate` window: one day. */
+export const MAX_LIMIT_DURATION_MS = 86_400_000;
+/** The shortest `limit rate` window: one second. */
+export const MIN_RATE_WINDOW_MS = 1000;
+
+/** A duration in ms as the language writes it: the largest unit that divides it (`90s`, `2h`, `250ms`). */
+export function formatDurationMs(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+export interface LimitRowsEffect {
+  kind: 'LimitRows';
+  rows: NumberLit;
+  span: Span;
+}
+
+export interface LimitTimeEffect {
+  kind: 'LimitTime';
+  duration: Duration;
+  span: Span;
+}
+
+export interface LimitRateEffect {
+  kind: 'LimitRate';
+  count: NumberLit;
+  per: Duration;
+  span: Span;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tests
 
@@ -252,7 +298,9 @@ export type Expectation =
   | { kind: 'ExpectMaskColumn'; column: StringLit; span: Span }
   | { kind: 'ExpectApprovers'; groups: StringLit[]; span: Span }
   | { kind: 'ExpectRules'; rules: Name[]; span: Span }
-  | { kind: 'ExpectMessage'; message: StringLit; span: Span };
+  | { kind: 'ExpectMessage'; message: StringLit; span: Span }
+  /** `expect limit rows 100` / `expect limit time 30s` / `expect limit rate 10 per 1m`. */
+  | { kind: 'ExpectLimit'; limit: LimitEffect; span: Span };
 
 export type Node =
   | PolicyFile | DefaultDecl | Rule | OnSelector | WhenSelector | SqlMatch | ShellMatch | Condition

@@ -12,12 +12,13 @@ import {
   type Expectation, type Literal, type MaskerRef, type DetectorRef, type MatchSelector, type Name,
   type NumberLit, type ObjectEntry, type OnSelector, type PolicyFile, type ResourceKind, type Rule,
   type Span, type StringLit, type TestCase, type WhenSelector, RESOURCE_KINDS, SQL_MATCH_KINDS,
-  type SqlMatchKind, type ResourceSelectorKind,
+  type SqlMatchKind, type ResourceSelectorKind, type LimitEffect, LIMIT_KINDS, MAX_LIMIT_ROWS, MAX_LIMIT_RATE,
+  MAX_LIMIT_DURATION_MS, MIN_RATE_WINDOW_MS, formatDurationMs,
 } from './ast.ts';
 import type { Diagnostic, DiagnosticCode, Related, Severity } from './diagnostics.ts';
 import { didYouMean } from './fuzzy.ts';
 import { tokenSpan, tokensSpan } from './lexer.ts';
-import { SingleQuotedString, StringLiteral, UnterminatedCel, UnterminatedString } from './tokens.ts';
+import { Duration as DurationTok, NumberLiteral, SingleQuotedString, StringLiteral, UnterminatedCel, UnterminatedString } from './tokens.ts';
 
 type ObjectLit = Extract<Literal, { kind: 'Object' }>;
 
@@ -31,7 +32,23 @@ const KIND_ALIASES: Record<string, string> = {
 
 const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
 
-const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Words people write for a limit kind. */
+const LIMIT_ALIASES: Record<string, string> = {
+  row: 'rows', max_rows: 'rows', results: 'rows', timeout: 'time', duration: 'time', statement_timeout: 'time',
+  requests: 'rate', calls: 'rate', qps: 'rate', throttle: 'rate',
+};
+
+/** Unit words people write after `per`, as the duration to write instead. */
+const WINDOW_WORDS: Record<string, string> = {
+  second: '1s', seconds: '1s', sec: '1s', s: '1s', minute: '1m', minutes: '1m', min: '1m', m: '1m',
+  hour: '1h', hours: '1h', h: '1h', day: '1d', days: '1d', d: '1d',
+};
+
+/** `10k` → 10000: a count written with a thousands suffix, so the help can say what to write. */
+const COUNT_SUFFIXES: Record<string, number> = { k: 1000, K: 1000, m: 1_000_000, M: 1_000_000 };
+
 
 const IDENTITY_FIELDS = ['sub', 'groups', 'actor', 'actors', 'client_id', 'claims', 'token_id', 'issuer'] as const;
 const CONTEXT_FIELDS = ['time', 'client_addr', 'session_id'] as const;
@@ -245,12 +262,14 @@ class Converter {
 
   private duration(t: IToken): Duration | undefined {
     const span = this.tspan(t);
-    const m = /^(\d+)([A-Za-z_][A-Za-z0-9_]*)$/.exec(t.image);
+    const m = /^(-?\d+)([A-Za-z_][A-Za-z0-9_]*)$/.exec(t.image);
     const unit = m?.[2];
     const n = m ? Number(m[1]) : NaN;
-    if (!m || unit === undefined || !(unit in DURATION_UNITS)) {
-      this.report('HOOP1005', span, `invalid duration \`${t.image}\``,
-        'a duration is a whole number followed by s, m, h or d (e.g. 15m)');
+    if (!m || unit === undefined || !Object.hasOwn(DURATION_UNITS, unit)) {
+      const lower = unit?.toLowerCase();
+      const hint = m && lower !== undefined && Object.hasOwn(DURATION_UNITS, lower) ? `units are lower-case: write \`${m[1]}${lower}\``
+        : 'a duration is a whole number followed by ms, s, m, h or d (e.g. 15m)';
+      this.report('HOOP1005', span, `invalid duration \`${t.image}\``, hint);
       return undefined;
     }
     if (n <= 0 || !Number.isSafeInteger(n * DURATION_UNITS[unit])) {
@@ -369,7 +388,7 @@ class Converter {
     if (rule.effects.length === 0) {
       if (!this.hasSyntaxErrorIn(span)) {
         this.report('HOOP2006', rule.name.span, `rule \`${rule.name.value}\` has no effect`,
-          'add `allow`, `block`, `approve by group "..."` or a `mask` line; a rule without an effect is ignored');
+          'add `allow`, `block`, `approve by group "..."`, a `mask` or a `limit` line; a rule without an effect is ignored');
       }
       return undefined;
     }
@@ -508,6 +527,11 @@ class Converter {
       }
       return e;
     }
+    const limit = node(clause, 'limitEffect');
+    if (limit) {
+      const spec = node(limit, 'limitSpec');
+      return spec ? this.limitSpec(spec, this.nspan(limit)) : undefined;
+    }
     const mask = node(clause, 'maskEffect');
     if (mask) {
       const maskerNode = node(mask, 'maskerRef');
@@ -526,6 +550,126 @@ class Converter {
       return { kind: 'MaskDetect', detectors, masker, span };
     }
     return undefined;
+  }
+
+  /**
+   * `rows N`, `time DURATION`, `rate N per DURATION` (after `limit`), read loosely by the parser
+   * and checked here: the kind (did you mean), a whole positive count, a duration with a unit, a
+   * window, and bounds (a limit of zero is a `block`; a limit beyond a day or 2^31 rows is a typo).
+   */
+  private limitSpec(n: CstNode, span: Span): LimitEffect | undefined {
+    const kindTok = tok(n, 'limitKind');
+    const values = nodes(n, 'limitValue');
+    const valueTok = values[0] ? this.limitValueToken(values[0]) : undefined;
+    const perWord = tok(n, 'perWord');
+    const perValue = node(n, 'perValue');
+    const perTok = perValue ? this.limitValueToken(perValue) : undefined;
+    if (!kindTok || !valueTok) return undefined;
+    const kind = kindTok.image;
+    if (!(LIMIT_KINDS as readonly string[]).includes(kind)) {
+      const alias = LIMIT_ALIASES[kind.toLowerCase()];
+      this.report('HOOP2018', this.tspan(kindTok), `unknown limit \`${kind}\``,
+        alias !== undefined ? `did you mean \`${alias}\`?` : didYouMean(kind, LIMIT_KINDS) ?? 'limits are `limit rows N`, `limit time DURATION` and `limit rate N per DURATION`');
+      return undefined;
+    }
+    if (kind !== 'rate' && perWord) {
+      this.report('HOOP2018', joinSpans(this.tspan(perWord), perTok ? this.tspan(perTok) : this.tspan(perWord)),
+        `\`limit ${kind}\` takes one value`, 'only `limit rate` has a window (`limit rate 10 per 1m`); remove the rest');
+      return undefined;
+    }
+    if (kind === 'rows') {
+      const rows = this.limitCount(valueTok, 'rows', MAX_LIMIT_ROWS);
+      return rows ? { kind: 'LimitRows', rows, span } : undefined;
+    }
+    if (kind === 'time') {
+      const duration = this.limitDuration(valueTok, 'time', 1, MAX_LIMIT_DURATION_MS);
+      return duration ? { kind: 'LimitTime', duration, span } : undefined;
+    }
+    const count = this.limitCount(valueTok, 'rate', MAX_LIMIT_RATE);
+    if (!perWord || !perTok) {
+      if (count) {
+        this.report('HOOP2018', span, '`limit rate` needs a window', `write \`limit rate ${count.value} per 1m\` (any duration from 1s to 1d)`);
+      }
+      return undefined;
+    }
+    if (perWord.image !== 'per') {
+      this.report('HOOP2018', this.tspan(perWord), `expected \`per\` but found \`${perWord.image}\``,
+        didYouMean(perWord.image, ['per']) ?? `write \`limit rate N per DURATION\`, e.g. \`limit rate ${count?.value ?? 10} per 1m\``);
+      return undefined;
+    }
+    const per = this.limitDuration(perTok, 'rate', MIN_RATE_WINDOW_MS, MAX_LIMIT_DURATION_MS);
+    if (!count || !per) return undefined;
+    return { kind: 'LimitRate', count, per, span };
+  }
+
+  private limitValueToken(n: CstNode): IToken | undefined {
+    return tok(n, 'NumberLiteral') ?? tok(n, 'Duration') ?? tok(n, 'Identifier');
+  }
+
+  /** A whole count from 1 to `max` (`limit rows N`, `limit rate N per ...`). */
+  private limitCount(t: IToken, kind: 'rows' | 'rate', max: number): NumberLit | undefined {
+    const span = this.tspan(t);
+    const what = kind === 'rows' ? 'a row count' : 'a request count';
+    const example = kind === 'rows' ? 'limit rows 1000' : 'limit rate 10 per 1m';
+    if (t.tokenType === DurationTok) {
+      const m = /^(\d+)([A-Za-z]+)$/.exec(t.image);
+      const times = m ? COUNT_SUFFIXES[m[2]] : undefined;
+      const help = m && times !== undefined && Number.isSafeInteger(Number(m[1]) * times)
+        ? `write the number in full: \`${Number(m[1]) * times}\``
+        : `a count is a whole number, e.g. \`${example}\``;
+      this.report('HOOP2018', span, `\`${t.image}\` is not ${what}`, help);
+      return undefined;
+    }
+    if (t.tokenType !== NumberLiteral) {
+      this.report('HOOP2018', span, `\`${t.image}\` is not ${what}`, `a count is a whole number, e.g. \`${example}\``);
+      return undefined;
+    }
+    const value = Number(t.image);
+    if (!/^-?\d+$/.test(t.image)) {
+      this.report('HOOP2018', span, `${what} must be a whole number, not \`${t.image}\``, `e.g. \`${example}\``);
+      return undefined;
+    }
+    if (value <= 0) {
+      this.report('HOOP2018', span, `${what} must be at least 1, not ${t.image}`,
+        kind === 'rows' ? 'to refuse the statement, use `block`' : 'to refuse every request, use `block`');
+      return undefined;
+    }
+    if (value > max) {
+      this.report('HOOP2018', span, `${what} of ${t.image} is more than the largest allowed, ${max}`,
+        kind === 'rows' ? 'remove the limit to allow any number of rows' : 'use a shorter window instead');
+      return undefined;
+    }
+    return { kind: 'Number', value, span };
+  }
+
+  /** A duration (with a unit) from `min` to `max` ms (`limit time`, the window of `limit rate`). */
+  private limitDuration(t: IToken, kind: 'time' | 'rate', min: number, max: number): Duration | undefined {
+    const span = this.tspan(t);
+    const what = kind === 'time' ? '`limit time`' : 'a rate window';
+    if (t.tokenType === NumberLiteral) {
+      const n = t.image;
+      this.report('HOOP1005', span, `${what} needs a unit: \`${n}\` is a bare number`,
+        !/^\d+$/.test(n) ? 'a duration is a whole number followed by ms, s, m, h or d (e.g. 30s)'
+          : kind === 'time' ? `write \`${n}s\` or \`${n}ms\` (units ms, s, m, h, d)` : `write \`${n}s\` (units s, m, h, d)`);
+      return undefined;
+    }
+    if (t.tokenType !== DurationTok) {
+      const instead = WINDOW_WORDS[t.image.toLowerCase()];
+      this.report('HOOP1005', span, `\`${t.image}\` is not a duration`,
+        instead !== undefined ? `write \`${instead}\`` : 'a duration is a whole number followed by ms, s, m, h or d (e.g. 30s)');
+      return undefined;
+    }
+    const d = this.duration(t);
+    if (!d) return undefined;
+    if (d.ms < min) {
+      this.report('HOOP2018', span, `${what} of ${d.text} is too short`, `the shortest is ${formatDurationMs(min)}`);
+      return undefined;
+    }
+    if (d.ms > max) {
+      this.report('HOOP2018', span, `${what} of ${d.text} is longer than a day`, `the longest is ${formatDurationMs(max)}`);
+      return undefined;
+    }
+    return d;
   }
 
   private approverGroups(n: CstNode | undefined): StringLit[] {
@@ -563,6 +707,7 @@ class Converter {
 
   /** `match shell` needs an ssh resource and `match sql` a postgres one (when `on` names a kind). */
   private checkSelectorKinds(rule: Rule): void {
+    this.checkLimitKinds(rule);
     if (!rule.on || !rule.match) return;
     const rk = rule.on.resourceKind;
     if (rule.match.kind === 'ShellMatch' && rk === 'postgres') {
@@ -572,6 +717,21 @@ class Converter {
     if (rule.match.kind === 'SqlMatch' && rk === 'ssh') {
       this.report('HOOP2014', rule.match.span, 'sql match on an ssh resource',
         'a `match sql` rule needs `on postgres(...)` (or no `on`)', [{ message: 'resource kind given here', span: rule.on.span }]);
+    }
+  }
+
+  /**
+   * `limit rows` cuts a SQL result; a rule that can only apply to ssh requests (`on ssh(...)` or
+   * `match shell`) has no result to cut, so the limit would silently do nothing (HOOP2019).
+   */
+  private checkLimitKinds(rule: Rule): void {
+    const sshOnly = rule.on?.resourceKind === 'ssh' ? rule.on : rule.match?.kind === 'ShellMatch' ? rule.match : undefined;
+    if (!sshOnly) return;
+    for (const e of rule.effects) {
+      if (e.kind !== 'LimitRows') continue;
+      this.report('HOOP2019', e.span, `\`limit rows\` in rule \`${rule.name.value}\`, which applies only to ssh requests`,
+        'a row limit cuts SQL results; for an ssh command use `limit time` (it ends the command) or `limit rate`',
+        [{ message: sshOnly.kind === 'On' ? 'resource kind given here' : 'shell match here', span: sshOnly.span }]);
     }
   }
 
@@ -606,6 +766,22 @@ class Converter {
     if (allows.length > 1) {
       this.report('HOOP2011', allows[1].span, `\`allow\` given twice in rule \`${rule.name.value}\``, 'remove the second `allow`',
         [{ message: 'first `allow` here', span: allows[0].span }], 'warning');
+    }
+    for (const k of ['LimitRows', 'LimitTime'] as const) {
+      const limits = byKind(k);
+      if (limits.length > 1) {
+        const word = k === 'LimitRows' ? 'limit rows' : 'limit time';
+        this.report('HOOP2011', limits[1].span, `\`${word}\` given twice in rule \`${rule.name.value}\``, 'only the smallest applies; keep one',
+          [{ message: `first \`${word}\` here`, span: limits[0].span }], 'warning');
+      }
+    }
+    const rates = byKind('LimitRate') as Extract<Effect, { kind: 'LimitRate' }>[];
+    for (let i = 1; i < rates.length; i++) {
+      const first = rates.find((r, j) => j < i && r.per.ms === rates[i].per.ms);
+      if (first) {
+        this.report('HOOP2011', rates[i].span, `two \`limit rate\` with the same window in rule \`${rule.name.value}\``,
+          'only the smaller count applies; keep one', [{ message: 'first `limit rate` here', span: first.span }], 'warning');
+      }
     }
   }
 
@@ -688,6 +864,16 @@ class Converter {
     // One verdict, one rules list and one message per test; mask columns and approvers may repeat.
     const seen = new Map<string, Expectation>();
     for (const e of test.expects) {
+      if (e.kind === 'ExpectLimit' && e.limit.kind !== 'LimitRate') {
+        const key = e.limit.kind;
+        const first = seen.get(key);
+        const word = key === 'LimitRows' ? 'limit rows' : 'limit time';
+        if (first) {
+          this.report('HOOP4007', e.span, `a second \`expect ${word}\` in test ${JSON.stringify(test.name.value)}`,
+            `a decision carries one ${word}: the smallest`, [{ message: 'first expectation here', span: first.span }]);
+        } else seen.set(key, e);
+        continue;
+      }
       if (e.kind !== 'ExpectVerdict' && e.kind !== 'ExpectRules' && e.kind !== 'ExpectMessage') continue;
       const first = seen.get(e.kind);
       if (first) {
@@ -725,6 +911,11 @@ class Converter {
       const t = tok(n, 'StringLiteral');
       if (!t) return undefined;
       return { kind: 'ExpectMessage', message: this.string(t), span };
+    }
+    const spec = node(n, 'limitSpec');
+    if (tok(n, 'Kw_limit') && spec) {
+      const limit = this.limitSpec(spec, this.nspan(spec));
+      return limit ? { kind: 'ExpectLimit', limit, span } : undefined;
     }
     return undefined;
   }
@@ -810,5 +1001,8 @@ function effectWord(e: Effect): string {
     case 'Approve': return 'approve';
     case 'MaskColumn': return 'mask column';
     case 'MaskDetect': return 'mask detect';
+    case 'LimitRows': return 'limit rows';
+    case 'LimitTime': return 'limit time';
+    case 'LimitRate': return 'limit rate';
   }
 }

@@ -72,6 +72,7 @@ export type RuleClauseCstChildren = {
   blockEffect?: BlockEffectCstNode[];
   approveEffect?: ApproveEffectCstNode[];
   maskEffect?: MaskEffectCstNode[];
+  limitEffect?: LimitEffectCstNode[];
 };
 
 export interface OnSelectorCstNode extends CstNode {
@@ -233,6 +234,39 @@ export type MaskEffectCstChildren = {
   maskerRef: MaskerRefCstNode[];
 };
 
+export interface LimitEffectCstNode extends CstNode {
+  name: "limitEffect";
+  children: LimitEffectCstChildren;
+}
+
+export type LimitEffectCstChildren = {
+  Kw_limit: IToken[];
+  limitSpec: LimitSpecCstNode[];
+};
+
+export interface LimitSpecCstNode extends CstNode {
+  name: "limitSpec";
+  children: LimitSpecCstChildren;
+}
+
+export type LimitSpecCstChildren = {
+  limitKind: IToken[];
+  limitValue: LimitValueCstNode[];
+  perWord?: IToken[];
+  perValue?: LimitValueCstNode[];
+};
+
+export interface LimitValueCstNode extends CstNode {
+  name: "limitValue";
+  children: LimitValueCstChildren;
+}
+
+export type LimitValueCstChildren = {
+  NumberLiteral?: IToken[];
+  Duration?: IToken[];
+  Identifier?: IToken[];
+};
+
 export interface MaskerRefCstNode extends CstNode {
   name: "maskerRef";
   children: MaskerRefCstChildren;
@@ -317,6 +351,8 @@ export type ExpectationCstChildren = {
   Comma?: IToken[];
   RBracket?: IToken[];
   Kw_message?: IToken[];
+  Kw_limit?: IToken[];
+  limitSpec?: LimitSpecCstNode[];
 };
 
 export interface ObjectLitCstNode extends CstNode {
@@ -392,6 +428,9 @@ export interface ICstNodeVisitor<IN, OUT> extends ICstVisitor<IN, OUT> {
   approveEffect(children: ApproveEffectCstChildren, param?: IN): OUT;
   approverGroups(children: ApproverGroupsCstChildren, param?: IN): OUT;
   maskEffect(children: MaskEffectCstChildren, param?: IN): OUT;
+  limitEffect(children: LimitEffectCstChildren, param?: IN): OUT;
+  limitSpec(children: LimitSpecCstChildren, param?: IN): OUT;
+  limitValue(children: LimitValueCstChildren, param?: IN): OUT;
   maskerRef(children: MaskerRefCstChildren, param?: IN): OUT;
   detectorRef(children: DetectorRefCstChildren, param?: IN): OUT;
   testDecl(children: TestDeclCstChildren, param?: IN): OUT;

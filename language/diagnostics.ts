@@ -54,6 +54,8 @@ export const DIAGNOSTIC_CODES = {
   HOOP2015: 'duplicate default',
   HOOP2016: 'unknown test field',
   HOOP2017: 'package declared twice',
+  HOOP2018: 'invalid limit',
+  HOOP2019: 'limit that cannot apply to the rule\'s resource kind',
   HOOP3001: 'CEL syntax error',
   HOOP3002: 'CEL type error',
   HOOP3003: 'CEL condition is not boolean',

@@ -15,7 +15,7 @@
 // (Cedar's soundness check), so a formatter bug can never change what a policy means.
 
 import {
-  type Comment, type DetectorRef, type Effect, type Expectation, type Literal, type MaskerRef,
+  type Comment, type DetectorRef, type Effect, type Expectation, type LimitEffect, type Literal, type MaskerRef,
   type PolicyFile, type Rule, type Span, type StringLit, type TestCase, stripSpans,
 } from './ast.ts';
 import { type Diagnostic, hasErrors } from './diagnostics.ts';
@@ -94,6 +94,19 @@ export function effectText(e: Effect): string {
     case 'Approve': return `approve by ${oneOrMany('group', e.groups)}${e.within ? ` within ${e.within.text}` : ''}`;
     case 'MaskColumn': return `mask column ${str(e.column)} with ${maskerText(e.masker)}`;
     case 'MaskDetect': return `mask detect ${e.detectors.map(detectorText).join(', ')} with ${maskerText(e.masker)}`;
+    case 'LimitRows':
+    case 'LimitTime':
+    case 'LimitRate':
+      return limitText(e);
+  }
+}
+
+/** `limit rows 1000`, `limit time 30s`, `limit rate 10 per 1m` (durations as written). */
+export function limitText(e: LimitEffect): string {
+  switch (e.kind) {
+    case 'LimitRows': return `limit rows ${e.rows.value}`;
+    case 'LimitTime': return `limit time ${e.duration.text}`;
+    case 'LimitRate': return `limit rate ${e.count.value} per ${e.per.text}`;
   }
 }
 
@@ -104,6 +117,7 @@ function expectText(e: Expectation): string {
     case 'ExpectApprovers': return `expect approve by ${oneOrMany('group', e.groups)}`;
     case 'ExpectRules': return `expect rules [${e.rules.map((r) => r.value).join(', ')}]`;
     case 'ExpectMessage': return `expect message ${str(e.message)}`;
+    case 'ExpectLimit': return `expect ${limitText(e.limit)}`;
   }
 }
 

@@ -47,7 +47,7 @@ describe('renderDiagnostics', () => {
   it('renders without an excerpt when the source is not given, and nothing for no diagnostics', () => {
     const { diagnostics } = parse('rule a {}', 'p.hoop');
     expect(renderDiagnostics(diagnostics, new Map())).toBe(
-      'p.hoop:1:6: error[HOOP2006]: rule `a` has no effect\n= help: add `allow`, `block`, `approve by group "..."` or a `mask` line; a rule without an effect is ignored\n\n1 error\n',
+      'p.hoop:1:6: error[HOOP2006]: rule `a` has no effect\n= help: add `allow`, `block`, `approve by group "..."`, a `mask` or a `limit` line; a rule without an effect is ignored\n\n1 error\n',
     );
     expect(renderDiagnostics([], {})).toBe('');
   });
@@ -62,7 +62,7 @@ describe('renderDiagnostics', () => {
       },
       {
         code: 'HOOP2006', severity: 'error', message: 'rule `x` has no effect',
-        help: 'add `allow`, `block`, `approve by group "..."` or a `mask` line; a rule without an effect is ignored',
+        help: 'add `allow`, `block`, `approve by group "..."`, a `mask` or a `limit` line; a rule without an effect is ignored',
         file: 'b.hoop', line: 1, column: 6, endLine: 1, endColumn: 7, related: [],
       },
     ]);

@@ -37,7 +37,7 @@ function uniq(xs: string[]): string[] {
 function oneOf(names: string[]): string {
   const u = uniq(names);
   if (u.length === 1) return u[0];
-  if (u.length <= 6) return `${u.slice(0, -1).join(', ')} or ${u[u.length - 1]}`;
+  if (u.length <= 8) return `${u.slice(0, -1).join(', ')} or ${u[u.length - 1]}`;
   return `one of ${u.slice(0, 6).join(', ')}, …`;
 }
 
@@ -143,6 +143,7 @@ export class HoopParser extends CstParser {
       { ALT: () => this.SUBRULE(this.blockEffect) },
       { ALT: () => this.SUBRULE(this.approveEffect) },
       { ALT: () => this.SUBRULE(this.maskEffect) },
+      { ALT: () => this.SUBRULE(this.limitEffect) },
     ]));
   });
 
@@ -292,6 +293,36 @@ export class HoopParser extends CstParser {
     this.SUBRULE(this.maskerRef);
   });
 
+  // limit rows 1000 | limit time 30s | limit rate 10 per 1m
+  private limitEffect = this.RULE('limitEffect', () => {
+    this.CONSUME(T.Limit);
+    this.SUBRULE(this.limitSpec);
+  });
+
+  // The kind and the values are read loosely (any name, a number or a duration) and checked in
+  // cst-to-ast, so a misspelt kind or a count where a duration belongs gets its own diagnostic
+  // ("did you mean `rows`?", "`limit time` takes a duration") instead of a syntax error.
+  private limitSpec = this.RULE('limitSpec', () => {
+    this.CONSUME(T.NameTok, { LABEL: 'limitKind' });
+    this.SUBRULE(this.limitValue);
+    this.OPTION(this.once('g17', () => ({
+      // `per` (or a misspelling of it: any plain identifier, which can never start a clause).
+      GATE: () => this.LA(1).tokenType === T.Identifier,
+      DEF: () => {
+        this.CONSUME(T.Identifier, { LABEL: 'perWord' });
+        this.SUBRULE2(this.limitValue, { LABEL: 'perValue' });
+      },
+    })));
+  });
+
+  private limitValue = this.RULE('limitValue', () => {
+    this.OR(this.once('or13', () => [
+      { ALT: () => this.CONSUME(T.NumberLiteral) },
+      { ALT: () => this.CONSUME(T.Duration) },
+      { ALT: () => this.CONSUME(T.Identifier) },
+    ]));
+  });
+
   private maskerRef = this.RULE('maskerRef', () => {
     this.CONSUME(T.NameTok);
     this.OPTION(() => {
@@ -402,6 +433,12 @@ export class HoopParser extends CstParser {
         ALT: () => {
           this.CONSUME(T.Message);
           this.CONSUME2(T.StringLiteral);
+        },
+      },
+      {
+        ALT: () => {
+          this.CONSUME(T.Limit);
+          this.SUBRULE(this.limitSpec);
         },
       },
     ]));

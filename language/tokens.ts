@@ -81,10 +81,11 @@ export const Identifier = createToken({
   label: 'a name',
 });
 
-/** `15m`, `30s`, `2h`, `1d`; any digits-then-letters run is lexed here and validated later (HOOP1005). */
+/** `200ms`, `15m`, `30s`, `2h`, `1d`; any digits-then-letters run is lexed here and validated later (HOOP1005). */
 export const Duration = createToken({
   name: 'Duration',
-  pattern: /\d+[A-Za-z_][A-Za-z0-9_]*/,
+  // A leading `-` is lexed too, so `-5s` is one token and gets "a duration must be positive".
+  pattern: /-?\d+[A-Za-z_][A-Za-z0-9_]*/,
   label: 'a duration such as 15m',
 });
 export const NumberLiteral = createToken({
@@ -108,7 +109,7 @@ export const Colon = punct('Colon', ':');
 export const Dot = punct('Dot', '.');
 
 /** Keywords that may start the next clause of a rule body; they are not statement kinds. */
-const CLAUSE_STARTERS = new Set(['on', 'when', 'match', 'if', 'allow', 'block', 'approve', 'mask']);
+const CLAUSE_STARTERS = new Set(['on', 'when', 'match', 'if', 'allow', 'block', 'approve', 'mask', 'limit']);
 
 const keyword = (word: string): TokenType =>
   createToken({
@@ -131,6 +132,7 @@ export const Allow = keyword('allow');
 export const Block = keyword('block');
 export const Approve = keyword('approve');
 export const Mask = keyword('mask');
+export const Limit = keyword('limit');
 export const By = keyword('by');
 export const Group = keyword('group');
 export const Groups = keyword('groups');
@@ -156,7 +158,7 @@ export const False = keyword('false');
 export const Null = keyword('null');
 
 const KEYWORDS: TokenType[] = [
-  Package, Default, Rule, Test, On, When, Match, If, Allow, Block, Approve, Mask, By, Group, Groups,
+  Package, Default, Rule, Test, On, When, Match, If, Allow, Block, Approve, Mask, Limit, By, Group, Groups,
   Subject, Subjects, Actor, Actors, Within, Column, Detect, With, Tables, Sql, Shell, Identity,
   Resource, Context, Expect, Rules, Message, True, False, Null,
 ];

@@ -215,3 +215,65 @@ describe('hoop policy eval', () => {
     expect(r.err).toContain('--resource must look like postgres:NAME');
   });
 });
+
+const limited = `package t
+rule readers {
+  when group "reader"
+  match sql select
+  allow
+  limit rows 1000
+}
+rule cap_agents {
+  when subject "agent-*"
+  limit rows 500
+  limit time 2s
+  limit rate 10 per 1m
+}
+test "agents are capped" {
+  identity { sub: "agent-1", groups: ["reader"] }
+  resource postgres("db")
+  sql "SELECT 1"
+  expect allow
+  expect rules [readers]
+  expect limit rows 500
+  expect limit time 2s
+  expect limit rate 10 per 1m
+}
+test "wrong limits" {
+  identity { sub: "ci-1", groups: ["reader"] }
+  resource postgres("db")
+  sql "SELECT 1"
+  expect limit rows 500
+  expect limit time 2s
+  expect limit rate 10 per 1m
+}
+`;
+
+describe('limits in tests and eval', () => {
+  it('expect limit passes when the decision carries that limit and says what it carried when not', async () => {
+    const dir = tempPolicy({ 'l.hoop': limited });
+    const r = await runCli(['policy', 'test', dir]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('1 passed, 1 failed');
+    expect(r.out).toContain('expected limit rows 500, got limit rows 1000 (by t.readers)');
+    expect(r.out).toContain('expected limit time 2s, got no time limit');
+    expect(r.out).toContain('expected limit rate 10 per 1m, got no rate limit');
+  });
+
+  it('policy eval --explain names the rule that set each limit', async () => {
+    const dir = tempPolicy({ 'l.hoop': limited });
+    const r = await runCli(['policy', 'eval', dir, '--sub', 'agent-1', '--groups', 'reader', '--resource', 'postgres:db', '--sql', 'SELECT 1', '--explain']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('limits rows 500 (by t.cap_agents), time 2s (by t.cap_agents), rate 10 per 1m (by t.cap_agents)');
+    const json = await runCli(['policy', 'eval', dir, '--sub', 'agent-1', '--groups', 'reader', '--resource', 'postgres:db', '--sql', 'SELECT 1', '--json']);
+    const j = JSON.parse(json.out) as { decision: { limits: unknown } };
+    expect(j.decision.limits).toEqual({ rows: { rows: 500, rule: 't.cap_agents' }, time: { ms: 2000, rule: 't.cap_agents' }, rate: [{ count: 10, windowMs: 60000, rule: 't.cap_agents' }] });
+  });
+
+  it('policy fmt keeps limits as written', async () => {
+    const dir = tempPolicy({ 'l.hoop': 'rule r {\n  allow\n    limit   rate 10   per 1m\n limit time 250ms\n}\n' });
+    const r = await runCli(['policy', 'fmt', '--write', dir]);
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(dir, 'l.hoop'), 'utf8')).toBe('rule r {\n  allow\n  limit rate 10 per 1m\n  limit time 250ms\n}\n');
+  });
+});

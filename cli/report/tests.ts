@@ -3,7 +3,8 @@
 
 import type { CoverageReport } from '../../engine/tester/coverage.ts';
 import type { TestResult } from '../../engine/tester/runner.ts';
-import type { Explanation, RuleOutcome } from '../../engine/index.ts';
+import type { Explanation, Limits, RuleOutcome } from '../../engine/index.ts';
+import { formatDurationMs } from '../../language/ast.ts';
 import { formatLocation } from '../../language/index.ts';
 import { escapeControls, jsonForTerminal, oneLine } from '../../stdlib/terminal-text.ts';
 
@@ -55,10 +56,20 @@ export function renderExplanation(e: Explanation, indent = ''): string[] {
   if (d.masks.columns.length) lines.push(`${indent}masks ${d.masks.columns.map((m) => `${m.column} with ${m.masker.name}`).join(', ')}`);
   if (d.masks.detectors.length) lines.push(`${indent}detectors ${d.masks.detectors.map((m) => `${m.detectors.map((x) => x.name).join('+')} with ${m.masker.name}`).join(', ')}`);
   if (d.approvers.length) lines.push(`${indent}approvers ${d.approvers.join(', ')}`);
+  if (d.limits) lines.push(`${indent}limits ${limitsText(d.limits)}`);
   for (const err of d.errors) lines.push(`${indent}rule error ${err.rule}: ${err.message}`);
   const width = Math.max(0, ...e.rules.map((r) => r.id.length));
   for (const r of e.rules) lines.push(`${indent}  ${r.id.padEnd(width)}  ${outcomeText(r.outcome)}`);
   return lines;
+}
+
+/** `rows 1000 (by r1), time 30s (by r2), rate 10 per 1m (by r3)`: each limit and the rule that set it. */
+export function limitsText(l: Limits): string {
+  const parts: string[] = [];
+  if (l.rows) parts.push(`rows ${l.rows.rows} (by ${l.rows.rule})`);
+  if (l.time) parts.push(`time ${formatDurationMs(l.time.ms)} (by ${l.time.rule})`);
+  for (const r of l.rate) parts.push(`rate ${r.count} per ${formatDurationMs(r.windowMs)} (by ${r.rule})`);
+  return parts.join(', ');
 }
 
 function pretty({ results, coverage, threshold, verbose }: ReportInput): string {

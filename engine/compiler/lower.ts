@@ -49,7 +49,7 @@ export function expandKinds(kinds: readonly SqlMatchKind[]): SqlKind[] {
 }
 
 function lowerEffects(rule: Rule): EffectsIR {
-  const effects: EffectsIR = { allow: false, block: false, approve: null, columnMasks: [], detectorMasks: [] };
+  const effects: EffectsIR = { allow: false, block: false, approve: null, columnMasks: [], detectorMasks: [], limits: null };
   for (const effect of rule.effects) {
     switch (effect.kind) {
       case 'Allow':
@@ -76,8 +76,26 @@ function lowerEffects(rule: Rule): EffectsIR {
           masker: maskerSpec(effect.masker),
         });
         break;
+      case 'LimitRows': {
+        const limits = (effects.limits ??= { rows: null, timeMs: null, rates: [] });
+        limits.rows = Math.min(limits.rows ?? Infinity, effect.rows.value);
+        break;
+      }
+      case 'LimitTime': {
+        const limits = (effects.limits ??= { rows: null, timeMs: null, rates: [] });
+        limits.timeMs = Math.min(limits.timeMs ?? Infinity, effect.duration.ms);
+        break;
+      }
+      case 'LimitRate': {
+        const limits = (effects.limits ??= { rows: null, timeMs: null, rates: [] });
+        const same = limits.rates.find((r) => r.windowMs === effect.per.ms);
+        if (same) same.count = Math.min(same.count, effect.count.value);
+        else limits.rates.push({ count: effect.count.value, windowMs: effect.per.ms });
+        break;
+      }
     }
   }
+  effects.limits?.rates.sort((a, b) => a.windowMs - b.windowMs);
   return effects;
 }
 

@@ -14,7 +14,7 @@ import { celActivation, type CelActivation, type CelEnvironment } from '../../st
 import { READ_KINDS, WRITE_KINDS, type Request } from '../../stdlib/facts.ts';
 import { sortColumnMasks } from '../decide.ts';
 import { normaliseColumn, qualifyTableGlob, ruleId } from '../names.ts';
-import type { ColumnMask, Decision, DetectorMask, MaskerSpec, Reason, RuleError, RuleOutcome } from '../response.ts';
+import type { ColumnMask, Decision, DetectorMask, Limits, MaskerSpec, Reason, RuleError, RuleOutcome } from '../response.ts';
 import { DEFAULT_BLOCK_MESSAGE } from '../tree.ts';
 
 /** A glob as an anchored regular expression: `*` → any run, `?` → one character. */
@@ -126,14 +126,54 @@ function masker(ref: MaskerRef): MaskerSpec {
   return { name: ref.name.value, args: ref.args.map((a) => a.value) };
 }
 
-/** The decision, by DESIGN.md's four rules. */
+/**
+ * DESIGN.md "Limits", literally: every applying rule's limits; of rows and of time the smallest
+ * (on a tie, the rule first by id); rate limits counted per rule, so all of them, the smallest count
+ * for each window of a rule; undefined when no applying rule has a limit.
+ */
+function limitsOf(applying: readonly RuleWithPackage[]): Limits | undefined {
+  const rows: { rows: number; rule: string }[] = [];
+  const times: { ms: number; rule: string }[] = [];
+  const rates: { count: number; windowMs: number; rule: string }[] = [];
+  for (const r of applying) {
+    for (const e of r.rule.effects) {
+      if (e.kind === 'LimitRows') rows.push({ rows: e.rows.value, rule: r.id });
+      if (e.kind === 'LimitTime') times.push({ ms: e.duration.ms, rule: r.id });
+      if (e.kind === 'LimitRate') rates.push({ count: e.count.value, windowMs: e.per.ms, rule: r.id });
+    }
+  }
+  if (rows.length === 0 && times.length === 0 && rates.length === 0) return undefined;
+  const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  const out: Limits = { rate: [] };
+  const smallestRows = [...rows].sort((a, b) => a.rows - b.rows || byId(a.rule, b.rule))[0];
+  if (smallestRows) out.rows = smallestRows;
+  const shortest = [...times].sort((a, b) => a.ms - b.ms || byId(a.rule, b.rule))[0];
+  if (shortest) out.time = shortest;
+  for (const r of rates) {
+    const smaller = rates.some((o) => o.rule === r.rule && o.windowMs === r.windowMs && o.count < r.count);
+    const kept = out.rate.some((o) => o.rule === r.rule && o.windowMs === r.windowMs);
+    if (!smaller && !kept) out.rate.push(r);
+  }
+  out.rate.sort((a, b) => byId(a.rule, b.rule) || a.windowMs - b.windowMs);
+  return out;
+}
+
+/** The decision, by DESIGN.md's four rules; limits ride on every verdict but block. */
 export function interpret(files: readonly PolicyFile[], req: Request, cel: CelEnvironment): Decision {
+  const applying: RuleWithPackage[] = [];
+  const d = verdictOf(files, req, cel, applying);
+  if (d.verdict === 'block') return d;
+  const limits = limitsOf(applying);
+  if (limits) d.limits = limits;
+  return d;
+}
+
+function verdictOf(files: readonly PolicyFile[], req: Request, cel: CelEnvironment, applying: RuleWithPackage[]): Decision {
   let act: CelActivation | undefined;
   const activation = (): CelActivation => (act ??= celActivation(req));
   const reason = (r: RuleWithPackage): Reason => ({ id: r.id, rule: r.rule.name.value, package: r.package, span: r.rule.span });
   const byId = (a: RuleWithPackage, b: RuleWithPackage): number => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
-  const applying: RuleWithPackage[] = [];
   const failed: { rule: RuleWithPackage; error: string }[] = [];
   for (const r of rulesOf(files)) {
     const outcome = ruleOutcome(r.rule, req, cel, activation);

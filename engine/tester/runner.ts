@@ -9,6 +9,8 @@ import { qualify, resolveRuleName } from '../../language/check-set.ts';
 import type { Action, Identity, Request, RequestContext, Resource, ShellClassifier, SqlClassifier } from '../../stdlib/facts.ts';
 import { combineDecisions } from '../combine.ts';
 import type { PolicyTest, PreparedPolicy } from '../index.ts';
+import { limitText } from '../../language/formatter.ts';
+import { formatDurationMs } from '../../language/ast.ts';
 import { normaliseColumn } from '../names.ts';
 import type { Decision, Explanation } from '../response.ts';
 
@@ -84,6 +86,13 @@ function runOne(policy: PreparedPolicy, t: PolicyTest, classifiers: Classifiers,
   for (const e of explanations) {
     for (const r of e.rules) if (r.outcome.status === 'applied') coverage.applied.add(r.id);
     for (const reason of e.decision.reasons) coverage.decided.add(reason.id);
+    // A limit-only rule is never a reason; its effect was exercised when its limit is in the decision.
+    const limits = e.decision.limits;
+    if (limits) {
+      if (limits.rows) coverage.decided.add(limits.rows.rule);
+      if (limits.time) coverage.decided.add(limits.time.rule);
+      for (const r of limits.rate) coverage.decided.add(r.rule);
+    }
   }
   const failures = t.test.expects.flatMap((x) => check(x, decision, t.package, ruleIds));
   return {
@@ -141,6 +150,22 @@ function check(x: Expectation, d: Decision, pkg: string, ruleIds: ReadonlySet<st
     }
     case 'ExpectMessage':
       return d.message === x.message.value ? [] : fail(`message "${x.message.value}"`, d.message === undefined ? 'no message' : `message "${d.message}"`);
+    case 'ExpectLimit': {
+      const want = limitText(x.limit);
+      const l = d.limits;
+      const blocked = d.verdict === 'block' ? ` (verdict block${d.message ? `: "${d.message}"` : ''})` : '';
+      if (x.limit.kind === 'LimitRows') {
+        if (l?.rows?.rows === x.limit.rows.value) return [];
+        return fail(want, l?.rows ? `limit rows ${l.rows.rows} (by ${l.rows.rule})` : `no row limit${blocked}`);
+      }
+      if (x.limit.kind === 'LimitTime') {
+        if (l?.time?.ms === x.limit.duration.ms) return [];
+        return fail(want, l?.time ? `limit time ${formatDurationMs(l.time.ms)} (by ${l.time.rule})` : `no time limit${blocked}`);
+      }
+      const { count, per } = x.limit;
+      if (l?.rate.some((r) => r.count === count.value && r.windowMs === per.ms)) return [];
+      return fail(want, l && l.rate.length > 0 ? l.rate.map((r) => `limit rate ${r.count} per ${formatDurationMs(r.windowMs)} (by ${r.rule})`).join(', ') : `no rate limit${blocked}`);
+    }
   }
 }
 
