@@ -103,7 +103,7 @@ interface RelationRow {
 
 export class PgCatalog implements Catalog {
   private client: Promise<pg.Client> | undefined;
-  private readonly cache = new Map<string, { at: number; value: Promise<unknown> }>();
+  private readonly cache = new Map<string, CacheEntry>();
   private readonly ttlMs: number;
   private queue: Promise<void> = Promise.resolve();
 
@@ -140,11 +140,11 @@ export class PgCatalog implements Catalog {
    * other schemas of the search_path). Temporary schemas are left out: the session's own temporary
    * relations are tracked by the session.
    */
-  async relationSchemas(names: readonly string[]): Promise<Map<string, string[]>> {
+  async relationSchemas(names: readonly string[], deps?: unknown[]): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     const answers = await Promise.all(
       names.map((name) =>
-        this.cached(`relns:${name}`, async () =>
+        this.cached(`relns:${name}`, deps, async () =>
           (
             await this.query<{ schema: string }>(
               `SELECT n.nspname AS schema FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -164,7 +164,7 @@ export class PgCatalog implements Catalog {
    * rewrite rule's dependencies, through nested views) and the inheritance or partition ancestors
    * of a table (through the views' bases too). `pg_temp` matches every session's temporary schema.
    */
-  async relationSources(qualified: readonly string[]): Promise<Map<string, string[]>> {
+  async relationSources(qualified: readonly string[], deps?: unknown[]): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     const answers = await Promise.all(
       qualified.map((q) => {
@@ -172,7 +172,7 @@ export class PgCatalog implements Catalog {
         const schema = q.slice(0, dot);
         const name = q.slice(dot + 1);
         // Wrapped: "no sources" (most tables) is an answer worth caching too.
-        return this.cached(`relsrc:${q}`, async () => ({
+        return this.cached(`relsrc:${q}`, deps, async () => ({
           sources: (
             await this.query<{ q: string }>(
               `WITH RECURSIVE
@@ -206,12 +206,12 @@ export class PgCatalog implements Catalog {
    * view runs nothing; views of pg_catalog and information_schema (initdb's own, superuser-owned)
    * are not looked into. `pg_temp` matches every session's temporary schema.
    */
-  async relationFunctions(qualified: readonly string[]): Promise<Map<string, { schema: string; name: string }[]>> {
+  async relationFunctions(qualified: readonly string[], deps?: unknown[]): Promise<Map<string, { schema: string; name: string }[]>> {
     const out = new Map<string, { schema: string; name: string }[]>();
     const answers = await Promise.all(
       qualified.map((q) => {
         const dot = q.indexOf('.');
-        return this.cached(`relfn:${q}`, async () => ({
+        return this.cached(`relfn:${q}`, deps, async () => ({
           functions: await this.query<{ schema: string; name: string }>(RELATION_FUNCTIONS_SQL, [q.slice(0, dot), q.slice(dot + 1)]),
         }));
       }),
@@ -221,8 +221,8 @@ export class PgCatalog implements Catalog {
   }
 
   /** Every table whose planner statistics this role may read (pg_stats shows a column it may SELECT). */
-  statisticsTables(): Promise<string[]> {
-    return this.cached('stats-tables', async () =>
+  statisticsTables(deps?: unknown[]): Promise<string[]> {
+    return this.cached('stats-tables', deps, async () =>
       (
         await this.query<{ q: string }>(
           `SELECT n.nspname || '.' || c.relname AS q FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -235,8 +235,8 @@ export class PgCatalog implements Catalog {
   }
 
   /** Schemas this role may use (USAGE), temporary ones excepted. */
-  usableSchemas(): Promise<string[]> {
-    return this.cached('usable-schemas', async () =>
+  usableSchemas(deps?: unknown[]): Promise<string[]> {
+    return this.cached('usable-schemas', deps, async () =>
       (
         await this.query<{ schema: string }>(
           `SELECT nspname AS schema FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_(toast_)?temp_' AND pg_catalog.has_schema_privilege(oid, 'USAGE')`,
@@ -255,10 +255,10 @@ export class PgCatalog implements Catalog {
    * the owner's, not a superuser's). Always cached, even when empty (one query per TTL, not per
    * statement); DDL through the gateway or hoop's event trigger drops it at once.
    */
-  async routineNamesOutsideCatalog(kind: 'function' | 'operator'): Promise<Map<string, string[]>> {
+  async routineNamesOutsideCatalog(kind: 'function' | 'operator', deps?: unknown[]): Promise<Map<string, string[]>> {
     const t = ROUTINE_TABLES[kind];
     const owner = kind === 'function' ? 'proowner' : 'oprowner';
-    const answer = await this.cached(`outside:${kind}`, async () => ({
+    const answer = await this.cached(`outside:${kind}`, deps, async () => ({
       rows: await this.query<{ name: string; schemas: string[] }>(
         `SELECT r.${t.name} AS name, array_agg(DISTINCT n.nspname::text) AS schemas
            FROM pg_catalog.${t.table} r JOIN pg_catalog.pg_namespace n ON n.oid = r.${t.namespace}
@@ -269,7 +269,7 @@ export class PgCatalog implements Catalog {
         [],
       ),
     }));
-    return new Map(answer.rows.map((r) => [r.name, r.schemas]));
+    return outsideMap(answer);
   }
 
   /** The function with this OID (what a FunctionCall message names), or undefined. */
@@ -302,18 +302,42 @@ export class PgCatalog implements Catalog {
     this.cache.clear();
   }
 
+  /**
+   * Whether every answer behind these tokens (pushed onto a `deps` array by the methods taking
+   * one) is still the cached answer: not expired, not invalidated, not an empty or failed answer
+   * (those are dropped, so they are asked again). A caller that kept what it worked out from the
+   * answers may reuse it while this holds: asking again would give the same answers.
+   */
+  fresh(deps: readonly unknown[]): boolean {
+    const now = Date.now();
+    for (const d of deps) {
+      const e = d as CacheEntry;
+      if (this.cache.get(e.key) !== e || now - e.at >= this.ttlMs) return false;
+    }
+    return true;
+  }
+
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
     if (client) await client.then((c) => c.end()).catch(() => undefined);
   }
 
-  private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+  private cached<T>(key: string, deps: unknown[] | undefined, load: () => Promise<T>): Promise<T>;
+  private cached<T>(key: string, load: () => Promise<T>): Promise<T>;
+  private cached<T>(key: string, a: unknown[] | undefined | (() => Promise<T>), b?: () => Promise<T>): Promise<T> {
+    const deps = typeof a === 'function' ? undefined : a;
+    const load = typeof a === 'function' ? a : b!;
     const now = Date.now();
     const hit = this.cache.get(key);
-    if (hit && now - hit.at < this.ttlMs) return hit.value as Promise<T>;
+    if (hit && now - hit.at < this.ttlMs) {
+      deps?.push(hit);
+      return hit.value as Promise<T>;
+    }
     const value = load();
-    this.cache.set(key, { at: now, value });
+    const entry: CacheEntry = { key, at: now, value };
+    deps?.push(entry);
+    this.cache.set(key, entry);
     value.then(
       (v) => {
         if ((Array.isArray(v) && v.length === 0) || v === undefined) this.cache.delete(key);
@@ -366,6 +390,20 @@ export class PgCatalog implements Catalog {
     );
     return run;
   }
+}
+
+interface CacheEntry {
+  key: string;
+  at: number;
+  value: Promise<unknown>;
+}
+
+/** One Map per answer of routineNamesOutsideCatalog (built once, shared: read-only). */
+const OUTSIDE_MAPS = new WeakMap<object, Map<string, string[]>>();
+function outsideMap(answer: { rows: { name: string; schemas: string[] }[] }): Map<string, string[]> {
+  let m = OUTSIDE_MAPS.get(answer);
+  if (!m) OUTSIDE_MAPS.set(answer, (m = new Map(answer.rows.map((r) => [r.name, r.schemas]))));
+  return m;
 }
 
 function toRelation(r: RelationRow): CatalogRelation {

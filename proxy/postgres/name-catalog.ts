@@ -3,7 +3,8 @@
 // may use. Read over a connection of the gateway's own per resource, opened on first use, with a
 // short cache: a table created or dropped elsewhere is seen within NAME_TTL_MS (at once where
 // hoop's event trigger is installed, pg-catalog.ts), and a session that changed the schema drops
-// the cache when its transaction ends.
+// the cache when its transaction ends. `fresh` lets a session reuse what it worked out from the
+// answers (session/search-path.ts) exactly as long as the cache would give the same answers.
 
 import type { ClientConfig } from 'pg';
 import type { ResourceConfig } from '../config.ts';
@@ -34,14 +35,15 @@ export function createNameCatalogs(resources: readonly ResourceConfig[], connect
       }
       const c = catalog;
       return {
-        relationSchemas: (names) => c.relationSchemas(names),
-        usableSchemas: () => c.usableSchemas(),
-        relationSources: (qualified) => c.relationSources(qualified),
-        relationFunctions: (qualified) => c.relationFunctions(qualified),
-        statisticsTables: () => c.statisticsTables(),
-        functionsOutsideCatalog: () => c.routineNamesOutsideCatalog('function'),
-        operatorsOutsideCatalog: () => c.routineNamesOutsideCatalog('operator'),
+        relationSchemas: (names, deps) => c.relationSchemas(names, deps),
+        usableSchemas: (deps) => c.usableSchemas(deps),
+        relationSources: (qualified, deps) => c.relationSources(qualified, deps),
+        relationFunctions: (qualified, deps) => c.relationFunctions(qualified, deps),
+        statisticsTables: (deps) => c.statisticsTables(deps),
+        functionsOutsideCatalog: (deps) => c.routineNamesOutsideCatalog('function', deps),
+        operatorsOutsideCatalog: (deps) => c.routineNamesOutsideCatalog('operator', deps),
         invalidate: () => c.invalidate(),
+        fresh: (deps) => c.fresh(deps),
       };
     },
     async close() {

@@ -306,16 +306,23 @@ function resolvedList(items: readonly string[], resolve: NameResolver): string[]
   return frozenList([...out]);
 }
 
-/** The unqualified relation names of an action: looked up (`lookups`) or being created (`creates`), or null when it has none. */
-export function unqualifiedNames(action: SqlAction): { lookups: string[]; creates: string[] } | null {
+/** An action's unqualified names, worked out once per walk (every action resolved from it shares the raw facts). */
+const UNQUALIFIED_NAMES = new WeakMap<object, { lookups: readonly string[]; creates: readonly string[] }>();
+
+/** The unqualified relation names of an action: looked up (`lookups`) or being created (`creates`), or null when it has none. Shared: read-only. */
+export function unqualifiedNames(action: SqlAction): { lookups: readonly string[]; creates: readonly string[] } | null {
   const raw = rawNames.get(action);
   if (!raw) return null;
+  let known = UNQUALIFIED_NAMES.get(raw);
+  if (known) return known;
   const lookups = new Set<string>();
   const creates = new Set<string>();
   for (const list of [raw.reads, raw.writes, raw.columns]) {
     for (const x of list) for (const m of x.matchAll(UNQUALIFIED_RE)) (m[1] === 'c' ? creates : lookups).add(m[2]!);
   }
-  return { lookups: [...lookups], creates: [...creates] };
+  known = Object.freeze({ lookups: Object.freeze([...lookups]), creates: Object.freeze([...creates]) });
+  UNQUALIFIED_NAMES.set(raw, known);
+  return known;
 }
 
 /**
@@ -328,7 +335,7 @@ export function resolveNames(action: SqlAction, resolve: NameResolver): SqlActio
   const a = action as SqlFacts;
   const resolved = new SqlFacts(
     a.kind, a.effects, resolvedList(raw.reads, resolve), resolvedList(raw.writes, resolve), resolvedList(raw.columns, resolve),
-    a.functions, a.has_where, a.limit, a.text, true, a.reason,
+    a.functions, a.has_where, a.limit, a.text, true, a.reason, a,
   );
   rawNames.set(resolved, raw);
   return resolved;
@@ -339,7 +346,7 @@ export function withTables(action: SqlAction, reads: readonly string[], writes: 
   const a = action as SqlFacts;
   const out = new SqlFacts(
     a.kind, a.effects, frozenList([...new Set([...a.reads, ...reads])]), frozenList([...new Set([...a.writes, ...writes])]),
-    a.columns, a.functions, a.has_where, a.limit, a.text, true, a.reason,
+    a.columns, a.functions, a.has_where, a.limit, a.text, true, a.reason, a,
   );
   const raw = rawNames.get(action);
   if (raw) rawNames.set(out, raw);
@@ -370,7 +377,7 @@ export function withFunctions(action: SqlAction, functions: readonly { schema: s
   const reason = reasons.length > 0 ? [...new Set(reasons)].join('; ') : undefined;
   const out = new SqlFacts(
     effects[0] ?? 'unknown', Object.freeze(effects) as SqlKind[], a.reads, a.writes, a.columns,
-    frozenList([...new Set([...a.functions, ...names])]), a.has_where, a.limit, a.text, true, reason,
+    frozenList([...new Set([...a.functions, ...names])]), a.has_where, a.limit, a.text, true, reason, a,
   );
   const raw = rawNames.get(action);
   if (raw) rawNames.set(out, raw);
@@ -380,7 +387,7 @@ export function withFunctions(action: SqlAction, functions: readonly { schema: s
 /** The same facts as an `unknown` action with this reason (a name the gateway cannot resolve). */
 export function unknownWith(action: SqlAction, reason: string): SqlAction {
   const a = action as SqlFacts;
-  return new SqlFacts('unknown', UNKNOWN_EFFECTS, a.reads, a.writes, a.columns, a.functions, a.has_where, a.limit, a.text, true, reason);
+  return new SqlFacts('unknown', UNKNOWN_EFFECTS, a.reads, a.writes, a.columns, a.functions, a.has_where, a.limit, a.text, true, reason, a);
 }
 
 /** The same facts as a call of unknown effect too (a built-in's name that may mean a user's function). */
@@ -389,7 +396,7 @@ export function asCall(action: SqlAction, reason: string): SqlAction {
   const rank = (k: SqlKind): number => SQL_KINDS.indexOf(k);
   const effects = SQL_KINDS.filter((k) => k === 'call' || a.effects.includes(k));
   const kind = rank(a.kind) < rank('call') ? a.kind : 'call';
-  const out = new SqlFacts(kind, Object.freeze(effects) as SqlKind[], a.reads, a.writes, a.columns, a.functions, a.has_where, a.limit, a.text, true, a.reason ?? reason);
+  const out = new SqlFacts(kind, Object.freeze(effects) as SqlKind[], a.reads, a.writes, a.columns, a.functions, a.has_where, a.limit, a.text, true, a.reason ?? reason, a);
   const raw = rawNames.get(action);
   if (raw) rawNames.set(out, raw);
   return out;
@@ -449,10 +456,12 @@ class SqlFacts implements SqlAction {
   readonly #parses: boolean;
   #normalized: string | undefined;
   #fingerprint: string | undefined;
+  /** The action this one was derived from (same text): its normalised text and fingerprint are this one's, computed once. */
+  readonly #origin: SqlFacts | undefined;
 
   constructor(
     kind: SqlKind, effects: SqlKind[], reads: string[], writes: string[], columns: string[], functions: string[],
-    hasWhere: boolean, limit: number | null, text: string, parses: boolean, reason: string | undefined,
+    hasWhere: boolean, limit: number | null, text: string, parses: boolean, reason: string | undefined, from?: SqlAction,
   ) {
     this.kind = kind;
     this.effects = effects;
@@ -465,10 +474,12 @@ class SqlFacts implements SqlAction {
     this.text = text;
     if (reason !== undefined) (this as { reason?: string }).reason = reason;
     this.#parses = parses;
+    this.#origin = from instanceof SqlFacts && from.text === text && from.#parses === parses ? (from.#origin ?? from) : undefined;
     Object.freeze(this);
   }
 
   get normalized(): string {
+    if (this.#origin !== undefined) return this.#origin.normalized;
     if (this.#normalized === undefined) {
       if (!this.#parses) this.#normalized = this.text;
       else if (!this.#fromTemplate()) {
@@ -483,6 +494,7 @@ class SqlFacts implements SqlAction {
   }
 
   get fingerprint(): string {
+    if (this.#origin !== undefined) return this.#origin.fingerprint;
     if (this.#fingerprint === undefined) {
       if (!this.#parses) this.#fingerprint = rawFingerprint(this.text);
       else if (!this.#fromTemplate()) {

@@ -40,21 +40,27 @@ export function startupPathRisk(value: string): string | undefined {
 /** What the resolver needs of the resource's catalog (read on the gateway's own connection, cached). */
 export interface NameCatalog {
   /** For each name: the schemas (usable by the session's role) holding a relation of that name. */
-  relationSchemas(names: readonly string[]): Promise<Map<string, string[]>>;
+  relationSchemas(names: readonly string[], deps?: unknown[]): Promise<Map<string, string[]>>;
   /** Schemas the session's role may use (USAGE): candidates for the creation schema. */
-  usableSchemas(): Promise<string[]>;
+  usableSchemas(deps?: unknown[]): Promise<string[]>;
   /** For each `schema.name`: what reading it reads too (a view's base relations, a table's inheritance/partition ancestors). */
-  relationSources(qualified: readonly string[]): Promise<Map<string, string[]>>;
+  relationSources(qualified: readonly string[], deps?: unknown[]): Promise<Map<string, string[]>>;
   /** For each `schema.name`: the functions reading it runs (its view query's, its row security policies'). */
-  relationFunctions(qualified: readonly string[]): Promise<Map<string, { schema: string; name: string }[]>>;
+  relationFunctions(qualified: readonly string[], deps?: unknown[]): Promise<Map<string, { schema: string; name: string }[]>>;
   /** Every table whose statistics pg_stats and pg_stats_ext show this role. */
-  statisticsTables(): Promise<string[]>;
+  statisticsTables(deps?: unknown[]): Promise<string[]>;
   /** Function names defined outside pg_catalog, each with its schemas (a built-in's name may mean one of them). */
-  functionsOutsideCatalog(): Promise<Map<string, string[]>>;
+  functionsOutsideCatalog(deps?: unknown[]): Promise<Map<string, string[]>>;
   /** Operator names defined outside pg_catalog, each with its schemas. */
-  operatorsOutsideCatalog(): Promise<Map<string, string[]>>;
+  operatorsOutsideCatalog(deps?: unknown[]): Promise<Map<string, string[]>>;
   /** Forget cached answers (a transaction that changed the schema ended). */
   invalidate(): void;
+  /**
+   * Optional. Each method above pushes onto `deps` a token for every cached answer it used; this
+   * says whether all of them are still the answers the catalog would give now (none expired,
+   * dropped or invalidated since). Without it, no answer is reused from one message to the next.
+   */
+  fresh?(deps: readonly unknown[]): boolean;
 }
 
 interface State {
@@ -130,6 +136,31 @@ function cloneMachine(m: Machine): Machine {
   return { s: cloneState(m.s), frames: m.frames.map((f) => ({ ...f, saved: cloneState(f.saved) })), aborted: m.aborted };
 }
 
+/** How many resolutions of one text a session keeps (one per state it was decided on). */
+const RESOLVED_PER_TEXT = 4;
+
+/**
+ * Everything of a machine that resolving a message on it may read or change (the state, the
+ * transaction's frames with their saved states, whether it is aborted), as a string: two machines
+ * with the same signature resolve the same statements alike.
+ */
+function machineSig(m: Machine): string {
+  let out = `${m.aborted ? 'A' : 'a'}${stateSig(m.s)}`;
+  for (const f of m.frames) out += `\u0003${f.implicit ? 'i' : 'e'}${f.name === null ? '\u0004' : JSON.stringify(f.name)}${stateSig(f.saved)}`;
+  return out;
+}
+
+function stateSig(s: State): string {
+  let out = `\u0001${pathSig(s.cur)}\u0001${pathSig(s.sess)}\u0001${s.why}\u0001${s.tempsUnknown ? 'U' : 'u'}${s.schemaChanged ? 'S' : 's'}${s.ddl}`;
+  for (const [name, drop] of s.temps) out += `\u0002${drop ? 'd' : 'k'}${JSON.stringify(name)}`;
+  if (s.newViews.size > 0) out += `\u0001${JSON.stringify([...s.newViews])}`;
+  return out;
+}
+
+function pathSig(path: readonly string[] | null): string {
+  return path === null ? '\u0004' : JSON.stringify(path);
+}
+
 /** Code the gateway cannot see may run: a DO block, a procedure, a function it does not know. */
 function opaqueReason(a: SqlAction): string | undefined {
   if (a.effects.includes('do') || a.effects.includes('unknown')) return `"${a.text.slice(0, 60)}" runs code the gateway cannot see`;
@@ -156,10 +187,6 @@ export class SessionNames {
   private readonly catalog: NameCatalog | undefined;
   private confirmed: Machine;
   private readonly segments: Segment[] = [];
-  /** Catalog answers for the names of the message being decided. */
-  private lookups = new Map<string, string[]>();
-  private usable: Set<string> | null = null;
-  private lookupError: string | undefined;
 
   constructor(opts: SessionNamesOptions) {
     this.resetValue = parseSearchPath(opts.startupPath);
@@ -175,69 +202,72 @@ export class SessionNames {
 
   /** The effective search_path the next statement will see, as a list (null when unknown). */
   get searchPath(): string[] | null {
-    return this.predicted().s.cur;
+    return this.predictedNow().s.cur;
   }
 
   // -------------------------------------------------------------------------------------------
   // Deciding
 
-  /** Reads from the catalog what resolving these statements needs (before `resolve`). */
+  /**
+   * Reads from the catalog what resolving these statements needs (before `resolve`). What it read
+   * is kept per question (the names asked about, whether built-in function or operator names occur,
+   * the relations read or written): a later message asking the same reuses the answers without a
+   * catalog call for as long as every answer they rest on is still the catalog's current one
+   * (`NameCatalog.fresh`: within its TTL, not invalidated, not an empty answer the catalog drops).
+   */
   async prepare(statements: readonly AnalyzedStatement[]): Promise<void> {
-    this.lookups = new Map();
-    this.usable = null;
-    this.lookupError = undefined;
-    const names = new Set<string>();
-    let creates = false;
-    for (const st of statements) {
-      const u = unqualifiedNames(st.action);
-      if (!u) continue;
-      for (const n of u.lookups) names.add(n);
-      creates ||= u.creates.length > 0;
-      for (const n of u.creates) names.add(n);
+    if (!this.catalog) {
+      this.answers = NO_CATALOG;
+      return;
     }
-    if (!this.catalog) return;
-    this.outside = new Map();
-    if (statements.some((st) => trustedBuiltinNames(st.action).length > 0)) {
-      this.outside = await this.catalog.functionsOutsideCatalog().catch(() => undefined);
+    const q = question(statements);
+    const known = this.answerMemo.get(q.key);
+    if (known && known.deps !== null && this.catalog.fresh?.(known.deps) === true) {
+      this.answers = known;
+      return;
     }
-    this.outsideOps = new Map();
-    if (statements.some((st) => operatorNames(st.ast)?.size !== 0)) {
-      this.outsideOps = await this.catalog.operatorsOutsideCatalog().catch(() => undefined);
+    const answers = await readAnswers(this.catalog, statements, q);
+    if (answers.deps !== null) {
+      this.answerMemo.delete(q.key);
+      this.answerMemo.set(q.key, answers);
+      if (this.answerMemo.size > ANSWER_MEMO_SIZE) this.answerMemo.delete(this.answerMemo.keys().next().value!);
     }
-    try {
-      if (names.size > 0) {
-        const [rels, usable] = await Promise.all([this.catalog.relationSchemas([...names]), this.catalog.usableSchemas()]);
-        this.lookups = rels;
-        this.usable = new Set(usable);
-      }
-      // Every relation a statement may read, under any resolution: what reading it reads too.
-      const qualified = new Set<string>();
-      for (const st of statements) {
-        for (const r of [...st.action.reads, ...st.action.writes]) qualified.add(r);
-        for (const n of unqualifiedNames(st.action)?.lookups ?? []) {
-          for (const schema of this.lookups.get(n) ?? []) qualified.add(`${schema}.${n}`);
-          qualified.add(`pg_temp.${n}`);
-        }
-      }
-      [this.sources, this.functions] = qualified.size > 0
-        ? await Promise.all([this.catalog.relationSources([...qualified]), this.catalog.relationFunctions([...qualified])])
-        : [new Map(), new Map()];
-      const all = new Set([...qualified, ...[...this.sources.values()].flat()]);
-      this.statsTables = [...all].some((q) => STATISTICS.has(q)) ? await this.catalog.statisticsTables() : [];
-    } catch (e) {
-      this.lookupError = `the catalog could not be read (${(e as Error).message})`;
-    }
+    this.answers = answers;
   }
 
-  private sources = new Map<string, string[]>();
-  private functions = new Map<string, { schema: string; name: string }[]>();
+  /** The catalog's answers for the message being decided. */
+  private answers: Answers = NO_CATALOG;
+  /** Answers by question (`question`), least recently stored first. */
+  private readonly answerMemo = new Map<string, Answers>();
+  private get lookups(): Map<string, string[]> {
+    return this.answers.lookups;
+  }
+  private get usable(): Set<string> | null {
+    return this.answers.usable;
+  }
+  private get lookupError(): string | undefined {
+    return this.answers.lookupError;
+  }
+  private get sources(): Map<string, string[]> {
+    return this.answers.sources;
+  }
+  private get functions(): Map<string, { schema: string; name: string }[]> {
+    return this.answers.functions;
+  }
+  private get statsTables(): string[] {
+    return this.answers.statsTables;
+  }
+  /** Function names defined outside pg_catalog (undefined: the catalog could not be read). */
+  private get outside(): Map<string, string[]> | undefined {
+    return this.answers.outside;
+  }
+  /** Operator names defined outside pg_catalog (undefined: the catalog could not be read). */
+  private get outsideOps(): Map<string, string[]> | undefined {
+    return this.answers.outsideOps;
+  }
+
   /** The functions reading its relations runs, per action withSources made. */
   private readonly runsOf = new WeakMap<SqlAction, { schema: string; name: string }[]>();
-  private statsTables: string[] = [];
-  /** Function names defined outside pg_catalog (undefined: the catalog could not be read). */
-  private outside: Map<string, string[]> | undefined = new Map();
-  /** Operator names defined outside pg_catalog (undefined: the catalog could not be read). */
-  private outsideOps: Map<string, string[]> | undefined = new Map();
   /** Actions made calls because a built-in's name they call may mean another function. */
   private readonly shadowed = new WeakSet<SqlAction>();
 
@@ -304,7 +334,6 @@ export class SessionNames {
    * ones succeeded). Also remembers, per action, what forwarding it will change.
    */
   resolve(statements: readonly AnalyzedStatement[]): SqlAction[] {
-    const m = this.predicted();
     // With an earlier message still running, its outcome may differ from the prediction: decide on
     // both (the message being built, not yet ended by a Sync, is sequential with this one).
     const last = this.segments[this.segments.length - 1];
@@ -315,7 +344,31 @@ export class SessionNames {
       alt = cloneMachine(this.confirmed);
       for (const e of open?.entries ?? []) applyAll(alt, e.ops, { ok: true, tag: '' }, this.resetValue);
     }
+    // The same statements (the classifier's cached analysis of one text) on the same states with
+    // the same catalog answers resolve to the same actions: those made last time are reused, with
+    // what was remembered about them (ops, refusals, schema maps, keys), all keyed by the action.
+    const predicted = this.predictedNow();
+    const sig = alt ? `${machineSig(predicted)}\u0005${machineSig(alt)}` : machineSig(predicted);
+    const memo = this.resolved.get(statements);
+    const hit = memo?.find((r) => r.answers === this.answers && r.sig === sig);
+    if (hit) {
+      // An action may be the classifier's own (nothing to resolve), shared with other states: what
+      // forwarding it changes is this state's.
+      for (let i = 0; i < hit.actions.length; i++) {
+        const a = hit.actions[i]!;
+        this.ops.set(a, hit.ops[i]!);
+        const key = hit.keys[i];
+        if (key !== undefined) {
+          this.keys.set(a, key);
+          this.originals.set(a, statements[i]!.action);
+        }
+      }
+      return hit.actions.slice();
+    }
+    const m = cloneMachine(predicted);
     const out: SqlAction[] = [];
+    const opsOut: Op[][] = [];
+    const keysOut: (string | undefined)[] = [];
     for (const st of statements) {
       let action = this.withShadows(this.withSources(this.resolveOn(m, st.action), m.s), m.s, st.ast);
       if (alt) {
@@ -339,7 +392,9 @@ export class SessionNames {
       }
       const ops = this.opsOf(m, st, action);
       this.ops.set(action, ops);
+      opsOut.push(ops);
       const key = this.resolutionKey(m, st.action);
+      keysOut.push(key);
       if (key !== undefined) {
         this.keys.set(action, key);
         this.originals.set(action, st.action);
@@ -348,8 +403,17 @@ export class SessionNames {
       if (alt) applyAll(alt, this.opsOf(alt, st, action), { ok: true, tag: '' }, this.resetValue);
       out.push(action);
     }
+    const entry = { answers: this.answers, sig, actions: out.slice(), ops: opsOut, keys: keysOut };
+    if (!memo) this.resolved.set(statements, [entry]);
+    else {
+      memo.unshift(entry);
+      if (memo.length > RESOLVED_PER_TEXT) memo.pop();
+    }
     return out;
   }
+
+  /** Resolutions per analysed text: the catalog answers and states (`machineSig`) they were made on. */
+  private readonly resolved = new WeakMap<readonly AnalyzedStatement[], { answers: Answers; sig: string; actions: SqlAction[]; ops: Op[][]; keys: (string | undefined)[] }[]>();
 
   private readonly ops = new WeakMap<SqlAction, Op[]>();
   /** What a resolved action's names depended on, for the check at Bind. */
@@ -373,7 +437,7 @@ export class SessionNames {
     const then = this.keys.get(action);
     if (then === undefined) return undefined;
     const original = this.originals.get(action) ?? action;
-    const now = this.resolutionKey(this.predicted(), original);
+    const now = this.resolutionKey(this.predictedNow(), original);
     if (now === then) return undefined;
     return 'search_path, temporary tables or the schema changed since this statement was prepared, so its table names may mean other tables now: prepare it again';
   }
@@ -542,6 +606,7 @@ export class SessionNames {
 
   /** These statements are being sent (in order) as one message: a Query, or an Execute before its Sync. */
   forward(actions: readonly (SqlAction | undefined)[]): void {
+    this.changed();
     const seg = this.openSegment();
     for (const a of actions) {
       if (!a) continue;
@@ -551,11 +616,13 @@ export class SessionNames {
 
   /** A message that ends a segment (Query, Sync, FunctionCall) was sent: its ReadyForQuery settles it. */
   boundary(): void {
+    this.changed();
     this.openSegment().closed = true;
   }
 
   /** A FunctionCall runs a function by OID: a built-in changes nothing here, any other function is code the gateway does not follow. */
   forwardFunction(schema: string, name: string): void {
+    this.changed();
     const seg = this.openSegment();
     const effect = EFFECTFUL_FUNCTIONS.get(name);
     const builtin = schema === 'pg_catalog' && name !== 'set_config' && (SAFE_FUNCTIONS.has(name) || (effect !== undefined && effect !== 'unknown' && effect !== 'do'));
@@ -564,6 +631,7 @@ export class SessionNames {
 
   /** The server finished the statement with this action (CommandComplete's tag). */
   completed(action: SqlAction | undefined, tag: string): void {
+    this.changed();
     const seg = this.segments[0];
     if (!seg || !action) return;
     const e = seg.entries.find((x) => x.action === action && !x.done);
@@ -572,12 +640,14 @@ export class SessionNames {
 
   /** The server reported an error (the statement, or the rest of its segment, did not run). */
   error(): void {
+    this.changed();
     const seg = this.segments[0];
     if (seg) seg.error = true;
   }
 
   /** ReadyForQuery: the oldest segment is settled; `status` is the server's transaction status. */
   ready(status: string): void {
+    this.changed();
     const seg = this.segments.shift() ?? { entries: [], error: false };
     const m = this.confirmed;
     const wasChanged = m.s.schemaChanged || seg.entries.some((e) => e.ops.some((o) => o.k === 'schema_changed'));
@@ -619,6 +689,18 @@ export class SessionNames {
     return last;
   }
 
+  /** The confirmed state or the segments changed: the predicted state is worked out again when next asked. */
+  private changed(): void {
+    this.snapshot = undefined;
+  }
+
+  /** `predicted()` as of now, shared until the next change: read it, never change it (clone first). */
+  private predictedNow(): Machine {
+    return (this.snapshot ??= this.predicted());
+  }
+
+  private snapshot: Machine | undefined;
+
   /** confirmed + everything forwarded and not yet answered, assumed to succeed. */
   private predicted(): Machine {
     const m = cloneMachine(this.confirmed);
@@ -627,6 +709,103 @@ export class SessionNames {
     }
     return m;
   }
+}
+
+/** What `prepare` read from the catalog for one question (see `question`). */
+interface Answers {
+  /** For each name asked about: the schemas holding a relation of that name. */
+  lookups: Map<string, string[]>;
+  usable: Set<string> | null;
+  lookupError: string | undefined;
+  sources: Map<string, string[]>;
+  functions: Map<string, { schema: string; name: string }[]>;
+  statsTables: string[];
+  outside: Map<string, string[]> | undefined;
+  outsideOps: Map<string, string[]> | undefined;
+  /** The catalog's tokens for the answers read (`NameCatalog.fresh`); null: not to be reused. */
+  deps: unknown[] | null;
+}
+
+const NO_CATALOG: Answers = Object.freeze({
+  lookups: new Map(), usable: null, lookupError: undefined, sources: new Map(), functions: new Map(), statsTables: [],
+  outside: new Map(), outsideOps: new Map(), deps: null,
+});
+
+const ANSWER_MEMO_SIZE = 64;
+
+/**
+ * What `prepare` asks the catalog about a message, from its statements alone: the unqualified
+ * names (looked up or created), whether a built-in function's or an operator's name occurs, and
+ * the relations read or written. Two messages with the same key get the same answers from the same
+ * catalog state (statements differing only in literal values share one).
+ */
+function question(statements: readonly AnalyzedStatement[]): { key: string; names: string[]; fns: boolean; ops: boolean } {
+  const names: string[] = [];
+  const relations: string[] = [];
+  let fns = false;
+  let ops = false;
+  for (const st of statements) {
+    const u = unqualifiedNames(st.action);
+    if (u) {
+      for (const n of u.lookups) if (!names.includes(n)) names.push(n);
+      for (const n of u.creates) if (!names.includes(n)) names.push(n);
+    }
+    for (const r of st.action.reads) relations.push(r);
+    relations.push('');
+    for (const r of st.action.writes) relations.push(r);
+    fns ||= trustedBuiltinNames(st.action).length > 0;
+    ops ||= operatorNames(st.ast)?.size !== 0;
+  }
+  // NUL never occurs in a classified text (the classifier refuses such a text unparsed).
+  return { key: `${names.join('\u0000')}\u0001${fns ? 'f' : ''}${ops ? 'o' : ''}\u0001${relations.join('\u0000')}`, names, fns, ops };
+}
+
+/** The catalog's answers to a question; a failure to read is recorded (`lookupError`), never thrown. */
+async function readAnswers(catalog: NameCatalog, statements: readonly AnalyzedStatement[], q: { names: string[]; fns: boolean; ops: boolean }): Promise<Answers> {
+  const deps: unknown[] | null = catalog.fresh ? [] : null;
+  const track = deps ?? undefined;
+  let failed = false;
+  const out: Answers = { lookups: new Map(), usable: null, lookupError: undefined, sources: new Map(), functions: new Map(), statsTables: [], outside: new Map(), outsideOps: new Map(), deps };
+  if (q.fns) {
+    out.outside = await catalog.functionsOutsideCatalog(track).catch(() => {
+      failed = true;
+      return undefined;
+    });
+  }
+  if (q.ops) {
+    out.outsideOps = await catalog.operatorsOutsideCatalog(track).catch(() => {
+      failed = true;
+      return undefined;
+    });
+  }
+  try {
+    if (q.names.length > 0) {
+      const [rels, usable] = await Promise.all([catalog.relationSchemas(q.names, track), catalog.usableSchemas(track)]);
+      out.lookups = rels;
+      out.usable = new Set(usable);
+    }
+    // Every relation a statement may read, under any resolution: what reading it reads too.
+    const qualified = new Set<string>();
+    for (const st of statements) {
+      for (const r of st.action.reads) qualified.add(r);
+      for (const r of st.action.writes) qualified.add(r);
+      for (const n of unqualifiedNames(st.action)?.lookups ?? []) {
+        for (const schema of out.lookups.get(n) ?? []) qualified.add(`${schema}.${n}`);
+        qualified.add(`pg_temp.${n}`);
+      }
+    }
+    if (qualified.size > 0) [out.sources, out.functions] = await Promise.all([catalog.relationSources([...qualified], track), catalog.relationFunctions([...qualified], track)]);
+    let stats = false;
+    for (const r of qualified) stats ||= STATISTICS.has(r);
+    for (const list of out.sources.values()) for (const r of list) stats ||= STATISTICS.has(r);
+    if (stats) out.statsTables = await catalog.statisticsTables(track);
+  } catch (e) {
+    out.lookupError = `the catalog could not be read (${(e as Error).message})`;
+    failed = true;
+  }
+  // What failed is asked again by the next message.
+  if (failed) out.deps = null;
+  return out;
 }
 
 const OPAQUE_ACTION = Object.freeze({ type: 'sql', kind: 'call', effects: ['call'], reads: [], writes: [], columns: [], functions: [], has_where: true, limit: null, text: '', normalized: '', fingerprint: '' }) as unknown as SqlAction;
