@@ -10,6 +10,7 @@ import { register as registerToken } from './commands/token.ts';
 import { register as registerApprovals } from './commands/approvals.ts';
 import { register as registerSessions } from './commands/sessions.ts';
 import { register as registerAudit } from './commands/audit.ts';
+import { register as registerMcp } from './commands/mcp.ts';
 
 export function buildProgram(): Command {
   const program = new Command('hoop')
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerApprovals(program);
   registerSessions(program);
   registerAudit(program);
+  registerMcp(program);
   return program;
 }
 

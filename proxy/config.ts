@@ -12,6 +12,7 @@ import { formatDuration, parseDuration } from './duration.ts';
 import { AUDIT_DURABILITIES, AUDIT_MAX_DELAY_RANGE_MS, DEFAULT_AUDIT_DURABILITY, DEFAULT_AUDIT_MAX_DELAY_MS, type AuditDurability } from './audit/durability.ts';
 import { parseLimits, type GatewayLimits } from './limits.ts';
 import { parseSshResource, parseSshSection, type SshGatewayConfig, type SshUpstream } from './ssh/config.ts';
+import { parseMcpSettings, type McpSettings } from './mcp/settings.ts';
 
 export interface HostPort {
   host: string;
@@ -79,6 +80,8 @@ export interface GatewayConfig {
   masking: { hashKey?: string };
   /** Per-connection limits (`limits`); omitted: DEFAULT_LIMITS. */
   limits?: GatewayLimits;
+  /** The MCP front door's bounds (`mcp`); omitted: DEFAULT_MCP_SETTINGS. */
+  mcp?: McpSettings;
 }
 
 export interface ConfigError {
@@ -141,7 +144,7 @@ export function loadAdminEndpoint(file: string): AdminEndpointResult {
   return { ok: true, url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${hp.port}` };
 }
 
-const KNOWN_TOP = ['listen', 'ssh', 'tls', 'identity', 'resources', 'policy', 'state', 'state_password_env', 'approvals', 'recording', 'audit', 'masking', 'limits'];
+const KNOWN_TOP = ['listen', 'ssh', 'tls', 'identity', 'resources', 'policy', 'state', 'state_password_env', 'approvals', 'recording', 'audit', 'masking', 'limits', 'mcp'];
 const HMAC_OR_NONE = /^(HS\d+|none)$/i;
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
@@ -346,11 +349,12 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
   if (listen.ssh && !errors.some((e) => e.path === 'resources') && !resources.some((r) => r.kind === 'ssh') && raw.resources !== undefined) {
     err('listen.ssh', 'no resource has `kind: ssh`: the SSH listener would have nothing to reach');
   }
+  const mcp = parseMcpSettings(raw.mcp, err);
 
   if (errors.length > 0 || !identity || !policyRaw) return { ok: false, errors };
   return {
     ok: true,
-    config: { file: opts.file, baseDir, listen, tls, ssh, identity, resources, policy: path(policyRaw), state, ...(stateStore ? { stateStore } : {}), approvals, recording, audit, masking, limits },
+    config: { file: opts.file, baseDir, listen, tls, ssh, identity, resources, policy: path(policyRaw), state, ...(stateStore ? { stateStore } : {}), approvals, recording, audit, masking, limits, mcp },
   };
 }
 

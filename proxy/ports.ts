@@ -42,6 +42,8 @@ export interface AuditRecordInput {
   duration_ms?: number;
   /** Links a statement_result record to its decision record. */
   decision_seq?: number;
+  /** The front door the request came through (absent: the PostgreSQL wire, for records written before it existed). */
+  front_door?: 'postgres' | 'ssh' | 'mcp';
 }
 
 /** Who a record is about: the resolved identity, as DESIGN.md's audit section names it. */
@@ -108,6 +110,8 @@ export interface SessionHeader {
   application_name?: string;
   started_at: string;
   policy_hash?: string;
+  /** The front door of the session (absent: the PostgreSQL wire). */
+  front_door?: 'postgres' | 'ssh' | 'mcp';
 }
 
 export interface StatementEvent {
@@ -115,8 +119,8 @@ export interface StatementEvent {
   text: string;
   /** Parameter type OIDs for extended-protocol statements. */
   param_types?: number[];
-  /** PostgreSQL's simple or extended protocol, or `ssh` (an exec, sftp request, shell or forward). */
-  protocol: 'simple' | 'extended' | 'ssh';
+  /** How the request travelled: PostgreSQL's simple or extended protocol, `ssh` (an exec, sftp request, shell or forward), or an MCP tool call. */
+  protocol: 'simple' | 'extended' | 'ssh' | 'mcp';
   verdict: Decision['verdict'];
   reasons: string[];
   /** Output columns the masker actually masked, as `name (schema.table.column)`. */

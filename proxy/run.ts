@@ -20,6 +20,11 @@ import { createResultMasker } from './masking/index.ts';
 import type { AuditSink, TokenVerifier } from './ports.ts';
 import { openPolicySource, type PolicySource } from './policy-source.ts';
 import { loadSqlClassifier } from '../stdlib/sql/index.ts';
+import { createSessionRecorder } from './recording/index.ts';
+import { createMcpHttp, type McpHttp } from './mcp/http.ts';
+import { createInterimEnforcement } from './mcp/interim-enforcement.ts';
+import { DEFAULT_MCP_SETTINGS } from './mcp/settings.ts';
+import { PgUpstreams } from './mcp/upstream.ts';
 
 export interface RunningGateway {
   gateway: Gateway;
@@ -27,6 +32,8 @@ export interface RunningGateway {
   policy: PolicySource;
   /** Undefined when `listen.admin` is not configured. */
   admin?: AdminServer;
+  /** The MCP front door on the admin address (`/mcp`); undefined without `listen.admin`. */
+  mcp?: McpHttp;
   approvals: ApprovalStore;
   audit: AuditSink;
   metrics: Metrics;
@@ -110,8 +117,45 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
     const gateway = started.gateway;
     closers.push(() => gateway.close());
     let admin: AdminServer | undefined;
+    let mcp: McpHttp | undefined;
     if (config.listen.admin) {
+      // The MCP front door: tool calls decided like the wire's statements, on connections pooled
+      // per identity and resource with the gateway-held credentials.
+      const settings = config.mcp ?? DEFAULT_MCP_SETTINGS;
+      const upstreams = new PgUpstreams({
+        resources: config.resources,
+        connectionFor,
+        poolSize: settings.poolSize,
+        idleTimeoutMs: settings.idleTimeoutMs,
+        statementTimeoutMs: settings.statementTimeoutMs,
+        log,
+      });
+      closers.push(() => upstreams.close());
+      const enforcement = createInterimEnforcement({
+        classifier,
+        policy: () => policy.current(),
+        audit,
+        approvals,
+        masker,
+        recorder: createSessionRecorder({ dir: config.recording.dir, results: config.recording.results }),
+        names: (resource) => names.catalogFor(resource),
+        metrics,
+        log,
+      });
+      closers.push(() => enforcement.close());
+      mcp = createMcpHttp({
+        verifier,
+        resources: config.resources.map((r) => ({ kind: r.kind, name: r.name, labels: r.labels })),
+        enforcement,
+        upstreams,
+        settings,
+        issuers: config.identity.map((i) => i.issuer),
+        tls: config.tls !== undefined,
+        log,
+      });
+      closers.push(() => mcp!.close());
       admin = await startAdminServer({
+        routes: (req, res) => mcp!.handle(req, res),
         address: config.listen.admin,
         approvals,
         verifier,
@@ -130,7 +174,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
       });
       closers.push(() => admin!.close());
     }
-    return { ok: true, running: { gateway, policy, admin, approvals, audit, metrics, verifier, close: closeAll } };
+    return { ok: true, running: { gateway, policy, admin, ...(mcp ? { mcp } : {}), approvals, audit, metrics, verifier, close: closeAll } };
   } catch (err) {
     await closeAll();
     const e = err as NodeJS.ErrnoException;

@@ -6,6 +6,7 @@
 //   GET  /approvals/:id                {"approval":{...}}   (Bearer token)
 //   POST /approvals/:id/approve        {"approval":{...}}   (Bearer token; body {"reason":"..."} optional)
 //   POST /approvals/:id/deny           same
+//   /mcp, /.well-known/oauth-protected-resource   the MCP front door (proxy/mcp/http.ts), when configured
 //
 // Approvals endpoints authenticate with a Bearer token verified by the gateway's own
 // TokenVerifier: the approver's identity is the token's, exactly like an agent's. A caller sees the
@@ -37,6 +38,8 @@ export interface AdminServerOptions {
   audit?: AuditSink;
   /** Serve HTTPS with these PEM files (the gateway's `tls`); required off loopback. */
   tls?: { cert: string; key: string };
+  /** Routes served before the admin API's own (the MCP front door's `/mcp`): true when it answered. */
+  routes?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 }
 
 export interface AdminServer {
@@ -95,6 +98,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, opts: AdminServerOptions): Promise<void> {
+  if (opts.routes && (await opts.routes(req, res))) return;
   const url = new URL(req.url ?? '/', 'http://admin');
   const path = url.pathname.replace(/\/+$/, '') || '/';
   const method = req.method ?? 'GET';
