@@ -165,11 +165,14 @@ audit: { file: /var/log/hoop/audit.jsonl }
       { path: 'audit.durability', message: 'expected "commit", "strict" or "async", got "fast"' },
       { path: 'audit.max_delay', message: 'expected a duration like 20ms, got "soon"' },
     ]);
-    const range = parseConfig({ ...base, audit: { max_delay: '1m', sync: true } }, { env: {} });
+    const range = parseConfig({ ...base, audit: { max_delay: '1m', fsync: true, sync: 'sometimes' } }, { env: {} });
     expect(!range.ok && range.errors).toEqual([
-      { path: 'audit.sync', message: 'unknown key (known: file, durability, max_delay)' },
+      { path: 'audit.fsync', message: 'unknown key (known: file, durability, max_delay, sync)' },
       { path: 'audit.max_delay', message: 'must be between 1ms and 10s, got "1m"' },
+      { path: 'audit.sync', message: 'expected "auto", "inline" or "thread_pool", got "sometimes"' },
     ]);
+    const pool = parseConfig({ ...base, audit: { sync: 'thread_pool' } }, { env: {} });
+    expect(pool.ok && pool.config.audit.sync).toBe('thread_pool');
   });
 
   it('requires TLS for an admin API off loopback', () => {

@@ -9,7 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { ApprovalMode } from './ports.ts';
 import { formatDuration, parseDuration } from './duration.ts';
-import { AUDIT_DURABILITIES, AUDIT_MAX_DELAY_RANGE_MS, DEFAULT_AUDIT_DURABILITY, DEFAULT_AUDIT_MAX_DELAY_MS, type AuditDurability } from './audit/durability.ts';
+import { AUDIT_DURABILITIES, AUDIT_MAX_DELAY_RANGE_MS, DEFAULT_AUDIT_DURABILITY, DEFAULT_AUDIT_MAX_DELAY_MS, type AuditDurability, AUDIT_SYNC_MODES, type AuditSyncMode } from './audit/durability.ts';
 import { parseLimits, type GatewayLimits } from './limits.ts';
 import { parseSshResource, parseSshSection, type SshGatewayConfig, type SshUpstream } from './ssh/config.ts';
 import { parseMcpSettings, type McpSettings } from './mcp/settings.ts';
@@ -76,7 +76,7 @@ export interface GatewayConfig {
   approvals: { mode: ApprovalMode; timeoutMs: number };
   recording: { dir: string; results: boolean };
   /** `durability` and `maxDelayMs` default to `commit` and 20 ms (proxy/audit/durability.ts). */
-  audit: { file: string; durability?: AuditDurability; maxDelayMs?: number };
+  audit: { file: string; durability?: AuditDurability; maxDelayMs?: number; sync?: AuditSyncMode };
   masking: { hashKey?: string };
   /** Per-connection limits (`limits`); omitted: DEFAULT_LIMITS. */
   limits?: GatewayLimits;
@@ -311,7 +311,7 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
   if (raw.audit !== undefined) {
     if (!isObject(raw.audit)) err('audit', 'expected a mapping');
     else {
-      checkKeys(raw.audit, 'audit', ['file', 'durability', 'max_delay'], err);
+      checkKeys(raw.audit, 'audit', ['file', 'durability', 'max_delay', 'sync'], err);
       const f = str(raw.audit.file, 'audit.file', err, false);
       if (f) audit.file = path(f);
       const d = raw.audit.durability;
@@ -325,6 +325,11 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
         if (ms === undefined) err('audit.max_delay', `expected a duration like 20ms, got ${JSON.stringify(raw.audit.max_delay)}`);
         else if (ms < min || ms > max) err('audit.max_delay', `must be between ${formatDuration(min)} and ${formatDuration(max)}, got ${JSON.stringify(raw.audit.max_delay)}`);
         else audit.maxDelayMs = ms;
+      }
+      const y = raw.audit.sync;
+      if (y !== undefined) {
+        if (typeof y === 'string' && (AUDIT_SYNC_MODES as readonly string[]).includes(y)) audit.sync = y as AuditSyncMode;
+        else err('audit.sync', `expected ${AUDIT_SYNC_MODES.map((x) => JSON.stringify(x)).join(', ').replace(/, ([^,]*)$/, ' or $1')}, got ${JSON.stringify(y)}`);
       }
     }
   }

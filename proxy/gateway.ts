@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { loadSqlClassifier } from '../stdlib/sql/index.ts';
 import { openAuditLog } from './audit/index.ts';
+import { inlineSyncBelowUs } from './audit/durability.ts';
 import type { GatewayConfig } from './config.ts';
 import { isLoopback } from './config.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
@@ -94,7 +95,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
 
   const classifier = deps.classifier ?? (await loadSqlClassifier());
   const verifier = deps.verifier ?? createTokenVerifier(config.identity);
-  const audit = deps.audit ?? (await openAuditLog(config.audit.file, { durability: config.audit.durability, maxDelayMs: config.audit.maxDelayMs }));
+  const audit = deps.audit ?? (await openAuditLog(config.audit.file, { durability: config.audit.durability, maxDelayMs: config.audit.maxDelayMs, inlineSyncBelowUs: inlineSyncBelowUs(config.audit.sync) }));
   const ownFunctions: ClosableFunctionResolver | undefined = deps.functions ? undefined : createFunctionResolver(config.resources);
   const functions: FunctionResolver = deps.functions ?? ownFunctions!;
   const ownNames: NameCatalogs | undefined = deps.names ? undefined : createNameCatalogs(config.resources);

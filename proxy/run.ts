@@ -10,6 +10,7 @@ import { createFunctionResolver } from './postgres/function-resolver.ts';
 import { createNameCatalogs } from './postgres/name-catalog.ts';
 import { createTokenVerifier } from './identity/verifier.ts';
 import { openAuditLog } from './audit/sink.ts';
+import { inlineSyncBelowUs } from './audit/durability.ts';
 import { openApprovalService } from './approvals/file-service.ts';
 import { openPgApprovalService } from './approvals/pg-service.ts';
 import type { ApprovalStore } from './approvals/rules.ts';
@@ -65,7 +66,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
       return { ok: false, errors: [`policy ${config.policy} does not compile:`, ...first.diagnostics] };
     }
     const verifier = createTokenVerifier(config.identity);
-    const audit = await openAuditLog(config.audit.file, { durability: config.audit.durability, maxDelayMs: config.audit.maxDelayMs });
+    const audit = await openAuditLog(config.audit.file, { durability: config.audit.durability, maxDelayMs: config.audit.maxDelayMs, inlineSyncBelowUs: inlineSyncBelowUs(config.audit.sync) });
     closers.push(() => audit.close());
     const approvals = config.stateStore
       ? await openPgApprovalService({ connection: { ...pgConnection(config.stateStore.url), ...(config.stateStore.password ? { password: config.stateStore.password } : {}) } })

@@ -25,6 +25,20 @@ export const DEFAULT_AUDIT_MAX_DELAY_MS = 20;
 /** `audit.max_delay` bounds: a sync per millisecond at most, and no record left unsynced for more than 10 s. */
 export const AUDIT_MAX_DELAY_RANGE_MS = { min: 1, max: 10_000 } as const;
 
+/**
+ * How fsyncs are issued (`audit.sync`): `auto` (default) on the event loop while they are cheap
+ * (fast storage), else through the thread pool; `inline` always on the event loop; `thread_pool`
+ * always off it (the fsync of a state-changing request then always overlaps its execution).
+ */
+export type AuditSyncMode = 'auto' | 'inline' | 'thread_pool';
+
+export const AUDIT_SYNC_MODES: readonly AuditSyncMode[] = ['auto', 'inline', 'thread_pool'];
+
+/** `AuditLogOptions.inlineSyncBelowUs` for a sync mode. */
+export function inlineSyncBelowUs(mode: AuditSyncMode | undefined): number {
+  return mode === 'inline' ? Number.POSITIVE_INFINITY : mode === 'thread_pool' ? 0 : 200;
+}
+
 const SELECT_RANK = kindRank('select');
 
 /**

@@ -262,6 +262,8 @@ export class PgSession {
 
   /** The last audit record this session wrote, and the end of its interest in the log's sync failures. */
   private lastAuditSeq = 0;
+  /** Records up to this one are known durable (an answer held for it was released). */
+  private answeredDurable = 0;
   private offSyncFailure: (() => void) | undefined;
 
   constructor(
@@ -1485,11 +1487,15 @@ export class PgSession {
     const e = this.headExpect();
     const stmt = e?.k === 'query' ? e.runs[e.idx]?.stmt : e?.k === 'execute' || e?.k === 'function' ? e.run.stmt : e?.k === 'parse' || e?.k === 'bind' ? e.stmt : e?.k === 'describe' ? e.hidden?.stmt : undefined;
     const seq = stmt?.answerAfter;
-    const wait = seq === undefined ? undefined : this.svc.audit.beforeAnswer(seq);
+    if (seq === undefined || seq <= this.answeredDurable) return undefined;
+    const wait = this.svc.audit.beforeAnswer(seq);
     if (!wait) return undefined;
     const copy: Frame = { ...f, raw: Buffer.from(f.raw) };
     return wait.then(
-      () => (this.ended ? undefined : this.onServerMessage(copy)),
+      () => {
+        if (seq > this.answeredDurable) this.answeredDurable = seq;
+        return this.ended ? undefined : this.onServerMessage(copy);
+      },
       () => this.auditSyncFailed(),
     );
   }
