@@ -80,6 +80,12 @@ export async function startSshTestGateway(sshd: Sshd, policyText: string, option
       audit.records.push(r);
       return log.append(r, o);
     },
+    beforeForward(r, o) {
+      audit.records.push(r);
+      return log.beforeForward(r, o);
+    },
+    beforeAnswer: (seq) => log.beforeAnswer(seq),
+    onSyncFailure: (listener) => log.onSyncFailure(listener),
     close: () => log.close(),
   };
   const approvals = await openApprovalService(stateDir);
