@@ -11,7 +11,7 @@ import {
   type ApproveEffect, type DefaultDecl, type DetectorRef, type Effect, type Expectation, type Literal,
   type MaskerRef, type MatchSelector, type Name, type ObjectEntry, type OnSelector, type PolicyFile,
   type Rule, type Span, type StringLit, type TestCase, type WhenSelector, RESOURCE_KINDS, SQL_MATCH_KINDS,
-  VERDICTS,
+  VERDICTS, type LimitEffect, MAX_LIMIT_ROWS, MAX_LIMIT_RATE, MAX_LIMIT_DURATION_MS, MIN_RATE_WINDOW_MS,
 } from '../../language/ast.ts';
 
 export const DUMMY_SPAN: Span = {
@@ -106,18 +106,42 @@ const maskEffect: fc.Arbitrary<Effect> = fc.oneof(
   fc.record({ detectors: fc.array(detector, { minLength: 1, maxLength: 3 }), masker }).map((m): Effect => ({ kind: 'MaskDetect', ...m, span })),
 );
 
-/** Effect lists the per-file checks accept: `block` alone, or at most one grant plus masks. */
+/** A duration of `n` units within [min, max] ms, written as the formatter keeps it (`250ms`, `30s`). */
+const UNITS_WITH_MS: Record<string, number> = { ms: 1, ...UNITS };
+const boundedDuration = (min: number, max: number) =>
+  fc.constantFrom(...Object.keys(UNITS_WITH_MS).filter((u) => Math.ceil(min / UNITS_WITH_MS[u]) <= Math.floor(max / UNITS_WITH_MS[u])))
+    .chain((unit) => fc.integer({ min: Math.max(1, Math.ceil(min / UNITS_WITH_MS[unit])), max: Math.floor(max / UNITS_WITH_MS[unit]) })
+      .map((n) => ({ kind: 'Duration' as const, ms: n * UNITS_WITH_MS[unit], text: `${n}${unit}`, span })));
+const count = (max: number) => fc.integer({ min: 1, max }).map((value) => ({ kind: 'Number' as const, value, span }));
+
+const limitRows = count(MAX_LIMIT_ROWS).map((rows): LimitEffect => ({ kind: 'LimitRows', rows, span }));
+const limitTime = boundedDuration(1, MAX_LIMIT_DURATION_MS).map((duration): LimitEffect => ({ kind: 'LimitTime', duration, span }));
+const limitRate = fc.record({ count: count(MAX_LIMIT_RATE), per: boundedDuration(MIN_RATE_WINDOW_MS, MAX_LIMIT_DURATION_MS) })
+  .map(({ count: c, per }): LimitEffect => ({ kind: 'LimitRate', count: c, per, span }));
+export const limitEffect: fc.Arbitrary<LimitEffect> = fc.oneof(limitRows, limitTime, limitRate);
+
+/** At most one `limit rows`, one `limit time`, and rate limits with distinct windows (repeats warn). */
+const limits: fc.Arbitrary<LimitEffect[]> = fc.record({
+  rows: fc.option(limitRows, { nil: undefined }),
+  time: fc.option(limitTime, { nil: undefined }),
+  rates: fc.uniqueArray(limitRate, { selector: (r) => (r as Extract<LimitEffect, { kind: 'LimitRate' }>).per.ms, maxLength: 2 }),
+}).map(({ rows, time, rates }) => [...(rows ? [rows] : []), ...(time ? [time] : []), ...rates]);
+
+/** Effect lists the per-file checks accept: `block` alone, or at most one grant plus masks and limits. */
 const effects: fc.Arbitrary<Effect[]> = fc.oneof(
   fc.option(str(), { nil: undefined }).map((message): Effect[] => [message ? { kind: 'Block', message, span } : { kind: 'Block', span }]),
   fc.tuple(
     fc.constantFrom('allow', 'approve', 'none'),
     approve,
     fc.array(maskEffect, { maxLength: 3 }),
+    limits,
     fc.nat(),
-  ).map(([grant, ap, masks, pos]) => {
+    fc.nat(),
+  ).map(([grant, ap, masks, ls, pos, lpos]) => {
     const g: Effect[] = grant === 'allow' ? [{ kind: 'Allow', span }] : grant === 'approve' ? [ap] : [];
-    const out = [...masks];
+    const out: Effect[] = [...masks];
     out.splice(pos % (out.length + 1), 0, ...g);
+    for (const [i, l] of ls.entries()) out.splice((lpos + i) % (out.length + 1), 0, l);
     return out;
   }).filter((es) => es.length > 0),
 );
@@ -131,6 +155,7 @@ const rule = (ruleName: string): fc.Arbitrary<Rule> =>
     effects,
   })
     .filter(({ on, match }) => !(on?.resourceKind === 'postgres' && match?.kind === 'ShellMatch') && !(on?.resourceKind === 'ssh' && match?.kind === 'SqlMatch'))
+    .filter(({ on, match, effects: es }) => !((on?.resourceKind === 'ssh' || match?.kind === 'ShellMatch') && es.some((e) => e.kind === 'LimitRows')))
     .map((r) => {
       const out: Rule = { kind: 'Rule', name: { kind: 'Name', value: ruleName, span }, conditions: r.conditions, effects: r.effects, span };
       if (r.on) out.on = r.on;
@@ -200,6 +225,9 @@ const testCase = (testName: string, ruleNames: string[], pkg: string | undefined
     qualifyRules: fc.boolean(),
     columns: fc.array(column, { maxLength: 2 }),
     approvers: fc.array(fc.array(str(nonEmptyText), { minLength: 1, maxLength: 2 }), { maxLength: 2 }),
+    expectRows: fc.option(limitRows, { nil: undefined }),
+    expectTime: fc.option(limitTime, { nil: undefined }),
+    expectRates: fc.array(limitRate, { maxLength: 2 }),
     order: fc.nat(),
   }).map((r) => {
     const shell = r.resourceKind === 'ssh' || (r.resourceKind === undefined && r.shellInput);
@@ -212,6 +240,7 @@ const testCase = (testName: string, ruleNames: string[], pkg: string | undefined
       expects.push({ kind: 'ExpectRules', rules, span });
     }
     if (r.message !== undefined) expects.push({ kind: 'ExpectMessage', message: { kind: 'String', value: r.message, span }, span });
+    for (const limit of [r.expectRows, r.expectTime, ...r.expectRates]) if (limit) expects.push({ kind: 'ExpectLimit', limit, span });
     if (expects.length === 0) expects.push({ kind: 'ExpectVerdict', verdict: 'block', span });
     // Rotate so expectation kinds appear in every order.
     const k = r.order % expects.length;

@@ -105,15 +105,34 @@ const approve = fc.record({ groups: subset(['dba', 'sre', 'lead']), within: fc.o
     span: span(),
   }));
 
-/** One rule's effects: the combinations the parser accepts without an error. */
-export const effectsArb: fc.Arbitrary<Effect[]> = fc.oneof(
+const duration = (ms: number) => ({ kind: 'Duration' as const, ms, text: ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`, span: span() });
+const number = (value: number) => ({ kind: 'Number' as const, value, span: span() });
+/** Limit effects over a small vocabulary, so equal and different values meet often. */
+export const limitEffectArb: fc.Arbitrary<Effect> = fc.oneof(
+  fc.constantFrom(10, 100, 1000).map((rows): Effect => ({ kind: 'LimitRows', rows: number(rows), span: span() })),
+  fc.constantFrom(200, 30_000).map((ms): Effect => ({ kind: 'LimitTime', duration: duration(ms), span: span() })),
+  fc.constantFrom<[number, number]>([10, 1000], [5, 1000], [100, 60_000]).map(([count, ms]): Effect => ({ kind: 'LimitRate', count: number(count), per: duration(ms), span: span() })),
+);
+/** Zero to three limits (repeats within a rule included: only the smallest may count). */
+export const limitsArb: fc.Arbitrary<Effect[]> = fc.oneof(
+  { weight: 2, arbitrary: fc.constant<Effect[]>([]) },
+  { weight: 1, arbitrary: fc.array(limitEffectArb, { minLength: 1, maxLength: 3 }) },
+);
+
+const grantingEffectsArb: fc.Arbitrary<Effect[]> = fc.oneof(
   fc.constant(null).map(() => [allow()]),
-  fc.option(fc.constantFrom('stop', 'no'), { nil: undefined }).map((m) => [block(m)]),
   approve.map((e) => [e]),
   fc.tuple(approve, maskColumn).map((es) => es),
   maskColumn.map((e) => [e]),
   maskDetect.map((e) => [e]),
   maskColumn.map((e) => [allow(), e]),
+);
+
+/** One rule's effects: the combinations the parser accepts without an error (limits never beside `block`). */
+export const effectsArb: fc.Arbitrary<Effect[]> = fc.oneof(
+  { weight: 6, arbitrary: fc.tuple(grantingEffectsArb, limitsArb).map(([es, ls]) => [...es, ...ls]) },
+  { weight: 1, arbitrary: fc.option(fc.constantFrom('stop', 'no'), { nil: undefined }).map((m) => [block(m)]) },
+  { weight: 1, arbitrary: fc.array(limitEffectArb, { minLength: 1, maxLength: 2 }) },
 );
 
 export interface RuleShape {
@@ -125,7 +144,9 @@ export interface RuleShape {
 }
 
 export const ruleShapeArb: fc.Arbitrary<RuleShape> = fc.record({ on: onArb, when: whenArb, match: matchArb, conditions: conditionsArb, effects: effectsArb })
-  .filter(({ on, match }) => !(on?.resourceKind === 'postgres' && match?.kind === 'ShellMatch') && !(on?.resourceKind === 'ssh' && match?.kind === 'SqlMatch'));
+  .filter(({ on, match }) => !(on?.resourceKind === 'postgres' && match?.kind === 'ShellMatch') && !(on?.resourceKind === 'ssh' && match?.kind === 'SqlMatch'))
+  // `limit rows` in a rule that only matches ssh requests is refused by the parser (HOOP2019).
+  .filter(({ on, match, effects }) => !((on?.resourceKind === 'ssh' || match?.kind === 'ShellMatch') && effects.some((e) => e.kind === 'LimitRows')));
 
 export function toRule(shape: RuleShape, name: string): Rule {
   return { kind: 'Rule', name: { kind: 'Name', value: name, span: span() }, ...shape, span: span() };
