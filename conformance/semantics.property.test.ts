@@ -261,7 +261,7 @@ describe('semantics (property-based)', () => {
     const requestFor = (file: PolicyFile, pick: number[]): Request => {
       const strings = file.rules.flatMap((r) => [
         ...(r.on?.globs ?? []), ...(r.when?.values ?? []),
-        ...(r.match?.kind === 'SqlMatch' ? r.match.tables ?? [] : r.match?.programs ?? []),
+        ...(r.match?.kind === 'SqlMatch' ? r.match.tables ?? [] : r.match?.kind === 'ShellMatch' ? r.match.programs : []),
       ]).map((s) => s.value);
       const at = (i: number, fallback: string) => (strings.length > 0 ? strings[pick[i] % strings.length] : fallback);
       const shell = pick[0] % 3 === 0;

@@ -14,6 +14,7 @@ import type { Request } from '../stdlib/facts.ts';
 import { celActivation, type CelActivation, type CelEnvironment, type CelProgram } from '../stdlib/cel.ts';
 import { compileGlob, type GlobMatcher } from '../stdlib/glob.ts';
 import { decide, effectFlags, emptyMasks, reasonOf } from './decide.ts';
+import { sshMismatch, type SshLikeMatch } from './ssh-match.ts';
 import type { Decision, Reason } from './response.ts';
 import { literalTables, type ActionNode, type CompiledPolicyIR, type IdentityNode, type LoweredRule, type ResourceNode, type TableNode } from './tree.ts';
 
@@ -32,6 +33,8 @@ interface LinkedAction {
   sqlAnyKind: LinkedTables | null;
   shellPrograms: Map<string, LinkedIdentity>;
   shellAll: LinkedIdentity | null;
+  shellAny: LinkedIdentity | null;
+  ssh: LinkedIdentity | null;
   anyAction: LinkedIdentity | null;
 }
 
@@ -48,6 +51,8 @@ interface Residual {
   whoGlobs: GlobMatcher[];
   tables: GlobMatcher[] | null;
   programs: Set<string> | null;
+  /** `match ssh`, `match sftp`, `match forward`. */
+  ssh: SshLikeMatch | null;
   conditions: CelProgram[];
 }
 
@@ -205,8 +210,10 @@ export class Evaluator {
       if (rank === undefined) throw new Error(`unknown statement kind ${JSON.stringify(action.kind)}`);
       return (entry.sql[rank] ??= this.#merge(req));
     }
-    if (action.type !== 'shell') throw new Error(`unknown action type ${JSON.stringify((action as { type?: unknown }).type)}`);
-    const key = action.kind === 'unknown' ? '\u0000unknown' : action.programs.length > 0 ? `\u0001${action.programs[0]}` : '\u0000none';
+    let key: string;
+    if (action.type === 'shell') key = action.kind === 'unknown' ? '\u0000unknown' : action.programs.length > 0 ? `\u0001${action.programs[0]}` : '\u0000none';
+    else if (action.type === 'sftp' || action.type === 'ssh') key = `\u0002${action.type}${action.kind === 'unknown' ? ':unknown' : ''}`;
+    else throw new Error(`unknown action type ${JSON.stringify((action as { type?: unknown }).type)}`);
     let merged = entry.shell.get(key);
     if (!merged) {
       this.#countMemo();
@@ -249,6 +256,10 @@ export class Evaluator {
       } else if (action.type === 'shell' && action.kind !== 'unknown') {
         const byProgram = action.programs.length > 0 ? node.shellPrograms.get(action.programs[0]) : node.shellAll;
         if (byProgram) plain.push(byProgram);
+        if (node.shellAny) plain.push(node.shellAny);
+        if (node.anyAction) plain.push(node.anyAction);
+      } else if ((action.type === 'sftp' || action.type === 'ssh') && action.kind !== 'unknown') {
+        if (node.ssh) plain.push(node.ssh);
         if (node.anyAction) plain.push(node.anyAction);
       }
     }
@@ -341,6 +352,7 @@ function matchesResidual(residual: Residual, req: Request): boolean {
     if (action.type !== 'shell') return false;
     for (const program of action.programs) if (!residual.programs.has(program)) return false;
   }
+  if (residual.ssh !== null && sshMismatch(residual.ssh, action) !== null) return false;
   return true;
 }
 
@@ -358,12 +370,15 @@ function residualOf(rule: LoweredRule, cel: CelEnvironment): Residual | null {
   const who = rule.when && rule.when.attribute !== 'group' ? rule.when.attribute : null;
   // Tables that are all literal names are settled by the tree's table level.
   const tableGlobs = rule.match?.type === 'sql' && rule.match.tables !== null && literalTables(rule.match) === null ? rule.match.tables : null;
-  if (!who && !tableGlobs && rule.match?.type !== 'shell' && rule.conditions.length === 0) return null;
+  const ssh = rule.match?.type === 'ssh' || rule.match?.type === 'sftp' || rule.match?.type === 'forward' ? rule.match : null;
+  const programs = rule.match?.type === 'shell' && !rule.match.any ? rule.match.programs : null;
+  if (!who && !tableGlobs && !programs && !ssh && rule.conditions.length === 0) return null;
   return {
     who,
     whoGlobs: who ? rule.when!.values.map(compileGlob) : [],
     tables: tableGlobs ? tableGlobs.map(compileGlob) : null,
-    programs: rule.match?.type === 'shell' ? new Set(rule.match.programs) : null,
+    programs: programs ? new Set(programs) : null,
+    ssh,
     conditions: rule.conditions.map(({ source }) => {
       const compiled = cel.compile(source);
       if (!compiled.program) throw new Error(`internal error: condition of ${rule.id} did not compile: ${source}`);
@@ -386,6 +401,8 @@ function linkAction(node: ActionNode): LinkedAction {
     sqlAnyKind: node.sqlAnyKind ? linkTables(node.sqlAnyKind) : null,
     shellPrograms: new Map(Object.entries(node.shellPrograms).map(([program, id]) => [program, linkIdentity(id)])),
     shellAll: node.shellAll ? linkIdentity(node.shellAll) : null,
+    shellAny: node.shellAny ? linkIdentity(node.shellAny) : null,
+    ssh: node.ssh ? linkIdentity(node.ssh) : null,
     anyAction: node.anyAction ? linkIdentity(node.anyAction) : null,
   };
 }

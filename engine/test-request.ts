@@ -1,6 +1,6 @@
 // Requests for engine tests, written the short way the YAML cases use (engine/cases/*.yaml).
 
-import type { Request, ShellAction, SqlAction, SqlKind } from '../stdlib/facts.ts';
+import type { Action, Request, SftpOp, SqlKind } from '../stdlib/facts.ts';
 
 export interface CaseRequest {
   sub?: string;
@@ -11,12 +11,19 @@ export interface CaseRequest {
   time?: string;
   sql?: { kind: SqlKind; reads?: string[]; writes?: string[]; has_where?: boolean; limit?: number | null };
   shell?: { kind?: 'command' | 'unknown'; programs: string[]; redirects?: string[] };
+  sftp?: { op: SftpOp; path: string; target?: string };
+  /** `interactive`, `forward` (with `forward`), `unknown` (agent/X11/subsystems). */
+  ssh?: { kind: 'interactive' | 'forward' | 'unknown'; pty?: boolean; forward?: { host: string; port: number } };
 }
 
 export function buildRequest(r: CaseRequest): Request {
   const [kind, name] = (r.resource ?? 'postgres:prod-main').split(':') as ['postgres' | 'ssh', string];
-  let action: SqlAction | ShellAction;
-  if (r.shell) {
+  let action: Action;
+  if (r.sftp) {
+    action = { type: 'sftp', kind: r.sftp.op, path: r.sftp.path, ...(r.sftp.target !== undefined ? { target: r.sftp.target } : {}), via: 'sftp', text: `sftp ${r.sftp.op} ${r.sftp.path}` };
+  } else if (r.ssh) {
+    action = { type: 'ssh', kind: r.ssh.kind, pty: r.ssh.pty ?? false, ...(r.ssh.forward ? { forward: r.ssh.forward } : {}), text: r.ssh.kind };
+  } else if (r.shell) {
     action = {
       type: 'shell', kind: r.shell.kind ?? 'command', programs: r.shell.programs,
       invocations: r.shell.programs.map((program) => ({ program, args: [] })), args: [],

@@ -16,8 +16,9 @@
 
 import type { ResourceKind, ResourceSelectorKind, Span, SqlKind } from '../language/ast.ts';
 import type { DetectorSpec, MaskerSpec } from './response.ts';
+import type { SftpOp } from '../stdlib/facts.ts';
 
-export const TREE_VERSION = 3;
+export const TREE_VERSION = 4;
 
 /** A rule after checking and lowering: the engine's view of it. Index = position in id order. */
 export interface LoweredRule {
@@ -29,7 +30,7 @@ export interface LoweredRule {
   span: Span;
   on: { kind: ResourceSelectorKind; globs: string[] } | null;
   when: { attribute: 'group' | 'subject' | 'actor'; values: string[] } | null;
-  match: SqlMatchIR | ShellMatchIR | null;
+  match: SqlMatchIR | ShellMatchIR | SshMatchIR | SftpMatchIR | ForwardMatchIR | null;
   /** CEL sources, all of which must hold, evaluated in order. */
   conditions: { source: string; span: Span }[];
   effects: EffectsIR;
@@ -52,6 +53,27 @@ export function literalTables(match: SqlMatchIR): string[] | null {
 export interface ShellMatchIR {
   type: 'shell';
   programs: string[];
+  /** `match shell any`: every command that is not `unknown` (programs is empty). */
+  any?: boolean;
+}
+
+/** `match ssh interactive`. */
+export interface SshMatchIR {
+  type: 'ssh';
+  what: 'interactive';
+}
+
+/** `match sftp ...`: concrete ops (`read`/`write` expanded; null = every op) and path globs (null = any path). */
+export interface SftpMatchIR {
+  type: 'sftp';
+  ops: SftpOp[] | null;
+  paths: string[] | null;
+}
+
+/** `match forward to [...]`: `host:port` globs. */
+export interface ForwardMatchIR {
+  type: 'forward';
+  targets: string[];
 }
 
 export interface EffectsIR {
@@ -100,6 +122,10 @@ export interface ActionNode {
   shellPrograms: Record<string, IdentityNode>;
   /** Every `match shell` rule (for a command that runs no program at all). */
   shellAll: IdentityNode | null;
+  /** `match shell any` rules: every known command. */
+  shellAny: IdentityNode | null;
+  /** `match ssh`, `match sftp` and `match forward` rules (their details are residuals). */
+  ssh: IdentityNode | null;
   /** Rules without `match`: every action except `unknown`. */
   anyAction: IdentityNode | null;
 }

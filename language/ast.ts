@@ -116,7 +116,7 @@ export interface WhenSelector {
   span: Span;
 }
 
-export type MatchSelector = SqlMatch | ShellMatch;
+export type MatchSelector = SqlMatch | ShellMatch | SshMatch | SftpMatch | ForwardMatch;
 
 /** `match sql select, insert on tables ["public.customers"]`; empty kinds = any statement. */
 export interface SqlMatch {
@@ -127,10 +127,38 @@ export interface SqlMatch {
   span: Span;
 }
 
-/** `match shell ["ls", "cat"]`: every program that would run must be in the list. */
+/** `match shell ["ls", "cat"]`: every program that would run must be in the list; `match shell any`: any known command. */
 export interface ShellMatch {
   kind: 'ShellMatch';
   programs: StringLit[];
+  /** `match shell any` (then `programs` is empty). */
+  any?: boolean;
+  span: Span;
+}
+
+/** `match ssh interactive`: a shell channel (with or without a PTY). */
+export interface SshMatch {
+  kind: 'SshMatch';
+  what: 'interactive';
+  span: Span;
+}
+
+/** What `match sftp` accepts: the SFTP ops plus `read` (read, list, stat) and `write` (every op that changes the file system). */
+export const SFTP_MATCH_OPS = ['read', 'write', 'list', 'stat', 'remove', 'rename', 'mkdir', 'rmdir', 'symlink', 'setstat'] as const;
+export type SftpMatchOp = (typeof SFTP_MATCH_OPS)[number];
+
+/** `match sftp read, write on paths ["/var/log/**"]`; no ops = every op; paths are globs over normalised absolute paths. */
+export interface SftpMatch {
+  kind: 'SftpMatch';
+  ops: { value: SftpMatchOp; span: Span }[];
+  paths?: StringLit[];
+  span: Span;
+}
+
+/** `match forward to ["db.internal:5432"]`: direct-tcpip forwards to `host:port` globs. */
+export interface ForwardMatch {
+  kind: 'ForwardMatch';
+  targets: StringLit[];
   span: Span;
 }
 
@@ -303,7 +331,7 @@ export type Expectation =
   | { kind: 'ExpectLimit'; limit: LimitEffect; span: Span };
 
 export type Node =
-  | PolicyFile | DefaultDecl | Rule | OnSelector | WhenSelector | SqlMatch | ShellMatch | Condition
+  | PolicyFile | DefaultDecl | Rule | OnSelector | WhenSelector | SqlMatch | ShellMatch | SshMatch | SftpMatch | ForwardMatch | Condition
   | Effect | MaskerRef | DetectorRef | TestCase | Expectation | Literal | Name | Duration | Comment;
 
 /**

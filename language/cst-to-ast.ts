@@ -13,7 +13,7 @@ import {
   type NumberLit, type ObjectEntry, type OnSelector, type PolicyFile, type ResourceKind, type Rule,
   type Span, type StringLit, type TestCase, type WhenSelector, RESOURCE_KINDS, SQL_MATCH_KINDS,
   type SqlMatchKind, type ResourceSelectorKind, type LimitEffect, LIMIT_KINDS, MAX_LIMIT_ROWS, MAX_LIMIT_RATE,
-  MAX_LIMIT_DURATION_MS, MIN_RATE_WINDOW_MS, formatDurationMs,
+  MAX_LIMIT_DURATION_MS, MIN_RATE_WINDOW_MS, formatDurationMs, type SftpMatch, type SftpMatchOp, SFTP_MATCH_OPS,
 } from './ast.ts';
 import type { Diagnostic, DiagnosticCode, Related, Severity } from './diagnostics.ts';
 import { didYouMean } from './fuzzy.ts';
@@ -459,10 +459,83 @@ class Converter {
     }
     const shell = node(n, 'shellMatch');
     if (shell) {
+      if (tok(shell, 'any')) return { kind: 'ShellMatch', programs: [], any: true, span: this.nspan(n) };
       const programs = this.stringOrList(node(shell, 'stringOrList'));
       for (const p of programs) this.checkGlob(p, 'program');
       return { kind: 'ShellMatch', programs, span: this.nspan(n) };
     }
+    const ssh = node(n, 'sshMatch');
+    if (ssh) return this.sshMatch(ssh, this.nspan(n));
+    return undefined;
+  }
+
+  /** `ssh interactive`, `sftp [ops] [on paths [...]]`, `forward to [...]` (read loosely by the parser). */
+  private sshMatch(n: CstNode, span: Span): MatchSelector | undefined {
+    const family = tok(n, 'family');
+    if (!family) return undefined;
+    const words = toks(n, 'word').sort((a, b) => a.startOffset - b.startOffset);
+    const paths = tok(n, 'paths');
+    const pathList = node(n, 'pathList');
+    const to = tok(n, 'to');
+    const targetList = node(n, 'targetList');
+    const families = ['sql', 'shell', 'ssh', 'sftp', 'forward'];
+    const extra = (what: string, t: IToken | undefined, help: string): void => {
+      if (t) this.report('HOOP2020', this.tspan(t), `\`${t.image}\` after \`match ${family.image}\``, help);
+      void what;
+    };
+    if (family.image === 'ssh') {
+      const [first, ...rest] = words;
+      if (!first) {
+        this.report('HOOP2020', this.tspan(family), '`match ssh` needs what it matches', 'write `match ssh interactive` (a shell channel, with or without a PTY)');
+        return undefined;
+      }
+      if (first.image !== 'interactive') {
+        this.report('HOOP2020', this.tspan(first), `unknown ssh request \`${first.image}\``, didYouMean(first.image, ['interactive']) ?? 'write `match ssh interactive`; commands are `match shell`, file operations `match sftp`, forwards `match forward to [...]`');
+        return undefined;
+      }
+      extra('word', rest[0], 'write `match ssh interactive` alone');
+      extra('paths', paths, '`on paths` belongs to `match sftp`');
+      extra('to', to, '`to [...]` belongs to `match forward`');
+      if (rest.length > 0 || paths || to) return undefined;
+      return { kind: 'SshMatch', what: 'interactive', span };
+    }
+    if (family.image === 'sftp') {
+      const ops: { value: SftpMatchOp; span: Span }[] = [];
+      let bad = false;
+      for (const w of words) {
+        if ((SFTP_MATCH_OPS as readonly string[]).includes(w.image)) ops.push({ value: w.image as SftpMatchOp, span: this.tspan(w) });
+        else {
+          bad = true;
+          this.report('HOOP2020', this.tspan(w), `unknown sftp operation \`${w.image}\``, didYouMean(w.image, SFTP_MATCH_OPS) ?? `sftp operations are ${SFTP_MATCH_OPS.join(', ')}`);
+        }
+      }
+      extra('to', to, '`to [...]` belongs to `match forward`; sftp takes `on paths [...]`');
+      if (bad || to) return undefined;
+      const m: SftpMatch = { kind: 'SftpMatch', ops, span };
+      if (paths && pathList) {
+        m.paths = this.stringOrList(pathList);
+        for (const p of m.paths) {
+          if (!p.value.startsWith('/')) this.report('HOOP2020', p.span, `path glob ${JSON.stringify(p.value)} is not absolute`, 'the gateway decides on normalised absolute paths: start the glob with `/` (e.g. "/home/*/reports/**")');
+          else if (/(^|\/)\.\.?(\/|$)/.test(p.value)) this.report('HOOP2020', p.span, `path glob ${JSON.stringify(p.value)} has a \`.\` or \`..\` segment`, 'paths are normalised before they are matched, so such a glob never matches: remove the segment');
+        }
+      }
+      return m;
+    }
+    if (family.image === 'forward') {
+      extra('word', words[0], 'write `match forward to ["host:port", ...]`');
+      extra('paths', paths, '`on paths` belongs to `match sftp`');
+      if (words.length > 0 || paths) return undefined;
+      if (!to || !targetList) {
+        this.report('HOOP2020', this.tspan(family), '`match forward` needs its targets', 'write `match forward to ["db.internal:5432"]` (host:port globs)');
+        return undefined;
+      }
+      const targets = this.stringOrList(targetList);
+      for (const t of targets) {
+        if (!/^[^:]+:[^:]+$/.test(t.value) && !/^\[[^\]]+\]:[^:]+$/.test(t.value)) this.report('HOOP2020', t.span, `forward target ${JSON.stringify(t.value)} is not host:port`, 'write each target as "host:port" (globs allowed: "*.internal:5432", "db:*"; IPv6 as "[::1]:22")');
+      }
+      return { kind: 'ForwardMatch', targets, span };
+    }
+    this.report('HOOP2020', this.tspan(family), `unknown match \`${family.image}\``, didYouMean(family.image, families) ?? `a rule matches ${families.map((f) => `\`${f}\``).join(', ')}`);
     return undefined;
   }
 
@@ -714,6 +787,11 @@ class Converter {
       this.report('HOOP2013', rule.match.span, 'shell match on a postgres resource',
         'a `match shell` rule needs `on ssh(...)` (or no `on`)', [{ message: 'resource kind given here', span: rule.on.span }]);
     }
+    if ((rule.match.kind === 'SshMatch' || rule.match.kind === 'SftpMatch' || rule.match.kind === 'ForwardMatch') && rk === 'postgres') {
+      const word = rule.match.kind === 'SshMatch' ? 'ssh' : rule.match.kind === 'SftpMatch' ? 'sftp' : 'forward';
+      this.report('HOOP2013', rule.match.span, `${word} match on a postgres resource`,
+        `a \`match ${word}\` rule needs \`on ssh(...)\` (or no \`on\`)`, [{ message: 'resource kind given here', span: rule.on.span }]);
+    }
     if (rule.match.kind === 'SqlMatch' && rk === 'ssh') {
       this.report('HOOP2014', rule.match.span, 'sql match on an ssh resource',
         'a `match sql` rule needs `on postgres(...)` (or no `on`)', [{ message: 'resource kind given here', span: rule.on.span }]);
@@ -725,7 +803,7 @@ class Converter {
    * `match shell`) has no result to cut, so the limit would silently do nothing (HOOP2019).
    */
   private checkLimitKinds(rule: Rule): void {
-    const sshOnly = rule.on?.resourceKind === 'ssh' ? rule.on : rule.match?.kind === 'ShellMatch' ? rule.match : undefined;
+    const sshOnly = rule.on?.resourceKind === 'ssh' ? rule.on : rule.match && rule.match.kind !== 'SqlMatch' ? rule.match : undefined;
     if (!sshOnly) return;
     for (const e of rule.effects) {
       if (e.kind !== 'LimitRows') continue;

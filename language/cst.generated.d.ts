@@ -140,6 +140,23 @@ export type MatchSelectorCstChildren = {
   Kw_match: IToken[];
   sqlMatch?: SqlMatchCstNode[];
   shellMatch?: ShellMatchCstNode[];
+  sshMatch?: SshMatchCstNode[];
+};
+
+export interface SshMatchCstNode extends CstNode {
+  name: "sshMatch";
+  children: SshMatchCstChildren;
+}
+
+export type SshMatchCstChildren = {
+  family: IToken[];
+  word?: (IToken)[];
+  Comma?: IToken[];
+  Kw_on?: IToken[];
+  paths?: IToken[];
+  pathList?: StringOrListCstNode[];
+  to?: IToken[];
+  targetList?: StringOrListCstNode[];
 };
 
 export interface SqlMatchCstNode extends CstNode {
@@ -163,7 +180,8 @@ export interface ShellMatchCstNode extends CstNode {
 
 export type ShellMatchCstChildren = {
   Kw_shell: IToken[];
-  stringOrList: StringOrListCstNode[];
+  any?: IToken[];
+  stringOrList?: StringOrListCstNode[];
 };
 
 export interface ConditionCstNode extends CstNode {
@@ -420,6 +438,7 @@ export interface ICstNodeVisitor<IN, OUT> extends ICstVisitor<IN, OUT> {
   stringOrList(children: StringOrListCstChildren, param?: IN): OUT;
   whenSelector(children: WhenSelectorCstChildren, param?: IN): OUT;
   matchSelector(children: MatchSelectorCstChildren, param?: IN): OUT;
+  sshMatch(children: SshMatchCstChildren, param?: IN): OUT;
   sqlMatch(children: SqlMatchCstChildren, param?: IN): OUT;
   shellMatch(children: ShellMatchCstChildren, param?: IN): OUT;
   condition(children: ConditionCstChildren, param?: IN): OUT;

@@ -128,7 +128,12 @@ function ruleLines(r: Rule, lines: Line[]): void {
   if (r.on) body(r.on.globs.length === 0 ? `on ${r.on.resourceKind}` : `on ${r.on.resourceKind}(${r.on.globs.map(str).join(', ')})`, r.on.span);
   if (r.when) body(`when ${oneOrMany(r.when.attribute, r.when.values)}`, r.when.span);
   if (r.match) {
-    if (r.match.kind === 'ShellMatch') body(`match shell ${strs(r.match.programs)}`, r.match.span);
+    if (r.match.kind === 'ShellMatch') body(r.match.any ? 'match shell any' : `match shell ${strs(r.match.programs)}`, r.match.span);
+    else if (r.match.kind === 'SshMatch') body(`match ssh ${r.match.what}`, r.match.span);
+    else if (r.match.kind === 'SftpMatch') {
+      const ops = r.match.ops.map((o) => o.value).join(', ');
+      body(`match sftp${ops ? ` ${ops}` : ''}${r.match.paths ? ` on paths ${strs(r.match.paths)}` : ''}`, r.match.span);
+    } else if (r.match.kind === 'ForwardMatch') body(`match forward to ${strs(r.match.targets)}`, r.match.span);
     else {
       const kinds = r.match.statementKinds.map((k) => k.value).join(', ');
       const tables = r.match.tables ? ` on tables ${strs(r.match.tables)}` : '';

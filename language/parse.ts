@@ -24,7 +24,7 @@ const RULE_HELP: Record<string, string> = {
   ruleClause: 'a rule body holds `on`, `when`, `match`, `if` lines and `allow`, `block`, `approve`, `mask` effects, one per line',
   onSelector: 'write `on postgres("prod-*")`, `on ssh("bastion-*")` or `on any`',
   whenSelector: 'write `when group "g"`, `when groups ["a", "b"]`, `when subject "agent-*"` or `when actor "alice@*"`',
-  matchSelector: 'write `match sql select, insert`, `match sql on tables ["public.t"]` or `match shell ["ls", "cat"]`',
+  matchSelector: 'write `match sql select, insert`, `match sql on tables ["public.t"]`, `match shell ["ls", "cat"]`, `match ssh interactive`, `match sftp read on paths ["/var/log/**"]` or `match forward to ["db:5432"]`',
   sqlMatch: 'write `match sql select, insert on tables ["public.customers"]` (kinds and tables are both optional)',
   shellMatch: 'write `match shell ["ls", "cat"]` or `match shell "ls"`',
   condition: 'write a CEL condition in backticks: if `sql.has_where`',

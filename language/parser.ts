@@ -205,7 +205,40 @@ export class HoopParser extends CstParser {
     this.OR(this.once('or6', () => [
       { ALT: () => this.SUBRULE(this.sqlMatch) },
       { ALT: () => this.SUBRULE(this.shellMatch) },
+      { ALT: () => this.SUBRULE(this.sshMatch) },
     ]));
+  });
+
+  // ssh interactive / sftp read, write on paths [...] / forward to [...]: the family and its
+  // words are plain names (not keywords), checked in cst-to-ast.
+  private sshMatch = this.RULE('sshMatch', () => {
+    this.CONSUME(T.Identifier, { LABEL: 'family' });
+    this.OPTION(this.once('g30', () => ({
+      GATE: () => this.LA(1).tokenType === T.Identifier && this.LA(1).image !== 'to',
+      DEF: () => {
+        this.CONSUME2(T.Identifier, { LABEL: 'word' });
+        this.MANY(() => {
+          this.CONSUME(T.Comma);
+          this.CONSUME3(T.Identifier, { LABEL: 'word' });
+        });
+      },
+    })));
+    this.OPTION2(this.once('g31', () => ({
+      // `on paths [...]` belongs to the match; a bare `on` starts the next (resource) selector.
+      GATE: () => this.LA(1).tokenType === T.On && this.LA(2).image === 'paths',
+      DEF: () => {
+        this.CONSUME(T.On);
+        this.CONSUME4(T.Identifier, { LABEL: 'paths' });
+        this.SUBRULE(this.stringOrList, { LABEL: 'pathList' });
+      },
+    })));
+    this.OPTION3(this.once('g32', () => ({
+      GATE: () => this.LA(1).tokenType === T.Identifier && this.LA(1).image === 'to',
+      DEF: () => {
+        this.CONSUME5(T.Identifier, { LABEL: 'to' });
+        this.SUBRULE2(this.stringOrList, { LABEL: 'targetList' });
+      },
+    })));
   });
 
   // sql select, insert on tables ["public.t*"]; kinds and tables both optional; a single table
@@ -232,7 +265,10 @@ export class HoopParser extends CstParser {
 
   private shellMatch = this.RULE('shellMatch', () => {
     this.CONSUME(T.Shell);
-    this.SUBRULE(this.stringOrList);
+    this.OR(this.once('or30', () => [
+      { GATE: () => this.LA(1).image === 'any', ALT: () => this.CONSUME(T.Identifier, { LABEL: 'any' }) },
+      { ALT: () => this.SUBRULE(this.stringOrList) },
+    ]));
   });
 
   private condition = this.RULE('condition', () => {

@@ -92,6 +92,8 @@ export interface ShellAction {
 /** SFTP operations (DESIGN.md "Requests and facts", SSH): `write` in a policy covers every op that changes the file system. */
 export const SFTP_OPS = ['read', 'write', 'list', 'stat', 'remove', 'rename', 'mkdir', 'rmdir', 'symlink', 'setstat'] as const;
 export type SftpOp = (typeof SFTP_OPS)[number];
+/** The ops `match sftp read` covers. */
+export const SFTP_READ_OPS: ReadonlySet<SftpOp> = new Set<SftpOp>(['read', 'list', 'stat']);
 /** The ops `match sftp write` covers: every one that changes the file system. */
 export const SFTP_WRITE_OPS: ReadonlySet<SftpOp> = new Set<SftpOp>(['write', 'remove', 'rename', 'mkdir', 'rmdir', 'symlink', 'setstat']);
 

@@ -49,9 +49,14 @@ function insertAction(node: ActionNode, rule: LoweredRule): void {
   } else if (match.type === 'sql') {
     if (match.kinds === null) insertTables((node.sqlAnyKind ??= tableNode()), rule);
     else for (const kind of match.kinds) insertTables((node.sqlKinds[kind] ??= tableNode()), rule);
+  } else if (match.type === 'shell') {
+    if (match.any) insertIdentity((node.shellAny ??= identityNode()), rule);
+    else {
+      for (const program of match.programs) insertIdentity((node.shellPrograms[program] ??= identityNode()), rule);
+      insertIdentity((node.shellAll ??= identityNode()), rule);
+    }
   } else {
-    for (const program of match.programs) insertIdentity((node.shellPrograms[program] ??= identityNode()), rule);
-    insertIdentity((node.shellAll ??= identityNode()), rule);
+    insertIdentity((node.ssh ??= identityNode()), rule);
   }
 }
 
@@ -74,7 +79,7 @@ function push(list: number[], index: number): void {
 }
 
 function actionNode(): ActionNode {
-  return { sqlKinds: dict(), sqlAnyKind: null, shellPrograms: dict(), shellAll: null, anyAction: null };
+  return { sqlKinds: dict(), sqlAnyKind: null, shellPrograms: dict(), shellAll: null, shellAny: null, ssh: null, anyAction: null };
 }
 
 function tableNode(): TableNode {

@@ -2,8 +2,8 @@
 // `read`/`write` expanded to statement kinds, table globs schema-qualified, column references
 // normalised, several `approve` effects merged, masker and detector references as specs.
 
-import { DEFAULT_APPROVAL_WITHIN_MS, type MaskerRef, type Rule, type SqlKind, type SqlMatchKind } from '../../language/ast.ts';
-import { READ_KINDS, WRITE_KINDS } from '../../stdlib/facts.ts';
+import { DEFAULT_APPROVAL_WITHIN_MS, type MaskerRef, type Rule, type SftpMatchOp, type SqlKind, type SqlMatchKind } from '../../language/ast.ts';
+import { READ_KINDS, WRITE_KINDS, SFTP_OPS, SFTP_READ_OPS, SFTP_WRITE_OPS, type SftpOp } from '../../stdlib/facts.ts';
 import type { MaskerSpec } from '../response.ts';
 import { normaliseColumn, qualifyTableGlob } from '../names.ts';
 import type { EffectsIR, LoweredRule } from '../tree.ts';
@@ -31,10 +31,26 @@ function lowerRule({ id, package: pkg, rule }: ResolvedRule, index: number): Low
 function lowerMatch(rule: Rule): LoweredRule['match'] {
   const match = rule.match;
   if (!match) return null;
-  if (match.kind === 'ShellMatch') return { type: 'shell', programs: unique(match.programs.map((p) => p.value)) };
+  if (match.kind === 'ShellMatch') return match.any ? { type: 'shell', programs: [], any: true } : { type: 'shell', programs: unique(match.programs.map((p) => p.value)) };
+  if (match.kind === 'SshMatch') return { type: 'ssh', what: match.what };
+  if (match.kind === 'ForwardMatch') return { type: 'forward', targets: unique(match.targets.map((t) => t.value)) };
+  if (match.kind === 'SftpMatch') {
+    return { type: 'sftp', ops: match.ops.length === 0 ? null : expandSftpOps(match.ops.map((o) => o.value)), paths: match.paths ? unique(match.paths.map((p) => p.value)) : null };
+  }
   const kinds = match.statementKinds.length === 0 ? null : expandKinds(match.statementKinds.map((k) => k.value));
   const tables = match.tables ? unique(match.tables.map((t) => qualifyTableGlob(t.value))) : null;
   return { type: 'sql', kinds, tables };
+}
+
+/** `read` = read, list, stat; `write` = every op that changes the file system; in SFTP_OPS order. */
+export function expandSftpOps(ops: readonly SftpMatchOp[]): SftpOp[] {
+  const want = new Set<string>();
+  for (const op of ops) {
+    if (op === 'read') for (const o of SFTP_READ_OPS) want.add(o);
+    else if (op === 'write') for (const o of SFTP_WRITE_OPS) want.add(o);
+    else want.add(op);
+  }
+  return SFTP_OPS.filter((o) => want.has(o));
 }
 
 /** `read` = the read kinds, `write` = the write kinds; the result is in SQL_KINDS order. */

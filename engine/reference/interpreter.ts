@@ -16,6 +16,8 @@ import { sortColumnMasks } from '../decide.ts';
 import { normaliseColumn, qualifyTableGlob, ruleId } from '../names.ts';
 import type { ColumnMask, Decision, DetectorMask, Limits, MaskerSpec, Reason, RuleError, RuleOutcome } from '../response.ts';
 import { DEFAULT_BLOCK_MESSAGE } from '../tree.ts';
+import { expandSftpOps } from '../compiler/lower.ts';
+import { sshMismatch, type SshLikeMatch } from '../ssh-match.ts';
 
 /** A glob as an anchored regular expression: `*` → any run, `?` → one character. */
 export function globToRegExp(glob: string): RegExp {
@@ -103,11 +105,17 @@ export function ruleOutcome(rule: Rule, req: Request, cel: CelEnvironment, activ
         return { status: 'skipped', selector: 'match', detail: `no table touched (${touched.join(', ') || 'none'}) matches ${JSON.stringify(globs)}` };
       }
     }
+  } else if (rule.match.kind === 'SshMatch' || rule.match.kind === 'SftpMatch' || rule.match.kind === 'ForwardMatch') {
+    if ((action.type === 'sftp' || action.type === 'ssh') && action.kind === 'unknown') return { status: 'skipped', selector: 'match', detail: 'the request is unknown and no ssh match names it' };
+    const m = rule.match;
+    const ir: SshLikeMatch = m.kind === 'SshMatch' ? { type: 'ssh', what: m.what } : m.kind === 'ForwardMatch' ? { type: 'forward', targets: m.targets.map((t) => t.value) } : { type: 'sftp', ops: m.ops.length === 0 ? null : expandSftpOps(m.ops.map((o) => o.value)), paths: m.paths ? m.paths.map((p) => p.value) : null };
+    const why = sshMismatch(ir, action);
+    if (why !== null) return { status: 'skipped', selector: 'match', detail: why };
   } else {
-    if (action.type !== 'shell') return { status: 'skipped', selector: 'match', detail: 'the rule matches shell commands and the action is SQL' };
+    if (action.type !== 'shell') return { status: 'skipped', selector: 'match', detail: `the rule matches shell commands and the action is ${action.type === 'sql' ? 'SQL' : action.type === 'sftp' ? 'a file operation' : 'an ssh request'}` };
     if (action.kind === 'unknown') return { status: 'skipped', selector: 'match', detail: 'the command is unknown and `match shell` never matches it' };
     const listed = rule.match.programs.map((p) => p.value);
-    const missing = action.programs.filter((p) => !listed.includes(p));
+    const missing = rule.match.any ? [] : action.programs.filter((p) => !listed.includes(p));
     if (missing.length > 0) return { status: 'skipped', selector: 'match', detail: `programs not listed: ${missing.join(', ')}` };
   }
 
