@@ -34,6 +34,11 @@ export type SshOutcome =
       masks: DetectorMask[];
       /** The rules that allowed it (for messages). */
       rules: string[];
+      /**
+       * Resolves once the request's audit record is durable enough for its result to be answered
+       * (a command's exit status, an SFTP write's status); rejects when it cannot be (end the session).
+       */
+      beforeAnswer(): Promise<void>;
       /** Called once when the request has finished (exit status, bytes), for audit and recording. */
       finish(result: SshResult): void;
     }

@@ -312,9 +312,11 @@ export function createInterimEnforcement(opts: InterimEnforcementOptions): SshEn
             }
           }
           // The decision is audited before anything is forwarded: a failed write runs nothing.
+          // Everything but a read of files can change the upstream's state (a command can do anything).
+          const changes = !actions.every((a) => a.type === 'sftp' && (a.kind === 'read' || a.kind === 'list' || a.kind === 'stat'));
           let seq: number;
           try {
-            seq = await audit.append(decisionRecord(d, 'executed', undefined, approvalId));
+            seq = await audit.beforeForward(decisionRecord(d, 'executed', undefined, approvalId), { changes });
           } catch (e) {
             record(text, kind, fingerprint, d, 'failed', { started, error: 'audit write failed' });
             return { kind: 'refuse', message: `hoop: blocked: the audit record could not be written (${(e as Error).message})` };
@@ -324,6 +326,7 @@ export function createInterimEnforcement(opts: InterimEnforcementOptions): SshEn
             kind: 'forward',
             masks: d.masks.detectors,
             rules: d.reasons.map((r) => r.id),
+            beforeAnswer: () => audit.beforeAnswer(seq) ?? Promise.resolve(),
             finish(result: SshResult) {
               if (finished) return;
               finished = true;

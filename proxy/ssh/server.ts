@@ -457,6 +457,14 @@ class GatewayConnection {
       } else result.error = 'the client closed the channel';
       outcome.finish(result);
       if (!ch.writable) return;
+      // A command that may have changed state is not reported done before its record is durable.
+      try {
+        await outcome.beforeAnswer();
+      } catch {
+        await writeStderr(ch, 'hoop: the audit log could not be synced; the session ends');
+        this.client.end();
+        return;
+      }
       try {
         if (exit && 'code' in exit) ch.exit(exit.code);
         else if (exit) ch.exit(exit.signal, exit.core, exit.desc);

@@ -46,6 +46,7 @@ function code(err: Err): number {
 
 interface OpenHandle {
   path: string;
+  beforeAnswer: () => Promise<void>;
   finish: (r: SshResult) => void;
   result: SshResult;
 }
@@ -103,8 +104,12 @@ export function serveSftp(sftp: SFTPWrapper, ctx: SftpProxyContext): void {
   /** Answers a plain status from an upstream callback and finishes the request's outcome. */
   const statusOf = (reqid: number, outcome: Extract<SshOutcome, { kind: 'forward' }>) => (err?: Err | null) => {
     outcome.finish({ bytesIn: 0, bytesOut: 0, ...(err ? { error: err.message } : {}) });
-    if (err) sftp.status(reqid, code(err), err.message);
-    else sftp.status(reqid, STATUS.OK);
+    if (err) return sftp.status(reqid, code(err), err.message);
+    // A change is not reported done before its audit record is durable.
+    outcome.beforeAnswer().then(
+      () => sftp.status(reqid, STATUS.OK),
+      () => sftp.status(reqid, STATUS.FAILURE, 'hoop: the audit log could not be synced'),
+    );
   };
 
   const attrsOf = (reqid: number, outcome: Extract<SshOutcome, { kind: 'forward' }>) => (err: Err | undefined, attrs: Attributes) => {
@@ -128,7 +133,7 @@ export function serveSftp(sftp: SFTPWrapper, ctx: SftpProxyContext): void {
           outcome.finish({ bytesIn: 0, bytesOut: 0, error: err.message });
           return sftp.status(reqid, code(err), err.message);
         }
-        handles.set(h.toString('hex'), { path, finish: outcome.finish, result: { bytesIn: 0, bytesOut: 0 } });
+        handles.set(h.toString('hex'), { path, beforeAnswer: outcome.beforeAnswer, finish: outcome.finish, result: { bytesIn: 0, bytesOut: 0 } });
         sftp.handle(reqid, h);
       });
     });
@@ -170,8 +175,11 @@ export function serveSftp(sftp: SFTPWrapper, ctx: SftpProxyContext): void {
       handles.delete(h.toString('hex'));
       up!.close(h, (err) => {
         open.finish({ ...open.result, ...(err ? { error: err.message } : {}) });
-        if (err) sftp.status(reqid, code(err), err.message);
-        else sftp.status(reqid, STATUS.OK);
+        if (err) return sftp.status(reqid, code(err), err.message);
+        open.beforeAnswer().then(
+          () => sftp.status(reqid, STATUS.OK),
+          () => sftp.status(reqid, STATUS.FAILURE, 'hoop: the audit log could not be synced'),
+        );
       });
     });
   });
@@ -183,7 +191,7 @@ export function serveSftp(sftp: SFTPWrapper, ctx: SftpProxyContext): void {
           outcome.finish({ bytesIn: 0, bytesOut: 0, error: err.message });
           return sftp.status(reqid, code(err), err.message);
         }
-        handles.set(h.toString('hex'), { path, finish: outcome.finish, result: { bytesIn: 0, bytesOut: 0 } });
+        handles.set(h.toString('hex'), { path, beforeAnswer: outcome.beforeAnswer, finish: outcome.finish, result: { bytesIn: 0, bytesOut: 0 } });
         sftp.handle(reqid, h);
       });
     });
