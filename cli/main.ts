@@ -11,6 +11,7 @@ import { register as registerApprovals } from './commands/approvals.ts';
 import { register as registerSessions } from './commands/sessions.ts';
 import { register as registerAudit } from './commands/audit.ts';
 import { register as registerMcp } from './commands/mcp.ts';
+import { register as registerShadow } from './commands/shadow.ts';
 
 export function buildProgram(): Command {
   const program = new Command('hoop')
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerSessions(program);
   registerAudit(program);
   registerMcp(program);
+  registerShadow(program);
   return program;
 }
 

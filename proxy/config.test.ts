@@ -138,6 +138,19 @@ audit: { file: /var/log/hoop/audit.jsonl }
     expect(!stray.ok && stray.errors[0].path).toBe('state_password_env');
   });
 
+  it('reads policy_shadow as a path beside the config, and refuses the active path itself', () => {
+    const base = { identity: { issuer: 'x', audience: 'a', jwks_file: 'j' }, resources: [{ name: 'r', upstream: 'postgres://h/db' }], policy: './p' };
+    const r = parseConfig({ ...base, policy_shadow: './candidate' }, { env: {}, file: '/etc/hoop/hoop.yaml' });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    expect(r.config.policyShadow).toBe('/etc/hoop/candidate');
+    const none = parseConfig(base, { env: {} });
+    expect(none.ok && none.config.policyShadow).toBeUndefined();
+    const same = parseConfig({ ...base, policy_shadow: 'p' }, { env: {}, file: '/etc/hoop/hoop.yaml' });
+    expect(!same.ok && same.errors).toEqual([{ path: 'policy_shadow', message: expect.stringMatching(/same path as `policy`/) }]);
+    const empty = parseConfig({ ...base, policy_shadow: '' }, { env: {} });
+    expect(!empty.ok && empty.errors[0].path).toBe('policy_shadow');
+  });
+
   it('reads limits (sizes and durations) with defaults, and names a bad key', () => {
     const base = { identity: { issuer: 'x', audience: 'a', jwks_file: 'j' }, resources: [{ name: 'r', upstream: 'postgres://h/db' }], policy: 'p' };
     const r = parseConfig({ ...base, limits: { authentication_timeout: '5s', max_password_message: '8KiB', max_unauthenticated_per_client: 4 } }, { env: {} });

@@ -69,6 +69,11 @@ export interface GatewayConfig {
   identity: IdentityConfig[];
   resources: ResourceConfig[];
   policy: string;
+  /**
+   * `policy_shadow:` a candidate set decided next to the active one for every request and never
+   * enforced: disagreements go to the audit record (`shadow`) and /metrics (`hoop shadow report`).
+   */
+  policyShadow?: string;
   /** Local state directory (approvals unless `stateStore`, dev issuer, default recording and audit paths). */
   state: string;
   /** `state: postgres://...`: approvals shared by several gateway replicas in this database. */
@@ -144,7 +149,7 @@ export function loadAdminEndpoint(file: string): AdminEndpointResult {
   return { ok: true, url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${hp.port}` };
 }
 
-const KNOWN_TOP = ['listen', 'ssh', 'tls', 'identity', 'resources', 'policy', 'state', 'state_password_env', 'approvals', 'recording', 'audit', 'masking', 'limits', 'mcp'];
+const KNOWN_TOP = ['listen', 'ssh', 'tls', 'identity', 'resources', 'policy', 'policy_shadow', 'state', 'state_password_env', 'approvals', 'recording', 'audit', 'masking', 'limits', 'mcp'];
 const HMAC_OR_NONE = /^(HS\d+|none)$/i;
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
@@ -250,6 +255,10 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
 
   const policyRaw = str(raw.policy, 'policy', err, false);
   if (raw.policy === undefined) err('policy', 'required: a .hoop file or a folder of them');
+  const shadowRaw = raw.policy_shadow === undefined ? undefined : str(raw.policy_shadow, 'policy_shadow', err, false);
+  if (shadowRaw !== undefined && policyRaw !== undefined && path(shadowRaw) === path(policyRaw)) {
+    err('policy_shadow', 'is the same path as `policy`: a shadow set is a candidate to compare with the active one');
+  }
   const stateRaw = str(raw.state, 'state', err, false);
   let stateStore: GatewayConfig['stateStore'];
   let state = path('./.hoop');
@@ -359,7 +368,7 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
   if (errors.length > 0 || !identity || !policyRaw) return { ok: false, errors };
   return {
     ok: true,
-    config: { file: opts.file, baseDir, listen, tls, ssh, identity, resources, policy: path(policyRaw), state, ...(stateStore ? { stateStore } : {}), approvals, recording, audit, masking, limits, mcp },
+    config: { file: opts.file, baseDir, listen, tls, ssh, identity, resources, policy: path(policyRaw), ...(shadowRaw ? { policyShadow: path(shadowRaw) } : {}), state, ...(stateStore ? { stateStore } : {}), approvals, recording, audit, masking, limits, mcp },
   };
 }
 

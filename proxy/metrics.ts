@@ -24,6 +24,8 @@ export function createMetrics(): Metrics {
   let sessionsOpen = 0;
   let sessionsTotal = 0;
   const refused = new Map<string, number>();
+  let shadowAgreed = 0;
+  const shadowDisagreed = new Map<string, number>();
   const extra = new Map<string, { help: string; values: Map<string, number> }>();
   const gauges = new Map<string, { help: string; read: () => number }>();
   const started = Date.now();
@@ -47,6 +49,14 @@ export function createMetrics(): Metrics {
     },
     connectionRefused(reason) {
       refused.set(reason, (refused.get(reason) ?? 0) + 1);
+    },
+    shadowDecision(active, shadow) {
+      if (shadow === undefined) {
+        shadowAgreed++;
+        return;
+      }
+      const key = `${active}\u0000${shadow}`;
+      shadowDisagreed.set(key, (shadowDisagreed.get(key) ?? 0) + 1);
     },
     count(name, help, labels = {}, by = 1) {
       if (!extra.has(name)) extra.set(name, { help, values: new Map() });
@@ -73,6 +83,14 @@ export function createMetrics(): Metrics {
       out.push('# HELP hoop_sessions_total Client sessions opened since start.', '# TYPE hoop_sessions_total counter', `hoop_sessions_total ${sessionsTotal}`);
       out.push('# HELP hoop_connections_refused_total Connections refused, by reason.', '# TYPE hoop_connections_refused_total counter');
       for (const [r, n] of [...refused].sort()) out.push(`hoop_connections_refused_total{reason="${escapeLabel(r)}"} ${n}`);
+      if (shadowAgreed > 0 || shadowDisagreed.size > 0) {
+        out.push('# HELP hoop_shadow_agreements_total Requests the shadow policy would have enforced the same way.', '# TYPE hoop_shadow_agreements_total counter', `hoop_shadow_agreements_total ${shadowAgreed}`);
+        out.push('# HELP hoop_shadow_disagreements_total Requests the shadow policy would have enforced differently, by active and shadow verdict.', '# TYPE hoop_shadow_disagreements_total counter');
+        for (const [key, n] of [...shadowDisagreed].sort()) {
+          const [a, b] = key.split('\u0000');
+          out.push(`hoop_shadow_disagreements_total{active="${a}",shadow="${b}"} ${n}`);
+        }
+      }
       for (const [name, { help, values }] of extra) {
         out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
         for (const [labels, n] of values) out.push(`${name}${labels} ${n}`);

@@ -3,6 +3,7 @@
 // interfaces; proxy/gateway.ts wires the real implementations together. Each service is built and
 // tested on its own against this contract.
 
+import type { ShadowRecord } from './enforcement/shadow.ts';
 import type { Decision } from '../engine/response.ts';
 import type { Identity, Request, Resource } from '../stdlib/facts.ts';
 
@@ -44,6 +45,8 @@ export interface AuditRecordInput {
   decision_seq?: number;
   /** The front door the request came through (absent: the PostgreSQL wire, for records written before it existed). */
   front_door?: 'postgres' | 'ssh' | 'mcp';
+  /** `policy_shadow`: what the candidate set would have enforced, when it differs (proxy/enforcement/shadow.ts). */
+  shadow?: ShadowRecord;
 }
 
 /** Who a record is about: the resolved identity, as DESIGN.md's audit section names it. */
@@ -295,6 +298,8 @@ export interface GatewayMetrics {
   sessionOpened(): void;
   sessionClosed(): void;
   connectionRefused(reason: string): void;
+  /** A request decided by the shadow set too: whether it agreed, and the two verdicts when not. */
+  shadowDecision?(active: Decision['verdict'], shadow: Decision['verdict'] | undefined): void;
   render(): string;
 }
 
