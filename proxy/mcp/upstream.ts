@@ -124,8 +124,9 @@ class CappedQuery {
 
   handleError(err: Error & { code?: string; detail?: string; hint?: string; position?: string }): void {
     this.error ??= { message: err.message, ...(err.code ? { code: err.code } : {}), ...(err.detail ? { detail: err.detail } : {}), ...(err.hint ? { hint: err.hint } : {}), ...(err.position ? { position: err.position } : {}) };
-    // A connection-level error (no ReadyForQuery will follow): settle now.
-    if (!(err as { severity?: string }).severity) this.finish();
+    // node-postgres ends the query at its error (the ReadyForQuery that follows is the client's,
+    // not this query's): settle now. Nothing of the message runs after an error.
+    this.finish();
   }
 
   handleReadyForQuery(): void {

@@ -1,0 +1,65 @@
+// The MCP front door's upstream side under an allow-all policy: upstream errors are tool errors
+// with the server's SQLSTATE and the session goes on; a backend that dies mid-call ends only that
+// call (the next gets a fresh connection); statement_timeout bounds a call; a call's transaction
+// left open is rolled back.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
+import { ALLOW_ALL } from '../postgres/test-support.ts';
+import { startMcpGateway, textOf, type McpGateway } from './mcp.test-support.ts';
+
+let cluster: Cluster;
+let gw: McpGateway;
+let client: Client;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  cluster.psql('CREATE TABLE notes (id int PRIMARY KEY, v text); ALTER TABLE notes OWNER TO app;', 'app');
+  gw = await startMcpGateway(cluster, ALLOW_ALL, (c) => {
+    c.mcp = { maxRows: 1000, maxResultBytes: 1024 * 1024, statementTimeoutMs: 1000, maxWaitMs: 10_000, poolSize: 2, idleTimeoutMs: 60_000, sessionIdleMs: 60_000 };
+  });
+  client = await gw.http(await gw.token());
+});
+
+afterAll(async () => {
+  await gw?.close();
+  await cluster?.stop();
+});
+
+const q = (sql: string) => client.callTool({ name: 'query', arguments: { resource: 'prod-main', sql } });
+
+describe('upstream', () => {
+  it('an upstream error is a tool error with its SQLSTATE; the next call works', async () => {
+    const r = await q('SELECT 1/0');
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toMatch(/PostgreSQL error 22012: division by zero/);
+    expect((await q('SELECT 2 AS two')).structuredContent).toMatchObject({ rows: [{ two: 2 }] });
+  });
+
+  it('a backend that dies mid-call fails that call only', async () => {
+    const r = await q('SELECT pg_terminate_backend(pg_backend_pid())');
+    expect(r.isError).toBe(true);
+    expect((await q('SELECT 3 AS three')).structuredContent).toMatchObject({ rows: [{ three: 3 }] });
+  });
+
+  it('statement_timeout (mcp.statement_timeout) bounds a call', async () => {
+    const r = await q('SELECT pg_sleep(30)');
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toMatch(/57014/);
+  });
+
+  it('a transaction left open by a call is rolled back; one committed in the call stays', async () => {
+    expect((await q("BEGIN; INSERT INTO notes VALUES (1, 'left open')")).isError).toBeFalsy();
+    expect((await q("BEGIN; INSERT INTO notes VALUES (2, 'committed'); COMMIT")).isError).toBeFalsy();
+    expect(cluster.psql('SELECT string_agg(v, \',\' ORDER BY id) FROM notes', 'app').trim()).toBe('committed');
+  });
+
+  it('prepared statements, cursors and COPY are refused (each call starts from a reset connection)', async () => {
+    for (const sql of ['PREPARE p AS SELECT 1', 'DECLARE c CURSOR WITH HOLD FOR SELECT 1', 'COPY notes TO STDOUT']) {
+      const r = await q(sql);
+      expect(r.isError, sql).toBe(true);
+      expect(textOf(r), sql).toMatch(/not available through MCP tools/);
+    }
+  });
+});
