@@ -176,6 +176,30 @@ export interface ApprovalParam {
   truncated_from?: number;
 }
 
+/**
+ * What an approver is shown besides the statement (proxy/approvals/details.ts): why the policy asks
+ * for an approval and what the request would run with.
+ */
+export interface ApprovalDetails {
+  /** The action's kind: the statement's worst effect (`update`), `command`, an SFTP op, ... */
+  kind: string;
+  /** Tables read and written (SQL); write redirections (shell). */
+  reads?: string[];
+  writes?: string[];
+  /** Shell: every program that would run. */
+  programs?: string[];
+  /** SFTP: the path (and the rename/symlink target). */
+  paths?: string[];
+  /** The rules that asked for the approval, with where they are (`file:line:col`). */
+  rules: { id: string; at: string }[];
+  /** The masks it would run with (`schema.table.column with masker (rule)`, ...). */
+  masks: string[];
+  /** The limits it would run with (`rows 100 (rule)`, ...). */
+  limits: string[];
+  /** Facts worth a second look (`no WHERE clause`). */
+  notes?: string[];
+}
+
 export interface ApprovalRequest {
   identity: Identity;
   resource: Resource;
@@ -191,6 +215,8 @@ export interface ApprovalRequest {
   approvers: string[];
   withinMs: number;
   session_id: string;
+  /** The explanation, masks and limits shown to the approver (approvalDetails()). */
+  details?: ApprovalDetails;
 }
 
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'consumed';
@@ -215,6 +241,8 @@ export interface ApprovalRecord {
   fingerprint?: string;
   /** Extended protocol: the bound parameter values this approval is for ($1, $2, ...). */
   params?: ApprovalParam[];
+  /** Why it needs approval and what it would run with, when the requester's gateway said. */
+  details?: ApprovalDetails;
 }
 
 export interface ApprovalService {

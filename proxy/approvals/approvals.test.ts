@@ -156,6 +156,50 @@ describe.each(stores)('approvals ($name)', ({ fresh, open }) => {
     await two.close();
   });
 
+  it('keeps what the approver is shown (explanation, masks, limits) across a restart', async () => {
+    const d = dir();
+    const one = await openApprovalService(d);
+    const details = { kind: 'update', writes: ['public.customers'], rules: [{ id: 't.writes_need_dba', at: 'p.hoop:3:1' }], masks: ['column public.customers.email with email'], limits: ['rows 10 (t.cap)'], notes: ['no WHERE clause'] };
+    const a = await one.request(req({ details }));
+    expect(a.details).toEqual(details);
+    await one.close();
+    const two = await openApprovalService(d);
+    expect((await two.get(a.id))?.details).toEqual(details);
+    await two.close();
+  });
+
+  it('a change feed: requested, decided and consumed, here (local) and from another instance', async () => {
+    const d = dir();
+    const here = await openApprovalService(d, { pollMs: 20 });
+    const there = await openApprovalService(d, { pollMs: 20 });
+    const seen: { id: string; event: string; local: boolean }[] = [];
+    const arrived = (n: number) => new Promise<void>((resolve) => {
+      const check = () => (seen.length >= n ? resolve() : setTimeout(check, 5));
+      check();
+    });
+    const stop = here.subscribe((c) => seen.push(c));
+    const a = await here.request(req());
+    await arrived(1);
+    expect(seen[0]).toEqual({ id: a.id, event: 'requested', local: true });
+    // Re-requesting the same pending approval is no change.
+    await here.request(req());
+    await there.decide(a.id, dba, 'approve');
+    await arrived(2);
+    expect(seen[1]).toEqual({ id: a.id, event: 'decided', local: false });
+    expect(await here.consume(a.id)).toBe(true);
+    await arrived(3);
+    expect(seen[2]).toEqual({ id: a.id, event: 'consumed', local: true });
+    const b = await there.request(req({ statement: 'DELETE FROM t WHERE id = 2' }));
+    await arrived(4);
+    expect(seen[3]).toEqual({ id: b.id, event: 'requested', local: false });
+    expect(seen).toHaveLength(4);
+    stop();
+    await here.decide(b.id, dba, 'deny');
+    expect(seen).toHaveLength(4);
+    await here.close();
+    await there.close();
+  });
+
   it('expires: pending approvals cannot be decided, waits wake up', async () => {
     const svc = await openApprovalService(dir());
     const a = await svc.request(req({ withinMs: 150 }));

@@ -19,8 +19,8 @@ import { mkdirSync, openSync, closeSync, fstatSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Identity } from '../../stdlib/facts.ts';
-import type { ApprovalParam, ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus } from '../ports.ts';
-import { approvalKey, checkDecision, requesterActors, effectiveStatus, newApprovalId, newNonce, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
+import type { ApprovalDetails, ApprovalParam, ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus } from '../ports.ts';
+import { approvalKey, ChangeFeed, checkDecision, requesterActors, effectiveStatus, newApprovalId, newNonce, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
 
 type Event =
   | {
@@ -33,6 +33,7 @@ type Event =
       resource: string;
       statement: string;
       params?: ApprovalParam[];
+      details?: ApprovalDetails;
       fingerprint: string;
       approvers: string[];
       session_id: string;
@@ -52,6 +53,7 @@ interface State {
   resource: string;
   statement: string;
   params?: ApprovalParam[];
+  details?: ApprovalDetails;
   fingerprint: string;
   approvers: string[];
   session_id: string;
@@ -92,6 +94,8 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
   let partial = '';
   let lock: Promise<unknown> = Promise.resolve();
   let closed = false;
+  /** Ids and nonces of events this process wrote and has not yet replayed. */
+  const mine = new Set<string>();
 
   /** Applies events appended since the last read (by us or by another process). */
   function refresh(): void {
@@ -137,6 +141,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
         resource: ev.resource,
         statement: ev.statement,
         ...(ev.params ? { params: ev.params } : {}),
+        ...(ev.details ? { details: ev.details } : {}),
         fingerprint: ev.fingerprint,
         approvers: ev.approvers,
         session_id: ev.session_id,
@@ -147,6 +152,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
       });
       if (!byKey.has(ev.key)) byKey.set(ev.key, new Set());
       byKey.get(ev.key)!.add(ev.id);
+      feed.emit({ id: ev.id, event: 'requested', local: mine.delete(ev.id) });
       return;
     }
     const s = byId.get(ev.id);
@@ -166,6 +172,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
       s.nonce = ev.nonce;
     }
     changes.emit(s.id);
+    feed.emit({ id: s.id, event: ev.ev, local: mine.delete(ev.nonce) });
   }
 
   function statusOf(s: State): ApprovalStatus {
@@ -186,6 +193,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
       fingerprint: s.fingerprint,
     };
     if (s.params) r.params = s.params.map((p) => ({ ...p }));
+    if (s.details) r.details = structuredClone(s.details);
     if (s.actor) r.actor = s.actor;
     if (s.actors) r.actors = [...s.actors];
     if (s.decided_by) r.decided_by = s.decided_by;
@@ -196,9 +204,16 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
 
   async function write(ev: Event): Promise<void> {
     if (closed) throw new Error('approval service is closed');
+    // Our own event, when the log replays it: a local change (another process's are not).
+    const own = ev.ev === 'requested' ? ev.id : ev.nonce;
+    mine.add(own);
     await fh.write(JSON.stringify(ev) + '\n');
-    await fh.datasync();
-    refresh();
+    try {
+      await fh.datasync();
+      refresh();
+    } finally {
+      mine.delete(own); // an event that did not take effect (a lost race) is no change
+    }
   }
 
   /** Serialises state-changing operations within this process. */
@@ -228,6 +243,9 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
     for (const id of byId.keys()) if (changes.listenerCount(id) > 0) changes.emit(id);
   });
 
+  // Subscribers learn of other processes' writes through the same backstop poll as waits.
+  const feed = new ChangeFeed(() => poll.begin(), () => poll.end());
+
   refresh();
   if (partial !== '') {
     // A torn line from a crash was never acknowledged; cut it off so our appends start on a fresh line.
@@ -256,6 +274,7 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
           resource: `${req.resource.kind}/${req.resource.name}`,
           statement: req.statement,
           ...(req.params ? { params: req.params } : {}),
+          ...(req.details ? { details: req.details } : {}),
           fingerprint: req.fingerprint,
           approvers: [...new Set(req.approvers)].sort(),
           session_id: req.session_id,
@@ -320,6 +339,10 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
       refresh();
       const s = byId.get(id);
       return s && view(s);
+    },
+
+    subscribe(listener) {
+      return feed.subscribe(listener);
     },
 
     decide(id: string, approver: Identity, decision: 'approve' | 'deny', reason?: string): Promise<DecideResult> {

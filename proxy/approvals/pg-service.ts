@@ -7,11 +7,12 @@
 // Times are the service's clock (passed as parameters), not the database's, so replicas and tests
 // agree with the file store's semantics exactly.
 
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Identity } from '../../stdlib/facts.ts';
-import type { ApprovalParam, ApprovalRecord, ApprovalRequest, ApprovalStatus } from '../ports.ts';
-import { approvalKey, checkDecision, requesterActors, effectiveStatus, newApprovalId, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
+import type { ApprovalDetails, ApprovalParam, ApprovalRecord, ApprovalRequest, ApprovalStatus } from '../ports.ts';
+import { approvalKey, ChangeFeed, checkDecision, requesterActors, effectiveStatus, newApprovalId, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
 
 export interface PgApprovalOptions {
   connectionString?: string;
@@ -32,6 +33,7 @@ interface Row {
   resource: string;
   statement: string;
   params: ApprovalParam[] | null;
+  details: ApprovalDetails | null;
   fingerprint: string;
   approvers: string[];
   session_id: string;
@@ -60,6 +62,15 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
   let listener: pg.Client | undefined;
   let listening: Promise<void> | undefined;
   let closed = false;
+  /** Names this process in its notifications, so it does not hear its own changes twice. */
+  const instance = randomBytes(6).toString('hex');
+  // Subscribers hear other replicas through LISTEN; the poll covers a listener reconnecting.
+  const feed = new ChangeFeed(() => void listen(), () => undefined);
+
+  /** Tells every replica (held statements, change feeds) once `c`'s transaction commits. */
+  async function announce(c: pg.PoolClient | pg.Pool, event: 'requested' | 'decided' | 'consumed', id: string): Promise<void> {
+    await c.query(`SELECT pg_notify($1, $2)`, [channel, `${instance} ${event} ${id}`]);
+  }
 
   await withTx(pool, async (c) => {
     // Two replicas starting at once must not race on CREATE.
@@ -73,6 +84,7 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
     await c.query(`CREATE INDEX IF NOT EXISTS approvals_key_idx ON ${table} (key, created_at DESC)`);
     await c.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS params jsonb`);
     await c.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS actors text[]`);
+    await c.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS details jsonb`);
   });
 
   const iso = (t: number) => new Date(t).toISOString();
@@ -95,6 +107,7 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
       fingerprint: r.fingerprint,
     };
     if (r.params) out.params = r.params;
+    if (r.details) out.details = r.details;
     if (r.actor) out.actor = r.actor;
     if (r.actors) out.actors = r.actors;
     if (r.decided_by) out.decided_by = r.decided_by;
@@ -113,12 +126,17 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
     listening = (async () => {
       const c = new pg.Client(connection);
       c.on('notification', (m) => {
-        if (m.payload) changes.emit(m.payload);
+        // `<instance> <event> <id>`: this process's own changes were announced to the feed already.
+        const [from, event, id] = (m.payload ?? '').split(' ');
+        if (!id || !from) return;
+        changes.emit(id);
+        if (from !== instance && (event === 'requested' || event === 'decided' || event === 'consumed')) feed.emit({ id, event, local: false });
       });
       c.on('error', () => {
-        // Reconnect on the next wait; polling covers the gap.
+        // Reconnect on the next wait (polling covers the gap), or now for the change feed's subscribers.
         listener = undefined;
         listening = undefined;
+        if (!closed && feed.size > 0) setTimeout(() => void (feed.size > 0 && !closed && listen()), 1000).unref();
       });
       await c.connect();
       await c.query(`LISTEN ${channel}`);
@@ -137,7 +155,8 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
     async request(req: ApprovalRequest): Promise<ApprovalRecord> {
       const key = approvalKey(req);
       const t = now();
-      return withTx(pool, async (c) => {
+      let created: string | undefined;
+      const rec = await withTx(pool, async (c) => {
         await c.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [key]);
         const live = await c.query<Row>(
           `SELECT * FROM ${table} WHERE key = $1 AND status IN ('pending', 'approved') AND expires_at >= $2 ORDER BY created_at DESC LIMIT 1`,
@@ -145,8 +164,8 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
         );
         if (live.rows[0]) return view(live.rows[0]);
         const ins = await c.query<Row>(
-          `INSERT INTO ${table} (id, key, sub, actor, resource, statement, fingerprint, approvers, session_id, within_ms, created_at, expires_at, status, params, actors)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $14) RETURNING *`,
+          `INSERT INTO ${table} (id, key, sub, actor, resource, statement, fingerprint, approvers, session_id, within_ms, created_at, expires_at, status, params, actors, details)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $14, $15) RETURNING *`,
           [
             newApprovalId(),
             key,
@@ -162,10 +181,15 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
             iso(t + req.withinMs),
             req.params ? JSON.stringify(req.params) : null,
             requesterActors(req.identity) ?? null,
+            req.details ? JSON.stringify(req.details) : null,
           ],
         );
+        await announce(c, 'requested', ins.rows[0].id);
+        created = ins.rows[0].id;
         return view(ins.rows[0]);
       });
+      if (created) feed.emit({ id: created, event: 'requested', local: true });
+      return rec;
     },
 
     async consumeApproved(req: ApprovalRequest): Promise<ApprovalRecord | undefined> {
@@ -175,11 +199,19 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
            AND status = 'approved' RETURNING *`,
         [approvalKey(req), iso(now())],
       );
+      if (r.rows[0]) {
+        await announce(pool, 'consumed', r.rows[0].id);
+        feed.emit({ id: r.rows[0].id, event: 'consumed', local: true });
+      }
       return r.rows[0] ? view(r.rows[0]) : undefined;
     },
 
     async consume(id: string): Promise<boolean> {
       const r = await pool.query(`UPDATE ${table} SET status = 'consumed' WHERE id = $1 AND status = 'approved' AND expires_at >= $2`, [id, iso(now())]);
+      if (r.rowCount === 1) {
+        await announce(pool, 'consumed', id);
+        feed.emit({ id, event: 'consumed', local: true });
+      }
       return r.rowCount === 1;
     },
 
@@ -233,9 +265,13 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
       return r && view(r);
     },
 
-    decide(id: string, approver: Identity, decision: 'approve' | 'deny', reason?: string): Promise<DecideResult> {
+    subscribe(listener) {
+      return feed.subscribe(listener);
+    },
+
+    async decide(id: string, approver: Identity, decision: 'approve' | 'deny', reason?: string): Promise<DecideResult> {
       const t = now();
-      return withTx(pool, async (c): Promise<DecideResult> => {
+      const r = await withTx(pool, async (c): Promise<DecideResult> => {
         const cur = await c.query<Row>(`SELECT * FROM ${table} WHERE id = $1 FOR UPDATE`, [id]);
         const row = cur.rows[0];
         if (!row) return { ok: false, code: 'not_found', reason: `no approval ${id}` };
@@ -247,9 +283,11 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
            WHERE id = $1 RETURNING *`,
           [id, decision === 'approve' ? 'approved' : 'denied', approver.sub, iso(t), reason ?? null],
         );
-        await c.query(`SELECT pg_notify($1, $2)`, [channel, id]);
+        await announce(c, 'decided', id);
         return { ok: true, record: view(upd.rows[0]) };
       });
+      if (r.ok) feed.emit({ id, event: 'decided', local: true });
+      return r;
     },
 
     async close(): Promise<void> {

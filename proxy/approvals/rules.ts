@@ -10,7 +10,53 @@ import type { ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus }
 export interface ApprovalStore extends ApprovalService {
   consume(id: string): Promise<boolean>;
   get(id: string): Promise<ApprovalRecord | undefined>;
+  /**
+   * Calls `listener` whenever an approval is requested, decided or consumed, here or in another
+   * process sharing the store (`local` tells which), until the returned function is called.
+   * Expiry is not an event: it follows from `expires_at`.
+   */
+  subscribe(listener: (change: ApprovalChange) => void): () => void;
   close(): Promise<void>;
+}
+
+export interface ApprovalChange {
+  id: string;
+  event: 'requested' | 'decided' | 'consumed';
+  /** This process made the change (the others learn of it from the store). */
+  local: boolean;
+}
+
+/** The subscribers of a store's change feed; a listener that throws does not stop the others. */
+export class ChangeFeed {
+  private readonly listeners = new Set<(c: ApprovalChange) => void>();
+
+  constructor(private readonly onFirst: () => void = () => undefined, private readonly onLast: () => void = () => undefined) {}
+
+  get size(): number {
+    return this.listeners.size;
+  }
+
+  subscribe(listener: (c: ApprovalChange) => void): () => void {
+    this.listeners.add(listener);
+    if (this.listeners.size === 1) this.onFirst();
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) this.onLast();
+    };
+  }
+
+  emit(c: ApprovalChange): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(c);
+      } catch {
+        /* a subscriber's own failure */
+      }
+    }
+  }
 }
 
 /**
