@@ -1,4 +1,4 @@
-// `hoop approvals list|approve ID|deny ID`: talks to the gateway's admin API (found with
+// `hoop approvals list|approve ID|deny ID|open`: talks to the gateway's admin API (found with
 // --admin URL or --config FILE's listen.admin) with the caller's token from HOOP_TOKEN.
 // Exit codes: 0 ok, 1 the gateway refused (not an approver, already decided, ...), 2 usage.
 import type { Command } from 'commander';
@@ -40,6 +40,16 @@ export function register(program: Command): void {
         return;
       }
       for (const a of r.value) process.stdout.write(render(a));
+    });
+
+  common(approvals.command('open').description('print a one-time sign-in link to the approvals page (/ui/) for your token'))
+    .action(async (o: Common) => {
+      const client = connect(o);
+      if (!client) return;
+      const r = await client.link();
+      if (!r.ok) return refused(r, o.json);
+      if (o.json) process.stdout.write(jsonForTerminal(r.value) + '\n');
+      else process.stdout.write(`${esc(r.value.url)}\n(open it in your browser before ${esc(r.value.expires_at)}; it signs in once, as you)\n`);
     });
 
   for (const decision of ['approve', 'deny'] as const) {

@@ -30,6 +30,8 @@ describe('hoop demo', () => {
     expect(text).toContain(`psql "host=127.0.0.1 port=${demo.info.postgresPort} dbname=prod-main user=agent sslmode=disable password=${demo.info.readerToken}"`);
     expect(text).toContain(`export HOOP_TOKEN=${demo.info.dbaToken}`);
     expect(text).toContain(`approvals approve <id> --admin ${demo.info.adminUrl}`);
+    expect(text).toContain(`approvals open --admin ${demo.info.adminUrl}`);
+    expect(text).toContain(`${demo.info.adminUrl}/ui/`);
   });
 
   it('shows mask, allow, block and approve from a real client', async () => {

@@ -151,9 +151,13 @@ behind the gateway on 127.0.0.1:${i.postgresPort}, deciding with ${rel(i.policy)
      approve  UPDATE orders SET status = 'refunded' WHERE id = 3;
               (psql waits: the statement is held until a DBA decides; the notice shows its id)
 
-2. In another terminal, approve it as a DBA (bob, group dba):
+2. In another terminal, approve it as a DBA (bob, group dba), in the browser:
 
    export HOOP_TOKEN=${i.dbaToken}
+   ${hoop} approvals open --admin ${i.adminUrl}      (prints a one-time sign-in link to ${i.adminUrl}/ui/)
+
+   or on the command line:
+
    ${hoop} approvals list --admin ${i.adminUrl}
    ${hoop} approvals approve <id> --admin ${i.adminUrl} --reason "refund ticket 42"
 

@@ -29,6 +29,13 @@ export class AdminClient {
     );
   }
 
+  /** A one-time sign-in link for the approvals page (`hoop approvals open`): its full URL. */
+  link(): Promise<AdminResult<{ url: string; expires_at: string }>> {
+    return this.call<{ path: string; expires_at: string }>('POST', '/ui/links', {}).then((r) =>
+      r.ok ? { ok: true, value: { url: new URL(r.value.path, this.baseUrl).toString(), expires_at: r.value.expires_at } } : r,
+    );
+  }
+
   private async call<T>(method: string, path: string, body?: unknown): Promise<AdminResult<T>> {
     let res: Response;
     try {

@@ -7,11 +7,18 @@
 //   POST /approvals/:id/approve        {"approval":{...}}   (Bearer token; body {"reason":"..."} optional)
 //   POST /approvals/:id/deny           same
 //   /mcp, /.well-known/oauth-protected-resource   the MCP front door (proxy/mcp/http.ts), when configured
+//   GET  /approvals/events             Server-Sent Events: `approval` ({id, event}) whenever one the caller sees changes
+//   GET  /ui/                          the approvals page (static HTML, CSS and JS from proxy/admin/ui/)
+//   POST /ui/session                   {"token": JWT} or {"code": one-time code} → {"session": "hoopui_...", identity, expires_at}
+//   DELETE /ui/session                 signs the page's session out
+//   POST /ui/links                     (Bearer token) → {"path": "/ui/#code=...", expires_at}: a one-time sign-in link
 //
 // Approvals endpoints authenticate with a Bearer token verified by the gateway's own
 // TokenVerifier: the approver's identity is the token's, exactly like an agent's. A caller sees the
 // approvals it requested and those it may decide (it is in an approver group); the approval
-// service enforces who may decide. Every decision is written to the audit log.
+// service enforces who may decide. Every decision is written to the audit log. Each approval in a
+// list carries `can_decide` (and `why_not`) for the caller, so the page never offers a requester
+// its own approval. The page's session tokens (ui-sessions.ts) are accepted wherever a token is.
 
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -20,6 +27,9 @@ import type { AddressInfo } from 'node:net';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalService, ApprovalStatus, AuditSink, GatewayMetrics, TokenVerifier } from '../ports.ts';
 import { auditIdentity } from '../audit/identity.ts';
+import { checkDecision, isRequester, type ApprovalStore } from '../approvals/rules.ts';
+import { SESSION_PREFIX, UiSessions } from './ui-sessions.ts';
+import { serveUi } from './ui.ts';
 import { parseHostPort, type HostPort } from '../config.ts';
 import { jsonForTerminal } from '../../stdlib/terminal-text.ts';
 
@@ -31,7 +41,7 @@ export interface HealthStatus {
 
 export interface AdminServerOptions {
   address: HostPort | string;
-  approvals: ApprovalService;
+  approvals: ApprovalService & Pick<ApprovalStore, 'subscribe'>;
   verifier: TokenVerifier;
   metrics: GatewayMetrics;
   health?: () => HealthStatus | Promise<HealthStatus>;
@@ -40,6 +50,10 @@ export interface AdminServerOptions {
   tls?: { cert: string; key: string };
   /** Routes served before the admin API's own (the MCP front door's `/mcp`): true when it answered. */
   routes?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+  /** Clock, epoch ms (tests). */
+  now?: () => number;
+  /** Seconds between SSE keep-alive comments (default 15). */
+  sseKeepAliveS?: number;
 }
 
 export interface AdminServer {
@@ -65,8 +79,9 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const parsed = typeof opts.address === 'string' ? parseHostPort(opts.address) : opts.address;
   if (typeof parsed === 'string') throw new Error(`internal error: admin address ${String(opts.address)}: ${parsed}`);
   const { host, port } = parsed;
+  const ctx: Ctx = { opts, sessions: new UiSessions(opts.now), now: opts.now ?? Date.now, streams: new Set() };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res, opts).catch((err: unknown) => {
+    handle(req, res, ctx).catch((err: unknown) => {
       if (err instanceof HttpError) return sendJson(res, err.status, { error: { code: err.code, message: err.message } }, err.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
       sendJson(res, 500, { error: { code: 'internal', message: 'internal error, please report' } });
       process.stderr.write(`hoop: admin API: ${(err as Error)?.stack ?? err}\n`);
@@ -91,16 +106,35 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     port: addr.port,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const end of [...ctx.streams]) end();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, opts: AdminServerOptions): Promise<void> {
+interface Ctx {
+  opts: AdminServerOptions;
+  sessions: UiSessions;
+  now: () => number;
+  /** Open event streams: ended when the server closes. */
+  streams: Set<() => void>;
+}
+
+interface Caller {
+  identity: Identity;
+  /** epoch ms */
+  expiresAt: number;
+  /** The page's session token, when the caller used one. */
+  session?: string;
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, ctx: Ctx): Promise<void> {
+  const { opts } = ctx;
   if (opts.routes && (await opts.routes(req, res))) return;
   const url = new URL(req.url ?? '/', 'http://admin');
-  const path = url.pathname.replace(/\/+$/, '') || '/';
+  const raw = url.pathname;
+  const path = raw.replace(/\/+$/, '') || '/';
   const method = req.method ?? 'GET';
 
   if (path === '/healthz') {
@@ -114,33 +148,81 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: AdminServ
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(body) });
     return void res.end(method === 'HEAD' ? undefined : body);
   }
+  if (path === '/ui/session') {
+    allow(method, ['POST', 'DELETE']);
+    if (method === 'DELETE') {
+      const caller = await authenticate(req, ctx);
+      if (caller.session) ctx.sessions.close(caller.session);
+      return sendJson(res, 200, { signed_out: true });
+    }
+    const body = await readJsonBody(req);
+    let identity: Identity;
+    let expiresAt: number;
+    let session: string;
+    if (typeof body.code === 'string') {
+      const r = ctx.sessions.redeem(body.code);
+      if (!r) throw new HttpError(401, 'bad_link', 'this sign-in link is unknown, used or expired: run `hoop approvals open` again');
+      ({ identity, expiresAt } = r.session);
+      session = r.token;
+    } else if (typeof body.token === 'string') {
+      if (body.token.trim().startsWith(SESSION_PREFIX)) throw new HttpError(400, 'bad_request', 'paste your identity token (a JWT), not a page session');
+      const v = await opts.verifier.verify(body.token);
+      if (!v.ok) throw new HttpError(401, v.code, v.reason);
+      ({ identity, expiresAt } = v);
+      session = ctx.sessions.open(identity, expiresAt);
+    } else {
+      throw new HttpError(400, 'bad_request', 'send {"token": "<your JWT>"} or {"code": "<one-time code>"}');
+    }
+    return sendJson(res, 200, { session, identity: whoView(identity), expires_at: new Date(expiresAt).toISOString() });
+  }
+  if (path === '/ui/links') {
+    allow(method, ['POST']);
+    const caller = await authenticate(req, ctx);
+    const link = ctx.sessions.link(caller.identity, caller.expiresAt);
+    return sendJson(res, 200, { path: `/ui/#code=${link.code}`, expires_at: new Date(link.expiresAt).toISOString() });
+  }
+  if (raw === '/ui' || raw.startsWith('/ui/')) {
+    allow(method, ['GET', 'HEAD']);
+    if (raw === '/ui') {
+      res.writeHead(308, { location: '/ui/' });
+      return void res.end();
+    }
+    if (!serveUi(raw.slice('/ui/'.length), method, res)) throw new HttpError(404, 'not_found', `no page ${raw}`);
+    return;
+  }
+  if (path === '/approvals/events') {
+    allow(method, ['GET']);
+    const caller = await authenticate(req, ctx);
+    return streamEvents(req, res, ctx, caller);
+  }
   if (path === '/approvals') {
     allow(method, ['GET']);
-    const caller = await authenticate(req, opts.verifier);
+    const caller = await authenticate(req, ctx);
     const status = url.searchParams.get('status') ?? undefined;
     if (status !== undefined && !STATUSES.includes(status as ApprovalStatus)) {
       throw new HttpError(400, 'bad_status', `status must be one of ${STATUSES.join(', ')}`);
     }
     const all = await opts.approvals.list(status ? { status: status as ApprovalStatus } : undefined);
-    return sendJson(res, 200, { approvals: all.filter((a) => visibleTo(a, caller)) });
+    return sendJson(res, 200, { approvals: all.filter((a) => visibleTo(a, caller.identity)).map((a) => forCaller(a, caller.identity)) });
   }
   const m = /^\/approvals\/([A-Za-z0-9_-]+)(?:\/(approve|deny))?$/.exec(path);
   if (m) {
     const [, id, action] = m;
     if (!action) {
       allow(method, ['GET']);
-      const caller = await authenticate(req, opts.verifier);
+      const caller = await authenticate(req, ctx);
       const found = (await opts.approvals.list()).find((a) => a.id === id);
-      if (!found || !visibleTo(found, caller)) throw new HttpError(404, 'not_found', `no approval ${id}`);
-      return sendJson(res, 200, { approval: found });
+      if (!found || !visibleTo(found, caller.identity)) throw new HttpError(404, 'not_found', `no approval ${id}`);
+      return sendJson(res, 200, { approval: forCaller(found, caller.identity) });
     }
     allow(method, ['POST']);
-    const caller = await authenticate(req, opts.verifier);
+    const caller = (await authenticate(req, ctx)).identity;
     const body = await readJsonBody(req);
     const reason = body.reason;
     if (reason !== undefined && typeof reason !== 'string') throw new HttpError(400, 'bad_request', '`reason` must be a string');
+    if (typeof reason === 'string' && reason.length > 2000) throw new HttpError(400, 'bad_request', '`reason` must be at most 2000 characters');
     const decision = action === 'approve' ? 'approve' : 'deny';
-    const r = await opts.approvals.decide(id, caller, decision, reason);
+    const r = await opts.approvals.decide(id, caller, decision, reason || undefined);
     if (!r.ok) {
       const status = r.code === 'not_found' ? 404 : r.code === 'requester_cannot_approve' || r.code === 'not_an_approver' ? 403 : 409;
       throw new HttpError(status, r.code, r.reason);
@@ -154,22 +236,79 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: AdminServ
       outcome: decision === 'approve' ? 'executed' : 'denied',
       reason: `${decision === 'approve' ? 'approved' : 'denied'} ${r.record.sub}'s statement on ${r.record.resource}${reason ? `: ${reason}` : ''}`,
     });
-    return sendJson(res, 200, { approval: r.record });
+    return sendJson(res, 200, { approval: forCaller(r.record, caller) });
   }
   throw new HttpError(404, 'not_found', `no route ${method} ${path}`);
 }
 
-function visibleTo(a: ApprovalRecord, caller: Identity): boolean {
-  return a.sub === caller.sub || caller.groups.some((g) => a.approvers.includes(g));
+/**
+ * `text/event-stream`: `ready` once subscribed, then `approval` with `{id, event}` for every change
+ * to an approval the caller may see (requested, decided, consumed; here or on another replica),
+ * a comment every `sseKeepAliveS`, and `signed_out` when the caller's token expires.
+ */
+function streamEvents(req: IncomingMessage, res: ServerResponse, ctx: Ctx, caller: Caller): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+  const send = (event: string, data: unknown): void => {
+    res.write(`event: ${event}\ndata: ${jsonForTerminal(data)}\n\n`);
+  };
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    stop();
+    clearInterval(keepAlive);
+    clearTimeout(expiry);
+    ctx.streams.delete(end);
+    res.end();
+  };
+  const stop = ctx.opts.approvals.subscribe((change) => {
+    // Visibility needs the record: a new approval's requester and approver groups.
+    ctx.opts.approvals
+      .list()
+      .then((all) => {
+        const a = all.find((x) => x.id === change.id);
+        if (!ended && a && visibleTo(a, caller.identity)) send('approval', { id: change.id, event: change.event });
+      })
+      .catch(() => undefined);
+  });
+  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), (ctx.opts.sseKeepAliveS ?? 15) * 1000);
+  const expiry = setTimeout(() => {
+    send('signed_out', { reason: 'your token expired: sign in again' });
+    end();
+  }, Math.min(2 ** 31 - 1, Math.max(0, caller.expiresAt - ctx.now())));
+  ctx.streams.add(end);
+  req.on('close', end);
+  res.on('error', end);
+  send('ready', { sub: caller.identity.sub });
 }
 
-async function authenticate(req: IncomingMessage, verifier: TokenVerifier): Promise<Identity> {
+/** What the page shows of who is signed in. */
+function whoView(i: Identity): Record<string, unknown> {
+  return { sub: i.sub, groups: i.groups, ...(i.actor ? { actor: i.actor } : {}), ...(i.actors ? { actors: i.actors } : {}) };
+}
+
+/** An approval as this caller sees it: whether they may decide it, and why not. */
+function forCaller(a: ApprovalRecord, caller: Identity): ApprovalRecord & { can_decide: boolean; why_not?: string; requested_by_you: boolean } {
+  const check = checkDecision(a, caller);
+  return { ...a, can_decide: check.ok, ...(check.ok ? {} : { why_not: check.reason }), requested_by_you: isRequester(a, caller) };
+}
+
+function visibleTo(a: ApprovalRecord, caller: Identity): boolean {
+  return isRequester(a, caller) || caller.groups.some((g) => a.approvers.includes(g));
+}
+
+async function authenticate(req: IncomingMessage, ctx: Ctx): Promise<Caller> {
   const h = req.headers.authorization ?? '';
   const m = /^Bearer\s+(\S+)$/i.exec(h);
   if (!m) throw new HttpError(401, 'missing_token', 'send the approver\'s token as `Authorization: Bearer <token>` (hoop reads it from HOOP_TOKEN)');
-  const r = await verifier.verify(m[1]);
+  if (m[1].startsWith(SESSION_PREFIX)) {
+    const s = ctx.sessions.get(m[1]);
+    if (!s) throw new HttpError(401, 'signed_out', 'the page\'s session ended (the token expired, or the gateway restarted): sign in again');
+    return { identity: s.identity, expiresAt: s.expiresAt, session: m[1] };
+  }
+  const r = await ctx.opts.verifier.verify(m[1]);
   if (!r.ok) throw new HttpError(401, r.code, r.reason);
-  return r.identity;
+  return { identity: r.identity, expiresAt: r.expiresAt };
 }
 
 function allow(method: string, methods: string[]): void {

@@ -80,6 +80,8 @@ async function auditFor(file: string): Promise<RecordingAudit> {
 
 export interface TestGateway {
   gateway: Gateway;
+  /** The configuration it was started with (after `tweak`). */
+  config: GatewayConfig;
   issuer: DevIssuer;
   audit: RecordingAudit;
   stateDir: string;
@@ -153,6 +155,7 @@ export async function startTestGateway(
   const gateway = started.gateway;
   return {
     gateway,
+    config,
     issuer,
     audit,
     stateDir,

@@ -25,6 +25,7 @@ import type { Decision } from '../../../engine/response.ts';
 import type { Identity, SqlAction } from '../../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, AuditIdentity, AuditOutcome, AuditRecordInput, MaskPlan, SessionRecording } from '../../ports.ts';
 import { auditIdentity } from '../../audit/identity.ts';
+import { approvalDetails } from '../../approvals/details.ts';
 import { isLoopback } from '../../config.ts';
 import { canChangeState } from '../../audit/durability.ts';
 import { DEFAULT_LIMITS, type GatewayLimits } from '../../limits.ts';
@@ -1283,6 +1284,7 @@ export class PgSession {
       approvers: v.decision.approvers,
       withinMs: v.decision.approvalWithinMs ?? 15 * 60_000,
       session_id: this.id,
+      details: approvalDetails(v.action, v.decision),
     };
     const rules = v.decision.reasons.map((r) => r.id).join(', ');
     try {
