@@ -5,7 +5,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { renderDemoInstructions, startDemo, type Demo } from './demo.ts';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { mcpJson, renderDemoInstructions, startDemo, type Demo } from './demo.ts';
 import { runCli } from '../testing.ts';
 import { verifyAuditFile } from '../../proxy/audit/verify.ts';
 import { listRecordingFiles, summarizeRecording } from '../../proxy/recording/index.ts';
@@ -32,6 +34,29 @@ describe('hoop demo', () => {
     expect(text).toContain(`approvals approve <id> --admin ${demo.info.adminUrl}`);
     expect(text).toContain(`approvals open --admin ${demo.info.adminUrl}`);
     expect(text).toContain(`${demo.info.adminUrl}/ui/`);
+  });
+
+  it('prints the MCP configuration for Claude Code and a generic client, and an MCP client sees a masked result and a blocked write', async () => {
+    const text = renderDemoInstructions(demo.info);
+    expect(text).toContain(`claude mcp add hoop --env HOOP_TOKEN=${demo.info.readerToken} -- node `);
+    expect(text).toContain(`claude mcp add --transport http hoop ${demo.info.mcpUrl} --header "Authorization: Bearer ${demo.info.readerToken}"`);
+    const config = JSON.parse(mcpJson(demo.info)) as { mcpServers: Record<string, { url?: string; headers?: Record<string, string> }> };
+    const http = config.mcpServers['hoop-http']!;
+    const c = new Client({ name: 'demo-test', version: '1' });
+    await c.connect(new StreamableHTTPClientTransport(new URL(http.url!), { requestInit: { headers: http.headers! } }));
+    try {
+      const masked = await c.callTool({ name: 'query', arguments: { resource: 'prod-main', sql: 'SELECT id, name, email, card_number FROM customers ORDER BY id' } });
+      expect(masked.isError).toBeFalsy();
+      const raw = JSON.stringify(masked);
+      expect(raw).toContain('Ada Lovelace');
+      expect(raw).not.toContain('ada@example.com');
+      expect(raw).not.toContain('4111111111111111');
+      const blocked = await c.callTool({ name: 'query', arguments: { resource: 'prod-main', sql: 'DELETE FROM customers' } });
+      expect(blocked.isError).toBe(true);
+      expect(JSON.stringify(blocked.content)).toContain('no_unbounded_writes');
+    } finally {
+      await c.close();
+    }
   });
 
   it('shows mask, allow, block and approve from a real client', async () => {

@@ -3,7 +3,7 @@
 //   PGlite (embedded PostgreSQL) seeded with examples/demo/seed.sql, served on loopback
 //   → the gateway (listen.postgres), deciding with examples/policies/
 //   → tokens from the development issuer (its JWKS is the gateway's identity.jwks_file)
-//   → the admin API (approvals, /metrics, /healthz)
+//   → the admin API (approvals, /metrics, /healthz) and the MCP front door (/mcp)
 //
 // It prints ready-to-paste psql lines for a reader and for a DBA, statements that show each
 // verdict, and the `hoop approvals` commands. PGlite runs one statement at a time for all
@@ -34,6 +34,8 @@ export interface DemoOptions {
 export interface DemoInfo {
   postgresPort: number;
   adminUrl: string;
+  /** The MCP front door (Streamable HTTP) on the admin address. */
+  mcpUrl: string;
   resource: string;
   readerToken: string;
   dbaToken: string;
@@ -106,6 +108,7 @@ export async function startDemo(opts: DemoOptions): Promise<Demo> {
       info: {
         postgresPort: gateway.postgresPort,
         adminUrl: admin!.url,
+        mcpUrl: `${admin!.url}/mcp`,
         resource: 'prod-main',
         readerToken,
         dbaToken,
@@ -165,7 +168,26 @@ behind the gateway on 127.0.0.1:${i.postgresPort}, deciding with ${rel(i.policy)
 
    ${conn(i.dbaToken)}
 
-3. Afterwards:
+3. The same policy for an MCP client (Claude Code, Cursor, any MCP SDK client; see docs/mcp.md).
+   Claude Code, over stdio (\`hoop mcp\` relays to the gateway with the agent's token):
+
+   claude mcp add hoop --env HOOP_TOKEN=${i.readerToken} -- node ${join(ROOT, 'bin', 'hoop.js')} mcp --url ${i.mcpUrl}
+
+   or over Streamable HTTP:
+
+   claude mcp add --transport http hoop ${i.mcpUrl} --header "Authorization: Bearer ${i.readerToken}"
+
+   A generic MCP client (mcp.json / .cursor/mcp.json / claude_desktop_config.json):
+
+${mcpJson(i)
+  .split('\n')
+  .map((l) => `   ${l}`)
+  .join('\n')}
+
+   Then ask it to "describe prod-main", "query SELECT id, name, email, card_number FROM customers"
+   (masked) and "query DELETE FROM customers" (blocked by no_unbounded_writes).
+
+4. Afterwards:
    ${hoop} sessions list ${rel(i.sessionsDir)}
    ${hoop} audit verify ${rel(i.auditFile)}
    curl -s ${i.adminUrl}/metrics | grep hoop_decisions
@@ -174,6 +196,20 @@ Tokens expire in 30 minutes; mint more with
    ${hoop} token mint --sub agent-7 --groups data-reader --state ${rel(i.state)}
 Press Ctrl-C to stop.
 `;
+}
+
+/** The MCP client configuration block: the stdio server (`hoop mcp`) and the HTTP one, both with the reader's token. */
+export function mcpJson(i: DemoInfo): string {
+  return JSON.stringify(
+    {
+      mcpServers: {
+        hoop: { command: 'node', args: [join(ROOT, 'bin', 'hoop.js'), 'mcp', '--url', i.mcpUrl], env: { HOOP_TOKEN: i.readerToken } },
+        'hoop-http': { type: 'http', url: i.mcpUrl, headers: { Authorization: `Bearer ${i.readerToken}` } },
+      },
+    },
+    null,
+    2,
+  );
 }
 
 export function register(program: Command): void {
