@@ -315,6 +315,7 @@ export function createInterimEnforcement(deps: InterimEnforcementDeps): InterimE
           masks: v.decision.masks,
           masked,
           rowLimit: rowLimitOf(v.decision),
+          timeLimit: timeLimitOf(v.decision),
           async plan(fields) {
             if (!masked) return { ok: true, passthrough: true, transformRow: (r) => r, maskedColumns: [] };
             if (!deps.masker) return { ok: false, reason: 'masking is required but no masker is configured' };
@@ -439,11 +440,16 @@ export function createInterimEnforcement(deps: InterimEnforcementDeps): InterimE
   };
 }
 
-/** `limit rows N` once the language has it (issue 11): the decision then carries it. */
+/** The verdict's `limit rows N` (the smallest applying). */
 function rowLimitOf(d: Decision): { max: number; rule: string } | undefined {
-  const l = (d as Decision & { limits?: { rows?: { max?: number; n?: number; rule?: string } } }).limits?.rows;
-  const max = l?.max ?? l?.n;
-  return typeof max === 'number' && max > 0 ? { max, rule: l?.rule ?? 'limit rows' } : undefined;
+  const l = d.limits?.rows;
+  return l && l.rows > 0 ? { max: l.rows, rule: l.rule } : undefined;
+}
+
+/** The verdict's `limit time D` (the shortest applying). */
+function timeLimitOf(d: Decision): { ms: number; rule: string } | undefined {
+  const l = d.limits?.time;
+  return l && l.ms > 0 ? { ms: l.ms, rule: l.rule } : undefined;
 }
 
 function visibleTo(a: ApprovalRecord, caller: Identity): boolean {

@@ -31,8 +31,10 @@ export interface SqlPermit {
   readonly action: SqlAction;
   readonly masks: Masks;
   readonly masked: boolean;
-  /** `limit rows N` of the policy (when the language has it), the smallest applying. */
+  /** `limit rows N` of the policy, the smallest applying. */
   readonly rowLimit: { max: number; rule: string } | undefined;
+  /** `limit time D` of the policy, the shortest applying: the statement is cancelled upstream after it. */
+  readonly timeLimit: { ms: number; rule: string } | undefined;
   /** The mask plan for this statement's result set, once its fields are known. Fail closed: `ok: false` refuses the call. */
   plan(fields: ResultField[]): Promise<MaskPlan>;
   /** How an upstream error answering this statement may be shown (masked statements: never in clear). */

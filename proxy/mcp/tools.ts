@@ -96,6 +96,10 @@ export async function runQuery(ctx: ToolContext, caller: McpCaller, resource: Re
     if (outcome.kind === 'refuse') return refusalResult(outcome);
     const permits = outcome.permits;
     if (permits.length === 0) return text('The SQL text holds no statement.', { statements: [] });
+    // `limit time`: the shortest of the statements' limits bounds each statement of the call (as
+    // statement_timeout; DISCARD ALL after the call puts the pool's back).
+    const timed = permits.filter((p) => p.timeLimit).sort((a, b) => a.timeLimit!.ms - b.timeLimit!.ms)[0]?.timeLimit;
+    if (timed && timed.ms < ctx.settings.statementTimeoutMs) await conn.statementTimeout(timed.ms);
     const started = performance.now();
     const rowCap = (i: number) => Math.min(ctx.settings.maxRows, permits[i]?.rowLimit?.max ?? Infinity);
     const r = await conn.run(sql, params, { maxRows: rowCap, maxBytes: ctx.settings.maxResultBytes });
@@ -107,7 +111,7 @@ export async function runQuery(ctx: ToolContext, caller: McpCaller, resource: Re
       for (const p of permits) p.complete({ outcome: 'failed', rows: 0, durationMs, error: 'the server answered more statements than were decided' });
       return failure('hoop: blocked: the server answered more statements than the gateway decided; no rows are returned', { reason: 'blocked', rules: [] });
     }
-    const out: (JsonResult & { verdict: string; rules: string[] })[] = [];
+    const out: (JsonResult & { verdict: string; rules: string[]; truncated_by?: string })[] = [];
     for (let i = 0; i < r.results.length; i++) {
       const set = r.results[i]!;
       const permit = permits[i]!;
@@ -117,14 +121,15 @@ export async function runQuery(ctx: ToolContext, caller: McpCaller, resource: Re
         return failure(`hoop: blocked: ${plan.reason}\nthe gateway cannot guarantee the masks for this statement; no rows are returned`, { reason: 'masks', rules: permit.masks.columns.map((c) => c.rule) });
       }
       const json = toJson(set, plan);
-      if (permit.rowLimit && set.rowCount > permit.rowLimit.max) json.truncated = true;
-      out.push({ ...json, verdict: permitVerdict(permit), rules: permitRules(permit) });
+      const byRule = permit.rowLimit && set.rowCount > permit.rowLimit.max && permit.rowLimit.max <= ctx.settings.maxRows ? permit.rowLimit.rule : undefined;
+      out.push({ ...json, ...(byRule ? { truncated_by: byRule } : json.truncated ? { truncated_by: json.rows.length >= rowCap(i) ? 'mcp.max_rows' : 'mcp.max_result_bytes' } : {}), verdict: permitVerdict(permit), rules: permitRules(permit) });
       permit.complete({ outcome: 'executed', rows: set.rowCount, durationMs, maskedColumns: plan.maskedColumns });
     }
     if (!r.ok) {
       const failedAt = r.results.length;
       const failing = permits[failedAt] ?? permits[permits.length - 1]!;
-      const message = await failing.errorText(r.error.message);
+      const limited = timed && r.error.code === '57014' && timed.ms < ctx.settings.statementTimeoutMs;
+      const message = limited ? `hoop: canceled by ${timed.rule}: the statement ran longer than its limit time of ${timed.ms} ms` : await failing.errorText(r.error.message);
       const detail = failing.masked ? undefined : r.error.detail;
       for (let j = failedAt; j < permits.length; j++) permits[j]!.complete({ outcome: 'failed', rows: 0, durationMs, error: j === failedAt ? message : 'not run: an earlier statement failed' });
       const ranBefore = failedAt > 0 ? ` (statement ${failedAt + 1} of ${permits.length}; the earlier ones ${permits.length > 1 ? 'were rolled back unless the text committed them' : ''})` : '';

@@ -176,6 +176,8 @@ function rowsOfTag(tag: string): number {
 /** A borrowed connection: what it resolves names against, and how to run one call on it. */
 export interface Borrowed {
   session: UpstreamSession;
+  /** The statement_timeout of this call's statements (a policy's `limit time`); DISCARD ALL restores the pool's. */
+  statementTimeout(ms: number): Promise<void>;
   run(text: string, values: (string | null)[] | undefined, opts: ExecOptions): Promise<ExecResult>;
 }
 
@@ -243,6 +245,9 @@ export class PgUpstreams {
       const s = session;
       return await fn({
         session: s,
+        statementTimeout: async (ms) => {
+          await client.query("SELECT set_config('statement_timeout', $1, false)", [String(Math.max(1, Math.round(ms)))]);
+        },
         run: (text, values, o) =>
           new Promise<ExecResult>((resolve) => {
             client.query(new CappedQuery(text, values, o, resolve) as unknown as pg.QueryConfig);
