@@ -5,6 +5,7 @@ import { compilePolicy, loadPolicySources, type PolicySource, type PreparedPolic
 import { diagnosticsToJson, hasErrors, renderDiagnostics, type Diagnostic } from '../language/index.ts';
 import type { Classifiers } from '../engine/tester/runner.ts';
 import { loadSqlClassifier } from '../stdlib/sql/index.ts';
+import { readViewWith } from '../stdlib/sql/read-view.ts';
 import { loadShellClassifier } from '../stdlib/shell/index.ts';
 
 export type ErrorFormat = 'human' | 'json';
@@ -45,7 +46,7 @@ export function reportDiagnostics(loaded: Loaded, format: ErrorFormat): boolean 
 
 let classifiers: Promise<Classifiers> | undefined;
 export function loadClassifiers(): Promise<Classifiers> {
-  classifiers ??= Promise.all([loadSqlClassifier(), loadShellClassifier()]).then(([sql, shell]) => ({ sql, shell }));
+  classifiers ??= Promise.all([loadSqlClassifier(), loadShellClassifier()]).then(([sql, shell]) => ({ sql, shell, readView: readViewWith(sql) }));
   return classifiers;
 }
 

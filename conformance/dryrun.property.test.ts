@@ -15,10 +15,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileFiles, type PreparedPolicy } from '../engine/index.ts';
+import { compileFiles, withReadMasks, type PreparedPolicy } from '../engine/index.ts';
 import type { PolicyFile } from '../language/ast.ts';
 import { PreparedNames } from '../proxy/postgres/session/prepared-names.ts';
-import { sessionChangesOf } from '../stdlib/sql/index.ts';
+import { sessionChangesOf, type SqlAnalyzer } from '../stdlib/sql/index.ts';
+import { readViewWith } from '../stdlib/sql/read-view.ts';
 import { createSessionRecorder, decisionMasksField } from '../proxy/recording/index.ts';
 import { loadReplayClassifiers } from '../replay/classifiers.ts';
 import { dryRun } from '../replay/dryrun.ts';
@@ -110,7 +111,12 @@ async function record(dir: string, policy: PreparedPolicy, sessions: SessionInpu
         // As the gateway decides (decideStatements): classify with the session's prepared
         // statements, one request per statement, all at the decision time.
         const context = { time: decidedAt, client_addr: s.client, session_id: sessionId };
-        verdicts = classifiers.sql.classify(text, prepared.size > 0 ? { prepared } : undefined).map((action) => ({ text: action.text, action, decision: policy.evaluate({ identity, resource, action, context }) }));
+        // A statement that reads also gets the masks of the read it contains (stdlib/sql/read-view.ts).
+        verdicts = classifiers.sql.classify(text, prepared.size > 0 ? { prepared } : undefined).map((action) => {
+          const decision = policy.evaluate({ identity, resource, action, context });
+          const read = readViewWith(classifiers.sql as typeof classifiers.sql & SqlAnalyzer)(action);
+          return { text: action.text, action, decision: read && decision.verdict !== 'block' ? withReadMasks(decision, policy.evaluate({ identity, resource, action: read.action, context }), read.onlyColumnsOf) : decision };
+        });
       }
       for (const v of verdicts) {
         const outcome = v.decision.verdict === 'block' ? 'blocked' : v.decision.verdict === 'approve' ? 'pending_approval' : 'executed';

@@ -81,3 +81,31 @@ function combineLimits(decisions: readonly Decision[]): Limits | undefined {
   out?.rate.sort((a, b) => (a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : a.windowMs - b.windowMs || a.count - b.count));
   return out;
 }
+
+/**
+ * `decision` with the masks of `asRead` added: the same statement decided as the read it contains
+ * (stdlib/sql/read-view.ts). Masks only tighten: an allow becomes a mask, nothing else changes
+ * but the masks (and, for a mask, the reasons: the rules that mask are added); a block or approve
+ * of the read view is not taken (the statement's own rules decide whether it runs).
+ * `onlyColumnsOf`: take only the column masks of these (qualified) tables, and no detectors.
+ */
+export function withReadMasks(decision: Decision, asRead: Decision, onlyColumnsOf?: readonly string[]): Decision {
+  if (decision.verdict === 'block') return decision;
+  const columns = asRead.masks.columns.filter((m) => !decision.masks.columns.some((d) => d.column === m.column && d.rule === m.rule) && (!onlyColumnsOf || onlyColumnsOf.includes(tableOf(m.column))));
+  const detectors = onlyColumnsOf ? [] : asRead.masks.detectors.filter((m) => !decision.masks.detectors.some((d) => d.rule === m.rule));
+  if (columns.length === 0 && detectors.length === 0) return decision;
+  const masks = { columns: [...decision.masks.columns, ...columns], detectors: [...decision.masks.detectors, ...detectors] };
+  // An approve carries every applying mask, and its reasons stay the rules that ask for approval.
+  if (decision.verdict === 'approve') return { ...decision, masks };
+  // A mask's reasons are the rules granting plus those masking (DESIGN.md, Semantics).
+  const masking = new Set([...columns, ...detectors].map((m) => m.rule));
+  const reasons = [...decision.reasons, ...asRead.reasons.filter((r) => masking.has(r.id) && !decision.reasons.some((d) => d.id === r.id))].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { ...decision, verdict: 'mask', masks, reasons };
+}
+
+/** `schema.table` of a column mask's `schema.table.column` (`table.column` is in `public`). */
+function tableOf(column: string): string {
+  const parts = column.split('.');
+  parts.pop();
+  return parts.length === 1 ? `public.${parts[0]}` : parts.join('.');
+}

@@ -16,7 +16,7 @@
 // alone (the classifier's own contract), so text → actions → decisions is too. It saves the
 // classifier's LRU bookkeeping and the evaluation on the hot path (recorded traffic repeats).
 
-import { combineDecisions, type Decision, type PreparedPolicy } from '../engine/index.ts';
+import { combineDecisions, withReadMasks, type Decision, type PreparedPolicy } from '../engine/index.ts';
 import { ServerNames } from '../proxy/postgres/session/server-names.ts';
 import { sessionChangesOf, type SessionChange } from '../stdlib/sql/index.ts';
 import type { RecordingHeader, RecordingStatement } from '../proxy/recording/index.ts';
@@ -143,7 +143,13 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
             if (resource.kind === 'ssh') actions = [classifiers.shell.classify(event.text)];
             else actions = classifiers.sql.classify(event.text, stateless ? undefined : names.options);
             const context = recordedContext(header, event);
-            const decisions = actions.map((a) => evaluate(a, context));
+            // As the gateway decides (proxy/postgres/enforcement/decider.ts): a statement that reads
+            // also gets the masks of the read it contains.
+            const decisions = actions.map((a) => {
+              const d = evaluate(a, context);
+              const read = a.type === 'sql' ? classifiers.readView?.(a) : undefined;
+              return read && d.verdict !== 'block' ? withReadMasks(d, evaluate(read.action, context), read.onlyColumnsOf) : d;
+            });
             decision = decisions.length === 1 ? decisions[0]! : combineDecisions(decisions);
             if (byText) {
               if (texts >= MAX_TEXTS) {
@@ -183,3 +189,4 @@ export function decisionTime(e: Pick<RecordingStatement, 'time' | 'duration_ms'>
   if (Number.isNaN(t)) return e.time;
   return new Date(t - Math.round(e.duration_ms)).toISOString();
 }
+

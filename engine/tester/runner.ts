@@ -6,8 +6,8 @@
 
 import type { Expectation, Literal, Span, TestCase } from '../../language/ast.ts';
 import { qualify, resolveRuleName } from '../../language/check-set.ts';
-import type { Action, Identity, Request, RequestContext, Resource, ShellClassifier, SqlClassifier } from '../../stdlib/facts.ts';
-import { combineDecisions } from '../combine.ts';
+import type { Action, Identity, Request, RequestContext, Resource, ShellClassifier, SqlAction, SqlClassifier } from '../../stdlib/facts.ts';
+import { combineDecisions, withReadMasks } from '../combine.ts';
 import type { PolicyTest, PreparedPolicy } from '../index.ts';
 import { limitText } from '../../language/formatter.ts';
 import { formatDurationMs } from '../../language/ast.ts';
@@ -17,6 +17,11 @@ import type { Decision, Explanation } from '../response.ts';
 export interface Classifiers {
   sql: SqlClassifier;
   shell: ShellClassifier;
+  /**
+   * The read a SQL statement contains, decided as well as the statement so that mask rules scoped
+   * to reads apply to it as the gateway applies them (stdlib/sql/read-view.ts `readViewWith`).
+   */
+  readView?: (action: SqlAction) => { action: SqlAction; onlyColumnsOf?: readonly string[] } | undefined;
 }
 
 export interface ExpectationFailure {
@@ -82,7 +87,13 @@ function runOne(policy: PreparedPolicy, t: PolicyTest, classifiers: Classifiers,
     return { ...base, outcome: 'error', failures: [], error: built.error, durationMs: performance.now() - started };
   }
   const explanations = built.requests.map((r) => policy.explain(r));
-  const decision = combineDecisions(explanations.map((e) => e.decision));
+  const decision = combineDecisions(
+    explanations.map((e, i) => {
+      const r = built.requests[i]!;
+      const read = r.action.type === 'sql' ? classifiers.readView?.(r.action) : undefined;
+      return read && e.decision.verdict !== 'block' ? withReadMasks(e.decision, policy.evaluate({ ...r, action: read.action }), read.onlyColumnsOf) : e.decision;
+    }),
+  );
   for (const e of explanations) {
     for (const r of e.rules) if (r.outcome.status === 'applied') coverage.applied.add(r.id);
     for (const reason of e.decision.reasons) coverage.decided.add(reason.id);

@@ -190,9 +190,14 @@ export const CORPUS: CorpusCase[] = [
   { sql: 'SELECT email INTO copy2 FROM customers', expect: 'block' },
   { sql: "SELECT set_config('x.y', email, false) FROM customers", expect: 'block' },
   { sql: "SELECT pg_notify('c', email) FROM customers", expect: 'block' },
-  { sql: 'WITH u AS (UPDATE customers SET name = name RETURNING email) SELECT * FROM u', expect: 'block' },
-  { sql: 'UPDATE customers SET name = NULL WHERE id = 1', expect: 'block', note: 'the NOT NULL error quotes the whole row' },
-  { sql: 'DELETE FROM customers WHERE id = 0 RETURNING email', expect: 'block' },
+  { sql: 'WITH u AS (UPDATE customers SET name = name RETURNING email) SELECT * FROM u', expect: 'e' },
+  // A write of a table with masked columns runs (its errors, which quote the failing row, are
+  // withheld: gateway.masking.test.ts); what it returns is masked like a SELECT's outputs.
+  { sql: 'UPDATE customers SET name = name WHERE id > 0 RETURNING id, email, ssn, upper(card_number)', expect: 'cesd' },
+  { sql: 'DELETE FROM customers WHERE id = 0 RETURNING email', expect: 'e' },
+  { sql: 'DELETE FROM customers WHERE id = 0 RETURNING *', expect: 'cceksc' },
+  { sql: "INSERT INTO customers (id, name) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET name = excluded.name RETURNING email", expect: 'e' },
+  { sql: 'UPDATE customers SET name = email', expect: 'block', note: 'copies a masked value into a clear column' },
   { sql: 'SELECT xmlparse(content email) FROM customers', expect: 'block' },
   { sql: "SELECT json_value(email, '$') FROM customers", expect: 'block' },
   { sql: 'SELECT id FROM no_such_table', expect: 'block' },

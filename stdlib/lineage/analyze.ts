@@ -553,14 +553,16 @@ export class LineageAnalyzer {
 
   private async write(type: string, body: Node, outer?: Scope): Promise<OutputColumn[]> {
     // Triggers, constraints and rules run code the analysis does not see (a trigger may read a
-    // masked column and raise it in an error or notice): a write's error text is never trusted.
+    // masked column and raise it in an error or notice), and a constraint error quotes the failing
+    // row (`Failing row contains (...)`): a write's error text is never trusted (`touched`: the
+    // gateway withholds it), so an UPDATE, DELETE, MERGE or ON CONFLICT DO UPDATE of a table with
+    // masked columns runs, its RETURNING masked like a SELECT's outputs, its errors withheld.
     this.touched = true;
     const scope = newScope(outer);
     await this.withClause(body, scope);
     const relation = unwrapRel(body.relation);
     const target = relation ? await this.rangeVar(relation, scope) : { cols: [] };
     const targetName = relation ? relName(relation) : '?';
-    const maskedTarget = target.cols.some((c) => !isClear(c.flow));
     const alias = relation?.alias as Node | undefined;
     const targetEntry: Entry = { ref: alias ? String(alias.aliasname) : String(relation?.relname ?? '?'), shape: target };
 
@@ -574,20 +576,15 @@ export class LineageAnalyzer {
         s.star.push(target);
         await this.expr(conflict.whereClause, s);
         if (conflict.action === 'ONCONFLICT_UPDATE') {
-          if (maskedTarget) this.block(`INSERT ... ON CONFLICT DO UPDATE on ${targetName}, which has masked columns: a constraint error would quote the existing row`);
           await this.assignments(list(conflict.targetList), s, targetName);
         }
       }
     } else {
-      if (maskedTarget && type !== 'MergeStmt') {
-        this.block(`${type === 'UpdateStmt' ? 'UPDATE' : 'DELETE'} on ${targetName}, which has masked columns (${target.cols.filter((c) => !isClear(c.flow)).map((c) => describe(c.flow)).join(', ')}): constraint errors quote the affected row`);
-      }
       for (const item of list(type === 'MergeStmt' ? body.sourceRelation : type === 'UpdateStmt' ? body.fromClause : body.usingClause)) {
         scope.star.push(await this.fromItem(item, scope));
       }
       scope.entries.push(targetEntry);
       if (type === 'MergeStmt') {
-        if (maskedTarget) this.block(`MERGE into ${targetName}, which has masked columns: constraint errors quote the affected row`);
         await this.expr(body.joinCondition, scope);
         for (const w of list(body.mergeWhenClauses)) {
           const clause = unwrap(w)?.[1];

@@ -55,7 +55,8 @@ describe('statements', () => {
     expect(a.kind).toBe('delete');
     expect(a.effects).toEqual(['delete', 'select']);
     expect(a.writes).toEqual(['public.t']);
-    expect(a.reads).toEqual([]);
+    // RETURNING reads back the rows written (a mask rule scoped to reads must see them).
+    expect(a.reads).toEqual(['public.t']);
     expect(a.has_where).toBe(false);
   });
 

@@ -567,6 +567,19 @@ function targetColumns(w: Walker, target: string | null, list: unknown): void {
   }
 }
 
+/**
+ * `RETURNING`: the statement also reads the rows it wrote back to the client, so it has the
+ * `select` effect and its target among `reads` (a mask rule scoped to reads must see them).
+ */
+function returning(w: Walker, n: Obj, target: string | null): void {
+  w.walk(n.returningClause);
+  // libpg-query 18 (PostgreSQL 18's grammar): `returningClause: { exprs: [...] }`.
+  const exprs = (n.returningClause as Obj | undefined)?.exprs;
+  if (target === null || !Array.isArray(exprs) || exprs.length === 0 || w.planOnly > 0) return;
+  w.stmtEffect('select');
+  w.f.reads.add(target);
+}
+
 function insertStmt(w: Walker, n: Obj): void {
   const pushed = w.enterWith(n.withClause);
   w.stmtEffect('insert');
@@ -581,7 +594,7 @@ function insertStmt(w: Walker, n: Obj): void {
     targetColumns(w, target, oc.targetList);
     w.walk(oc);
   }
-  w.walk(n.returningClause);
+  returning(w, n, target);
   w.popScope();
   w.exitWith(pushed);
 }
@@ -600,7 +613,7 @@ function updateStmt(w: Walker, n: Obj): void {
     w.walk(rt.indirection);
   }
   w.walk(n.whereClause);
-  w.walk(n.returningClause);
+  returning(w, n, target);
   w.popScope();
   w.exitWith(pushed);
 }
@@ -609,11 +622,11 @@ function deleteStmt(w: Walker, n: Obj): void {
   const pushed = w.enterWith(n.withClause);
   w.stmtEffect('delete');
   if (!n.whereClause && w.planOnly === 0) w.f.hasWhere = false;
-  w.rangeVar(n.relation as Obj, 'write');
+  const target = w.rangeVar(n.relation as Obj, 'write');
   w.pushScope([...targetScope(w, n.relation), ...w.scopeOf(n.usingClause)]);
   w.walk(n.usingClause);
   w.walk(n.whereClause);
-  w.walk(n.returningClause);
+  returning(w, n, target);
   w.popScope();
   w.exitWith(pushed);
 }
@@ -621,7 +634,7 @@ function deleteStmt(w: Walker, n: Obj): void {
 function mergeStmt(w: Walker, n: Obj): void {
   const pushed = w.enterWith(n.withClause);
   w.stmtEffect('merge');
-  w.rangeVar(n.relation as Obj, 'write');
+  const target = w.rangeVar(n.relation as Obj, 'write');
   // A join condition that is a bare constant (ON true) bounds nothing.
   const bounded = !!n.joinCondition && !(n.joinCondition as Obj).A_Const;
   w.pushScope([...targetScope(w, n.relation), ...w.scopeOf([n.sourceRelation])]);
@@ -635,7 +648,7 @@ function mergeStmt(w: Walker, n: Obj): void {
     if ((kind === 'delete' || kind === 'update') && !bounded && w.planOnly === 0) w.f.hasWhere = false;
     w.walk(mw);
   }
-  w.walk(n.returningClause);
+  returning(w, n, target);
   w.popScope();
   w.exitWith(pushed);
 }

@@ -5,6 +5,8 @@ import type { Decision } from '../../../engine/response.ts';
 import type { Identity, Request, RequestContext, Resource, SqlAction, SqlClassifier, SqlClassifyOptions } from '../../../stdlib/facts.ts';
 import { sessionChange, type AnalyzedStatement, type ParseError, type SessionChange, type SqlAnalyzer } from '../../../stdlib/sql/index.ts';
 import { parserErrorFields } from './parser-hints.ts';
+import { readView } from '../../../stdlib/sql/read-view.ts';
+import { withReadMasks } from '../../../engine/combine.ts';
 import { shadowedOriginal } from '../session/builtin-shadows.ts';
 
 /** The classifier the session needs: facts plus the AST (for tracking prepared statements and cursors). */
@@ -124,8 +126,8 @@ export function decideAnalyzed(
         decision = policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action, context });
         const original = shadowedOriginal(action);
         if (original && decision.verdict !== 'block') decision = bothWays(decision, policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: original, context }));
-        const read = readView(action);
-        if (read && decision.verdict !== 'block') decision = withReadMasks(decision, policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: read, context }));
+        const read = readView(action, analyzed[i]?.ast);
+        if (read && decision.verdict !== 'block') decision = withReadMasks(decision, policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: read.action, context }), read.onlyColumnsOf);
       } catch (e) {
         // The engine never throws by contract; fail closed if it does.
         decision = gatewayBlock(`policy evaluation failed: ${(e as Error).message}`);
@@ -147,33 +149,6 @@ function bothWays(asCall: Decision, asWritten: Decision): Decision {
   if (same) return asCall;
   if (asWritten.verdict === 'block') return asWritten;
   return gatewayBlock('this statement calls a built-in name (a function or operator) that a function outside pg_catalog on the search_path also has, and the policy decides the call it may be and the statement as written differently (e.g. a mask for reads): refused rather than lose either rule; qualify the built-in or drop the shadowing function');
-}
-
-/**
- * A SELECT that also calls a function (`SELECT f(1), email FROM customers`) is kind `call` (its
- * worst effect), so a mask rule scoped to reads (`match sql read`, `match sql select on tables
- * [...]`) does not apply to it, and a policy that allows the call would send the masked column in
- * clear. DESIGN.md's masking guarantee is about values, not kinds: such a statement is also decided
- * as the read it contains, and the masks of that reading are added (masks only ever tighten).
- */
-function readView(action: SqlAction): SqlAction | undefined {
-  if (action.kind !== 'call' && action.kind !== 'do' && action.kind !== 'unknown') return undefined;
-  if (!action.effects.includes('select') || action.reads.length === 0) return undefined;
-  return Object.assign(Object.create(Object.getPrototypeOf(action) as object) as SqlAction, action, { kind: 'select', effects: ['select'] });
-}
-
-function withReadMasks(decision: Decision, asRead: Decision): Decision {
-  const columns = asRead.masks.columns.filter((m) => !decision.masks.columns.some((d) => d.column === m.column && d.rule === m.rule));
-  const detectors = asRead.masks.detectors.filter((m) => !decision.masks.detectors.some((d) => d.rule === m.rule));
-  if (columns.length === 0 && detectors.length === 0) return decision;
-  const masking = new Set([...columns, ...detectors].map((m) => m.rule));
-  const reasons = [...decision.reasons, ...asRead.reasons.filter((r) => masking.has(r.id) && !decision.reasons.some((d) => d.id === r.id))].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return {
-    ...decision,
-    verdict: decision.verdict === 'allow' ? 'mask' : decision.verdict,
-    masks: { columns: [...decision.masks.columns, ...columns], detectors: [...decision.masks.detectors, ...detectors] },
-    reasons,
-  };
 }
 
 function unknownAction(text: string, reason: string): SqlAction {
