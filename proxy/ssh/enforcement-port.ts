@@ -12,7 +12,7 @@ import type { ApprovalMode, TokenResult } from '../ports.ts';
 
 export type SshRequest =
   /** An exec channel: the command string exactly as the client sent it. */
-  | { type: 'exec'; command: string }
+  | { type: 'exec'; command: string; /** The login's working directory, when the command is a file transfer with relative paths. */ cwd?: string }
   /** A shell channel (with or without a PTY). */
   | { type: 'interactive'; pty: boolean; term?: string }
   /** One SFTP request; paths already normalised and absolute (sftp-paths.ts). */

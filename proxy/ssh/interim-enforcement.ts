@@ -8,6 +8,7 @@ import type { Decision } from '../../engine/response.ts';
 import type { Action, Identity, Request, Resource, ShellAction, ShellClassifier, SftpAction, SshAction } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, ApprovalService, AuditRecordInput, AuditSink, SessionRecorder, SessionRecording, TokenVerifier } from '../ports.ts';
 import type { PolicyEvaluator } from '../postgres/enforcement/decider.ts';
+import { normalisePath } from './paths.ts';
 import type { ExecFacts, SshConnectionRefusal, SshEnforcedSession, SshEnforcement, SshHooks, SshOutcome, SshRequest, SshResult, SshSessionStart } from './enforcement-port.ts';
 
 export interface InterimEnforcementOptions {
@@ -34,7 +35,9 @@ export function actionsOf(req: SshRequest, shell: ShellClassifier): { actions: A
       const action = shell.classify(req.command);
       const transfer = transferOf(action);
       if (transfer) {
-        const actions: SftpAction[] = transfer.paths.map((path) => ({ type: 'sftp', kind: transfer.op, path, via: transfer.via, text: req.command }));
+        // Relative paths (and `~/`) are the login's home; without it known, they are decided as written (and match no absolute glob).
+        const absolute = (p: string): string => (p.startsWith('/') ? normalisePath(p, '/') : req.cwd ? normalisePath(p === '~' ? '.' : p.replace(/^~\//, ''), req.cwd) : p);
+        const actions: SftpAction[] = transfer.paths.map((path) => ({ type: 'sftp', kind: transfer.op, path: absolute(path), via: transfer.via, text: req.command }));
         return { actions, text: req.command, kind: `${transfer.via}_${transfer.op}` };
       }
       return { actions: [action], text: req.command, kind: action.kind === 'unknown' ? 'unknown' : 'exec' };

@@ -13,7 +13,7 @@ import type { ApprovalMode } from '../ports.ts';
 import type { SshUpstream } from './config.ts';
 import type { SshEnforcedSession, SshEnforcement, SshOutcome, SshRequest, SshResult } from './enforcement-port.ts';
 import { buildStreamMasker, type StreamMasker } from './stream-mask.ts';
-import { connectUpstream, execUpstream, forwardUpstream, shellUpstream, type PtyInfo } from './upstream.ts';
+import { connectUpstream, execUpstream, forwardUpstream, sftpUpstream, shellUpstream, type PtyInfo } from './upstream.ts';
 import { serveSftp } from './sftp-proxy.ts';
 
 const { Server } = ssh2;
@@ -283,7 +283,7 @@ class GatewayConnection {
     session.on('x11', (_accept, reject) => void this.refuseRequest('x11', reject));
     session.on('exec', (accept, _reject, info) => {
       const ch = accept();
-      void this.runCommand(ch, { type: 'exec', command: info.command }, pty, env, (up) => (running = up));
+      void this.execRequest(info.command).then((req) => this.runCommand(ch, req, pty, env, (up) => (running = up)));
     });
     session.on('shell', (accept) => {
       const ch = accept();
@@ -320,6 +320,38 @@ class GatewayConnection {
         });
       });
     });
+  }
+
+  /** An exec request; a file transfer with relative paths (legacy scp, rsync) carries the login's home to resolve them. */
+  private async execRequest(command: string): Promise<SshRequest> {
+    const s = await this.session;
+    const transfer = s?.execFacts(command).transfer;
+    if (!transfer || transfer.paths.every((p) => p.startsWith('/'))) return { type: 'exec', command };
+    const home = await this.home();
+    return home ? { type: 'exec', command, cwd: home } : { type: 'exec', command };
+  }
+
+  private homeDir: Promise<string | undefined> | undefined;
+
+  /** The upstream login's home (its SFTP working directory), asked once per connection. */
+  private home(): Promise<string | undefined> {
+    this.homeDir ??= this.getUpstream().then((up) => {
+      if (!up.ok) {
+        this.homeDir = undefined;
+        return undefined;
+      }
+      return sftpUpstream(up.conn).then(
+        (sftp) =>
+          new Promise<string | undefined>((resolve) =>
+            sftp.realpath('.', (err, p) => {
+              sftp.end();
+              resolve(err ? undefined : p);
+            }),
+          ),
+        () => undefined,
+      );
+    });
+    return this.homeDir;
   }
 
   private async refuseRequest(what: string, reject: (() => void) | undefined): Promise<void> {

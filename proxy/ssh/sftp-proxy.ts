@@ -14,6 +14,9 @@ import ssh2, { type SFTPWrapper, type Client as ClientT, type Attributes, type F
 import type { SftpOp } from '../../stdlib/facts.ts';
 import type { SshEnforcedSession, SshOutcome, SshRequest, SshResult } from './enforcement-port.ts';
 import { sftpUpstream } from './upstream.ts';
+import { normalisePath } from './paths.ts';
+
+export { normalisePath };
 
 const { utils } = ssh2;
 const STATUS = utils.sftp.STATUS_CODE;
@@ -26,17 +29,6 @@ export interface SftpProxyContext {
   log: (line: string) => void;
 }
 
-/** `p` made absolute against `cwd`, with `.`, `..` and repeated `/` resolved (never above `/`). */
-export function normalisePath(p: string, cwd: string): string {
-  const abs = p.startsWith('/') ? p : `${cwd.replace(/\/+$/, '')}/${p}`;
-  const out: string[] = [];
-  for (const part of abs.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') out.pop();
-    else out.push(part);
-  }
-  return `/${out.join('/')}`;
-}
 
 type Err = Error & { code?: number };
 
@@ -248,15 +240,29 @@ export function serveSftp(sftp: SFTPWrapper, ctx: SftpProxyContext): void {
     handle(reqid, 'symlink', linkPath, true, (path, outcome) => up!.symlink(targetPath, path, statusOf(reqid, outcome)), targetPath);
   });
 
+  // REALPATH is name resolution (what `cd` and the client's start-up do), not access: answered
+  // without a decision, so a policy that allows one folder still lets a client find its home.
+  // Every access to what it names is decided.
   sftp.on('REALPATH', (reqid: number, raw: string) => {
-    handle(reqid, 'stat', raw, false, (path, outcome) => {
-      outcome.finish({ bytesIn: 0, bytesOut: 0 });
+    void ready.then(async (failure) => {
+      if (failure) return sftp.status(reqid, STATUS.FAILURE, `hoop: ${failure}`);
+      const path = await resolvePath(raw, false);
       sftp.name(reqid, [{ filename: path, longname: path, attrs: {} as Attributes }]);
     });
   });
 
   sftp.on('EXTENDED', (reqid: number) => sftp.status(reqid, STATUS.OP_UNSUPPORTED, 'hoop: SFTP extensions are not relayed'));
 
+  // The client is done (EOF): end our side too, so the channel closes and the client exits.
+  // Like sshd after sftp-server exits: exit status 0, EOF, close (scp's SFTP mode checks the status).
+  sftp.on('end', () => {
+    const ch = sftp as unknown as { outgoing: { id: number; state: string }; _protocol: { exitStatus(id: number, status: number): void; channelEOF(id: number): void } };
+    if (ch.outgoing.state === 'open') {
+      ch._protocol.exitStatus(ch.outgoing.id, 0);
+      ch._protocol.channelEOF(ch.outgoing.id);
+    }
+    sftp.end();
+  });
   sftp.on('close', () => {
     for (const open of handles.values()) open.finish({ ...open.result, error: 'the client closed the SFTP session with the file open' });
     handles.clear();
