@@ -26,6 +26,7 @@ import { createMcpHttp, type McpHttp } from './mcp/http.ts';
 import { createInterimEnforcement } from './mcp/interim-enforcement.ts';
 import { DEFAULT_MCP_SETTINGS } from './mcp/settings.ts';
 import { PgUpstreams } from './mcp/upstream.ts';
+import { mcpSshRunner } from './mcp/ssh-wiring.ts';
 
 export interface RunningGateway {
   gateway: Gateway;
@@ -150,6 +151,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
         enforcement,
         upstreams,
         settings,
+        ssh: await mcpSshRunner({ config, verifier, policy: () => policy.current(), audit, approvals, settings, log }),
         issuers: config.identity.map((i) => i.issuer),
         tls: config.tls !== undefined,
         log,

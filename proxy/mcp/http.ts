@@ -23,6 +23,7 @@ import type { McpCaller, McpEnforcement } from './port.ts';
 import type { McpSettings } from './settings.ts';
 import { createToolServer } from './tools.ts';
 import type { PgUpstreams } from './upstream.ts';
+import type { SshRunner } from './ssh-run.ts';
 
 export const MCP_PATH = '/mcp';
 const METADATA_PATHS = new Set(['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']);
@@ -33,6 +34,7 @@ export interface McpHttpOptions {
   enforcement: McpEnforcement & { endSession?(sessionId: string): Promise<void> };
   upstreams: PgUpstreams;
   settings: McpSettings;
+  ssh?: SshRunner | undefined;
   /** The issuers whose tokens the gateway accepts (the metadata's `authorization_servers`). */
   issuers: readonly string[];
   /** The admin API serves HTTPS. */
@@ -151,6 +153,7 @@ export function createMcpHttp(opts: McpHttpOptions): McpHttp {
       enforcement: opts.enforcement,
       upstreams: opts.upstreams,
       settings: opts.settings,
+      ssh: opts.ssh,
     });
     transport.onclose = () => {
       const id = transport.sessionId;

@@ -12,6 +12,7 @@ import type { CatalogRelation, DescribedTable, McpCaller, McpEnforcement, SqlOut
 import { toJson, type JsonResult } from './rows.ts';
 import type { McpSettings } from './settings.ts';
 import type { Borrowed, PgUpstreams, ResultSet } from './upstream.ts';
+import type { SshRunner } from './ssh-run.ts';
 
 export const SERVER_INFO = { name: 'hoop-policy', version: '0.1.0' } as const;
 
@@ -22,6 +23,8 @@ export interface ToolContext {
   enforcement: McpEnforcement;
   upstreams: PgUpstreams;
   settings: McpSettings;
+  /** Commands on ssh resources (the `run` tool); without it ssh resources have no tools. */
+  ssh?: SshRunner | undefined;
 }
 
 const INSTRUCTIONS = `hoop-policy gateway: every tool call is decided by the organisation's policy (allow, mask, approve or block), audited and recorded.
@@ -183,7 +186,7 @@ export function createToolServer(ctx: ToolContext): McpServer {
       const caller = ctx.caller();
       const bad = expired(caller);
       if (bad) return bad;
-      const resources = ctx.resources.map((r) => ({ name: r.name, kind: r.kind, labels: r.labels, tools: r.kind === 'postgres' ? ['describe', 'query'] : [] }));
+      const resources = ctx.resources.map((r) => ({ name: r.name, kind: r.kind, labels: r.labels, tools: r.kind === 'postgres' ? ['describe', 'query'] : ctx.ssh ? ['run'] : [] }));
       const lines = resources.map((r) => `${r.kind} ${r.name}${r.tools.length ? ` (${r.tools.join(', ')})` : ''}`);
       return text(lines.length ? lines.join('\n') : 'No resources are configured.', { identity: { sub: caller.identity.sub, groups: caller.identity.groups }, resources });
     },
@@ -255,6 +258,30 @@ export function createToolServer(ctx: ToolContext): McpServer {
     },
   );
 
+  if (ctx.ssh) {
+    server.registerTool(
+      'run',
+      {
+        title: 'Run a command',
+        description:
+          'Runs one shell command on an ssh resource and returns its stdout, stderr and exit status (masked where the policy masks). Every program the command line would run (pipelines, $(...), sh -c strings, xargs, sudo, find -exec) is decided by the policy; a blocked command names the rule and runs nothing; one that needs approval returns an approval id (then call wait_for_approval). No stdin; each call is its own connection.',
+        inputSchema: {
+          resource: z.string().min(1).describe('The ssh resource (see list_resources)'),
+          command: z.string().min(1).describe('The command line, as you would pass it to ssh'),
+        },
+        annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: false },
+      },
+      async ({ resource, command }) => {
+        const caller = ctx.caller();
+        const bad = expired(caller);
+        if (bad) return bad;
+        const found = findResource(ctx, resource, 'ssh');
+        if (!found.ok) return found.result;
+        return runCommand(ctx, caller, found.resource, command);
+      },
+    );
+  }
+
   server.registerTool(
     'approval_status',
     {
@@ -312,6 +339,8 @@ export function createToolServer(ctx: ToolContext): McpServer {
       if (a.status !== 'approved') return failure(`hoop: approval ${a.id} ${a.status}${a.decided_by ? ` by ${a.decided_by}` : ''}${a.reason ? `: ${a.reason}` : ''}`, { reason: 'approval', ...approvalView(a) });
       if (a.sub !== caller.identity.sub) return text(`Approval ${a.id} is approved; ${a.sub}, who requested it, runs it.`, approvalView(a));
       // The store names a resource `kind/name`.
+      const sshResource = ctx.resources.find((r) => `${r.kind}/${r.name}` === a.resource && r.kind === 'ssh');
+      if (sshResource && ctx.ssh) return runCommand(ctx, caller, sshResource, a.statement);
       const resource = ctx.resources.find((r) => `${r.kind}/${r.name}` === a.resource && r.kind === 'postgres');
       const params = a.params?.map((p) => p.value);
       const replayable = resource && (a.params ?? []).every((p) => p.format === 'text' && p.truncated_from === undefined);
@@ -327,6 +356,25 @@ export function createToolServer(ctx: ToolContext): McpServer {
   );
 
   return server;
+}
+
+/** One `run` call: decided, run, masked, as a tool result. */
+async function runCommand(ctx: ToolContext, caller: McpCaller, resource: Resource, command: string): Promise<CallToolResult> {
+  let r;
+  try {
+    r = await ctx.ssh!.run(caller, resource, command);
+  } catch (e) {
+    return failure(`hoop: the command could not be run: ${(e as Error).message}`, { reason: 'upstream_error' });
+  }
+  if (!r.ok) {
+    if (r.reason === 'approval_required' && r.approvalId) {
+      const next = { tool: 'wait_for_approval', arguments: { approval_id: r.approvalId } };
+      return text(`Not run yet: ${r.message.replace(/^hoop: /, '')}.\nApproval id: ${r.approvalId}. Call wait_for_approval with {"approval_id": "${r.approvalId}"}: it runs the command once approved. Nothing ran.`, { status: 'approval_required', approval_id: r.approvalId, message: r.message, next });
+    }
+    return failure(r.message, { reason: r.reason });
+  }
+  const structured = { exit_code: r.exitCode, ...(r.signal ? { signal: r.signal } : {}), stdout: r.stdout, stderr: r.stderr, truncated: r.truncated, rules: r.rules };
+  return text(`exit ${r.exitCode ?? r.signal ?? '?'}${r.truncated ? ' (output truncated)' : ''}\n--- stdout\n${r.stdout}${r.stderr ? `\n--- stderr\n${r.stderr}` : ''}`, structured, r.exitCode !== 0);
 }
 
 async function listMine(ctx: ToolContext, caller: McpCaller): Promise<Record<string, unknown>[]> {
