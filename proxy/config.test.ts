@@ -231,4 +231,51 @@ describe('examples/gateway/hoop.yaml', () => {
     ]);
     expect(r.config.masking.hashKey).toBe('k');
   });
+
+  it('reads approvals.webhooks and approvals.slack, naming every mistake by its key', () => {
+    const base = { identity: { issuer: 'x', audience: 'y', jwks_file: './j' }, resources: [{ name: 'r', upstream: 'postgres://127.0.0.1/x' }], policy: './p' };
+    const ok = parseConfig(
+      {
+        ...base,
+        approvals: {
+          webhooks: [
+            { url: 'https://hooks.example.com/hoop', secret_env: 'HOOK_SECRET', events: ['approval.requested', 'request.blocked'] },
+            { name: 'team-slack', url: 'https://hooks.slack.com/services/T/B/x', format: 'slack', events: ['approval.requested'] },
+          ],
+          slack: { signing_secret_env: 'SLACK_SECRET', users: { U012AB3CD: { sub: 'alice@example.com', groups: ['dba'] } } },
+        },
+      },
+      { env: { HOOK_SECRET: 's1', SLACK_SECRET: 's2' } },
+    );
+    if (!ok.ok) throw new Error(JSON.stringify(ok.errors));
+    expect(ok.config.approvals.webhooks).toEqual([
+      { name: 'webhooks[0]', url: 'https://hooks.example.com/hoop', secret: 's1', events: ['approval.requested', 'request.blocked'], format: 'hoop' },
+      { name: 'team-slack', url: 'https://hooks.slack.com/services/T/B/x', events: ['approval.requested'], format: 'slack' },
+    ]);
+    expect(ok.config.approvals.slack).toEqual({ signingSecret: 's2', users: { U012AB3CD: { sub: 'alice@example.com', groups: ['dba'] } } });
+
+    const bad = parseConfig(
+      {
+        ...base,
+        approvals: {
+          webhooks: [{ url: 'http://hooks.example.com/x', events: ['approval.maybe'] }, { url: 'https://h/', secret_env: 'UNSET', format: 'teams' }],
+          slack: { users: { alice: { sub: 'a', groups: 'dba' } } },
+        },
+      },
+      { env: {} },
+    );
+    expect(bad.ok).toBe(false);
+    expect(!bad.ok && bad.errors.map((e) => `${e.path}: ${e.message}`)).toEqual(
+      expect.arrayContaining([
+        'approvals.webhooks[0].url: must be an https:// URL (http:// only on loopback): events name identities and statements',
+        'approvals.webhooks[0]: a `secret_env` (or `secret_file`, `secret`) is required: receivers verify the signature',
+        'approvals.webhooks[0].events[0]: unknown event "approval.maybe" (known: approval.requested, approval.decided, request.blocked)',
+        'approvals.webhooks[1].format: expected "hoop" or "slack", got "teams"',
+        'approvals.webhooks[1].secret_env: environment variable UNSET is not set',
+        'approvals.slack: a `signing_secret_env` (or `signing_secret_file`) is required: /slack/actions verifies every request with it',
+        'approvals.slack.users.alice: not a Slack user id (U... or W...)',
+        'approvals.slack.users.alice.groups: expected a list of group names',
+      ]),
+    );
+  });
 });

@@ -11,6 +11,7 @@ import type { ApprovalMode } from './ports.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { AUDIT_DURABILITIES, AUDIT_MAX_DELAY_RANGE_MS, DEFAULT_AUDIT_DURABILITY, DEFAULT_AUDIT_MAX_DELAY_MS, type AuditDurability, AUDIT_SYNC_MODES, type AuditSyncMode } from './audit/durability.ts';
 import { parseLimits, type GatewayLimits } from './limits.ts';
+import { WEBHOOK_EVENTS, type WebhookConfig, type WebhookEvent } from './approvals/webhooks.ts';
 import { parseSshResource, parseSshSection, type SshGatewayConfig, type SshUpstream } from './ssh/config.ts';
 import { parseMcpSettings, type McpSettings } from './mcp/settings.ts';
 
@@ -78,7 +79,14 @@ export interface GatewayConfig {
   state: string;
   /** `state: postgres://...`: approvals shared by several gateway replicas in this database. */
   stateStore?: { url: string; password?: string };
-  approvals: { mode: ApprovalMode; timeoutMs: number };
+  approvals: {
+    mode: ApprovalMode;
+    timeoutMs: number;
+    /** `approvals.webhooks`: where approval and block events are POSTed (proxy/approvals/webhooks.ts). */
+    webhooks?: WebhookConfig[];
+    /** `approvals.slack`: Slack's signing secret for `/slack/actions`, and which Slack user is which approver. */
+    slack?: SlackConfig;
+  };
   recording: { dir: string; results: boolean };
   /** `durability` and `maxDelayMs` default to `commit` and 20 ms (proxy/audit/durability.ts). */
   audit: { file: string; durability?: AuditDurability; maxDelayMs?: number; sync?: AuditSyncMode };
@@ -87,6 +95,12 @@ export interface GatewayConfig {
   limits?: GatewayLimits;
   /** The MCP front door's bounds (`mcp`); omitted: DEFAULT_MCP_SETTINGS. */
   mcp?: McpSettings;
+}
+
+export interface SlackConfig {
+  signingSecret: string;
+  /** Slack user id (`U012AB3CD`) → the approver identity it decides as. */
+  users: Record<string, { sub: string; groups: string[] }>;
 }
 
 export interface ConfigError {
@@ -287,7 +301,15 @@ export function parseConfig(raw: unknown, opts: LoadOptions & { file?: string } 
   if (raw.approvals !== undefined) {
     if (!isObject(raw.approvals)) err('approvals', 'expected a mapping');
     else {
-      checkKeys(raw.approvals, 'approvals', ['mode', 'timeout'], err);
+      checkKeys(raw.approvals, 'approvals', ['mode', 'timeout', 'webhooks', 'slack'], err);
+      if (raw.approvals.webhooks !== undefined) {
+        const hooks = parseWebhooks(raw.approvals.webhooks, err, env, path);
+        if (hooks) approvals.webhooks = hooks;
+      }
+      if (raw.approvals.slack !== undefined) {
+        const slack = parseSlack(raw.approvals.slack, err, env, path);
+        if (slack) approvals.slack = slack;
+      }
       if (raw.approvals.mode !== undefined) {
         if (raw.approvals.mode === 'hold' || raw.approvals.mode === 'return') approvals.mode = raw.approvals.mode;
         else err('approvals.mode', `expected "hold" or "return", got ${JSON.stringify(raw.approvals.mode)}`);
@@ -437,6 +459,104 @@ function parseIdentity(raw: Record<string, unknown>, err: Err, path: (p: string)
   }
   if (!issuer) return undefined;
   return { issuer, audience, jwksUri, jwksFile: jwksFile ? path(jwksFile) : undefined, groupsClaim, algorithms, maxTokenTtlMs, clockToleranceS, ...(groupsFrom ? { groupsFrom } : {}) };
+}
+
+function parseWebhooks(raw: unknown, err: Err, env: Record<string, string | undefined>, path: (p: string) => string): WebhookConfig[] | undefined {
+  if (!Array.isArray(raw)) {
+    err('approvals.webhooks', 'expected a list of { url, secret_env, events }');
+    return undefined;
+  }
+  const out: WebhookConfig[] = [];
+  raw.forEach((h: unknown, i: number) => {
+    const p = `approvals.webhooks[${i}]`;
+    if (!isObject(h)) return err(p, 'expected a mapping { url, secret_env, events }');
+    checkKeys(h, p, ['name', 'url', 'secret', 'secret_env', 'secret_file', 'events', 'format'], err);
+    const url = str(h.url, `${p}.url`, err, true);
+    if (url) {
+      try {
+        const u = new URL(url);
+        const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
+        if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) err(`${p}.url`, 'must be an https:// URL (http:// only on loopback): events name identities and statements');
+      } catch {
+        err(`${p}.url`, `not a URL: ${JSON.stringify(url)}`);
+      }
+    }
+    const format = h.format ?? 'hoop';
+    if (format !== 'hoop' && format !== 'slack') err(`${p}.format`, `expected "hoop" or "slack", got ${JSON.stringify(format)}`);
+    const given = ['secret', 'secret_env', 'secret_file'].filter((k) => h[k] !== undefined);
+    if (given.length > 1) err(p, `give one of ${given.join(', ')}`);
+    let secret: string | undefined;
+    if (h.secret !== undefined) secret = str(h.secret, `${p}.secret`, err, false);
+    else if (h.secret_env !== undefined || h.secret_file !== undefined) secret = secret2(h, 'secret', p, err, env, path);
+    if (format === 'hoop' && given.length === 0) err(p, 'a `secret_env` (or `secret_file`, `secret`) is required: receivers verify the signature');
+    let events: WebhookEvent[] = [...WEBHOOK_EVENTS];
+    if (h.events !== undefined) {
+      if (!Array.isArray(h.events) || h.events.length === 0) err(`${p}.events`, `expected a non-empty list of ${WEBHOOK_EVENTS.join(', ')}`);
+      else {
+        events = [];
+        h.events.forEach((e: unknown, j: number) => {
+          if (typeof e === 'string' && (WEBHOOK_EVENTS as readonly string[]).includes(e)) events.push(e as WebhookEvent);
+          else err(`${p}.events[${j}]`, `unknown event ${JSON.stringify(e)} (known: ${WEBHOOK_EVENTS.join(', ')})`);
+        });
+      }
+    }
+    const name = h.name === undefined ? `webhooks[${i}]` : str(h.name, `${p}.name`, err, false);
+    if (url && name && (format === 'hoop' || format === 'slack')) out.push({ name, url, ...(secret ? { secret } : {}), events, format });
+  });
+  return out;
+}
+
+function parseSlack(raw: unknown, err: Err, env: Record<string, string | undefined>, path: (p: string) => string): SlackConfig | undefined {
+  if (!isObject(raw)) {
+    err('approvals.slack', 'expected a mapping { signing_secret_env, users }');
+    return undefined;
+  }
+  checkKeys(raw, 'approvals.slack', ['signing_secret_env', 'signing_secret_file', 'users'], err);
+  if (raw.signing_secret_env === undefined && raw.signing_secret_file === undefined) err('approvals.slack', 'a `signing_secret_env` (or `signing_secret_file`) is required: /slack/actions verifies every request with it');
+  const signingSecret = secret2(raw, 'signing_secret', 'approvals.slack', err, env, path);
+  const users: SlackConfig['users'] = {};
+  if (!isObject(raw.users) || Object.keys(raw.users).length === 0) err('approvals.slack.users', 'expected a mapping of Slack user ids to approver identities, e.g. { U012AB3CD: { sub: alice@example.com, groups: [dba] } }');
+  else {
+    for (const [id, u] of Object.entries(raw.users)) {
+      const p = `approvals.slack.users.${id}`;
+      if (!/^[UW][A-Z0-9]+$/.test(id)) err(p, 'not a Slack user id (U... or W...)');
+      if (!isObject(u)) {
+        err(p, 'expected { sub, groups }');
+        continue;
+      }
+      checkKeys(u, p, ['sub', 'groups'], err);
+      const sub = str(u.sub, `${p}.sub`, err, true);
+      const groups = Array.isArray(u.groups) && u.groups.every((g) => typeof g === 'string' && g) ? (u.groups as string[]) : undefined;
+      if (!groups) err(`${p}.groups`, 'expected a list of group names');
+      if (sub && groups) users[id] = { sub, groups };
+    }
+  }
+  return signingSecret ? { signingSecret, users } : undefined;
+}
+
+/** `<what>_env` or `<what>_file` (at most one), like the resources' credentials. */
+function secret2(raw: Record<string, unknown>, what: string, p: string, err: Err, env: Record<string, string | undefined>, path: (p: string) => string): string | undefined {
+  const envName = str(raw[`${what}_env`], `${p}.${what}_env`, err, false);
+  const file = str(raw[`${what}_file`], `${p}.${what}_file`, err, false);
+  if (envName && file) {
+    err(p, `give either ${what}_env or ${what}_file, not both`);
+    return undefined;
+  }
+  if (envName) {
+    const v = env[envName];
+    if (!v) err(`${p}.${what}_env`, `environment variable ${envName} is not set`);
+    return v || undefined;
+  }
+  if (file) {
+    try {
+      const v = readFileSync(path(file), 'utf8').replace(/\r?\n$/, '');
+      if (!v) err(`${p}.${what}_file`, `${file} is empty`);
+      return v || undefined;
+    } catch (e) {
+      err(`${p}.${what}_file`, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  return undefined;
 }
 
 function parseResource(

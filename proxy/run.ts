@@ -12,6 +12,7 @@ import { createTokenVerifier } from './identity/verifier.ts';
 import { openAuditLog } from './audit/sink.ts';
 import { inlineSyncBelowUs } from './audit/durability.ts';
 import { openApprovalService } from './approvals/file-service.ts';
+import { createWebhooks, wireWebhooks } from './approvals/webhooks.ts';
 import { openPgApprovalService } from './approvals/pg-service.ts';
 import type { ApprovalStore } from './approvals/rules.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -74,6 +75,13 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
       : await openApprovalService(config.state);
     closers.push(() => approvals.close());
     const metrics = createMetrics();
+    // Webhooks: approval and block events, queued and delivered off every session's path.
+    let sink: AuditSink = audit;
+    if (config.approvals.webhooks?.length) {
+      const hooks = wireWebhooks(createWebhooks({ hooks: config.approvals.webhooks, count: (n, h, l) => metrics.count(n, h, l), log }), { approvals, audit });
+      sink = hooks.audit;
+      closers.push(() => hooks.close());
+    }
     metrics.gauge('hoop_audit_healthy', '1 while audit records can be written (no statement runs otherwise).', () => (audit.health.ok ? 1 : 0));
     metrics.gauge('hoop_audit_sync_inline', '1 when the audit log is fsync\'d on the event loop (fast storage), 0 through the thread pool.', () => (audit.sync.mode === 'inline' ? 1 : 0));
     metrics.gauge('hoop_audit_sync_seconds', 'Median fdatasync of the audit log, issued inline.', () => audit.sync.costUs / 1e6);
@@ -101,7 +109,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
       functions,
       names,
       verifier,
-      audit,
+      audit: sink,
       approvals,
       metrics,
       masker,
@@ -136,7 +144,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
       const enforcement = createInterimEnforcement({
         classifier,
         policy: () => policy.current(),
-        audit,
+        audit: sink,
         approvals,
         masker,
         recorder: createSessionRecorder({ dir: config.recording.dir, results: config.recording.results }),
@@ -161,9 +169,11 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
         routes: (req, res) => mcp!.handle(req, res),
         address: config.listen.admin,
         approvals,
+        ...(config.approvals.slack ? { slack: config.approvals.slack } : {}),
+        log,
         verifier,
         metrics,
-        audit,
+        audit: sink,
         ...(config.tls ? { tls: config.tls } : {}),
         // Unhealthy while no policy is loaded or the audit log cannot be written: no statement runs then.
         health: () => {

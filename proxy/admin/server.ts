@@ -12,6 +12,7 @@
 //   POST /ui/session                   {"token": JWT} or {"code": one-time code} → {"session": "hoopui_...", identity, expires_at}
 //   DELETE /ui/session                 signs the page's session out
 //   POST /ui/links                     (Bearer token) → {"path": "/ui/#code=...", expires_at}: a one-time sign-in link
+//   POST /slack/actions                Slack's interactivity requests (Approve/Deny buttons), signed with its signing secret (slack.ts)
 //
 // Approvals endpoints authenticate with a Bearer token verified by the gateway's own
 // TokenVerifier: the approver's identity is the token's, exactly like an agent's. A caller sees the
@@ -30,6 +31,8 @@ import { auditIdentity } from '../audit/identity.ts';
 import { checkDecision, isRequester, type ApprovalStore } from '../approvals/rules.ts';
 import { SESSION_PREFIX, UiSessions } from './ui-sessions.ts';
 import { serveUi } from './ui.ts';
+import { parseSlackAction, postToResponseUrl, slackApprover, verifySlackSignature } from './slack.ts';
+import type { SlackConfig } from '../config.ts';
 import { parseHostPort, type HostPort } from '../config.ts';
 import { jsonForTerminal } from '../../stdlib/terminal-text.ts';
 
@@ -50,6 +53,9 @@ export interface AdminServerOptions {
   tls?: { cert: string; key: string };
   /** Routes served before the admin API's own (the MCP front door's `/mcp`): true when it answered. */
   routes?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+  /** `approvals.slack`: enables `/slack/actions`. */
+  slack?: SlackConfig;
+  log?: (line: string) => void;
   /** Clock, epoch ms (tests). */
   now?: () => number;
   /** Seconds between SSE keep-alive comments (default 15). */
@@ -190,6 +196,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Ctx): Prom
     if (!serveUi(raw.slice('/ui/'.length), method, res)) throw new HttpError(404, 'not_found', `no page ${raw}`);
     return;
   }
+  if (path === '/slack/actions') {
+    allow(method, ['POST']);
+    return slackAction(req, res, ctx);
+  }
   if (path === '/approvals/events') {
     allow(method, ['GET']);
     const caller = await authenticate(req, ctx);
@@ -239,6 +249,44 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Ctx): Prom
     return sendJson(res, 200, { approval: forCaller(r.record, caller) });
   }
   throw new HttpError(404, 'not_found', `no route ${method} ${path}`);
+}
+
+async function slackAction(req: IncomingMessage, res: ServerResponse, ctx: Ctx): Promise<void> {
+  const { opts } = ctx;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`hoop gateway: ${line}\n`));
+  if (!opts.slack) throw new HttpError(404, 'not_found', 'Slack actions are not configured (approvals.slack)');
+  const raw = (await readRawBody(req, 1024 * 1024)).toString('utf8'); // Slack sends the whole message back
+  const header = (n: string) => (typeof req.headers[n] === 'string' ? (req.headers[n] as string) : undefined);
+  const check = verifySlackSignature(opts.slack.signingSecret, raw, header('x-slack-request-timestamp'), header('x-slack-signature'), ctx.now());
+  if (!check.ok) {
+    opts.metrics.connectionRefused('slack_bad_signature');
+    throw new HttpError(401, 'bad_signature', check.reason);
+  }
+  const action = parseSlackAction(raw);
+  if (typeof action === 'string') throw new HttpError(400, 'bad_request', action);
+  const approver = slackApprover(opts.slack, action.slackUser.id);
+  // Slack wants its answer within 3 s; what happened goes to the message's response_url.
+  if (!approver) {
+    sendJson(res, 200, {});
+    return postToResponseUrl(action.responseUrl, { response_type: 'ephemeral', replace_original: false, text: `hoop: your Slack user (${action.slackUser.id}) is not mapped to an approver (approvals.slack.users)` }, log);
+  }
+  const reason = `via Slack${action.slackUser.name ? ` (${action.slackUser.name})` : ''}`;
+  const r = await opts.approvals.decide(action.approvalId, approver, action.decision, reason);
+  if (!r.ok) {
+    sendJson(res, 200, {});
+    return postToResponseUrl(action.responseUrl, { response_type: 'ephemeral', replace_original: false, text: `hoop: ${r.code}: ${r.reason}` }, log);
+  }
+  await opts.audit?.append({
+    type: 'approval',
+    approval_id: action.approvalId,
+    identity: auditIdentity(approver),
+    token: { iss: 'slack' },
+    client_addr: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+    outcome: action.decision === 'approve' ? 'executed' : 'denied',
+    reason: `${action.decision === 'approve' ? 'approved' : 'denied'} ${r.record.sub}'s statement on ${r.record.resource} ${reason} (Slack user ${action.slackUser.id})`,
+  });
+  sendJson(res, 200, {});
+  postToResponseUrl(action.responseUrl, { replace_original: true, text: `hoop: approval ${r.record.id} ${r.record.status} by ${approver.sub} ${reason} (${r.record.sub} on ${r.record.resource})` }, log);
 }
 
 /**
@@ -315,15 +363,19 @@ function allow(method: string, methods: string[]): void {
   if (!methods.includes(method)) throw new HttpError(405, 'method_not_allowed', `use ${methods.join(' or ')}`);
 }
 
-async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+async function readRawBody(req: IncomingMessage, max = MAX_BODY): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, 'body_too_large', `the body must be under ${MAX_BODY} bytes`);
+    if (size > max) throw new HttpError(413, 'body_too_large', `the body must be under ${max} bytes`);
     chunks.push(c as Buffer);
   }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
+  return Buffer.concat(chunks);
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const text = (await readRawBody(req)).toString('utf8').trim();
   if (!text) return {};
   try {
     const v = JSON.parse(text) as unknown;
