@@ -150,6 +150,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
         recorder: createSessionRecorder({ dir: config.recording.dir, results: config.recording.results }),
         names: (resource) => names.catalogFor(resource),
         metrics,
+        ...(config.limits ? { maxStatementSize: config.limits.maxStatementSize } : {}),
         log,
       });
       closers.push(() => enforcement.close());

@@ -30,6 +30,8 @@ export interface InterimEnforcementDeps {
   recorder?: SessionRecorder;
   names?: (resource: Resource) => NameCatalog | undefined;
   metrics?: GatewayMetrics;
+  /** The longest SQL text classified (the wire's `limits.max_statement_size`); a longer one is refused before it is parsed. */
+  maxStatementSize?: number;
   log?: (line: string) => void;
 }
 
@@ -155,6 +157,8 @@ export function createInterimEnforcement(deps: InterimEnforcementDeps): InterimE
 
   /** The statements of `text` decided as the wire decides one simple Query on a fresh session. */
   async function decide(caller: McpCaller, resource: Resource, upstream: UpstreamSession, text: string, params: boolean): Promise<{ ok: true; verdicts: StatementVerdict[]; names: SessionNames | undefined } | { ok: false; message: string }> {
+    const max = deps.maxStatementSize ?? 1024 * 1024;
+    if (Buffer.byteLength(text, 'utf8') > max) return { ok: false, message: `statement of ${Buffer.byteLength(text, 'utf8')} bytes exceeds max_statement_size ${max}` };
     let analyzed: AnalyzedStatement[];
     try {
       analyzed = deps.classifier.analyze(text);

@@ -68,6 +68,12 @@ describe('upstream', () => {
     expect(cluster.psql('SELECT string_agg(v, \',\' ORDER BY id) FROM notes', 'app').trim()).toBe('committed');
   });
 
+  it('a text longer than limits.max_statement_size is refused before it is parsed', async () => {
+    const r = await q(`SELECT '${'x'.repeat(1024 * 1024)}' AS big`);
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toMatch(/exceeds max_statement_size/);
+  });
+
   it('prepared statements, cursors and COPY are refused (each call starts from a reset connection)', async () => {
     for (const sql of ['PREPARE p AS SELECT 1', 'DECLARE c CURSOR WITH HOLD FOR SELECT 1', 'COPY notes TO STDOUT']) {
       const r = await q(sql);
