@@ -317,33 +317,37 @@ describe('durability modes (audit.durability)', () => {
   });
 });
 
-describe('how audit batches are synced', () => {
-  it('one slow sync does not move the log off the event loop; sustained slowness does, and fast probes bring it back', () => {
+describe('how fsyncs are issued', () => {
+  it('one slow sync does not move the log off the event loop; sustained slowness does, and fast thread-pool syncs bring it back', () => {
     const cost = new InlineSyncCost(200);
-    let now = 0;
-    const inlineBatch = (us: number): void => {
-      expect(cost.nextInline(now)).toBe(true);
-      cost.record(us, now);
+    const inlineSync = (us: number): void => {
+      expect(cost.nextInline()).toBe(true);
+      cost.record(us);
     };
-    for (const us of [8, 9, 5000, 7, 8]) inlineBatch(us); // a journal commit once
+    for (const us of [8, 9, 5000, 7, 8]) inlineSync(us); // a journal commit once
     expect(cost.state()).toEqual({ mode: 'inline', costUs: 8 });
     let slow = 0;
     while (cost.state().mode === 'inline' && slow < 10) {
-      inlineBatch(900); // the log moved to a slow disk
+      inlineSync(900); // the log moved to a slow disk
       slow++;
     }
     expect(cost.state().mode).toBe('thread_pool');
     expect(slow).toBeLessThanOrEqual(4);
-    now += 10;
-    expect(cost.nextInline(now)).toBe(false); // thread pool now ...
-    now += 1000;
-    expect(cost.nextInline(now)).toBe(true); // ... with an inline probe once a second
-    for (let i = 0; i < 4; i++) {
-      cost.record(6, now);
-      now += 1000;
+    // Slow thread-pool syncs keep it there, with no inline probe stalling the event loop.
+    for (let i = 0; i < 20; i++) {
+      cost.recordPool(1200);
+      expect(cost.nextInline()).toBe(false);
     }
-    expect(cost.state()).toEqual({ mode: 'inline', costUs: 6 });
-    // 0 disables inline syncing altogether.
-    expect(new InlineSyncCost(0).nextInline(5000)).toBe(false);
+    // The storage got fast: thread-pool syncs (hand-off included) under the limit bring it back inline.
+    cost.recordPool(60);
+    cost.recordPool(70);
+    cost.recordPool(65);
+    cost.recordPool(80);
+    expect(cost.nextInline()).toBe(true);
+    // 0 disables inline syncing altogether; Infinity makes every sync inline.
+    expect(new InlineSyncCost(0).nextInline()).toBe(false);
+    const always = new InlineSyncCost(Number.POSITIVE_INFINITY);
+    always.record(1e9);
+    expect(always.nextInline()).toBe(true);
   });
 });

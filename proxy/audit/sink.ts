@@ -216,19 +216,19 @@ export async function openAuditLog(file: string, opts: AuditLogOptions = {}): Pr
     if (seq === durableSeq) return;
     syncing = true;
     const target = seq;
-    if (syncCost.nextInline(Date.now())) {
-      const started = performance.now();
+    const started = performance.now();
+    if (syncCost.nextInline()) {
       try {
         fdatasyncSync(fh.fd);
       } catch (err) {
         return syncDone(target, err as Error);
       }
-      syncCost.record((performance.now() - started) * 1000, Date.now());
+      syncCost.record((performance.now() - started) * 1000);
       syncDone(target);
     } else {
       // The event loop keeps relaying while the disk syncs; what is written meanwhile waits for the next sync.
       fh.datasync().then(
-        () => syncDone(target),
+        () => (syncCost.recordPool((performance.now() - started) * 1000), syncDone(target)),
         (err: Error) => syncDone(target, err),
       );
     }
@@ -352,43 +352,64 @@ export async function openAuditLog(file: string, opts: AuditLogOptions = {}): Pr
 }
 
 /**
- * Picks how the next fsync is issued. Only inline fsyncs are measured (a thread-pool one's time is
- * mostly the hand-off, which would keep the log in thread-pool mode for ever), and the decision is
- * the median of the last few, so one slow sync (a journal commit, the file's first block) does not
- * flip it. In thread-pool mode one fsync a second is issued inline as a probe, so storage that got
- * fast again (or a first slow spell) brings the log back inline.
+ * Picks how the next fsync is issued. Inline fsyncs are measured; the decision is the median of
+ * the last few, so one slow sync (a journal commit, the file's first block) does not flip it to the
+ * thread pool. Thread-pool fsyncs are measured too, hand-off included: when even those are under
+ * the limit the storage is fast (again), and the log goes back inline. (An inline probe once a
+ * second, as before, stalled the event loop for a whole disk sync every second on a busy disk.)
  */
 export class InlineSyncCost {
-  private readonly samples: number[] = [];
-  private next = 0;
-  private lastInlineAt = 0;
-  /** Median of `samples`, kept up to date by `record` (read once per batch). */
-  private medianUs = 0;
-  private static readonly WINDOW = 7;
-  private static readonly PROBE_EVERY_MS = 1000;
+  private readonly inline = new Window();
+  private readonly pool = new Window();
 
   constructor(private readonly limitUs: number) {}
 
-  private inlineNow(): boolean {
-    return this.limitUs > 0 && this.medianUs < this.limitUs;
+  nextInline(): boolean {
+    return this.limitUs > 0 && this.inline.median < this.limitUs;
   }
 
-  nextInline(nowMs: number): boolean {
-    if (this.limitUs <= 0) return false;
-    return this.inlineNow() || nowMs - this.lastInlineAt >= InlineSyncCost.PROBE_EVERY_MS;
+  /** An inline fsync took `us`. */
+  record(us: number): void {
+    this.inline.add(us);
   }
 
-  record(us: number, nowMs: number): void {
-    this.lastInlineAt = nowMs;
-    if (this.samples.length < InlineSyncCost.WINDOW) this.samples.push(us);
-    else this.samples[this.next] = us;
-    this.next = (this.next + 1) % InlineSyncCost.WINDOW;
-    const sorted = [...this.samples].sort((a, b) => a - b);
-    this.medianUs = sorted[sorted.length >> 1]!;
+  /** A thread-pool fsync took `us` from issue to completion. */
+  recordPool(us: number): void {
+    this.pool.add(us);
+    if (this.pool.size >= 3 && this.pool.median < this.limitUs) {
+      this.inline.clear();
+      this.pool.clear();
+    }
   }
 
   state(): { mode: 'inline' | 'thread_pool'; costUs: number } {
-    return { mode: this.inlineNow() ? 'inline' : 'thread_pool', costUs: Math.round(this.medianUs) };
+    return { mode: this.nextInline() ? 'inline' : 'thread_pool', costUs: Math.round(this.inline.median) };
+  }
+}
+
+/** The last few samples and their median (kept up to date on add: read once per sync). */
+class Window {
+  private samples: number[] = [];
+  private next = 0;
+  median = 0;
+  private static readonly SIZE = 7;
+
+  get size(): number {
+    return this.samples.length;
+  }
+
+  add(us: number): void {
+    if (this.samples.length < Window.SIZE) this.samples.push(us);
+    else this.samples[this.next] = us;
+    this.next = (this.next + 1) % Window.SIZE;
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    this.median = sorted[sorted.length >> 1]!;
+  }
+
+  clear(): void {
+    this.samples = [];
+    this.next = 0;
+    this.median = 0;
   }
 }
 
