@@ -280,7 +280,11 @@ rule mask_reads {
   it('a write on a table with a column masked for reads does not quote the column in its errors', async () => {
     const c = await RawClient.login(gw2.gateway.postgresPort, await gw2.token(), gw2.resourceName);
     try {
-      for (const sql of ['UPDATE customers SET name = NULL', "UPDATE customers SET id = 1", "INSERT INTO customers (id, name, email) SELECT id, name, 'x' FROM customers"]) {
+      for (const sql of [
+        'UPDATE customers SET name = NULL',
+        'UPDATE customers SET id = 1',
+        "INSERT INTO customers (id, name, email) SELECT id, name, 'x' FROM customers",
+      ]) {
         const r = await run(c, sql);
         expect(r.errorCode, sql).toBeDefined();
         expect(r.bytes.includes(email), `${sql}: ${r.bytes.toString()}`).toBe(false);
@@ -289,6 +293,40 @@ rule mask_reads {
       }
     } finally {
       c.destroy();
+    }
+  });
+
+  it('DDL that converts or indexes the rows of a table with a column masked for reads does not quote the column in its errors', async () => {
+    cluster.psql(
+      `CREATE TABLE ddl_leak (id int, secret text); INSERT INTO ddl_leak VALUES (1, '${SENTINEL.email}'), (2, '${SENTINEL.email}');
+       GRANT ALL ON ddl_leak TO ${cluster.appUser.user}; ALTER TABLE ddl_leak OWNER TO ${cluster.appUser.user};`,
+      cluster.appUser.database,
+    );
+    const policy = `${ALLOW_EVERYTHING}
+rule mask_reads {
+  match sql read
+  mask column "ddl_leak.secret" with redact
+}
+`;
+    const m = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
+    const g = await startTestGateway(cluster, policy, { masker: m }, 'prod-ddl-leak');
+    const c = await RawClient.login(g.gateway.postgresPort, await g.token(), g.resourceName);
+    try {
+      for (const sql of ['ALTER TABLE ddl_leak ALTER COLUMN secret TYPE int USING secret::int', 'CREATE UNIQUE INDEX ON ddl_leak (secret)', 'ALTER TABLE ddl_leak ADD PRIMARY KEY (secret)']) {
+        const r = await run(c, sql);
+        expect(r.errorCode, sql).toBeDefined();
+        expect(r.bytes.includes(email), `${sql}: ${r.bytes.toString()}`).toBe(false);
+      }
+      // Refused before it runs (the masker cannot tell which DDL errors quote rows); DDL on tables
+      // without masked columns runs as before.
+      expect((await run(c, 'ALTER TABLE ddl_leak ADD COLUMN note text')).errorCode).toBe('42501');
+      const other = await run(c, 'CREATE TABLE ddl_other (x int); ALTER TABLE ddl_other ADD COLUMN y text; DROP TABLE ddl_other');
+      expect(other.errorCode, other.bytes.toString()).toBeUndefined();
+    } finally {
+      c.destroy();
+      await g.close();
+      await m.close();
+      cluster.psql('DROP TABLE ddl_leak', cluster.appUser.database);
     }
   });
 

@@ -15,8 +15,13 @@ import type { SqlAnalyzer } from './index.ts';
 
 /** Kinds that are themselves reads, or read no table data. */
 const NOT_WRITES = new Set<SqlAction['kind']>(['select', 'set', 'transaction', 'explain', 'utility']);
-/** Kinds whose writes read back the rows written (their errors quote them). */
-const ROW_WRITES = new Set<SqlAction['kind']>(['insert', 'update', 'delete', 'merge']);
+/**
+ * Kinds whose writes read the rows of the tables they write: a constraint error quotes the failing
+ * row, and DDL that converts, checks or indexes the rows quotes them in its errors too
+ * (`ALTER COLUMN ... TYPE int` → `invalid input syntax for type integer: "<the value>"`,
+ * `CREATE UNIQUE INDEX` → `Key (email)=(<the value>) is duplicated`).
+ */
+const ROW_WRITES = new Set<SqlAction['kind']>(['insert', 'update', 'delete', 'merge', 'ddl']);
 
 export interface ReadView {
   /** The statement as a read: kind `select`, the tables it reads. */
