@@ -54,6 +54,13 @@ interface Residual {
   /** `match ssh`, `match sftp`, `match forward`. */
   ssh: SshLikeMatch | null;
   conditions: CelProgram[];
+  /** Index of the first condition that reads `sql.estimate`, or -1. */
+  estimateAt: number;
+}
+
+/** Whether a condition reads the cost facts (a mention is enough: asking for an estimate nobody reads only costs time). */
+export function readsEstimate(source: string): boolean {
+  return /\bestimate\b/.test(source);
 }
 
 /** Memoised merged nodes of one resource: SQL by statement kind rank, shell by first program. */
@@ -90,6 +97,8 @@ export class Evaluator {
   readonly #applied: Int32Array;
   #epoch = 0;
   #count = 0;
+  /** Some rule's condition reads `sql.estimate`. */
+  readonly estimates: boolean;
 
   constructor(ir: CompiledPolicyIR, cel: CelEnvironment) {
     this.#ir = ir;
@@ -101,6 +110,33 @@ export class Evaluator {
     this.#stamps = new Uint32Array(ir.rules.length);
     this.#candidates = new Int32Array(ir.rules.length);
     this.#applied = new Int32Array(ir.rules.length);
+    this.estimates = this.#residuals.some((r) => r !== null && r.estimateAt >= 0);
+  }
+
+  /**
+   * Whether a rule that may apply to this request reads `sql.estimate`: its selectors hold and the
+   * conditions before the one that reads it are true. The gateway asks the upstream's EXPLAIN only
+   * then. Never throws (an internal failure answers true: the estimate is asked, nothing is skipped).
+   */
+  needsEstimate(req: Request): boolean {
+    if (!this.estimates || req.action.type !== 'sql') return false;
+    try {
+      const count = this.#collect(req);
+      let activation: CelActivation | undefined;
+      for (let c = 0; c < count; c++) {
+        const residual = this.#residuals[this.#candidates[c]!];
+        if (residual === null || residual.estimateAt < 0 || !matchesResidual(residual, req)) continue;
+        let before = true;
+        for (let i = 0; i < residual.estimateAt && before; i++) {
+          activation ??= celActivation(req);
+          before = residual.conditions[i]!(activation) === true;
+        }
+        if (before) return true;
+      }
+      return false;
+    } catch {
+      return true;
+    }
   }
 
   evaluate(req: Request): Decision {
@@ -384,6 +420,7 @@ function residualOf(rule: LoweredRule, cel: CelEnvironment): Residual | null {
       if (!compiled.program) throw new Error(`internal error: condition of ${rule.id} did not compile: ${source}`);
       return compiled.program;
     }),
+    estimateAt: rule.conditions.findIndex(({ source }) => readsEstimate(source)),
   };
 }
 

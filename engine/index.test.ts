@@ -206,3 +206,25 @@ describe('combineDecisions', () => {
     expect(combineDecisions([]).verdict).toBe('block');
   });
 });
+
+describe('needsEstimate: the gateway asks EXPLAIN only when a rule that may apply reads sql.estimate', () => {
+  const { policy } = compilePolicy([{ file: 'c.hoop', text: `
+rule writers { match sql update, delete allow }
+rule big { on postgres("prod-*") when group "agents" match sql update if \`sql.has_where\` if \`sql.estimate.rows > 10000\` approve by group "dba" }
+` }]);
+  it('is true only where the rule could apply and its earlier conditions hold', () => {
+    expect(policy!.estimates).toBe(true);
+    const update = (over: Partial<Parameters<typeof buildRequest>[0]> = {}) => buildRequest({ groups: ['agents'], resource: 'postgres:prod-main', sql: { kind: 'update' }, ...over });
+    expect(policy!.needsEstimate(update())).toBe(true);
+    expect(policy!.needsEstimate(update({ sql: { kind: 'delete' } }))).toBe(false);
+    expect(policy!.needsEstimate(update({ groups: [] }))).toBe(false);
+    expect(policy!.needsEstimate(update({ resource: 'postgres:staging' }))).toBe(false);
+    expect(policy!.needsEstimate(update({ sql: { kind: 'update', has_where: false } }))).toBe(false);
+  });
+
+  it('is false (and free) for a policy that never reads it', () => {
+    const plain = compilePolicy([{ file: 'p.hoop', text: 'rule r { match sql select allow }' }]).policy!;
+    expect(plain.estimates).toBe(false);
+    expect(plain.needsEstimate(buildRequest({ sql: { kind: 'select' } }))).toBe(false);
+  });
+});

@@ -57,6 +57,10 @@ export interface RuleSummary {
 
 export interface PreparedPolicy {
   evaluate(req: Request): Decision;
+  /** Some condition reads `sql.estimate` (cost facts). */
+  readonly estimates: boolean;
+  /** A rule that may apply to this request reads `sql.estimate`: ask for one before `evaluate`. */
+  needsEstimate(req: Request): boolean;
   explain(req: Request): Explanation;
   evaluateReference(req: Request): Decision;
   readonly ruleCount: number;
@@ -153,6 +157,14 @@ class Prepared implements PreparedPolicy {
 
   get ruleCount(): number {
     return this.ir.rules.length;
+  }
+
+  get estimates(): boolean {
+    return this.#evaluator.estimates;
+  }
+
+  needsEstimate(req: Request): boolean {
+    return this.#evaluator.needsEstimate(req);
   }
 
   evaluate(req: Request): Decision {

@@ -9,7 +9,7 @@ export interface CaseRequest {
   claims?: Record<string, unknown>;
   resource?: string;
   time?: string;
-  sql?: { kind: SqlKind; reads?: string[]; writes?: string[]; has_where?: boolean; limit?: number | null };
+  sql?: { kind: SqlKind; reads?: string[]; writes?: string[]; has_where?: boolean; limit?: number | null; estimate?: { rows: number; cost: number } };
   shell?: { kind?: 'command' | 'unknown'; programs: string[]; redirects?: string[] };
   sftp?: { op: SftpOp; path: string; target?: string };
   /** `interactive`, `forward` (with `forward`), `unknown` (agent/X11/subsystems). */
@@ -34,6 +34,7 @@ export function buildRequest(r: CaseRequest): Request {
     action = {
       type: 'sql', kind: s.kind, effects: [s.kind], reads: s.reads ?? [], writes: s.writes ?? [], columns: [], functions: [],
       has_where: s.has_where ?? true, limit: s.limit ?? null, text: '', normalized: '', fingerprint: '',
+      ...(s.estimate ? { estimate: s.estimate } : {}),
     };
   }
   return {

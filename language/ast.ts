@@ -315,6 +315,8 @@ export interface TestCase {
   resource?: { kind: 'TestResource'; resourceKind: ResourceKind; name: StringLit; span: Span };
   /** `context { time: "2026-01-01T10:00:00Z", client_addr: "10.0.0.1" }` */
   context?: Extract<Literal, { kind: 'Object' }>;
+  /** `estimate { rows: 50000, cost: 1234.5 }`: the planner's estimate the test's SQL gets (`sql.estimate`). */
+  estimate?: Extract<Literal, { kind: 'Object' }>;
   /** `sql "..."` (may hold several statements) or `shell "..."`. */
   input?: { kind: 'SqlInput' | 'ShellInput'; text: StringLit; span: Span };
   expects: Expectation[];

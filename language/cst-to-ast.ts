@@ -52,6 +52,7 @@ const COUNT_SUFFIXES: Record<string, number> = { k: 1000, K: 1000, m: 1_000_000,
 
 const IDENTITY_FIELDS = ['sub', 'groups', 'actor', 'actors', 'client_id', 'claims', 'token_id', 'issuer'] as const;
 const CONTEXT_FIELDS = ['time', 'client_addr', 'session_id'] as const;
+const ESTIMATE_FIELDS = ['rows', 'cost'] as const;
 
 export interface CstToAstOptions {
   file: string;
@@ -871,7 +872,7 @@ class Converter {
     if (!nameTok) return undefined;
     const span = this.nspan(n);
     const test: TestCase = {
-      kind: 'Test', name: this.string(nameTok), identity: undefined, resource: undefined, context: undefined, input: undefined, expects: [], span,
+      kind: 'Test', name: this.string(nameTok), identity: undefined, resource: undefined, context: undefined, estimate: undefined, input: undefined, expects: [], span,
     };
     const twice = (what: string, at: Span, first: Span) =>
       this.report('HOOP4005', at, `\`${what}\` given twice in test ${JSON.stringify(test.name.value)}`, `keep one \`${what}\``,
@@ -893,6 +894,14 @@ class Converter {
         else {
           this.checkFields(obj, 'context', CONTEXT_FIELDS);
           test.context = obj;
+        }
+      } else if (tok(clause, 'Kw_estimate')) {
+        const obj = this.objectLit(node(clause, 'objectLit'));
+        if (!obj) continue;
+        if (test.estimate) twice('estimate', cspan, test.estimate.span);
+        else {
+          this.checkFields(obj, 'estimate', ESTIMATE_FIELDS);
+          test.estimate = obj;
         }
       } else if (node(clause, 'testResource')) {
         const r = node(clause, 'testResource') as CstNode;
@@ -1033,7 +1042,7 @@ class Converter {
   }
 
   /** Known keys, each at most once, with the JSON type the engine expects. */
-  private checkFields(obj: ObjectLit, what: 'identity' | 'context', fields: readonly string[]): void {
+  private checkFields(obj: ObjectLit, what: 'identity' | 'context' | 'estimate', fields: readonly string[]): void {
     const seen = new Map<string, Span>();
     for (const { key, value } of obj.entries) {
       if (!fields.includes(key.value)) {
@@ -1048,10 +1057,12 @@ class Converter {
         continue;
       }
       seen.set(key.value, key.span);
-      const expected = fieldType(key.value);
+      const expected = what === 'estimate' ? 'a number' : fieldType(key.value);
       if (!literalHasType(value, expected)) {
         this.report('HOOP4006', value.span, `${what} field \`${key.value}\` must be ${expected}`,
           expected === 'a list of strings' ? `e.g. ${key.value}: ["data-reader"]` : undefined);
+      } else if (what === 'estimate' && value.kind === 'Number' && value.value < 0) {
+        this.report('HOOP4006', value.span, `estimate field \`${key.value}\` cannot be negative`);
       } else if (key.value === 'time' && value.kind === 'String' && Number.isNaN(Date.parse(value.value))) {
         this.report('HOOP4006', value.span, `context field \`time\` is not a date and time`,
           'use RFC 3339, e.g. "2026-01-01T10:00:00Z"');
@@ -1060,7 +1071,7 @@ class Converter {
   }
 }
 
-function fieldType(field: string): 'a string' | 'a list of strings' | 'an object' {
+function fieldType(field: string): 'a string' | 'a list of strings' | 'an object' | 'a number' {
   if (field === 'groups' || field === 'actors') return 'a list of strings';
   if (field === 'claims') return 'an object';
   return 'a string';
@@ -1068,6 +1079,7 @@ function fieldType(field: string): 'a string' | 'a list of strings' | 'an object
 
 function literalHasType(v: Literal, t: ReturnType<typeof fieldType>): boolean {
   if (t === 'a string') return v.kind === 'String';
+  if (t === 'a number') return v.kind === 'Number';
   if (t === 'an object') return v.kind === 'Object';
   return v.kind === 'List' && v.items.every((i) => i.kind === 'String');
 }

@@ -332,6 +332,7 @@ export type TestClauseCstChildren = {
   Kw_identity?: IToken[];
   objectLit?: (ObjectLitCstNode)[];
   Kw_context?: IToken[];
+  Kw_estimate?: IToken[];
   testResource?: TestResourceCstNode[];
   Kw_sql?: IToken[];
   StringLiteral?: (IToken)[];

@@ -152,6 +152,7 @@ function testLines(t: TestCase, lines: Line[]): void {
   if (t.identity) body(`identity ${literalText(t.identity)}`, t.identity.span);
   if (t.resource) body(`resource ${t.resource.resourceKind}(${str(t.resource.name)})`, t.resource.span);
   if (t.context) body(`context ${literalText(t.context)}`, t.context.span);
+  if (t.estimate) body(`estimate ${literalText(t.estimate)}`, t.estimate.span);
   if (t.input) body(`${t.input.kind === 'SqlInput' ? 'sql' : 'shell'} ${str(t.input.text)}`, t.input.span);
   for (const e of t.expects) body(expectText(e), e.span);
   lines.push({ text: '}', indent: 0, commentIndent: 1, blankBefore: false, anchor: point(t.span.endOffset - 1, t.span.endLine) });

@@ -405,6 +405,12 @@ export class HoopParser extends CstParser {
           this.SUBRULE2(this.objectLit);
         },
       },
+      {
+        ALT: () => {
+          this.CONSUME(T.Estimate);
+          this.SUBRULE3(this.objectLit);
+        },
+      },
       { ALT: () => this.SUBRULE(this.testResource) },
       {
         ALT: () => {

@@ -150,6 +150,7 @@ export const Shell = keyword('shell');
 export const Identity = keyword('identity');
 export const Resource = keyword('resource');
 export const Context = keyword('context');
+export const Estimate = keyword('estimate');
 export const Expect = keyword('expect');
 export const Rules = keyword('rules');
 export const Message = keyword('message');
@@ -160,7 +161,7 @@ export const Null = keyword('null');
 const KEYWORDS: TokenType[] = [
   Package, Default, Rule, Test, On, When, Match, If, Allow, Block, Approve, Mask, Limit, By, Group, Groups,
   Subject, Subjects, Actor, Actors, Within, Column, Detect, With, Tables, Sql, Shell, Identity,
-  Resource, Context, Expect, Rules, Message, True, False, Null,
+  Resource, Context, Estimate, Expect, Rules, Message, True, False, Null,
 ];
 
 /** Every keyword's spelling (for docs and for the formatter's "needs no quoting" checks). */

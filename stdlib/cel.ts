@@ -15,7 +15,7 @@
 
 import { Environment, type ASTNode } from '@marcbachmann/cel-js';
 import { RE2JS } from '@bufbuild/re2';
-import type { Request, ShellAction, SqlAction } from './facts.ts';
+import type { Request, ShellAction, SqlAction, SqlEstimate } from './facts.ts';
 import { compileGlob, type GlobMatcher } from './glob.ts';
 import { NO_LIMIT, type Registry } from './registry.ts';
 
@@ -78,6 +78,16 @@ class CelResource {
 
 const NONE: string[] = [];
 
+/** `sql.estimate`: the planner's row count (int) and total cost (double). */
+class CelEstimate {
+  readonly rows: bigint;
+  readonly cost: number;
+  constructor(e: SqlEstimate) {
+    this.rows = BigInt(Math.max(0, Math.round(e.rows)));
+    this.cost = e.cost;
+  }
+}
+
 class CelSql {
   readonly kind: string;
   readonly effects: string[];
@@ -92,7 +102,13 @@ class CelSql {
   readonly normalized: string;
   readonly fingerprint: string;
   readonly reason: string;
+  readonly #estimate: SqlEstimate | undefined;
+  readonly #estimateError: string | undefined;
+  readonly #isSql: boolean;
   constructor(action: SqlAction | undefined) {
+    this.#isSql = action !== undefined;
+    this.#estimate = action?.estimate;
+    this.#estimateError = action?.estimateError;
     this.kind = action?.kind ?? '';
     this.effects = action?.effects ?? NONE;
     this.reads = action?.reads ?? NONE;
@@ -108,6 +124,18 @@ class CelSql {
     this.normalized = action?.normalized ?? '';
     this.fingerprint = action?.fingerprint ?? '';
     this.reason = action?.reason ?? '';
+  }
+
+  /** Read only by conditions that ask for it; no estimate is a run-time error (the rule blocks). */
+  get estimate(): CelEstimate {
+    if (this.#estimate) return new CelEstimate(this.#estimate);
+    if (!this.#isSql) throw new Error('sql.estimate: the action is not SQL');
+    throw new Error(`sql.estimate: no cost estimate for this statement${this.#estimateError ? `: ${this.#estimateError}` : ''}`);
+  }
+
+  /** For explanations: the estimate, or null. */
+  estimateFacts(): SqlEstimate | null {
+    return this.#estimate ?? null;
   }
 }
 
@@ -180,6 +208,7 @@ export function celFacts(activation: CelActivation): Record<string, Record<strin
       const v = (value as unknown as Record<string, unknown>)[key];
       fields[key] = typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v;
     }
+    if (value instanceof CelSql) fields.estimate = value.estimateFacts();
     if (value instanceof CelContext) {
       try {
         fields.time = value.time.toISOString();
@@ -198,6 +227,11 @@ const CTORS: Record<string, new (...args: never[]) => object> = {
   'hoop.Sql': CelSql,
   'hoop.Shell': CelShell,
   'hoop.Context': CelContext,
+};
+
+/** Message types of fields (not variables): name → constructor and field types. */
+const NESTED_TYPES: Record<string, { ctor: new (...args: never[]) => object; fields: Record<string, string> }> = {
+  'hoop.SqlEstimate': { ctor: CelEstimate, fields: { rows: 'int', cost: 'double' } },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -235,6 +269,7 @@ export class CelEnvironment {
 
   constructor(registry: Registry) {
     let env = new Environment();
+    for (const [name, type] of Object.entries(NESTED_TYPES)) env = env.registerType(name, type);
     for (const variable of registry.facts) {
       const ctor = CTORS[variable.typeName];
       if (!ctor) throw new Error(`internal error: no activation class for CEL type ${variable.typeName}`);

@@ -66,6 +66,30 @@ export interface SqlAction {
   fingerprint: string;
   /** Why the kind is `unknown`/`do`, when it is (parse error, dynamic SQL, ...). */
   reason?: string;
+  /**
+   * The planner's estimate (`sql.estimate` in CEL), added by the gateway from the upstream's
+   * `EXPLAIN (FORMAT JSON)` only when a rule's condition reads it; absent otherwise.
+   */
+  estimate?: SqlEstimate;
+  /** Why there is no estimate, when the gateway asked for one and could not get it. */
+  estimateError?: string;
+}
+
+/**
+ * The action with an estimate (or the reason there is none) attached. The classifier's actions
+ * copy themselves (their lazy `normalized` and `fingerprint` live in private fields an object
+ * spread would drop); a plain object is spread.
+ */
+export function withEstimate(action: SqlAction, estimate: SqlEstimate | { error: string }): SqlAction {
+  const extra = 'error' in estimate ? { estimateError: estimate.error } : { estimate: { rows: estimate.rows, cost: estimate.cost } };
+  const own = (action as { withEstimate?: (e: typeof extra) => SqlAction }).withEstimate;
+  return own ? own.call(action, extra) : { ...action, ...extra };
+}
+
+/** `rows`: the rows the plan expects to return (UPDATE/DELETE/MERGE: to touch); `cost`: its total cost. */
+export interface SqlEstimate {
+  rows: number;
+  cost: number;
 }
 
 /** Facts about one shell command line. */

@@ -181,6 +181,7 @@ const FACTS: FactVariable[] = [
       { name: 'normalized', type: 'string', description: 'The text with constants replaced by $n.' },
       { name: 'fingerprint', type: 'string', description: 'Stable fingerprint of the normalised statement.' },
       { name: 'reason', type: 'string', description: 'Why the kind is unknown/do, or "".' },
+      { name: 'estimate', type: 'hoop.SqlEstimate', description: 'The planner\'s estimate from the upstream\'s EXPLAIN (FORMAT JSON): `rows` (int; for UPDATE/DELETE/MERGE the rows it expects to touch) and `cost` (double). Asked only when a condition reads it; when there is none (a statement kind EXPLAIN is not run for, an EXPLAIN error) reading it is a run-time error, so the rule blocks.' },
     ],
   },
   {

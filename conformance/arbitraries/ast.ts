@@ -217,6 +217,7 @@ const testCase = (testName: string, ruleNames: string[], pkg: string | undefined
     resourceKind: fc.option(fc.constantFrom('postgres' as const, 'ssh' as const), { nil: undefined }),
     resourceName: anyText,
     context: fc.option(context, { nil: undefined }),
+    estimate: fc.option(fc.record({ rows: fc.nat(), cost: fc.double({ min: 0, max: 1e9, noNaN: true }).filter((d) => !Object.is(d, -0)) }, { requiredKeys: [] }), { nil: undefined }),
     inputText: anyText,
     shellInput: fc.boolean(),
     verdict: fc.option(fc.constantFrom(...VERDICTS), { nil: undefined }),
@@ -254,6 +255,7 @@ const testCase = (testName: string, ruleNames: string[], pkg: string | undefined
     };
     if (r.identity) t.identity = r.identity;
     if (r.context) t.context = r.context;
+    if (r.estimate) t.estimate = obj(Object.entries(r.estimate).map(([k, v]) => entry(k, { kind: 'Number', value: v, span })));
     if (r.resourceKind) t.resource = { kind: 'TestResource', resourceKind: r.resourceKind, name: { kind: 'String', value: r.resourceName, span }, span };
     return t;
   });

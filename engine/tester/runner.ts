@@ -6,7 +6,7 @@
 
 import type { Expectation, Literal, Span, TestCase } from '../../language/ast.ts';
 import { qualify, resolveRuleName } from '../../language/check-set.ts';
-import type { Action, Identity, Request, RequestContext, Resource, ShellClassifier, SqlAction, SqlClassifier } from '../../stdlib/facts.ts';
+import { withEstimate, type Action, type Identity, type Request, type RequestContext, type Resource, type ShellClassifier, type SqlAction, type SqlClassifier } from '../../stdlib/facts.ts';
 import { combineDecisions, withReadMasks } from '../combine.ts';
 import type { PolicyTest, PreparedPolicy } from '../index.ts';
 import { limitText } from '../../language/formatter.ts';
@@ -130,6 +130,15 @@ export function buildRequests(test: TestCase, classifiers: Classifiers): Built {
     if (resource.kind !== 'postgres') return { ok: false, error: `a \`sql\` input needs a postgres resource, not ${resource.kind}` };
     actions = classifiers.sql.classify(test.input.text.value);
     if (actions.length === 0) return { ok: false, error: 'the `sql` input holds no statement' };
+    // `estimate { rows, cost }` stands for the upstream's EXPLAIN (sql.estimate); without it a
+    // condition that reads sql.estimate errors, as it does in the gateway when EXPLAIN fails.
+    if (test.estimate) {
+      const e = literalValue(test.estimate) as { rows?: unknown; cost?: unknown };
+      const estimate = { rows: typeof e.rows === 'number' ? e.rows : 0, cost: typeof e.cost === 'number' ? e.cost : 0 };
+      actions = actions.map((a) => (a.type === 'sql' ? withEstimate(a, estimate) : a));
+    } else {
+      actions = actions.map((a) => (a.type === 'sql' ? withEstimate(a, { error: 'the test gives no `estimate { rows: N, cost: C }`' }) : a));
+    }
   } else {
     if (resource.kind !== 'ssh') return { ok: false, error: `a \`shell\` input needs an ssh resource, not ${resource.kind}` };
     actions = [classifiers.shell.classify(test.input.text.value)];

@@ -13,7 +13,7 @@
 
 import { createHash } from 'node:crypto';
 import { fingerprintSync, loadModule, normalizeSync, parseSync } from 'libpg-query';
-import type { SqlAction, SqlClassifier, SqlClassifyOptions, SqlKind } from '../facts.ts';
+import type { SqlAction, SqlClassifier, SqlClassifyOptions, SqlEstimate, SqlKind } from '../facts.ts';
 import { SQL_KINDS } from '../../language/ast.ts';
 import { EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS } from './functions.ts';
 import { Lru } from './lru.ts';
@@ -453,6 +453,8 @@ class SqlFacts implements SqlAction {
   readonly limit: number | null;
   readonly text: string;
   declare readonly reason?: string;
+  declare readonly estimate?: SqlEstimate;
+  declare readonly estimateError?: string;
   readonly #parses: boolean;
   #normalized: string | undefined;
   #fingerprint: string | undefined;
@@ -462,6 +464,7 @@ class SqlFacts implements SqlAction {
   constructor(
     kind: SqlKind, effects: SqlKind[], reads: string[], writes: string[], columns: string[], functions: string[],
     hasWhere: boolean, limit: number | null, text: string, parses: boolean, reason: string | undefined, from?: SqlAction,
+    estimate?: { estimate?: SqlEstimate; estimateError?: string },
   ) {
     this.kind = kind;
     this.effects = effects;
@@ -473,9 +476,19 @@ class SqlFacts implements SqlAction {
     this.limit = limit;
     this.text = text;
     if (reason !== undefined) (this as { reason?: string }).reason = reason;
+    if (estimate?.estimate) (this as { estimate?: SqlEstimate }).estimate = Object.freeze({ ...estimate.estimate });
+    if (estimate?.estimateError !== undefined) (this as { estimateError?: string }).estimateError = estimate.estimateError;
     this.#parses = parses;
     this.#origin = from instanceof SqlFacts && from.text === text && from.#parses === parses ? (from.#origin ?? from) : undefined;
     Object.freeze(this);
+  }
+
+  /** The same facts with the planner's estimate (or why there is none): stdlib/facts.ts `withEstimate`. */
+  withEstimate(e: { estimate?: SqlEstimate; estimateError?: string }): SqlAction {
+    const out = new SqlFacts(this.kind, this.effects, this.reads, this.writes, this.columns, this.functions, this.has_where, this.limit, this.text, this.#parses, this.reason, this, e);
+    const raw = rawNames.get(this);
+    if (raw) rawNames.set(out, raw);
+    return out;
   }
 
   get normalized(): string {
@@ -545,6 +558,8 @@ class SqlFacts implements SqlAction {
       text: this.text, normalized: this.normalized, fingerprint: this.fingerprint,
     };
     if (this.reason !== undefined) out.reason = this.reason;
+    if (this.estimate !== undefined) out.estimate = this.estimate;
+    if (this.estimateError !== undefined) out.estimateError = this.estimateError;
     return out;
   }
 }

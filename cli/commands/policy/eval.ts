@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { combineDecisions, type Explanation } from '../../../engine/index.ts';
 import { TEST_CONTEXT } from '../../../engine/tester/runner.ts';
-import type { Action, Request, ResourceKind } from '../../../stdlib/facts.ts';
+import { withEstimate, type Action, type Request, type ResourceKind } from '../../../stdlib/facts.ts';
 import { loadClassifiers, loadPolicy, reportDiagnostics } from '../../load.ts';
 import { renderExplanation } from '../../report/tests.ts';
 import { usageError } from '../../usage.ts';
@@ -23,6 +23,8 @@ interface Options {
   time?: string;
   explain?: boolean;
   json?: boolean;
+  estimateRows?: string;
+  estimateCost?: string;
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -42,6 +44,8 @@ export function registerEval(policy: Command): void {
     .option('--shell <line>', 'a shell command line (for ssh resources)')
     .option('--client-addr <addr>', 'context.client_addr', '127.0.0.1')
     .option('--time <iso>', 'context.time (default: now)')
+    .option('--estimate-rows <n>', 'sql.estimate.rows: the rows the planner expects (what the gateway gets from EXPLAIN)')
+    .option('--estimate-cost <c>', 'sql.estimate.cost: the plan\'s total cost')
     .option('--explain', 'show every rule considered and the facts used')
     .option('--json', 'print the decision (and explanation) as JSON')
     .action(async (paths: string[], o: Options) => {
@@ -67,8 +71,16 @@ export function registerEval(policy: Command): void {
         process.exitCode = 2;
         return;
       }
+      let estimate: { rows: number; cost: number } | undefined;
+      if (o.estimateRows !== undefined || o.estimateCost !== undefined) {
+        const rows = Number(o.estimateRows ?? 0);
+        const cost = Number(o.estimateCost ?? 0);
+        if (!Number.isFinite(rows) || rows < 0 || !Number.isFinite(cost) || cost < 0) return usage('--estimate-rows and --estimate-cost take non-negative numbers');
+        estimate = { rows, cost };
+      }
       const classifiers = await loadClassifiers();
-      const actions: Action[] = o.sql !== undefined ? classifiers.sql.classify(o.sql) : [classifiers.shell.classify(o.shell!)];
+      let actions: Action[] = o.sql !== undefined ? classifiers.sql.classify(o.sql) : [classifiers.shell.classify(o.shell!)];
+      actions = actions.map((a) => (a.type !== 'sql' ? a : withEstimate(a, estimate ?? { error: 'give --estimate-rows and --estimate-cost to stand for the upstream\'s EXPLAIN' })));
       if (actions.length === 0) return usage('the SQL text holds no statement');
       const groups = o.groups.split(',').map((g) => g.trim()).filter(Boolean);
       const identity = { sub: o.sub, groups, actor: o.actor, claims: { ...extra, sub: o.sub, groups, ...(o.actor ? { act: { sub: o.actor } } : {}) } };
