@@ -7,8 +7,7 @@ import type { GatewayConfig } from '../config.ts';
 import type { ApprovalService, AuditSink, SessionRecorder, TokenVerifier } from '../ports.ts';
 import { createSessionRecorder } from '../recording/index.ts';
 import type { SshUpstream } from '../ssh/config.ts';
-import { createInterimEnforcement } from '../ssh/interim-enforcement.ts';
-import type { PolicyEvaluator } from '../postgres/enforcement/decider.ts';
+import { createInterimEnforcement, type InterimEnforcementOptions } from '../ssh/interim-enforcement.ts';
 import type { McpSettings } from './settings.ts';
 import { SshRunner } from './ssh-run.ts';
 
@@ -35,7 +34,7 @@ function mcpRecorder(recorder: SessionRecorder): SessionRecorder {
 export async function mcpSshRunner(o: {
   config: GatewayConfig;
   verifier: TokenVerifier;
-  policy: () => PolicyEvaluator | undefined;
+  policy: InterimEnforcementOptions['policy'];
   audit: AuditSink;
   approvals: ApprovalService;
   settings: McpSettings;
