@@ -15,7 +15,8 @@ import { createFunctionResolver, type ClosableFunctionResolver } from './postgre
 import { createNameCatalogs, type NameCatalogs } from './postgres/name-catalog.ts';
 import { CancelRegistry } from './postgres/cancel.ts';
 import { ClassifierPool } from './postgres/enforcement/classifier-pool.ts';
-import type { PolicyEvaluator, SessionClassifier } from './postgres/enforcement/decider.ts';
+import { Enforcer, type PolicyEvaluator } from './enforcement/index.ts';
+import type { SessionClassifier } from './postgres/enforcement/statements.ts';
 import { startPgListener } from './postgres/listener.ts';
 import type { RoutedResource } from './postgres/session/services.ts';
 import { upstreamTarget } from './postgres/session/upstream.ts';
@@ -106,20 +107,18 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   const limits = config.limits ?? DEFAULT_LIMITS;
   const classifierPool = new ClassifierPool({ size: limits.classifierWorkers, timeoutMs: limits.classificationTimeoutMs });
 
+  // One enforcer for every front door: decisions, approvals, masks, audit and recording.
+  const enforcer = new Enforcer({ policy: current, audit, recorder, approvals: deps.approvals, approvalTimeoutMs: config.approvals.timeoutMs, masker: deps.masker, metrics: deps.metrics });
   const listener = await startPgListener(config.listen.postgres.host, config.listen.postgres.port, {
     verifier,
     classifier,
     classifierPool,
+    enforcer,
     policy: current,
-    audit,
-    ...(recorder ? { recorder } : {}),
-    ...(deps.approvals ? { approvals: deps.approvals } : {}),
     approvalMode: config.approvals.mode,
-    approvalTimeoutMs: config.approvals.timeoutMs,
     ...(deps.masker ? { masker: deps.masker } : {}),
     functions,
     names: (resource) => names.catalogFor(resource),
-    ...(deps.metrics ? { metrics: deps.metrics } : {}),
     resources,
     ...(tls ? { tls } : {}),
     cancels,

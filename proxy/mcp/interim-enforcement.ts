@@ -11,8 +11,9 @@
 import type { Decision } from '../../engine/response.ts';
 import type { Identity, Resource, SqlAction } from '../../stdlib/facts.ts';
 import type { AnalyzedStatement } from '../../stdlib/sql/index.ts';
-import { decideAnalyzed, refusalText, worstVerdict, type PolicyEvaluator, type SessionClassifier, type StatementVerdict } from '../postgres/enforcement/decider.ts';
-import { limitMasks } from '../postgres/enforcement/classify-text.ts';
+import type { PolicyEvaluator } from '../enforcement/index.ts';
+import { decideItems, decidingIndex, refusalOf, type DecideContext } from '../enforcement/decide.ts';
+import { parserRefusal, statementItems, type PgStatement, type SessionClassifier } from '../postgres/enforcement/statements.ts';
 import { boundParams, type BoundParams } from '../postgres/enforcement/bind-params.ts';
 import { SessionNames, startupPathRisk, type NameCatalog } from '../postgres/session/search-path.ts';
 import { textSettingRefusal } from '../postgres/session/text-reading.ts';
@@ -33,6 +34,27 @@ export interface InterimEnforcementDeps {
   /** The longest SQL text classified (the wire's `limits.max_statement_size`); a longer one is refused before it is parsed. */
   maxStatementSize?: number;
   log?: (line: string) => void;
+}
+
+/** A statement with the policy's decision on it. */
+type StatementVerdict = PgStatement & { decision: Decision };
+
+/** The decisions on classified statements, as the wire makes them (enforcement's decider); `refusal`: the session's own. */
+function decideAnalyzed(analyzed: readonly AnalyzedStatement[], policy: PolicyEvaluator | undefined, ctx: DecideContext, text: string, session?: { resolve(a: readonly AnalyzedStatement[]): SqlAction[]; refusal(a: SqlAction): string | undefined }, extra?: (v: PgStatement) => string | undefined): StatementVerdict[] {
+  const items = statementItems(analyzed, session).map((it) => {
+    const why = extra?.(it);
+    return why ? { ...it, refused: why } : it;
+  });
+  const decisions = decideItems(items, policy, ctx, text, undefined);
+  return items.map((it, i) => ({ ...it, decision: decisions[i]! }));
+}
+
+function worstVerdict(verdicts: StatementVerdict[]): StatementVerdict | undefined {
+  return verdicts[decidingIndex(verdicts.map((v) => v.decision))];
+}
+
+function refusalText(v: StatementVerdict): { message: string; detail?: string } {
+  return parserRefusal(v, refusalOf(v.action, v.decision));
 }
 
 /** Statement kinds that may change the catalog (the masker and name caches are dropped after them). */
@@ -173,14 +195,12 @@ export function createInterimEnforcement(deps: InterimEnforcementDeps): InterimE
       analyzed,
       deps.policy(),
       { identity: caller.identity, resource, clientAddr: caller.clientAddr, sessionId: caller.sessionId },
-      names && ((a) => names.resolve(a)),
-      (a) => risk ?? textSettingRefusal(a) ?? names?.refusal(a),
+      text,
+      { resolve: (a) => (names ? names.resolve(a) : a.map((x) => x.action)), refusal: (a) => risk ?? textSettingRefusal(a) ?? names?.refusal(a) },
+      // What a tool call cannot carry overrides the session's own refusal.
+      (v) => mcpRefusal(v) ?? v.refused,
     );
-    const refused = verdicts.map((v) => {
-      const why = mcpRefusal(v);
-      return why ? { ...v, decision: { verdict: 'block' as const, masks: { columns: [], detectors: [] }, approvers: [], message: why, reasons: [], defaulted: false, errors: [] } } : v;
-    });
-    return { ok: true, verdicts: limitMasks(refused, text), names };
+    return { ok: true, verdicts, names };
   }
 
   return {
@@ -369,7 +389,7 @@ export function createInterimEnforcement(deps: InterimEnforcementDeps): InterimE
         } catch {
           continue;
         }
-        const [v] = decideAnalyzed(analyzed, policy, { identity: caller.identity, resource, clientAddr: caller.clientAddr, sessionId: caller.sessionId });
+        const [v] = decideAnalyzed(analyzed, policy, { identity: caller.identity, resource, clientAddr: caller.clientAddr, sessionId: caller.sessionId }, text);
         if (!v || v.decision.verdict === 'block') continue;
         const access = v.decision.verdict === 'approve' ? 'approve' : hasMasks(v.decision) ? 'mask' : 'allow';
         const masked = new Map<number, string>();

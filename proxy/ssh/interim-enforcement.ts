@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Decision } from '../../engine/response.ts';
 import type { Action, Identity, Request, Resource, ShellAction, ShellClassifier, SftpAction, SshAction } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ApprovalRequest, ApprovalService, AuditRecordInput, AuditSink, SessionRecorder, SessionRecording, TokenVerifier } from '../ports.ts';
-import type { PolicyEvaluator } from '../postgres/enforcement/decider.ts';
+import type { PolicyEvaluator } from '../enforcement/index.ts';
 import { normalisePath } from './paths.ts';
 import type { ExecFacts, SshConnectionRefusal, SshEnforcedSession, SshEnforcement, SshHooks, SshOutcome, SshRequest, SshResult, SshSessionStart } from './enforcement-port.ts';
 

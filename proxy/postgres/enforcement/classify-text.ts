@@ -6,18 +6,10 @@
 import type { SqlClassifyOptions } from '../../../stdlib/facts.ts';
 import type { AnalyzedStatement } from '../../../stdlib/sql/index.ts';
 import type { ClassifierPool } from './classifier-pool.ts';
-import { gatewayBlock, type SessionClassifier, type StatementVerdict } from './decider.ts';
+import type { SessionClassifier } from './statements.ts';
 
 /** Texts shorter than this are classified on the event loop (worst case, a dense IN list: ~10 ms). */
 export const CLASSIFY_INLINE_BELOW = 16 * 1024;
-
-/**
- * Masks are applied to statements up to this long (the default `max_statement_size`, so by default
- * never refused for this): the masker follows a statement's data flow on the event loop (lineage
- * needs the AST, which stays in the worker), up to ~150 ms per MiB of dense expressions. A longer
- * statement whose verdict carries masks is refused rather than stall every session for seconds.
- */
-export const MAX_MASKED_STATEMENT = 1024 * 1024;
 
 export interface TextClassifiers {
   classifier: SessionClassifier;
@@ -36,14 +28,4 @@ export function analyzeText(via: TextClassifiers, text: string, names: SqlClassi
     // The contract says classify never throws; if it does, nothing runs.
     return { ok: false, reason: `classifier failed: ${(e as Error).message}` };
   }
-}
-
-/** Verdicts with masks on a statement longer than MAX_MASKED_STATEMENT become blocks. */
-export function limitMasks(verdicts: StatementVerdict[], text: string): StatementVerdict[] {
-  if (text.length <= MAX_MASKED_STATEMENT) return verdicts;
-  return verdicts.map((v) =>
-    v.decision.masks.columns.length > 0 || v.decision.masks.detectors.length > 0
-      ? { ...v, decision: gatewayBlock(`masks are applied to statements of up to ${MAX_MASKED_STATEMENT} characters; this one has ${text.length}`) }
-      : v,
-  );
 }

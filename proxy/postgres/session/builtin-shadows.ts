@@ -10,7 +10,7 @@ import type { SqlAction } from '../../../stdlib/facts.ts';
 
 /**
  * A statement made a call here, mapped to what it was before (a `select` with its tables): the
- * policy decides both, so a rule scoped to reads (a mask) still applies to it; see decider.ts.
+ * policy decides both, so a rule scoped to reads (a mask) still applies to it; see proxy/enforcement/decide.ts.
  */
 const ORIGINALS = new WeakMap<SqlAction, SqlAction>();
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { compilePolicy } from '../../../engine/index.ts';
 import { encodeBackend } from '../wire/backend.ts';
 import { NotificationMasking, sessionMasks } from './notifications.ts';
-import type { DecisionContext, PolicyEvaluator } from '../enforcement/decider.ts';
+import type { DecideContext as DecisionContext, PolicyEvaluator } from '../../enforcement/index.ts';
 
 const ctx = (groups: string[]): DecisionContext => ({
   identity: { sub: 'agent-7', groups, claims: {} } as unknown as DecisionContext['identity'],

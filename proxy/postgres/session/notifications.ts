@@ -24,7 +24,7 @@ import type { Masks } from '../../../engine/response.ts';
 import type { CompiledPolicyIR } from '../../../engine/tree.ts';
 import type { Request, SqlAction } from '../../../stdlib/facts.ts';
 import type { ResultMasker } from '../../ports.ts';
-import type { DecisionContext, PolicyEvaluator } from '../enforcement/decider.ts';
+import type { DecideContext as DecisionContext, PolicyEvaluator } from '../../enforcement/index.ts';
 import { decodeBackend, encodeBackend } from '../wire/backend.ts';
 
 /** What a payload is replaced with when column masks apply (the `redact` masker's output). */

@@ -21,24 +21,21 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import type { Decision } from '../../../engine/response.ts';
 import type { Identity, SqlAction } from '../../../stdlib/facts.ts';
-import type { ApprovalRecord, ApprovalRequest, AuditIdentity, AuditOutcome, AuditRecordInput, MaskPlan, SessionRecording } from '../../ports.ts';
-import { auditIdentity } from '../../audit/identity.ts';
-import { approvalDetails } from '../../approvals/details.ts';
+import type { MaskPlan } from '../../ports.ts';
 import { isLoopback } from '../../config.ts';
-import { canChangeState } from '../../audit/durability.ts';
 import { DEFAULT_LIMITS, type GatewayLimits } from '../../limits.ts';
-import { decideAnalyzed, decideStatements, refusalText, gatewayBlock, unclassified, worstVerdict, type DecisionContext, type StatementVerdict } from '../enforcement/decider.ts';
-import { BackendCode, decodeBackend, encodeBackend, encodeDataRow, errorField, gatewayError, gatewayNotice, type Field, type TransactionStatus } from '../wire/backend.ts';
+import { decidingIndex, type DecideContext, type EnforcementRequest, type EnforcementSession, type Forward, type Outcome, type Permit, type Refuse } from '../../enforcement/index.ts';
+import type { Decision } from '../../../engine/response.ts';
+import { classifyStatements, parserRefusal, statementItems, unclassified, type PgStatement, type StatementResolution } from '../enforcement/statements.ts';
+import { BackendCode, decodeBackend, encodeBackend, encodeDataRow, errorField, gatewayError, gatewayNotice, type TransactionStatus } from '../wire/backend.ts';
 import { Framer, type Frame } from '../wire/framer.ts';
 import { decodeFrontend, decodePasswordBody, encodeFrontend, FrontendCode } from '../wire/frontend.ts';
 import { decodeStartup } from '../wire/startup.ts';
 import { Reader } from '../wire/writer.ts';
-import { decisionMasksField } from '../../recording/format.ts';
 import { maskFatalText, maskServerText, recordedErrorText } from './masked-errors.ts';
 import { NotificationMasking } from './notifications.ts';
-import { boundParams, functionCallArgs, type BoundParams } from '../enforcement/bind-params.ts';
+import { boundParams, functionCallArgs } from '../enforcement/bind-params.ts';
 import { Outbox } from './outbox.ts';
 import type { RoutedResource, SessionServices } from './services.ts';
 import { canMoveClient, canMoveServer, type ClientState, type ServerState } from './states.ts';
@@ -49,7 +46,7 @@ import { clientHead, clientStreaming, oversizedServerText, serverStreaming } fro
 import { functionCallHead } from './function-call-head.ts';
 import { settle, type Ticket } from './name-ledger.ts';
 import { ServerNames, type NameDependency } from './server-names.ts';
-import { analyzeText, limitMasks } from '../enforcement/classify-text.ts';
+import { analyzeText } from '../enforcement/classify-text.ts';
 import { APPROVAL_OPTION, readOptions, refusedStartupSetting, upstreamOptions, type StartupSetting } from './startup-settings.ts';
 import { SessionNames, startupPathRisk } from './search-path.ts';
 import { parameterStatus, PIPELINED_BACKSLASH, ReadyWaiters, textGate, textSettingRefusal, unreadableParameter, unreadableStartup } from './text-reading.ts';
@@ -58,36 +55,19 @@ import { parameterStatus, PIPELINED_BACKSLASH, ReadyWaiters, textGate, textSetti
 interface DecidedStatement {
   text: string;
   action: SqlAction | undefined;
-  decision: Decision | undefined;
+  /** What enforcement let it run with (masks, limits, its audit handle); undefined when nothing was decided (an empty message). */
+  permit: Permit<PgStatement> | undefined;
   /** Masks must be applied to its results. */
   masked: boolean;
   paramTypes?: number[];
-  approvalId?: string;
-  auditSeq?: number;
-  /** Its answer (CommandComplete, ErrorResponse...) waits until this audit record is durable (audit.durability). */
-  answerAfter?: number;
-  /** Extended protocol, verdict approve: each Bind needs its own approval, for its values. */
-  approval?: StatementVerdict;
   /** Its parameter types as the server described them (to show binary values to an approver). */
   describedTypes?: number[];
   /** How running it changes prepared statements and cursors (PREPARE, DECLARE, CLOSE, COMMIT...). */
-  change?: StatementVerdict['change'];
+  change?: PgStatement['change'];
   /** The text whose lineage masks its rows, when not its own (a FETCH: its cursor's query). */
   lineageText?: string;
   /** Parse'd `EXECUTE name` / `FETCH name`: what the name held when it was decided. */
   dependsOn?: NameDependency;
-}
-
-/**
- * The statement as the audit names it, frozen and shared by every record about the same classified
- * statement (the classifier caches actions by text, so a repeated statement reuses it, and the
- * audit chain serialises it once).
- */
-const auditStatements = new WeakMap<SqlAction, NonNullable<AuditRecordInput['statement']>>();
-function auditStatement(action: SqlAction): NonNullable<AuditRecordInput['statement']> {
-  let s = auditStatements.get(action);
-  if (!s) auditStatements.set(action, (s = Object.freeze({ fingerprint: action.fingerprint, normalized: action.normalized, kind: action.kind })));
-  return s;
 }
 
 /** One execution of a decided statement. */
@@ -127,27 +107,8 @@ const FORBIDDEN_PARAMS = new Set(['role', 'session_authorization']);
 
 const APP_NAME_MODE = /#approval=(hold|return)$/;
 
-/** The audit reason of a Parse whose verdict is approve: the approvals come with each Bind. */
-const APPROVAL_PER_BIND = 'approval is requested at each Bind, for the values it binds';
-
-/** The audit reason of a held statement refused because its token expired during the wait. */
-const TOKEN_EXPIRED_WHILE_HELD = 'token_expired: the token expired while the statement waited for approval';
-
 function blockedText(): string {
   return `hoop_blocked_${randomBytes(6).toString('hex')}`;
-}
-
-/** Messages that answer a statement: a state-changing one's wait for its audit record to be durable. */
-const ANSWERS: ReadonlySet<number> = new Set([BackendCode.CommandComplete, BackendCode.EmptyQueryResponse, BackendCode.PortalSuspended, BackendCode.ErrorResponse, BackendCode.FunctionCallResponse]);
-
-/** Statement kinds that may change what the catalog says (a DO block or procedure can run DDL). */
-const SCHEMA_CHANGING: ReadonlySet<string> = new Set(['ddl', 'do', 'call', 'unknown']);
-
-/** Statement kinds whose results can carry table data (DML through RETURNING; unknown and call: anything). */
-const RETURNS_DATA: ReadonlySet<string> = new Set(['select', 'insert', 'update', 'delete', 'merge', 'copy_to', 'explain', 'call', 'unknown']);
-
-function hasMasks(d: Decision): boolean {
-  return d.masks.columns.length > 0 || d.masks.detectors.length > 0;
 }
 
 function rowsFromTag(tag: string): number | undefined {
@@ -155,6 +116,15 @@ function rowsFromTag(tag: string): number | undefined {
   if (sp < 0) return undefined;
   const n = Number(tag.slice(sp + 1));
   return Number.isInteger(n) ? n : undefined;
+}
+
+/** Messages that answer a statement: a state-changing one's wait for its audit record to be durable. */
+const ANSWERS: ReadonlySet<number> = new Set([BackendCode.CommandComplete, BackendCode.EmptyQueryResponse, BackendCode.PortalSuspended, BackendCode.ErrorResponse, BackendCode.FunctionCallResponse]);
+
+/** The session's view of one decided statement, from what enforcement let run. */
+function decidedFrom(p: Permit<PgStatement>): DecidedStatement {
+  const item = p.item;
+  return { text: p.text, action: item.action, permit: p, masked: p.masked, change: item.change, ...(item.lineageText !== undefined ? { lineageText: item.lineageText } : {}) };
 }
 
 /** A FunctionCall's function OID and argument count, or null when the message is malformed. */
@@ -214,25 +184,23 @@ export class PgSession {
   private params: Record<string, string> = {};
   /** The settings the client's `options` asks for, as the server would read them. */
   private optionSettings: StartupSetting[] = [];
-  private recording: SessionRecording | undefined;
+  /** Decisions, approvals, masks, audit and recording of this session (proxy/enforcement), once authenticated. */
+  private enforcement: EnforcementSession<PgStatement> | undefined;
   private cancelKey: { pid: number; secret: number; release(): void } | undefined;
   private approvalMode: 'hold' | 'return';
-  private readonly abort = new AbortController();
-  /** Set while a statement is held for approval; a CancelRequest aborts it. */
-  private approvalWait: AbortController | undefined;
 
   // Relay state.
   private readonly expect: Expect[] = [];
   private expectHead = 0;
   private txStatus: TransactionStatus = 'I';
-  /** A statement that may change the schema was forwarded and its transaction has not ended yet. */
-  private schemaChangedInTx = false;
   /** Extended protocol: after a refused message, drop everything until Sync. */
   private discarding = false;
   /** Messages waiting for a ReadyForQuery to tell how the server reads their text (text-reading.ts). */
   private readonly readyWaiters = new ReadyWaiters();
   /** The session's search_path and temporary tables, followed to resolve unqualified names (search-path.ts). */
   private names: SessionNames | undefined;
+  /** The names' resolution of a statement and the session's own refusals, for statementItems (made once). */
+  private resolution: StatementResolution | undefined;
   /** Prepared statements and portals (cursors) as the server has them, for both protocols. */
   private readonly serverNames = new ServerNames<DecidedStatement>();
   /** An ErrorResponse arrived since the last ReadyForQuery (an implicit transaction rolled back). */
@@ -260,12 +228,6 @@ export class PgSession {
   private countedUnauthenticated = false;
   /** A connection refusal is being audited; nothing more from the client is read. */
   private refusing = false;
-
-  /** The last audit record this session wrote, and the end of its interest in the log's sync failures. */
-  private lastAuditSeq = 0;
-  /** Records up to this one are known durable (an answer held for it was released). */
-  private answeredDurable = 0;
-  private offSyncFailure: (() => void) | undefined;
 
   constructor(
     socket: Socket,
@@ -653,7 +615,8 @@ export class PgSession {
       return this.refuse('forbidden_setting', `hoop: ${unreadable}`, '42501');
     }
     this.setServerState('ready');
-    this.names = new SessionNames({ startupPath: up.session.searchPath, user: up.session.user, catalog: this.svc.names?.(routed.resource) });
+    const names = (this.names = new SessionNames({ startupPath: up.session.searchPath, user: up.session.user, catalog: this.svc.names?.(routed.resource) }));
+    this.resolution = { resolve: (a) => names.resolve(a), refusal: (a) => textSettingRefusal(a) ?? names.refusal(a) };
     this.attachServer(up.socket, up.rest);
     this.txStatus = up.status;
     const out: Buffer[] = [encodeBackend({ name: 'authenticationOk' }), ...up.parameterStatus, ...up.notices];
@@ -661,36 +624,30 @@ export class PgSession {
       this.cancelKey = this.svc.cancels.register(
         { host: routed.target.host, port: routed.target.port, tls: routed.target.tls, pid: up.backendKey.pid, secret: up.backendKey.secret },
         // A statement held for approval is not running upstream: the cancel is for the wait.
-        () => this.approvalWait?.abort(),
+        () => this.enforcement?.cancel(),
       );
       out.push(encodeBackend({ name: 'backendKeyData', pid: this.cancelKey.pid, secret: this.cancelKey.secret }));
     }
-    try {
-      this.lastAuditSeq = await this.svc.audit.beforeForward(this.auditBase('session_start'));
-    } catch {
-      return this.fatal('58000', 'hoop: the audit log could not be written; the session was not opened');
-    }
-    // An fsync that fails while one of this session's records may not be on disk ends the session.
-    this.offSyncFailure = this.svc.audit.onSyncFailure((_err, fromSeq) => {
-      if (this.lastAuditSeq >= fromSeq) this.auditSyncFailed();
+    const opened = await this.svc.enforcer.openSession<PgStatement>({
+      protocol: 'postgres',
+      id: this.id,
+      identity: this.identity,
+      expiresAt: this.expiresAt,
+      resource: routed.resource,
+      clientAddr: this.clientAddr,
+      client: { ...(this.params.user ? { user: this.params.user } : {}), ...(this.params.application_name ? { application_name: this.params.application_name } : {}) },
+      approvalMode: this.approvalMode,
+      hooks: {
+        // What the session resolved a statement's unqualified table names to (not for a stand-in lineage text).
+        relationSchemas: (item) => (item.lineageText === undefined ? names.schemasOf(item.action) : undefined),
+        refusalText: parserRefusal,
+        // An fsync that fails while one of this session's records may not be on disk ends the session.
+        auditLost: () => this.auditSyncFailed(),
+      },
     });
-    if (this.svc.recorder) {
-      try {
-        this.recording = await this.svc.recorder.open({
-          session_id: this.id,
-          identity: this.identity,
-          resource: routed.resource,
-          client_addr: this.clientAddr,
-          ...(this.params.user ? { user_param: this.params.user } : {}),
-          ...(this.params.application_name ? { application_name: this.params.application_name } : {}),
-          started_at: new Date().toISOString(),
-        });
-      } catch {
-        return this.fatal('58000', 'hoop: the session recording could not be opened');
-      }
-    }
-    if (this.ended) return;
-    this.svc.metrics?.sessionOpened();
+    if (!opened.ok) return this.fatal('58000', opened.message);
+    if (this.ended) return opened.session.close();
+    this.enforcement = opened.session;
     this.releaseUnauthenticated();
     this.clientFramer.maxMessageSize = this.limits.maxMessageSize;
     this.clientFramer.stream = clientStreaming(this.limits);
@@ -715,21 +672,11 @@ export class PgSession {
     if (this.refusing || this.ended) return Promise.resolve();
     this.refusing = true;
     this.releaseUnauthenticated();
-    this.svc.metrics?.connectionRefused(code);
-    const tok = claims ? { token: { ...(typeof claims.jti === 'string' ? { jti: claims.jti } : {}), ...(typeof claims.iss === 'string' ? { iss: claims.iss } : {}) } } : {};
-    const rec: AuditRecordInput = {
-      type: 'connection_refused',
-      session_id: this.id,
-      client_addr: this.clientAddr,
-      outcome: 'refused',
-      reason: `${code}: ${message.replace(/^hoop: /, '')}`,
-      ...tok,
-      ...(this.identity ? { identity: this.auditIdentity(this.identity) } : typeof claims?.sub === 'string' ? { identity: { sub: claims.sub, groups: [] } } : {}),
-      ...(this.routed ? { resource: { kind: this.routed.resource.kind, name: this.routed.resource.name } } : {}),
-    };
     // The refusal is audited before the client hears of it; a failing audit still refuses.
     const done = how.silent ? () => this.end() : () => this.fatal(sqlstate, message);
-    return this.svc.audit.append(rec).then(done, done);
+    return this.svc.enforcer
+      .refuseConnection({ protocol: 'postgres', sessionId: this.id, clientAddr: this.clientAddr, code, message, identity: this.identity, claims, resource: this.routed?.resource })
+      .then(done);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -780,7 +727,7 @@ export class PgSession {
           // protocol's namespace): running it would skip the policy and the masks. The upstream
           // fails a Bind of a name that cannot exist in its place, and discards to Sync.
           const message = `hoop: blocked: prepared statement "${stmt}" was not prepared through the extended protocol of this session`;
-          return this.auditRefusedMessage(message).then(() => {
+          return this.enforcement!.refuse(message).then(() => {
             this.pushExpect({ k: 'bind', blocked: gatewayError('ERROR', '42501', message) });
             this.upOut.push(encodeFrontend({ name: 'bind', portal, statement: blockedText(), paramFormats: [], params: [], resultFormats: [] }));
             this.discarding = true;
@@ -789,10 +736,10 @@ export class PgSession {
         const drift = decided.action ? this.names?.bindCheck(decided.action) : undefined;
         if (drift) {
           const message = `hoop: blocked: ${drift}`;
-          return this.auditRefusedMessage(message).then(() => this.refuseBind(portal, gatewayError('ERROR', '42501', message)));
+          return this.enforcement!.refuse(message).then(() => this.refuseBind(portal, gatewayError('ERROR', '42501', message)));
         }
-        if (decided.approval) {
-          if (f.rest === undefined) return this.bindWithApproval(f, portal, decided, decided.approval);
+        if (decided.permit?.needsApproval) {
+          if (f.rest === undefined) return this.bindWithApproval(f, portal, decided, decided.permit);
           // A long Bind streams, but the approver must see its values: decoded whole, within the cap.
           if (f.raw.length + f.rest <= this.limits.maxMessageSize) return this.clientFramer.whole();
           return this.refuseBind(portal, gatewayError('ERROR', '54000', `hoop: blocked: the parameters of a statement that needs approval may not exceed ${this.limits.maxMessageSize} bytes (limits.max_message_size)`));
@@ -813,7 +760,7 @@ export class PgSession {
           // A portal the gateway never saw bound (a SQL cursor, one opened by a function, one the
           // server already closed): its rows would run undecided. Refused like an unknown statement.
           const message = `hoop: blocked: portal "${portal}" was not bound through the extended protocol of this session`;
-          return this.auditRefusedMessage(message).then(() => {
+          return this.enforcement!.refuse(message).then(() => {
             this.pushExpect({ k: 'bind', blocked: gatewayError('ERROR', '42501', message) });
             this.upOut.push(encodeFrontend({ name: 'execute', portal: blockedText(), maxRows: 0 }));
             this.discarding = true;
@@ -825,7 +772,7 @@ export class PgSession {
           // Decided at Parse for what the name held then; it holds something else now.
           const what = stmt.dependsOn!.namespace === 'prepared' ? 'prepared statement' : 'cursor';
           const message = `hoop: blocked: ${what} "${stmt.dependsOn!.name}" changed since this statement was parsed; parse it again`;
-          return this.auditRefusedMessage(message).then(() => {
+          return this.enforcement!.refuse(message).then(() => {
             this.pushExpect({ k: 'bind', blocked: gatewayError('ERROR', '42501', message) });
             this.upOut.push(encodeFrontend({ name: 'execute', portal: blockedText(), maxRows: 0 }));
             this.discarding = true;
@@ -847,7 +794,7 @@ export class PgSession {
         // A statement Describe: its ParameterDescription tells the types an approver's view decodes.
         const named = f.raw[5] === 0x53 ? this.serverNames.prepared.lookup(readCString(f.raw, 6)[0]) : undefined;
         const st = named?.t === 'known' && named.entry.via === 'protocol' ? named.entry.stmt : undefined;
-        this.pushExpect(st?.approval ? { k: 'describe', statement: st } : { k: 'describe' });
+        this.pushExpect(st?.permit?.needsApproval ? { k: 'describe', statement: st } : { k: 'describe' });
         this.upOut.pass(f.raw);
         return;
       }
@@ -893,15 +840,13 @@ export class PgSession {
   }
 
   private tokenExpired(): boolean {
-    if (Date.now() < this.expiresAt) return false;
-    void this.svc.audit
-      .append(Object.assign(this.auditBase('session_end'), { outcome: 'refused', reason: 'expired: the token expired during the session' } as const))
-      .catch(() => undefined);
+    if (!this.enforcement!.expired()) return false;
+    this.enforcement!.close({ outcome: 'refused', reason: 'expired: the token expired during the session' });
     this.fatal('28000', 'hoop: the token has expired; reconnect with a fresh token');
     return true;
   }
 
-  private decisionContext(): DecisionContext {
+  private decisionContext(): DecideContext {
     return { identity: this.identity!, resource: this.routed!.resource, clientAddr: this.clientAddr, sessionId: this.id };
   }
 
@@ -910,18 +855,21 @@ export class PgSession {
     if (!(await this.textReadable(f))) return this.ended ? undefined : this.blockSimple(gatewayError('ERROR', '42501', PIPELINED_BACKSLASH));
     const [text] = readCString(f.raw, 5);
     const t0 = performance.now();
-    const verdicts = await this.decide(text);
+    const items = await this.classify(text);
     if (this.ended) return;
-    const enforced = await this.enforce(verdicts, text, 'simple', t0);
+    const enforced = await this.enforce({ items, text, started: t0, protocol: 'simple' });
     if (this.ended) return;
     if (!enforced.ok) {
       this.blockSimple(enforced.error);
       return;
     }
-    this.names?.forward(verdicts.map((v) => v.action));
+    this.names?.forward(items.map((v) => v.action));
     this.names?.boundary();
     const names = this.serverNames.query();
-    const runs: Run[] = enforced.statements.map((stmt) => ({ stmt, protocol: 'simple', started: t0, rows: 0, plan: null, names: this.serverNames.statement(stmt) }));
+    const runs: Run[] = enforced.permits.map((p) => {
+      const stmt = decidedFrom(p);
+      return { stmt, protocol: 'simple', started: t0, rows: 0, plan: null, names: this.serverNames.statement(stmt) };
+    });
     if (runs.length === 0) runs.push({ stmt: undefined, protocol: 'simple', started: t0, rows: 0, plan: null });
     this.pushExpect({ k: 'query', runs, idx: 0, names });
     this.serverNames.endBatch();
@@ -950,32 +898,33 @@ export class PgSession {
     if (!fn) {
       const why = lookupError !== undefined ? `its function (oid ${call.oid}) could not be looked up: ${lookupError}` : `no function has oid ${call.oid}`;
       const message = `hoop: blocked: function call refused: ${why}`;
-      await this.auditRefusedMessage(message);
+      await this.enforcement!.refuse(message);
       if (this.ended) return;
       return this.blockSimple(gatewayError('ERROR', '42501', message));
     }
     const params = Array.from({ length: call.args }, (_, i) => `$${i + 1}`).join(', ');
     const text = `SELECT ${quoteIdent(fn.schema)}.${quoteIdent(fn.name)}(${params})`;
     const t0 = performance.now();
-    const verdicts = decideStatements(this.svc.classifier, this.svc.policy(), this.decisionContext(), text, this.serverNames.options).map((v) =>
-      hasMasks(v.decision) ? { ...v, decision: gatewayBlock('a function call cannot be masked: its result does not come back as rows (use SELECT)') } : v,
-    );
+    const items = classifyStatements(this.svc.classifier, text, this.serverNames.options);
+    const req: EnforcementRequest<PgStatement> = { items, text, started: t0, protocol: 'simple', unmaskable: 'a function call cannot be masked: its result does not come back as rows (use SELECT)' };
+    const decisions = this.enforcement!.evaluate(req);
     // An approval of a call shows (and is bound to) its argument values, like a Bind's.
-    const approving = worstVerdict(verdicts)?.decision.verdict === 'approve';
+    const at = decidingIndex(decisions);
+    const approving = at >= 0 && decisions[at]!.verdict === 'approve';
     if (approving && f.rest !== undefined) {
       // A long call streams, but the approver must see its values: decoded whole, within the cap.
       if (f.raw.length + f.rest - 1 <= this.limits.maxMessageSize) return this.clientFramer.whole();
       const message = `hoop: blocked: the arguments of a function call that needs approval may not exceed ${this.limits.maxMessageSize} bytes (limits.max_message_size)`;
-      await this.auditRefusedMessage(message);
+      await this.enforcement!.refuse(message);
       if (this.ended) return;
       return this.blockSimple(gatewayError('ERROR', '54000', message));
     }
     const args = approving ? functionCallArgs(f.raw) : undefined;
     const bound = args && boundParams(args.values, args.formats, fn.argTypes);
-    const enforced = await this.enforce(verdicts, text, 'simple', t0, undefined, false, bound);
+    const enforced = await this.enforce(bound ? { ...req, params: bound } : req, decisions);
     if (this.ended) return;
     if (!enforced.ok) return this.blockSimple(enforced.error);
-    const stmt = enforced.statements[0];
+    const stmt = enforced.permits[0] && decidedFrom(enforced.permits[0]);
     this.names?.forwardFunction(fn.schema, fn.name);
     this.names?.boundary();
     this.pushExpect({ k: 'function', run: { stmt, protocol: 'simple', started: t0, rows: 0, plan: null } });
@@ -991,7 +940,7 @@ export class PgSession {
   private async refuseOversized(f: Frame): Promise<void> {
     const size = statementSize(f.raw);
     const message = size === undefined ? `hoop: statement name too long` : oversizeMessage(size, this.limits.maxStatementSize);
-    await this.auditRefusedMessage(message);
+    await this.enforcement!.refuse(message);
     if (this.ended) return;
     const error = gatewayError('ERROR', '54000', message);
     if (f.code === FrontendCode.Query) return this.blockSimple(error);
@@ -1002,10 +951,10 @@ export class PgSession {
   }
 
   /**
-   * Decide one message's statements, with unqualified table names resolved as the server will
-   * (the session's search_path and temporary tables over the catalog).
+   * One message's statements, with unqualified table names resolved as the server will (the
+   * session's search_path and temporary tables over the catalog), for enforcement to decide.
    */
-  private async decide(text: string): Promise<StatementVerdict[]> {
+  private async classify(text: string): Promise<PgStatement[]> {
     // A prepared statement or cursor name that holds different things until earlier batches are answered.
     const unsettled = this.serverNames.settledIfAmbiguous();
     if (unsettled) await unsettled;
@@ -1015,14 +964,7 @@ export class PgSession {
     if (!analyzed.ok) return unclassified(text, analyzed.reason);
     const names = this.names;
     if (names) await names.prepare(analyzed.statements);
-    const verdicts = decideAnalyzed(analyzed.statements, this.svc.policy(), this.decisionContext(), names && ((a) => names.resolve(a)), (a) => textSettingRefusal(a) ?? names?.refusal(a));
-    return this.serverNames.lineageTexts(limitMasks(verdicts, text));
-  }
-
-  /** What the session resolved the statement's unqualified table names to, for the masker (not for a stand-in lineage text). */
-  private relationSchemas(action: SqlAction | undefined, lineageText: string | undefined): { relationSchemas?: Record<string, string[]> } {
-    const map = action && lineageText === undefined ? this.names?.schemasOf(action) : undefined;
-    return map ? { relationSchemas: map } : {};
+    return this.serverNames.lineageTexts(statementItems(analyzed.statements, this.resolution));
   }
 
   /** A refused simple Query (or FunctionCall): the upstream fails a harmless text in its place. */
@@ -1043,7 +985,7 @@ export class PgSession {
       const gate = textGate(f.raw, this.expect.slice(this.expectHead));
       if (gate === 'go') return true;
       if (gate === 'refuse') {
-        await this.auditRefusedMessage(PIPELINED_BACKSLASH);
+        await this.enforcement!.refuse(PIPELINED_BACKSLASH);
         return false;
       }
       await this.readyWaiters.next();
@@ -1053,9 +995,7 @@ export class PgSession {
 
   /** The server reports a text setting the gateway cannot read statements under: the session ends, audited. */
   private endUnreadable(why: string): void {
-    void this.svc.audit
-      .append(Object.assign(this.auditBase('session_end'), { outcome: 'refused', reason: `unreadable_setting: ${why}` } as const))
-      .catch(() => undefined);
+    this.enforcement?.close({ outcome: 'refused', reason: `unreadable_setting: ${why}` });
     this.fatal('42501', `hoop: ${why}; the session is ended`);
   }
 
@@ -1080,14 +1020,13 @@ export class PgSession {
       return;
     }
     const t0 = performance.now();
-    const verdicts = await this.decide(text);
+    const items = await this.classify(text);
     // What a Parse'd EXECUTE or FETCH was decided with: checked again at each Execute.
-    const dependency = this.serverNames.dependency(verdicts[0]?.change);
+    const dependency = this.serverNames.dependency(items[0]?.change);
     if (this.ended) return;
     // The extended protocol allows one statement per Parse; the upstream refuses more, but decide all.
     // An approval is for one execution with its values: requested at each Bind, not here.
-    const perBind = verdicts.length === 1 && verdicts[0]!.decision.verdict === 'approve' ? verdicts[0] : undefined;
-    const enforced = await this.enforce(verdicts, text, 'extended', t0, paramTypes, perBind !== undefined);
+    const enforced = await this.enforce({ items, text, started: t0, protocol: 'extended', paramTypes, recordedText: text, approval: 'per_execution' });
     if (this.ended) return;
     if (!enforced.ok) {
       // PostgreSQL drops the unnamed statement before parsing; a named one that exists survives
@@ -1097,10 +1036,10 @@ export class PgSession {
       this.discarding = true;
       return;
     }
-    const first = enforced.statements[0];
+    const first = enforced.permits[0];
     const decided: DecidedStatement = first
-      ? { text, action: first.action, decision: first.decision, masked: enforced.statements.some((s) => s.masked), paramTypes, approvalId: first.approvalId, auditSeq: first.auditSeq, ...(first.answerAfter !== undefined ? { answerAfter: first.answerAfter } : {}), change: first.change, ...(first.lineageText !== undefined ? { lineageText: first.lineageText } : {}), ...dependsOn(dependency), ...(perBind ? { approval: perBind } : {}) }
-      : { text, action: undefined, decision: undefined, masked: false, paramTypes };
+      ? { text, action: first.action as SqlAction, permit: first, masked: enforced.permits.some((p) => p.masked), paramTypes, change: first.item.change, ...(first.item.lineageText !== undefined ? { lineageText: first.item.lineageText } : {}), ...dependsOn(dependency) }
+      : { text, action: undefined, permit: undefined, masked: false, paramTypes };
     // The name holds this statement once the server says ParseComplete (42P05 keeps the first one).
     this.pushExpect({ k: 'parse', stmt: decided, names: this.serverNames.prepared.parse(statement, decided) });
     this.upOut.pass(f.raw);
@@ -1112,33 +1051,20 @@ export class PgSession {
    * this Bind's values and audited as a decision of its own; the portal runs only once approved,
    * and the next Bind of the same statement needs its own approval.
    */
-  private async bindWithApproval(f: Frame, portal: string, decided: DecidedStatement, v: StatementVerdict): Promise<void> {
+  private async bindWithApproval(f: Frame, portal: string, decided: DecidedStatement, permit: Permit<PgStatement>): Promise<void> {
     const d = decodeFrontend(f);
     if (!d.ok || d.message.name !== 'bind') return this.fatal('08P01', `hoop: protocol violation: ${d.ok ? 'bad bind' : d.reason}`);
-    const t0 = performance.now();
-    const a = await this.resolveApproval(v, decided.text, boundParams(d.message.params, d.message.paramFormats, decided.paramTypes, decided.describedTypes));
+    const params = boundParams(d.message.params, d.message.paramFormats, decided.paramTypes, decided.describedTypes);
+    const out = await this.applyHold(this.enforcement!.approve(permit, { params, started: performance.now() }));
     if (this.ended) return;
-    const outcome: 'executed' | 'refused' | 'pending_approval' | 'blocked' = a.ok ? 'executed' : a.tokenExpired ? 'refused' : a.pending ? 'pending_approval' : 'blocked';
-    let seq: number | undefined;
-    try {
-      seq = await this.svc.audit.append(this.auditDecision(v, outcome, a.id, !a.ok && a.tokenExpired ? TOKEN_EXPIRED_WHILE_HELD : undefined));
-      if (seq > this.lastAuditSeq) this.lastAuditSeq = seq;
-    } catch {
-      seq = undefined;
-    }
-    if (this.ended) return;
-    if (a.ok && seq !== undefined) {
-      const approved: DecidedStatement = { ...decided, approvalId: a.id, auditSeq: seq };
+    if (out.kind === 'forward') {
+      const approved: DecidedStatement = { ...decided, permit: out.permits[0] };
       this.pushExpect({ k: 'bind', stmt: approved, names: this.serverNames.cursors.bind(portal, approved) });
       this.upOut.pass(f.raw);
       return;
     }
-    const refusal = a.ok
-      ? { outcome: 'failed' as const, sqlstate: '58000', message: 'hoop: the audit log could not be written; the statement was not run', detail: undefined }
-      : { outcome, sqlstate: a.sqlstate ?? '42501', message: a.message, detail: a.detail };
-    this.record(v, 'extended', refusal.outcome, t0, a.id, refusal.message, decided.paramTypes);
-    if (!a.ok && a.tokenExpired) return this.fatal('28000', a.message, a.detail);
-    this.refuseBind(portal, gatewayError('ERROR', refusal.sqlstate, refusal.message, refusal.detail));
+    if (out.endSession) return this.fatal('28000', out.message, out.detail);
+    this.refuseBind(portal, gatewayError('ERROR', out.sqlstate ?? '42501', out.message, out.detail));
   }
 
   /** As for a Bind of an undecided statement: the upstream fails a Bind of a name that cannot exist, and discards to Sync. */
@@ -1149,217 +1075,24 @@ export class PgSession {
   }
 
   /**
-   * Applies the verdicts of one message's statements: audit each decision (before anything runs),
-   * resolve approvals, precheck masks. Any block → nothing runs.
+   * One message's statements through enforcement (decide, approve, check masks, audit, record):
+   * their permits, or the ErrorResponse of the refusal (nothing runs). A held statement's notice
+   * goes out while it waits.
    */
-  private async enforce(
-    verdicts: StatementVerdict[],
-    text: string,
-    protocol: 'simple' | 'extended',
-    t0: number,
-    paramTypes?: number[],
-    approvalPerBind = false,
-    /** Values the approval is for (a FunctionCall's arguments). */
-    bound?: BoundParams,
-  ): Promise<{ ok: true; statements: DecidedStatement[] } | { ok: false; error: Buffer }> {
-    const worst = worstVerdict(verdicts);
-    let approvalId: string | undefined;
-    let blockedBy: StatementVerdict | undefined;
-    let blockMessage: { message: string; detail?: string; hint?: string; sqlstate?: string; position?: number } | undefined;
-    let outcome: 'executed' | 'blocked' | 'pending_approval' | 'refused' = 'executed';
-    /** The token expired while the statement was held: refused, and the session ends. */
-    let expiredWhileHeld = false;
-
-    if (worst?.decision.verdict === 'block') {
-      blockedBy = worst;
-      blockMessage = refusalText(worst);
-      outcome = 'blocked';
-    } else if (worst?.decision.verdict === 'approve' && !approvalPerBind) {
-      const a = await this.resolveApproval(worst, text, bound);
-      approvalId = a.id;
-      if (!a.ok) {
-        blockedBy = worst;
-        blockMessage = { message: a.message, ...(a.detail ? { detail: a.detail } : {}), ...(a.sqlstate ? { sqlstate: a.sqlstate } : {}) };
-        outcome = a.tokenExpired ? 'refused' : a.pending ? 'pending_approval' : 'blocked';
-        expiredWhileHeld = a.tokenExpired === true;
-      }
-    }
-    // Masks: a statement with masks needs a masker and a data flow the masker can follow. Column
-    // masks follow lineage through the catalog, which the masker reads on its own connection: it
-    // cannot see a schema change this session made in a transaction that is still open (nor one
-    // earlier in the same message), so such a statement is refused until that transaction ends.
-    if (!blockedBy) {
-      let schemaChanged = this.schemaChangedInTx;
-      for (const v of verdicts) {
-        const changes = SCHEMA_CHANGING.has(v.action.kind);
-        if (schemaChanged && v.decision.masks.columns.length > 0 && RETURNS_DATA.has(v.action.kind)) {
-          blockedBy = v;
-          blockMessage = {
-            message: 'hoop: blocked: column masks cannot be guaranteed after a schema change in the same transaction',
-            detail: 'the gateway resolves masked columns through the committed catalog; commit or roll back the transaction that changed the schema, then run this statement again',
-          };
-          outcome = 'blocked';
-          break;
-        }
-        schemaChanged ||= changes;
-      }
-    }
-    if (!blockedBy) {
-      for (const v of verdicts) {
-        if (!hasMasks(v.decision)) continue;
-        const masker = this.svc.masker;
-        let pre: { ok: true } | { ok: false; reason: string };
-        if (!masker) pre = { ok: false, reason: 'masking is required but no masker is configured' };
-        else {
-          try {
-            pre = await masker.precheck({ resource: this.routed!.resource, statementText: v.lineageText ?? v.action.text, masks: v.decision.masks, ...this.relationSchemas(v.action, v.lineageText) });
-          } catch (e) {
-            pre = { ok: false, reason: `masking precheck failed: ${(e as Error).message}` };
-          }
-        }
-        if (!pre.ok) {
-          blockedBy = v;
-          blockMessage = { message: `hoop: blocked: ${pre.reason}`, detail: 'the gateway cannot guarantee the masks for this statement' };
-          outcome = 'blocked';
-          break;
-        }
-      }
-    }
-
-    // Audit every decision before anything is forwarded; a failed write means nothing runs.
-    const records = verdicts.map((v) =>
-      blockedBy || !approvalPerBind
-        ? this.auditDecision(v, blockedBy ? (v === blockedBy ? outcome : 'blocked') : 'executed', approvalId, blockedBy && v !== blockedBy ? 'another statement in the same message was refused' : expiredWhileHeld ? TOKEN_EXPIRED_WHILE_HELD : undefined)
-        : this.auditDecision(v, 'pending_approval', undefined, APPROVAL_PER_BIND),
-    );
-    // A refusal or an approval is answered only once durable; a forwarded statement's record is
-    // written first, and a state-changing one's answer waits for its fsync (onServerMessage).
-    const durableFirst = blockedBy !== undefined || approvalId !== undefined;
-    let seqs: number[];
-    try {
-      seqs = await Promise.all(records.map((r, i) => (durableFirst ? this.svc.audit.append(r) : this.svc.audit.beforeForward(r, { changes: canChangeState(verdicts[i]!.action) }))));
-    } catch {
-      for (const v of verdicts) this.record(v, protocol, 'failed', t0, approvalId, 'audit write failed', paramTypes);
-      return { ok: false, error: gatewayError('ERROR', '58000', 'hoop: the audit log could not be written; the statement was not run') };
-    }
-    for (const q of seqs) if (q > this.lastAuditSeq) this.lastAuditSeq = q;
-    const latency = (performance.now() - t0) / 1000;
-    for (const v of verdicts) this.svc.metrics?.decision(v.decision.verdict, latency);
-    // Statements that run may change the schema: masks re-read the catalog once their transaction ends.
-    if (!blockedBy && verdicts.some((v) => SCHEMA_CHANGING.has(v.action.kind))) this.schemaChangedInTx = true;
-    if (blockedBy) {
-      for (const v of verdicts) this.record(v, protocol, v === blockedBy ? outcome : 'blocked', t0, approvalId, v === blockedBy ? blockMessage!.message : 'another statement in the same message was refused', paramTypes);
-      if (expiredWhileHeld) this.fatal('28000', blockMessage!.message, blockMessage!.detail);
-      return { ok: false, error: gatewayError('ERROR', blockMessage!.sqlstate ?? '42501', blockMessage!.message, blockMessage!.detail, blockMessage!.hint, blockMessage!.position) };
-    }
-    return {
-      ok: true,
-      statements: verdicts.map((v, i) => ({
-        text: v.action.text,
-        action: v.action,
-        decision: v.decision,
-        masked: hasMasks(v.decision),
-        ...(approvalId ? { approvalId } : {}),
-        auditSeq: seqs[i]!,
-        ...(!durableFirst && canChangeState(v.action) ? { answerAfter: seqs[i]! } : {}),
-        change: v.change ?? null,
-        ...(v.lineageText !== undefined ? { lineageText: v.lineageText } : {}),
-      })),
-    };
+  private async enforce(req: EnforcementRequest<PgStatement>, decisions?: readonly Decision[]): Promise<{ ok: true; permits: readonly Permit<PgStatement>[] } | { ok: false; error: Buffer }> {
+    const out = await this.applyHold(this.enforcement!.decide(req, decisions));
+    if (out.kind === 'forward') return { ok: true, permits: out.permits };
+    if (out.endSession) this.fatal('28000', out.message, out.detail);
+    return { ok: false, error: gatewayError('ERROR', out.sqlstate ?? '42501', out.message, out.detail, out.hint, out.position) };
   }
 
-  private async resolveApproval(
-    v: StatementVerdict,
-    text: string,
-    bound?: BoundParams,
-  ): Promise<{ ok: true; id: string } | { ok: false; id?: string; pending: boolean; message: string; detail?: string; sqlstate?: string; tokenExpired?: true }> {
-    const svc = this.svc.approvals;
-    if (!svc) return { ok: false, pending: false, message: 'hoop: blocked: this statement needs an approval and approvals are not configured' };
-    const req: ApprovalRequest = {
-      identity: this.identity!,
-      resource: this.routed!.resource,
-      statement: text,
-      ...(bound ? { params: bound.params, paramsDigest: bound.digest } : {}),
-      fingerprint: v.action.fingerprint,
-      approvers: v.decision.approvers,
-      withinMs: v.decision.approvalWithinMs ?? 15 * 60_000,
-      session_id: this.id,
-      details: approvalDetails(v.action, v.decision),
-    };
-    const rules = v.decision.reasons.map((r) => r.id).join(', ');
-    try {
-      if (this.approvalMode === 'return') {
-        const used = await svc.consumeApproved(req);
-        if (used) return { ok: true, id: used.id };
-        const rec = await svc.request(req);
-        return {
-          ok: false,
-          id: rec.id,
-          pending: true,
-          message: `hoop: approval required (${rec.id}) by ${rules}: ask a member of ${v.decision.approvers.join(', ')} to approve, then re-send the same statement`,
-          detail: `approval id: ${rec.id}`,
-        };
-      }
-      // Listening for a CancelRequest from before the approval is recorded: one that arrived while
-      // it was being written used to be lost, and the statement stayed held.
-      const wait = new AbortController();
-      this.approvalWait = wait;
-      let rec: ApprovalRecord;
-      try {
-        rec = await svc.request(req);
-      } finally {
-        if (this.approvalWait === wait) this.approvalWait = undefined;
-      }
-      this.downOut.push(gatewayNotice(`hoop: waiting for approval ${rec.id} from ${v.decision.approvers.join(', ')} (rule ${rules})`, `approval id: ${rec.id}`));
-      this.flushDown();
-      let final: ApprovalRecord = rec;
-      if (rec.status === 'pending') {
-        this.approvalWait = wait;
-        const onEnd = (): void => wait.abort();
-        this.abort.signal.addEventListener('abort', onEnd);
-        // `approvals.timeout` bounds how long a held statement waits (the approval itself stays
-        // valid for the rule's `within`; a later re-send can use it in return mode).
-        let timedOut = false;
-        const limit = this.svc.approvalTimeoutMs;
-        const timer = limit !== undefined && limit > 0 ? setTimeout(() => ((timedOut = true), wait.abort()), limit) : undefined;
-        const stopped = (): { ok: false; id: string; pending: true; sqlstate: string; message: string; detail: string } =>
-          timedOut
-            ? { ok: false, id: rec.id, pending: true, sqlstate: '57014', message: `hoop: approval ${rec.id} was not decided within ${Math.round(limit! / 1000)}s`, detail: `approval id: ${rec.id}` }
-            : { ok: false, id: rec.id, pending: true, sqlstate: '57014', message: `hoop: canceled while waiting for approval ${rec.id}`, detail: `approval id: ${rec.id}` };
-        try {
-          final = await svc.wait(rec.id, wait.signal);
-        } catch (e) {
-          if (!wait.signal.aborted) throw e;
-          return stopped();
-        } finally {
-          clearTimeout(timer);
-          this.approvalWait = undefined;
-          this.abort.signal.removeEventListener('abort', onEnd);
-        }
-        if (wait.signal.aborted && final.status === 'pending') return stopped();
-      }
-      if (final.status === 'approved') {
-        // The identity is re-checked after the wait: a token that expired meanwhile runs nothing
-        // (the approval is left unused, so the same identity can re-send with a fresh token).
-        if (Date.now() >= this.expiresAt) {
-          return { ok: false, id: final.id, pending: false, tokenExpired: true, sqlstate: '28000', message: `hoop: the token expired while the statement waited for approval; reconnect with a fresh token`, detail: `approval id: ${final.id} (approved, not used)` };
-        }
-        // Single use: a second statement cannot ride on the same approval.
-        if (svc.consume && !(await svc.consume(final.id))) {
-          return { ok: false, id: final.id, pending: false, message: `hoop: approval ${final.id} was already used`, detail: `approval id: ${final.id}` };
-        }
-        return { ok: true, id: final.id };
-      }
-      return {
-        ok: false,
-        id: final.id,
-        pending: false,
-        message: `hoop: approval ${final.id} ${final.status}${final.reason ? `: ${final.reason}` : ''}`,
-        detail: `approval id: ${final.id}`,
-      };
-    } catch (e) {
-      return { ok: false, pending: false, message: `hoop: blocked: the approval service failed: ${(e as Error).message}` };
-    }
+  /** A held statement: the client is told it waits (a NoticeResponse with the approval id), then the wait's outcome. */
+  private async applyHold(pending: Promise<Outcome<PgStatement>>): Promise<Forward<PgStatement> | Refuse<PgStatement>> {
+    const out = await pending;
+    if (out.kind !== 'hold') return out;
+    this.downOut.push(gatewayNotice(out.message, out.detail));
+    this.flushDown();
+    return out.outcome;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1411,11 +1144,8 @@ export class PgSession {
         // Outside a transaction block: its portals are gone (a WITH HOLD cursor survives a commit).
         if (this.txStatus === 'I') this.serverNames.cursors.transactionEnded(this.errorSinceReady ? 'rollback' : 'commit');
         this.errorSinceReady = false;
-        if (this.txStatus === 'I' && this.schemaChangedInTx) {
-          // Committed or rolled back: the catalog the masker reads is current again.
-          this.schemaChangedInTx = false;
-          this.svc.masker?.invalidate?.(this.routed!.resource.name);
-        }
+        // Committed or rolled back: the catalog the masker reads is current again.
+        if (this.txStatus === 'I') this.enforcement?.transactionEnded();
         this.plan = null;
         this.suppressed = undefined;
         this.downOut.pass(f.raw);
@@ -1488,16 +1218,12 @@ export class PgSession {
   private holdAnswer(f: Frame): Promise<void> | undefined {
     const e = this.headExpect();
     const stmt = e?.k === 'query' ? e.runs[e.idx]?.stmt : e?.k === 'execute' || e?.k === 'function' ? e.run.stmt : e?.k === 'parse' || e?.k === 'bind' ? e.stmt : e?.k === 'describe' ? e.hidden?.stmt : undefined;
-    const seq = stmt?.answerAfter;
-    if (seq === undefined || seq <= this.answeredDurable) return undefined;
-    const wait = this.svc.audit.beforeAnswer(seq);
+    const permit = stmt?.permit;
+    const wait = permit && this.enforcement!.beforeAnswer(permit);
     if (!wait) return undefined;
     const copy: Frame = { ...f, raw: Buffer.from(f.raw) };
     return wait.then(
-      () => {
-        if (seq > this.answeredDurable) this.answeredDurable = seq;
-        return this.ended ? undefined : this.onServerMessage(copy);
-      },
+      () => (this.ended ? undefined : this.onServerMessage(copy)),
       () => this.auditSyncFailed(),
     );
   }
@@ -1619,7 +1345,7 @@ export class PgSession {
 
   /** An ErrorResponse or NoticeResponse: a masked statement's text goes through masked-errors.ts. */
   private relayServerText(f: Frame, stmt: DecidedStatement | undefined): Promise<void> | void {
-    if (!stmt?.masked || !stmt.decision) {
+    if (!stmt?.masked || !stmt.permit) {
       this.downOut.pass(f.raw);
       return;
     }
@@ -1629,7 +1355,7 @@ export class PgSession {
       this.downOut.push(maskFatalText(Buffer.from(f.raw)));
       return;
     }
-    return maskServerText(Buffer.from(f.raw), { masker: this.svc.masker, resource: this.routed!.resource, statementText: stmt.lineageText ?? stmt.text, masks: stmt.decision.masks }).then((out) => {
+    return maskServerText(Buffer.from(f.raw), { masker: this.svc.masker, resource: this.routed!.resource, statementText: stmt.lineageText ?? stmt.text, masks: stmt.permit.decision.masks }).then((out) => {
       if (out) this.downOut.push(out);
     });
   }
@@ -1658,15 +1384,8 @@ export class PgSession {
     const stmt = run.stmt!;
     let plan: MaskPlan;
     if (!d.ok || d.message.name !== 'rowDescription') plan = { ok: false, reason: 'cannot read the result description' };
-    else if (!this.svc.masker) plan = { ok: false, reason: 'masking is required but no masker is configured' };
-    else {
-      const fields: Field[] = d.message.fields;
-      try {
-        plan = await this.svc.masker.plan({ resource: this.routed!.resource, statementText: stmt.lineageText ?? stmt.text, fields, masks: stmt.decision!.masks, ...this.relationSchemas(stmt.action, stmt.lineageText) });
-      } catch (e) {
-        plan = { ok: false, reason: `masking failed: ${(e as Error).message}` };
-      }
-    }
+    else if (!stmt.permit) plan = { ok: false, reason: 'internal error: a masked statement without its permit' };
+    else plan = await this.enforcement!.planMasks(stmt.permit, d.message.fields);
     if (!plan.ok) {
       this.suppressed = plan.reason;
       this.plan = null;
@@ -1704,124 +1423,9 @@ export class PgSession {
   private finishRun(run: Run, outcome: 'executed' | 'failed' | 'blocked', error?: string): void {
     const stmt = run.stmt;
     if (stmt?.masked) this.maskedSinceReady = stmt;
-    if (!stmt?.action || !stmt.decision) return;
-    const duration = performance.now() - run.started;
-    // The outcome, rows and duration, linked to the decision record. Not awaited: the statement has
-    // already run, so there is nothing left to refuse (the decision record was durable before it ran).
-    void this.svc.audit
-      .append(this.statementResult(stmt.action, stmt.decision.verdict, outcome, run.rows, duration, stmt.auditSeq, error), { deferred: true })
-      .catch(() => undefined);
-    this.recording?.statement({
-      time: new Date().toISOString(),
-      text: stmt.text,
-      ...(stmt.paramTypes && stmt.paramTypes.length > 0 ? { param_types: stmt.paramTypes } : {}),
-      protocol: run.protocol,
-      verdict: stmt.decision.verdict,
-      reasons: stmt.decision.reasons.map((r) => r.id),
-      masks: run.plan?.ok ? run.plan.maskedColumns : [],
-      ...decisionMasksField(stmt.decision),
-      ...(stmt.decision.approvers.length > 0 ? { approvers: stmt.decision.approvers } : {}),
-      ...(stmt.approvalId ? { approval_id: stmt.approvalId } : {}),
-      outcome,
-      ...(error ? { error } : {}),
-      rows: run.rows,
-      duration_ms: duration,
-      kind: stmt.action.kind,
-      fingerprint: stmt.action.fingerprint,
-    });
-  }
-
-  private statementResult(action: SqlAction, verdict: Decision['verdict'], outcome: AuditOutcome, rows: number, durationMs: number, decisionSeq: number | undefined, error: string | undefined): AuditRecordInput {
-    const rec = this.auditBase('statement_result');
-    rec.statement = auditStatement(action);
-    rec.verdict = verdict;
-    rec.outcome = outcome;
-    rec.rows = rows;
-    rec.duration_ms = Math.round(durationMs * 1000) / 1000;
-    if (decisionSeq !== undefined) rec.decision_seq = decisionSeq;
-    if (error) rec.reason = error;
-    return rec;
-  }
-
-  /** Recording of a statement that never reached the upstream. */
-  private record(v: StatementVerdict, protocol: 'simple' | 'extended', outcome: 'executed' | 'blocked' | 'failed' | 'pending_approval' | 'refused', t0: number, approvalId: string | undefined, error: string, paramTypes?: number[]): void {
-    this.recording?.statement({
-      time: new Date().toISOString(),
-      text: v.action.text,
-      ...(paramTypes && paramTypes.length > 0 ? { param_types: paramTypes } : {}),
-      protocol,
-      verdict: v.decision.verdict,
-      reasons: v.decision.reasons.map((r) => r.id),
-      masks: [],
-      ...decisionMasksField(v.decision),
-      ...(v.decision.approvers.length > 0 ? { approvers: v.decision.approvers } : {}),
-      ...(approvalId ? { approval_id: approvalId } : {}),
-      outcome,
-      error,
-      duration_ms: performance.now() - t0,
-      kind: v.action.kind,
-      fingerprint: v.action.fingerprint,
-    });
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Audit records.
-
-  private auditIdentity(id: Identity): AuditIdentity {
-    return auditIdentity(id);
-  }
-
-  private auditSessionCache: Pick<AuditRecordInput, 'token' | 'identity' | 'resource'> | undefined;
-
-  /**
-   * A new record with the fields every record of this session shares (those built once: the hot
-   * path audits every statement). Built as a literal, then extended by assignment: in Node 20's V8
-   * an object literal that spreads another object and then adds properties (`{ ...base, k: v }`)
-   * costs about a microsecond per added property, which showed up in the per-statement profile.
-   */
-  private auditBase(type: AuditRecordInput['type']): AuditRecordInput {
-    let shared = this.auditSessionCache;
-    if (!shared) {
-      const id = this.identity!;
-      // Frozen all the way down, so the audit chain serialises each once per session (chain.ts).
-      const identity = this.auditIdentity(id);
-      shared = this.auditSessionCache = {
-        token: Object.freeze({ ...(id.token_id ? { jti: id.token_id } : {}), ...(id.issuer ? { iss: id.issuer } : {}) }),
-        identity: Object.freeze({ ...identity, groups: Object.freeze([...identity.groups]) as string[] }),
-        resource: Object.freeze({ kind: this.routed!.resource.kind, name: this.routed!.resource.name }),
-      };
-    }
-    return { type, session_id: this.id, token: shared.token, identity: shared.identity, resource: shared.resource, client_addr: this.clientAddr };
-  }
-
-  /**
-   * The decision record of a message refused before any statement could be classified (a
-   * FunctionCall of an unknown OID, a Bind or Execute of a name the gateway never decided):
-   * written before the client hears of the refusal; a failed write still refuses.
-   */
-  private async auditRefusedMessage(message: string): Promise<void> {
-    const rec = this.auditBase('decision');
-    rec.verdict = 'block';
-    rec.rules = [];
-    rec.masks = [];
-    rec.outcome = 'blocked';
-    rec.reason = message.replace(/^hoop: (?:blocked: )?/, '');
-    this.svc.metrics?.decision('block', 0);
-    await this.svc.audit.append(rec).catch(() => undefined);
-  }
-
-  private auditDecision(v: StatementVerdict, outcome: AuditRecordInput['outcome'], approvalId: string | undefined, reason: string | undefined): AuditRecordInput {
-    const d = v.decision;
-    const rec = this.auditBase('decision');
-    rec.statement = auditStatement(v.action);
-    rec.verdict = d.verdict;
-    rec.rules = d.reasons.map((r) => r.id);
-    rec.masks = d.masks.columns.length === 0 && d.masks.detectors.length === 0 ? [] : d.masks.columns.map((c) => `${c.column}:${c.masker.name}`).concat(d.masks.detectors.map((m) => `${m.detectors.map((x) => x.name).join('|')}:${m.masker.name}`));
-    if (approvalId) rec.approval_id = approvalId;
-    if (outcome) rec.outcome = outcome;
-    if (reason) rec.reason = reason;
-    else if (d.verdict === 'block' && d.message) rec.reason = d.message;
-    return rec;
+    if (!stmt?.permit) return;
+    // The outcome, rows and duration, linked to the decision record, and the recording's event.
+    this.enforcement!.complete(stmt.permit, { outcome, rows: run.rows, durationMs: performance.now() - run.started, error, maskedColumns: run.plan?.ok ? run.plan.maskedColumns : [] });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1854,10 +1458,7 @@ export class PgSession {
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    const wasReady = this.clientState === 'ready';
     this.clientState = 'closed';
-    this.abort.abort();
-    this.offSyncFailure?.();
     this.releaseUnauthenticated();
     // A client that vanished mid-statement: ask the upstream to stop working for nobody.
     if (this.server && this.expect.length > this.expectHead && this.cancelKey) void this.svc.cancels.cancel(this.cancelKey.pid, this.cancelKey.secret);
@@ -1869,11 +1470,8 @@ export class PgSession {
       this.server.end();
       this.server.destroy();
     }
-    if (wasReady) {
-      this.svc.metrics?.sessionClosed();
-      void this.svc.audit.append(this.auditBase('session_end'), { deferred: true }).catch(() => undefined);
-      void this.recording?.close(new Date().toISOString()).catch(() => undefined);
-    }
+    // Its session_end record, the recording closed, an approval wait stopped.
+    this.enforcement?.close();
   }
 
   get transactionStatus(): TransactionStatus {

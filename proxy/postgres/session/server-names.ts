@@ -4,7 +4,6 @@
 
 import type { SqlAction, SqlClassifyOptions } from '../../../stdlib/facts.ts';
 import type { SessionChange } from '../../../stdlib/sql/index.ts';
-import type { StatementVerdict } from '../enforcement/decider.ts';
 import { CursorNames } from './cursor-names.ts';
 import type { Ticket } from './name-ledger.ts';
 import { PreparedNames } from './prepared-names.ts';
@@ -87,7 +86,7 @@ export class ServerNames<S extends Statement> {
    * bound to), not of their own text, which says nothing about their columns. A cursor declared or
    * a statement prepared earlier in the same message counts.
    */
-  lineageTexts(verdicts: StatementVerdict[]): StatementVerdict[] {
+  lineageTexts<V extends { readonly action: SqlAction; readonly change: SessionChange | null; readonly lineageText?: string | undefined }>(verdicts: V[]): V[] {
     if (!verdicts.some((v) => v.change?.fetch !== undefined || v.change?.execute !== undefined)) return verdicts;
     const cursors = new Map<string, string>();
     const prepared = new Map<string, string>();

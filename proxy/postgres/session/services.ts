@@ -1,11 +1,12 @@
 // Everything a session needs from the gateway, as interfaces (proxy/ports.ts) plus plain data.
 
 import type { SecureContext } from 'node:tls';
-import type { ApprovalMode, ApprovalService, AuditSink, FunctionResolver, GatewayMetrics, ResultMasker, SessionRecorder, TokenVerifier } from '../../ports.ts';
+import type { ApprovalMode, FunctionResolver, ResultMasker, TokenVerifier } from '../../ports.ts';
+import type { Enforcer, PolicyEvaluator } from '../../enforcement/index.ts';
 import type { Resource } from '../../../stdlib/facts.ts';
 import type { CancelRegistry } from '../cancel.ts';
 import type { ClassifierPool } from '../enforcement/classifier-pool.ts';
-import type { PolicyEvaluator, SessionClassifier } from '../enforcement/decider.ts';
+import type { SessionClassifier } from '../enforcement/statements.ts';
 import type { GatewayLimits } from '../../limits.ts';
 import type { UnauthenticatedConnections } from './unauthenticated.ts';
 import type { UpstreamTarget } from './upstream.ts';
@@ -21,20 +22,18 @@ export interface SessionServices {
   classifier: SessionClassifier;
   /** Classifies long statements off the event loop; without it every statement is classified inline. */
   classifierPool?: ClassifierPool;
-  /** The current policy; read once per decision so a reload swaps atomically. */
+  /** Decisions, approvals, masks, the audit log and the recording: every statement goes through it. */
+  enforcer: Enforcer;
+  /** The current policy (LISTEN/NOTIFY masks; being moved behind the enforcer). */
   policy(): PolicyEvaluator | undefined;
-  audit: AuditSink;
-  recorder?: SessionRecorder;
-  approvals?: ApprovalService;
+  /** The default approval mode; a connection may choose its own. */
   approvalMode: ApprovalMode;
-  /** Hold mode: how long a held statement waits for a decision before it errors (config `approvals.timeout`). */
-  approvalTimeoutMs?: number;
+  /** Error and notification text of masked statements (being moved behind the enforcer). */
   masker?: ResultMasker;
   /** Without it, FunctionCall messages are refused. */
   functions?: FunctionResolver;
   /** The catalog unqualified table names are resolved in; without one only a single-schema search_path resolves. */
   names?: (resource: Resource) => NameCatalog | undefined;
-  metrics?: GatewayMetrics;
   /** By the name a client puts in `dbname`. */
   resources: ReadonlyMap<string, RoutedResource>;
   /** TLS termination for clients, when configured. */
