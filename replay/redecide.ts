@@ -1,5 +1,5 @@
 // Re-decides recorded statements under a policy: the same classification and request the gateway
-// built (proxy/postgres/enforcement/decider.ts), from what the recording kept: the header's
+// built (proxy/enforcement/decide.ts), from what the recording kept: the header's
 // identity, resource, client address and session id, the statement's text and decision time, and
 // the session's SQL-level prepared statements and cursors as they were at that point.
 //
@@ -143,7 +143,7 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
             if (resource.kind === 'ssh') actions = [classifiers.shell.classify(event.text)];
             else actions = classifiers.sql.classify(event.text, stateless ? undefined : names.options);
             const context = recordedContext(header, event);
-            // As the gateway decides (proxy/postgres/enforcement/decider.ts): a statement that reads
+            // As the gateway decides (proxy/enforcement/decide.ts): a statement that reads
             // also gets the masks of the read it contains.
             const decisions = actions.map((a) => {
               const d = evaluate(a, context);
