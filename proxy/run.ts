@@ -28,6 +28,10 @@ import { createInterimEnforcement } from './mcp/interim-enforcement.ts';
 import { DEFAULT_MCP_SETTINGS } from './mcp/settings.ts';
 import { PgUpstreams } from './mcp/upstream.ts';
 import { mcpSshRunner } from './mcp/ssh-wiring.ts';
+import { createInterimEnforcement as createSshEnforcement } from './ssh/interim-enforcement.ts';
+import { startSshFrontDoor } from './ssh/start.ts';
+import type { SshListener } from './ssh/server.ts';
+import { loadShellClassifier } from '../stdlib/shell/index.ts';
 
 export interface RunningGateway {
   gateway: Gateway;
@@ -37,6 +41,8 @@ export interface RunningGateway {
   admin?: AdminServer;
   /** The MCP front door on the admin address (`/mcp`); undefined without `listen.admin`. */
   mcp?: McpHttp;
+  /** The SSH front door on `listen.ssh`, when configured. */
+  ssh?: { listener: SshListener; hostKey: string };
   approvals: ApprovalStore;
   audit: AuditSink;
   metrics: Metrics;
@@ -126,6 +132,29 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
     }
     const gateway = started.gateway;
     closers.push(() => gateway.close());
+    let ssh: RunningGateway['ssh'];
+    if (config.listen.ssh) {
+      const sshStarted = await startSshFrontDoor(
+        config,
+        createSshEnforcement({
+          verifier,
+          policy: () => policy.current(),
+          shell: await loadShellClassifier(),
+          audit,
+          approvals,
+          recorder: createSessionRecorder({ dir: config.recording.dir, results: config.recording.results }),
+          approvalTimeoutMs: config.approvals.timeoutMs,
+          log,
+        }),
+        log,
+      );
+      if (!sshStarted.ok) {
+        await closeAll();
+        return { ok: false, errors: sshStarted.errors };
+      }
+      ssh = { listener: sshStarted.listener, hostKey: sshStarted.hostKey };
+      closers.push(() => sshStarted.listener.close());
+    }
     let admin: AdminServer | undefined;
     let mcp: McpHttp | undefined;
     if (config.listen.admin) {
@@ -188,7 +217,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
       });
       closers.push(() => admin!.close());
     }
-    return { ok: true, running: { gateway, policy, admin, ...(mcp ? { mcp } : {}), approvals, audit, metrics, verifier, close: closeAll } };
+    return { ok: true, running: { gateway, policy, admin, ...(mcp ? { mcp } : {}), ...(ssh ? { ssh } : {}), approvals, audit, metrics, verifier, close: closeAll } };
   } catch (err) {
     await closeAll();
     const e = err as NodeJS.ErrnoException;

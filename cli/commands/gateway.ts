@@ -7,7 +7,7 @@ import { untilStopSignal } from '../signals.ts';
 export function register(program: Command): void {
   program
     .command('gateway')
-    .description('run the gateway: PostgreSQL listener, admin API, policy reload on SIGHUP or file change')
+    .description('run the gateway: PostgreSQL and SSH listeners, admin API, policy reload on SIGHUP or file change')
     .requiredOption('-c, --config <file>', 'gateway configuration (hoop.yaml)')
     .action(async (o: { config: string }) => {
       const loaded = loadConfigFile(o.config);
@@ -25,11 +25,12 @@ export function register(program: Command): void {
         process.exitCode = 2;
         return;
       }
-      const { gateway, admin } = started.running;
+      const { gateway, admin, ssh } = started.running;
       const pg = config.listen.postgres;
       process.stderr.write(
         `hoop gateway: postgres on ${pg.host}:${gateway.postgresPort}` +
           (admin && config.listen.admin ? `, admin API on ${config.listen.admin.host}:${config.listen.admin.port}` : '') +
+          (ssh && config.listen.ssh ? `, ssh on ${config.listen.ssh.host}:${ssh.listener.port} (host key ${ssh.hostKey})` : '') +
           `; resources: ${config.resources.map((r) => r.name).join(', ')}\n`,
       );
       await untilStopSignal();

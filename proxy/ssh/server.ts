@@ -6,7 +6,7 @@
 // stays usable), SSH_FX_PERMISSION_DENIED for SFTP requests, a channel open failure for forwards.
 
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import ssh2, { type ClientChannel, type Connection, type ServerChannel, type Session, type Client as ClientT, type AuthContext } from 'ssh2';
 import type { Resource } from '../../stdlib/facts.ts';
 import type { ApprovalMode } from '../ports.ts';
@@ -34,6 +34,8 @@ export interface SshListenerOptions {
   /** Environment variable names (a trailing `*` is a prefix) an `env` request may pass upstream. */
   env: readonly string[];
   hashKey?: string;
+  /** A connection not authenticated within this long is closed (like sshd's LoginGraceTime; default 60 s). */
+  loginGraceMs?: number;
   /** How long an interactive channel's masked output may wait for a newline before it is sent (ms). */
   idleFlushMs?: number;
   log?: (line: string) => void;
@@ -53,16 +55,40 @@ export const GATEWAY_ERROR_EXIT = 255;
 export async function startSshListener(opts: SshListenerOptions): Promise<SshListener> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`hoop ssh: ${line}\n`));
   const connections = new Set<Connection>();
+  const sockets = new Set<Socket>();
   const server = new Server({ hostKeys: [opts.hostKey], ident: 'hoop-gateway' }, (client, info) => {
     connections.add(client);
     const conn = new GatewayConnection(client, info.ip, opts, log);
+    const sock = (client as unknown as { _sock?: Socket })._sock;
+    client.on('ready', () => {
+      if (!sock) return;
+      clearTimeout(graceTimers.get(sock));
+      authenticated.add(sock);
+    });
     client.on('close', () => {
       connections.delete(client);
       void conn.closed();
     });
   });
-  // A broken client (random bytes, a reset) ends its own connection, never the gateway.
+  // A broken client (random bytes, a reset) ends its own connection, never the gateway; one that
+  // never authenticates (garbage, a stalled handshake) is closed after the grace time.
   server.on('error', (err: Error) => log(`listener: ${err.message}`));
+  const graceTimers = new WeakMap<Socket, NodeJS.Timeout>();
+  const authenticated = new WeakSet<Socket>();
+  (server as unknown as { _srv: NetServer })._srv.on('connection', (sock: Socket) => {
+    sockets.add(sock);
+    const timer = setTimeout(() => sock.destroy(), opts.loginGraceMs ?? 60_000);
+    timer.unref();
+    graceTimers.set(sock, timer);
+    // A client that hangs up before it authenticated has nothing more to say.
+    sock.on('end', () => {
+      if (!authenticated.has(sock)) sock.destroy();
+    });
+    sock.on('close', () => {
+      clearTimeout(timer);
+      sockets.delete(sock);
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {
@@ -80,6 +106,8 @@ export async function startSshListener(opts: SshListenerOptions): Promise<SshLis
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const c of connections) c.end();
+        // Connections still in their handshake have no client object yet.
+        for (const s of sockets) s.destroy();
       });
     },
   };
