@@ -33,11 +33,11 @@ export function rateKey(sub: string, limit: RateLimit): string {
   return JSON.stringify([limit.rule, limit.windowMs, sub]);
 }
 
-/** The window of a key, or undefined when it is not one of ours. */
-function keyWindow(key: string): number | undefined {
+/** A key's parts, or undefined when it is not one of ours. */
+function keyParts(key: string): { rule: string; windowMs: number; sub: string } | undefined {
   try {
     const k: unknown = JSON.parse(key);
-    return Array.isArray(k) && k.length === 3 && typeof k[0] === 'string' && typeof k[1] === 'number' && typeof k[2] === 'string' ? k[1] : undefined;
+    return Array.isArray(k) && k.length === 3 && typeof k[0] === 'string' && typeof k[1] === 'number' && typeof k[2] === 'string' ? { rule: k[0], windowMs: k[1], sub: k[2] } : undefined;
   } catch {
     return undefined;
   }
@@ -49,7 +49,7 @@ class Ring {
   start = 0;
   size = 0;
 
-  constructor(capacity: number, readonly windowMs: number) {
+  constructor(capacity: number, readonly windowMs: number, /** Its key (rateKey), as the file stores it. */ readonly key: string) {
     this.times = new Float64Array(Math.max(1, capacity));
   }
 
@@ -85,14 +85,33 @@ class Ring {
 
 /** The in-memory counters; the file store persists what they admit. */
 export class RateCounters {
-  readonly #rings = new Map<string, Ring>();
+  /** By `rule\u0000window`, then by sub: two lookups, no key built per request. */
+  readonly #rings = new Map<string, Map<string, Ring>>();
+  #keys = 0;
 
-  /** Admits at `now` if every limit has room, recording it under each (returns the keys counted). */
-  admit(sub: string, limits: readonly RateLimit[], now: number, counted?: string[]): RateVerdict {
+  #ring(sub: string, l: RateLimit, create: boolean): Ring | undefined {
+    const outer = `${l.rule}\u0000${l.windowMs}`;
+    let bySub = this.#rings.get(outer);
+    if (bySub === undefined) {
+      if (!create) return undefined;
+      bySub = new Map();
+      this.#rings.set(outer, bySub);
+    }
+    let ring = bySub.get(sub);
+    if (ring === undefined && create) {
+      ring = new Ring(Math.min(l.count, 16), l.windowMs, rateKey(sub, l));
+      bySub.set(sub, ring);
+      this.#keys++;
+    }
+    return ring;
+  }
+
+  /** Admits at `now` if every limit has room, recording it under each (`admitted` sees each ring). */
+  admit(sub: string, limits: readonly RateLimit[], now: number, admitted?: (ring: Ring) => void): RateVerdict {
     // Check all first: a refusal counts against none.
     for (let i = 0; i < limits.length; i++) {
       const l = limits[i]!;
-      const ring = this.#rings.get(rateKey(sub, l));
+      const ring = this.#ring(sub, l, false);
       if (ring === undefined) continue;
       ring.prune(now - l.windowMs);
       if (ring.size >= l.count) {
@@ -103,43 +122,37 @@ export class RateCounters {
     }
     for (let i = 0; i < limits.length; i++) {
       const l = limits[i]!;
-      const key = rateKey(sub, l);
-      let ring = this.#rings.get(key);
-      if (ring === undefined) {
-        ring = new Ring(Math.min(l.count, 16), l.windowMs);
-        this.#rings.set(key, ring);
-      }
+      const ring = this.#ring(sub, l, true)!;
       ring.push(now, l.count);
-      counted?.push(key);
+      admitted?.(ring);
     }
     return ADMITTED;
   }
 
   /** Restores an admission read back from the file (no check: it was admitted then). */
-  restore(key: string, t: number, windowMs: number, now: number): void {
+  restore(rule: string, windowMs: number, sub: string, t: number, now: number): void {
     if (t <= now - windowMs) return;
-    let ring = this.#rings.get(key);
-    if (ring === undefined) {
-      ring = new Ring(16, windowMs);
-      this.#rings.set(key, ring);
-    }
-    ring.push(t, Number.MAX_SAFE_INTEGER);
+    this.#ring(sub, { rule, windowMs, count: Number.MAX_SAFE_INTEGER }, true)!.push(t, Number.MAX_SAFE_INTEGER);
   }
 
   /** Every live admission (for compaction), dropping keys whose window is empty. */
   *live(now: number): Generator<[string, number]> {
-    for (const [key, ring] of this.#rings) {
-      ring.prune(now - ring.windowMs);
-      if (ring.size === 0) {
-        this.#rings.delete(key);
-        continue;
+    for (const [outer, bySub] of this.#rings) {
+      for (const [sub, ring] of bySub) {
+        ring.prune(now - ring.windowMs);
+        if (ring.size === 0) {
+          bySub.delete(sub);
+          this.#keys--;
+          continue;
+        }
+        for (let i = 0; i < ring.size; i++) yield [ring.key, ring.at(i)];
       }
-      for (let i = 0; i < ring.size; i++) yield [key, ring.at(i)];
+      if (bySub.size === 0) this.#rings.delete(outer);
     }
   }
 
   get keys(): number {
-    return this.#rings.size;
+    return this.#keys;
   }
 }
 
@@ -174,10 +187,9 @@ export async function openFileRateLimiter(dir: string, opts: FileRateOptions = {
     const space = line.indexOf(' ');
     if (space <= 0) continue;
     const t = Number(line.slice(0, space));
-    const key = line.slice(space + 1);
-    const windowMs = keyWindow(key);
-    if (!Number.isFinite(t) || windowMs === undefined) continue;
-    counters.restore(key, t, windowMs, t0);
+    const parts = keyParts(line.slice(space + 1));
+    if (!Number.isFinite(t) || parts === undefined) continue;
+    counters.restore(parts.rule, parts.windowMs, parts.sub, t, t0);
   }
   // Compact: only what is still inside its window (write aside, then rename over).
   let compacted = '';
@@ -190,7 +202,8 @@ export async function openFileRateLimiter(dir: string, opts: FileRateOptions = {
   let pending: string[] = [];
   let timer: NodeJS.Timeout | undefined;
   let writing: Promise<void> = Promise.resolve();
-  const counted: string[] = [];
+  let at = 0;
+  const record = (ring: Ring): void => void pending.push(`${at} ${ring.key}\n`);
 
   const flush = (): Promise<void> => {
     if (timer) {
@@ -223,13 +236,9 @@ export async function openFileRateLimiter(dir: string, opts: FileRateOptions = {
 
   return {
     admit(sub, limits) {
-      const t = now();
-      counted.length = 0;
-      const verdict = counters.admit(sub, limits, t, counted);
-      if (verdict.ok) {
-        for (const key of counted) pending.push(`${t} ${key}\n`);
-        timer ??= setTimeout(() => void flush(), flushMs);
-      }
+      at = now();
+      const verdict = counters.admit(sub, limits, at, record);
+      if (verdict.ok) timer ??= setTimeout(() => void flush(), flushMs);
       return verdict;
     },
     flush,
