@@ -273,6 +273,22 @@ describe('decide', () => {
   });
 });
 
+describe('masks outside any request', () => {
+  it('the session masks follow the policy in force: a reload recomputes them', async () => {
+    let current = policy;
+    const s = await (async () => {
+      const opened = await new Enforcer({ policy: () => current, audit }).openSession({ protocol: 'postgres', identity: AGENT, expiresAt: Date.now() + 60_000, resource: PG, clientAddr: '127.0.0.1', approvalMode: 'return' });
+      if (!opened.ok) throw new Error(opened.message);
+      return opened.session;
+    })();
+    expect(s.sessionMasks()?.columns.map((c) => c.column)).toEqual(['public.customers.email']);
+    current = compilePolicy([{ file: 'u.hoop', text: 'package u\ndefault allow\n' }]).policy!;
+    expect(s.sessionMasks()).toEqual({ columns: [], detectors: [] });
+    // Without a masker, text under masks is withheld.
+    expect(await s.textPolicy({ columns: [], detectors: [] }, 'SELECT 1')).toEqual({ mode: 'withhold', reason: 'the masker cannot check error text' });
+  });
+});
+
 describe('approvals', () => {
   it('return mode: refused with the approval id, then the same request runs once after approval', async () => {
     const s = await open(enforcer(), { mode: 'return' });

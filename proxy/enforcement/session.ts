@@ -1,7 +1,8 @@
 // One session's enforcement: decisions, approvals, mask guards, the audit records and the
 // recording. The front door owns the connection; this owns everything the policy says about it.
 
-import type { Decision } from '../../engine/response.ts';
+import type { Decision, Masks } from '../../engine/response.ts';
+import { sessionMasks } from './session-masks.ts';
 import type { Action, Identity, Resource } from '../../stdlib/facts.ts';
 import type { ApprovalMode, ApprovalParam, ApprovalRecord, AuditOutcome, AuditRecordInput, AuditSink, ErrorTextPolicy, MaskPlan, ResultField, SessionRecording } from '../ports.ts';
 import { resolveApproval, type ApprovalContext, type ApprovalResult } from './approvals.ts';
@@ -9,7 +10,7 @@ import { canChangeState } from '../audit/durability.ts';
 import { decideItems, decidingIndex, hasMasks, limitsOf, refusalOf } from './decide.ts';
 import { SessionRecords, statementEvent } from './records.ts';
 import type { EnforcerServices } from './enforcer.ts';
-import type { Completion, EnforcementRequest, FrontDoor, Forward, Hold, Outcome, Permit, RefusalText, Refuse, RefuseReason, RequestItem, SessionHooks, SessionOpen } from './types.ts';
+import type { Completion, EnforcementRequest, FrontDoor, Forward, Hold, Outcome, Permit, PolicyEvaluator, RefusalText, Refuse, RefuseReason, RequestItem, SessionHooks, SessionOpen } from './types.ts';
 
 /** The audit reason of an action approved per execution: the approvals come with each execution. */
 const APPROVAL_PER_EXECUTION = 'approval is requested at each Bind, for the values it binds';
@@ -63,6 +64,7 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
   #lastAuditSeq = 0;
   #unwatchAudit: (() => void) | undefined;
   #durableUpTo = 0;
+  #sessionMasks: { policy: PolicyEvaluator | undefined; masks: Masks | undefined } | undefined;
 
   /** @internal Made by `Enforcer.openSession`. */
   constructor(svc: EnforcerServices, open: SessionOpen<T>, id: string) {
@@ -225,15 +227,30 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
     }
   }
 
-  /** How error or notice text answering a masked permit may reach the client. Never rejects (failure withholds). */
-  async textPolicy(p: Pick<Permit<T>, 'item' | 'text' | 'decision'>): Promise<ErrorTextPolicy> {
+  /**
+   * How text the client gets under these masks may reach it (the server's error or notice about a
+   * masked statement, whose data flow `statementText` is; another session's notification): relayed,
+   * masked, or withheld. Never rejects (a failure withholds).
+   */
+  async textPolicy(masks: Masks, statementText: string): Promise<ErrorTextPolicy> {
     const masker = this.#svc.masker;
     if (!masker?.errorText) return { mode: 'withhold', reason: 'the masker cannot check error text' };
     try {
-      return await masker.errorText({ resource: this.resource, statementText: p.item.lineageText ?? p.text, masks: p.decision.masks });
+      return await masker.errorText({ resource: this.resource, statementText, masks });
     } catch (e) {
       return { mode: 'withhold', reason: `the error text could not be checked (${(e as Error).message})` };
     }
+  }
+
+  /**
+   * Every mask the policy in force could apply to this session, whatever it runs (for what reaches
+   * the client outside any request's answer: PostgreSQL's notifications); undefined when that
+   * cannot be told (no policy, one without explanations). Computed once per policy.
+   */
+  sessionMasks(): Masks | undefined {
+    const p = this.#svc.policy();
+    if (!this.#sessionMasks || this.#sessionMasks.policy !== p) this.#sessionMasks = { policy: p, masks: sessionMasks(p, this) };
+    return this.#sessionMasks.masks;
   }
 
   /**

@@ -10,37 +10,24 @@
 // statement and the server's source location (none of which carries data). Anything that fails
 // here withholds (fail closed).
 
-import type { Decision } from '../../../engine/response.ts';
-import type { Resource } from '../../../stdlib/facts.ts';
-import type { ErrorTextPolicy, ResultMasker } from '../../ports.ts';
+import type { ErrorTextPolicy } from '../../ports.ts';
 import { BackendCode, decodeBackend, encodeBackend, errorField, type ErrorFields } from '../wire/backend.ts';
 
 /** Fields that carry no text from data: severity, SQLSTATE, position, the server's source file/line/routine. */
 const STRUCTURAL: ReadonlySet<string> = new Set(['S', 'V', 'C', 'P', 'F', 'L', 'R']);
 
-export interface MaskedTextContext {
-  masker: ResultMasker | undefined;
-  resource: Resource;
-  statementText: string;
-  masks: Decision['masks'];
-}
-
 /**
  * The frame to send instead of `raw` (an ErrorResponse or NoticeResponse from the upstream), or
  * `undefined` to send nothing (a notice that cannot be read).
  */
-export async function maskServerText(raw: Buffer, ctx: MaskedTextContext): Promise<Buffer | undefined> {
+export async function maskServerText(raw: Buffer, how: Promise<ErrorTextPolicy>): Promise<Buffer | undefined> {
   const isError = raw[0] === BackendCode.ErrorResponse;
   const d = decodeBackend({ code: raw[0]!, raw, bodyStart: 5 });
   if (!d.ok || (d.message.name !== 'error' && d.message.name !== 'notice')) {
     return isError ? encodeBackend({ name: 'error', fields: withheld([], 'the server\'s message could not be read') }) : undefined;
   }
-  let policy: ErrorTextPolicy;
-  try {
-    policy = ctx.masker?.errorText ? await ctx.masker.errorText({ resource: ctx.resource, statementText: ctx.statementText, masks: ctx.masks }) : { mode: 'withhold', reason: 'the masker cannot check error text' };
-  } catch (e) {
-    policy = { mode: 'withhold', reason: `the error text could not be checked (${(e as Error).message})` };
-  }
+  // What the masker says of this statement's text (EnforcementSession.textPolicy: never rejects).
+  const policy = await how;
   const fields = d.message.fields;
   if (policy.mode === 'relay') return raw;
   let out: ErrorFields;

@@ -25,7 +25,7 @@ import type { Identity, SqlAction } from '../../../stdlib/facts.ts';
 import type { MaskPlan } from '../../ports.ts';
 import { isLoopback } from '../../config.ts';
 import { DEFAULT_LIMITS, type GatewayLimits } from '../../limits.ts';
-import { decidingIndex, type DecideContext, type EnforcementRequest, type EnforcementSession, type Forward, type Outcome, type Permit, type Refuse } from '../../enforcement/index.ts';
+import { decidingIndex, type EnforcementRequest, type EnforcementSession, type Forward, type Outcome, type Permit, type Refuse } from '../../enforcement/index.ts';
 import type { Decision } from '../../../engine/response.ts';
 import { classifyStatements, parserRefusal, statementItems, unclassified, type PgStatement, type StatementResolution } from '../enforcement/statements.ts';
 import { BackendCode, decodeBackend, encodeBackend, encodeDataRow, errorField, gatewayError, gatewayNotice, type TransactionStatus } from '../wire/backend.ts';
@@ -846,10 +846,6 @@ export class PgSession {
     return true;
   }
 
-  private decisionContext(): DecideContext {
-    return { identity: this.identity!, resource: this.routed!.resource, clientAddr: this.clientAddr, sessionId: this.id };
-  }
-
   private async onQuery(f: Frame): Promise<void> {
     if (this.tokenExpired()) return;
     if (!(await this.textReadable(f))) return this.ended ? undefined : this.blockSimple(gatewayError('ERROR', '42501', PIPELINED_BACKSLASH));
@@ -1178,7 +1174,7 @@ export class PgSession {
         return this.relayServerText(f, this.statementInFlight());
       case BackendCode.NotificationResponse: {
         // Another session's NOTIFY payload: under every mask the policy has for this session (notifications.ts).
-        this.notifications ??= new NotificationMasking(() => this.svc.policy(), () => this.decisionContext(), this.svc.masker);
+        this.notifications ??= new NotificationMasking(this.enforcement!);
         const out = this.notifications.relay(Buffer.from(f.raw));
         if (!(out instanceof Promise)) return void (out && this.downOut.push(out));
         return out.then((b) => void (b && this.downOut.push(b)));
@@ -1355,7 +1351,7 @@ export class PgSession {
       this.downOut.push(maskFatalText(Buffer.from(f.raw)));
       return;
     }
-    return maskServerText(Buffer.from(f.raw), { masker: this.svc.masker, resource: this.routed!.resource, statementText: stmt.lineageText ?? stmt.text, masks: stmt.permit.decision.masks }).then((out) => {
+    return maskServerText(Buffer.from(f.raw), this.enforcement!.textPolicy(stmt.permit.decision.masks, stmt.lineageText ?? stmt.text)).then((out) => {
       if (out) this.downOut.push(out);
     });
   }

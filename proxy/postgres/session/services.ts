@@ -1,8 +1,8 @@
 // Everything a session needs from the gateway, as interfaces (proxy/ports.ts) plus plain data.
 
 import type { SecureContext } from 'node:tls';
-import type { ApprovalMode, FunctionResolver, ResultMasker, TokenVerifier } from '../../ports.ts';
-import type { Enforcer, PolicyEvaluator } from '../../enforcement/index.ts';
+import type { ApprovalMode, FunctionResolver, TokenVerifier } from '../../ports.ts';
+import type { Enforcer } from '../../enforcement/index.ts';
 import type { Resource } from '../../../stdlib/facts.ts';
 import type { CancelRegistry } from '../cancel.ts';
 import type { ClassifierPool } from '../enforcement/classifier-pool.ts';
@@ -24,12 +24,8 @@ export interface SessionServices {
   classifierPool?: ClassifierPool;
   /** Decisions, approvals, masks, the audit log and the recording: every statement goes through it. */
   enforcer: Enforcer;
-  /** The current policy (LISTEN/NOTIFY masks; being moved behind the enforcer). */
-  policy(): PolicyEvaluator | undefined;
   /** The default approval mode; a connection may choose its own. */
   approvalMode: ApprovalMode;
-  /** Error and notification text of masked statements (being moved behind the enforcer). */
-  masker?: ResultMasker;
   /** Without it, FunctionCall messages are refused. */
   functions?: FunctionResolver;
   /** The catalog unqualified table names are resolved in; without one only a single-schema search_path resolves. */

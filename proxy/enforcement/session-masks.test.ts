@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { compilePolicy } from '../../../engine/index.ts';
-import { encodeBackend } from '../wire/backend.ts';
-import { NotificationMasking, sessionMasks } from './notifications.ts';
-import type { DecideContext as DecisionContext, PolicyEvaluator } from '../../enforcement/index.ts';
+import { compilePolicy } from '../../engine/index.ts';
+import { encodeBackend } from '../postgres/wire/backend.ts';
+import { NotificationMasking } from '../postgres/session/notifications.ts';
+import type { DecideContext as DecisionContext } from './decide.ts';
+import { sessionMasks } from './session-masks.ts';
+import type { PolicyEvaluator } from './types.ts';
 
 const ctx = (groups: string[]): DecisionContext => ({
   identity: { sub: 'agent-7', groups, claims: {} } as unknown as DecisionContext['identity'],
@@ -37,7 +39,8 @@ describe('sessionMasks', () => {
     expect(sessionMasks(plain, ctx(['h']))).toBeUndefined();
     const broken = { evaluate: (r: never) => policy.evaluate(r), explain: () => ({ rules: [] }), ir: policy.ir } as unknown as PolicyEvaluator;
     expect(sessionMasks(broken, ctx(['h']))).toBeUndefined();
-    const n = new NotificationMasking(() => plain, () => ctx(['h']), undefined);
+    // A session whose masks cannot be told drops every notification.
+    const n = new NotificationMasking({ sessionMasks: () => sessionMasks(plain, ctx(['h'])), textPolicy: () => Promise.resolve({ mode: 'relay' }) });
     expect(await n.relay(encodeBackend({ name: 'notification', pid: 1, channel: 'c', payload: 'p' }))).toBeUndefined();
   });
 });
