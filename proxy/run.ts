@@ -24,7 +24,8 @@ import { openPolicySource, type PolicySource } from './policy-source.ts';
 import { loadSqlClassifier } from '../stdlib/sql/index.ts';
 import { createSessionRecorder } from './recording/index.ts';
 import { createMcpHttp, type McpHttp } from './mcp/http.ts';
-import { createInterimEnforcement } from './mcp/interim-enforcement.ts';
+import { createCoreEnforcement } from './mcp/core-enforcement.ts';
+import { Enforcer } from './enforcement/index.ts';
 import { DEFAULT_MCP_SETTINGS } from './mcp/settings.ts';
 import { PgUpstreams } from './mcp/upstream.ts';
 import { mcpSshRunner } from './mcp/ssh-wiring.ts';
@@ -170,17 +171,24 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
         log,
       });
       closers.push(() => upstreams.close());
-      const enforcement = createInterimEnforcement({
-        classifier,
+      // The enforcement core over the same services as the PostgreSQL front door's (one policy
+      // source, audit chain, approval store, masker, metrics); MCP sessions are recorded too.
+      const enforcer = new Enforcer({
         policy: () => policy.current(),
         audit: sink,
+        recorder: createSessionRecorder({ dir: config.recording.dir, results: config.recording.results }),
+        approvals,
+        approvalTimeoutMs: config.approvals.timeoutMs,
+        masker,
+        metrics,
+      });
+      const enforcement = createCoreEnforcement({
+        enforcer,
+        classifier,
+        names: (resource) => names.catalogFor(resource),
         approvals,
         masker,
-        recorder: createSessionRecorder({ dir: config.recording.dir, results: config.recording.results }),
-        names: (resource) => names.catalogFor(resource),
-        metrics,
         ...(config.limits ? { maxStatementSize: config.limits.maxStatementSize } : {}),
-        log,
       });
       closers.push(() => enforcement.close());
       mcp = createMcpHttp({
@@ -189,7 +197,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
         enforcement,
         upstreams,
         settings,
-        ssh: await mcpSshRunner({ config, verifier, policy: () => policy.current(), audit, approvals, settings, log }),
+        ssh: await mcpSshRunner({ config, verifier, policy: () => policy.current(), audit: sink, approvals, settings, log }),
         issuers: config.identity.map((i) => i.issuer),
         tls: config.tls !== undefined,
         log,

@@ -39,8 +39,10 @@ export interface SqlPermit {
   plan(fields: ResultField[]): Promise<MaskPlan>;
   /** How an upstream error answering this statement may be shown (masked statements: never in clear). */
   errorText(message: string): Promise<string>;
+  /** Before its result goes out: a state-changing statement's record must be durable first (undefined: now). Rejects: do not answer. */
+  beforeAnswer(): Promise<void> | undefined;
   /** Once it ended: the result record (audit) and the recording event. */
-  complete(c: { outcome: 'executed' | 'failed'; rows: number; durationMs: number; error?: string; maskedColumns?: string[] }): void;
+  complete(c: { outcome: 'executed' | 'failed' | 'blocked'; rows: number; durationMs: number; error?: string; maskedColumns?: string[] }): void;
 }
 
 export type SqlRefuseReason = 'blocked' | 'masks' | 'approval_required' | 'approval' | 'token_expired' | 'audit_failed' | 'unsupported';

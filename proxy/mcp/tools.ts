@@ -138,6 +138,12 @@ export async function runQuery(ctx: ToolContext, caller: McpCaller, resource: Re
       const ranBefore = failedAt > 0 ? ` (statement ${failedAt + 1} of ${permits.length}; the earlier ones ${permits.length > 1 ? 'were rolled back unless the text committed them' : ''})` : '';
       return failure(`PostgreSQL error${r.error.code ? ` ${r.error.code}` : ''}: ${message}${detail ? `\nDETAIL: ${detail}` : ''}${ranBefore}`, { reason: 'upstream_error', ...(r.error.code ? { sqlstate: r.error.code } : {}), statements: out });
     }
+    // A state-changing statement's answer waits until its audit record is durable (audit.durability).
+    try {
+      await Promise.all(permits.map((p) => p.beforeAnswer()));
+    } catch {
+      return failure('hoop: the audit log could not be made durable; the result is withheld (the statement ran)', { reason: 'audit_failed' });
+    }
     const last = [...out].reverse().find((s) => s.columns.length > 0) ?? out[out.length - 1]!;
     const truncated = out.some((s) => s.truncated);
     const summary = out.length === 1 ? last : { ...last, statements: out };
