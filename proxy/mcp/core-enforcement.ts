@@ -85,7 +85,7 @@ export function createCoreEnforcement(deps: CoreEnforcementDeps): CoreEnforcemen
       plan: (fields) => (p.masked ? session.planMasks(p, fields) : Promise.resolve({ ok: true, passthrough: true, transformRow: (r) => r, maskedColumns: [] })),
       async errorText(message) {
         if (!p.masked) return message;
-        const t = await session.textPolicy(p);
+        const t = await session.textPolicy(p.decision.masks, p.item.lineageText ?? p.text);
         if (t.mode === 'relay') return message;
         if (t.mode === 'mask') return t.mask(message);
         return 'the statement failed; its error text is withheld because the statement reads masked columns';
