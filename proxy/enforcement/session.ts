@@ -468,8 +468,9 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
       if (!hasMasks(d)) continue;
       const item = items[i]!;
       let pre: { ok: true } | { ok: false; reason: string };
-      if (!masker) pre = { ok: false, reason: 'masking is required but no masker is configured' };
-      else if (item.action.type !== 'sql') pre = d.masks.columns.length > 0 ? { ok: false, reason: 'column masks apply to SQL results only' } : { ok: true };
+      // Content detectors on a command's output are the front door's to apply (proxy/ssh streams them): no result masker needed.
+      if (item.action.type !== 'sql') pre = d.masks.columns.length > 0 ? { ok: false, reason: 'column masks apply to SQL results only' } : { ok: true };
+      else if (!masker) pre = { ok: false, reason: 'masking is required but no masker is configured' };
       else {
         try {
           pre = await masker.precheck({ resource: this.resource, statementText: item.lineageText ?? item.action.text, masks: d.masks, ...this.#relationSchemas(item) });

@@ -1,17 +1,18 @@
-// SshEnforcement over the gateway's services, until the protocol-neutral core (proxy/enforcement/)
-// takes this place: classify (stdlib shell classifier), decide (the policy in force), approvals
-// (hold / return), audit (one record per decision, before the request is forwarded) and recording.
-// Nothing here knows SSH; the front door sees only enforcement-port.ts.
+// SshEnforcement over the protocol-neutral enforcement core (proxy/enforcement/): the front door's
+// requests are classified here (stdlib's shell classifier; legacy scp and rsync as file
+// operations) and handed to an EnforcementSession, which decides, resolves approvals, writes every
+// audit record and recording event; its outcome is mapped back to the port's terms. Nothing here
+// knows SSH; the front door sees only enforcement-port.ts.
 
-import { createHash } from 'node:crypto';
-import type { Decision } from '../../engine/response.ts';
-import type { Action, Identity, Request, Resource, ShellAction, ShellClassifier, SftpAction, SshAction } from '../../stdlib/facts.ts';
-import type { ApprovalRecord, ApprovalRequest, ApprovalService, AuditRecordInput, AuditSink, SessionRecorder, SessionRecording, TokenVerifier } from '../ports.ts';
-import type { PolicyEvaluator } from '../enforcement/index.ts';
+import type { Action, Resource, ShellAction, ShellClassifier, SftpAction, SshAction } from '../../stdlib/facts.ts';
+import { Enforcer, type EnforcementSession, type FrontDoor, type Permit, type PolicyEvaluator, type RequestItem } from '../enforcement/index.ts';
+import type { ApprovalService, AuditSink, SessionRecorder, TokenVerifier } from '../ports.ts';
 import { normalisePath } from './paths.ts';
 import type { ExecFacts, SshConnectionRefusal, SshEnforcedSession, SshEnforcement, SshHooks, SshOutcome, SshRequest, SshResult, SshSessionStart } from './enforcement-port.ts';
 
 export interface InterimEnforcementOptions {
+  /** Which front door the sessions are (audited, recorded); default `ssh`. */
+  protocol?: FrontDoor;
   verifier: TokenVerifier;
   policy: () => PolicyEvaluator | undefined;
   shell: ShellClassifier;
@@ -20,12 +21,6 @@ export interface InterimEnforcementOptions {
   approvals?: ApprovalService;
   approvalTimeoutMs?: number;
   log?: (line: string) => void;
-}
-
-const NO_MASKS = { columns: [], detectors: [] };
-
-function gatewayBlock(message: string): Decision {
-  return { verdict: 'block', masks: NO_MASKS, approvers: [], message, reasons: [], defaulted: false, errors: [] };
 }
 
 /** The request's actions: an exec is its shell command, or the file transfers a legacy scp / rsync server command is. */
@@ -99,158 +94,50 @@ export function transferOf(action: ShellAction): ExecFacts['transfer'] {
   return undefined;
 }
 
-/** The most restrictive of several decisions (block ⊒ approve ⊒ mask ⊒ allow), masks and approvers united. */
-function combine(decisions: Decision[]): Decision {
-  const block = decisions.find((d) => d.verdict === 'block');
-  if (block) return block;
-  const approve = decisions.find((d) => d.verdict === 'approve');
-  const detectors = decisions.flatMap((d) => d.masks.detectors);
-  const columns = decisions.flatMap((d) => d.masks.columns);
-  const base = approve ?? decisions.find((d) => d.verdict === 'mask') ?? decisions[0]!;
-  return { ...base, masks: { columns, detectors }, approvers: [...new Set(decisions.flatMap((d) => d.approvers))].sort() };
+/** Reading files by a transfer cannot be masked: refused when the verdict carries masks. */
+const UNMASKABLE_TRANSFER = 'masks apply to this resource, and file contents are not masked: reading files by sftp, scp or rsync is refused (run a command such as cat, whose output is masked)';
+
+export interface SshEnforcementOptions {
+  verifier: TokenVerifier;
+  shell: ShellClassifier;
+  /** Which front door the sessions are (audited, recorded); default `ssh`. */
+  protocol?: FrontDoor;
+  log?: (line: string) => void;
 }
 
-function rulesOf(d: Decision): string {
-  return d.reasons.map((r) => r.id).join(', ');
-}
-
-export function blockMessage(d: Decision): string {
-  const rules = rulesOf(d);
-  const msg = d.message ?? 'blocked by policy';
-  return rules ? `hoop: blocked by ${rules}: ${msg}` : `hoop: blocked: ${msg}`;
-}
-
-export function createInterimEnforcement(opts: InterimEnforcementOptions): SshEnforcement {
-  const { audit } = opts;
-  const auditIdentity = (i: Identity) => ({ sub: i.sub, ...(i.actor ? { actor: i.actor } : {}), groups: i.groups });
+/** The port over the gateway's one Enforcer (shared with the other front doors). */
+export function createSshEnforcement(enforcer: Enforcer, opts: SshEnforcementOptions): SshEnforcement {
+  const protocol = opts.protocol ?? 'ssh';
   return {
     verifyToken: (token) => opts.verifier.verify(token),
 
-    async refused(r: SshConnectionRefusal): Promise<void> {
-      const claims = r.claims;
-      const rec: AuditRecordInput = {
-        type: 'connection_refused',
-        session_id: r.sessionId,
-        client_addr: r.clientAddr,
-        outcome: 'refused',
-        reason: r.reason,
-        ...(claims ? { token: { ...(typeof claims.jti === 'string' ? { jti: claims.jti } : {}), ...(typeof claims.iss === 'string' ? { iss: claims.iss } : {}) } } : r.identity ? { token: { ...(r.identity.token_id ? { jti: r.identity.token_id } : {}), ...(r.identity.issuer ? { iss: r.identity.issuer } : {}) } } : {}),
-        ...(r.identity ? { identity: auditIdentity(r.identity) } : typeof claims?.sub === 'string' ? { identity: { sub: claims.sub, groups: [] } } : {}),
-        ...(r.resource ? { resource: { kind: r.resource.kind, name: r.resource.name } } : {}),
-      };
-      await audit.append(rec).catch((e: Error) => opts.log?.(`audit: ${e.message}`));
+    refused(r: SshConnectionRefusal): Promise<void> {
+      const colon = r.reason.indexOf(':');
+      return enforcer.refuseConnection({
+        protocol,
+        sessionId: r.sessionId,
+        clientAddr: r.clientAddr,
+        code: colon > 0 ? r.reason.slice(0, colon) : r.reason,
+        message: colon > 0 ? r.reason.slice(colon + 1).trim() : r.reason,
+        ...(r.identity ? { identity: r.identity } : {}),
+        ...(r.claims ? { claims: r.claims } : {}),
+        ...(r.resource ? { resource: r.resource } : {}),
+      });
     },
 
     async open(start: SshSessionStart): Promise<SshEnforcedSession> {
-      const base = (type: AuditRecordInput['type']): AuditRecordInput => ({
-        type,
-        session_id: start.sessionId,
-        token: { ...(start.identity.token_id ? { jti: start.identity.token_id } : {}), ...(start.identity.issuer ? { iss: start.identity.issuer } : {}) },
-        identity: auditIdentity(start.identity),
-        resource: { kind: start.resource.kind, name: start.resource.name },
-        client_addr: start.clientAddr,
+      const opened = await enforcer.openSession<RequestItem>({
+        protocol,
+        id: start.sessionId,
+        identity: start.identity,
+        expiresAt: start.expiresAt,
+        resource: start.resource,
+        clientAddr: start.clientAddr,
+        client: { user: start.user },
+        approvalMode: start.approvalMode,
       });
-      await audit.append(base('session_start'));
-      let recording: SessionRecording | undefined;
-      if (opts.recorder) {
-        try {
-          recording = await opts.recorder.open({
-            session_id: start.sessionId,
-            identity: start.identity,
-            resource: start.resource,
-            client_addr: start.clientAddr,
-            user_param: start.user,
-            started_at: new Date().toISOString(),
-          });
-        } catch (e) {
-          opts.log?.(`recording: ${(e as Error).message}`);
-        }
-      }
-
-      const decideActions = (actions: Action[]): Decision => {
-        const policy = opts.policy();
-        if (!policy) return gatewayBlock('no policy is loaded');
-        const context = { time: new Date().toISOString(), client_addr: start.clientAddr, session_id: start.sessionId };
-        try {
-          return combine(actions.map((action) => policy.evaluate({ identity: start.identity, resource: start.resource, action, context } satisfies Request)));
-        } catch (e) {
-          // The engine never throws by contract; fail closed if it does.
-          return gatewayBlock(`policy evaluation failed: ${(e as Error).message}`);
-        }
-      };
-
-      const approval = async (d: Decision, text: string, fingerprint: string, hooks: SshHooks): Promise<{ ok: true; id: string } | { ok: false; id?: string; message: string; expired?: true }> => {
-        const svc = opts.approvals;
-        if (!svc) return { ok: false, message: 'hoop: blocked: this request needs an approval and approvals are not configured' };
-        const req: ApprovalRequest = {
-          identity: start.identity,
-          resource: start.resource,
-          statement: text,
-          fingerprint,
-          approvers: d.approvers,
-          withinMs: d.approvalWithinMs ?? 15 * 60_000,
-          session_id: start.sessionId,
-        };
-        const rules = rulesOf(d);
-        try {
-          if (start.approvalMode === 'return') {
-            const used = await svc.consumeApproved(req);
-            if (used) return { ok: true, id: used.id };
-            const rec = await svc.request(req);
-            return { ok: false, id: rec.id, message: `hoop: approval required (${rec.id}) by ${rules}: ask a member of ${d.approvers.join(', ')} to approve, then run the same command again` };
-          }
-          const rec = await svc.request(req);
-          hooks.onHold(`hoop: waiting for approval ${rec.id} from ${d.approvers.join(', ')} (rule ${rules})`);
-          let final: ApprovalRecord = rec;
-          if (rec.status === 'pending') {
-            const wait = new AbortController();
-            const onAbort = () => wait.abort();
-            hooks.signal?.addEventListener('abort', onAbort);
-            let timedOut = false;
-            const limit = opts.approvalTimeoutMs;
-            const timer = limit !== undefined && limit > 0 ? setTimeout(() => ((timedOut = true), wait.abort()), limit) : undefined;
-            try {
-              final = await svc.wait(rec.id, wait.signal);
-            } catch (e) {
-              if (!wait.signal.aborted) throw e;
-            } finally {
-              clearTimeout(timer);
-              hooks.signal?.removeEventListener('abort', onAbort);
-            }
-            if (final.status === 'pending') {
-              return { ok: false, id: rec.id, message: timedOut ? `hoop: approval ${rec.id} was not decided within ${Math.round(limit! / 1000)}s` : `hoop: canceled while waiting for approval ${rec.id}` };
-            }
-          }
-          if (final.status === 'approved') {
-            if (Date.now() >= start.expiresAt) return { ok: false, id: final.id, expired: true, message: 'hoop: the token expired while the request waited for approval; reconnect with a fresh token' };
-            if (svc.consume && !(await svc.consume(final.id))) return { ok: false, id: final.id, message: `hoop: approval ${final.id} was already used` };
-            return { ok: true, id: final.id };
-          }
-          return { ok: false, id: final.id, message: `hoop: approval ${final.id} ${final.status}${final.reason ? `: ${final.reason}` : ''}` };
-        } catch (e) {
-          return { ok: false, message: `hoop: blocked: the approval service failed: ${(e as Error).message}` };
-        }
-      };
-
-      const record = (text: string, kind: string, fingerprint: string, d: Decision, outcome: AuditRecordInput['outcome'] & string, extra: { approvalId?: string; error?: string; result?: SshResult; started: number }) => {
-        recording?.statement({
-          time: new Date().toISOString(),
-          text,
-          protocol: 'ssh',
-          kind,
-          fingerprint,
-          verdict: d.verdict,
-          reasons: d.reasons.map((r) => r.id),
-          masks: [],
-          decision_masks: d.masks.detectors.map((m) => `detect ${m.detectors.map((x) => x.name).join(',')} with ${m.masker.name} (${m.rule})`),
-          ...(d.approvers.length ? { approvers: d.approvers } : {}),
-          ...(extra.approvalId ? { approval_id: extra.approvalId } : {}),
-          outcome,
-          ...(extra.error ? { error: extra.error } : {}),
-          duration_ms: Math.round(performance.now() - extra.started),
-          ...(extra.result ? { ssh: { exit_code: extra.result.exitCode, signal: extra.result.signal, bytes_in: extra.result.bytesIn, bytes_out: extra.result.bytesOut } } : {}),
-        });
-      };
+      if (!opened.ok) throw new Error(opened.message);
+      const session: EnforcementSession<RequestItem> = opened.session;
 
       return {
         execFacts(command: string): ExecFacts {
@@ -260,105 +147,72 @@ export function createInterimEnforcement(opts: InterimEnforcementOptions): SshEn
 
         async decide(req: SshRequest, hooks: SshHooks): Promise<SshOutcome> {
           const started = performance.now();
+          // Expiry is re-checked before every request; an expired identity runs nothing more.
+          if (session.expired()) {
+            await session.refuse('hoop: the token expired; reconnect with a fresh token');
+            return { kind: 'refuse', message: 'hoop: the token expired; reconnect with a fresh token', expired: true };
+          }
           let classified: ReturnType<typeof actionsOf>;
           try {
             classified = actionsOf(req, opts.shell);
           } catch (e) {
-            classified = { actions: [], text: req.type === 'exec' ? req.command : req.type, kind: 'unknown' };
             opts.log?.(`classifier failed: ${(e as Error).message}`);
+            await session.refuse('hoop: blocked: the gateway could not classify this request');
+            return { kind: 'refuse', message: 'hoop: blocked: the gateway could not classify this request' };
           }
-          const { actions, text, kind } = classified;
-          const fingerprint = createHash('sha256').update(`${kind}\u0000${text}`).digest('hex').slice(0, 16);
-          const statement = { fingerprint, normalized: text, kind };
-          const decisionRecord = (d: Decision, outcome: NonNullable<AuditRecordInput['outcome']>, reason?: string, approvalId?: string): AuditRecordInput => ({
-            ...base('decision'),
-            statement,
-            verdict: d.verdict,
-            rules: d.reasons.map((r) => r.id),
-            masks: d.masks.detectors.map((m) => `${m.detectors.map((x) => x.name).join(',')}:${m.masker.name}`),
-            ...(approvalId ? { approval_id: approvalId } : {}),
-            outcome,
-            ...(reason ? { reason } : {}),
+          const { actions, text } = classified;
+          const readsFiles = actions.some((a) => a.type === 'sftp' && (a.kind === 'read' || a.kind === 'list'));
+          let out = await session.decide({
+            items: actions.map((action) => ({ action })),
+            text,
+            started,
+            protocol: 'ssh',
+            ...(readsFiles ? { unmaskable: UNMASKABLE_TRANSFER } : {}),
           });
-          // Expiry is re-checked before every request; an expired identity runs nothing more.
-          if (Date.now() >= start.expiresAt) {
-            const d = gatewayBlock('the token expired');
-            await audit.append(decisionRecord(d, 'refused', 'expired: the token expired during the session')).catch(() => undefined);
-            record(text, kind, fingerprint, d, 'refused', { started, error: 'token expired' });
-            return { kind: 'refuse', message: 'hoop: the token expired; reconnect with a fresh token', expired: true };
-          }
-          let d = actions.length === 0 ? gatewayBlock('the gateway could not classify this request') : decideActions(actions);
-          // File transfers carry file contents, which the content detectors do not see: a transfer
-          // whose verdict carries masks is refused rather than sent in clear (docs/ssh.md).
-          if (d.verdict !== 'block' && d.masks.detectors.length > 0 && actions.some((a) => a.type === 'sftp' && a.kind === 'read')) {
-            d = { ...d, verdict: 'block', message: 'masks apply to this resource, and file contents are not masked: reading files by sftp, scp or rsync is refused (run a command such as cat, whose output is masked)' };
-          }
-          if (d.verdict === 'block') {
-            const message = blockMessage(d);
+          if (out.kind === 'hold') {
+            hooks.onHold(out.message);
+            const held = out;
+            const onAbort = () => held.cancel();
+            hooks.signal?.addEventListener('abort', onAbort);
             try {
-              await audit.append(decisionRecord(d, 'blocked', d.message));
-            } catch {
-              // Audited or not, a block stays a block.
-            }
-            record(text, kind, fingerprint, d, 'blocked', { started, error: message });
-            return { kind: 'refuse', message };
-          }
-          let approvalId: string | undefined;
-          if (d.verdict === 'approve') {
-            const a = await approval(d, text, fingerprint, hooks);
-            approvalId = a.id;
-            if (!a.ok) {
-              const outcome = a.expired ? 'refused' : a.id && !a.message.includes('denied') && !a.message.includes('expired') ? 'pending_approval' : 'blocked';
-              await audit.append(decisionRecord(d, outcome, a.message.replace(/^hoop: /, ''), a.id)).catch(() => undefined);
-              record(text, kind, fingerprint, d, outcome, { started, error: a.message, ...(a.id ? { approvalId: a.id } : {}) });
-              return { kind: 'refuse', message: a.message, ...(a.id ? { approvalId: a.id } : {}), ...(a.expired ? { expired: true } : {}) };
+              out = await held.outcome;
+            } finally {
+              hooks.signal?.removeEventListener('abort', onAbort);
             }
           }
-          // The decision is audited before anything is forwarded: a failed write runs nothing.
-          // Everything but a read of files can change the upstream's state (a command can do anything).
-          const changes = !actions.every((a) => a.type === 'sftp' && (a.kind === 'read' || a.kind === 'list' || a.kind === 'stat'));
-          let seq: number;
-          try {
-            seq = await audit.beforeForward(decisionRecord(d, 'executed', undefined, approvalId), { changes });
-          } catch (e) {
-            record(text, kind, fingerprint, d, 'failed', { started, error: 'audit write failed' });
-            return { kind: 'refuse', message: `hoop: blocked: the audit record could not be written (${(e as Error).message})` };
+          if (out.kind === 'refuse') {
+            return { kind: 'refuse', message: out.message, ...(out.approvalId ? { approvalId: out.approvalId } : {}), ...(out.endSession ? { expired: true } : {}) };
           }
+          const permits: readonly Permit<RequestItem>[] = out.permits;
           let finished = false;
           return {
             kind: 'forward',
-            masks: d.masks.detectors,
-            rules: d.reasons.map((r) => r.id),
-            beforeAnswer: () => audit.beforeAnswer(seq) ?? Promise.resolve(),
+            masks: permits.flatMap((p) => p.masks.detectors),
+            rules: [...new Set(permits.flatMap((p) => p.decision.reasons.map((r) => r.id)))],
+            beforeAnswer: () => Promise.all(permits.map((p) => session.beforeAnswer(p))).then(() => undefined),
             finish(result: SshResult) {
               if (finished) return;
               finished = true;
-              const outcome = result.error ? 'failed' : 'executed';
-              record(text, kind, fingerprint, d, outcome, { started, result, ...(approvalId ? { approvalId } : {}), ...(result.error ? { error: result.error } : {}) });
-              void audit
-                .append(
-                  {
-                    ...base('statement_result'),
-                    statement,
-                    outcome,
-                    duration_ms: Math.round(performance.now() - started),
-                    decision_seq: seq,
-                    ...(result.error ? { reason: result.error } : result.signal ? { reason: `signal ${result.signal}` } : result.exitCode !== undefined ? { reason: `exit ${result.exitCode}` } : {}),
-                  },
-                  { deferred: true },
-                )
-                .catch(() => undefined);
+              const error = result.error ?? (result.signal ? `signal ${result.signal}` : undefined);
+              for (const p of permits) {
+                session.complete(p, { outcome: result.error ? 'failed' : 'executed', rows: 0, durationMs: performance.now() - started, ...(error ? { error } : {}) });
+              }
             },
           };
         },
 
         async close(): Promise<void> {
-          await audit.append(base('session_end'), { deferred: true }).catch(() => undefined);
-          await recording?.close(new Date().toISOString()).catch(() => undefined);
+          session.close();
         },
       };
     },
   };
+}
+
+/** The port over an Enforcer of its own, built from the gateway's services. */
+export function createInterimEnforcement(opts: InterimEnforcementOptions): SshEnforcement {
+  const enforcer = new Enforcer({ policy: opts.policy, audit: opts.audit, recorder: opts.recorder, approvals: opts.approvals, approvalTimeoutMs: opts.approvalTimeoutMs });
+  return createSshEnforcement(enforcer, { verifier: opts.verifier, shell: opts.shell, ...(opts.protocol ? { protocol: opts.protocol } : {}), ...(opts.log ? { log: opts.log } : {}) });
 }
 
 export type { Resource };
