@@ -235,8 +235,11 @@ describe('decide', () => {
 
   it('decides shell commands on an ssh resource the same way', async () => {
     const s = await open(enforcer(), { resource: BASTION });
-    const ok = await s.decide({ items: [{ action: shell.classify('df -h') }], text: 'df -h', started: performance.now(), protocol: 'simple' });
-    expect(ok.kind).toBe('forward');
+    const ok = await s.decide({ items: [{ action: shell.classify('df -h') }], text: 'df -h', started: performance.now(), protocol: 'ssh' });
+    if (ok.kind !== 'forward') throw new Error(ok.kind);
+    s.complete(ok.permits[0]!, { outcome: 'executed', rows: 0, durationMs: 3, ssh: { exit_code: 0, bytes_in: 0, bytes_out: 120 } });
+    expect(events.at(-1)).toMatchObject({ protocol: 'ssh', text: 'df -h', kind: 'command', outcome: 'executed', ssh: { exit_code: 0, bytes_out: 120 } });
+    expect(audit.records.at(-1)).toMatchObject({ type: 'statement_result', front_door: 'ssh', statement: { kind: 'command', normalized: 'df -h' } });
     const no = await s.decide({ items: [{ action: shell.classify('rm -rf /') }], text: 'rm -rf /', started: performance.now(), protocol: 'simple' });
     expect(no).toMatchObject({ kind: 'refuse', reason: 'blocked', message: 'hoop: blocked: not allowed' });
     expect(decisions().at(-1)).toMatchObject({ statement: { kind: 'command', normalized: 'rm -rf /' }, verdict: 'block', front_door: 'ssh' });

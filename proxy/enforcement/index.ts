@@ -22,8 +22,10 @@
 //   if (out.kind === 'hold') { tell the client out.message; out = await out.outcome; }   // out.cancel() on a client's cancel
 //   if (out.kind === 'refuse') → say out.message (out.rules, out.reason, out.sqlstate); if out.endSession, end the connection
 //   else for each permit of out.permits: run it, applying permit.masks / permit.limits
-//        (session.planMasks(permit, columns) for rows, session.textPolicy(permit) for output text), then
-//        session.complete(permit, { outcome: 'executed' | 'failed' | 'blocked', rows, durationMs, error })
+//        (session.planMasks(permit, columns) for rows, session.textPolicy(masks, text) for output text);
+//        before its answer (exit status, CommandComplete, error) goes out: await session.beforeAnswer(permit)
+//        when it returns a promise (audit durability; a rejection: end the connection); then
+//        session.complete(permit, { outcome: 'executed' | 'failed' | 'blocked', rows, durationMs, error, ssh })
 //
 //   // A request refused before it could be classified (a handle the session never saw decided):
 //   await session.refuse('hoop: blocked: ...');
@@ -33,7 +35,10 @@
 // Requests with several items run all or none (any refusal refuses them all). `approval:
 // 'per_execution'` defers an approval to each execution (`session.approve(permit, { params })`).
 // The per-session `hooks` carry what only the front door knows (PostgreSQL: the search_path
-// resolution the masker needs, the parser's own error text).
+// resolution the masker needs, the parser's own error text) and `auditLost`, called when an fsync
+// failed while this session's records were in doubt (end the connection). `session.sessionMasks()`
+// is every mask the policy could apply to the session, for what reaches a client outside any
+// request (PostgreSQL's notifications).
 
 export { Enforcer, type EnforcerServices } from './enforcer.ts';
 export { EnforcementSession, type Execution } from './session.ts';

@@ -133,6 +133,7 @@ export function statementEvent(
     rows: number | undefined;
     durationMs: number;
     maskedColumns: string[] | undefined;
+    ssh?: StatementEvent['ssh'] | undefined;
   },
 ): void {
   if (!recording) return;
@@ -154,5 +155,6 @@ export function statementEvent(
     duration_ms: e.durationMs,
     kind: e.action.kind,
     fingerprint: fingerprintOf(e.action),
+    ...(e.ssh ? { ssh: e.ssh } : {}),
   });
 }

@@ -193,6 +193,7 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
       rows: c.rows,
       durationMs: c.durationMs,
       maskedColumns: c.maskedColumns,
+      ssh: c.ssh,
     });
   }
 

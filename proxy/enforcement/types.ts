@@ -201,6 +201,8 @@ export interface Completion {
   error?: string | undefined;
   /** The output columns the masker actually masked (recorded). */
   maskedColumns?: string[] | undefined;
+  /** An SSH request: how the command ended and the bytes each way (recorded). */
+  ssh?: StatementEvent['ssh'] | undefined;
 }
 
 /** A connection refused before a session could open (bad token, TLS required, unknown resource...). */
