@@ -31,6 +31,8 @@ function nameFree(d: Decision) {
     verdict: d.verdict,
     approvers: d.approvers,
     within: d.approvalWithinMs,
+    quorum: d.approvalQuorum,
+    lasting: d.approvalLastingMs,
     columns: [...new Set(d.masks.columns.map((c) => `${c.column}=${c.masker.name}(${c.masker.args})`))].sort(),
     detectors: [...new Set(d.masks.detectors.map((m) => JSON.stringify([m.detectors, m.masker])))].sort(),
   };

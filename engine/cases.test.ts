@@ -23,6 +23,10 @@ interface Want {
   message_contains?: string;
   approvers?: string[];
   within?: number;
+  /** `approve by N of`: absent means 1 (the decision carries no quorum). */
+  quorum?: number;
+  /** `lasting`: absent means the decision is not lasting. */
+  lasting?: number;
   columns?: string[];
   detectors?: string[];
   errors?: string[];
@@ -47,6 +51,8 @@ function checkWant(d: Decision, want: Want): void {
   if (want.message_contains !== undefined) expect(d.message).toContain(want.message_contains);
   expect(d.approvers).toEqual(want.approvers ?? []);
   if (want.within !== undefined) expect(d.approvalWithinMs).toBe(want.within);
+  expect(d.approvalQuorum).toBe(want.quorum);
+  expect(d.approvalLastingMs).toBe(want.lasting);
   const masker = (m: { name: string; args: number[] }): string => (m.args.length ? `${m.name}(${m.args.join(',')})` : m.name);
   expect(d.masks.columns.map((c) => `${c.column}=${masker(c.masker)}`)).toEqual(want.columns ?? []);
   expect(d.masks.detectors.map((m) => `${m.detectors.map((x) => x.name).join(',')}=${masker(m.masker)}`)).toEqual(want.detectors ?? []);

@@ -58,6 +58,11 @@ export function combineDecisions(decisions: readonly Decision[]): Decision {
     combined.approvers = [...new Set(decisions.flatMap((d) => d.approvers))].sort();
     const within = decisions.map((d) => d.approvalWithinMs).filter((w): w is number => w !== undefined);
     if (within.length > 0) combined.approvalWithinMs = Math.min(...within);
+    const approving = decisions.filter((d) => d.verdict === 'approve');
+    const quorum = Math.max(1, ...approving.map((d) => d.approvalQuorum ?? 1));
+    if (quorum > 1) combined.approvalQuorum = quorum;
+    const lasting = approving.map((d) => d.approvalLastingMs);
+    if (lasting.length > 0 && lasting.every((l) => l !== undefined)) combined.approvalLastingMs = Math.min(...(lasting as number[]));
   }
   return combined;
 }

@@ -85,12 +85,16 @@ export function decide(
   if ((all & APPROVES) !== 0) {
     const approvers = new Set<string>();
     let within = Infinity;
+    let quorum = 1;
+    let lasting: number | null = Infinity;
     const why: Reason[] = [];
     for (let i = 0; i < appliedCount; i++) {
       const approve = rules[applied[i]].effects.approve;
       if (!approve) continue;
       for (const g of approve.groups) approvers.add(g);
       within = Math.min(within, approve.withinMs);
+      quorum = Math.max(quorum, approve.quorum);
+      lasting = lasting === null || approve.lastingMs === null ? null : Math.min(lasting, approve.lastingMs);
       why.push(reasons[applied[i]]);
     }
     const approved: Decision = {
@@ -98,6 +102,8 @@ export function decide(
       masks: collectMasks(rules, applied, appliedCount),
       approvers: [...approvers].sort(),
       approvalWithinMs: within,
+      ...(quorum > 1 ? { approvalQuorum: quorum } : {}),
+      ...(lasting !== null && Number.isFinite(lasting) ? { approvalLastingMs: lasting } : {}),
       reasons: why,
       defaulted: false,
       errors,

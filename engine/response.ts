@@ -92,6 +92,14 @@ export interface Decision {
   approvers: string[];
   /** The shortest `within` among the approving rules, in ms (on `approve`). */
   approvalWithinMs?: number;
+  /** `approve by N of ...`: distinct approvers needed (on `approve`, when more than 1: the largest among the approving rules). */
+  approvalQuorum?: number;
+  /**
+   * `lasting D` (on `approve`): once approved, the same identity's statements of the same
+   * fingerprint on the same resource run without a new request for this long. Present only when
+   * every approving rule says `lasting`; the shortest.
+   */
+  approvalLastingMs?: number;
   /** The block message (rule's message, or the default's), when blocked. */
   message?: string;
   /** Exactly the applying rules of the winning effect (for mask: granting plus masking), sorted by id. */

@@ -81,7 +81,7 @@ export interface EffectsIR {
   block: boolean;
   blockMessage?: string;
   /** Merged `approve` effects of the rule: union of groups, shortest `within`. */
-  approve: { groups: string[]; withinMs: number } | null;
+  approve: { groups: string[]; withinMs: number; /** 1 unless `N of` */ quorum: number; /** null: not lasting */ lastingMs: number | null } | null;
   /** Normalised `schema.table.column`. */
   columnMasks: { column: string; masker: MaskerSpec }[];
   detectorMasks: { detectors: DetectorSpec[]; masker: MaskerSpec }[];

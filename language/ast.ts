@@ -198,13 +198,25 @@ export interface Duration {
 
 export const DEFAULT_APPROVAL_WITHIN_MS = 15 * 60 * 1000;
 
-/** `approve by group "dba" within 15m` (or `by groups ["a", "b"]`). `within` absent = 15m. */
+/**
+ * `approve by group "dba" within 15m` (or `by groups ["a", "b"]`). `within` absent = 15m.
+ * `approve by 2 of group "dba"`: a quorum of distinct approvers (absent = 1). `lasting 1h`: once
+ * approved, the same identity's statements of the same fingerprint on the same resource run
+ * without asking again for that long.
+ */
 export interface ApproveEffect {
   kind: 'Approve';
   groups: StringLit[];
+  quorum?: NumberLit;
   within?: Duration;
+  lasting?: Duration;
   span: Span;
 }
+
+/** Largest `approve by N of ...`. */
+export const MAX_APPROVAL_QUORUM = 10;
+/** Longest `lasting`. */
+export const MAX_APPROVAL_LASTING_MS = 7 * 24 * 3_600_000;
 
 /** `redact`, `null`, `email`, `last4`, `hash`, `partial(4)`. Names are checked by the engine. */
 export interface MaskerRef {
@@ -326,7 +338,7 @@ export interface TestCase {
 export type Expectation =
   | { kind: 'ExpectVerdict'; verdict: Verdict; span: Span }
   | { kind: 'ExpectMaskColumn'; column: StringLit; span: Span }
-  | { kind: 'ExpectApprovers'; groups: StringLit[]; span: Span }
+  | { kind: 'ExpectApprovers'; groups: StringLit[]; /** `expect approve by 2 of group "dba"`: the decision's quorum too. */ quorum?: NumberLit; span: Span }
   | { kind: 'ExpectRules'; rules: Name[]; span: Span }
   | { kind: 'ExpectMessage'; message: StringLit; span: Span }
   /** `expect limit rows 100` / `expect limit time 30s` / `expect limit rate 10 per 1m`. */

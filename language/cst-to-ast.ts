@@ -12,7 +12,7 @@ import {
   type Expectation, type Literal, type MaskerRef, type DetectorRef, type MatchSelector, type Name,
   type NumberLit, type ObjectEntry, type OnSelector, type PolicyFile, type ResourceKind, type Rule,
   type Span, type StringLit, type TestCase, type WhenSelector, RESOURCE_KINDS, SQL_MATCH_KINDS,
-  type SqlMatchKind, type ResourceSelectorKind, type LimitEffect, LIMIT_KINDS, MAX_LIMIT_ROWS, MAX_LIMIT_RATE,
+  type SqlMatchKind, type ResourceSelectorKind, type LimitEffect, LIMIT_KINDS, MAX_LIMIT_ROWS, MAX_LIMIT_RATE, MAX_APPROVAL_QUORUM, MAX_APPROVAL_LASTING_MS,
   MAX_LIMIT_DURATION_MS, MIN_RATE_WINDOW_MS, formatDurationMs, type SftpMatch, type SftpMatchOp, SFTP_MATCH_OPS,
 } from './ast.ts';
 import type { Diagnostic, DiagnosticCode, Related, Severity } from './diagnostics.ts';
@@ -591,13 +591,34 @@ class Converter {
     }
     const approve = node(clause, 'approveEffect');
     if (approve) {
-      const groups = this.approverGroups(node(approve, 'approverGroups'));
+      const by = node(approve, 'approverGroups');
+      const groups = this.approverGroups(by);
       if (groups.length === 0) return undefined;
       const e: ApproveEffect = { kind: 'Approve', groups, span: this.nspan(approve) };
+      // A bad quorum or window is reported and left out: the effect stays, so no "has no effect" follows.
+      const quorum = by ? this.approvalQuorum(by) : undefined;
+      if (quorum) e.quorum = quorum;
       const d = tok(approve, 'Duration');
       if (d) {
         const dur = this.duration(d);
         if (dur) e.within = dur;
+      }
+      const lastingWord = tok(approve, 'lastingWord');
+      const lastingTok = tok(approve, 'lasting');
+      if (lastingWord && lastingTok) {
+        if (lastingWord.image !== 'lasting') {
+          this.report('HOOP2021', this.tspan(lastingWord), `expected \`lasting\` but found \`${lastingWord.image}\``,
+            didYouMean(lastingWord.image, ['lasting']) ?? 'write `approve by group "dba" within 15m lasting 1h`');
+          return e;
+        }
+        const lasting = this.duration(lastingTok);
+        if (!lasting) return e;
+        if (lasting.ms > MAX_APPROVAL_LASTING_MS) {
+          this.report('HOOP2021', lasting.span, `\`lasting ${lasting.text}\` is longer than 7d`,
+            'a lasting approval lets every statement of that fingerprint run unasked; keep the window short (at most 7d)');
+          return e;
+        }
+        e.lasting = lasting;
       }
       return e;
     }
@@ -744,6 +765,26 @@ class Converter {
       return undefined;
     }
     return d;
+  }
+
+  /** `N of` in `approve by N of group "g"`: undefined when absent, null when reported. */
+  private approvalQuorum(n: CstNode): NumberLit | undefined | null {
+    const q = tok(n, 'quorum');
+    const ofWord = tok(n, 'ofWord');
+    if (!q || !ofWord) return undefined;
+    if (ofWord.image !== 'of') {
+      this.report('HOOP2021', this.tspan(ofWord), `expected \`of\` but found \`${ofWord.image}\``,
+        didYouMean(ofWord.image, ['of']) ?? `write \`approve by ${q.image} of group "dba"\``);
+      return null;
+    }
+    const value = Number(q.image);
+    const span = this.tspan(q);
+    if (!Number.isInteger(value) || value < 1 || value > MAX_APPROVAL_QUORUM) {
+      this.report('HOOP2021', span, `an approval quorum must be a whole number from 1 to ${MAX_APPROVAL_QUORUM}, got \`${q.image}\``,
+        'e.g. `approve by 2 of group "dba"`: two distinct approvers, neither the requester');
+      return null;
+    }
+    return { kind: 'Number', value, span };
   }
 
   private approverGroups(n: CstNode | undefined): StringLit[] {
@@ -986,7 +1027,9 @@ class Converter {
       if (verdictTok.image === 'approve' && approvers) {
         const groups = this.approverGroups(approvers);
         if (groups.length === 0) return undefined;
-        return { kind: 'ExpectApprovers', groups, span };
+        const quorum = this.approvalQuorum(approvers);
+        if (quorum === null) return undefined;
+        return { kind: 'ExpectApprovers', groups, ...(quorum ? { quorum } : {}), span };
       }
       return { kind: 'ExpectVerdict', verdict: verdictTok.image as 'allow' | 'mask' | 'approve' | 'block', span };
     }

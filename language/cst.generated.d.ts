@@ -223,6 +223,8 @@ export type ApproveEffectCstChildren = {
   approverGroups: ApproverGroupsCstNode[];
   Kw_within?: IToken[];
   Duration?: IToken[];
+  lastingWord?: IToken[];
+  lasting?: IToken[];
 };
 
 export interface ApproverGroupsCstNode extends CstNode {
@@ -232,6 +234,8 @@ export interface ApproverGroupsCstNode extends CstNode {
 
 export type ApproverGroupsCstChildren = {
   Kw_by: IToken[];
+  quorum?: IToken[];
+  ofWord?: IToken[];
   attribute?: (IToken)[];
   stringOrList: StringOrListCstNode[];
 };

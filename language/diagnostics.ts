@@ -57,6 +57,7 @@ export const DIAGNOSTIC_CODES = {
   HOOP2018: 'invalid limit',
   HOOP2019: 'limit that cannot apply to the rule\'s resource kind',
   HOOP2020: 'invalid ssh, sftp or forward match',
+  HOOP2021: 'invalid approval quorum or lasting window',
   HOOP3001: 'CEL syntax error',
   HOOP3002: 'CEL type error',
   HOOP3003: 'CEL condition is not boolean',

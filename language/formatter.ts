@@ -91,7 +91,7 @@ export function effectText(e: Effect): string {
   switch (e.kind) {
     case 'Allow': return 'allow';
     case 'Block': return e.message ? `block ${str(e.message)}` : 'block';
-    case 'Approve': return `approve by ${oneOrMany('group', e.groups)}${e.within ? ` within ${e.within.text}` : ''}`;
+    case 'Approve': return `approve by ${e.quorum ? `${e.quorum.value} of ` : ''}${oneOrMany('group', e.groups)}${e.within ? ` within ${e.within.text}` : ''}${e.lasting ? ` lasting ${e.lasting.text}` : ''}`;
     case 'MaskColumn': return `mask column ${str(e.column)} with ${maskerText(e.masker)}`;
     case 'MaskDetect': return `mask detect ${e.detectors.map(detectorText).join(', ')} with ${maskerText(e.masker)}`;
     case 'LimitRows':
@@ -114,7 +114,7 @@ function expectText(e: Expectation): string {
   switch (e.kind) {
     case 'ExpectVerdict': return `expect ${e.verdict}`;
     case 'ExpectMaskColumn': return `expect mask column ${str(e.column)}`;
-    case 'ExpectApprovers': return `expect approve by ${oneOrMany('group', e.groups)}`;
+    case 'ExpectApprovers': return `expect approve by ${e.quorum ? `${e.quorum.value} of ` : ''}${oneOrMany('group', e.groups)}`;
     case 'ExpectRules': return `expect rules [${e.rules.map((r) => r.value).join(', ')}]`;
     case 'ExpectMessage': return `expect message ${str(e.message)}`;
     case 'ExpectLimit': return `expect ${limitText(e.limit)}`;

@@ -285,7 +285,8 @@ export class HoopParser extends CstParser {
     this.OPTION(() => this.CONSUME(T.StringLiteral));
   });
 
-  // approve by group "dba" within 15m
+  // approve by group "dba" within 15m | approve by 2 of group "dba" within 15m lasting 1h
+  // (`of` and `lasting` are read as names, like `limit rate ... per`: no new keywords; cst-to-ast checks them)
   private approveEffect = this.RULE('approveEffect', () => {
     this.CONSUME(T.Approve);
     this.SUBRULE(this.approverGroups);
@@ -293,10 +294,21 @@ export class HoopParser extends CstParser {
       this.CONSUME(T.Within);
       this.CONSUME(T.Duration);
     });
+    this.OPTION2(this.once('g18', () => ({
+      GATE: () => this.LA(1).tokenType === T.Identifier,
+      DEF: () => {
+        this.CONSUME(T.Identifier, { LABEL: 'lastingWord' });
+        this.CONSUME2(T.Duration, { LABEL: 'lasting' });
+      },
+    })));
   });
 
   private approverGroups = this.RULE('approverGroups', () => {
     this.CONSUME(T.By);
+    this.OPTION(() => {
+      this.CONSUME(T.NumberLiteral, { LABEL: 'quorum' });
+      this.CONSUME(T.Identifier, { LABEL: 'ofWord' });
+    });
     this.OR(this.once('or7', () => [
       { ALT: () => this.CONSUME(T.Group, { LABEL: 'attribute' }) },
       { ALT: () => this.CONSUME(T.Groups, { LABEL: 'attribute' }) },

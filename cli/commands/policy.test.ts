@@ -156,6 +156,39 @@ test "actors must be strings" {
     expect(ok.code).toBe(0);
   });
 
+  it('quorum approvals: expect approve by group still passes, expect approve by N of checks the quorum', async () => {
+    const dir = tempPolicy({
+      'p_test.hoop': `package t
+rule ddl {
+  match sql ddl
+  approve by 2 of group "dba" within 30m lasting 1h
+}
+test "group only" {
+  identity { sub: "a", groups: [] }
+  resource postgres("prod-main")
+  sql "CREATE TABLE x (id int)"
+  expect approve by group "dba"
+}
+test "with the quorum" {
+  identity { sub: "a", groups: [] }
+  resource postgres("prod-main")
+  sql "CREATE TABLE x (id int)"
+  expect approve by 2 of group "dba"
+}
+test "wrong quorum" {
+  identity { sub: "a", groups: [] }
+  resource postgres("prod-main")
+  sql "CREATE TABLE x (id int)"
+  expect approve by 3 of group "dba"
+}
+`,
+    });
+    const r = await runCli(['policy', 'test', dir]);
+    expect(r.out).toContain('2 passed, 1 failed');
+    expect(r.out).toContain('expected approve by 3 of "dba", got approvers 2 of dba');
+    expect(r.code).toBe(1);
+  });
+
   it('filters tests with --run and lists passing ones with -v', async () => {
     const dir = tempPolicy({ 'p_test.hoop': failing });
     const r = await runCli(['policy', 'test', dir, '--run', '^reader reads$', '-v']);

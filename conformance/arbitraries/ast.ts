@@ -95,9 +95,13 @@ const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_
 const approve: fc.Arbitrary<ApproveEffect> = fc.record({
   groups: fc.array(str(nonEmptyText), { minLength: 1, maxLength: 3 }),
   within: fc.option(fc.tuple(fc.integer({ min: 1, max: 9999 }), fc.constantFrom('s', 'm', 'h', 'd')), { nil: undefined }),
-}).map(({ groups, within }) => {
+  quorum: fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }),
+  lasting: fc.option(fc.tuple(fc.integer({ min: 1, max: 7 }), fc.constantFrom('m', 'h', 'd')), { nil: undefined }),
+}).map(({ groups, within, quorum, lasting }) => {
   const e: ApproveEffect = { kind: 'Approve', groups, span };
+  if (quorum !== undefined) e.quorum = { kind: 'Number', value: quorum, span };
   if (within) e.within = { kind: 'Duration', ms: within[0] * UNITS[within[1]], text: `${within[0]}${within[1]}`, span };
+  if (lasting) e.lasting = { kind: 'Duration', ms: lasting[0] * UNITS[lasting[1]], text: `${lasting[0]}${lasting[1]}`, span };
   return e;
 });
 

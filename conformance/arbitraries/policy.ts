@@ -97,11 +97,17 @@ const maskDetect = fc.constantFrom('credit_card', 'email').map((d): Effect => ({
 }));
 const allow = (): Effect => ({ kind: 'Allow', span: span() });
 const block = (message?: string): Effect => ({ kind: 'Block', message: message === undefined ? undefined : str(message), span: span() });
-const approve = fc.record({ groups: subset(['dba', 'sre', 'lead']), within: fc.option(fc.constantFrom(60_000, 300_000), { nil: undefined }) })
-  .map(({ groups, within }): Effect => ({
+const approve = fc.record({
+  groups: subset(['dba', 'sre', 'lead']),
+  within: fc.option(fc.constantFrom(60_000, 300_000), { nil: undefined }),
+  quorum: fc.option(fc.constantFrom(1, 2, 3), { nil: undefined }),
+  lasting: fc.option(fc.constantFrom(600_000, 3_600_000), { nil: undefined }),
+}).map(({ groups, within, quorum, lasting }): Effect => ({
     kind: 'Approve',
     groups: groups.map(str),
     within: within === undefined ? undefined : { kind: 'Duration', ms: within, text: `${within / 60_000}m`, span: span() },
+    ...(quorum === undefined ? {} : { quorum: { kind: 'Number' as const, value: quorum, span: span() } }),
+    ...(lasting === undefined ? {} : { lasting: { kind: 'Duration' as const, ms: lasting, text: `${lasting / 60_000}m`, span: span() } }),
     span: span(),
   }));
 

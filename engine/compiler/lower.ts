@@ -78,9 +78,16 @@ function lowerEffects(rule: Rule): EffectsIR {
       case 'Approve': {
         const within = effect.within?.ms ?? DEFAULT_APPROVAL_WITHIN_MS;
         const groups = effect.groups.map((g) => g.value);
+        const quorum = effect.quorum?.value ?? 1;
+        const lastingMs = effect.lasting?.ms ?? null;
         effects.approve = effects.approve
-          ? { groups: unique([...effects.approve.groups, ...groups]).sort(), withinMs: Math.min(effects.approve.withinMs, within) }
-          : { groups: unique(groups).sort(), withinMs: within };
+          ? {
+              groups: unique([...effects.approve.groups, ...groups]).sort(),
+              withinMs: Math.min(effects.approve.withinMs, within),
+              quorum: Math.max(effects.approve.quorum, quorum),
+              lastingMs: effects.approve.lastingMs === null || lastingMs === null ? null : Math.min(effects.approve.lastingMs, lastingMs),
+            }
+          : { groups: unique(groups).sort(), withinMs: within, quorum, lastingMs };
         break;
       }
       case 'MaskColumn':

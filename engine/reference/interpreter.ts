@@ -222,14 +222,24 @@ function verdictOf(files: readonly PolicyFile[], req: Request, cel: CelEnvironme
   if (approving.length > 0) {
     const groups = new Set<string>();
     let within = Infinity;
+    let quorum = 1;
+    // Lasting only when every approving rule says so; the shortest window.
+    let lasting: number | null = Infinity;
     for (const r of approving) {
       for (const e of r.rule.effects) {
         if (e.kind !== 'Approve') continue;
         for (const g of e.groups) groups.add(g.value);
         within = Math.min(within, e.within?.ms ?? DEFAULT_APPROVAL_WITHIN_MS);
+        quorum = Math.max(quorum, e.quorum?.value ?? 1);
+        lasting = lasting === null || e.lasting === undefined ? null : Math.min(lasting, e.lasting.ms);
       }
     }
-    return { verdict: 'approve', masks: masksOf(applying), approvers: [...groups].sort(), approvalWithinMs: within, reasons: approving.map(reason), defaulted: false, errors };
+    return {
+      verdict: 'approve', masks: masksOf(applying), approvers: [...groups].sort(), approvalWithinMs: within,
+      ...(quorum > 1 ? { approvalQuorum: quorum } : {}),
+      ...(lasting !== null && Number.isFinite(lasting) ? { approvalLastingMs: lasting } : {}),
+      reasons: approving.map(reason), defaulted: false, errors,
+    };
   }
 
   // 3. Else if any has `allow` → allow, or mask if any applying rule masks.

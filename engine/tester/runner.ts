@@ -159,8 +159,11 @@ function check(x: Expectation, d: Decision, pkg: string, ruleIds: ReadonlySet<st
     case 'ExpectApprovers': {
       const want = x.groups.map((g) => g.value);
       const missing = want.filter((g) => !d.approvers.includes(g));
-      if (d.verdict === 'approve' && missing.length === 0) return [];
-      return fail(`approve by ${want.map((g) => `"${g}"`).join(', ')}`, d.verdict === 'approve' ? `approvers ${d.approvers.join(', ') || '(none)'}` : `verdict ${d.verdict}`);
+      const quorum = d.approvalQuorum ?? 1;
+      // Without `N of`, any quorum passes (`expect approve by group "dba"` keeps working).
+      if (d.verdict === 'approve' && missing.length === 0 && (x.quorum === undefined || x.quorum.value === quorum)) return [];
+      const wanted = `approve by ${x.quorum ? `${x.quorum.value} of ` : ''}${want.map((g) => `"${g}"`).join(', ')}`;
+      return fail(wanted, d.verdict === 'approve' ? `approvers ${quorum > 1 ? `${quorum} of ` : ''}${d.approvers.join(', ') || '(none)'}` : `verdict ${d.verdict}`);
     }
     case 'ExpectRules': {
       const want = x.rules.map((n) => resolveRuleName(n.value, pkg, ruleIds) ?? qualify(pkg, n.value)).sort();
