@@ -217,6 +217,10 @@ export interface ApprovalRequest {
   session_id: string;
   /** The explanation, masks and limits shown to the approver (approvalDetails()). */
   details?: ApprovalDetails;
+  /** `approve by N of`: distinct approvers needed (default 1). */
+  quorum?: number;
+  /** `lasting`: once approved, the same sub, resource and fingerprint run unasked for this long. */
+  lastingMs?: number;
 }
 
 export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'consumed';
@@ -243,6 +247,13 @@ export interface ApprovalRecord {
   params?: ApprovalParam[];
   /** Why it needs approval and what it would run with, when the requester's gateway said. */
   details?: ApprovalDetails;
+  /** Distinct approvals needed, when more than one (`approve by N of`). */
+  quorum?: number;
+  /** Who approved so far (a quorum approval), in order. */
+  approved_by?: string[];
+  /** `lasting`: until when (once approved) the same fingerprint runs without a new request. */
+  lasting_until?: string;
+  lasting_ms?: number;
 }
 
 export interface ApprovalService {
@@ -253,6 +264,11 @@ export interface ApprovalService {
   /** Hold mode: resolves when decided or expired (or the signal aborts). */
   wait(id: string, signal?: AbortSignal): Promise<ApprovalRecord>;
   list(filter?: { status?: ApprovalStatus }): Promise<ApprovalRecord[]>;
+  /**
+   * A lasting approval (`lasting`) covering this request: approved for the same sub, resource and
+   * fingerprint, its window not over. The request then runs without a new approval.
+   */
+  lasting?(req: ApprovalRequest): Promise<ApprovalRecord | undefined>;
   /** Hold mode, once `wait` resolved `approved`: marks the approval used (single use). False if it was already used or is no longer approved. */
   consume?(id: string): Promise<boolean>;
   /** The approver must be in one of the approver groups and must not be the requester. */

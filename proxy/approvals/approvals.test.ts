@@ -200,6 +200,48 @@ describe.each(stores)('approvals ($name)', ({ fresh, open }) => {
     await there.close();
   });
 
+  it('a quorum: one approval is not enough, two distinct ones release it; the same approver twice counts once; one deny denies', async () => {
+    const svc = await openApprovalService(dir());
+    const a = await svc.request(req({ quorum: 2 }));
+    expect(a).toMatchObject({ quorum: 2, status: 'pending' });
+    const first = await svc.decide(a.id, dba, 'approve', 'one');
+    expect(first).toMatchObject({ ok: true, record: { status: 'pending', approved_by: ['bob'] } });
+    expect(await svc.decide(a.id, dba, 'approve')).toMatchObject({ ok: false, code: 'already_approved' });
+    expect(await svc.decide(a.id, who('agent-7', ['dba']), 'approve')).toMatchObject({ ok: false, code: 'requester_cannot_approve' });
+    expect(await svc.consumeApproved(req({ quorum: 2 }))).toBeUndefined();
+    expect(await svc.decide(a.id, who('carol', ['dba']), 'approve', 'two')).toMatchObject({ ok: true, record: { status: 'approved', approved_by: ['bob', 'carol'], decided_by: 'carol' } });
+    expect((await svc.wait(a.id)).status).toBe('approved');
+
+    const b = await svc.request(req({ quorum: 3, statement: 'DELETE FROM t WHERE id = 1' }));
+    await svc.decide(b.id, dba, 'approve');
+    expect(await svc.decide(b.id, who('carol', ['dba']), 'deny', 'no')).toMatchObject({ ok: true, record: { status: 'denied', decided_by: 'carol', approved_by: ['bob'] } });
+    await svc.close();
+  });
+
+  it('lasting: the same fingerprint from the same identity on the same resource is covered for the window, nothing else', async () => {
+    let t = Date.parse('2026-06-01T10:00:00Z');
+    const d = dir();
+    const svc = await openApprovalService(d, { now: () => t });
+    const lasting = req({ lastingMs: 3_600_000, fingerprint: 'fpL' });
+    expect(await svc.lasting(lasting)).toBeUndefined();
+    const a = await svc.request(lasting);
+    expect(await svc.lasting(lasting)).toBeUndefined(); // pending covers nothing
+    await svc.decide(a.id, dba, 'approve');
+    expect(await svc.consume(a.id)).toBe(true);
+    t += 60_000;
+    // Another statement of the same fingerprint (other constants) is covered, after a restart too.
+    await svc.close();
+    const again = await openApprovalService(d, { now: () => t });
+    const other = req({ lastingMs: 3_600_000, fingerprint: 'fpL', statement: "UPDATE customers SET email = 'y' WHERE id = 2" });
+    expect((await again.lasting(other))?.id).toBe(a.id);
+    expect(await again.lasting({ ...other, fingerprint: 'fpOther' })).toBeUndefined();
+    expect(await again.lasting({ ...other, identity: who('agent-8', ['data-reader']) })).toBeUndefined();
+    expect(await again.lasting({ ...other, resource: { kind: 'postgres', name: 'prod-other', labels: {} } })).toBeUndefined();
+    t += 3_600_000;
+    expect(await again.lasting(other)).toBeUndefined();
+    await again.close();
+  });
+
   it('expires: pending approvals cannot be decided, waits wake up', async () => {
     const svc = await openApprovalService(dir());
     const a = await svc.request(req({ withinMs: 150 }));

@@ -20,7 +20,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalDetails, ApprovalParam, ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus } from '../ports.ts';
-import { approvalKey, ChangeFeed, checkDecision, requesterActors, effectiveStatus, newApprovalId, newNonce, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
+import { approvalKey, lastingKey, ChangeFeed, checkDecision, requesterActors, effectiveStatus, newApprovalId, newNonce, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
 
 type Event =
   | {
@@ -38,6 +38,9 @@ type Event =
       approvers: string[];
       session_id: string;
       within_ms: number;
+      quorum?: number;
+      lasting_ms?: number;
+      lasting_key?: string;
       created_at: string;
       expires_at: string;
     }
@@ -58,6 +61,13 @@ interface State {
   approvers: string[];
   session_id: string;
   withinMs: number;
+  quorum: number;
+  /** Distinct approvers so far (a quorum needs `quorum` of them). */
+  approvedBy: string[];
+  lastingMs?: number;
+  lastingKey?: string;
+  /** epoch ms, once approved (lasting approvals). */
+  lastingUntil?: number;
   created_at: string;
   expiresAt: number;
   /** pending | approved | denied | consumed; `expired` is computed from the clock. */
@@ -146,6 +156,9 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
         approvers: ev.approvers,
         session_id: ev.session_id,
         withinMs: ev.within_ms,
+        quorum: ev.quorum ?? 1,
+        approvedBy: [],
+        ...(ev.lasting_ms !== undefined && ev.lasting_key ? { lastingMs: ev.lasting_ms, lastingKey: ev.lasting_key } : {}),
         created_at: ev.created_at,
         expiresAt: Date.parse(ev.expires_at),
         status: 'pending',
@@ -160,12 +173,26 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
     const at = Date.parse(ev.at);
     if (ev.ev === 'decided') {
       if (s.status !== 'pending' || at > s.expiresAt) return;
+      if (ev.decision === 'approve') {
+        // A quorum: distinct approvers, each counted once; approved with the last one needed.
+        if (s.approvedBy.includes(ev.by)) return;
+        s.approvedBy.push(ev.by);
+        s.nonce = ev.nonce;
+        if (s.approvedBy.length < s.quorum) {
+          changes.emit(s.id);
+          feed.emit({ id: s.id, event: 'decided', local: mine.delete(ev.nonce) });
+          return;
+        }
+      }
       s.status = ev.decision === 'approve' ? 'approved' : 'denied';
       s.decided_by = ev.by;
       s.decided_at = ev.at;
       s.reason = ev.reason;
       s.nonce = ev.nonce;
-      if (s.status === 'approved') s.expiresAt = at + s.withinMs;
+      if (s.status === 'approved') {
+        s.expiresAt = at + s.withinMs;
+        if (s.lastingMs !== undefined) s.lastingUntil = at + s.lastingMs;
+      }
     } else if (ev.ev === 'consumed') {
       if (s.status !== 'approved' || at > s.expiresAt) return;
       s.status = 'consumed';
@@ -196,6 +223,10 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
     if (s.details) r.details = structuredClone(s.details);
     if (s.actor) r.actor = s.actor;
     if (s.actors) r.actors = [...s.actors];
+    if (s.quorum > 1) r.quorum = s.quorum;
+    if (s.approvedBy.length > 0) r.approved_by = [...s.approvedBy];
+    if (s.lastingMs !== undefined) r.lasting_ms = s.lastingMs;
+    if (s.lastingUntil !== undefined) r.lasting_until = new Date(s.lastingUntil).toISOString();
     if (s.decided_by) r.decided_by = s.decided_by;
     if (s.decided_at) r.decided_at = s.decided_at;
     if (s.reason) r.reason = s.reason;
@@ -279,6 +310,8 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
           approvers: [...new Set(req.approvers)].sort(),
           session_id: req.session_id,
           within_ms: req.withinMs,
+          ...(req.quorum !== undefined && req.quorum > 1 ? { quorum: req.quorum } : {}),
+          ...(req.lastingMs !== undefined ? { lasting_ms: req.lastingMs, lasting_key: lastingKey(req) } : {}),
           created_at: new Date(t).toISOString(),
           expires_at: new Date(t + req.withinMs).toISOString(),
         });
@@ -333,6 +366,17 @@ export async function openApprovalService(stateDir: string, opts: ApprovalOption
         .map(view)
         .filter((r) => !filter?.status || r.status === filter.status)
         .sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1));
+    },
+
+    async lasting(req: ApprovalRequest): Promise<ApprovalRecord | undefined> {
+      if (req.lastingMs === undefined) return undefined;
+      refresh();
+      const key = lastingKey(req);
+      const t = now();
+      for (const s of byId.values()) {
+        if (s.lastingKey === key && (s.status === 'approved' || s.status === 'consumed') && s.lastingUntil !== undefined && t < s.lastingUntil) return view(s);
+      }
+      return undefined;
     },
 
     async get(id: string): Promise<ApprovalRecord | undefined> {

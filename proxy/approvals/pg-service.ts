@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Identity } from '../../stdlib/facts.ts';
 import type { ApprovalDetails, ApprovalParam, ApprovalRecord, ApprovalRequest, ApprovalStatus } from '../ports.ts';
-import { approvalKey, ChangeFeed, checkDecision, requesterActors, effectiveStatus, newApprovalId, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
+import { approvalKey, lastingKey, ChangeFeed, checkDecision, requesterActors, effectiveStatus, newApprovalId, PollWhileWaiting, waitUntilSettled, type ApprovalStore } from './rules.ts';
 
 export interface PgApprovalOptions {
   connectionString?: string;
@@ -34,6 +34,11 @@ interface Row {
   statement: string;
   params: ApprovalParam[] | null;
   details: ApprovalDetails | null;
+  quorum: number | null;
+  approved_by: string[] | null;
+  lasting_ms: string | null;
+  lasting_key: string | null;
+  lasting_until: Date | null;
   fingerprint: string;
   approvers: string[];
   session_id: string;
@@ -85,6 +90,9 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
     await c.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS params jsonb`);
     await c.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS actors text[]`);
     await c.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS details jsonb`);
+    await c.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS quorum int, ADD COLUMN IF NOT EXISTS approved_by text[],
+      ADD COLUMN IF NOT EXISTS lasting_ms bigint, ADD COLUMN IF NOT EXISTS lasting_key text, ADD COLUMN IF NOT EXISTS lasting_until timestamptz`);
+    await c.query(`CREATE INDEX IF NOT EXISTS approvals_lasting_idx ON ${table} (lasting_key, lasting_until DESC) WHERE lasting_key IS NOT NULL`);
   });
 
   const iso = (t: number) => new Date(t).toISOString();
@@ -108,6 +116,10 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
     };
     if (r.params) out.params = r.params;
     if (r.details) out.details = r.details;
+    if (r.quorum !== null && r.quorum > 1) out.quorum = r.quorum;
+    if (r.approved_by && r.approved_by.length > 0) out.approved_by = r.approved_by;
+    if (r.lasting_ms !== null) out.lasting_ms = Number(r.lasting_ms);
+    if (r.lasting_until) out.lasting_until = r.lasting_until.toISOString();
     if (r.actor) out.actor = r.actor;
     if (r.actors) out.actors = r.actors;
     if (r.decided_by) out.decided_by = r.decided_by;
@@ -164,8 +176,8 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
         );
         if (live.rows[0]) return view(live.rows[0]);
         const ins = await c.query<Row>(
-          `INSERT INTO ${table} (id, key, sub, actor, resource, statement, fingerprint, approvers, session_id, within_ms, created_at, expires_at, status, params, actors, details)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $14, $15) RETURNING *`,
+          `INSERT INTO ${table} (id, key, sub, actor, resource, statement, fingerprint, approvers, session_id, within_ms, created_at, expires_at, status, params, actors, details, quorum, lasting_ms, lasting_key)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', $13, $14, $15, $16, $17, $18) RETURNING *`,
           [
             newApprovalId(),
             key,
@@ -182,6 +194,9 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
             req.params ? JSON.stringify(req.params) : null,
             requesterActors(req.identity) ?? null,
             req.details ? JSON.stringify(req.details) : null,
+            req.quorum !== undefined && req.quorum > 1 ? req.quorum : null,
+            req.lastingMs ?? null,
+            req.lastingMs !== undefined ? lastingKey(req) : null,
           ],
         );
         await announce(c, 'requested', ins.rows[0].id);
@@ -260,6 +275,15 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
       return r.rows.map(view).filter((a) => !filter?.status || a.status === filter.status);
     },
 
+    async lasting(req: ApprovalRequest): Promise<ApprovalRecord | undefined> {
+      if (req.lastingMs === undefined) return undefined;
+      const r = await pool.query<Row>(
+        `SELECT * FROM ${table} WHERE lasting_key = $1 AND status IN ('approved', 'consumed') AND lasting_until > $2 ORDER BY lasting_until DESC LIMIT 1`,
+        [lastingKey(req), iso(now())],
+      );
+      return r.rows[0] ? view(r.rows[0]) : undefined;
+    },
+
     async get(id: string): Promise<ApprovalRecord | undefined> {
       const r = await getRow(id);
       return r && view(r);
@@ -277,11 +301,22 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
         if (!row) return { ok: false, code: 'not_found', reason: `no approval ${id}` };
         const allowed = checkDecision(view(row), approver);
         if (!allowed.ok) return allowed;
+        const approvedBy = [...(row.approved_by ?? [])];
+        if (decision === 'approve') {
+          approvedBy.push(approver.sub);
+          if (approvedBy.length < (row.quorum ?? 1)) {
+            // Not yet a quorum: counted, still pending.
+            const part = await c.query<Row>(`UPDATE ${table} SET approved_by = $2 WHERE id = $1 RETURNING *`, [id, approvedBy]);
+            await announce(c, 'decided', id);
+            return { ok: true, record: view(part.rows[0]) };
+          }
+        }
         const upd = await c.query<Row>(
-          `UPDATE ${table} SET status = $2, decided_by = $3, decided_at = $4, reason = $5,
-             expires_at = CASE WHEN $2 = 'approved' THEN $4::timestamptz + make_interval(secs => within_ms / 1000.0) ELSE expires_at END
+          `UPDATE ${table} SET status = $2, decided_by = $3, decided_at = $4, reason = $5, approved_by = $6,
+             expires_at = CASE WHEN $2 = 'approved' THEN $4::timestamptz + make_interval(secs => within_ms / 1000.0) ELSE expires_at END,
+             lasting_until = CASE WHEN $2 = 'approved' AND lasting_ms IS NOT NULL THEN $4::timestamptz + make_interval(secs => lasting_ms / 1000.0) ELSE NULL END
            WHERE id = $1 RETURNING *`,
-          [id, decision === 'approve' ? 'approved' : 'denied', approver.sub, iso(t), reason ?? null],
+          [id, decision === 'approve' ? 'approved' : 'denied', approver.sub, iso(t), reason ?? null, approvedBy],
         );
         await announce(c, 'decided', id);
         return { ok: true, record: view(upd.rows[0]) };

@@ -10,6 +10,7 @@ import type { ApprovalRecord, ApprovalRequest, ApprovalService, ApprovalStatus }
 export interface ApprovalStore extends ApprovalService {
   consume(id: string): Promise<boolean>;
   get(id: string): Promise<ApprovalRecord | undefined>;
+  lasting(req: ApprovalRequest): Promise<ApprovalRecord | undefined>;
   /**
    * Calls `listener` whenever an approval is requested, decided or consumed, here or in another
    * process sharing the store (`local` tells which), until the returned function is called.
@@ -81,11 +82,15 @@ export type DecisionCheck = { ok: true } | { ok: false; code: string; reason: st
 
 /** Whether `approver` may decide approval `a` (whose status is already computed against the clock). */
 export function checkDecision(
-  a: { id: string; sub: string; actor?: string; actors?: string[]; approvers: string[]; status: ApprovalStatus; expires_at: string; decided_by?: string },
+  a: { id: string; sub: string; actor?: string; actors?: string[]; approvers: string[]; status: ApprovalStatus; expires_at: string; decided_by?: string; approved_by?: string[] },
   approver: Identity,
 ): DecisionCheck {
   if (isRequester(a, approver)) {
     return { ok: false, code: 'requester_cannot_approve', reason: 'the requester (or anyone it acts for) cannot decide its own approval' };
+  }
+  // A quorum counts distinct approvers: the same one twice is once.
+  if (a.status === 'pending' && a.approved_by?.includes(approver.sub)) {
+    return { ok: false, code: 'already_approved', reason: `you already approved ${a.id}; it needs another approver` };
   }
   if (!approver.groups.some((g) => a.approvers.includes(g))) {
     return { ok: false, code: 'not_an_approver', reason: `only members of ${a.approvers.map((g) => `"${g}"`).join(', ')} can decide this approval` };
@@ -103,6 +108,11 @@ export function isRequester(a: { sub: string; actor?: string; actors?: string[] 
 /** The chain an approval records: the whole `act` chain when it is longer than the one actor. */
 export function requesterActors(identity: Identity): string[] | undefined {
   return identity.actors && identity.actors.length > 1 ? [...identity.actors] : undefined;
+}
+
+/** Lasting approvals match on who, where and the statement's fingerprint (not its exact text). */
+export function lastingKey(req: ApprovalRequest): string {
+  return createHash('sha256').update(`lasting\0${req.identity.sub}\0${req.resource.kind}/${req.resource.name}\0${req.fingerprint}`).digest('hex');
 }
 
 /** What a stored status means now: a pending or approved approval past its expiry is expired. */

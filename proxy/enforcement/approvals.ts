@@ -51,9 +51,17 @@ export async function resolveApproval(ctx: ApprovalContext, ask: ApprovalAsk): P
     withinMs: d.approvalWithinMs ?? 15 * 60_000,
     session_id: ctx.sessionId,
     details: approvalDetails(ask.action, d),
+    // `approve by N of`: the store counts distinct approvers (one alone must not release it).
+    ...(d.approvalQuorum ? { quorum: d.approvalQuorum } : {}),
+    ...(d.approvalLastingMs ? { lastingMs: d.approvalLastingMs } : {}),
   };
   const rules = d.reasons.map((r) => r.id).join(', ');
   try {
+    // `lasting`: an approval of the same fingerprint, still in its window, covers this request.
+    if (req.lastingMs !== undefined) {
+      const lasting = await svc.lasting?.(req);
+      if (lasting) return { ok: true, id: lasting.id };
+    }
     if (ctx.mode === 'return') {
       const used = await svc.consumeApproved(req);
       if (used) return { ok: true, id: used.id };

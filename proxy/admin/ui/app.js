@@ -269,6 +269,8 @@ function card(a, reason) {
     row('limits', d.limits.length ? d.limits : ['none']);
   }
   row('approvers', [a.approvers.join(', ')]);
+  if (a.quorum) row('quorum', [`${(a.approved_by ?? []).length} of ${a.quorum} approvals${a.approved_by?.length ? ` (${a.approved_by.join(', ')})` : ''}`]);
+  if (a.lasting_ms) row('lasting', [`once approved, the same statement shape from ${a.sub} runs unasked for ${Math.round(a.lasting_ms / 60_000)} min`]);
   row('session', a.session_id ? [a.session_id] : undefined);
 
   const params = a.params?.length
