@@ -283,6 +283,28 @@ function hasPlaceholder(items: readonly string[]): boolean {
   return false;
 }
 
+/**
+ * The placeholders of one fact (walk.ts `unqualifiedName`: NUL, `r` or `c`, `:`, the name, NUL),
+ * in order, found by scanning (the regex's iterator and match arrays cost more than the rest of a
+ * resolution). Null when a NUL is not the start of a well-formed placeholder: the regex decides.
+ */
+function placeholders(x: string): { start: number; end: number; creating: boolean; name: string }[] | null {
+  const out: { start: number; end: number; creating: boolean; name: string }[] = [];
+  let p = x.indexOf(UNQUALIFIED);
+  while (p >= 0) {
+    const kind = x.charCodeAt(p + 1);
+    const close = x.indexOf(UNQUALIFIED, p + 3);
+    if ((kind !== 0x72 && kind !== 0x63) || x.charCodeAt(p + 2) !== 0x3a || close < 0) return null;
+    out.push({ start: p, end: close + 1, creating: kind === 0x63, name: x.slice(p + 3, close) });
+    p = x.indexOf(UNQUALIFIED, close + 1);
+  }
+  return out;
+}
+
+function placeholdersOf(x: string): { start: number; end: number; creating: boolean; name: string }[] {
+  return placeholders(x) ?? [...x.matchAll(UNQUALIFIED_RE)].map((m) => ({ start: m.index!, end: m.index! + m[0].length, creating: m[1] === 'c', name: m[2]! }));
+}
+
 function resolvedList(items: readonly string[], resolve: NameResolver): string[] {
   if (items.length === 0) return EMPTY;
   const out = new Set<string>();
@@ -294,14 +316,16 @@ function resolvedList(items: readonly string[], resolve: NameResolver): string[]
     // One placeholder per fact (a table, or a table's column); each schema gives one fact.
     let variants = [''];
     let last = 0;
-    for (const m of x.matchAll(UNQUALIFIED_RE)) {
-      const prefix = x.slice(last, m.index);
-      const found = resolve(m[2]!, m[1] === 'c');
-      const schemas = typeof found === 'string' ? [found] : found;
-      variants = variants.flatMap((v) => schemas.map((schema) => `${v}${prefix}${schema}.${m[2]!}`));
-      last = m.index! + m[0].length;
+    for (const m of placeholdersOf(x)) {
+      const prefix = x.slice(last, m.start);
+      const found = resolve(m.name, m.creating);
+      if (typeof found === 'string') {
+        for (let i = 0; i < variants.length; i++) variants[i] = `${variants[i]}${prefix}${found}.${m.name}`;
+      } else variants = variants.flatMap((v) => found.map((schema) => `${v}${prefix}${schema}.${m.name}`));
+      last = m.end;
     }
-    for (const v of variants) out.add(`${v}${x.slice(last)}`);
+    const tail = x.slice(last);
+    for (const v of variants) out.add(`${v}${tail}`);
   }
   return frozenList([...out]);
 }
@@ -318,7 +342,7 @@ export function unqualifiedNames(action: SqlAction): { lookups: readonly string[
   const lookups = new Set<string>();
   const creates = new Set<string>();
   for (const list of [raw.reads, raw.writes, raw.columns]) {
-    for (const x of list) for (const m of x.matchAll(UNQUALIFIED_RE)) (m[1] === 'c' ? creates : lookups).add(m[2]!);
+    for (const x of list) if (x.includes(UNQUALIFIED)) for (const m of placeholdersOf(x)) (m.creating ? creates : lookups).add(m.name);
   }
   known = Object.freeze({ lookups: Object.freeze([...lookups]), creates: Object.freeze([...creates]) });
   UNQUALIFIED_NAMES.set(raw, known);

@@ -25,9 +25,16 @@ export function shadowedOriginal(action: SqlAction): SqlAction | undefined {
 import { EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS } from '../../../stdlib/sql/functions.ts';
 
 /** The names of `action.functions` the classifier took for pg_catalog's built-ins (unqualified, or qualified as pg_catalog). */
-export function trustedBuiltinNames(action: SqlAction): string[] {
-  return action.functions.filter((f) => !f.includes('.') && (SAFE_FUNCTIONS.has(f) || EFFECTFUL_FUNCTIONS.has(f)));
+export function trustedBuiltinNames(action: SqlAction): readonly string[] {
+  if (action.functions.length === 0) return NONE;
+  let known = TRUSTED.get(action.functions);
+  if (!known) TRUSTED.set(action.functions, (known = Object.freeze(action.functions.filter((f) => !f.includes('.') && (SAFE_FUNCTIONS.has(f) || EFFECTFUL_FUNCTIONS.has(f))))));
+  return known;
 }
+
+const NONE: readonly string[] = Object.freeze([]);
+/** Function lists are frozen and shared by the actions made from one walk: each is filtered once. */
+const TRUSTED = new WeakMap<readonly string[], readonly string[]>();
 
 /**
  * Why this statement's built-in names may mean other functions, or undefined. `path` is the
@@ -62,33 +69,56 @@ export function operatorNames(ast: unknown): ReadonlySet<string> | null {
   OPERATORS.set(ast, out);
   const addList = (list: unknown): void => {
     if (!Array.isArray(list)) return;
-    const parts = list.map((x) => (x as { String?: { sval?: string } })?.String?.sval ?? '?');
-    const name = parts.length === 2 && parts[0] === 'pg_catalog' ? parts[1]! : parts.join('.');
-    if (/BETWEEN/.test(name)) for (const op of ['<', '>', '<=', '>=']) out.add(op);
+    let name = '';
+    let first = '';
+    for (let i = 0; i < list.length; i++) {
+      const part = (list[i] as { String?: { sval?: string } } | null)?.String?.sval ?? '?';
+      if (i === 0) first = name = part;
+      else name = `${name}.${part}`;
+    }
+    if (list.length === 2 && first === 'pg_catalog') name = name.slice('pg_catalog.'.length);
+    if (name.includes('BETWEEN')) for (const op of ['<', '>', '<=', '>=']) out.add(op);
     else out.add(name);
   };
-  const seen = new Set<unknown>();
+  // A tree from the parser's JSON: every node is reached once, without a visited set or copies.
   const visit = (node: unknown): void => {
-    if (node === null || typeof node !== 'object' || seen.has(node)) return;
-    seen.add(node);
     if (Array.isArray(node)) {
-      for (const x of node) visit(x);
+      for (let i = 0; i < node.length; i++) {
+        const x: unknown = node[i];
+        if (x !== null && typeof x === 'object') visit(x);
+      }
       return;
     }
     const o = node as Record<string, unknown>;
-    const expr = o.A_Expr as { name?: unknown } | undefined;
-    if (expr) addList(expr.name);
-    const sub = o.SubLink as { operName?: unknown; subLinkType?: string } | undefined;
-    if (sub) {
-      if (Array.isArray(sub.operName)) addList(sub.operName);
-      else if (sub.subLinkType === 'ANY_SUBLINK' || sub.subLinkType === 'ALL_SUBLINK') out.add('=');
+    for (const k in o) {
+      const v = o[k];
+      if (v === null || typeof v !== 'object') continue;
+      switch (k) {
+        case 'A_Expr':
+          addList((v as { name?: unknown }).name);
+          break;
+        case 'SubLink': {
+          const sub = v as { operName?: unknown; subLinkType?: string };
+          if (Array.isArray(sub.operName)) addList(sub.operName);
+          else if (sub.subLinkType === 'ANY_SUBLINK' || sub.subLinkType === 'ALL_SUBLINK') out.add('=');
+          break;
+        }
+        case 'SortBy': {
+          const useOp = (v as { useOp?: unknown }).useOp;
+          if (useOp) addList(useOp);
+          break;
+        }
+        case 'CaseExpr':
+          if ((v as { arg?: unknown }).arg) out.add('=');
+          break;
+        case 'JoinExpr': {
+          const join = v as { usingClause?: unknown[]; isNatural?: boolean };
+          if ((join.usingClause?.length ?? 0) > 0 || join.isNatural) out.add('=');
+          break;
+        }
+      }
+      visit(v);
     }
-    const sort = o.SortBy as { useOp?: unknown } | undefined;
-    if (sort?.useOp) addList(sort.useOp);
-    if ((o.CaseExpr as { arg?: unknown } | undefined)?.arg) out.add('=');
-    const join = o.JoinExpr as { usingClause?: unknown[]; isNatural?: boolean } | undefined;
-    if (join && ((join.usingClause?.length ?? 0) > 0 || join.isNatural)) out.add('=');
-    for (const v of Object.values(o)) visit(v);
   };
   visit(ast);
   return out;

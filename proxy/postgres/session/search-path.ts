@@ -18,7 +18,7 @@
 // untracked set_config, a path naming another session's temporary schema.
 
 import type { SqlAction } from '../../../stdlib/facts.ts';
-import { asCall, resolveNames, unqualifiedNames, withFunctions, withTables, type AnalyzedStatement } from '../../../stdlib/sql/index.ts';
+import { asCall, resolveNames, unqualifiedNames, withFunctions, withTables, type AnalyzedStatement, type NameResolver } from '../../../stdlib/sql/index.ts';
 import { markShadowed, operatorNames, shadowedBuiltin, shadowedOperator, shadowedOriginal, trustedBuiltinNames } from './builtin-shadows.ts';
 
 /** The planner statistics relations: they show sample values of the columns of many tables. */
@@ -69,16 +69,16 @@ interface State {
   /** The value a COMMIT keeps (the last plain SET of the transaction). */
   sess: string[] | null;
   why: string;
-  /** Temporary relations this session has, name → dropped at commit. */
-  temps: Map<string, boolean>;
+  /** Temporary relations this session has, name → dropped at commit (never changed in place: states share it). */
+  temps: ReadonlyMap<string, boolean>;
   /** Code the gateway could not see may have created or dropped temporary relations. */
   tempsUnknown: boolean;
   /** A statement that may change the catalog ran in the open transaction: the committed catalog may be stale. */
   schemaChanged: boolean;
   /** How many statements that may change the catalog this session has run (a prepared statement re-parses after DDL). */
   ddl: number;
-  /** Views created (or replaced) in the open transaction, with what their query reads: the catalog cannot show them yet. */
-  newViews: Map<string, NewView>;
+  /** Views created (or replaced) in the open transaction, with what their query reads: the catalog cannot show them yet (never changed in place). */
+  newViews: ReadonlyMap<string, NewView>;
 }
 
 interface Frame {
@@ -128,9 +128,13 @@ const DML_KINDS: ReadonlySet<string> = new Set(['insert', 'update', 'delete', 'm
 /** Kinds whose statements may change the catalog (and so make the committed catalog stale). */
 const SCHEMA_CHANGING: ReadonlySet<string> = new Set(['ddl', 'do', 'call', 'unknown', 'grant']);
 
+/** A copy to change. Its maps are shared: they are never changed in place (a change makes a new map). */
 function cloneState(s: State): State {
-  return { ...s, temps: new Map(s.temps), cur: s.cur, sess: s.sess, newViews: new Map(s.newViews) };
+  return { cur: s.cur, sess: s.sess, why: s.why, temps: s.temps, tempsUnknown: s.tempsUnknown, schemaChanged: s.schemaChanged, ddl: s.ddl, newViews: s.newViews };
 }
+
+const NO_TEMPS: ReadonlyMap<string, boolean> = new Map();
+const NO_VIEWS: ReadonlyMap<string, NewView> = new Map();
 
 function cloneMachine(m: Machine): Machine {
   return { s: cloneState(m.s), frames: m.frames.map((f) => ({ ...f, saved: cloneState(f.saved) })), aborted: m.aborted };
@@ -158,7 +162,24 @@ function stateSig(s: State): string {
 }
 
 function pathSig(path: readonly string[] | null): string {
-  return path === null ? '\u0004' : JSON.stringify(path);
+  if (path === null) return '\u0004';
+  let known = PATH_SIGS.get(path);
+  if (known === undefined) PATH_SIGS.set(path, (known = JSON.stringify(path)));
+  return known;
+}
+
+/** Path lists are never changed in place (a SET makes a new one): each is serialised once. */
+const PATH_SIGS = new WeakMap<readonly string[], string>();
+
+/** A name resolver that works each name out once per resolution (a table and its columns ask alike). */
+function once(resolve: NameResolver): NameResolver {
+  const seen = new Map<string, string | readonly string[]>();
+  return (name, creating) => {
+    const key = creating ? `c${name}` : `r${name}`;
+    let found = seen.get(key);
+    if (found === undefined) seen.set(key, (found = resolve(name, creating)));
+    return found;
+  };
 }
 
 /** Code the gateway cannot see may run: a DO block, a procedure, a function it does not know. */
@@ -194,7 +215,7 @@ export class SessionNames {
     this.catalog = opts.catalog;
     const cur = this.resetValue;
     this.confirmed = {
-      s: { cur, sess: cur, why: `the session's search_path ${JSON.stringify(opts.startupPath)} cannot be read`, temps: new Map(), tempsUnknown: false, schemaChanged: false, ddl: 0, newViews: new Map() },
+      s: { cur, sess: cur, why: `the session's search_path ${JSON.stringify(opts.startupPath)} cannot be read`, temps: NO_TEMPS, tempsUnknown: false, schemaChanged: false, ddl: 0, newViews: NO_VIEWS },
       frames: [],
       aborted: false,
     };
@@ -424,8 +445,9 @@ export class SessionNames {
     if (!u) return undefined;
     const s = m.s;
     const path = s.cur === null ? null : this.expand(s.cur);
-    const temps = [...u.lookups, ...u.creates].filter((n) => s.temps.has(n)).sort();
-    return JSON.stringify([path, temps, s.tempsUnknown, s.ddl]);
+    const mine = s.temps.size === 0 ? [] : [...u.lookups, ...u.creates].filter((n) => s.temps.has(n)).sort();
+    const temps = mine.length === 0 ? '' : JSON.stringify(mine);
+    return `${typeof path === 'string' ? JSON.stringify(path) : pathSig(path)}\u0001${temps}\u0001${s.tempsUnknown ? 'U' : 'u'}${s.ddl}`;
   }
 
   /**
@@ -494,11 +516,11 @@ export class SessionNames {
       const unsure = `the gateway cannot tell which tables unqualified names mean (${path}); SET search_path again or qualify the table names`;
       const anywhere = [...(this.usable ?? [])];
       if (!this.catalog || anywhere.length === 0) return this.refuse(action, unsure);
-      return resolveNames(action, (name, creating) => {
+      return resolveNames(action, once((name, creating) => {
         if (creating) return anywhere;
         const all = [...(s.temps.has(name) || s.tempsUnknown ? ['pg_temp'] : []), ...(this.lookups.get(name) ?? [])];
         return this.note(name, all.length > 0 ? all : anywhere);
-      });
+      }));
     }
     if (!this.catalog) {
       // No catalog: only a path with a single schema (besides pg_catalog and pg_temp) is certain.
@@ -506,11 +528,20 @@ export class SessionNames {
       if (explicit.length > 1 || s.temps.size > 0 || s.tempsUnknown) return this.refuse(action, 'unqualified table names cannot be resolved without the catalog');
     }
     // A relation created with no schema to create it in fails upstream; `public` names it meanwhile.
-    return resolveNames(action, (name, creating) => (creating ? (this.creationSchema(s) ?? 'public') : this.note(name, this.lookup(s, path, name))));
+    return resolveNames(action, once((name, creating) => (creating ? (this.creationSchema(s) ?? 'public') : this.note(name, this.lookup(s, path, name)))));
   }
 
-  /** The search list: `$user` as the role, implicit pg_temp and pg_catalog first; or why it cannot be followed. */
+  /** The search list: `$user` as the role, implicit pg_temp and pg_catalog first; or why it cannot be followed. Shared: read-only. */
   private expand(cur: string[]): string[] | string {
+    let known = this.expanded.get(cur);
+    if (known === undefined) this.expanded.set(cur, (known = this.expandUncached(cur)));
+    return known;
+  }
+
+  /** Paths (never changed in place: a SET makes a new list) to their search lists. */
+  private readonly expanded = new WeakMap<readonly string[], string[] | string>();
+
+  private expandUncached(cur: string[]): string[] | string {
     const list: string[] = [];
     for (const x of cur) {
       if (/^pg_(toast_)?temp_\d+$/.test(x)) return `search_path names a temporary schema by number (${x}), which the gateway cannot follow; use pg_temp`;
@@ -739,7 +770,23 @@ const ANSWER_MEMO_SIZE = 64;
  * the relations read or written. Two messages with the same key get the same answers from the same
  * catalog state (statements differing only in literal values share one).
  */
-function question(statements: readonly AnalyzedStatement[]): { key: string; names: string[]; fns: boolean; ops: boolean } {
+function question(statements: readonly AnalyzedStatement[]): Question {
+  let q = QUESTIONS.get(statements);
+  if (!q) QUESTIONS.set(statements, (q = questionOf(statements)));
+  return q;
+}
+
+interface Question {
+  key: string;
+  names: string[];
+  fns: boolean;
+  ops: boolean;
+}
+
+/** Per analysed text (the classifier's cached statements): its question. */
+const QUESTIONS = new WeakMap<readonly AnalyzedStatement[], Question>();
+
+function questionOf(statements: readonly AnalyzedStatement[]): Question {
   const names: string[] = [];
   const relations: string[] = [];
   let fns = false;
@@ -761,7 +808,7 @@ function question(statements: readonly AnalyzedStatement[]): { key: string; name
 }
 
 /** The catalog's answers to a question; a failure to read is recorded (`lookupError`), never thrown. */
-async function readAnswers(catalog: NameCatalog, statements: readonly AnalyzedStatement[], q: { names: string[]; fns: boolean; ops: boolean }): Promise<Answers> {
+async function readAnswers(catalog: NameCatalog, statements: readonly AnalyzedStatement[], q: Question): Promise<Answers> {
   const deps: unknown[] | null = catalog.fresh ? [] : null;
   const track = deps ?? undefined;
   let failed = false;
@@ -819,9 +866,9 @@ function markUnknown(s: State, why: string): void {
 function commit(m: Machine): void {
   const s = m.s;
   s.cur = s.sess;
-  s.newViews.clear();
+  if (s.newViews.size > 0) s.newViews = NO_VIEWS;
   if (s.cur === null && m.frames.length > 0) s.why = s.why || 'unknown';
-  for (const [name, drop] of [...s.temps]) if (drop) s.temps.delete(name);
+  if ([...s.temps.values()].some((drop) => drop)) s.temps = new Map([...s.temps].filter(([, drop]) => !drop));
   m.frames = [];
   m.aborted = false;
 }
@@ -897,17 +944,21 @@ function applyOp(m: Machine, o: Op, done: { ok: boolean; tag: string }, reset: s
       return;
     }
     case 'discard_temp':
-      s.temps.clear();
+      s.temps = NO_TEMPS;
       s.tempsUnknown = false;
       return;
     case 'temp_add':
-      s.temps.set(o.name, o.onCommitDrop);
+      s.temps = new Map(s.temps).set(o.name, o.onCommitDrop);
       return;
     case 'temp_drop':
-      s.temps.delete(o.name);
+      if (s.temps.has(o.name)) {
+        const temps = new Map(s.temps);
+        temps.delete(o.name);
+        s.temps = temps;
+      }
       return;
     case 'new_view':
-      s.newViews.set(o.q, { reads: o.reads, runs: o.runs });
+      s.newViews = new Map(s.newViews).set(o.q, { reads: o.reads, runs: o.runs });
       return;
     case 'create':
     case 'drop':
