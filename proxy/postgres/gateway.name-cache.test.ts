@@ -3,7 +3,8 @@
 // lookup. These tests repeat one text (so the reused answer is there to be served) and then change
 // one thing it depends on — the search_path, a temporary table, the catalog through the gateway or
 // behind its back, a function shadowing a built-in — and check that the very next run of the same
-// text is decided on the new state, in both protocols.
+// text (and of a new text of the same shape: a statement differing only in literal values) is
+// decided on the new state, in both protocols.
 
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,7 +62,9 @@ async function connect(): Promise<pg.Client> {
   return c;
 }
 
-/** What the session sees of TEXT three times over in each protocol (all alike, or the list). */
+let variant = 0;
+
+/** What the session sees of a text three times over in each protocol, and of three texts differing only in a comment (all alike, or the list). */
 async function seen(c: pg.Client, text = TEXT): Promise<string> {
   const one = (p: Promise<pg.QueryResult<{ email: string }>>): Promise<string> =>
     p.then(
@@ -73,6 +76,8 @@ async function seen(c: pg.Client, text = TEXT): Promise<string> {
   // The extended protocol (Parse/Bind/Execute) for a text without parameters (@types/pg lacks queryMode).
   const extended = { text, queryMode: 'extended' } as pg.QueryConfig;
   for (let i = 0; i < 3; i++) out.push(await one(c.query<{ email: string }>(extended)));
+  // New texts of the same shape (what a text with other literal values shares).
+  for (let i = 0; i < 3; i++) out.push(await one(c.query(`${text} /* ${++variant} */`)));
   return out.every((x) => x === out[0]) ? out[0]! : out.join(' | ');
 }
 
@@ -100,7 +105,7 @@ describe('a repeated statement is decided on the state it runs in, not the one i
     }
   });
 
-  it('CREATE TEMP TABLE shadows the masked table at once, DROP (or the end of its transaction) brings the mask back', async () => {
+  it('CREATE TEMP TABLE shadows the masked table at once, DROP, DISCARD TEMP or the end of its transaction brings the mask back', async () => {
     const c = await connect();
     try {
       expect(await seen(c)).toBe('[REDACTED]');
@@ -118,6 +123,11 @@ describe('a repeated statement is decided on the state it runs in, not the one i
       await c.query(`CREATE TEMP TABLE customers AS SELECT 1 AS id, 'temp3@example.com'::text AS email`);
       expect(await seen(c)).toBe('temp3@example.com');
       await c.query('ROLLBACK');
+      expect(await seen(c)).toBe('[REDACTED]');
+      // DISCARD TEMP drops them without DDL (no catalog change to notice): the temp tables alone say so.
+      await c.query(`CREATE TEMP TABLE customers AS SELECT 1 AS id, 'temp4@example.com'::text AS email`);
+      expect(await seen(c)).toBe('temp4@example.com');
+      await c.query('DISCARD TEMP');
       expect(await seen(c)).toBe('[REDACTED]');
     } finally {
       await c.end();

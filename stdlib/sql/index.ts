@@ -19,7 +19,7 @@ import { EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS } from './functions.ts';
 import { Lru } from './lru.ts';
 import { literalTemplate } from './literal-template.ts';
 import { splitStatements } from './split.ts';
-import { classifyStatement, defaultSchema, orderKinds, RAW_NAMES, UNQUALIFIED, UNQUALIFIED_RE, type Facts } from './walk.ts';
+import { classifyStatement, defaultSchema, orderKinds, readRawNamesWith, UNQUALIFIED, UNQUALIFIED_RE, type Facts, type RawNames } from './walk.ts';
 
 export { SAFE_FUNCTIONS, EFFECTFUL_FUNCTIONS, IDENTITY_SETTINGS } from './functions.ts';
 
@@ -256,14 +256,35 @@ function frozenList(items: string[] | null): string[] {
 function toAction(text: string, f: Facts): SqlAction {
   const effects = orderKinds(f.effects);
   const reason = f.reasons.length > 0 ? [...new Set(f.reasons)].join('; ') : undefined;
-  const raw = { reads: f.reads.items ?? EMPTY, writes: f.writes.items ?? EMPTY, columns: f.columns.items ?? EMPTY };
-  const unresolved = hasPlaceholder(raw.reads) || hasPlaceholder(raw.writes) || hasPlaceholder(raw.columns);
-  const action = new SqlFacts(
-    effects[0] ?? 'unknown', Object.freeze(effects) as SqlKind[], resolvedList(raw.reads, byDefault), resolvedList(raw.writes, byDefault),
-    resolvedList(raw.columns, byDefault), frozenList(f.functions.items), f.hasWhere, f.limit, text, true, reason,
+  const reads = f.reads.items ?? EMPTY;
+  const writes = f.writes.items ?? EMPTY;
+  const columns = f.columns.items ?? EMPTY;
+  if (!(hasPlaceholder(reads) || hasPlaceholder(writes) || hasPlaceholder(columns))) {
+    return new SqlFacts(
+      effects[0] ?? 'unknown', Object.freeze(effects) as SqlKind[], resolvedList(reads, byDefault), resolvedList(writes, byDefault),
+      resolvedList(columns, byDefault), frozenList(f.functions.items), f.hasWhere, f.limit, text, true, reason,
+    );
+  }
+  const raw = internedRaw(reads, writes, columns);
+  const d = (raw.defaults ??= Object.freeze({ reads: resolvedList(raw.reads, byDefault), writes: resolvedList(raw.writes, byDefault), columns: resolvedList(raw.columns, byDefault) }));
+  return new SqlFacts(
+    effects[0] ?? 'unknown', Object.freeze(effects) as SqlKind[], d.reads, d.writes, d.columns, frozenList(f.functions.items), f.hasWhere, f.limit,
+    text, true, reason, undefined, undefined, raw,
   );
-  if (unresolved) rawNames.set(action, raw);
-  return action;
+}
+
+/**
+ * Raw facts with unqualified names, one object per distinct content (statements that differ only
+ * in literal values have the same facts): what is worked out from them (their unqualified names,
+ * their default resolution, a session's resolution of them) is then worked out once. Read-only.
+ */
+const RAW_INTERNED = new Lru<string, RawNames>(4096);
+
+function internedRaw(reads: readonly string[], writes: readonly string[], columns: readonly string[]): RawNames {
+  const key = JSON.stringify([reads, writes, columns]);
+  let raw = RAW_INTERNED.get(key);
+  if (raw === undefined) RAW_INTERNED.set(key, (raw = { reads: Object.freeze([...reads]), writes: Object.freeze([...writes]), columns: Object.freeze([...columns]) }));
+  return raw;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -271,7 +292,8 @@ function toAction(text: string, f: Facts): SqlAction {
 // `public.x` (pg_catalog for its own relations) unless the caller, which knows the session's
 // search_path and the catalog, resolves them with `resolveNames`.
 
-const rawNames = RAW_NAMES;
+/** The raw facts an action was made from (kept by SqlFacts itself), or undefined. */
+const rawNames = { get: (a: SqlAction): RawNames | undefined => SqlFacts.rawOf(a) };
 
 /** Schema(s) for an unqualified relation name; several when the caller cannot tell which one the server will use. */
 export type NameResolver = (name: string, creating: boolean) => string | readonly string[];
@@ -319,9 +341,14 @@ function resolvedList(items: readonly string[], resolve: NameResolver): string[]
     for (const m of placeholdersOf(x)) {
       const prefix = x.slice(last, m.start);
       const found = resolve(m.name, m.creating);
-      if (typeof found === 'string') {
-        for (let i = 0; i < variants.length; i++) variants[i] = `${variants[i]}${prefix}${found}.${m.name}`;
-      } else variants = variants.flatMap((v) => found.map((schema) => `${v}${prefix}${schema}.${m.name}`));
+      if (typeof found === 'string' || found.length === 1) {
+        const schema = typeof found === 'string' ? found : found[0]!;
+        for (let i = 0; i < variants.length; i++) variants[i] = `${variants[i]}${prefix}${schema}.${m.name}`;
+      } else {
+        const next: string[] = [];
+        for (const v of variants) for (const schema of found) next.push(`${v}${prefix}${schema}.${m.name}`);
+        variants = next;
+      }
       last = m.end;
     }
     const tail = x.slice(last);
@@ -330,14 +357,12 @@ function resolvedList(items: readonly string[], resolve: NameResolver): string[]
   return frozenList([...out]);
 }
 
-/** An action's unqualified names, worked out once per walk (every action resolved from it shares the raw facts). */
-const UNQUALIFIED_NAMES = new WeakMap<object, { lookups: readonly string[]; creates: readonly string[] }>();
-
 /** The unqualified relation names of an action: looked up (`lookups`) or being created (`creates`), or null when it has none. Shared: read-only. */
 export function unqualifiedNames(action: SqlAction): { lookups: readonly string[]; creates: readonly string[] } | null {
   const raw = rawNames.get(action);
   if (!raw) return null;
-  let known = UNQUALIFIED_NAMES.get(raw);
+  // Worked out once per walk: every action resolved from it shares the raw facts.
+  let known = raw.names;
   if (known) return known;
   const lookups = new Set<string>();
   const creates = new Set<string>();
@@ -345,7 +370,7 @@ export function unqualifiedNames(action: SqlAction): { lookups: readonly string[
     for (const x of list) if (x.includes(UNQUALIFIED)) for (const m of placeholdersOf(x)) (m.creating ? creates : lookups).add(m.name);
   }
   known = Object.freeze({ lookups: Object.freeze([...lookups]), creates: Object.freeze([...creates]) });
-  UNQUALIFIED_NAMES.set(raw, known);
+  raw.names = known;
   return known;
 }
 
@@ -354,15 +379,40 @@ export function unqualifiedNames(action: SqlAction): { lookups: readonly string[
  * over the catalog). An action without unqualified names is returned as it is.
  */
 export function resolveNames(action: SqlAction, resolve: NameResolver): SqlAction {
+  const lists = resolvedFacts(action, resolve);
+  return lists ? withResolved(action, lists) : action;
+}
+
+/** What `resolveNames` resolves: `reads`, `writes` and `columns` of an action of this shape. */
+export interface ResolvedFacts {
+  readonly shape: object;
+  readonly reads: string[];
+  readonly writes: string[];
+  readonly columns: string[];
+}
+
+/**
+ * An action's shape: its facts with the unqualified names still in, as an object shared by every
+ * action with the same ones (statements differing only in literal values); undefined when it has
+ * no unqualified name. Two actions of one shape resolve alike under the same resolver answers.
+ */
+export function resolutionShape(action: SqlAction): object | undefined {
+  return rawNames.get(action);
+}
+
+/** `resolveNames`' facts, to reuse for another action of the same shape (`withResolved`); undefined without unqualified names. */
+export function resolvedFacts(action: SqlAction, resolve: NameResolver): ResolvedFacts | undefined {
   const raw = rawNames.get(action);
-  if (!raw) return action;
+  if (!raw) return undefined;
+  return Object.freeze({ shape: raw, reads: resolvedList(raw.reads, resolve), writes: resolvedList(raw.writes, resolve), columns: resolvedList(raw.columns, resolve) });
+}
+
+/** The action with facts that `resolvedFacts` worked out for an action of its shape. */
+export function withResolved(action: SqlAction, facts: ResolvedFacts): SqlAction {
+  const raw = rawNames.get(action);
+  if (raw === undefined || raw !== facts.shape) throw new Error('internal error: resolved facts of another shape');
   const a = action as SqlFacts;
-  const resolved = new SqlFacts(
-    a.kind, a.effects, resolvedList(raw.reads, resolve), resolvedList(raw.writes, resolve), resolvedList(raw.columns, resolve),
-    a.functions, a.has_where, a.limit, a.text, true, a.reason, a,
-  );
-  rawNames.set(resolved, raw);
-  return resolved;
+  return new SqlFacts(a.kind, a.effects, facts.reads, facts.writes, facts.columns, a.functions, a.has_where, a.limit, a.text, true, a.reason, a, undefined, raw);
 }
 
 /** The action with these tables added to its `reads` and `writes` (what reading a view reads too). */
@@ -370,10 +420,8 @@ export function withTables(action: SqlAction, reads: readonly string[], writes: 
   const a = action as SqlFacts;
   const out = new SqlFacts(
     a.kind, a.effects, frozenList([...new Set([...a.reads, ...reads])]), frozenList([...new Set([...a.writes, ...writes])]),
-    a.columns, a.functions, a.has_where, a.limit, a.text, true, a.reason, a,
+    a.columns, a.functions, a.has_where, a.limit, a.text, true, a.reason, a, undefined, rawNames.get(action),
   );
-  const raw = rawNames.get(action);
-  if (raw) rawNames.set(out, raw);
   return out;
 }
 
@@ -401,10 +449,8 @@ export function withFunctions(action: SqlAction, functions: readonly { schema: s
   const reason = reasons.length > 0 ? [...new Set(reasons)].join('; ') : undefined;
   const out = new SqlFacts(
     effects[0] ?? 'unknown', Object.freeze(effects) as SqlKind[], a.reads, a.writes, a.columns,
-    frozenList([...new Set([...a.functions, ...names])]), a.has_where, a.limit, a.text, true, reason, a,
+    frozenList([...new Set([...a.functions, ...names])]), a.has_where, a.limit, a.text, true, reason, a, undefined, rawNames.get(action),
   );
-  const raw = rawNames.get(action);
-  if (raw) rawNames.set(out, raw);
   return out;
 }
 
@@ -420,9 +466,7 @@ export function asCall(action: SqlAction, reason: string): SqlAction {
   const rank = (k: SqlKind): number => SQL_KINDS.indexOf(k);
   const effects = SQL_KINDS.filter((k) => k === 'call' || a.effects.includes(k));
   const kind = rank(a.kind) < rank('call') ? a.kind : 'call';
-  const out = new SqlFacts(kind, Object.freeze(effects) as SqlKind[], a.reads, a.writes, a.columns, a.functions, a.has_where, a.limit, a.text, true, a.reason ?? reason, a);
-  const raw = rawNames.get(action);
-  if (raw) rawNames.set(out, raw);
+  const out = new SqlFacts(kind, Object.freeze(effects) as SqlKind[], a.reads, a.writes, a.columns, a.functions, a.has_where, a.limit, a.text, true, a.reason ?? reason, a, undefined, rawNames.get(action));
   return out;
 }
 
@@ -484,11 +528,17 @@ class SqlFacts implements SqlAction {
   #fingerprint: string | undefined;
   /** The action this one was derived from (same text): its normalised text and fingerprint are this one's, computed once. */
   readonly #origin: SqlFacts | undefined;
+  /** The walker's facts with the unqualified names still in (resolveNames resolves them), when it has any. */
+  readonly #raw: RawNames | undefined;
+
+  static rawOf(a: SqlAction): RawNames | undefined {
+    return a instanceof SqlFacts ? a.#raw : undefined;
+  }
 
   constructor(
     kind: SqlKind, effects: SqlKind[], reads: string[], writes: string[], columns: string[], functions: string[],
     hasWhere: boolean, limit: number | null, text: string, parses: boolean, reason: string | undefined, from?: SqlAction,
-    estimate?: { estimate?: SqlEstimate; estimateError?: string },
+    estimate?: { estimate?: SqlEstimate; estimateError?: string }, raw?: RawNames,
   ) {
     this.kind = kind;
     this.effects = effects;
@@ -503,15 +553,14 @@ class SqlFacts implements SqlAction {
     if (estimate?.estimate) (this as { estimate?: SqlEstimate }).estimate = Object.freeze({ ...estimate.estimate });
     if (estimate?.estimateError !== undefined) (this as { estimateError?: string }).estimateError = estimate.estimateError;
     this.#parses = parses;
+    this.#raw = raw;
     this.#origin = from instanceof SqlFacts && from.text === text && from.#parses === parses ? (from.#origin ?? from) : undefined;
     Object.freeze(this);
   }
 
   /** The same facts with the planner's estimate (or why there is none): stdlib/facts.ts `withEstimate`. */
   withEstimate(e: { estimate?: SqlEstimate; estimateError?: string }): SqlAction {
-    const out = new SqlFacts(this.kind, this.effects, this.reads, this.writes, this.columns, this.functions, this.has_where, this.limit, this.text, this.#parses, this.reason, this, e);
-    const raw = rawNames.get(this);
-    if (raw) rawNames.set(out, raw);
+    const out = new SqlFacts(this.kind, this.effects, this.reads, this.writes, this.columns, this.functions, this.has_where, this.limit, this.text, this.#parses, this.reason, this, e, this.#raw);
     return out;
   }
 
@@ -587,3 +636,5 @@ class SqlFacts implements SqlAction {
     return out;
   }
 }
+
+readRawNamesWith((a) => SqlFacts.rawOf(a));

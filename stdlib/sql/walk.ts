@@ -926,7 +926,7 @@ function mergeAction(w: Walker, a: SqlAction): void {
   for (const c of a.columns) w.f.columns.add(c);
   // PostgreSQL re-parses a prepared statement with the new search_path when it changed since the
   // PREPARE: its unqualified names are resolved again for this EXECUTE (on top of the PREPARE's).
-  const raw = RAW_NAMES.get(a);
+  const raw = readRaw(a);
   if (raw) {
     for (const r of raw.reads) w.f.reads.add(r);
     for (const r of raw.writes) w.f.writes.add(r);
@@ -951,8 +951,23 @@ export const UNQUALIFIED_RE = /\u0000([rc]):([^\u0000]*)\u0000/g;
 /**
  * The facts of an action as the walker left them (placeholders in), for actions with unqualified
  * names; kept for resolved actions too, so an EXECUTE of a prepared statement can resolve them again.
+ * `names` caches their unqualified names (index.ts `unqualifiedNames`).
  */
-export const RAW_NAMES = new WeakMap<SqlAction, { reads: readonly string[]; writes: readonly string[]; columns: readonly string[] }>();
+export interface RawNames {
+  reads: readonly string[];
+  writes: readonly string[];
+  columns: readonly string[];
+  names?: { lookups: readonly string[]; creates: readonly string[] };
+  /** Their resolution without a session (`public`, pg_catalog for its own relations). */
+  defaults?: { reads: string[]; writes: string[]; columns: string[] };
+}
+
+/** Where an action keeps its raw facts (index.ts: a field of its own), told by `readRawNamesWith`. */
+let readRaw: (a: SqlAction) => RawNames | undefined = () => undefined;
+
+export function readRawNamesWith(read: (a: SqlAction) => RawNames | undefined): void {
+  readRaw = read;
+}
 
 export function unqualifiedName(rel: string, creating: boolean): string {
   return `${UNQUALIFIED}${creating ? 'c' : 'r'}:${rel}${UNQUALIFIED}`;

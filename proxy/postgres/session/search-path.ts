@@ -18,7 +18,7 @@
 // untracked set_config, a path naming another session's temporary schema.
 
 import type { SqlAction } from '../../../stdlib/facts.ts';
-import { asCall, resolveNames, unqualifiedNames, withFunctions, withTables, type AnalyzedStatement, type NameResolver } from '../../../stdlib/sql/index.ts';
+import { asCall, resolutionShape, resolvedFacts, unqualifiedNames, withFunctions, withResolved, withTables, type AnalyzedStatement, type NameResolver, type ResolvedFacts } from '../../../stdlib/sql/index.ts';
 import { markShadowed, operatorNames, shadowedBuiltin, shadowedOperator, shadowedOriginal, trustedBuiltinNames } from './builtin-shadows.ts';
 
 /** The planner statistics relations: they show sample values of the columns of many tables. */
@@ -107,6 +107,35 @@ type Op =
 interface NewView {
   reads: readonly string[];
   runs: readonly { schema: string; name: string }[];
+}
+
+/** A shape's resolution (`SessionNames.resolveOn`) and everything it was made on. */
+interface ShapeResolution {
+  answers: Answers;
+  cur: string[] | null;
+  temps: ReadonlyMap<string, boolean>;
+  tempsUnknown: boolean;
+  schemaChanged: boolean;
+  facts: ResolvedFacts;
+  /** What each name was resolved to (shared, read-only), when noted. */
+  schemas: Record<string, string[]> | undefined;
+}
+
+/** What a session noted about an action it made (`SessionNames.noted`). */
+interface Noted {
+  /** What forwarding it changes. */
+  ops?: Op[];
+  /** What its resolved names depended on (search list, temporary tables, DDL), for the check at Bind; with the classifier's action it was resolved from. */
+  key?: string;
+  original?: SqlAction;
+  /** Why the gateway refuses it whatever the policy says (it cannot tell what it reads). */
+  refusal?: string;
+  /** For each unqualified relation name, the schema(s) it was resolved to (for the masker). */
+  schemas?: Record<string, string[]>;
+  /** The functions reading its relations runs. */
+  runs?: { schema: string; name: string }[];
+  /** Made a call because a built-in's name it calls may mean another function. */
+  shadowed?: true;
 }
 
 interface Entry {
@@ -287,14 +316,18 @@ export class SessionNames {
     return this.answers.outsideOps;
   }
 
-  /** The functions reading its relations runs, per action withSources made. */
-  private readonly runsOf = new WeakMap<SqlAction, { schema: string; name: string }[]>();
-  /** Actions made calls because a built-in's name they call may mean another function. */
-  private readonly shadowed = new WeakSet<SqlAction>();
+  /** What the session worked out about each action it made (one record per action: a WeakMap insertion costs more than the rest of a small record). */
+  private readonly noted = new WeakMap<SqlAction, Noted>();
+
+  private info(action: SqlAction): Noted {
+    let n = this.noted.get(action);
+    if (n === undefined) this.noted.set(action, (n = {}));
+    return n;
+  }
 
   /** A call of a built-in's name that a function outside pg_catalog on the path may answer is a call of unknown effect. */
   private withShadows(action: SqlAction, s: State, ast: unknown): SqlAction {
-    if (!this.catalog || this.refusals.has(action)) return action;
+    if (!this.catalog || this.noted.get(action)?.refusal !== undefined) return action;
     const cur = s.cur === null ? null : this.expand(s.cur);
     const path = typeof cur === 'string' ? null : cur;
     // After DDL in the open transaction the committed catalog may not show a function it created.
@@ -303,9 +336,9 @@ export class SessionNames {
       shadowedOperator(operatorNames(ast), path, s.schemaChanged ? undefined : this.outsideOps);
     if (!why) return action;
     const out = asCall(action, why);
-    const map = this.schemaMaps.get(action);
-    if (map) this.schemaMaps.set(out, map);
-    this.shadowed.add(out);
+    const map = this.noted.get(action)?.schemas;
+    if (map) this.info(out).schemas = map;
+    this.info(out).shadowed = true;
     markShadowed(out, action);
     return out;
   }
@@ -341,11 +374,11 @@ export class SessionNames {
     const runs = [...action.reads, ...(dml ? action.writes : [])].flatMap((q) => [...(this.functions.get(q) ?? []), ...(s.newViews.get(q)?.runs ?? [])]);
     if (reads.length === 0 && writes.length === 0 && runs.length === 0) return action;
     const out = withFunctions(withTables(action, reads, writes), runs);
-    this.runsOf.set(out, runs);
-    const why = this.refusals.get(action);
-    if (why) this.refusals.set(out, why);
-    const map = this.schemaMaps.get(action);
-    if (map) this.schemaMaps.set(out, map);
+    this.info(out).runs = runs;
+    const why = this.noted.get(action)?.refusal;
+    if (why) this.info(out).refusal = why;
+    const map = this.noted.get(action)?.schemas;
+    if (map) this.info(out).schemas = map;
     return out;
   }
 
@@ -377,11 +410,11 @@ export class SessionNames {
       // forwarding it changes is this state's.
       for (let i = 0; i < hit.actions.length; i++) {
         const a = hit.actions[i]!;
-        this.ops.set(a, hit.ops[i]!);
+        this.info(a).ops = hit.ops[i]!;
         const key = hit.keys[i];
         if (key !== undefined) {
-          this.keys.set(a, key);
-          this.originals.set(a, statements[i]!.action);
+          this.info(a).key = key;
+          this.info(a).original = statements[i]!.action;
         }
       }
       return hit.actions.slice();
@@ -396,29 +429,29 @@ export class SessionNames {
         const other = this.withShadows(this.withSources(this.resolveOn(alt, st.action), alt.s), alt.s, st.ast);
         // An earlier statement still running changes search_path or temporary tables: whichever
         // way it ends, the statement is decided on the tables it may read.
-        if (!this.refusals.has(action) && !this.refusals.has(other)) {
-          const merged: Record<string, string[]> = { ...(this.schemaMaps.get(action) ?? {}) };
-          for (const [k, v] of Object.entries(this.schemaMaps.get(other) ?? {})) merged[k] = [...new Set([...(merged[k] ?? []), ...v])];
-          const shadowed = this.shadowed.has(action) || this.shadowed.has(other);
+        if (this.noted.get(action)?.refusal === undefined && this.noted.get(other)?.refusal === undefined) {
+          const merged: Record<string, string[]> = { ...(this.noted.get(action)?.schemas ?? {}) };
+          for (const [k, v] of Object.entries(this.noted.get(other)?.schemas ?? {})) merged[k] = [...new Set([...(merged[k] ?? []), ...v])];
+          const shadowed = this.noted.get(action)?.shadowed === true || this.noted.get(other)?.shadowed === true;
           const original = shadowedOriginal(action) ?? action;
-          action = withTables(this.shadowed.has(other) && !this.shadowed.has(action) ? asCall(action, other.reason ?? '') : action, other.reads, other.writes);
-          action = withFunctions(action, this.runsOf.get(other) ?? []);
+          action = withTables(this.noted.get(other)?.shadowed === true && this.noted.get(action)?.shadowed !== true ? asCall(action, other.reason ?? '') : action, other.reads, other.writes);
+          action = withFunctions(action, this.noted.get(other)?.runs ?? []);
           if (shadowed) {
-            this.shadowed.add(action);
-            markShadowed(action, withFunctions(withTables(original, other.reads, other.writes), this.runsOf.get(other) ?? []));
+            this.info(action).shadowed = true;
+            markShadowed(action, withFunctions(withTables(original, other.reads, other.writes), this.noted.get(other)?.runs ?? []));
           }
-          this.schemaMaps.set(action, merged);
+          this.info(action).schemas = merged;
         }
-        else if (this.refusals.has(other) && !this.refusals.has(action)) action = this.refuse(action, this.refusals.get(other)!);
+        else if (this.noted.get(other)?.refusal !== undefined && this.noted.get(action)?.refusal === undefined) action = this.refuse(action, this.noted.get(other)!.refusal!);
       }
       const ops = this.opsOf(m, st, action);
-      this.ops.set(action, ops);
+      this.info(action).ops = ops;
       opsOut.push(ops);
       const key = this.resolutionKey(m, st.action);
       keysOut.push(key);
       if (key !== undefined) {
-        this.keys.set(action, key);
-        this.originals.set(action, st.action);
+        this.info(action).key = key;
+        this.info(action).original = st.action;
       }
       applyAll(m, ops, { ok: true, tag: '' }, this.resetValue);
       if (alt) applyAll(alt, this.opsOf(alt, st, action), { ok: true, tag: '' }, this.resetValue);
@@ -436,9 +469,6 @@ export class SessionNames {
   /** Resolutions per analysed text: the catalog answers and states (`machineSig`) they were made on. */
   private readonly resolved = new WeakMap<readonly AnalyzedStatement[], { answers: Answers; sig: string; actions: SqlAction[]; ops: Op[][]; keys: (string | undefined)[] }[]>();
 
-  private readonly ops = new WeakMap<SqlAction, Op[]>();
-  /** What a resolved action's names depended on, for the check at Bind. */
-  private readonly keys = new WeakMap<SqlAction, string>();
 
   private resolutionKey(m: Machine, original: SqlAction): string | undefined {
     const u = unqualifiedNames(original);
@@ -456,36 +486,32 @@ export class SessionNames {
    * may now mean other tables than the ones it was decided on.
    */
   bindCheck(action: SqlAction): string | undefined {
-    const then = this.keys.get(action);
+    const then = this.noted.get(action)?.key;
     if (then === undefined) return undefined;
-    const original = this.originals.get(action) ?? action;
+    const original = this.noted.get(action)?.original ?? action;
     const now = this.resolutionKey(this.predictedNow(), original);
     if (now === then) return undefined;
     return 'search_path, temporary tables or the schema changed since this statement was prepared, so its table names may mean other tables now: prepare it again';
   }
 
-  private readonly originals = new WeakMap<SqlAction, SqlAction>();
 
-  /** Statements the gateway refuses whatever the policy says (it cannot tell what they read), and why. */
-  private readonly refusals = new WeakMap<SqlAction, string>();
 
   /** Why this statement is refused before any policy is asked, or undefined. */
   refusal(action: SqlAction): string | undefined {
-    return this.refusals.get(action);
+    return this.noted.get(action)?.refusal;
   }
 
   private refuse(action: SqlAction, why: string): SqlAction {
     const own = withTables(action, [], []); // a copy: the classifier's cached action is shared
-    this.refusals.set(own, why);
+    this.info(own).refusal = why;
     return own;
   }
 
   /** For each unqualified relation name of a resolved action, the schema(s) it was resolved to (for the masker). */
   schemasOf(action: SqlAction): Record<string, string[]> | undefined {
-    return this.schemaMaps.get(action);
+    return this.noted.get(action)?.schemas;
   }
 
-  private readonly schemaMaps = new WeakMap<SqlAction, Record<string, string[]>>();
   /** The map being filled by the resolveOn in progress. */
   private filling: Record<string, string[]> = {};
 
@@ -496,18 +522,51 @@ export class SessionNames {
     return schemas;
   }
 
+  /**
+   * The action with its unqualified names resolved on `m`. What resolving one action of a shape
+   * (stdlib `resolutionShape`: statements differing only in literal values share one) gives is
+   * kept for the next of that shape under the same answers and state: the search_path list, the
+   * temporary tables and the two flags are all the state it reads (lists and maps are never changed
+   * in place, so the same object means the same value).
+   */
   private resolveOn(m: Machine, action: SqlAction): SqlAction {
+    const shape = resolutionShape(action);
+    if (shape === undefined) return action;
+    const s = m.s;
+    const memo = this.shapes.get(shape);
+    if (memo) {
+      for (const e of memo) {
+        if (e.answers === this.answers && e.cur === s.cur && e.temps === s.temps && e.tempsUnknown === s.tempsUnknown && e.schemaChanged === s.schemaChanged) return this.madeFrom(action, e);
+      }
+    }
     this.filling = Object.create(null) as Record<string, string[]>;
-    const out = this.resolveOnUnnoted(m, action);
-    if (Object.keys(this.filling).length > 0) this.schemaMaps.set(out, this.filling);
+    const r = this.resolveFacts(m, action);
+    if (r === undefined) return action;
+    if (typeof r === 'string') return this.refuse(action, r);
+    const e: ShapeResolution = { answers: this.answers, cur: s.cur, temps: s.temps, tempsUnknown: s.tempsUnknown, schemaChanged: s.schemaChanged, facts: r, schemas: Object.keys(this.filling).length > 0 ? this.filling : undefined };
+    if (!memo) this.shapes.set(shape, [e]);
+    else {
+      memo.unshift(e);
+      if (memo.length > RESOLVED_PER_TEXT) memo.pop();
+    }
+    return this.madeFrom(action, e);
+  }
+
+  /** Resolutions per shape (`resolveOn`). */
+  private readonly shapes = new WeakMap<object, ShapeResolution[]>();
+
+  private madeFrom(action: SqlAction, e: ShapeResolution): SqlAction {
+    const out = withResolved(action, e.facts);
+    if (e.schemas) this.info(out).schemas = e.schemas;
     return out;
   }
 
-  private resolveOnUnnoted(m: Machine, action: SqlAction): SqlAction {
+  /** The resolved facts, or why the names cannot be resolved (undefined: there are none). */
+  private resolveFacts(m: Machine, action: SqlAction): ResolvedFacts | string | undefined {
     const u = unqualifiedNames(action);
-    if (!u) return action;
+    if (!u) return undefined;
     const s = m.s;
-    if (this.lookupError && this.catalog) return this.refuse(action, `unqualified table names cannot be resolved: ${this.lookupError}`);
+    if (this.lookupError && this.catalog) return `unqualified table names cannot be resolved: ${this.lookupError}`;
     const path = s.cur === null ? `${s.why}` : this.expand(s.cur);
     if (typeof path === 'string') {
       // The path cannot be followed: the statement is decided on every relation the name may be.
@@ -515,8 +574,8 @@ export class SessionNames {
       // schema the role may use.
       const unsure = `the gateway cannot tell which tables unqualified names mean (${path}); SET search_path again or qualify the table names`;
       const anywhere = [...(this.usable ?? [])];
-      if (!this.catalog || anywhere.length === 0) return this.refuse(action, unsure);
-      return resolveNames(action, once((name, creating) => {
+      if (!this.catalog || anywhere.length === 0) return unsure;
+      return resolvedFacts(action, once((name, creating) => {
         if (creating) return anywhere;
         const all = [...(s.temps.has(name) || s.tempsUnknown ? ['pg_temp'] : []), ...(this.lookups.get(name) ?? [])];
         return this.note(name, all.length > 0 ? all : anywhere);
@@ -525,10 +584,10 @@ export class SessionNames {
     if (!this.catalog) {
       // No catalog: only a path with a single schema (besides pg_catalog and pg_temp) is certain.
       const explicit = path.filter((x) => x !== 'pg_catalog' && x !== 'pg_temp');
-      if (explicit.length > 1 || s.temps.size > 0 || s.tempsUnknown) return this.refuse(action, 'unqualified table names cannot be resolved without the catalog');
+      if (explicit.length > 1 || s.temps.size > 0 || s.tempsUnknown) return 'unqualified table names cannot be resolved without the catalog';
     }
     // A relation created with no schema to create it in fails upstream; `public` names it meanwhile.
-    return resolveNames(action, once((name, creating) => (creating ? (this.creationSchema(s) ?? 'public') : this.note(name, this.lookup(s, path, name)))));
+    return resolvedFacts(action, once((name, creating) => (creating ? (this.creationSchema(s) ?? 'public') : this.note(name, this.lookup(s, path, name)))));
   }
 
   /** The search list: `$user` as the role, implicit pg_temp and pg_catalog first; or why it cannot be followed. Shared: read-only. */
@@ -595,7 +654,7 @@ export class SessionNames {
   /** The concrete changes forwarding this statement makes (temp names resolved on `m`). */
   private opsOf(m: Machine, st: AnalyzedStatement, action: SqlAction): Op[] {
     const ops: Op[] = [];
-    const why = opaqueReason(st.action) ?? (this.shadowed.has(action) ? `"${action.text.slice(0, 60)}" may call a function the gateway cannot see` : undefined);
+    const why = opaqueReason(st.action) ?? (this.noted.get(action)?.shadowed === true ? `"${action.text.slice(0, 60)}" may call a function the gateway cannot see` : undefined);
     if (why) ops.push({ k: 'opaque', reason: why });
     if (SCHEMA_CHANGING.has(action.kind)) ops.push({ k: 'schema_changed' });
     // A statement classified in the classifier pool carries its effects instead of its AST.
@@ -641,7 +700,7 @@ export class SessionNames {
     const seg = this.openSegment();
     for (const a of actions) {
       if (!a) continue;
-      seg.entries.push({ action: a, ops: this.ops.get(a) ?? [] });
+      seg.entries.push({ action: a, ops: this.noted.get(a)?.ops ?? [] });
     }
   }
 
