@@ -22,6 +22,10 @@ import type { RoutedResource } from './postgres/session/services.ts';
 import { upstreamTarget } from './postgres/session/upstream.ts';
 import { openPolicySource, type PolicySource } from './policy-source.ts';
 import { createSessionRecorder } from './recording/index.ts';
+import { catalogConnection, pgConnection } from './catalog-connection.ts';
+import { createEstimator } from './postgres/estimates.ts';
+import { openFileRateLimiter, openPgRateLimiter, type RateLimiter } from './state/rate-limits.ts';
+import type { EnforcerServices } from './enforcement/index.ts';
 
 export interface GatewayDeps {
   verifier?: TokenVerifier;
@@ -41,6 +45,15 @@ export interface GatewayDeps {
   /** Resolves unqualified table names (search_path); by default a catalog connection per resource, opened on first use. */
   names?: NameCatalogs;
   metrics?: GatewayMetrics;
+  /**
+   * `policy_shadow`: the candidate set decided next to the active one (never enforced). Without it
+   * the gateway opens `config.policyShadow` itself when it is set (reloaded on its own).
+   */
+  shadowPolicy?: () => PolicyEvaluator | undefined;
+  /** `limit rate` counters; by default the state store's (the state directory, or `state: postgres://`). */
+  rateLimiter?: RateLimiter;
+  /** Cost facts (`sql.estimate`): by default EXPLAIN on each resource's catalog connection. */
+  estimator?: EnforcerServices['estimator'];
   /** Accepted for compatibility; reloading belongs to the policy source. */
   reload?: boolean;
   log?: (line: string) => void;
@@ -89,10 +102,36 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     if (!source.current()) errors.push(`policy ${config.policy}: does not compile`, ...opened.first.diagnostics);
   }
   const current = (): PolicyEvaluator | undefined => deps.policy ?? source?.current();
+  // The shadow set: its own source, compiled and reloaded independently of the active one.
+  let shadowSource: PolicySource | undefined;
+  if (!deps.shadowPolicy && config.policyShadow && errors.length === 0) {
+    const opened = await openPolicySource({ path: config.policyShadow, log: (line) => log(`shadow ${line}`) });
+    shadowSource = opened.source;
+    if (!shadowSource.current()) errors.push(`policy_shadow ${config.policyShadow}: does not compile`, ...opened.first.diagnostics);
+  }
+  const shadowPolicy = deps.shadowPolicy ?? (shadowSource ? () => shadowSource!.current() : undefined);
   if (errors.length > 0) {
     source?.close();
+    shadowSource?.close();
     return { ok: false, errors };
   }
+  let ownRates: RateLimiter | undefined;
+  try {
+    ownRates = deps.rateLimiter ? undefined : config.stateStore
+      ? await openPgRateLimiter({ connection: { ...pgConnection(config.stateStore.url), ...(config.stateStore.password ? { password: config.stateStore.password } : {}) } })
+      : await openFileRateLimiter(config.state, { log });
+  } catch (e) {
+    source?.close();
+    shadowSource?.close();
+    return { ok: false, errors: [`state: the rate-limit counters cannot be opened: ${(e as Error).message}`] };
+  }
+  const rateLimiter = deps.rateLimiter ?? ownRates!;
+  const byName = new Map(config.resources.map((r) => [r.name, r]));
+  const ownEstimator = deps.estimator ? undefined : createEstimator({ connectionFor: (resource) => {
+    const r = byName.get(resource.name);
+    return r ? catalogConnection(r) : undefined;
+  } });
+  const estimator = deps.estimator ?? ownEstimator;
 
   const classifier = deps.classifier ?? (await loadSqlClassifier());
   const verifier = deps.verifier ?? createTokenVerifier(config.identity);
@@ -108,7 +147,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   const classifierPool = new ClassifierPool({ size: limits.classifierWorkers, timeoutMs: limits.classificationTimeoutMs });
 
   // One enforcer for every front door: decisions, approvals, masks, audit and recording.
-  const enforcer = new Enforcer({ policy: current, audit, recorder, approvals: deps.approvals, approvalTimeoutMs: config.approvals.timeoutMs, masker: deps.masker, metrics: deps.metrics });
+  const enforcer = new Enforcer({ policy: current, audit, recorder, approvals: deps.approvals, approvalTimeoutMs: config.approvals.timeoutMs, masker: deps.masker, metrics: deps.metrics, shadowPolicy, rateLimiter, estimator });
   const listener = await startPgListener(config.listen.postgres.host, config.listen.postgres.port, {
     verifier,
     classifier,
@@ -136,7 +175,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       },
       async close() {
         source?.close();
+        shadowSource?.close();
         await listener.close();
+        await ownRates?.close();
+        await ownEstimator?.close();
         await classifierPool.close();
         if (!deps.audit) await audit.close();
         await ownFunctions?.close();

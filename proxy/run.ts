@@ -21,6 +21,7 @@ import { startGateway, type Gateway, type GatewayDeps } from './gateway.ts';
 import { createResultMasker } from './masking/index.ts';
 import type { AuditSink, TokenVerifier } from './ports.ts';
 import { openPolicySource, type PolicySource } from './policy-source.ts';
+import { createEstimator } from './postgres/estimates.ts';
 import { loadSqlClassifier } from '../stdlib/sql/index.ts';
 import { createSessionRecorder } from './recording/index.ts';
 import { createMcpHttp, type McpHttp } from './mcp/http.ts';
@@ -112,7 +113,14 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
     closers.push(() => functions.close());
     const names = createNameCatalogs(config.resources, connectionFor);
     closers.push(() => names.close());
+    // Cost facts: EXPLAIN on the same gateway-held connection as the catalog reads.
+    const estimator = createEstimator({ connectionFor: (resource) => {
+      const r = byName.get(resource.name);
+      return r ? connectionFor(r) : undefined;
+    } });
+    closers.push(() => estimator.close());
     const deps: GatewayDeps = {
+      estimator,
       functions,
       names,
       verifier,
@@ -124,7 +132,13 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
       log,
       // The gateway's own reload is off: the policy source above owns reloading.
       reload: false,
-      policy: { evaluate: (request) => policy.current()!.evaluate(request) },
+      policy: {
+        evaluate: (request) => policy.current()!.evaluate(request),
+        needsEstimate: (request) => policy.current()!.needsEstimate(request),
+        get hash() {
+          return policy.current()?.hash;
+        },
+      },
     };
     const started = await startGateway(config, deps);
     if (!started.ok) {

@@ -64,7 +64,11 @@ export interface DecideContext {
 }
 
 /** The decision on each item, in order. Never throws. */
-export function decideItems(items: readonly RequestItem[], policy: PolicyEvaluator | undefined, ctx: DecideContext, text: string, unmaskable: string | undefined): Decision[] {
+export function decideItems(
+  items: readonly RequestItem[], policy: PolicyEvaluator | undefined, ctx: DecideContext, text: string, unmaskable: string | undefined,
+  /** The items' actions with their cost facts (`sql.estimate`), when asked for; else each item's own. */
+  actions?: readonly Action[],
+): Decision[] {
   const out = new Array<Decision>(items.length);
   if (items.length === 0) return out;
   const context = new LazyContext(ctx.clientAddr, ctx.sessionId, Date.now());
@@ -75,7 +79,7 @@ export function decideItems(items: readonly RequestItem[], policy: PolicyEvaluat
     else if (!policy) decision = gatewayBlock('no policy is loaded');
     else {
       try {
-        const action = item.action;
+        const action = actions?.[i] ?? item.action;
         decision = policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action, context });
         const other = item.alsoAs;
         if (other && decision.verdict !== 'block') decision = bothWays(decision, policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: other, context }));

@@ -3,6 +3,8 @@
 
 import { randomUUID } from 'node:crypto';
 import type { ApprovalService, AuditSink, GatewayMetrics, ResultMasker, SessionRecorder } from '../ports.ts';
+import type { RateLimiter } from '../state/rate-limits.ts';
+import type { Resource, SqlAction, SqlEstimate } from '../../stdlib/facts.ts';
 import { connectionRefusedRecord } from './records.ts';
 import { EnforcementSession } from './session.ts';
 import type { ConnectionRefusal, OpenFailure, PolicyEvaluator, RequestItem, SessionOpen } from './types.ts';
@@ -17,6 +19,12 @@ export interface EnforcerServices {
   approvalTimeoutMs?: number | undefined;
   masker?: ResultMasker | undefined;
   metrics?: GatewayMetrics | undefined;
+  /** `policy_shadow`: a candidate set decided next to the active one and never enforced (shadow.ts). */
+  shadowPolicy?: (() => PolicyEvaluator | undefined) | undefined;
+  /** `limit rate` counters (the state store). Without one, a request carrying a rate limit is refused (fail closed). */
+  rateLimiter?: RateLimiter | undefined;
+  /** Cost facts (`sql.estimate`): the upstream's EXPLAIN. Without one, rules reading them block. */
+  estimator?: { estimate(resource: Resource, action: SqlAction, searchPath?: string): Promise<SqlEstimate | { error: string }> } | undefined;
 }
 
 const noop = (): void => undefined;

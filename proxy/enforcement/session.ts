@@ -1,13 +1,16 @@
 // One session's enforcement: decisions, approvals, mask guards, the audit records and the
 // recording. The front door owns the connection; this owns everything the policy says about it.
 
-import type { Decision, Masks } from '../../engine/response.ts';
+import type { Decision, Masks, RateLimit } from '../../engine/response.ts';
 import { sessionMasks } from './session-masks.ts';
-import type { Action, Identity, Resource } from '../../stdlib/facts.ts';
+import { formatDurationMs } from '../../language/ast.ts';
+import { withEstimate, type Action, type Identity, type Request, type Resource } from '../../stdlib/facts.ts';
+import type { RateVerdict } from '../state/rate-limits.ts';
+import { shadowDisagreement, type ShadowRecord } from './shadow.ts';
 import type { ApprovalMode, ApprovalParam, ApprovalRecord, AuditOutcome, AuditRecordInput, AuditSink, ErrorTextPolicy, MaskPlan, ResultField, SessionRecording } from '../ports.ts';
 import { resolveApproval, type ApprovalContext, type ApprovalResult } from './approvals.ts';
 import { canChangeState } from '../audit/durability.ts';
-import { decideItems, decidingIndex, hasMasks, limitsOf, refusalOf } from './decide.ts';
+import { decideItems, decidingIndex, hasMasks, LazyContext, limitsOf, refusalOf } from './decide.ts';
 import { SessionRecords, statementEvent } from './records.ts';
 import type { EnforcerServices } from './enforcer.ts';
 import type { Completion, EnforcementRequest, FrontDoor, Forward, Hold, Outcome, Permit, PolicyEvaluator, RefusalText, Refuse, RefuseReason, RequestItem, SessionHooks, SessionOpen } from './types.ts';
@@ -153,13 +156,107 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
    * guaranteed, write the decision records (before anything runs: a failed write refuses), record
    * refusals. Resolves to the outcome to apply; never rejects but on a broken invariant.
    */
-  decide(req: EnforcementRequest<T>, decisions: readonly Decision[] = this.evaluate(req)): Promise<Outcome<T>> {
+  decide(req: EnforcementRequest<T>, decisions?: readonly Decision[]): Promise<Outcome<T>> {
+    if (decisions === undefined) {
+      // Cost facts first, when a rule that may apply reads them (the upstream's EXPLAIN).
+      const wanted = this.#estimatesWanted(req);
+      if (wanted) return this.#estimated(req, wanted).then((actions) => this.#decided(req, decideItems(req.items, this.#svc.policy(), this, req.text, req.unmaskable, actions), actions));
+      decisions = this.evaluate(req);
+    }
+    return this.#decided(req, decisions, undefined);
+  }
+
+  #decided(req: EnforcementRequest<T>, decisions: readonly Decision[], actions: readonly Action[] | undefined): Promise<Outcome<T>> {
     const at = decidingIndex(decisions);
     if (at >= 0 && decisions[at]!.verdict === 'approve' && !perExecution(req, decisions)) {
       const d = decisions[at]!;
-      return this.#held(d, (onHeld) => this.#enforce(req, decisions, at, onHeld));
+      return this.#held(d, (onHeld) => this.#enforce(req, decisions, at, onHeld, actions));
     }
-    return this.#enforce(req, decisions, at, noop);
+    return this.#enforce(req, decisions, at, noop, actions);
+  }
+
+  /**
+   * A `per_execution` rate permit is about to run once more: count it against its `limit rate`
+   * budgets. Undefined when it may run; otherwise the refusal (audited as a decision of its own).
+   */
+  async admit(p: Permit<T>): Promise<Refuse<T> | undefined> {
+    const rate = p.limits.rate;
+    if (rate.length === 0) return undefined;
+    const verdict = await this.#admit(rate);
+    if (verdict.ok) return undefined;
+    const { text, audit } = rateRefusal(verdict);
+    try {
+      this.wrote(await this.#audit.append(this.#records.decision(p.action, p.decision, 'blocked', p.approvalId, audit)));
+    } catch {
+      return refusal(p.item, { message: AUDIT_FAILED, sqlstate: '58000' }, 'audit_failed', [], p.approvalId, false);
+    }
+    this.#recordRefused({ started: performance.now(), protocol: p.protocol, paramTypes: p.paramTypes }, p.item, p.decision, 'blocked', p.approvalId, text.message);
+    return refusal(p.item, text, 'rate_limited', [verdict.rule], p.approvalId, false);
+  }
+
+  /** Admit under these rate limits; a missing or failing store refuses (fail closed). Never rejects. */
+  async #admit(rate: readonly RateLimit[]): Promise<RateVerdict | { ok: false; error: string; rule: string }> {
+    const limiter = this.#svc.rateLimiter;
+    if (!limiter) return { ok: false, error: 'no rate-limit store is configured', rule: rate[0]!.rule };
+    try {
+      return await limiter.admit(this.identity.sub, rate);
+    } catch (e) {
+      return { ok: false, error: `the rate-limit store failed: ${(e as Error).message}`, rule: rate[0]!.rule };
+    }
+  }
+
+  /** Per item: whether a rule (of the active or the shadow set) that may apply reads `sql.estimate`; undefined when none does. */
+  #estimatesWanted(req: EnforcementRequest<T>): boolean[] | undefined {
+    const policy = this.#svc.policy();
+    const shadow = this.#svc.shadowPolicy?.();
+    if (!policy?.needsEstimate && !shadow?.needsEstimate) return undefined;
+    let wanted: boolean[] | undefined;
+    const context = new LazyContext(this.clientAddr, this.id, Date.now());
+    for (let i = 0; i < req.items.length; i++) {
+      const action = req.items[i]!.action;
+      if (action.type !== 'sql' || req.items[i]!.refused) continue;
+      const r: Request = { identity: this.identity, resource: this.resource, action, context };
+      if (policy?.needsEstimate?.(r) || shadow?.needsEstimate?.(r)) (wanted ??= new Array<boolean>(req.items.length).fill(false))[i] = true;
+    }
+    return wanted;
+  }
+
+  /** The items' actions, those wanted with the upstream's estimate (or why there is none). Never rejects. */
+  async #estimated(req: EnforcementRequest<T>, wanted: readonly boolean[]): Promise<Action[]> {
+    const estimator = this.#svc.estimator;
+    return Promise.all(req.items.map(async (item, i) => {
+      const action = item.action;
+      if (!wanted[i] || action.type !== 'sql') return action;
+      let e: Awaited<ReturnType<NonNullable<typeof estimator>['estimate']>>;
+      if (!estimator) e = { error: 'the gateway has no estimator for this resource' };
+      else {
+        try {
+          e = await estimator.estimate(this.resource, action, this.#hooks.searchPath?.(item));
+        } catch (err) {
+          e = { error: `EXPLAIN failed: ${(err as Error).message}` };
+        }
+      }
+      return withEstimate(action, e);
+    }));
+  }
+
+  /** The shadow set's disagreement on each item (undefined: no shadow set, or it agreed on all). */
+  #shadow(req: EnforcementRequest<T>, decisions: readonly Decision[], actions: readonly Action[] | undefined): (ShadowRecord | undefined)[] | undefined {
+    const shadow = this.#svc.shadowPolicy?.();
+    if (!shadow) return undefined;
+    let out: (ShadowRecord | undefined)[] | undefined;
+    try {
+      const theirs = decideItems(req.items, shadow, this, req.text, req.unmaskable, actions);
+      const metrics = this.#svc.metrics;
+      for (let i = 0; i < decisions.length; i++) {
+        const d = shadowDisagreement(decisions[i]!, theirs[i]!, shadow.hash);
+        metrics?.shadowDecision?.(decisions[i]!.verdict, d?.verdict);
+        if (d) (out ??= new Array<ShadowRecord | undefined>(decisions.length))[i] = d;
+      }
+    } catch {
+      // The shadow set never changes what is enforced.
+    }
+    return out;
   }
 
   /**
@@ -328,8 +425,10 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
     });
   }
 
-  async #enforce(req: EnforcementRequest<T>, decisions: readonly Decision[], at: number, onHeld: (rec: ApprovalRecord) => void): Promise<Forward<T> | Refuse<T>> {
+  async #enforce(req: EnforcementRequest<T>, decisions: readonly Decision[], at: number, onHeld: (rec: ApprovalRecord) => void, actions: readonly Action[] | undefined): Promise<Forward<T> | Refuse<T>> {
     const items = req.items;
+    const shadow = this.#shadow(req, decisions, actions);
+    const actionOf = (i: number): Action => actions?.[i] ?? items[i]!.action;
     const perExec = perExecution(req, decisions);
     let approvalId: string | undefined;
     let refusedAt = -1;
@@ -338,6 +437,9 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
     let reason: RefuseReason = 'blocked';
     /** The token expired while the request was held: refused, and the session ends. */
     let expiredWhileHeld = false;
+    /** The audit reason of a rate refusal. */
+    let rateReason: string | undefined;
+    let rateRule: string | undefined;
 
     if (at >= 0) {
       const d = decisions[at]!;
@@ -367,6 +469,21 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
         reason = 'masks';
       }
     }
+    // `limit rate`: counted as it is decided (unless the front door counts each execution).
+    if (refusedAt < 0 && req.rate !== 'per_execution') {
+      for (let i = 0; i < items.length; i++) {
+        const rate = decisions[i]!.limits?.rate;
+        if (!rate || rate.length === 0) continue;
+        const verdict = await this.#admit(rate);
+        if (verdict.ok) continue;
+        refusedAt = i;
+        ({ text, audit: rateReason } = rateRefusal(verdict));
+        rateRule = verdict.rule;
+        outcome = 'blocked';
+        reason = 'rate_limited';
+        break;
+      }
+    }
 
     // Audit every decision before anything is forwarded; a failed write means nothing runs. A
     // refusal or an approval is answered only once durable; a forwarded action's record is written
@@ -377,13 +494,16 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
     let seqs: number[];
     try {
       if (items.length === 1) {
-        const rec = !refusing && perExec ? this.#records.decision(items[0]!.action, decisions[0]!, 'pending_approval', undefined, APPROVAL_PER_EXECUTION) : this.#records.decision(items[0]!.action, decisions[0]!, outcome, approvalId, pendingNote);
+        const rec = !refusing && perExec ? this.#records.decision(actionOf(0), decisions[0]!, 'pending_approval', undefined, APPROVAL_PER_EXECUTION) : this.#records.decision(actionOf(0), decisions[0]!, outcome, approvalId, rateReason ?? pendingNote);
+        if (shadow?.[0]) rec.shadow = shadow[0];
         seqs = [await this.#write(rec, durableFirst, items[0]!.action)];
       } else {
         const writes: Promise<number>[] = [];
         for (let i = 0; i < items.length; i++) {
           const other = refusing && i !== refusedAt;
-          writes.push(this.#write(this.#records.decision(items[i]!.action, decisions[i]!, other ? 'blocked' : outcome, approvalId, other ? 'another statement in the same message was refused' : pendingNote), durableFirst, items[i]!.action));
+          const rec = this.#records.decision(actionOf(i), decisions[i]!, other ? 'blocked' : outcome, approvalId, other ? 'another statement in the same message was refused' : rateReason ?? pendingNote);
+          if (shadow?.[i]) rec.shadow = shadow[i];
+          writes.push(this.#write(rec, durableFirst, items[i]!.action));
         }
         seqs = await Promise.all(writes);
       }
@@ -401,12 +521,12 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
         const it = i === refusedAt;
         this.#recordRefused(req, items[i]!, decisions[i]!, it ? outcome : 'blocked', approvalId, it ? text!.message : 'another statement in the same message was refused');
       }
-      return refusal(items[refusedAt], text!, reason, decisions[refusedAt]!.reasons.map((r) => r.id), approvalId, expiredWhileHeld);
+      return refusal(items[refusedAt], text!, reason, rateRule !== undefined ? [rateRule] : decisions[refusedAt]!.reasons.map((r) => r.id), approvalId, expiredWhileHeld);
     }
     // Statements that run may change the schema: masks re-read the catalog once their transaction ends.
     for (const item of items) if (changesSchema(item.action)) this.#schemaChangedInTx = true;
     const permits = new Array<Permit<T>>(items.length);
-    for (let i = 0; i < items.length; i++) permits[i] = this.#permit(req, items[i]!, decisions[i]!, approvalId, seqs[i]!, !durableFirst && canChangeState(items[i]!.action), perExec);
+    for (let i = 0; i < items.length; i++) permits[i] = this.#permit(req, items[i]!, actionOf(i), decisions[i]!, approvalId, seqs[i]!, !durableFirst && canChangeState(items[i]!.action), perExec);
     return { kind: 'forward', permits, approvalId };
   }
 
@@ -496,11 +616,11 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
     return seq;
   }
 
-  #permit(req: EnforcementRequest<T>, item: T, d: Decision, approvalId: string | undefined, seq: number, answerAfter: boolean, needsApproval: boolean): Permit<T> {
+  #permit(req: EnforcementRequest<T>, item: T, action: Action, d: Decision, approvalId: string | undefined, seq: number, answerAfter: boolean, needsApproval: boolean): Permit<T> {
     const masked = hasMasks(d);
     return {
       item,
-      action: item.action,
+      action,
       decision: d,
       masks: d.masks,
       masked,
@@ -540,6 +660,30 @@ function perExecution(req: EnforcementRequest, decisions: readonly Decision[]): 
 function approvalReason(a: Extract<ApprovalResult, { ok: false }>, mode: ApprovalMode): RefuseReason {
   if (a.tokenExpired) return 'token_expired';
   return mode === 'return' && a.pending ? 'approval_required' : 'approval';
+}
+
+/** The refusal of a request over its rate budget (SQLSTATE 53400, naming the rule and when to retry). */
+function rateRefusal(v: Exclude<RateVerdict, { ok: true }> | { ok: false; error: string; rule: string }): { text: RefusalText; audit: string } {
+  if ('error' in v) {
+    return { text: { message: `hoop: blocked: rule ${v.rule} limits the rate of requests and ${v.error}`, sqlstate: '53400' }, audit: `rate limit: ${v.error}` };
+  }
+  const retry = formatRetry(v.retryAfterMs);
+  return {
+    text: {
+      message: `hoop: rate limit exceeded: rule ${v.rule} allows ${v.count} request${v.count === 1 ? '' : 's'} per ${formatDurationMs(v.windowMs)}; retry in ${retry}`,
+      detail: `limit rate ${v.count} per ${formatDurationMs(v.windowMs)} (rule ${v.rule}), counted per identity`,
+      hint: `retry after ${retry}`,
+      sqlstate: '53400',
+    },
+    audit: `rate limit: rule ${v.rule} (${v.count} per ${formatDurationMs(v.windowMs)}); retry in ${retry}`,
+  };
+}
+
+/** `0.6s`, `12s`, `3m 20s`. */
+function formatRetry(ms: number): string {
+  if (ms < 60_000) return `${Math.max(0.001, Math.ceil(ms) / 1000).toString().replace(/(\.\d{3})\d+$/, '$1')}s`;
+  const s = Math.ceil(ms / 1000);
+  return `${Math.floor(s / 60)}m ${s % 60}s`;
 }
 
 function refusal<T extends RequestItem>(item: T | undefined, text: RefusalText, reason: RefuseReason, rules: readonly string[], approvalId: string | undefined, endSession: boolean): Refuse<T> {

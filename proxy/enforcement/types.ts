@@ -13,6 +13,10 @@ export type FrontDoor = 'postgres' | 'ssh' | 'mcp';
 /** What enforcement needs of a compiled policy (engine/index.ts `PreparedPolicy`). */
 export interface PolicyEvaluator {
   evaluate(request: Request): Decision;
+  /** A rule that may apply reads `sql.estimate` (engine `needsEstimate`): ask EXPLAIN first. Absent: never. */
+  needsEstimate?(request: Request): boolean;
+  /** The set's hash (shadow records name the candidate by it). */
+  readonly hash?: string;
 }
 
 /**
@@ -56,6 +60,8 @@ export interface SessionHooks<T extends RequestItem = RequestItem> {
    * doubt: what they were about must not be answered as done. End the connection with an error.
    */
   auditLost?(): void;
+  /** The search_path EXPLAIN runs under for this item's cost facts (PostgreSQL: the session's). */
+  searchPath?(item: T): string | undefined;
 }
 
 /**
@@ -101,6 +107,12 @@ export interface EnforcementRequest<T extends RequestItem = RequestItem> {
   readonly recordedText?: string;
   /** Masks cannot be applied to this request's results: a verdict with masks is refused with this reason. */
   readonly unmaskable?: string;
+  /**
+   * When `limit rate` counts it: `now` (default) once, as it is decided; `per_execution` at each
+   * execution, through `EnforcementSession.admit(permit)` (PostgreSQL: a Parse is decided once and
+   * may be executed many times, and each execution is a request).
+   */
+  readonly rate?: 'now' | 'per_execution';
 }
 
 /** Permission to run one action, with what to apply while it runs and the handle to complete it with. */
@@ -163,6 +175,8 @@ export type RefuseReason =
   | 'approval'
   /** The token expired while the request waited for approval: the session ends. */
   | 'token_expired'
+  /** A `limit rate` budget is spent (SQLSTATE 53400, with when to retry). */
+  | 'rate_limited'
   /** Its audit record could not be written: nothing ran. */
   | 'audit_failed';
 

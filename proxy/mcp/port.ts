@@ -45,7 +45,7 @@ export interface SqlPermit {
   complete(c: { outcome: 'executed' | 'failed' | 'blocked'; rows: number; durationMs: number; error?: string; maskedColumns?: string[] }): void;
 }
 
-export type SqlRefuseReason = 'blocked' | 'masks' | 'approval_required' | 'approval' | 'token_expired' | 'audit_failed' | 'unsupported';
+export type SqlRefuseReason = 'blocked' | 'masks' | 'approval_required' | 'approval' | 'token_expired' | 'audit_failed' | 'rate_limited' | 'unsupported';
 
 export type SqlOutcome =
   | { kind: 'forward'; permits: SqlPermit[]; approvalId: string | undefined; /** some statement may change the schema: caches are dropped after the call */ schemaChanging: boolean }

@@ -641,6 +641,8 @@ export class PgSession {
         // What the session resolved a statement's unqualified table names to (not for a stand-in lineage text).
         relationSchemas: (item) => (item.lineageText === undefined ? names.schemasOf(item.action) : undefined),
         refusalText: parserRefusal,
+        // Cost facts: EXPLAIN under the search_path the statement will see.
+        searchPath: () => names.searchPath?.map((schema) => `"${schema.replace(/"/g, '""')}"`).join(', '),
         // An fsync that fails while one of this session's records may not be on disk ends the session.
         auditLost: () => this.auditSyncFailed(),
       },
