@@ -177,3 +177,20 @@ describe('a repeated statement is decided on the state it runs in, not the one i
     }
   });
 });
+
+describe('a long statement (classified off the event loop) is resolved on the session state too', () => {
+  it('reads the table the search_path names, masked or not', async () => {
+    const c = await connect();
+    // Past CLASSIFY_INLINE_BELOW (16 KiB): classified in the classifier pool.
+    const long = `${TEXT} /* ${'x'.repeat(20_000)} */`;
+    try {
+      expect(await seen(c, long)).toBe('[REDACTED]');
+      await c.query('SET search_path = other, public');
+      expect(await seen(c, long)).toBe('other@example.com');
+      await c.query('CREATE TEMP TABLE customers AS SELECT 1 AS id, $$temp@example.com$$::text AS email');
+      expect(await seen(c, long)).toBe('temp@example.com');
+    } finally {
+      await c.end();
+    }
+  });
+});

@@ -454,6 +454,28 @@ export function withFunctions(action: SqlAction, functions: readonly { schema: s
   return out;
 }
 
+/** The walker's facts with the unqualified names in, as another thread sends them (`portableRawNames`, `restoredAction`). */
+export interface PortableRawNames {
+  reads: readonly string[];
+  writes: readonly string[];
+  columns: readonly string[];
+}
+
+/** What resolving an action's unqualified names needs, as plain data (undefined: it has none). */
+export function portableRawNames(action: SqlAction): PortableRawNames | undefined {
+  const raw = rawNames.get(action);
+  return raw && { reads: [...raw.reads], writes: [...raw.writes], columns: [...raw.columns] };
+}
+
+/**
+ * A plain copy of an action (JSON, or from another thread) as an action again: frozen, with its
+ * normalised text and fingerprint as they came, and its unqualified names resolvable
+ * (`resolveNames`) when `raw` comes with it. Without `raw` a copy's names stay as they were resolved.
+ */
+export function restoredAction(plain: SqlAction, raw: PortableRawNames | undefined): SqlAction {
+  return SqlFacts.restored(plain, raw && internedRaw(raw.reads, raw.writes, raw.columns));
+}
+
 /** The same facts as an `unknown` action with this reason (a name the gateway cannot resolve). */
 export function unknownWith(action: SqlAction, reason: string): SqlAction {
   const a = action as SqlFacts;
@@ -533,6 +555,19 @@ class SqlFacts implements SqlAction {
 
   static rawOf(a: SqlAction): RawNames | undefined {
     return a instanceof SqlFacts ? a.#raw : undefined;
+  }
+
+  /** `restoredAction`. */
+  static restored(p: SqlAction, raw: RawNames | undefined): SqlFacts {
+    const list = (x: readonly string[] | undefined): string[] => Object.freeze([...(x ?? [])]) as string[];
+    const estimate = p.estimate !== undefined || p.estimateError !== undefined ? { ...(p.estimate ? { estimate: p.estimate } : {}), ...(p.estimateError !== undefined ? { estimateError: p.estimateError } : {}) } : undefined;
+    const out = new SqlFacts(
+      p.kind, list(p.effects) as SqlKind[], list(p.reads), list(p.writes), list(p.columns), list(p.functions), p.has_where, p.limit, p.text, true, p.reason,
+      undefined, estimate, raw,
+    );
+    out.#normalized = p.normalized;
+    out.#fingerprint = p.fingerprint;
+    return out;
   }
 
   constructor(

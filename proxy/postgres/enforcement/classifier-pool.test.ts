@@ -37,7 +37,7 @@ describe('classifier pool', () => {
       const r = await p.analyze(text, names);
       if (!r.ok) throw new Error(r.reason);
       const expected = inline.analyze(text, names);
-      expect(r.statements.map((s) => s.action)).toEqual(expected.map((s) => JSON.parse(JSON.stringify(s.action))));
+      expect(r.statements.map((s) => JSON.parse(JSON.stringify(s.action)))).toEqual(expected.map((s) => JSON.parse(JSON.stringify(s.action))));
       expect(r.statements.map((s) => s.text)).toEqual(expected.map((s) => s.text));
       expect(r.statements.map((s) => s.parseError)).toEqual(expected.map((s) => s.parseError));
       expect(r.statements.map((s) => s.change)).toEqual(expected.map((s) => sessionChange(s)));

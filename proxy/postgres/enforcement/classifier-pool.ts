@@ -12,15 +12,15 @@ import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { SqlAction, SqlClassifyOptions } from '../../../stdlib/facts.ts';
-import type { AnalyzedStatement, SessionChange } from '../../../stdlib/sql/index.ts';
+import { portableRawNames, restoredAction, type AnalyzedStatement, type PortableRawNames, type SessionChange } from '../../../stdlib/sql/index.ts';
 import type { SessionEffect } from '../../../stdlib/sql/search-path.ts';
 
 export interface PoolJob {
   id: number;
   text: string;
   /** The session's SQL-level prepared statements and cursors, as the facts EXECUTE and FETCH merge. */
-  prepared: [string, Partial<SqlAction>][];
-  cursors: [string, Partial<SqlAction>][];
+  prepared: [string, Partial<SqlAction> & { raw?: PortableRawNames }][];
+  cursors: [string, Partial<SqlAction> & { raw?: PortableRawNames }][];
 }
 
 /**
@@ -31,6 +31,8 @@ export interface PoolJob {
 export interface PooledStatement extends AnalyzedStatement {
   change: SessionChange | null;
   effects: SessionEffect[];
+  /** The walker's facts with the unqualified names in (stdlib `portableRawNames`): the session resolves them on its search_path. */
+  raw?: PortableRawNames;
 }
 
 export type PoolAnswer = { id: number; ok: true; statements: PooledStatement[] } | { id: number; ok: false; reason: string };
@@ -93,7 +95,7 @@ export class ClassifierPool {
   /** Classifies `text` in a worker; never rejects. */
   analyze(text: string, names?: SqlClassifyOptions): Promise<PoolResult> {
     if (this.closed) return Promise.resolve({ ok: false, reason: 'the gateway is shutting down' });
-    const slimAll = (m: ReadonlyMap<string, SqlAction> | undefined): [string, Partial<SqlAction>][] => (m ? [...m].map(([name, a]) => [name, slim(a)]) : []);
+    const slimAll = (m: ReadonlyMap<string, SqlAction> | undefined): [string, Partial<SqlAction> & { raw?: PortableRawNames }][] => (m ? [...m].map(([name, a]) => [name, slim(a)]) : []);
     const job: PoolJob = { id: this.nextId++, text, prepared: slimAll(names?.prepared), cursors: slimAll(names?.cursors) };
     return new Promise((resolve) => {
       this.queue.push({ job, resolve });
@@ -172,10 +174,11 @@ export class ClassifierPool {
 }
 
 /** What EXECUTE of a prepared statement takes from it (walk.ts mergeAction), without its text. */
-function slim(a: SqlAction): Partial<SqlAction> {
+function slim(a: SqlAction): Partial<SqlAction> & { raw?: PortableRawNames } {
+  const raw = portableRawNames(a);
   return {
     kind: a.kind, effects: [...a.effects], reads: [...a.reads], writes: [...a.writes], columns: [...a.columns], functions: [...a.functions],
-    has_where: a.has_where, limit: a.limit, ...(a.reason !== undefined ? { reason: a.reason } : {}),
+    has_where: a.has_where, limit: a.limit, ...(a.reason !== undefined ? { reason: a.reason } : {}), ...(raw ? { raw } : {}),
   };
 }
 
@@ -185,6 +188,8 @@ function withInput(s: PooledStatement, text: string): PooledStatement {
   if (s.action.text === SAME) s.action.text = text;
   if (s.action.normalized === SAME) s.action.normalized = text;
   if (s.text === SAME) s.text = text;
-  Object.freeze(s.action);
+  // An action again (frozen), whose unqualified names the session can resolve.
+  s.action = restoredAction(s.action, s.raw);
+  delete s.raw;
   return Object.freeze(s);
 }

@@ -7,7 +7,7 @@
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import type { SqlAction, SqlClassifyOptions } from '../../../stdlib/facts.ts';
-import { loadSqlClassifier, sessionChange } from '../../../stdlib/sql/index.ts';
+import { loadSqlClassifier, portableRawNames, restoredAction, sessionChange } from '../../../stdlib/sql/index.ts';
 import { sessionEffects } from '../../../stdlib/sql/search-path.ts';
 import type { PoolAnswer, PoolJob, PooledStatement } from './classifier-pool.ts';
 
@@ -28,10 +28,13 @@ parentPort!.on('message', (job: PoolJob) => {
   let answer: PoolAnswer;
   try {
     const names: SqlClassifyOptions = {};
-    if (job.prepared.length > 0) names.prepared = new Map(job.prepared as [string, SqlAction][]);
-    if (job.cursors.length > 0) names.cursors = new Map(job.cursors as [string, SqlAction][]);
+    // As actions again: an EXECUTE resolves its PREPARE's unqualified names anew (walk.ts mergeAction).
+    const restore = (list: PoolJob['prepared']): Map<string, SqlAction> => new Map(list.map(([name, { raw, ...a }]) => [name, restoredAction({ text: '', normalized: '', fingerprint: '', ...a } as SqlAction, raw)]));
+    if (job.prepared.length > 0) names.prepared = restore(job.prepared);
+    if (job.cursors.length > 0) names.cursors = restore(job.cursors);
     const statements = classifier.analyze(job.text, names.prepared || names.cursors ? names : undefined).map((s): PooledStatement => {
       const action = JSON.parse(JSON.stringify(s.action)) as SqlAction;
+      const raw = portableRawNames(s.action);
       if (action.text === job.text) action.text = SAME;
       if (action.normalized === job.text) action.normalized = SAME;
       return {
@@ -40,6 +43,7 @@ parentPort!.on('message', (job: PoolJob) => {
         action,
         change: sessionChange(s),
         effects: sessionEffects(s.ast),
+        ...(raw ? { raw } : {}),
         ...(s.parseError ? { parseError: s.parseError } : {}),
       };
     });
