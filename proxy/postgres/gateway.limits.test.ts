@@ -14,7 +14,12 @@ import { openApprovalService } from '../approvals/index.ts';
 import { createMetrics } from '../metrics.ts';
 import { openPgRateLimiter } from '../state/rate-limits.ts';
 import { runCli } from '../../cli/testing.ts';
-import { startTestGateway, type TestGateway } from './test-support.ts';
+import { createHash } from 'node:crypto';
+import { RawClient } from './raw-client.ts';
+import { run, startTestGateway, type TestGateway } from './test-support.ts';
+import { encodeFrontend } from './wire/frontend.ts';
+
+const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
 
 let cluster: Cluster;
 
@@ -228,5 +233,157 @@ describe('shadow policy through the gateway', () => {
     } finally {
       await gw.close();
     }
+  });
+});
+
+const ROWS = `package t
+default allow
+
+rule block_unknown {
+  match sql unknown
+  block
+}
+
+rule cap_agent_reads {
+  when subject "agent-*"
+  match sql select, copy_to
+  limit rows 1000
+}
+
+rule returning_capped {
+  match sql update
+  limit rows 5
+}
+
+rule slow_statements {
+  match sql select, call
+  if \`sql.text.contains("pg_sleep")\`
+  limit time 200ms
+}
+`;
+
+describe('limit rows and limit time through the gateway', () => {
+  let gw: TestGateway;
+  let token: string;
+  beforeAll(async () => {
+    cluster.psql('CREATE TABLE big AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 5000000) g; ALTER TABLE big OWNER TO app; CREATE TABLE small (id int); INSERT INTO small SELECT generate_series(1, 20); ALTER TABLE small OWNER TO app;', 'app');
+    gw = await startTestGateway(cluster, ROWS);
+    token = await gw.token({ sub: 'agent-1' });
+  }, 120_000);
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  const seqRead = (): number => Number(cluster.psql("SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables WHERE relname = 'big'", 'app').trim());
+  const active = (pattern: string): string =>
+    cluster.psql(`SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '${pattern}' AND pid <> pg_backend_pid()`, 'app').trim();
+
+  it('psql over a 5,000,000-row table prints 1,000 rows and the notice; the upstream statement was cancelled; the session goes on', async () => {
+    const rssBefore = process.memoryUsage().rss;
+    const readBefore = seqRead();
+    const r = await run(join(cluster.binDir, 'psql'), ['-X', '-A', '-t', '-c', 'SELECT * FROM big', '-c', 'SELECT count(*) FROM small', gw.conninfo(token)]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1001);
+    expect(lines.slice(0, 1000).every((l) => l.split('|')[1] === md5(l.split('|')[0]!))).toBe(true);
+    expect(lines[1000]).toBe('20');
+    expect(r.stderr).toContain('NOTICE:  hoop: result truncated at 1000 rows by t.cap_agent_reads');
+    expect(active('SELECT * FROM big')).toBe('0');
+    // Cancelled, not drained: the server stopped reading the table long before its 5,000,000 rows
+    // (its statistics arrive once the backend has reported them).
+    let read = 0;
+    for (let i = 0; i < 200 && read === 0; i++) {
+      read = seqRead() - readBefore;
+      if (read === 0) await new Promise((done) => setTimeout(done, 50));
+    }
+    expect(read).toBeGreaterThan(0);
+    expect(read).toBeLessThan(4_000_000);
+    // Rows beyond the limit were dropped as they came, never collected.
+    expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 * 1024 * 1024);
+    const audit = gw.audit.records.filter((x) => x.type === 'statement_result' && x.statement?.normalized === 'SELECT * FROM big');
+    expect(audit.at(-1)).toMatchObject({ outcome: 'executed', rows: 1000 });
+  });
+
+  it('a result within the limit is untouched (no notice); inside a transaction the rest is drained and the transaction stays usable', async () => {
+    const c = await connect(gw, 'agent-1');
+    const notices: string[] = [];
+    c.on('notice', (n) => notices.push(n.message ?? ''));
+    expect((await c.query('SELECT * FROM small')).rowCount).toBe(20);
+    expect(notices).toEqual([]);
+    await c.query('BEGIN');
+    const r = await c.query('SELECT * FROM big WHERE id <= 3000');
+    expect(r.rows).toHaveLength(1000);
+    expect(r.rowCount).toBe(1000);
+    expect(notices).toEqual(['hoop: result truncated at 1000 rows by t.cap_agent_reads']);
+    // Not cancelled: the transaction is still healthy.
+    expect((await c.query('SELECT count(*)::int AS n FROM small')).rows[0].n).toBe(20);
+    // A cursor: each FETCH is a statement with its own limit.
+    await c.query('DECLARE cur CURSOR FOR SELECT id FROM big ORDER BY id');
+    expect((await c.query('FETCH 600 FROM cur')).rows).toHaveLength(600);
+    const f = await c.query('FETCH 2000 FROM cur');
+    expect(f.rows).toHaveLength(1000);
+    expect(f.rows[0].id).toBe(601);
+    await c.query('COMMIT');
+    await c.end();
+  });
+
+  it('the extended protocol: a portal fetched 100 rows at a time stops at 1,000 rows in all', async () => {
+    const c = await RawClient.login(gw.gateway.postgresPort, token, gw.resourceName);
+    c.query('BEGIN');
+    await c.until((m) => m.name === 'readyForQuery');
+    c.send(Buffer.concat([
+      encodeFrontend({ name: 'parse', statement: '', text: 'SELECT id FROM big ORDER BY id', paramTypes: [] }),
+      encodeFrontend({ name: 'bind', portal: 'p', statement: '', paramFormats: [], params: [], resultFormats: [] }),
+      encodeFrontend({ name: 'sync' }),
+    ]));
+    await c.until((m) => m.name === 'readyForQuery' && c.messages.filter((x) => x.name === 'readyForQuery').length === 3);
+    let rows = 0;
+    const ends: string[] = [];
+    for (let batch = 0; batch < 12; batch++) {
+      const before = c.messages.length;
+      c.send(Buffer.concat([encodeFrontend({ name: 'execute', portal: 'p', maxRows: 100 }), encodeFrontend({ name: 'sync' })]));
+      await c.until((m) => m.name === 'readyForQuery' && c.messages.indexOf(m) >= before);
+      const got = c.messages.slice(before);
+      rows += got.filter((m) => m.name === 'dataRow').length;
+      const end = got.find((m) => m.name === 'portalSuspended' || m.name === 'commandComplete');
+      ends.push(end?.name === 'commandComplete' ? end.tag : end?.name ?? '?');
+    }
+    expect(rows).toBe(1000);
+    // The tenth batch reaches 1,000 rows and cannot know whether more exist; the next one ends the portal.
+    expect(ends.slice(0, 10)).toEqual(Array(10).fill('portalSuspended'));
+    expect(ends.slice(10)).toEqual(['SELECT 0', 'SELECT 0']);
+    expect(c.messages.some((m) => m.name === 'notice' && m.fields.some(([k, v]) => k === 'M' && v === 'hoop: result truncated at 1000 rows by t.cap_agent_reads'))).toBe(true);
+    c.query('COMMIT');
+    await c.until((m) => m.name === 'commandComplete' && m.tag === 'COMMIT');
+    c.destroy();
+  });
+
+  it('COPY (SELECT ...) TO STDOUT is cut after 1,000 lines', async () => {
+    const r = await run(join(cluster.binDir, 'psql'), ['-X', '-c', 'COPY (SELECT * FROM big) TO STDOUT', '-c', 'SELECT 42', gw.conninfo(token)]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    // Rows of the table (a synchronized scan may start anywhere in it), each exactly once.
+    const rows = lines.slice(0, 1000).map((l) => l.split('\t'));
+    expect(rows.every(([id, v]) => v === md5(id!))).toBe(true);
+    expect(new Set(rows.map(([id]) => id)).size).toBe(1000);
+    expect(lines.slice(1000).join('\n')).toMatch(/42/);
+    expect(r.stderr).toContain('hoop: result truncated at 1000 rows by t.cap_agent_reads');
+    expect(active('COPY (SELECT * FROM big) TO STDOUT')).toBe('0');
+  });
+
+  it('a write\'s RETURNING rows are drained, never cancelled: the write runs whole and keeps its tag', async () => {
+    const c = await connect(gw, 'agent-1');
+    const r = await c.query('UPDATE small SET id = id RETURNING id');
+    expect(r.rows).toHaveLength(5);
+    expect(r.rowCount).toBe(20);
+    await c.end();
+  });
+
+  it('limit time 200ms against SELECT pg_sleep(5): 57014 naming the rule, the backend stopped, the session usable after', async () => {
+    const c = await connect(gw, 'agent-1');
+    expect(await outcome(c, 'SELECT pg_sleep(5)')).toBe('57014: hoop: canceling statement: it ran longer than 200ms, the limit time of rule t.slow_statements');
+    expect(active('SELECT pg_sleep(5)')).toBe('0');
+    expect((await c.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+    await c.end();
   });
 });

@@ -49,6 +49,8 @@ import { ServerNames, type NameDependency } from './server-names.ts';
 import { analyzeText } from '../enforcement/classify-text.ts';
 import { APPROVAL_OPTION, readOptions, refusedStartupSetting, upstreamOptions, type StartupSetting } from './startup-settings.ts';
 import { SessionNames, startupPathRisk } from './search-path.ts';
+import { dropRow, exhaustedAnswer, portalBudget, runLimits, timeLimitError, truncatedAnswer, type RowBudget, type RunLimits } from './result-limits.ts';
+import { sendCancel, type CancelTarget } from '../cancel.ts';
 import { parameterStatus, PIPELINED_BACKSLASH, ReadyWaiters, textGate, textSettingRefusal, unreadableParameter, unreadableStartup } from './text-reading.ts';
 
 /** A statement the session has decided: a simple-protocol statement or a Parse'd one. */
@@ -80,6 +82,11 @@ interface Run {
   plan: MaskPlan | null;
   /** Its pending effect on prepared statement and cursor names, confirmed at its CommandComplete. */
   names?: Ticket[];
+  /** `limit rows` / `limit time` (result-limits.ts); absent for the many runs without. */
+  limits?: RunLimits;
+  /** This run's portal had spent its row budget before it started (its rows are all dropped). */
+  exhausted?: boolean;
+  finished?: boolean;
 }
 
 type Expect =
@@ -91,6 +98,9 @@ type Expect =
   | { k: 'describe'; hidden?: Run; statement?: DecidedStatement }
   | { k: 'execute'; run: Run }
   | { k: 'function'; run: Run; error?: string };
+
+/** Client messages that start work upstream: they wait while a cancel the gateway sent is in flight. */
+const STARTS_WORK: ReadonlySet<number> = new Set([FrontendCode.Query, FrontendCode.Parse, FrontendCode.Bind, FrontendCode.Execute, FrontendCode.FunctionCall]);
 
 const PAUSE_ASYNC = 1;
 /** Bytes a direction may accumulate while its pump waits on a decision before reading stops. */
@@ -193,6 +203,14 @@ export class PgSession {
   private readonly expect: Expect[] = [];
   private expectHead = 0;
   private txStatus: TransactionStatus = 'I';
+  /** Some statement of this session ran with `limit rows`/`limit time`: rows and answers are checked against them. */
+  private anyLimits = false;
+  /** Row budgets of portals fetched in batches, by portal name (reset when the portal is bound again). */
+  private readonly portalBudgets = new Map<string, RowBudget>();
+  /** The upstream backend's cancel key (for the gateway's own cancels: limit rows, limit time). */
+  private upstreamCancel: CancelTarget | undefined;
+  /** A cancel the gateway sent: statements wait until it was delivered and answered (it must not land on them). */
+  private cancelGate: Promise<void> | undefined;
   /** Extended protocol: after a refused message, drop everything until Sync. */
   private discarding = false;
   /** Messages waiting for a ReadyForQuery to tell how the server reads their text (text-reading.ts). */
@@ -621,6 +639,7 @@ export class PgSession {
     this.txStatus = up.status;
     const out: Buffer[] = [encodeBackend({ name: 'authenticationOk' }), ...up.parameterStatus, ...up.notices];
     if (up.backendKey) {
+      this.upstreamCancel = { host: routed.target.host, port: routed.target.port, tls: routed.target.tls, pid: up.backendKey.pid, secret: up.backendKey.secret };
       this.cancelKey = this.svc.cancels.register(
         { host: routed.target.host, port: routed.target.port, tls: routed.target.tls, pid: up.backendKey.pid, secret: up.backendKey.secret },
         // A statement held for approval is not running upstream: the cancel is for the wait.
@@ -701,6 +720,7 @@ export class PgSession {
   }
 
   private onClientMessage(f: Frame): Promise<void> | void {
+    if (this.cancelGate !== undefined && STARTS_WORK.has(f.code)) return this.afterCancel(f);
     if (f.rest !== undefined) {
       // The head of a long message (streaming.ts): decode it whole, or relay or drop its pieces.
       this.clientPieces = false;
@@ -746,6 +766,7 @@ export class PgSession {
           if (f.raw.length + f.rest <= this.limits.maxMessageSize) return this.clientFramer.whole();
           return this.refuseBind(portal, gatewayError('ERROR', '54000', `hoop: blocked: the parameters of a statement that needs approval may not exceed ${this.limits.maxMessageSize} bytes (limits.max_message_size)`));
         }
+        if (this.anyLimits || decided.permit?.decision.limits) this.portalBudgets.delete(portal);
         this.pushExpect({ k: 'bind', stmt: decided, names: this.serverNames.cursors.bind(portal, decided) });
         this.upOut.pass(f.raw);
         this.clientPieces = true;
@@ -781,6 +802,19 @@ export class PgSession {
           });
         }
         const run: Run = { stmt, protocol: 'extended', started: performance.now(), rows: 0, plan: null, names: this.serverNames.statement(stmt) };
+        const permit = stmt.permit;
+        if (permit?.decision.limits) {
+          // A portal fetched in batches spends one budget across its Executes.
+          let budget = this.portalBudgets.get(portal);
+          if (!budget && permit.limits.rows) this.portalBudgets.set(portal, (budget = portalBudget(permit.limits)!));
+          const limits = runLimits(permit.limits, stmt.action, budget);
+          if (limits) {
+            run.limits = limits;
+            if (budget?.cut) run.exhausted = true;
+            this.anyLimits = true;
+          }
+          if (permit.limits.rate.length > 0) return this.executeAdmitted(f, run, portal);
+        }
         this.names?.forward([stmt?.action]);
         if (stmt?.masked) {
           // Rows of a masked statement need its RowDescription: ask for it ourselves and keep the answer.
@@ -789,6 +823,7 @@ export class PgSession {
         }
         this.pushExpect({ k: 'execute', run });
         this.upOut.pass(f.raw);
+        if (this.anyLimits) this.armTimeLimit();
         return;
       }
       case FrontendCode.Describe: {
@@ -866,12 +901,19 @@ export class PgSession {
     const names = this.serverNames.query();
     const runs: Run[] = enforced.permits.map((p) => {
       const stmt = decidedFrom(p);
-      return { stmt, protocol: 'simple', started: t0, rows: 0, plan: null, names: this.serverNames.statement(stmt) };
+      const run: Run = { stmt, protocol: 'simple', started: t0, rows: 0, plan: null, names: this.serverNames.statement(stmt) };
+      const limits = p.decision.limits && runLimits(p.limits, stmt.action);
+      if (limits) {
+        run.limits = limits;
+        this.anyLimits = true;
+      }
+      return run;
     });
     if (runs.length === 0) runs.push({ stmt: undefined, protocol: 'simple', started: t0, rows: 0, plan: null });
     this.pushExpect({ k: 'query', runs, idx: 0, names });
     this.serverNames.endBatch();
     this.upOut.pass(f.raw);
+    if (this.anyLimits) this.armTimeLimit();
   }
 
   /**
@@ -1024,7 +1066,7 @@ export class PgSession {
     if (this.ended) return;
     // The extended protocol allows one statement per Parse; the upstream refuses more, but decide all.
     // An approval is for one execution with its values: requested at each Bind, not here.
-    const enforced = await this.enforce({ items, text, started: t0, protocol: 'extended', paramTypes, recordedText: text, approval: 'per_execution' });
+    const enforced = await this.enforce({ items, text, started: t0, protocol: 'extended', paramTypes, recordedText: text, approval: 'per_execution', rate: 'per_execution' });
     if (this.ended) return;
     if (!enforced.ok) {
       // PostgreSQL drops the unnamed statement before parsing; a named one that exists survives
@@ -1109,6 +1151,10 @@ export class PgSession {
     }
     switch (f.code) {
       case BackendCode.DataRow: {
+        if (this.anyLimits && this.rowOverLimit()) {
+          this.serverPieces = false;
+          return;
+        }
         if (this.plan === null && this.suppressed === undefined) {
           this.downOut.pass(f.raw);
           this.serverPieces = true;
@@ -1148,6 +1194,7 @@ export class PgSession {
         this.suppressed = undefined;
         this.downOut.pass(f.raw);
         this.readyWaiters.ready();
+        if (this.anyLimits) this.armTimeLimit();
         return;
       }
       case BackendCode.ParameterStatus: {
@@ -1168,6 +1215,7 @@ export class PgSession {
           this.popExpect();
         }
         this.downOut.pass(f.raw);
+        if (this.anyLimits) this.armTimeLimit();
         return;
       }
       case BackendCode.RowDescription:
@@ -1199,6 +1247,15 @@ export class PgSession {
         this.downOut.pass(f.raw);
         return;
       }
+      case BackendCode.CopyData:
+        // COPY TO: one CopyData per row.
+        if (this.anyLimits && this.rowOverLimit()) {
+          this.serverPieces = false;
+          return;
+        }
+        this.downOut.pass(f.raw);
+        this.serverPieces = true;
+        return;
       default:
         // ParameterDescription, notices, notifications, ParameterStatus, COPY traffic: relayed.
         // A ParameterDescription only answers a statement Describe, never our hidden portal one.
@@ -1252,6 +1309,7 @@ export class PgSession {
     this.names?.completed(run?.stmt?.action, f.code === BackendCode.CommandComplete ? readCString(f.raw, 5)[0] : '');
     // The statement ran: what it did to prepared statements and cursors is now the server's state.
     if (run?.names) settle(run.names, f.code === BackendCode.CommandComplete, f.code === BackendCode.CommandComplete ? readCString(f.raw, 5)[0] : undefined);
+    if (run?.limits && this.limitedAnswer(run, f)) return;
     if (this.suppressed !== undefined) {
       // A refused mask plan: the rows were dropped, the client gets the reason instead.
       this.downOut.push(gatewayError('ERROR', '42501', `hoop: blocked: ${this.suppressed}`));
@@ -1268,9 +1326,160 @@ export class PgSession {
     }
     if (run) this.finishRun(run, 'executed');
     this.downOut.pass(f.raw);
+    if (this.anyLimits) this.armTimeLimit();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // limit rows / limit time (result-limits.ts).
+
+  /** Counts a row (or a COPY TO line) of the current run: true when it must be dropped. */
+  private rowOverLimit(): boolean {
+    const run = this.currentRun();
+    const t = run?.limits?.time;
+    if (t && !t.timer && !t.fired) this.armTimeLimit();
+    const b = run?.limits?.rows;
+    if (!b) return false;
+    if (!dropRow(b)) {
+      run!.rows++;
+      return false;
+    }
+    if (!run!.exhausted && run!.limits!.cancelled === undefined) this.stopCut(run!);
+    return true;
+  }
+
+  /**
+   * Row max+1 arrived: cancel the statement upstream where that cannot touch anything else (a
+   * single-statement simple Query outside a transaction block, nothing pipelined behind it, not a
+   * write's RETURNING); otherwise the rest is drained (dropped as it arrives).
+   */
+  private stopCut(run: Run): void {
+    const e = this.headExpect();
+    const alone = e?.k === 'query' && e.runs.length === 1 && this.expect.length - this.expectHead === 1;
+    if (!alone || run.limits!.write || this.txStatus !== 'I' || !this.upstreamCancel) return;
+    run.limits!.cancelled = 'rows';
+    this.cancelUpstream();
+  }
+
+  /** The upstream's answer to a limited run (CommandComplete, PortalSuspended): true when the client gets ours instead. */
+  private limitedAnswer(run: Run, f: Frame): boolean {
+    const l = run.limits!;
+    this.clearTimeLimit(run);
+    if (run.exhausted) {
+      this.plan = null;
+      this.suppressed = undefined;
+      run.rows = 0;
+      this.finishRun(run, 'executed');
+      this.downOut.push(exhaustedAnswer(l));
+      return true;
+    }
+    if (!l.rows?.cut) return false;
+    this.plan = null;
+    this.suppressed = undefined;
+    this.finishRun(run, 'executed');
+    const tag = f.code === BackendCode.CommandComplete ? readCString(f.raw, 5)[0] : undefined;
+    for (const b of truncatedAnswer(l, run.rows, tag)) this.downOut.push(b);
+    return true;
+  }
+
+  /**
+   * An error answering a limited run: the cancel the gateway sent for `limit rows` (57014) is the
+   * truncated result the client gets; for `limit time` the error names the rule. Undefined: relay as is.
+   */
+  private limitedError(f: Frame): Frame | 'answered' | undefined {
+    const run = this.currentRun();
+    const l = run?.limits;
+    if (!l?.cancelled) return undefined;
+    const d = decodeBackend(f);
+    const code = d.ok && d.message.name === 'error' ? errorField(d.message.fields, 'C') : undefined;
+    if (code !== '57014') return undefined;
+    this.clearTimeLimit(run!);
+    if (l.cancelled === 'rows') {
+      // The server rolled the statement back (a read: nothing to undo) and skips nothing else (it was alone).
+      this.names?.error();
+      this.errorSinceReady = true;
+      this.plan = null;
+      this.suppressed = undefined;
+      const e = this.headExpect();
+      if (e?.k === 'query') e.idx = e.runs.length;
+      this.finishRun(run!, 'executed');
+      const answer = truncatedAnswer(l, run!.rows);
+      // A cut COPY TO: the copy ends for the client too.
+      if (l.verb === 'COPY') this.downOut.push(encodeBackend({ name: 'copyDone' }));
+      for (const b of answer) this.downOut.push(b);
+      return 'answered';
+    }
+    return { code: f.code, raw: timeLimitError(l), bodyStart: 5 };
+  }
+
+  /** Starts the `limit time` clock of the statement the server now works on. */
+  private armTimeLimit(): void {
+    const run = this.currentRun();
+    const t = run?.limits?.time;
+    if (!t || t.timer || t.fired || run!.finished) return;
+    t.timer = setTimeout(() => {
+      t.timer = undefined;
+      if (run!.finished || this.ended || !this.upstreamCancel) return;
+      t.fired = true;
+      run!.limits!.cancelled ??= 'time';
+      this.cancelUpstream();
+    }, t.ms);
+    t.timer.unref?.();
+  }
+
+  private clearTimeLimit(run: Run): void {
+    const t = run.limits?.time;
+    if (t?.timer) {
+      clearTimeout(t.timer);
+      t.timer = undefined;
+    }
+  }
+
+  /**
+   * The gateway's own cancel of the running statement. Until it was delivered and the statement's
+   * ReadyForQuery came back, new statements wait (a cancel the server gets while idle is ignored;
+   * one that arrived during a later statement would cancel that one).
+   */
+  private cancelUpstream(): void {
+    const target = this.upstreamCancel!;
+    const gate = Promise.all([this.readyWaiters.next(), sendCancel(target)]).then(() => {
+      if (this.cancelGate === gate) this.cancelGate = undefined;
+    });
+    this.cancelGate = gate;
+  }
+
+  private afterCancel(f: Frame): Promise<void> {
+    const copy: Frame = { ...f, raw: Buffer.from(f.raw) };
+    return this.cancelGate!.then(() => (this.ended ? undefined : this.onClientMessage(copy)));
+  }
+
+  /** An Execute of a permit with `limit rate`: counted per execution (a Parse'd statement may run many times). */
+  private async executeAdmitted(f: Frame, run: Run, portal: string): Promise<void> {
+    const copy = Buffer.from(f.raw);
+    const refused = await this.enforcement!.admit(run.stmt!.permit!);
+    if (this.ended) return;
+    if (refused) {
+      const err = gatewayError('ERROR', refused.sqlstate ?? '53400', refused.message, refused.detail, refused.hint);
+      this.pushExpect({ k: 'bind', blocked: err });
+      this.upOut.push(encodeFrontend({ name: 'execute', portal: blockedText(), maxRows: 0 }));
+      this.discarding = true;
+      return;
+    }
+    this.names?.forward([run.stmt?.action]);
+    if (run.stmt?.masked) {
+      this.upOut.push(encodeFrontend({ name: 'describe', target: 'P', objectName: portal }));
+      this.pushExpect({ k: 'describe', hidden: run });
+    }
+    this.pushExpect({ k: 'execute', run });
+    this.upOut.pass(copy);
+    this.armTimeLimit();
   }
 
   private onUpstreamError(f: Frame): Promise<void> | void {
+    if (this.anyLimits) {
+      const limited = this.limitedError(f);
+      if (limited === 'answered') return;
+      if (limited) f = limited;
+    }
     this.names?.error();
     const e = this.headExpect();
     this.plan = null;
@@ -1419,6 +1628,8 @@ export class PgSession {
   }
 
   private finishRun(run: Run, outcome: 'executed' | 'failed' | 'blocked', error?: string): void {
+    run.finished = true;
+    if (run.limits) this.clearTimeLimit(run);
     const stmt = run.stmt;
     if (stmt?.masked) this.maskedSinceReady = stmt;
     if (!stmt?.permit) return;
