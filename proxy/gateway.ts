@@ -65,6 +65,8 @@ export interface Gateway {
   readonly sessions: number;
   /** The policy now in force (undefined only if none ever compiled). */
   readonly policy: PolicyEvaluator | undefined;
+  /** The rate-limit counters, shadow set and estimator, for the other front doors' enforcers to share. */
+  readonly guardrails: Pick<EnforcerServices, 'rateLimiter' | 'shadowPolicy' | 'estimator'>;
   close(): Promise<void>;
 }
 
@@ -173,6 +175,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       get policy() {
         return current();
       },
+      guardrails: { rateLimiter, shadowPolicy, estimator },
       async close() {
         source?.close();
         shadowSource?.close();

@@ -160,6 +160,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
           recorder: createSessionRecorder({ dir: config.recording.dir, results: config.recording.results }),
           approvalTimeoutMs: config.approvals.timeoutMs,
           log,
+          guardrails: gateway.guardrails,
         }),
         log,
       );
@@ -195,6 +196,8 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
         approvalTimeoutMs: config.approvals.timeoutMs,
         masker,
         metrics,
+        // One rate budget, one shadow set and one estimator across front doors.
+        ...gateway.guardrails,
       });
       const enforcement = createCoreEnforcement({
         enforcer,

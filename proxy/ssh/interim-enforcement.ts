@@ -5,7 +5,7 @@
 // knows SSH; the front door sees only enforcement-port.ts.
 
 import type { Action, Resource, ShellAction, ShellClassifier, SftpAction, SshAction } from '../../stdlib/facts.ts';
-import { Enforcer, type EnforcementSession, type FrontDoor, type Permit, type PolicyEvaluator, type RequestItem } from '../enforcement/index.ts';
+import { Enforcer, type EnforcerServices, type EnforcementSession, type FrontDoor, type Permit, type PolicyEvaluator, type RequestItem } from '../enforcement/index.ts';
 import type { ApprovalService, AuditSink, SessionRecorder, TokenVerifier } from '../ports.ts';
 import { normalisePath } from './paths.ts';
 import type { ExecFacts, SshConnectionRefusal, SshEnforcedSession, SshEnforcement, SshHooks, SshOutcome, SshRequest, SshResult, SshSessionStart } from './enforcement-port.ts';
@@ -21,6 +21,8 @@ export interface InterimEnforcementOptions {
   approvals?: ApprovalService;
   approvalTimeoutMs?: number;
   log?: (line: string) => void;
+  /** The gateway's rate-limit counters and shadow set (limit rate, policy_shadow), shared with the other front doors. */
+  guardrails?: Pick<EnforcerServices, 'rateLimiter' | 'shadowPolicy' | 'estimator'>;
 }
 
 /** The request's actions: an exec is its shell command, or the file transfers a legacy scp / rsync server command is. */
@@ -211,7 +213,7 @@ export function createSshEnforcement(enforcer: Enforcer, opts: SshEnforcementOpt
 
 /** The port over an Enforcer of its own, built from the gateway's services. */
 export function createInterimEnforcement(opts: InterimEnforcementOptions): SshEnforcement {
-  const enforcer = new Enforcer({ policy: opts.policy, audit: opts.audit, recorder: opts.recorder, approvals: opts.approvals, approvalTimeoutMs: opts.approvalTimeoutMs });
+  const enforcer = new Enforcer({ policy: opts.policy, audit: opts.audit, recorder: opts.recorder, approvals: opts.approvals, approvalTimeoutMs: opts.approvalTimeoutMs, ...opts.guardrails });
   return createSshEnforcement(enforcer, { verifier: opts.verifier, shell: opts.shell, ...(opts.protocol ? { protocol: opts.protocol } : {}), ...(opts.log ? { log: opts.log } : {}) });
 }
 
