@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileFiles, withReadMasks, type PreparedPolicy } from '../engine/index.ts';
+import { compileFiles, withReadView, type PreparedPolicy } from '../engine/index.ts';
 import type { PolicyFile } from '../language/ast.ts';
 import { PreparedNames } from '../proxy/postgres/session/prepared-names.ts';
 import { sessionChangesOf, type SqlAnalyzer } from '../stdlib/sql/index.ts';
@@ -112,11 +112,12 @@ async function record(dir: string, policy: PreparedPolicy, sessions: SessionInpu
         // statements, one request per statement, all at the decision time.
         const context = { time: decidedAt, client_addr: s.client, session_id: sessionId };
         // A statement that reads also gets the masks of the read it contains (stdlib/sql/read-view.ts).
-        verdicts = classifiers.sql.classify(text, prepared.size > 0 ? { prepared } : undefined).map((action) => {
-          const decision = policy.evaluate({ identity, resource, action, context });
-          const read = readViewWith(classifiers.sql as typeof classifiers.sql & SqlAnalyzer)(action);
-          return { text: action.text, action, decision: read && decision.verdict !== 'block' ? withReadMasks(decision, policy.evaluate({ identity, resource, action: read.action, context }), read.onlyColumnsOf) : decision };
-        });
+        const readViewOf = readViewWith(classifiers.sql as typeof classifiers.sql & SqlAnalyzer);
+        verdicts = classifiers.sql.classify(text, prepared.size > 0 ? { prepared } : undefined).map((action) => ({
+          text: action.text,
+          action,
+          decision: withReadView(policy.evaluate({ identity, resource, action, context }), readViewOf(action), (read) => policy.evaluate({ identity, resource, action: read, context })),
+        }));
       }
       for (const v of verdicts) {
         const outcome = v.decision.verdict === 'block' ? 'blocked' : v.decision.verdict === 'approve' ? 'pending_approval' : 'executed';

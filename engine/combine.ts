@@ -11,6 +11,8 @@
 
 import { sortColumnMasks, emptyMasks } from './decide.ts';
 import type { Decision, Limits, Reason, RuleError, Verdict } from './response.ts';
+import type { SqlAction } from '../stdlib/facts.ts';
+import type { ReadView } from '../stdlib/sql/read-view.ts';
 
 const RANK: Record<Verdict, number> = { allow: 0, mask: 1, approve: 2, block: 3 };
 
@@ -88,14 +90,22 @@ function combineLimits(decisions: readonly Decision[]): Limits | undefined {
 }
 
 /**
+ * `decision` with the masks of the read the statement contains (`read`, from stdlib/sql/read-view.ts)
+ * added; `decideRead` decides that read, and is called only when it can change anything.
+ */
+export function withReadView(decision: Decision, read: ReadView | undefined, decideRead: (action: SqlAction) => Decision): Decision {
+  if (!read || decision.verdict === 'block') return decision;
+  return withReadMasks(decision, decideRead(read.action), read.onlyColumnsOf);
+}
+
+/**
  * `decision` with the masks of `asRead` added: the same statement decided as the read it contains
  * (stdlib/sql/read-view.ts). Masks only tighten: an allow becomes a mask, nothing else changes
  * but the masks (and, for a mask, the reasons: the rules that mask are added); a block or approve
  * of the read view is not taken (the statement's own rules decide whether it runs).
  * `onlyColumnsOf`: take only the column masks of these (qualified) tables, and no detectors.
  */
-export function withReadMasks(decision: Decision, asRead: Decision, onlyColumnsOf?: readonly string[]): Decision {
-  if (decision.verdict === 'block') return decision;
+function withReadMasks(decision: Decision, asRead: Decision, onlyColumnsOf?: readonly string[]): Decision {
   const columns = asRead.masks.columns.filter((m) => !decision.masks.columns.some((d) => d.column === m.column && d.rule === m.rule) && (!onlyColumnsOf || onlyColumnsOf.includes(tableOf(m.column))));
   const detectors = onlyColumnsOf ? [] : asRead.masks.detectors.filter((m) => !decision.masks.detectors.some((d) => d.rule === m.rule));
   if (columns.length === 0 && detectors.length === 0) return decision;

@@ -28,7 +28,7 @@ import { interpret } from './reference/interpreter.ts';
 import type { Decision, Explanation } from './response.ts';
 import type { CompiledPolicyIR } from './tree.ts';
 
-export { combineDecisions, withReadMasks } from './combine.ts';
+export { combineDecisions, withReadView } from './combine.ts';
 export type { Decision, Explanation, Reason, Masks, ColumnMask, DetectorMask, MaskerSpec, DetectorSpec, RuleError, RuleOutcome, Verdict, Limits, RowLimit, TimeLimit, RateLimit } from './response.ts';
 export type { CompiledPolicyIR } from './tree.ts';
 export { defaultRegistry, type Registry } from '../stdlib/registry.ts';

@@ -16,7 +16,7 @@
 // alone (the classifier's own contract), so text → actions → decisions is too. It saves the
 // classifier's LRU bookkeeping and the evaluation on the hot path (recorded traffic repeats).
 
-import { combineDecisions, withReadMasks, type Decision, type PreparedPolicy } from '../engine/index.ts';
+import { combineDecisions, withReadView, type Decision, type PreparedPolicy } from '../engine/index.ts';
 import { ServerNames } from '../proxy/postgres/session/server-names.ts';
 import { sessionChangesOf, type SessionChange } from '../stdlib/sql/index.ts';
 import type { RecordingHeader, RecordingStatement } from '../proxy/recording/index.ts';
@@ -145,11 +145,7 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
             const context = recordedContext(header, event);
             // As the gateway decides (proxy/enforcement/decide.ts): a statement that reads
             // also gets the masks of the read it contains.
-            const decisions = actions.map((a) => {
-              const d = evaluate(a, context);
-              const read = a.type === 'sql' ? classifiers.readView?.(a) : undefined;
-              return read && d.verdict !== 'block' ? withReadMasks(d, evaluate(read.action, context), read.onlyColumnsOf) : d;
-            });
+            const decisions = actions.map((a) => withReadView(evaluate(a, context), a.type === 'sql' ? classifiers.readView?.(a) : undefined, (read) => evaluate(read, context)));
             decision = decisions.length === 1 ? decisions[0]! : combineDecisions(decisions);
             if (byText) {
               if (texts >= MAX_TEXTS) {

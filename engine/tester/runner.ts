@@ -7,7 +7,8 @@
 import type { Expectation, Literal, Span, TestCase } from '../../language/ast.ts';
 import { qualify, resolveRuleName } from '../../language/check-set.ts';
 import { withEstimate, type Action, type Identity, type Request, type RequestContext, type Resource, type ShellClassifier, type SqlAction, type SqlClassifier } from '../../stdlib/facts.ts';
-import { combineDecisions, withReadMasks } from '../combine.ts';
+import { combineDecisions, withReadView } from '../combine.ts';
+import type { ReadView } from '../../stdlib/sql/read-view.ts';
 import type { PolicyTest, PreparedPolicy } from '../index.ts';
 import { limitText } from '../../language/formatter.ts';
 import { formatDurationMs } from '../../language/ast.ts';
@@ -21,7 +22,7 @@ export interface Classifiers {
    * The read a SQL statement contains, decided as well as the statement so that mask rules scoped
    * to reads apply to it as the gateway applies them (stdlib/sql/read-view.ts `readViewWith`).
    */
-  readView?: (action: SqlAction) => { action: SqlAction; onlyColumnsOf?: readonly string[] } | undefined;
+  readView?: (action: SqlAction) => ReadView | undefined;
 }
 
 export interface ExpectationFailure {
@@ -91,7 +92,7 @@ function runOne(policy: PreparedPolicy, t: PolicyTest, classifiers: Classifiers,
     explanations.map((e, i) => {
       const r = built.requests[i]!;
       const read = r.action.type === 'sql' ? classifiers.readView?.(r.action) : undefined;
-      return read && e.decision.verdict !== 'block' ? withReadMasks(e.decision, policy.evaluate({ ...r, action: read.action }), read.onlyColumnsOf) : e.decision;
+      return withReadView(e.decision, read, (action) => policy.evaluate({ ...r, action }));
     }),
   );
   for (const e of explanations) {

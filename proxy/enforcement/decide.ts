@@ -1,7 +1,7 @@
 // Facts → decision: ask the current policy about each action of a request, and fail closed if
 // anything goes wrong. Pure: no audit, no approval, no I/O.
 
-import { withReadMasks } from '../../engine/index.ts';
+import { withReadView } from '../../engine/index.ts';
 import type { Decision } from '../../engine/response.ts';
 import { readView } from '../../stdlib/sql/read-view.ts';
 import type { Action, Identity, RequestContext, Resource, SqlAction } from '../../stdlib/facts.ts';
@@ -85,8 +85,9 @@ export function decideItems(
         if (other && decision.verdict !== 'block') decision = bothWays(decision, policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: other, context }));
         // A statement that reads (a call, RETURNING, INSERT ... SELECT, a row write: stdlib/sql/read-view.ts)
         // is also decided as that read, and its masks added: a mask scoped to reads covers it too.
+        // (The closure is made only for a statement that has a read view: off the plain SELECT's path.)
         const read = action.type === 'sql' ? readView(action, item.ast) : undefined;
-        if (read && decision.verdict !== 'block') decision = withReadMasks(decision, policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: read.action, context }), read.onlyColumnsOf);
+        if (read) decision = withReadView(decision, read, (r) => policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: r, context }));
       } catch (e) {
         // The engine never throws by contract; fail closed if it does.
         decision = gatewayBlock(`policy evaluation failed: ${(e as Error).message}`);
