@@ -242,6 +242,19 @@ describe('hoop policy eval', () => {
     expect(j.decision.approvers).toEqual(['dba']);
   });
 
+  it('decides a write that reads as the gateway does: RETURNING gets the masks of the read rules', async () => {
+    // prod.db.mask_customer_pii masks customers.email for `match sql select`; a dba's UPDATE is
+    // allowed by prod.db.dba_changes, and what it returns is masked.
+    const r = await runCli(['policy', 'eval', examples, '--sub', 'd', '--groups', 'dba', '--resource', 'postgres:prod-main', '--sql', 'UPDATE customers SET tier = tier WHERE id = 1 RETURNING email', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out) as { decision: { verdict: string; masks: { columns: { column: string }[] } } };
+    expect(j.decision.verdict).toBe('mask');
+    expect(j.decision.masks.columns.map((c) => c.column)).toContain('public.customers.email');
+    // Without RETURNING, nothing comes back: the verdict is the write's own.
+    const plain = await runCli(['policy', 'eval', examples, '--sub', 'd', '--groups', 'dba', '--resource', 'postgres:prod-main', '--sql', 'UPDATE orders SET status = status WHERE id = 1']);
+    expect(plain.out).toContain('verdict allow');
+  });
+
   it('rejects a malformed resource with exit 2', async () => {
     const r = await runCli(['policy', 'eval', examples, '--sub', 'a', '--resource', 'prod-main', '--sql', 'SELECT 1']);
     expect(r.code).toBe(2);

@@ -87,14 +87,8 @@ function runOne(policy: PreparedPolicy, t: PolicyTest, classifiers: Classifiers,
   if (!built.ok) {
     return { ...base, outcome: 'error', failures: [], error: built.error, durationMs: performance.now() - started };
   }
-  const explanations = built.requests.map((r) => policy.explain(r));
-  const decision = combineDecisions(
-    explanations.map((e, i) => {
-      const r = built.requests[i]!;
-      const read = r.action.type === 'sql' ? classifiers.readView?.(r.action) : undefined;
-      return withReadView(e.decision, read, (action) => policy.evaluate({ ...r, action }));
-    }),
-  );
+  const explanations = built.requests.map((r) => explainAsGateway(policy, r, classifiers));
+  const decision = combineDecisions(explanations.map((e) => e.decision));
   for (const e of explanations) {
     for (const r of e.rules) if (r.outcome.status === 'applied') coverage.applied.add(r.id);
     for (const reason of e.decision.reasons) coverage.decided.add(reason.id);
@@ -115,6 +109,18 @@ function runOne(policy: PreparedPolicy, t: PolicyTest, classifiers: Classifiers,
     explanations,
     durationMs: performance.now() - started,
   };
+}
+
+/**
+ * `policy.explain(request)` with the decision the gateway makes: a SQL statement that reads is also
+ * decided as the read it contains (`Classifiers.readView`, proxy/enforcement/decide.ts), so the
+ * verdict and masks shown are the ones the statement would run with.
+ */
+export function explainAsGateway(policy: PreparedPolicy, request: Request, classifiers: Pick<Classifiers, 'readView'>): Explanation {
+  const e = policy.explain(request);
+  const read = request.action.type === 'sql' ? classifiers.readView?.(request.action) : undefined;
+  const decision = withReadView(e.decision, read, (action) => policy.evaluate({ ...request, action }));
+  return decision === e.decision ? e : { ...e, decision };
 }
 
 type Built = { ok: true; requests: Request[] } | { ok: false; error: string };

@@ -3,7 +3,7 @@
 // facts the decision was made over.
 import type { Command } from 'commander';
 import { combineDecisions, type Explanation } from '../../../engine/index.ts';
-import { TEST_CONTEXT } from '../../../engine/tester/runner.ts';
+import { explainAsGateway, TEST_CONTEXT } from '../../../engine/tester/runner.ts';
 import { withEstimate, type Action, type Request, type ResourceKind } from '../../../stdlib/facts.ts';
 import { loadClassifiers, loadPolicy, reportDiagnostics } from '../../load.ts';
 import { renderExplanation } from '../../report/tests.ts';
@@ -86,7 +86,7 @@ export function registerEval(policy: Command): void {
       const identity = { sub: o.sub, groups, actor: o.actor, claims: { ...extra, sub: o.sub, groups, ...(o.actor ? { act: { sub: o.actor } } : {}) } };
       const context = { ...TEST_CONTEXT, session_id: 'eval', client_addr: o.clientAddr, time: o.time ?? new Date().toISOString() };
       const requests: Request[] = actions.map((action) => ({ identity, resource: { kind, name: m[2]!, labels: {} }, action, context }));
-      const explanations: Explanation[] = requests.map((r) => loaded.policy!.explain(r));
+      const explanations: Explanation[] = requests.map((r) => explainAsGateway(loaded.policy!, r, classifiers));
       const decision = combineDecisions(explanations.map((e) => e.decision));
       if (o.json) {
         const out = { decision, statements: explanations.map((e) => (o.explain ? e : { decision: e.decision, facts: e.facts })) };
