@@ -69,7 +69,8 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
   let closed = false;
   /** Names this process in its notifications, so it does not hear its own changes twice. */
   const instance = randomBytes(6).toString('hex');
-  // Subscribers hear other replicas through LISTEN; the poll covers a listener reconnecting.
+  // Subscribers hear other replicas through LISTEN, which is held from open on: a listener started
+  // by the first subscriber missed what another replica announced while it was connecting.
   const feed = new ChangeFeed(() => void listen(), () => undefined);
 
   /** Tells every replica (held statements, change feeds) once `c`'s transaction commits. */
@@ -135,8 +136,8 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
 
   function listen(): Promise<void> {
     if (listening) return listening;
+    const c = new pg.Client(connection);
     listening = (async () => {
-      const c = new pg.Client(connection);
       c.on('notification', (m) => {
         // `<instance> <event> <id>`: this process's own changes were announced to the feed already.
         const [from, event, id] = (m.payload ?? '').split(' ');
@@ -145,19 +146,23 @@ export async function openPgApprovalService(opts: PgApprovalOptions): Promise<Ap
         if (from !== instance && (event === 'requested' || event === 'decided' || event === 'consumed')) feed.emit({ id, event, local: false });
       });
       c.on('error', () => {
-        // Reconnect on the next wait (polling covers the gap), or now for the change feed's subscribers.
+        // Reconnect in a second (held statements poll meanwhile; the change feed hears this process only).
         listener = undefined;
         listening = undefined;
-        if (!closed && feed.size > 0) setTimeout(() => void (feed.size > 0 && !closed && listen()), 1000).unref();
+        if (!closed) setTimeout(() => void (!closed && listen()), 1000).unref();
       });
       await c.connect();
       await c.query(`LISTEN ${channel}`);
       listener = c;
     })().catch(() => {
       listening = undefined;
+      void c.end().catch(() => undefined);
+      if (!closed) setTimeout(() => void (!closed && listen()), 1000).unref();
     });
     return listening;
   }
+
+  await listen();
 
   const poll = new PollWhileWaiting(opts.pollMs ?? 1000, () => {
     for (const name of changes.eventNames()) changes.emit(name);
