@@ -67,6 +67,8 @@ export interface Gateway {
   readonly policy: PolicyEvaluator | undefined;
   /** The rate-limit counters, shadow set and estimator, for the other front doors' enforcers to share. */
   readonly guardrails: Pick<EnforcerServices, 'rateLimiter' | 'shadowPolicy' | 'estimator'>;
+  /** Long statements being classified off the event loop now (queued or in a worker). */
+  readonly classificationsInFlight: number;
   close(): Promise<void>;
 }
 
@@ -176,6 +178,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
         return current();
       },
       guardrails: { rateLimiter, shadowPolicy, estimator },
+      get classificationsInFlight() {
+        return classifierPool.inFlight;
+      },
       async close() {
         source?.close();
         shadowSource?.close();

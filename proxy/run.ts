@@ -147,6 +147,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
     }
     const gateway = started.gateway;
     closers.push(() => gateway.close());
+    metrics.gauge('hoop_classifications_in_flight', 'Long statements being classified off the event loop (queued or in a worker); their sessions wait, the others go on.', () => gateway.classificationsInFlight);
     let ssh: RunningGateway['ssh'];
     if (config.listen.ssh) {
       const sshStarted = await startSshFrontDoor(

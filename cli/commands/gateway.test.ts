@@ -96,6 +96,7 @@ describe('hoop gateway', () => {
     expect(health).toMatchObject({ status: 'ok', checks: { policy: expect.stringMatching(/^ok /), audit: expect.stringMatching(/^ok, record \d+, synced/) } });
     const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
     expect(metrics).toContain('hoop_audit_healthy 1');
+    expect(metrics).toMatch(/^hoop_classifications_in_flight 0$/m);
     expect(metrics).toMatch(/^hoop_audit_sync_inline [01]$/m);
     expect(metrics).toMatch(/^# TYPE hoop_audit_sync_seconds gauge$/m);
     const refused = await psql('CREATE TABLE t_cli (x int)');

@@ -92,6 +92,13 @@ export class ClassifierPool {
     this.recycleAbove = options.recycleAbove ?? 1024 * 1024;
   }
 
+  /** Classifications queued or running in a worker now (the sessions that sent them wait; the others go on). */
+  get inFlight(): number {
+    let running = 0;
+    for (const s of this.slots) if (s.busy) running++;
+    return this.queue.length + running;
+  }
+
   /** Classifies `text` in a worker; never rejects. */
   analyze(text: string, names?: SqlClassifyOptions): Promise<PoolResult> {
     if (this.closed) return Promise.resolve({ ok: false, reason: 'the gateway is shutting down' });
