@@ -22,24 +22,10 @@ import { createResultMasker, type GatewayResultMasker } from '../proxy/masking/i
 import { RawClient } from '../proxy/postgres/raw-client.ts';
 import { startTestGateway, type TestGateway } from '../proxy/postgres/test-support.ts';
 import { startCluster, type Cluster } from '../testing/pg-cluster.ts';
-import { findLeak, includeExcluded, leakNeedles, MASK_RULES, maskingGrammar, PEOPLE, SETUP_SQL } from './arbitraries/masking-sql.ts';
+import { findLeak, includeExcluded, leakNeedles, MASK_RULES, MASKED_READER_KINDS as KINDS, MASKED_READER_POLICY as POLICY, maskingGrammar, PEOPLE, SETUP_SQL } from './arbitraries/masking-sql.ts';
 import { propertyRuns, propertyTimeout } from './runs.ts';
 import { WireSession, type Protocol } from './wire-session.ts';
 
-// Every statement kind a reader could be allowed: the mask rule applies to each of them.
-const KINDS = 'select, explain, copy_to, set, transaction, utility';
-const POLICY = `package t
-default block "not allowed"
-
-rule readers {
-  match sql ${KINDS}
-  allow
-}
-
-rule mask_people {
-  match sql ${KINDS}${MASK_RULES}
-}
-`;
 // The README's shape: the mask rule scoped to reads of the table (`on tables`), which must see
 // the reads through views, the inheritance child, statistics views (issue 14 item 6).
 const SCOPED_POLICY = POLICY.replace(`match sql ${KINDS}${MASK_RULES}`, `match sql ${KINDS} on tables ["public.people"]${MASK_RULES}`);

@@ -79,6 +79,22 @@ export const MASK_RULES = `
   mask column "people.salary" with redact
   mask detect credit_card, us_ssn with redact`;
 
+// Every statement kind a reader could be allowed: the mask rule applies to each of them.
+export const MASKED_READER_KINDS = 'select, explain, copy_to, set, transaction, utility';
+/** Readers allowed, everything they read masked: the differentials' policy (wire and MCP). */
+export const MASKED_READER_POLICY = `package t
+default block "not allowed"
+
+rule readers {
+  match sql ${MASKED_READER_KINDS}
+  allow
+}
+
+rule mask_people {
+  match sql ${MASKED_READER_KINDS}${MASK_RULES}
+}
+`;
+
 const hex = (s: string): string => Buffer.from(s, 'utf8').toString('hex');
 const windows = (s: string, n: number): string[] => {
   const out: string[] = [];
