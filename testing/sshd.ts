@@ -43,6 +43,23 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 export interface SshdOptions {
   /** Extra sshd_config lines. */
   config?: string[];
+  /**
+   * The OS user the client logs in as (default: the current one). Run as root, a non-root login
+   * makes sshd serve the session from an unprivileged child, the only place it delivers `signal`
+   * channel requests from (a root login has none: sshd refuses to signal its commands).
+   */
+  login?: string;
+}
+
+/** A login other than root to test what only non-root sessions do (signals): `postgres` (the test clusters' user) when run as root. */
+export function nonRootLogin(): string | undefined {
+  if (!isRoot) return undefined;
+  try {
+    execFileSync('id', ['-u', 'postgres'], { stdio: 'pipe' });
+    return 'postgres';
+  } catch {
+    return undefined;
+  }
 }
 
 /** `ssh-keygen -t ed25519` into FILE (no passphrase); returns the public key line. */
@@ -64,6 +81,13 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   const clientPublicKey = generateKey(clientKeyFile, 'hoop-test-client');
   const authorized = join(dir, 'authorized_keys');
   writeFileSync(authorized, `${clientPublicKey}\n`, { mode: 0o600 });
+  const login = options.login ?? userInfo().username;
+  if (login !== userInfo().username) {
+    // sshd reads authorized_keys as the user logging in; the scratch area is that user's too.
+    chmodSync(dir, 0o711);
+    chmodSync(authorized, 0o644);
+    execFileSync('chown', [login, scratch]);
+  }
   if (isRoot && !existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755, recursive: true });
   const port = await freePort();
   const conf = [
@@ -75,7 +99,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
-    'UsePAM no',
+    // A locked account (the system users' `!` password) may still log in by key only through PAM's account check.
+    login === userInfo().username ? 'UsePAM no' : 'UsePAM yes',
     'StrictModes no',
     'PermitRootLogin prohibit-password',
     'AllowTcpForwarding yes',
@@ -110,7 +135,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const user = userInfo().username;
+  const user = login;
   const knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`);
   let stopped = false;

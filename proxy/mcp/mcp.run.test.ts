@@ -25,6 +25,13 @@ rule mask_cards {
   mask detect credit_card with redact
 }
 
+rule sleeps_are_short {
+  on ssh("bastion-*")
+  match shell ["sleep"]
+  allow
+  limit time 1s
+}
+
 rule touch_needs_ops {
   on ssh("bastion-*")
   match shell ["touch"]
@@ -74,6 +81,13 @@ describe('run', () => {
     expect(s.stdout).toContain('order 7: card ');
     expect(s.stdout).toContain('done');
     expect(JSON.stringify(r)).not.toContain('4111111111111111');
+  });
+
+  it('ends a command past its limit time: exit code 124 and the rule in stderr (answered even where sshd cannot signal it: this one logs in as root)', async () => {
+    const r = await client.callTool({ name: 'run', arguments: { resource: 'bastion-1', command: 'sleep 36.5' } });
+    const s = structured<{ exit_code: number; stderr: string }>(r);
+    expect(s.exit_code, textOf(r)).toBe(124);
+    expect(s.stderr).toContain('hoop: command ended: it ran longer than 1s, the limit time of rule t.sleeps_are_short\n');
   });
 
   it('refuses a command with a program the policy does not allow, naming the rule; nothing runs', async () => {

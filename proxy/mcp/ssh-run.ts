@@ -9,9 +9,10 @@
 
 import type { Resource } from '../../stdlib/facts.ts';
 import type { SshUpstream } from '../ssh/config.ts';
-import type { SshEnforcement } from '../ssh/enforcement-port.ts';
+import type { SshEnforcement, SshResult } from '../ssh/enforcement-port.ts';
+import { TIME_LIMIT_EXIT } from '../ssh/server.ts';
 import { buildStreamMasker } from '../ssh/stream-mask.ts';
-import { connectUpstream } from '../ssh/upstream.ts';
+import { connectUpstream, signalUpstream } from '../ssh/upstream.ts';
 import type { McpCaller } from './port.ts';
 
 export type RunResult =
@@ -61,6 +62,7 @@ export class SshRunner {
       const outMask = masker.masker;
       const errMaskBuild = buildStreamMasker(out.masks, this.opts.hashKey);
       const errMask = errMaskBuild.ok ? errMaskBuild.masker : outMask;
+      let limited: SshResult['limited'];
       const conn = await connectUpstream(upstream);
       if (!conn.ok) {
         out.finish({ bytesIn: 0, bytesOut: 0, error: conn.reason });
@@ -82,6 +84,7 @@ export class SshRunner {
           if (b.length > 0) into.push(b);
         };
         let timer: NodeJS.Timeout | undefined;
+        let limitTimer: NodeJS.Timeout | undefined;
         conn.conn.exec(command, (err, ch) => {
           if (err) return resolve({ exitCode: null, stdout, stderr, bytes, truncated, error: err.message });
           ch.end();
@@ -91,6 +94,23 @@ export class SshRunner {
             signal = 'timeout';
             ch.close();
           }, this.opts.timeoutMs);
+          // limit time (shorter than the tool's own timeout): the command is ended as on the wire
+          // (SIGTERM, then the channel closed), with the front door's line on stderr and exit 124.
+          const limit = out.timeLimit && out.timeLimit.ms < this.opts.timeoutMs ? out.timeLimit : undefined;
+          if (limit) {
+            limitTimer = setTimeout(() => {
+              limited = { ms: limit.ms, rule: limit.rule, signal: 'TERM' };
+              signalUpstream(ch, 'TERM');
+              limitTimer = setTimeout(() => {
+                ch.close();
+                // sshd did not signal it (a root login, a forced command): answer without it.
+                limitTimer = setTimeout(() => {
+                  limited!.unconfirmed = true;
+                  settle();
+                }, 2000);
+              }, 2000);
+            }, limit.ms);
+          }
           ch.on('data', (b: Buffer) => {
             bytes += b.length;
             keep(stdout, outMask.push(b));
@@ -102,17 +122,28 @@ export class SshRunner {
           ch.on('exit', (code: number | null, sig?: string) => {
             exitCode = code;
             if (sig) signal = sig;
+            if (!limited) clearTimeout(limitTimer);
           });
-          ch.on('close', () => {
+          let settled = false;
+          const settle = (): void => {
+            if (settled) return;
+            settled = true;
             clearTimeout(timer);
+            clearTimeout(limitTimer);
             keep(stdout, outMask.end());
             keep(stderr, errMask.end());
+            if (limited) {
+              keep(stderr, Buffer.from(`${out.timeLimit!.message}\n`));
+              resolve({ exitCode: TIME_LIMIT_EXIT, ...(signal ? { signal } : {}), stdout, stderr, bytes, truncated });
+              return;
+            }
             resolve({ exitCode, ...(signal ? { signal } : {}), stdout, stderr, bytes, truncated });
-          });
+          };
+          ch.on('close', settle);
         });
       });
       conn.conn.end();
-      out.finish({ ...(result.exitCode !== null ? { exitCode: result.exitCode } : {}), ...(result.signal ? { signal: result.signal } : {}), bytesIn: 0, bytesOut: result.bytes, ...(result.error ? { error: result.error } : {}) });
+      out.finish({ ...(limited ? { limited } : {}), ...(result.exitCode !== null ? { exitCode: result.exitCode } : {}), ...(result.signal ? { signal: result.signal } : {}), bytesIn: 0, bytesOut: result.bytes, ...(result.error ? { error: result.error } : {}) });
       // The result is the command's answer: it goes out once its record is durable enough.
       await out.beforeAnswer();
       if (result.error) return { ok: false, reason: 'upstream_error', message: `hoop: the command could not be started: ${result.error}` };

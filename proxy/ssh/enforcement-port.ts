@@ -35,6 +35,12 @@ export type SshOutcome =
       /** The rules that allowed it (for messages). */
       rules: string[];
       /**
+       * `limit time`: the smallest of the permits' (DESIGN.md "Limits": an ssh exec is ended after
+       * it). The front door ends the running command (exec or shell) once it has run `ms`, tells the
+       * client on stderr (`message`) and answers exit status 124; `finish` gets `limited`.
+       */
+      timeLimit?: { ms: number; rule: string; message: string };
+      /**
        * Resolves once the request's audit record is durable enough for its result to be answered
        * (a command's exit status, an SFTP write's status); rejects when it cannot be (end the session).
        */
@@ -57,6 +63,15 @@ export interface SshResult {
   bytesIn: number;
   bytesOut: number;
   error?: string;
+  /** The gateway ended the command because it ran past its `limit time` (audited as failed, with the rule). */
+  limited?: {
+    ms: number;
+    rule: string;
+    /** The last signal sent upstream before the channel ended (`TERM`, `KILL`). */
+    signal?: string;
+    /** The upstream never closed the command's channel (sshd could not signal it): the client was answered without it. */
+    unconfirmed?: boolean;
+  };
 }
 
 export interface SshHooks {

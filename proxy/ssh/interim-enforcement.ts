@@ -7,6 +7,7 @@
 import type { Action, Resource, ShellAction, ShellClassifier, SftpAction, SshAction } from '../../stdlib/facts.ts';
 import { Enforcer, type EnforcerServices, type EnforcementSession, type FrontDoor, type Permit, type PolicyEvaluator, type RequestItem } from '../enforcement/index.ts';
 import type { ApprovalService, AuditSink, SessionRecorder, TokenVerifier } from '../ports.ts';
+import { formatDurationMs } from '../../language/ast.ts';
 import { normalisePath } from './paths.ts';
 import type { ExecFacts, SshConnectionRefusal, SshEnforcedSession, SshEnforcement, SshHooks, SshOutcome, SshRequest, SshResult, SshSessionStart } from './enforcement-port.ts';
 
@@ -187,17 +188,23 @@ export function createSshEnforcement(enforcer: Enforcer, opts: SshEnforcementOpt
           }
           const permits: readonly Permit<RequestItem>[] = out.permits;
           let finished = false;
+          const timeLimit = smallestTimeLimit(permits);
           return {
             kind: 'forward',
             masks: permits.flatMap((p) => p.masks.detectors),
             rules: [...new Set(permits.flatMap((p) => p.decision.reasons.map((r) => r.id)))],
+            ...(timeLimit ? { timeLimit } : {}),
             beforeAnswer: () => Promise.all(permits.map((p) => session.beforeAnswer(p))).then(() => undefined),
             finish(result: SshResult) {
               if (finished) return;
               finished = true;
-              const error = result.error ?? (result.signal ? `signal ${result.signal}` : undefined);
+              const limited = result.limited;
+              const error = limited
+                ? `limit time ${formatDurationMs(limited.ms)} (rule ${limited.rule}): the gateway ended the command${limited.signal ? ` (SIG${limited.signal})` : ''}${limited.unconfirmed ? '; the upstream did not confirm it ended' : ''}`
+                : (result.error ?? (result.signal ? `signal ${result.signal}` : undefined));
+              const ssh = { ...(result.exitCode !== undefined ? { exit_code: result.exitCode } : {}), ...(result.signal ? { signal: result.signal } : {}), bytes_in: result.bytesIn, bytes_out: result.bytesOut };
               for (const p of permits) {
-                session.complete(p, { outcome: result.error ? 'failed' : 'executed', rows: 0, durationMs: performance.now() - started, ...(error ? { error } : {}) });
+                session.complete(p, { outcome: result.error || limited ? 'failed' : 'executed', rows: 0, durationMs: performance.now() - started, ssh, ...(error ? { error } : {}) });
               }
             },
           };
@@ -209,6 +216,16 @@ export function createSshEnforcement(enforcer: Enforcer, opts: SshEnforcementOpt
       };
     },
   };
+}
+
+/** The `limit time` that ends the request: the smallest of its permits' (on a tie, the rule first by id). */
+function smallestTimeLimit(permits: readonly Permit<RequestItem>[]): { ms: number; rule: string; message: string } | undefined {
+  let best: { ms: number; rule: string } | undefined;
+  for (const p of permits) {
+    const t = p.limits.time;
+    if (t && (!best || t.ms < best.ms || (t.ms === best.ms && t.rule < best.rule))) best = { ms: t.ms, rule: t.rule };
+  }
+  return best && { ...best, message: `hoop: command ended: it ran longer than ${formatDurationMs(best.ms)}, the limit time of rule ${best.rule}` };
 }
 
 /** The port over an Enforcer of its own, built from the gateway's services. */

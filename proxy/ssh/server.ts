@@ -13,7 +13,7 @@ import type { ApprovalMode } from '../ports.ts';
 import type { SshUpstream } from './config.ts';
 import type { SshEnforcedSession, SshEnforcement, SshOutcome, SshRequest, SshResult } from './enforcement-port.ts';
 import { buildStreamMasker, type StreamMasker } from './stream-mask.ts';
-import { connectUpstream, execUpstream, forwardUpstream, sftpUpstream, shellUpstream, type PtyInfo } from './upstream.ts';
+import { connectUpstream, execUpstream, forwardUpstream, sftpUpstream, shellUpstream, signalUpstream, type PtyInfo } from './upstream.ts';
 import { serveSftp } from './sftp-proxy.ts';
 
 const { Server } = ssh2;
@@ -38,6 +38,11 @@ export interface SshListenerOptions {
   loginGraceMs?: number;
   /** How long an interactive channel's masked output may wait for a newline before it is sent (ms). */
   idleFlushMs?: number;
+  /**
+   * `limit time`: how long a command that got SIGTERM has to end before SIGKILL, and after that
+   * before the gateway closes the upstream channel itself (ms; default 2000).
+   */
+  killGraceMs?: number;
   log?: (line: string) => void;
 }
 
@@ -51,6 +56,8 @@ export interface SshListener {
 export const BLOCKED_EXIT = 126;
 /** Exit status when the gateway could not run the command upstream (as ssh(1) itself uses). */
 export const GATEWAY_ERROR_EXIT = 255;
+/** Exit status of a command the gateway ended after its `limit time` (as timeout(1) answers). */
+export const TIME_LIMIT_EXIT = 124;
 
 export async function startSshListener(opts: SshListenerOptions): Promise<SshListener> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`hoop ssh: ${line}\n`));
@@ -303,7 +310,7 @@ class GatewayConnection {
       accept?.();
     });
     session.on('signal', (accept, _reject, info) => {
-      running?.signal(info.name);
+      if (running) signalUpstream(running, info.name);
       accept?.();
     });
     // Agent and X11 forwarding: decided (unknown unless a rule names them), never relayed.
@@ -478,6 +485,48 @@ class GatewayConnection {
     });
     ch.resume();
 
+    // limit time: once the command has run that long it is ended upstream — SIGTERM to its process
+    // group (sshd's signal request), SIGKILL if it is still there after the grace time, and then
+    // the upstream channel is closed whatever the command does. The client is told on stderr and
+    // gets exit status 124.
+    let limited: SshResult['limited'];
+    // sshd ignores signal requests it cannot deliver (a root login has no unprivileged session
+    // process to send them from): then even a closed channel waits for the command. Past the last
+    // grace time the client's channel is answered anyway; the upstream one is left to sshd.
+    let abandon: () => void = () => undefined;
+    const abandoned = new Promise<void>((resolve) => (abandon = resolve));
+    const timers: NodeJS.Timeout[] = [];
+    const stopTimers = () => {
+      for (const t of timers) clearTimeout(t);
+      timers.length = 0;
+    };
+    const limit = outcome.timeLimit;
+    if (limit) {
+      const grace = this.opts.killGraceMs ?? 2000;
+      const send = (signal: string): void => {
+        limited!.signal = signal;
+        signalUpstream(upch, signal);
+      };
+      timers.push(setTimeout(() => {
+        if (exit) return;
+        limited = { ms: limit.ms, rule: limit.rule };
+        void writeStderr(ch, limit.message);
+        send('TERM');
+        timers.push(setTimeout(() => {
+          send('KILL');
+          timers.push(setTimeout(() => {
+            upch.close();
+            timers.push(setTimeout(() => {
+              limited!.unconfirmed = true;
+              abandon();
+            }, grace));
+          }, grace));
+        }, grace));
+      }, limit.ms));
+      upch.on('exit', stopTimers);
+      upch.on('close', stopTimers);
+    }
+
     const pipe = (src: NodeJS.ReadableStream & { pause(): void; resume(): void }, dst: NodeJS.WritableStream & { writable: boolean; once(e: 'drain', f: () => void): void }, masker: StreamMasker | undefined): Promise<void> =>
       new Promise((resolve) => {
         let idle: NodeJS.Timeout | undefined;
@@ -508,8 +557,14 @@ class GatewayConnection {
     const stdout = pipe(upch, ch, outMask);
     const stderr = pipe(upch.stderr, ch.stderr, errMask);
     const upClosed = new Promise<void>((resolve) => upch.on('close', () => resolve()));
-    return Promise.all([stdout, stderr, upClosed]).then(async () => {
-      if (exit && 'code' in exit) result.exitCode = exit.code;
+    return Promise.race([Promise.all([stdout, stderr, upClosed]), abandoned]).then(async () => {
+      stopTimers();
+      if (limited) {
+        result.limited = limited;
+        if (exit && 'signal' in exit) result.signal = exit.signal;
+        result.exitCode = TIME_LIMIT_EXIT;
+        exit = { code: TIME_LIMIT_EXIT };
+      } else if (exit && 'code' in exit) result.exitCode = exit.code;
       else if (exit) result.signal = exit.signal;
       else if (!ch.destroyed && ch.writable) {
         result.error = 'the upstream channel closed without an exit status';

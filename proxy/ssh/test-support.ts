@@ -15,6 +15,7 @@ import { openAuditLog } from '../audit/index.ts';
 import { createTokenVerifier, openDevIssuer, type DevIssuer } from '../identity/index.ts';
 import type { AuditRecordInput, AuditSink, ApprovalMode } from '../ports.ts';
 import { createSessionRecorder } from '../recording/index.ts';
+import { openFileRateLimiter } from '../state/rate-limits.ts';
 import type { SshUpstream } from './config.ts';
 import { loadOrCreateHostKey } from './host-key.ts';
 import { createInterimEnforcement } from './interim-enforcement.ts';
@@ -65,6 +66,8 @@ export interface SshGatewayOptions {
   /** Override the upstream (a wrong host key, a dead port). */
   upstream?: Partial<SshUpstream>;
   env?: string[];
+  /** `limit time`: SIGTERM → SIGKILL → channel close spacing (server.ts `killGraceMs`). */
+  killGraceMs?: number;
 }
 
 export async function startSshTestGateway(sshd: Sshd, policyText: string, options: SshGatewayOptions = {}): Promise<SshTestGateway> {
@@ -89,6 +92,8 @@ export async function startSshTestGateway(sshd: Sshd, policyText: string, option
     close: () => log.close(),
   };
   const approvals = await openApprovalService(stateDir);
+  // The gateway's own rate-limit store (limit rate), as `hoop gateway` opens one in its state directory.
+  const rateLimiter = await openFileRateLimiter(stateDir);
   const hostKey = loadOrCreateHostKey(join(stateDir, 'ssh_host_ed25519_key'));
   if (!hostKey.ok) throw new Error(hostKey.error);
   const { readFileSync } = await import('node:fs');
@@ -119,6 +124,7 @@ export async function startSshTestGateway(sshd: Sshd, policyText: string, option
     approvals,
     recorder: createSessionRecorder({ dir: join(stateDir, 'sessions') }),
     approvalTimeoutMs: 60_000,
+    guardrails: { rateLimiter },
   });
   const listener = await startSshListener({
     host: '127.0.0.1',
@@ -128,6 +134,7 @@ export async function startSshTestGateway(sshd: Sshd, policyText: string, option
     enforcement,
     approvalMode: options.approvalMode ?? 'hold',
     env: options.env ?? ['LANG', 'LC_*'],
+    ...(options.killGraceMs !== undefined ? { killGraceMs: options.killGraceMs } : {}),
     log: () => undefined,
   });
   const knownHosts = join(stateDir, 'known_hosts');
@@ -156,6 +163,7 @@ export async function startSshTestGateway(sshd: Sshd, policyText: string, option
     async close() {
       await listener.close();
       await approvals.close();
+      await rateLimiter.close();
       await audit.close();
       rmSync(stateDir, { recursive: true, force: true });
     },

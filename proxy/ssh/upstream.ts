@@ -100,3 +100,27 @@ export interface PtyInfo {
   term: string;
   modes?: Record<string, number>;
 }
+
+interface ChannelInternals {
+  type?: string;
+  outgoing?: { id: number; state: string };
+  _client?: { _protocol?: { signal(id: number, name: string): void } };
+}
+
+/**
+ * Sends a `signal` channel request upstream. ssh2's `ClientChannel.signal` sends nothing once
+ * stdin was ended (`writable` false), yet SSH allows requests after EOF and most commands run
+ * with stdin closed (`ssh host cmd < /dev/null`, every agent): the request is sent on the
+ * channel's protocol directly while the channel is open for requests. Returns whether it was sent.
+ */
+export function signalUpstream(ch: ClientChannel, name: string): boolean {
+  const c = ch as unknown as ChannelInternals;
+  const state = c.outgoing?.state;
+  if (c.type !== 'session' || (state !== 'open' && state !== 'eof') || !c._client?._protocol) return false;
+  try {
+    c._client._protocol.signal(c.outgoing!.id, name);
+    return true;
+  } catch {
+    return false;
+  }
+}
