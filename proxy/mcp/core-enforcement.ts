@@ -22,6 +22,15 @@ import type { McpCaller, McpEnforcement, SqlOutcome, SqlPermit } from './port.ts
 /** A statement of a query call, with the schemas its unqualified names resolved to (for the masker). */
 interface McpStatement extends PgStatement {
   readonly schemas?: Record<string, string[]> | undefined;
+  /** Its own text (the classifier's split of the call's text): what runs upstream. */
+  readonly sql: string;
+}
+
+/** Statements whose RETURNING rows are read to the end (the write runs in full whatever is read). */
+const WRITES = ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'];
+
+function isWrite(ast: unknown): boolean {
+  return typeof ast === 'object' && ast !== null && WRITES.some((k) => k in ast);
 }
 
 export interface CoreEnforcementDeps {
@@ -77,6 +86,8 @@ export function createCoreEnforcement(deps: CoreEnforcementDeps): CoreEnforcemen
     const time = p.limits.time;
     return {
       text: p.text,
+      statement: p.item.sql,
+      readToEnd: isWrite(p.item.ast),
       action: p.action as SqlPermit['action'],
       masks: p.masks,
       masked: p.masked,
@@ -124,10 +135,12 @@ export function createCoreEnforcement(deps: CoreEnforcementDeps): CoreEnforcemen
       const items: McpStatement[] = statementItems(analyzed, {
         resolve: (a) => (names ? names.resolve(a) : a.map((x) => x.action)),
         refusal: (a) => risk ?? textSettingRefusal(a) ?? names?.refusal(a),
-      }).map((it) => {
+      }).map((it, i, all) => {
         const why = mcpRefusal(it) ?? it.refused;
         const schemas = names?.schemasOf(it.action);
-        return { ...it, refused: why, ...(schemas ? { schemas } : {}) };
+        // One item per analyzed statement; a classifier failure is one refused item (nothing runs).
+        const sql = all.length === analyzed.length ? analyzed[i]!.text : text;
+        return { ...it, refused: why, sql, ...(schemas ? { schemas } : {}) };
       });
       if (items.length === 0) return { kind: 'forward', permits: [], approvalId: undefined, schemaChanging: false };
       const bound = params ? boundParams(params.map((v) => (v === null ? null : Buffer.from(v, 'utf8'))), []) : undefined;

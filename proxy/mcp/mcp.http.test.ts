@@ -119,13 +119,13 @@ describe('tools', () => {
     expect(structured<{ rows: Row[] }>(r).rows).toEqual([{ id: 2, name: 'Ann Other' }]);
   });
 
-  it('a result over mcp.max_rows comes back truncated, with the full row count', async () => {
+  it('a result over mcp.max_rows comes back truncated (row_count: the rows sent back)', async () => {
     const r = await client.callTool({ name: 'query', arguments: { resource: 'prod-main', sql: 'SELECT id FROM big ORDER BY id' } });
     expect(r.isError).toBeFalsy();
     const s = structured<{ rows: Row[]; row_count: number; truncated: boolean }>(r);
     expect(s.truncated).toBe(true);
     expect(s.rows).toHaveLength(100);
-    expect(s.row_count).toBe(5000);
+    expect(s.row_count).toBe(100);
     expect(textOf(r)).toMatch(/truncated/);
   });
 
@@ -147,10 +147,12 @@ describe('tools', () => {
   });
 
   it('no transaction or setting spans tool calls', async () => {
-    const a = await client.callTool({ name: 'query', arguments: { resource: 'prod-main', sql: "BEGIN; SET LOCAL application_name = 'x'; SET search_path = pg_catalog; SELECT 1 AS x" } });
+    // now() is the transaction's start: the same value in the next call would mean the transaction spanned it.
+    const a = await client.callTool({ name: 'query', arguments: { resource: 'prod-main', sql: "BEGIN; SET LOCAL application_name = 'x'; SET search_path = pg_catalog; SELECT now()::text AS started" } });
     expect(a.isError).toBeFalsy();
-    const b = await client.callTool({ name: 'query', arguments: { resource: 'prod-main', sql: "SELECT current_setting('search_path') AS p, now() = statement_timestamp() AS fresh" } });
-    expect(structured<{ rows: Row[] }>(b).rows).toEqual([{ p: '"$user", public', fresh: true }]);
+    const started = (structured<{ rows: Row[] }>(a).rows[0] as { started: string }).started;
+    const b = await client.callTool({ name: 'query', arguments: { resource: 'prod-main', sql: "SELECT current_setting('search_path') AS p, current_setting('application_name') AS app, now()::text = $1 AS same_transaction", params: [started] } });
+    expect(structured<{ rows: Row[] }>(b).rows).toEqual([{ p: '"$user", public', app: 'hoop-mcp', same_transaction: false }]);
   });
 
   it('an unknown resource or a bad argument is a clear error', async () => {

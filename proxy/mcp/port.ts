@@ -28,6 +28,14 @@ export interface UpstreamSession {
 /** Permission to run one statement of a `query` call. */
 export interface SqlPermit {
   readonly text: string;
+  /** The statement's own SQL text, as the classifier split the call's text: what is sent upstream (its own portal). */
+  readonly statement: string;
+  /**
+   * A write's RETURNING rows (INSERT/UPDATE/DELETE/MERGE at the top): read to the end past the row
+   * cap and dropped (the write runs in full anyway; its command tag stands). Any other statement is
+   * stopped upstream at its cap.
+   */
+  readonly readToEnd: boolean;
   readonly action: SqlAction;
   readonly masks: Masks;
   readonly masked: boolean;

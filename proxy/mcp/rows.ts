@@ -15,9 +15,9 @@ export interface JsonResult {
   command: string;
   columns: JsonColumn[];
   rows: Record<string, unknown>[];
-  /** Rows the statement returned (or affected), including those not sent back. */
+  /** Rows sent back; a write's: the rows its command tag counts (it may have returned more than were sent back). */
   row_count: number;
-  /** Some rows were not sent back: a row limit (the policy's or the gateway's `mcp.max_rows`) or `mcp.max_result_bytes`. */
+  /** A cap cut the result (the policy's `limit rows`, the gateway's `mcp.max_rows`, or `mcp.max_result_bytes`): more rows existed; a read was stopped upstream there. */
   truncated: boolean;
   /** Output columns the masker masked, as it names them. */
   masked_columns: string[];

@@ -105,7 +105,12 @@ export async function runQuery(ctx: ToolContext, caller: McpCaller, resource: Re
     if (timed && timed.ms < ctx.settings.statementTimeoutMs) await conn.statementTimeout(timed.ms);
     const started = performance.now();
     const rowCap = (i: number) => Math.min(ctx.settings.maxRows, permits[i]?.rowLimit?.max ?? Infinity);
-    const r = await conn.run(sql, params, { maxRows: rowCap, maxBytes: ctx.settings.maxResultBytes });
+    // Each statement runs as its own portal, stopped upstream at its cap (a write's RETURNING: read to the end).
+    const r = await conn.run(
+      permits.map((p) => p.statement),
+      params,
+      { maxRows: rowCap, readToEnd: (i) => permits[i]?.readToEnd ?? false, maxBytes: ctx.settings.maxResultBytes },
+    );
     const durationMs = performance.now() - started;
     if (outcome.schemaChanging) ctx.enforcement.schemaChanged(resource);
 
@@ -124,8 +129,10 @@ export async function runQuery(ctx: ToolContext, caller: McpCaller, resource: Re
         return failure(`hoop: blocked: ${plan.reason}\nthe gateway cannot guarantee the masks for this statement; no rows are returned`, { reason: 'masks', rules: permit.masks.columns.map((c) => c.rule) });
       }
       const json = toJson(set, plan);
-      const byRule = permit.rowLimit && set.rowCount > permit.rowLimit.max && permit.rowLimit.max <= ctx.settings.maxRows ? permit.rowLimit.rule : undefined;
-      out.push({ ...json, ...(byRule ? { truncated_by: byRule } : json.truncated ? { truncated_by: json.rows.length >= rowCap(i) ? 'mcp.max_rows' : 'mcp.max_result_bytes' } : {}), verdict: permitVerdict(permit), rules: permitRules(permit) });
+      // Who cut it: the smaller row cap when it was reached, otherwise the call's byte cap.
+      const byRows = json.truncated && json.rows.length >= rowCap(i);
+      const byRule = byRows && permit.rowLimit && permit.rowLimit.max <= ctx.settings.maxRows ? permit.rowLimit.rule : undefined;
+      out.push({ ...json, ...(byRule ? { truncated_by: byRule } : json.truncated ? { truncated_by: byRows ? 'mcp.max_rows' : 'mcp.max_result_bytes' } : {}), verdict: permitVerdict(permit), rules: permitRules(permit) });
       permit.complete({ outcome: 'executed', rows: set.rowCount, durationMs, maskedColumns: plan.maskedColumns });
     }
     if (!r.ok) {
@@ -221,7 +228,7 @@ export function createToolServer(ctx: ToolContext): McpServer {
       let described: DescribedTable[];
       try {
         described = await ctx.upstreams.with(caller.identity.sub, res.name, async (conn) => {
-          const got = await conn.run(DESCRIBE_SQL, [schema ?? null, table ?? null], { maxRows: () => 100_000, maxBytes: 64 * 1024 * 1024 });
+          const got = await conn.run([DESCRIBE_SQL], [schema ?? null, table ?? null], { maxRows: () => 100_000, maxBytes: 64 * 1024 * 1024 });
           if (!got.ok) throw new Error(got.error.message);
           return ctx.enforcement.describe(caller, res, relationsOf(got.results[0]));
         });

@@ -5,9 +5,16 @@
 // listens), so no transaction and no session state spans tool calls. A connection that cannot be
 // reset is closed instead.
 //
-// Rows are read as text, as they come (node-postgres' Submittable interface): at most `maxRows` per
-// result set and `maxBytes` per call are kept, the rest counted and dropped, so a huge result
-// costs bounded memory; `statement_timeout` (from the connection's startup) bounds its time.
+// Each statement of a call is its own portal (extended protocol: Parse, Bind, Describe, Execute
+// with a row count, Flush), all before one Sync, so the statements still run as one implicit
+// transaction, as the simple protocol's multi-statement Query would. Rows are read as text, as they
+// come (node-postgres' Submittable interface), in batches: once a result set has its cap of rows
+// (`maxRows`) or the call its `maxBytes`, the portal is not executed further and the next
+// statement starts, so the server stops producing rows (it produced at most the cap and one row
+// more, which says that more exist) and a huge table is never pulled through the gateway. A write's
+// RETURNING rows (`readToEnd`) are read to the end and dropped past the cap: the write runs in full
+// whatever is read, and its command tag (the rows written) is the count worth reporting.
+// `statement_timeout` (from the connection's startup) bounds each statement's time.
 
 import pg from 'pg';
 import type { ResourceConfig } from '../config.ts';
@@ -18,18 +25,21 @@ export interface ResultSet {
   fields: ResultField[];
   /** Text values as the server sent them (NULL as null), at most the caps. */
   rows: (string | null)[][];
-  /** Rows the server returned (all of them, kept or not). */
+  /** Rows kept; a write read to the end: the rows its command tag counts (written or returned). */
   rowCount: number;
-  /** The command tag (`SELECT 3`, `INSERT 0 1`). */
+  /** The command tag (`SELECT 3`, `INSERT 0 1`); a statement stopped at its cap: `SELECT <rows kept>`. */
   command: string;
-  /** Rows were dropped: a cap was reached. */
+  /** A cap was reached: more rows existed (a stopped statement) or were dropped (a write read to the end). */
   truncated: boolean;
 }
 
 export interface ExecOptions {
-  /** Called at each RowDescription, before its rows; returns the row cap for this result set. */
+  /** Called at each RowDescription, before its rows. */
   onFields?(index: number, fields: ResultField[]): void;
+  /** The row cap of statement `index`'s result set. */
   maxRows(index: number): number;
+  /** Statement `index`'s rows past the cap are read to the end and dropped instead of stopping it (a write's RETURNING). */
+  readToEnd?(index: number): boolean;
   /** Value bytes kept over the whole call. */
   maxBytes: number;
 }
@@ -44,35 +54,67 @@ export interface UpstreamError {
 
 export type ExecResult = { ok: true; results: ResultSet[] } | { ok: false; error: UpstreamError; results: ResultSet[] };
 
-/** A pg Submittable: the rows of one simple Query (several statements) or one extended statement with parameters. */
-class CappedQuery {
+/** Rows asked for per Execute: a stopped statement produced at most this many rows past its cap. */
+const BATCH_ROWS = 1000;
+
+/** A pg Submittable: the statements of one call, each its own portal, executed in capped batches, then one Sync. */
+class PortalQuery {
   readonly results: ResultSet[] = [];
+  private index = 0;
   private current: ResultSet | undefined;
   private bytes = 0;
   private error: UpstreamError | undefined;
+  private connection: PgConnection | undefined;
+  private synced = false;
+  private settled = false;
 
   constructor(
-    private readonly text: string,
+    private readonly statements: readonly string[],
     private readonly values: (string | null)[] | undefined,
     private readonly opts: ExecOptions,
     private readonly done: (r: ExecResult) => void,
   ) {}
 
   submit(connection: PgConnection): void {
-    if (this.values === undefined) {
-      connection.query(this.text);
-      return;
-    }
-    connection.stream.cork?.();
+    this.connection = connection;
+    if (this.statements.length === 0) this.sync();
+    else this.start(0);
+  }
+
+  /** Statement i: its portal, and its first batch. */
+  private start(i: number): void {
+    const c = this.connection!;
+    this.index = i;
+    this.current = undefined;
+    c.stream.cork?.();
     try {
-      connection.parse({ text: this.text, name: '', types: [] });
-      connection.bind({ portal: '', statement: '', values: this.values, binary: false, valueMapper: (v: unknown) => v });
-      connection.describe({ type: 'P', name: '' });
-      connection.execute({ portal: '', rows: 0 });
-      connection.sync();
+      c.parse({ text: this.statements[i]!, name: '', types: [] });
+      c.bind({ portal: '', statement: '', values: this.values ?? [], binary: false, valueMapper: (v: unknown) => v });
+      c.describe({ type: 'P', name: '' });
+      c.execute({ portal: '', rows: this.batch() });
+      c.flush();
     } finally {
-      connection.stream.uncork?.();
+      c.stream.uncork?.();
     }
+  }
+
+  /** The next Execute's row count: what the cap still allows and one row more (0: all of them). */
+  private batch(): number {
+    if (this.opts.readToEnd?.(this.index)) return 0;
+    const left = this.opts.maxRows(this.index) - (this.current?.rows.length ?? 0);
+    return Math.max(1, Math.min(BATCH_ROWS, left + 1));
+  }
+
+  /** The current statement is done (or stopped): the next one, or the Sync that ends the call. */
+  private next(): void {
+    if (this.index + 1 < this.statements.length) this.start(this.index + 1);
+    else this.sync();
+  }
+
+  private sync(): void {
+    if (this.synced) return;
+    this.synced = true;
+    this.connection?.sync();
   }
 
   handleRowDescription(msg: { fields: PgField[] }): void {
@@ -87,15 +129,13 @@ class CappedQuery {
     }));
     this.current = { fields, rows: [], rowCount: 0, command: '', truncated: false };
     this.results.push(this.current);
-    this.opts.onFields?.(this.results.length - 1, fields);
+    this.opts.onFields?.(this.index, fields);
   }
 
   handleDataRow(msg: { fields: (string | null)[] }): void {
     const cur = this.current;
-    if (!cur) return;
-    cur.rowCount++;
-    if (cur.truncated) return;
-    if (cur.rows.length >= this.opts.maxRows(this.results.length - 1)) {
+    if (!cur || cur.truncated) return;
+    if (cur.rows.length >= this.opts.maxRows(this.index)) {
       cur.truncated = true;
       return;
     }
@@ -107,25 +147,44 @@ class CappedQuery {
     }
     this.bytes += size;
     cur.rows.push(msg.fields);
+    cur.rowCount++;
+  }
+
+  handlePortalSuspended(): void {
+    const c = this.connection!;
+    if (this.current?.truncated) {
+      // Stopped: its portal is closed unexecuted, the server produces nothing more of it.
+      this.current.command = `SELECT ${this.current.rowCount}`;
+      this.current = undefined;
+      c.close({ type: 'P', name: '' });
+      this.next();
+      return;
+    }
+    c.execute({ portal: '', rows: this.batch() });
+    c.flush();
   }
 
   handleCommandComplete(msg: { text: string }): void {
-    if (this.current) this.current.command = msg.text;
-    else this.results.push({ fields: [], rows: [], rowCount: rowsOfTag(msg.text), command: msg.text, truncated: false });
-    if (this.current) this.current.rowCount = Math.max(this.current.rowCount, rowsOfTag(msg.text));
+    if (this.current) {
+      this.current.command = msg.text;
+      this.current.rowCount = Math.max(this.current.rowCount, rowsOfTag(msg.text));
+    } else this.results.push({ fields: [], rows: [], rowCount: rowsOfTag(msg.text), command: msg.text, truncated: false });
     this.current = undefined;
+    this.next();
   }
 
   handleEmptyQuery(): void {
+    this.results.push({ fields: [], rows: [], rowCount: 0, command: '', truncated: false });
     this.current = undefined;
+    this.next();
   }
-
-  handlePortalSuspended(): void {}
 
   handleError(err: Error & { code?: string; detail?: string; hint?: string; position?: string }): void {
     this.error ??= { message: err.message, ...(err.code ? { code: err.code } : {}), ...(err.detail ? { detail: err.detail } : {}), ...(err.hint ? { hint: err.hint } : {}), ...(err.position ? { position: err.position } : {}) };
-    // node-postgres ends the query at its error (the ReadyForQuery that follows is the client's,
-    // not this query's): settle now. Nothing of the message runs after an error.
+    // The server discards everything up to the Sync; send it now if it was not sent (its
+    // ReadyForQuery is the client's: node-postgres ends the query at its error). Settle now:
+    // nothing of the call runs after an error, and the implicit transaction is rolled back.
+    this.sync();
     this.finish();
   }
 
@@ -139,7 +198,6 @@ class CappedQuery {
 
   handleCopyData(): void {}
 
-  private settled = false;
   private finish(): void {
     if (this.settled) return;
     this.settled = true;
@@ -164,6 +222,8 @@ interface PgConnection {
   bind(m: { portal: string; statement: string; values: (string | null)[]; binary: boolean; valueMapper: (v: unknown) => unknown }): void;
   describe(m: { type: 'P' | 'S'; name: string }): void;
   execute(m: { portal: string; rows: number }): void;
+  flush(): void;
+  close(m: { type: 'P' | 'S'; name: string }): void;
   sync(): void;
   sendCopyFail(message: string): void;
 }
@@ -178,7 +238,8 @@ export interface Borrowed {
   session: UpstreamSession;
   /** The statement_timeout of this call's statements (a policy's `limit time`); DISCARD ALL restores the pool's. */
   statementTimeout(ms: number): Promise<void>;
-  run(text: string, values: (string | null)[] | undefined, opts: ExecOptions): Promise<ExecResult>;
+  /** Runs the statements of one call (each its own text; with `values`, exactly one) before one Sync. */
+  run(statements: readonly string[], values: (string | null)[] | undefined, opts: ExecOptions): Promise<ExecResult>;
 }
 
 interface PoolEntry {
@@ -248,9 +309,9 @@ export class PgUpstreams {
         statementTimeout: async (ms) => {
           await client.query("SELECT set_config('statement_timeout', $1, false)", [String(Math.max(1, Math.round(ms)))]);
         },
-        run: (text, values, o) =>
+        run: (statements, values, o) =>
           new Promise<ExecResult>((resolve) => {
-            client.query(new CappedQuery(text, values, o, resolve) as unknown as pg.QueryConfig);
+            client.query(new PortalQuery(statements, values, o, resolve) as unknown as pg.QueryConfig);
           }),
       });
     } catch (e) {
