@@ -11,18 +11,18 @@ export interface CaseRequest {
   time?: string;
   sql?: { kind: SqlKind; reads?: string[]; writes?: string[]; has_where?: boolean; limit?: number | null; estimate?: { rows: number; cost: number } };
   shell?: { kind?: 'command' | 'unknown'; programs: string[]; redirects?: string[] };
-  sftp?: { op: SftpOp; path: string; target?: string };
-  /** `interactive`, `forward` (with `forward`), `unknown` (agent/X11/subsystems). */
-  ssh?: { kind: 'interactive' | 'forward' | 'unknown'; pty?: boolean; forward?: { host: string; port: number } };
+  sftp?: { op: SftpOp; path: string; target?: string; via?: 'sftp' | 'scp' | 'rsync' };
+  /** `interactive`, `forward` (with `forward`), `unknown` (agent/X11/subsystems, with `request`). */
+  ssh?: { kind: 'interactive' | 'forward' | 'unknown'; pty?: boolean; term?: string; request?: string; forward?: { host: string; port: number } };
 }
 
 export function buildRequest(r: CaseRequest): Request {
   const [kind, name] = (r.resource ?? 'postgres:prod-main').split(':') as ['postgres' | 'ssh', string];
   let action: Action;
   if (r.sftp) {
-    action = { type: 'sftp', kind: r.sftp.op, path: r.sftp.path, ...(r.sftp.target !== undefined ? { target: r.sftp.target } : {}), via: 'sftp', text: `sftp ${r.sftp.op} ${r.sftp.path}` };
+    action = { type: 'sftp', kind: r.sftp.op, path: r.sftp.path, ...(r.sftp.target !== undefined ? { target: r.sftp.target } : {}), via: r.sftp.via ?? 'sftp', text: `sftp ${r.sftp.op} ${r.sftp.path}` };
   } else if (r.ssh) {
-    action = { type: 'ssh', kind: r.ssh.kind, pty: r.ssh.pty ?? false, ...(r.ssh.forward ? { forward: r.ssh.forward } : {}), text: r.ssh.kind };
+    action = { type: 'ssh', kind: r.ssh.kind, pty: r.ssh.pty ?? false, ...(r.ssh.term ? { term: r.ssh.term } : {}), ...(r.ssh.request ? { request: r.ssh.request } : {}), ...(r.ssh.forward ? { forward: r.ssh.forward } : {}), text: r.ssh.kind };
   } else if (r.shell) {
     action = {
       type: 'shell', kind: r.shell.kind ?? 'command', programs: r.shell.programs,

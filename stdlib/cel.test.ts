@@ -89,3 +89,33 @@ describe('CEL environment: evaluation', () => {
     expect(JSON.parse(JSON.stringify(facts))).toEqual(facts);
   });
 });
+
+describe('CEL environment: the ssh request facts (ssh, sftp, forward)', () => {
+  const base = sqlRequest();
+  const on = (action: Request['action']): Request => ({ ...base, resource: { kind: 'ssh', name: 'bastion-1', labels: {} }, action });
+  const sftp = on({ type: 'sftp', kind: 'rename', path: '/srv/a.txt', target: '/srv/old/a.txt', via: 'sftp', text: 'sftp rename /srv/a.txt /srv/old/a.txt' });
+  const shell = on({ type: 'ssh', kind: 'interactive', pty: true, term: 'xterm-256color', text: 'shell (pty xterm-256color)' });
+  const fwd = on({ type: 'ssh', kind: 'forward', pty: false, forward: { host: 'db.internal', port: 5432 }, text: 'forward db.internal:5432' });
+  const agent = on({ type: 'ssh', kind: 'unknown', pty: false, request: 'agent', text: 'agent' });
+
+  it('type-checks their fields at load time and rejects unknown ones', () => {
+    for (const src of ['sftp.op == "read" && sftp.path.startsWith("/var/log/")', 'sftp.target != "" && sftp.via == "scp"', 'ssh.pty && ssh.term == "xterm"', 'ssh.kind == "unknown" && ssh.request == "x11"', 'forward.port == 5432 && forward.host.endsWith(".internal")']) {
+      expect(env.compile(src).problems, src).toEqual([]);
+    }
+    expect(env.compile('forward.port == "5432"').problems.map((p) => p.code)).toEqual(['HOOP3002']);
+    expect(env.compile('sftp.size > 0').problems.map((p) => p.code)).toEqual(['HOOP3002']);
+  });
+
+  it('hold the request\'s values, and zero values for every other kind of action', () => {
+    expect(run('sftp.op == "rename" && sftp.path == "/srv/a.txt" && sftp.target == "/srv/old/a.txt" && sftp.via == "sftp"', sftp)).toBe(true);
+    expect(run('ssh.kind == "" && forward.host == "" && forward.port == 0 && shell.kind == ""', sftp)).toBe(true);
+    expect(run('ssh.kind == "interactive" && ssh.pty && ssh.term == "xterm-256color" && ssh.request == ""', shell)).toBe(true);
+    expect(run('sftp.op == "" && forward.port == 0', shell)).toBe(true);
+    expect(run('ssh.kind == "forward" && forward.host == "db.internal" && forward.port == 5432', fwd)).toBe(true);
+    expect(run('ssh.kind == "unknown" && ssh.request == "agent" && !ssh.pty', agent)).toBe(true);
+    expect(run('ssh.kind == "" && sftp.op == "" && forward.port == 0')).toBe(true);
+    const facts = celFacts(celActivation(fwd));
+    expect(facts.forward).toEqual({ host: 'db.internal', port: 5432 });
+    expect(facts.sftp).toEqual({ op: '', path: '', target: '', via: '' });
+  });
+});

@@ -1,9 +1,9 @@
 // The typed CEL environment policies' `if` conditions run in (@marcbachmann/cel-js).
 //
 // Variables and their fields come from the registry's fact schema (`identity`, `resource`, `sql`,
-// `shell`, `context`); functions from the registry's CEL declarations, with their handlers here.
-// Every variable is always present: when the action is a shell command `sql` holds zero values and
-// vice versa, so every expression type-checks once and evaluates on every request.
+// `shell`, `ssh`, `sftp`, `forward`, `context`); functions from the registry's CEL declarations, with their handlers here.
+// Every variable is always present: when the action is a shell command `sql` (and `sftp`, ...)
+// holds zero values and so on, so every expression type-checks once and evaluates on every request.
 //
 // Load time (`compile`): syntax errors (HOOP3001), type errors (HOOP3002), non-boolean results
 // (HOOP3003) and forbidden functions such as `.matches()` (HOOP3004: its regex engine backtracks)
@@ -15,7 +15,7 @@
 
 import { Environment, type ASTNode } from '@marcbachmann/cel-js';
 import { RE2JS } from '@bufbuild/re2';
-import type { Request, ShellAction, SqlAction, SqlEstimate } from './facts.ts';
+import type { Request, SftpAction, ShellAction, SqlAction, SqlEstimate, SshAction } from './facts.ts';
 import { compileGlob, type GlobMatcher } from './glob.ts';
 import { NO_LIMIT, type Registry } from './registry.ts';
 
@@ -162,6 +162,44 @@ class CelShell {
   }
 }
 
+/** `ssh`: a shell, forward or other channel request (zero values for commands, files and SQL). */
+class CelSsh {
+  readonly kind: string;
+  readonly pty: boolean;
+  readonly term: string;
+  readonly request: string;
+  constructor(action: SshAction | undefined) {
+    this.kind = action?.kind ?? '';
+    this.pty = action?.pty ?? false;
+    this.term = action?.term ?? '';
+    this.request = action?.request ?? '';
+  }
+}
+
+/** `sftp`: a file operation (SFTP, legacy scp, rsync). */
+class CelSftp {
+  readonly op: string;
+  readonly path: string;
+  readonly target: string;
+  readonly via: string;
+  constructor(action: SftpAction | undefined) {
+    this.op = action?.kind ?? '';
+    this.path = action?.path ?? '';
+    this.target = action?.target ?? '';
+    this.via = action?.via ?? '';
+  }
+}
+
+/** `forward`: a direct-tcpip forward's destination. */
+class CelForward {
+  readonly host: string;
+  readonly port: bigint;
+  constructor(action: SshAction | undefined) {
+    this.host = action?.forward?.host ?? '';
+    this.port = BigInt(action?.forward?.port ?? 0);
+  }
+}
+
 class CelContext {
   readonly client_addr: string;
   readonly session_id: string;
@@ -184,6 +222,9 @@ export interface CelActivation {
   resource: CelResource;
   sql: CelSql;
   shell: CelShell;
+  ssh: CelSsh;
+  sftp: CelSftp;
+  forward: CelForward;
   context: CelContext;
 }
 
@@ -195,6 +236,9 @@ export function celActivation(req: Request): CelActivation {
     resource: new CelResource(req),
     sql: new CelSql(action.type === 'sql' ? action : undefined),
     shell: new CelShell(action.type === 'shell' ? action : undefined),
+    ssh: new CelSsh(action.type === 'ssh' ? action : undefined),
+    sftp: new CelSftp(action.type === 'sftp' ? action : undefined),
+    forward: new CelForward(action.type === 'ssh' && action.kind === 'forward' ? action : undefined),
     context: new CelContext(req),
   };
 }
@@ -226,6 +270,9 @@ const CTORS: Record<string, new (...args: never[]) => object> = {
   'hoop.Resource': CelResource,
   'hoop.Sql': CelSql,
   'hoop.Shell': CelShell,
+  'hoop.Ssh': CelSsh,
+  'hoop.Sftp': CelSftp,
+  'hoop.Forward': CelForward,
   'hoop.Context': CelContext,
 };
 

@@ -201,6 +201,37 @@ const FACTS: FactVariable[] = [
     ],
   },
   {
+    name: 'ssh',
+    typeName: 'hoop.Ssh',
+    description: 'An ssh channel request that is neither a command nor a file operation (a shell, a port forward, agent/X11 forwarding, a subsystem); zero values for every other action.',
+    fields: [
+      { name: 'kind', type: 'string', description: '`interactive` (a shell), `forward` (direct-tcpip) or `unknown` (agent, x11, a subsystem, a global request); "" for other actions.' },
+      { name: 'pty', type: 'bool', description: 'A shell: the client asked for a PTY.' },
+      { name: 'term', type: 'string', description: 'A shell with a PTY: the client\'s TERM; "" otherwise.' },
+      { name: 'request', type: 'string', description: 'kind unknown: what was asked (`agent`, `x11`, `subsystem:NAME`, `global:NAME`); "" otherwise.' },
+    ],
+  },
+  {
+    name: 'sftp',
+    typeName: 'hoop.Sftp',
+    description: 'A file operation on an ssh resource (an SFTP request, a legacy scp or an rsync transfer); zero values for every other action.',
+    fields: [
+      { name: 'op', type: 'string', description: '`read`, `write`, `list`, `stat`, `remove`, `rename`, `mkdir`, `rmdir`, `symlink` or `setstat`; "" for other actions.' },
+      { name: 'path', type: 'string', description: 'The normalised absolute path (links resolved for SFTP).' },
+      { name: 'target', type: 'string', description: 'rename/symlink: the second path, normalised the same way; "" otherwise.' },
+      { name: 'via', type: 'string', description: 'How it arrived: `sftp`, `scp` (legacy `scp -t/-f`) or `rsync`; "" for other actions.' },
+    ],
+  },
+  {
+    name: 'forward',
+    typeName: 'hoop.Forward',
+    description: 'A direct-tcpip port forward (`ssh -L`, `-W`, ProxyJump); zero values for every other action.',
+    fields: [
+      { name: 'host', type: 'string', description: 'The destination host as the client asked for it; "" for other actions.' },
+      { name: 'port', type: 'int', description: 'The destination port; 0 for other actions.' },
+    ],
+  },
+  {
     name: 'context',
     typeName: 'hoop.Context',
     description: 'Where and when the request happens.',
