@@ -51,6 +51,15 @@ export class ShellWalker {
     if (tree === null) return this.fail('the command line could not be parsed');
     try {
       if (tree.rootNode.hasError) this.fail(depth === 0 ? 'the command line does not parse' : 'a nested command string does not parse');
+      // An unquoted newline always ends a word in bash, but tree-sitter-bash glues `ls<newline>\\rm x`
+      // into one command `ls` with the argument `<newline>rm`, and bash runs rm. A word holding a
+      // newline that is not a backslash-newline is such a misreading: give up on the line.
+      for (const w of tree.rootNode.descendantsOfType('word')) {
+        if (w !== null && /(^|[^\\])\r?\n/.test(w.text)) {
+          this.fail('the parser read a newline as part of a word');
+          break;
+        }
+      }
       this.walk(tree.rootNode, depth);
     } finally {
       tree.delete();

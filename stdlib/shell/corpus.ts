@@ -70,6 +70,12 @@ export const HIDDEN: readonly (readonly [string, string | null])[] = [
   [`strace -o /tmp/trace rm x`, 'rm'],
   [`coproc rm x`, 'rm'],
   [`busybox rm x`, 'rm'],
+  // a newline then a backslash-quoted name: tree-sitter-bash glues it to the previous command as
+  // an argument (found by conformance/ssh-differential)
+  [`ls\n\\rm x`, null],
+  [`ls -l\n\\install canary made`, null],
+  [`ls\n\n\\rm x`, null],
+  [`ls\r\n\\rm x`, null],
   // shells and command strings
   [`bash -c 'rm x'`, 'rm'],
   [`sh -c "rm x"`, 'rm'],
