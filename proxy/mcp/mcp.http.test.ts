@@ -34,6 +34,12 @@ rule writes_need_dba {
   approve by group "dba" within 5m
 }
 
+rule no_catalog_for_interns {
+  when group "intern"
+  match sql select on tables ["pg_catalog.pg_class"]
+  block "interns do not read the catalog"
+}
+
 rule no_schema_changes {
   match sql ddl
   block "schema changes are not allowed through agents"
@@ -94,6 +100,31 @@ describe('tools', () => {
     const all = await client.callTool({ name: 'describe', arguments: { resource: 'prod-main' } });
     const names = structured<{ tables: { name: string }[] }>(all).tables.map((t) => t.name);
     expect(names).toEqual(expect.arrayContaining(['customers', 'orders', 'v_customers', 'big']));
+  });
+
+  it('describe is decided and audited: its catalog read is a decision record with front_door mcp', async () => {
+    const before = gw.auditRecords().length;
+    const r = await client.callTool({ name: 'describe', arguments: { resource: 'prod-main', table: 'orders' } });
+    expect(r.isError, textOf(r)).toBeFalsy();
+    const recs = gw.auditRecords().slice(before).filter((x) => x.front_door === 'mcp');
+    const decision = recs.find((x) => x.type === 'decision' && (x.statement as { normalized: string }).normalized.includes('pg_catalog.pg_class'));
+    expect(decision, JSON.stringify(recs)).toBeDefined();
+    // mask_pii's `mask detect` applies to every read, the catalog's too.
+    expect(decision).toMatchObject({ verdict: 'mask', identity: { sub: 'agent-7' }, resource: { kind: 'postgres', name: 'prod-main' } });
+    // A read's result record is appended after the answer: wait for it, not for a fixed time.
+    const result = () => gw.auditRecords().slice(before).find((x) => x.front_door === 'mcp' && x.type === 'statement_result' && (x.statement as { normalized: string }).normalized.includes('pg_catalog.pg_class'));
+    await expect.poll(() => result()?.outcome, { timeout: 5000 }).toBe('executed');
+  });
+
+  it("describe is refused when the policy blocks the caller's catalog read, naming the rule; audited as blocked", async () => {
+    const intern = await gw.http(await gw.token({ sub: 'intern-1', groups: ['intern'] }));
+    const before = gw.auditRecords().length;
+    const r = await intern.callTool({ name: 'describe', arguments: { resource: 'prod-main' } });
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toContain('hoop: blocked by t.no_catalog_for_interns: interns do not read the catalog');
+    expect(structured<{ tables?: unknown }>(r).tables).toBeUndefined();
+    const blocked = gw.auditRecords().slice(before).find((x) => x.front_door === 'mcp' && x.type === 'decision' && (x.identity as { sub: string }).sub === 'intern-1');
+    expect(blocked).toMatchObject({ outcome: 'blocked', verdict: 'block' });
   });
 
   it('query returns JSON rows with masks applied, the row count and the reasons', async () => {
@@ -170,7 +201,9 @@ describe('tools', () => {
     const kinds = recs.map((r) => (r.statement as { kind: string }).kind);
     expect(kinds).toContain('ddl');
     expect(recs.find((r) => (r.statement as { kind: string }).kind === 'ddl')!.outcome).toBe('blocked');
-    expect(recs.every((r) => (r.identity as { sub: string }).sub === 'agent-7')).toBe(true);
+    // Each record names the caller of its own session (the intern's describe above is its own).
+    expect(recs.every((r) => ['agent-7', 'intern-1'].includes((r.identity as { sub: string }).sub))).toBe(true);
+    expect(recs.some((r) => (r.identity as { sub: string }).sub === 'agent-7')).toBe(true);
   });
 
   it('every call is recorded in the session recording', async () => {

@@ -8,7 +8,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { Resource } from '../../stdlib/facts.ts';
 import type { ApprovalRecord, ResultField } from '../ports.ts';
-import type { CatalogRelation, DescribedTable, McpCaller, McpEnforcement, SqlOutcome } from './port.ts';
+import type { CatalogRelation, McpCaller, McpEnforcement, SqlOutcome } from './port.ts';
 import { toJson, type JsonResult } from './rows.ts';
 import type { McpSettings } from './settings.ts';
 import type { Borrowed, PgUpstreams, ResultSet } from './upstream.ts';
@@ -160,6 +160,50 @@ export async function runQuery(ctx: ToolContext, caller: McpCaller, resource: Re
   });
 }
 
+/**
+ * describe's catalog read is a request like any other: decided by the policy as the caller's
+ * `SELECT` on pg_catalog (a rule may block or approve it; `limit rate` counts it), audited
+ * (`front_door: mcp`) and recorded, its rows through the permit's mask plan; then the policy says
+ * which relations the caller may read and which columns come back masked.
+ */
+async function describeCatalog(ctx: ToolContext, caller: McpCaller, res: Resource, params: (string | null)[]): Promise<CallToolResult> {
+  return ctx.upstreams.with(caller.identity.sub, res.name, async (conn: Borrowed) => {
+    const outcome = await ctx.enforcement.sql(caller, res, conn.session, DESCRIBE_SQL, params);
+    if (outcome.kind === 'refuse') return refusalResult(outcome);
+    const [permit] = outcome.permits;
+    const started = performance.now();
+    if (!permit || outcome.permits.length !== 1) {
+      for (const p of outcome.permits) p.complete({ outcome: 'failed', rows: 0, durationMs: 0, error: 'internal error: the catalog query is one statement' });
+      return failure('hoop: internal error: the catalog query was not decided as one statement', { reason: 'blocked', rules: [] });
+    }
+    const got = await conn.run([permit.statement], params, { maxRows: () => 100_000, maxBytes: 64 * 1024 * 1024 });
+    const durationMs = performance.now() - started;
+    const set = got.results[0];
+    if (!got.ok || !set) {
+      const message = got.ok ? 'the catalog query returned nothing' : await permit.errorText(got.error.message);
+      permit.complete({ outcome: 'failed', rows: 0, durationMs, error: message });
+      return failure(`hoop: could not read the catalog of ${res.name}: ${message}`, { reason: 'upstream_error' });
+    }
+    const plan = await permit.plan(set.fields);
+    if (!plan.ok) {
+      permit.complete({ outcome: 'failed', rows: 0, durationMs, error: `masking refused: ${plan.reason}` });
+      return failure(`hoop: blocked: ${plan.reason}\nthe gateway cannot guarantee the masks for the catalog query`, { reason: 'masks', rules: permit.masks.columns.map((c) => c.rule) });
+    }
+    const rows = plan.passthrough
+      ? set.rows
+      : set.rows.map((r) => plan.transformRow(r.map((v) => (v === null ? null : Buffer.from(v, 'utf8')))).map((v) => (v === null ? null : v.toString('utf8'))));
+    permit.complete({ outcome: 'executed', rows: set.rowCount, durationMs, maskedColumns: plan.maskedColumns });
+    try {
+      await permit.beforeAnswer();
+    } catch {
+      return failure('hoop: the audit log could not be made durable; the result is withheld', { reason: 'audit_failed' });
+    }
+    const described = await ctx.enforcement.describe(caller, res, relationsOf({ ...set, rows }));
+    const lines = described.map((t) => `${t.schema}.${t.name} (${t.kind}${t.access === 'approve' ? ', reads need approval' : ''}): ${t.columns.map((c) => `${c.name} ${c.type}${c.masked ? ` [masked: ${c.masked}]` : ''}`).join(', ')}`);
+    return text(lines.length ? lines.join('\n') : 'No table or view you may read matches.', { resource: res.name, tables: described, ...(set.truncated ? { truncated: true } : {}) });
+  });
+}
+
 function permitVerdict(p: { masked: boolean; action: { kind: string } }): string {
   return p.masked ? 'mask' : 'allow';
 }
@@ -225,18 +269,11 @@ export function createToolServer(ctx: ToolContext): McpServer {
       const found = findResource(ctx, resource, 'postgres');
       if (!found.ok) return found.result;
       const res = found.resource;
-      let described: DescribedTable[];
       try {
-        described = await ctx.upstreams.with(caller.identity.sub, res.name, async (conn) => {
-          const got = await conn.run([DESCRIBE_SQL], [schema ?? null, table ?? null], { maxRows: () => 100_000, maxBytes: 64 * 1024 * 1024 });
-          if (!got.ok) throw new Error(got.error.message);
-          return ctx.enforcement.describe(caller, res, relationsOf(got.results[0]));
-        });
+        return await describeCatalog(ctx, caller, res, [schema ?? null, table ?? null]);
       } catch (e) {
         return failure(`hoop: could not read the catalog of ${res.name}: ${(e as Error).message}`, { reason: 'upstream_error' });
       }
-      const lines = described.map((t) => `${t.schema}.${t.name} (${t.kind}${t.access === 'approve' ? ', reads need approval' : ''}): ${t.columns.map((c) => `${c.name} ${c.type}${c.masked ? ` [masked: ${c.masked}]` : ''}`).join(', ')}`);
-      return text(lines.length ? lines.join('\n') : 'No table or view you may read matches.', { resource: res.name, tables: described });
     },
   );
 
