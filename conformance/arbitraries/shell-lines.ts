@@ -66,6 +66,12 @@ function spelled(name: string): fc.Arbitrary<string> {
     cut.map((i) => `${name.slice(0, i)}$(:)${name.slice(i)}`),
     cut.map((i) => `"${name.slice(0, i)}"'${name.slice(i)}'`),
     fc.constant(`\${HOOP_UNSET:=${name}}`),
+    // Brace expansion and $IFS build the name at run time.
+    fc.constant(`{${name},}`),
+    fc.constant(`${name}\${HOOP_UNSET}`),
+    cut.map((i) => `${name.slice(0, i)}\${HOOP_UNSET:+x}${name.slice(i)}`),
+    cut.map((i) => `${name.slice(0, i)}$''${name.slice(i)}`),
+    cut.map((i) => `${name.slice(0, i)}$""${name.slice(i)}`),
   );
 }
 
@@ -99,7 +105,9 @@ export function shellLineGrammar(): ShellLineGrammar {
   const read = fc.constantFrom(...READS);
   const write = fc.constantFrom(...WRITES).chain(([name, args]) => simple(name, args));
   const hidden: fc.Arbitrary<string> = fc.oneof({ weight: 4, arbitrary: write }, { weight: 1, arbitrary: commandString(write) });
-  const redirected = fc.tuple(read, fc.constantFrom('> made', `>> ${CANARY}`, '2> made', '&> made', '>| made', `1<>${CANARY}`, '> >(cat > made)', '3> made')).map(([r, o]) => `${r} ${o}`);
+  const redirected = fc.tuple(read, fc.constantFrom('> made', `>> ${CANARY}`, '2> made', '&> made', '>| made', `1<>${CANARY}`, '> >(cat > made)', '3> made', '>made', '2>>made', '&>>made', '>\\\nmade', '> "made"', "> 'made'", '> $\'made\'', '>&2 2>made')).map(([r, o]) => `${r} ${o}`);
+  // What ends a command: bash's list operators and newlines, with the blanks around them.
+  const separator = fc.constantFrom(';', '\n', '\n\n', '\r\n', ' ;\t', '\t\n', ' &&\n', ' ||\n', ' |\n', ' |& ', ';\n', '\n#c\n', ' & ');
   const pair = fc.tuple(read, hidden);
   const composed: fc.Arbitrary<string> = fc.oneof(
     pair.map(([r, h]) => `${r}; ${h}`),
@@ -128,7 +136,20 @@ export function shellLineGrammar(): ShellLineGrammar {
     pair.map(([r, h]) => `function f { ${h}; }; f; ${r}`),
     pair.map(([r, h]) => `${r} # \n${h}`),
     pair.map(([r, h]) => `${r} \\\n; ${h}`),
-    pair.map(([r, h]) => `${r}${h.startsWith(' ') ? '' : ';'}${h}`),
+    fc.tuple(read, separator, hidden).map(([r, sep, h]) => `${r}${sep}${h}`),
+    fc.tuple(read, separator, hidden).map(([r, sep, h]) => `${h}${sep}${r}`),
+    pair.map(([r, h]) => `until ${h}; do break; done; ${r}`),
+    pair.map(([r, h]) => `time -p ${h}; ${r}`),
+    pair.map(([r, h]) => `((1)) && ${h}; ${r}`),
+    pair.map(([r, h]) => `${h} <<< x; ${r}`),
+    pair.map(([r, h]) => `cat <<'EOF'\n$(${h})\nEOF\n${h}`),
+    pair.map(([r, h]) => `${r} $(\n${h}\n)`),
+    pair.map(([r, h]) => `${r} "$(${h})"`),
+    pair.map(([r, h]) => `${r} \${HOOP_UNSET:-$(${h})}`),
+    pair.map(([r, h]) => `${r} <(${h})`),
+    pair.map(([r, h]) => `coproc NAME { ${h}; }; ${r}`),
+    pair.map(([r, h]) => `{ ${r}; } && { ${h}; }`),
+    pair.map(([r, h]) => `${r} & wait; ${h}`),
     fc.tuple(read, write).map(([r, w]) => `${r} | xargs ${w}`),
     fc.tuple(read, write).map(([r, w]) => `coproc ${w}; ${r}`),
     redirected,
