@@ -147,7 +147,34 @@ export interface StatementEvent {
    */
   results?: (string | null)[][];
   /** SSH requests: how the command ended and the bytes each way. */
-  ssh?: { exit_code?: number; signal?: string; bytes_in: number; bytes_out: number };
+  ssh?: {
+    exit_code?: number;
+    signal?: string;
+    bytes_in: number;
+    bytes_out: number;
+    /** The channel's output as the client saw it (masked), an asciicast v2 file next to the recording (`recording.results` only). */
+    cast?: string;
+  };
+}
+
+/** What an asciicast of one channel starts with (its header). */
+export interface ChannelCastStart {
+  /** Terminal size (a PTY's; 80x24 without one). */
+  cols: number;
+  rows: number;
+  term?: string;
+  /** The command or `shell`: the cast's title. */
+  title: string;
+}
+
+/** One channel's output being recorded as asciicast v2: what the client was sent, in order, timed. */
+export interface ChannelCast {
+  /** The file's name (in the recordings folder). */
+  readonly file: string;
+  output(data: Buffer): void;
+  resize(cols: number, rows: number): void;
+  /** Ends the file (idempotent). */
+  end(): void;
 }
 
 export interface SessionRecorder {
@@ -156,6 +183,11 @@ export interface SessionRecorder {
 
 export interface SessionRecording {
   statement(event: StatementEvent): void;
+  /**
+   * An asciicast v2 file for one channel's output (an ssh exec or shell), or undefined when output
+   * is not recorded (`recording.results` off) or the recorder has no files.
+   */
+  cast?(start: ChannelCastStart): ChannelCast | undefined;
   close(endedAt: string): Promise<void>;
 }
 

@@ -1,9 +1,9 @@
-// `hoop sessions list [DIR]` and `hoop sessions show FILE`: read session recordings.
+// `hoop sessions list [DIR]`, `hoop sessions show FILE` and `hoop sessions play ID`: read session recordings.
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { loadConfigFile, renderConfigErrors } from '../../proxy/config.ts';
 import { escapeControls as esc, jsonForTerminal, oneLine } from '../../stdlib/terminal-text.ts';
-import { listRecordingFiles, readRecording, RecordingError, summarizeRecording, type SessionSummary } from '../../proxy/recording/index.ts';
+import { listRecordingFiles, playCast, readCast, readRecording, RecordingError, sessionCasts, summarizeRecording, type Cast, type SessionSummary } from '../../proxy/recording/index.ts';
 
 export function register(program: Command): void {
   const sessions = program.command('sessions').description('recorded gateway sessions');
@@ -78,6 +78,8 @@ export function register(program: Command): void {
               s.rows !== undefined ? `${s.rows} rows` : '',
               s.duration_ms !== undefined ? `${s.duration_ms.toFixed(1)}ms` : '',
               s.error ? `error: ${s.error}` : '',
+              s.ssh ? `${s.ssh.exit_code !== undefined ? `exit ${s.ssh.exit_code}` : s.ssh.signal ? `signal ${s.ssh.signal}` : 'no exit status'}, ${s.ssh.bytes_in} bytes in, ${s.ssh.bytes_out} out` : '',
+              s.ssh?.cast ? `output ${s.ssh.cast} (hoop sessions play)` : '',
             ].filter(Boolean);
             process.stdout.write(`${esc(s.time)}  ${esc(s.verdict.padEnd(7))} ${esc(s.outcome.padEnd(16))} ${oneLine(s.text, 120)}\n${extra.length ? `    ${esc(extra.join('; '))}\n` : ''}`);
           } else if (e.type === 'footer') {
@@ -90,6 +92,55 @@ export function register(program: Command): void {
         if (!(err instanceof RecordingError)) throw err;
         process.stderr.write(`hoop: ${err.message}\n`);
         process.exitCode = err.code === 'unreadable' || err.code === 'future_version' ? 2 : 1;
+      }
+    });
+
+  sessions
+    .command('play')
+    .description('replay the terminal output of a recorded ssh session (its exec and shell channels, asciicast v2; recorded with recording.results)')
+    .argument('<session>', 'a session id, a recording (.jsonl) or a cast (.cast)')
+    .argument('[dir]', 'recordings folder (default: recording.dir of --config, else .hoop/sessions)')
+    .option('--config <file>', 'gateway config whose recording.dir to use')
+    .option('--speed <n>', 'play N times as fast (default 1: real pace)', '1')
+    .option('--max-idle <seconds>', 'shorten longer pauses to this')
+    .action(async (what: string, dirArg: string | undefined, o: { config?: string; speed: string; maxIdle?: string }) => {
+      let dir = dirArg ?? '.hoop/sessions';
+      if (!dirArg && o.config) {
+        const r = loadConfigFile(o.config);
+        if (!r.ok) return usage(renderConfigErrors(o.config, r.errors));
+        dir = r.config.recording.dir;
+      }
+      const speed = Number(o.speed);
+      if (!Number.isFinite(speed) || speed <= 0) return usage(`hoop sessions play: --speed must be a positive number, got ${JSON.stringify(o.speed)}`);
+      const maxIdle = o.maxIdle === undefined ? undefined : Number(o.maxIdle);
+      if (maxIdle !== undefined && (!Number.isFinite(maxIdle) || maxIdle < 0)) return usage(`hoop sessions play: --max-idle must be a number of seconds, got ${JSON.stringify(o.maxIdle)}`);
+      if (!what.endsWith('.cast') && !what.endsWith('.jsonl') && !existsSync(dir)) return usage(`hoop sessions play: no such folder ${dir}`);
+      let found: Awaited<ReturnType<typeof sessionCasts>>;
+      try {
+        found = await sessionCasts(what, dir);
+      } catch (err) {
+        if (!(err instanceof RecordingError)) throw err;
+        process.stderr.write(`hoop: ${err.message}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      if (!found) return usage(`hoop sessions play: no recording of session ${JSON.stringify(what)} in ${dir}`);
+      if (found.casts.length === 0) {
+        process.stderr.write(`hoop: ${found.recording ?? what} has no terminal output recorded (output is recorded for ssh channels with recording.results: true)\n`);
+        process.exitCode = 1;
+        return;
+      }
+      for (const c of found.casts) {
+        let cast: Cast;
+        try {
+          cast = readCast(c.file);
+        } catch (err) {
+          process.stderr.write(`hoop: ${(err as Error).message}\n`);
+          process.exitCode = 1;
+          continue;
+        }
+        process.stderr.write(`hoop: ${oneLine(c.title, 120)} (${cast.header.width}x${cast.header.height})\n`);
+        await playCast(cast, { speed, ...(maxIdle !== undefined ? { maxIdle } : {}), write: (d) => process.stdout.write(d) });
       }
     });
 }

@@ -7,7 +7,7 @@ import { formatDurationMs } from '../../language/ast.ts';
 import { withEstimate, type Action, type Identity, type Request, type Resource } from '../../stdlib/facts.ts';
 import type { RateVerdict } from '../state/rate-limits.ts';
 import { shadowDisagreement, type ShadowRecord } from './shadow.ts';
-import type { ApprovalMode, ApprovalParam, ApprovalRecord, AuditOutcome, AuditRecordInput, AuditSink, ErrorTextPolicy, MaskPlan, ResultField, SessionRecording } from '../ports.ts';
+import type { ApprovalMode, ApprovalParam, ApprovalRecord, AuditOutcome, ChannelCast, ChannelCastStart, AuditRecordInput, AuditSink, ErrorTextPolicy, MaskPlan, ResultField, SessionRecording } from '../ports.ts';
 import { resolveApproval, type ApprovalContext, type ApprovalResult } from './approvals.ts';
 import { canChangeState } from '../audit/durability.ts';
 import { decideItems, decidingIndex, hasMasks, LazyContext, limitsOf, refusalOf } from './decide.ts';
@@ -292,6 +292,15 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
       maskedColumns: c.maskedColumns,
       ssh: c.ssh,
     });
+  }
+
+  /**
+   * An asciicast v2 recording of one forwarded channel's output (what the client was sent, already
+   * masked), or undefined when output is not recorded (`recording.results` off). Name its file in
+   * the completion (`ssh.cast`).
+   */
+  cast(start: ChannelCastStart): ChannelCast | undefined {
+    return this.#recording?.cast?.(start);
   }
 
   /**

@@ -11,7 +11,8 @@
 
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import type { SessionHeader, SessionRecorder, SessionRecording, StatementEvent } from '../ports.ts';
+import { StringDecoder } from 'node:string_decoder';
+import type { ChannelCast, ChannelCastStart, SessionHeader, SessionRecorder, SessionRecording, StatementEvent } from '../ports.ts';
 import { RECORDING_VERSION, recordingFileName, type RecordingFooter } from './format.ts';
 
 /** How long a recorded line may wait in memory before it is written. */
@@ -113,6 +114,8 @@ export function createSessionRecorder(opts: RecorderOptions): FileSessionRecorde
         }
       };
       write({ type: 'header', version: RECORDING_VERSION, ...header });
+      let casts = 0;
+      const openCasts = new Set<ChannelCast>();
       let statements = 0;
       const verdicts: RecordingFooter['verdicts'] = {};
       let closed = false;
@@ -132,9 +135,17 @@ export function createSessionRecorder(opts: RecorderOptions): FileSessionRecorde
             writeLong(rest, event.text);
           } else write(line);
         },
+        cast(start: ChannelCastStart): ChannelCast | undefined {
+          if (!opts.results || closed) return undefined;
+          const name = `${recordingFileName(header).replace(/\.jsonl$/, '')}.${++casts}.cast`;
+          const c = openCast(join(opts.dir, name), name, start, (err) => onError(err, name), () => openCasts.delete(c));
+          openCasts.add(c);
+          return c;
+        },
         async close(endedAt: string): Promise<void> {
           if (closed) return;
           closed = true;
+          for (const c of [...openCasts]) c.end();
           const footer: RecordingFooter = { type: 'footer', ended_at: endedAt, statements, verdicts };
           write(footer);
           await drained;
@@ -159,4 +170,46 @@ function openExclusive(file: string): Promise<WriteStream> {
     });
     s.once('error', reject);
   });
+}
+
+/**
+ * An asciicast v2 file (https://docs.asciinema.org/manual/asciicast/v2/): a header line, then one
+ * `[seconds, "o", text]` line per piece of output and `[seconds, "r", "COLSxROWS"]` per resize.
+ * Output is decoded as UTF-8 across pieces (a character split between writes stays whole); bytes
+ * that are not UTF-8 become U+FFFD, as a terminal would show them. Written through one stream, in
+ * order, never waited for by the channel.
+ */
+function openCast(file: string, name: string, start: ChannelCastStart, onError: (err: Error) => void, onEnd: () => void): ChannelCast {
+  const stream = createWriteStream(file, { flags: 'wx', mode: 0o640 });
+  let failed = false;
+  stream.on('error', (err) => {
+    if (!failed) onError(err);
+    failed = true;
+  });
+  const t0 = performance.now();
+  const decoder = new StringDecoder('utf8');
+  const at = () => Math.round(performance.now() - t0) / 1000;
+  const line = (obj: unknown) => {
+    if (!failed && !ended) stream.write(JSON.stringify(obj) + '\n');
+  };
+  let ended = false;
+  line({ version: 2, width: start.cols, height: start.rows, timestamp: Math.floor(Date.now() / 1000), title: start.title, env: { TERM: start.term ?? '', SHELL: '' } });
+  return {
+    file: name,
+    output(data: Buffer) {
+      const text = decoder.write(data);
+      if (text !== '') line([at(), 'o', text]);
+    },
+    resize(cols: number, rows: number) {
+      line([at(), 'r', `${cols}x${rows}`]);
+    },
+    end() {
+      if (ended) return;
+      const rest = decoder.end();
+      if (rest !== '') line([at(), 'o', rest]);
+      ended = true;
+      stream.end();
+      onEnd();
+    },
+  };
 }

@@ -8,7 +8,7 @@
 
 import type { Identity, Resource, SftpOp } from '../../stdlib/facts.ts';
 import type { DetectorMask } from '../../engine/response.ts';
-import type { ApprovalMode, TokenResult } from '../ports.ts';
+import type { ApprovalMode, ChannelCast, ChannelCastStart, TokenResult } from '../ports.ts';
 
 export type SshRequest =
   /** An exec channel: the command string exactly as the client sent it. */
@@ -47,6 +47,12 @@ export type SshOutcome =
       beforeAnswer(): Promise<void>;
       /** Called once when the request has finished (exit status, bytes), for audit and recording. */
       finish(result: SshResult): void;
+      /**
+       * Records the channel's output as the client sees it (asciicast v2), when output is recorded
+       * (`recording.results`); undefined otherwise. The front door feeds it what it sends and ends it
+       * before `finish`.
+       */
+      cast(start: ChannelCastStart): ChannelCast | undefined;
     }
   | {
       kind: 'refuse';
@@ -63,6 +69,8 @@ export interface SshResult {
   bytesIn: number;
   bytesOut: number;
   error?: string;
+  /** The asciicast file of its output (from `cast`). */
+  cast?: string;
   /** The gateway ended the command because it ran past its `limit time` (audited as failed, with the rule). */
   limited?: {
     ms: number;

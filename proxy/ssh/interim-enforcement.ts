@@ -194,6 +194,7 @@ export function createSshEnforcement(enforcer: Enforcer, opts: SshEnforcementOpt
             masks: permits.flatMap((p) => p.masks.detectors),
             rules: [...new Set(permits.flatMap((p) => p.decision.reasons.map((r) => r.id)))],
             ...(timeLimit ? { timeLimit } : {}),
+            cast: (start) => session.cast(start),
             beforeAnswer: () => Promise.all(permits.map((p) => session.beforeAnswer(p))).then(() => undefined),
             finish(result: SshResult) {
               if (finished) return;
@@ -202,7 +203,7 @@ export function createSshEnforcement(enforcer: Enforcer, opts: SshEnforcementOpt
               const error = limited
                 ? `limit time ${formatDurationMs(limited.ms)} (rule ${limited.rule}): the gateway ended the command${limited.signal ? ` (SIG${limited.signal})` : ''}${limited.unconfirmed ? '; the upstream did not confirm it ended' : ''}`
                 : (result.error ?? (result.signal ? `signal ${result.signal}` : undefined));
-              const ssh = { ...(result.exitCode !== undefined ? { exit_code: result.exitCode } : {}), ...(result.signal ? { signal: result.signal } : {}), bytes_in: result.bytesIn, bytes_out: result.bytesOut };
+              const ssh = { ...(result.exitCode !== undefined ? { exit_code: result.exitCode } : {}), ...(result.signal ? { signal: result.signal } : {}), bytes_in: result.bytesIn, bytes_out: result.bytesOut, ...(result.cast ? { cast: result.cast } : {}) };
               for (const p of permits) {
                 session.complete(p, { outcome: result.error || limited ? 'failed' : 'executed', rows: 0, durationMs: performance.now() - started, ssh, ...(error ? { error } : {}) });
               }

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import ssh2, { type ClientChannel, type Connection, type ServerChannel, type Session, type Client as ClientT, type AuthContext } from 'ssh2';
 import type { Resource } from '../../stdlib/facts.ts';
-import type { ApprovalMode } from '../ports.ts';
+import type { ApprovalMode, ChannelCast } from '../ports.ts';
 import type { SshUpstream } from './config.ts';
 import type { SshEnforcedSession, SshEnforcement, SshOutcome, SshRequest, SshResult } from './enforcement-port.ts';
 import { buildStreamMasker, type StreamMasker } from './stream-mask.ts';
@@ -294,6 +294,7 @@ class GatewayConnection {
     let pty: PtyInfo | undefined;
     const env: Record<string, string> = {};
     let running: ClientChannel | undefined;
+    let cast: ChannelCast | undefined;
     session.on('pty', (accept, _reject, info) => {
       pty = { rows: info.rows, cols: info.cols, height: info.height, width: info.width, term: info.term, ...(info.modes ? { modes: info.modes as Record<string, number> } : {}) };
       accept?.();
@@ -307,6 +308,7 @@ class GatewayConnection {
     session.on('window-change', (accept, _reject, info) => {
       if (pty) pty = { ...pty, rows: info.rows, cols: info.cols, height: info.height, width: info.width };
       running?.setWindow(info.rows, info.cols, info.height, info.width);
+      cast?.resize(info.cols, info.rows);
       accept?.();
     });
     session.on('signal', (accept, _reject, info) => {
@@ -318,11 +320,11 @@ class GatewayConnection {
     session.on('x11', (_accept, reject) => void this.refuseRequest('x11', reject));
     session.on('exec', (accept, _reject, info) => {
       const ch = accept();
-      void this.execRequest(info.command).then((req) => this.runCommand(ch, req, pty, env, (up) => (running = up)));
+      void this.execRequest(info.command).then((req) => this.runCommand(ch, req, pty, env, (up, c) => ((running = up), (cast = c))));
     });
     session.on('shell', (accept) => {
       const ch = accept();
-      void this.runCommand(ch, { type: 'interactive', pty: pty !== undefined, ...(pty ? { term: pty.term } : {}) }, pty, env, (up) => (running = up));
+      void this.runCommand(ch, { type: 'interactive', pty: pty !== undefined, ...(pty ? { term: pty.term } : {}) }, pty, env, (up, c) => ((running = up), (cast = c)));
     });
     session.on('sftp', (accept) => {
       const sftp = accept();
@@ -395,7 +397,7 @@ class GatewayConnection {
     reject?.();
   }
 
-  private async runCommand(ch: ServerChannel, req: SshRequest, pty: PtyInfo | undefined, env: Record<string, string>, setRunning: (up: ClientChannel) => void): Promise<void> {
+  private async runCommand(ch: ServerChannel, req: SshRequest, pty: PtyInfo | undefined, env: Record<string, string>, setRunning: (up: ClientChannel, cast: ChannelCast | undefined) => void): Promise<void> {
     // Standard input waits (in the channel's window) until the command is decided.
     ch.pause();
     this.channels.add(ch);
@@ -449,9 +451,11 @@ class GatewayConnection {
       outcome.finish({ bytesIn: 0, bytesOut: 0, error: 'the client closed the channel' });
       return;
     }
-    setRunning(upch);
+    // The output as the client sees it (masked), when the recording keeps output.
+    const cast = outcome.cast({ cols: pty?.cols || 80, rows: pty?.rows || 24, ...(pty ? { term: pty.term } : {}), title: req.type === 'exec' ? req.command : 'shell' });
+    setRunning(upch, cast);
     const ms: [StreamMasker, StreamMasker] | [] = masker?.ok && errMasker?.ok ? [masker.masker, errMasker.masker] : [];
-    await this.relay(ch, upch, ms, outcome, req.type === 'interactive');
+    await this.relay(ch, upch, ms, outcome, req.type === 'interactive', cast);
   }
 
   private masker(masks: Extract<SshOutcome, { kind: 'forward' }>['masks']): { ok: true; masker: StreamMasker } | { ok: false; reason: string } | undefined {
@@ -463,7 +467,7 @@ class GatewayConnection {
    * Relays a running upstream channel: stdin to it, stdout and stderr back (masked when `masks`
    * holds a masker for each), with backpressure both ways; then its exit status or signal.
    */
-  private relay(ch: ServerChannel, upch: ClientChannel, masks: [StreamMasker, StreamMasker] | [], outcome: Extract<SshOutcome, { kind: 'forward' }>, interactive: boolean): Promise<void> {
+  private relay(ch: ServerChannel, upch: ClientChannel, masks: [StreamMasker, StreamMasker] | [], outcome: Extract<SshOutcome, { kind: 'forward' }>, interactive: boolean, cast?: ChannelCast): Promise<void> {
     const result: SshResult = { bytesIn: 0, bytesOut: 0 };
     let exit: { code: number } | { signal: string; core: boolean; desc: string } | undefined;
     upch.on('exit', (code: number | null, signal?: string, core?: boolean, desc?: string) => {
@@ -511,6 +515,7 @@ class GatewayConnection {
         if (exit) return;
         limited = { ms: limit.ms, rule: limit.rule };
         void writeStderr(ch, limit.message);
+        cast?.output(Buffer.from(`${limit.message}\n`));
         send('TERM');
         timers.push(setTimeout(() => {
           send('KILL');
@@ -533,6 +538,7 @@ class GatewayConnection {
         const send = (b: Buffer) => {
           if (b.length === 0 || !dst.writable) return;
           result.bytesOut += b.length;
+          cast?.output(b);
           if (!dst.write(b)) {
             src.pause();
             dst.once('drain', () => src.resume());
@@ -570,6 +576,10 @@ class GatewayConnection {
         result.error = 'the upstream channel closed without an exit status';
         await writeStderr(ch, 'hoop: the upstream connection was lost before the command finished');
       } else result.error = 'the client closed the channel';
+      if (cast) {
+        cast.end();
+        result.cast = cast.file;
+      }
       outcome.finish(result);
       if (!ch.writable) return;
       // A command that may have changed state is not reported done before its record is durable.

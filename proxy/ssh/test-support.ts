@@ -66,6 +66,8 @@ export interface SshGatewayOptions {
   /** Override the upstream (a wrong host key, a dead port). */
   upstream?: Partial<SshUpstream>;
   env?: string[];
+  /** `recording.results`: keep channels' output (asciicast files next to the recordings). */
+  recordResults?: boolean;
   /** `limit time`: SIGTERM → SIGKILL → channel close spacing (server.ts `killGraceMs`). */
   killGraceMs?: number;
 }
@@ -122,7 +124,7 @@ export async function startSshTestGateway(sshd: Sshd, policyText: string, option
     shell: await loadShellClassifier(),
     audit,
     approvals,
-    recorder: createSessionRecorder({ dir: join(stateDir, 'sessions') }),
+    recorder: createSessionRecorder({ dir: join(stateDir, 'sessions'), ...(options.recordResults ? { results: true } : {}) }),
     approvalTimeoutMs: 60_000,
     guardrails: { rateLimiter },
   });
