@@ -146,6 +146,13 @@ describe('the leak oracle', () => {
     } finally {
       await direct.end();
     }
+    // A materialized view filled by a user function that reads people: its rows are people's data
+    // under any scope (the README's `on tables` shape once let them through in clear).
+    for (const policy of ['unscoped', 'on tables'] as const) {
+      const r = await sessionsOf[policy].simple.run('SELECT * FROM mv_fn');
+      expect(r.error?.C, policy).toBe('42501');
+      expect(findLeak(r.bytes, needles), policy).toBeUndefined();
+    }
     const viaGateway = await sessions.simple.run('SELECT * FROM people ORDER BY id');
     expect(viaGateway.error).toBeUndefined();
     expect(viaGateway.messages.filter((m) => m.name === 'dataRow')).toHaveLength(PEOPLE.length);

@@ -67,6 +67,8 @@ ANALYZE people_kid;
 CREATE VIEW v_stats AS SELECT tablename, attname, most_common_vals::text AS mcv, histogram_bounds::text AS hist FROM pg_stats;
 CREATE MATERIALIZED VIEW mv_stats AS SELECT attname, most_common_vals::text AS mcv FROM pg_stats WHERE tablename = 'people';
 CREATE FUNCTION stats_of() RETURNS SETOF pg_stats LANGUAGE sql STABLE AS 'SELECT * FROM pg_stats';
+CREATE FUNCTION email_of(int) RETURNS text LANGUAGE sql STABLE AS 'SELECT email FROM people WHERE id = $1';
+CREATE MATERIALIZED VIEW mv_fn AS SELECT id, email_of(person_id) AS contact FROM orders;
 `;
 
 export const MASK_RULES = `
@@ -178,10 +180,12 @@ const RELATIONS: Record<string, [string, Ty][]> = {
   people_kid: [['id', 'i'], ['name', 't'], ['email', 't'], ['ssn', 't'], ['card', 't'], ['secret', 't'], ['profile', 'j'], ['tags', 'a'], ['salary', 'n'], ['score', 'i'], ['kid_note', 't']],
   v_stats: [['tablename', 't'], ['attname', 't'], ['mcv', 't'], ['hist', 't']],
   mv_stats: [['attname', 't'], ['mcv', 't']],
+  // Its rows came from a user function reading people: no table scope names people otherwise.
+  mv_fn: [['id', 'i'], ['contact', 't']],
 };
 const REL_WEIGHTS: [string, number][] = [
   ['people', 8], ['orders', 1], ['v_people', 2], ['v_union', 1], ['v_sb', 1], ['v_cte', 1], ['v_lateral', 1], ['v_nested', 1], ['mv_people', 1],
-  ['people_kid', 2], ['v_stats', 1], ['mv_stats', 1],
+  ['people_kid', 2], ['v_stats', 1], ['mv_stats', 1], ['mv_fn', 1],
 ];
 
 const TEXT_LITERALS = ["'x'", "'ab'", "''", "'@'", "'example.org'", 'NULL::text', "'%'"];

@@ -58,7 +58,7 @@ const RELATION_FUNCTIONS_SQL = `
 WITH RECURSIVE
   objects(owner, classid, objid, tree) AS NOT MATERIALIZED (
     SELECT r.ev_class, 'pg_catalog.pg_rewrite'::regclass, r.oid, r.ev_action::text FROM pg_catalog.pg_rewrite r
-      JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.relkind = 'v'
+      JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.relkind IN ('v', 'm')
       JOIN pg_catalog.pg_namespace vn ON vn.oid = v.relnamespace AND vn.nspname NOT IN ('pg_catalog', 'information_schema')
     UNION ALL
     SELECT p.polrelid, 'pg_catalog.pg_policy'::regclass, p.oid, COALESCE(p.polqual::text, '') || ' ' || COALESCE(p.polwithcheck::text, '')
@@ -203,8 +203,10 @@ export class PgCatalog implements Catalog {
    * rewrite rule's dependencies, an operator by its function), through nested views, and those the
    * row security policies of a table call (enabled or not: see RELATION_FUNCTIONS_SQL), for the
    * relation itself and every relation reached through views and policies. Reading a materialized
-   * view runs nothing; views of pg_catalog and information_schema (initdb's own, superuser-owned)
-   * are not looked into. `pg_temp` matches every session's temporary schema.
+   * view runs nothing, but its rows are what its query's functions returned when it was refreshed:
+   * they count as called too (a matview over a user function that reads a masked table is that
+   * table's data, and no table scope sees it otherwise). Views of pg_catalog and
+   * information_schema (initdb's own, superuser-owned) are not looked into. `pg_temp` matches every session's temporary schema.
    */
   async relationFunctions(qualified: readonly string[], deps?: unknown[]): Promise<Map<string, { schema: string; name: string }[]>> {
     const out = new Map<string, { schema: string; name: string }[]>();
