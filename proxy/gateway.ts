@@ -65,7 +65,12 @@ export interface Gateway {
   readonly sessions: number;
   /** The policy now in force (undefined only if none ever compiled). */
   readonly policy: PolicyEvaluator | undefined;
-  /** The rate-limit counters, shadow set and estimator, for the other front doors' enforcers to share. */
+  /**
+   * The gateway's one enforcer (policy, audit chain, recorder, approvals, masker, metrics, rate
+   * store, shadow set, estimator): the SSH and MCP front doors open their sessions on it too.
+   */
+  readonly enforcer: Enforcer;
+  /** The rate-limit counters, shadow set and estimator (also inside `enforcer`). */
   readonly guardrails: Pick<EnforcerServices, 'rateLimiter' | 'shadowPolicy' | 'estimator'>;
   /** Long statements being classified off the event loop now (queued or in a worker). */
   readonly classificationsInFlight: number;
@@ -177,6 +182,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       get policy() {
         return current();
       },
+      enforcer,
       guardrails: { rateLimiter, shadowPolicy, estimator },
       get classificationsInFlight() {
         return classifierPool.inFlight;

@@ -1,7 +1,9 @@
 // The whole gateway process from one resolved config: the policy source (load + reload), the
-// services shared by the PostgreSQL listener and the admin API (one audit writer per file, since the chain has one tail; one
+// services shared by every front door (one audit writer per file, since the chain has one tail; one
 // approval service; one metrics registry), the result masker with a catalog connection per
-// resource, the listener (proxy/gateway.ts) and the admin API. `hoop gateway` and `hoop demo` use it.
+// resource, the PostgreSQL listener (proxy/gateway.ts, which builds the gateway's one Enforcer),
+// the SSH and MCP front doors on that same Enforcer, and the admin API. `hoop gateway` and
+// `hoop demo` use it.
 
 import type { ClientConfig } from 'pg';
 import type { GatewayConfig, ResourceConfig } from './config.ts';
@@ -23,14 +25,12 @@ import type { AuditSink, TokenVerifier } from './ports.ts';
 import { openPolicySource, type PolicySource } from './policy-source.ts';
 import { createEstimator } from './postgres/estimates.ts';
 import { loadSqlClassifier } from '../stdlib/sql/index.ts';
-import { createSessionRecorder } from './recording/index.ts';
 import { createMcpHttp, type McpHttp } from './mcp/http.ts';
 import { createCoreEnforcement } from './mcp/core-enforcement.ts';
-import { Enforcer } from './enforcement/index.ts';
 import { DEFAULT_MCP_SETTINGS } from './mcp/settings.ts';
 import { PgUpstreams } from './mcp/upstream.ts';
 import { mcpSshRunner } from './mcp/ssh-wiring.ts';
-import { createInterimEnforcement as createSshEnforcement } from './ssh/interim-enforcement.ts';
+import { createSshEnforcement } from './ssh/interim-enforcement.ts';
 import { startSshFrontDoor } from './ssh/start.ts';
 import type { SshListener } from './ssh/server.ts';
 import { loadShellClassifier } from '../stdlib/shell/index.ts';
@@ -148,23 +148,15 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
     const gateway = started.gateway;
     closers.push(() => gateway.close());
     metrics.gauge('hoop_classifications_in_flight', 'Long statements being classified off the event loop (queued or in a worker); their sessions wait, the others go on.', () => gateway.classificationsInFlight);
+    // One enforcer for every front door (built by startGateway over the services above): one
+    // policy source, audit chain, recorder, approval store, masker, metrics, rate budget, shadow
+    // set and estimator; SSH and MCP sessions are opened on it with their own `protocol`.
+    const enforcer = gateway.enforcer;
+    // The shell classifier (tree-sitter-bash) only where ssh requests are decided.
+    const shell = config.listen.ssh || config.resources.some((r) => r.kind === 'ssh') ? await loadShellClassifier() : undefined;
     let ssh: RunningGateway['ssh'];
     if (config.listen.ssh) {
-      const sshStarted = await startSshFrontDoor(
-        config,
-        createSshEnforcement({
-          verifier,
-          policy: () => policy.current(),
-          shell: await loadShellClassifier(),
-          audit,
-          approvals,
-          recorder: createSessionRecorder({ dir: config.recording.dir, results: config.recording.results }),
-          approvalTimeoutMs: config.approvals.timeoutMs,
-          log,
-          guardrails: gateway.guardrails,
-        }),
-        log,
-      );
+      const sshStarted = await startSshFrontDoor(config, createSshEnforcement(enforcer, { verifier, shell: shell!, log }), log);
       if (!sshStarted.ok) {
         await closeAll();
         return { ok: false, errors: sshStarted.errors };
@@ -187,19 +179,6 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
         log,
       });
       closers.push(() => upstreams.close());
-      // The enforcement core over the same services as the PostgreSQL front door's (one policy
-      // source, audit chain, approval store, masker, metrics); MCP sessions are recorded too.
-      const enforcer = new Enforcer({
-        policy: () => policy.current(),
-        audit: sink,
-        recorder: createSessionRecorder({ dir: config.recording.dir, results: config.recording.results }),
-        approvals,
-        approvalTimeoutMs: config.approvals.timeoutMs,
-        masker,
-        metrics,
-        // One rate budget, one shadow set and one estimator across front doors.
-        ...gateway.guardrails,
-      });
       const enforcement = createCoreEnforcement({
         enforcer,
         classifier,
@@ -215,7 +194,7 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
         enforcement,
         upstreams,
         settings,
-        ssh: await mcpSshRunner({ config, verifier, policy: () => policy.current(), audit: sink, approvals, settings, log }),
+        ssh: shell ? mcpSshRunner({ config, enforcer, verifier, shell, settings, log }) : undefined,
         issuers: config.identity.map((i) => i.issuer),
         tls: config.tls !== undefined,
         log,

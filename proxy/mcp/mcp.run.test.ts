@@ -3,7 +3,7 @@
 // masked by the policy's detectors, blocked commands refused as tool errors naming the rule,
 // approvals through wait_for_approval, audited with `front_door: mcp`.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -30,6 +30,13 @@ rule sleeps_are_short {
   match shell ["sleep"]
   allow
   limit time 1s
+}
+
+rule pwd_is_rated {
+  on ssh("bastion-*")
+  match shell ["pwd"]
+  allow
+  limit rate 2 per 1h
 }
 
 rule touch_needs_ops {
@@ -114,9 +121,32 @@ describe('run', () => {
     expect(existsSync(file)).toBe(true);
   });
 
-  it('audits each command with front_door: mcp', () => {
+  it("counts each call against the policy's limit rate (the gateway's one rate store): the call past it is refused, naming the rule", async () => {
+    const pwd = () => client.callTool({ name: 'run', arguments: { resource: 'bastion-1', command: 'pwd' } });
+    for (let i = 0; i < 2; i++) {
+      const ok = await pwd();
+      expect(ok.isError, textOf(ok)).toBeFalsy();
+    }
+    const refused = await pwd();
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toMatch(/hoop: rate limit exceeded: rule t\.pwd_is_rated allows 2 requests per 1h; retry in/);
+    const blocked = gw.auditRecords().filter((r) => r.type === 'decision' && r.outcome === 'blocked' && (r.statement as { normalized?: string } | undefined)?.normalized === 'pwd');
+    expect(blocked).toHaveLength(1);
+    expect(blocked[0]).toMatchObject({ front_door: 'mcp', reason: expect.stringMatching(/^rate limit: rule t\.pwd_is_rated/) });
+  });
+
+  it('audits each command with front_door: mcp, and records it as protocol mcp', async () => {
     const recs = gw.auditRecords().filter((r) => r.type === 'decision' && (r.resource as { name?: string } | undefined)?.name === 'bastion-1');
     expect(recs.length).toBeGreaterThan(0);
     expect(recs.every((r) => r.front_door === 'mcp')).toBe(true);
+    const dir = gw.config.recording.dir;
+    const recorded = () =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.jsonl'))
+        .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>))
+        .filter((l) => l.text === 'pwd');
+    // The recorder writes in batches: wait for the batch, not for a fixed time.
+    await expect.poll(() => recorded().length, { timeout: 5000 }).toBeGreaterThan(0);
+    expect(recorded().every((l) => l.protocol === 'mcp')).toBe(true);
   });
 });

@@ -1,56 +1,29 @@
-// The `run` tool's enforcement: the SSH front door's decide-request-to-outcome port, built over the
-// gateway's audit log and recorder with the records marked as the MCP front door's (`front_door:
-// mcp`, recorded `protocol: mcp`). Undefined when no resource has `kind: ssh`.
+// The `run` tool's enforcement: the SSH request port (shell classification into actions, legacy
+// scp/rsync as file operations) over the gateway's one Enforcer, its sessions opened as the MCP
+// front door's (`protocol: mcp`: audited `front_door: mcp`, recorded `protocol: mcp`), so a
+// command decided through MCP shares the policy, audit chain, recorder, approvals, metrics and
+// `limit rate` budget of every other front door. Undefined when no resource has `kind: ssh`.
 
-import { loadShellClassifier } from '../../stdlib/shell/index.ts';
+import type { ShellClassifier } from '../../stdlib/facts.ts';
 import type { GatewayConfig } from '../config.ts';
-import type { ApprovalService, AuditSink, SessionRecorder, TokenVerifier } from '../ports.ts';
-import { createSessionRecorder } from '../recording/index.ts';
+import type { Enforcer } from '../enforcement/index.ts';
+import type { TokenVerifier } from '../ports.ts';
 import type { SshUpstream } from '../ssh/config.ts';
-import { createInterimEnforcement, type InterimEnforcementOptions } from '../ssh/interim-enforcement.ts';
+import { createSshEnforcement } from '../ssh/interim-enforcement.ts';
 import type { McpSettings } from './settings.ts';
 import { SshRunner } from './ssh-run.ts';
 
-/** The audit log as the MCP front door writes to it: every record names it. */
-export function mcpAudit(audit: AuditSink): AuditSink {
-  return {
-    append: (r, o) => audit.append({ ...r, front_door: 'mcp' }, o),
-    beforeForward: (r, o) => audit.beforeForward({ ...r, front_door: 'mcp' }, o),
-    beforeAnswer: (seq) => audit.beforeAnswer(seq),
-    onSyncFailure: (l) => audit.onSyncFailure(l),
-    close: async () => undefined,
-  };
-}
-
-function mcpRecorder(recorder: SessionRecorder): SessionRecorder {
-  return {
-    async open(header) {
-      const rec = await recorder.open({ ...header, front_door: 'mcp' });
-      return { statement: (e) => rec.statement({ ...e, protocol: 'mcp' }), close: (at) => rec.close(at) };
-    },
-  };
-}
-
-export async function mcpSshRunner(o: {
+export function mcpSshRunner(o: {
   config: GatewayConfig;
+  enforcer: Enforcer;
   verifier: TokenVerifier;
-  policy: InterimEnforcementOptions['policy'];
-  audit: AuditSink;
-  approvals: ApprovalService;
+  shell: ShellClassifier;
   settings: McpSettings;
   log: (line: string) => void;
-}): Promise<SshRunner | undefined> {
+}): SshRunner | undefined {
   const upstreams = new Map<string, SshUpstream>();
   for (const r of o.config.resources) if (r.kind === 'ssh' && r.ssh) upstreams.set(r.name, r.ssh);
   if (upstreams.size === 0) return undefined;
-  const enforcement = createInterimEnforcement({
-    verifier: o.verifier,
-    policy: o.policy,
-    shell: await loadShellClassifier(),
-    audit: mcpAudit(o.audit),
-    approvals: o.approvals,
-    recorder: mcpRecorder(createSessionRecorder({ dir: o.config.recording.dir, results: o.config.recording.results })),
-    log: o.log,
-  });
+  const enforcement = createSshEnforcement(o.enforcer, { protocol: 'mcp', verifier: o.verifier, shell: o.shell, log: o.log });
   return new SshRunner({ enforcement, upstreams, ...(o.config.masking.hashKey ? { hashKey: o.config.masking.hashKey } : {}), maxBytes: o.settings.maxResultBytes, timeoutMs: o.settings.statementTimeoutMs });
 }

@@ -169,7 +169,8 @@ export function createSshEnforcement(enforcer: Enforcer, opts: SshEnforcementOpt
             items: actions.map((action) => ({ action })),
             text,
             started,
-            protocol: 'ssh',
+            // Recorded as the front door the request came through (the MCP `run` tool: mcp).
+            protocol: protocol === 'mcp' ? 'mcp' : 'ssh',
             ...(readsFiles ? { unmaskable: UNMASKABLE_TRANSFER } : {}),
           });
           if (out.kind === 'hold') {
