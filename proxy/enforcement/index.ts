@@ -24,7 +24,9 @@
 //   else for each permit of out.permits: run it, applying permit.masks / permit.limits
 //        (session.planMasks(permit, columns) for rows, session.textPolicy(masks, text) for output text);
 //        before its answer (exit status, CommandComplete, error) goes out: await session.beforeAnswer(permit)
-//        when it returns a promise (audit durability; a rejection: end the connection); then
+//        when it returns a promise (audit durability; a rejection: end the connection); a front
+//        door that knows transaction blocks also awaits session.beforeReady(blockOpen) before it
+//        tells the client whether one is open (PostgreSQL ReadyForQuery); then
 //        session.complete(permit, { outcome: 'executed' | 'failed' | 'blocked', rows, durationMs, error, ssh })
 //
 //   // A request refused before it could be classified (a handle the session never saw decided):

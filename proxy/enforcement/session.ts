@@ -9,7 +9,7 @@ import type { RateVerdict } from '../state/rate-limits.ts';
 import { shadowDisagreement, type ShadowRecord } from './shadow.ts';
 import type { ApprovalMode, ApprovalParam, ApprovalRecord, AuditOutcome, ChannelCast, ChannelCastStart, AuditRecordInput, AuditSink, ErrorTextPolicy, MaskPlan, ResultField, SessionRecording } from '../ports.ts';
 import { resolveApproval, type ApprovalContext, type ApprovalResult } from './approvals.ts';
-import { canChangeState } from '../audit/durability.ts';
+import { canChangeState, staysInBlock } from '../audit/durability.ts';
 import { decideItems, decidingIndex, hasMasks, LazyContext, limitsOf, refusalOf } from './decide.ts';
 import { SessionRecords, statementEvent } from './records.ts';
 import type { EnforcerServices } from './enforcer.ts';
@@ -67,6 +67,13 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
   #lastAuditSeq = 0;
   #unwatchAudit: (() => void) | undefined;
   #durableUpTo = 0;
+  /**
+   * The front door said a transaction block is open (`beforeReady(true)`), and no answer since may
+   * have ended it: answers of statements that stay in the block need not wait for their records.
+   */
+  #blockOpen = false;
+  /** The last record whose answer went out inside the block before it was durable: the block's end waits for it. */
+  #owedUpTo = 0;
   #sessionMasks: { policy: PolicyEvaluator | undefined; masks: Masks | undefined } | undefined;
 
   /** @internal Made by `Enforcer.openSession`. */
@@ -116,13 +123,50 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
    * Before the answer to a forwarded permit goes out (its completion, its error): undefined when it
    * may go out now; otherwise a promise that resolves once its record is durable and rejects when
    * the fsync failed (then the answer must not go out: end the connection with an error).
+   *
+   * Inside an open transaction block (`beforeReady(true)`), a statement that stays in the block
+   * (durability.ts `staysInBlock`) changes nothing until the block commits: its answer goes out at
+   * once and its record is owed. Any other answer may end the block (COMMIT, a procedure...): it
+   * waits for its own record and every owed one, and nothing after it is deferred until the front
+   * door says again that a block is open. `p` undefined: an answer to something the session did not
+   * forward as a permit (treated as one that may end the block).
    */
-  beforeAnswer(p: Permit<T>): Promise<void> | undefined {
-    const seq = p.answerAfter;
+  beforeAnswer(p: Permit<T> | undefined): Promise<void> | undefined {
+    const own = p?.answerAfter ?? 0;
+    if (this.#blockOpen) {
+      if (p !== undefined && staysInBlock(p.action)) {
+        if (own > this.#owedUpTo) this.#owedUpTo = own;
+        return undefined;
+      }
+      this.#blockOpen = false;
+    }
+    return this.#untilDurable(own > this.#owedUpTo ? own : this.#owedUpTo);
+  }
+
+  /**
+   * The front door is about to tell the client whether a transaction block is open (PostgreSQL:
+   * ReadyForQuery, 'T' open; 'I' idle and 'E' failed are not). When none is, the answer waits for
+   * every record owed by the block that ended (as `beforeAnswer`). From an open one on, answers of
+   * statements that stay in the block are not held.
+   */
+  beforeReady(blockOpen: boolean): Promise<void> | undefined {
+    if (!blockOpen) {
+      this.#blockOpen = false;
+      return this.#untilDurable(this.#owedUpTo);
+    }
+    this.#blockOpen = true;
+    return undefined;
+  }
+
+  #untilDurable(seq: number): Promise<void> | undefined {
     // Records up to #durableUpTo are known durable: an answer held for one of them was released.
-    if (seq === undefined || seq <= this.#durableUpTo) return undefined;
+    if (seq <= this.#durableUpTo) return undefined;
     const wait = this.#audit.beforeAnswer(seq);
-    return wait?.then(() => {
+    if (!wait) {
+      this.#durableUpTo = seq;
+      return undefined;
+    }
+    return wait.then(() => {
       if (seq > this.#durableUpTo) this.#durableUpTo = seq;
     });
   }

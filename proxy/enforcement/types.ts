@@ -130,7 +130,8 @@ export interface Permit<T extends RequestItem = RequestItem> {
   /**
    * It can change state and its record was written, not yet made durable (`audit.durability`
    * commit): its answer (a command's completion, an error) goes out only once
-   * `EnforcementSession.beforeAnswer(permit)` settles.
+   * `EnforcementSession.beforeAnswer(permit)` settles (at once inside an open transaction block
+   * for a statement that stays in it; the block's end waits instead).
    */
   readonly answerAfter: number | undefined;
   /** What the recording names it by. */

@@ -128,6 +128,9 @@ function rowsFromTag(tag: string): number | undefined {
   return Number.isInteger(n) ? n : undefined;
 }
 
+/** ReadyForQuery's status byte for an open transaction block ('I' idle and 'E' failed are not). */
+const TX_BLOCK = 0x54;
+
 /** Messages that answer a statement: a state-changing one's wait for its audit record to be durable. */
 const ANSWERS: ReadonlySet<number> = new Set([BackendCode.CommandComplete, BackendCode.EmptyQueryResponse, BackendCode.PortalSuspended, BackendCode.ErrorResponse, BackendCode.FunctionCallResponse]);
 
@@ -1168,6 +1171,10 @@ export class PgSession {
       case BackendCode.PortalSuspended:
         return this.onCommandDone(f);
       case BackendCode.ReadyForQuery: {
+        // No transaction block open ('I', 'E'): the block that ended may have committed what was
+        // answered inside it before its records were durable; this answer waits for them.
+        const ready = this.enforcement?.beforeReady(f.raw[5] === TX_BLOCK);
+        if (ready) return this.afterDurable(ready, f);
         this.maskedSinceReady = undefined;
         // Everything up to the Query/Sync this answers is settled.
         for (;;) {
@@ -1273,10 +1280,17 @@ export class PgSession {
   private holdAnswer(f: Frame): Promise<void> | undefined {
     const e = this.headExpect();
     const stmt = e?.k === 'query' ? e.runs[e.idx]?.stmt : e?.k === 'execute' || e?.k === 'function' ? e.run.stmt : e?.k === 'parse' || e?.k === 'bind' ? e.stmt : e?.k === 'describe' ? e.hidden?.stmt : undefined;
-    const permit = stmt?.permit;
-    const wait = permit && this.enforcement!.beforeAnswer(permit);
-    if (!wait) return undefined;
+    // Inside an open transaction block, the answer of a statement that stays in it is not held;
+    // one without a permit is held as if it could end the block (enforcement decides).
+    const wait = this.enforcement?.beforeAnswer(stmt?.permit);
+    return wait && this.afterDurable(wait, f);
+  }
+
+  /** Handles `f` again once `wait` settled (the records it answers for are durable); a failed fsync ends the session. */
+  private afterDurable(wait: Promise<void>, f: Frame): Promise<void> {
     const copy: Frame = { ...f, raw: Buffer.from(f.raw) };
+    // What was answered before it (a pipeline's statements inside a block) goes out meanwhile.
+    this.flushDown();
     return wait.then(
       () => (this.ended ? undefined : this.onServerMessage(copy)),
       () => this.auditSyncFailed(),
