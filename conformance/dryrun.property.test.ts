@@ -116,7 +116,7 @@ async function record(dir: string, policy: PreparedPolicy, sessions: SessionInpu
         verdicts = classifiers.sql.classify(text, prepared.size > 0 ? { prepared } : undefined).map((action) => ({
           text: action.text,
           action,
-          decision: withReadView(policy.evaluate({ identity, resource, action, context }), readViewOf(action), (read) => policy.evaluate({ identity, resource, action: read, context })),
+          decision: withReadView(policy.evaluate({ identity, resource, action, context }), readViewOf(action), (read) => policy.evaluate({ identity, resource, action: read, context }), policy.tableScopes),
         }));
       }
       for (const v of verdicts) {

@@ -91,11 +91,22 @@ function combineLimits(decisions: readonly Decision[]): Limits | undefined {
 
 /**
  * `decision` with the masks of the read the statement contains (`read`, from stdlib/sql/read-view.ts)
- * added; `decideRead` decides that read, and is called only when it can change anything.
+ * added; `decideRead` decides that read, and is called only when it can change anything. An opaque
+ * read (code whose reads cannot be known) is decided as reading every table in `tableScopes` too
+ * (PreparedPolicy.tableScopes): a mask rule scoped `on tables` applies to it as to a read of them.
  */
-export function withReadView(decision: Decision, read: ReadView | undefined, decideRead: (action: SqlAction) => Decision): Decision {
+export function withReadView(decision: Decision, read: ReadView | undefined, decideRead: (action: SqlAction) => Decision, tableScopes: readonly string[] = []): Decision {
   if (!read || decision.verdict === 'block') return decision;
-  return withReadMasks(decision, decideRead(read.action), read.onlyColumnsOf);
+  const view = read.opaque && tableScopes.length > 0 ? widenedRead(read, tableScopes) : read;
+  return withReadMasks(decision, decideRead(view.action), view.onlyColumnsOf);
+}
+
+/** The read view reading `tables` too (for an opaque one: every table a policy's scopes name). */
+function widenedRead(read: ReadView, tables: readonly string[]): ReadView {
+  const reads = [...read.action.reads];
+  for (const t of tables) if (!reads.includes(t)) reads.push(t);
+  // The classifier's actions keep their lazy fields in their prototype: copy it.
+  return { ...read, action: Object.assign(Object.create(Object.getPrototypeOf(read.action) as object) as SqlAction, read.action, { reads }) };
 }
 
 /**

@@ -64,6 +64,11 @@ export interface PreparedPolicy {
   explain(req: Request): Explanation;
   evaluateReference(req: Request): Decision;
   readonly ruleCount: number;
+  /**
+   * Every table glob of an \`on tables [...]\` scope in the set (qualified, as rules match them): a
+   * statement whose reads cannot be known is decided as reading these (engine/combine.ts withReadView).
+   */
+  readonly tableScopes: readonly string[];
   /** sha256 (hex) of the sources, in file order: identical sources give an identical hash. */
   readonly hash: string;
   readonly tests: readonly PolicyTest[];
@@ -157,6 +162,14 @@ class Prepared implements PreparedPolicy {
 
   get ruleCount(): number {
     return this.ir.rules.length;
+  }
+
+  #tableScopes: readonly string[] | undefined;
+  get tableScopes(): readonly string[] {
+    if (this.#tableScopes) return this.#tableScopes;
+    const all = new Set<string>();
+    for (const r of this.ir.rules) if (r.match?.type === 'sql') for (const t of r.match.tables ?? []) all.add(t);
+    return (this.#tableScopes = Object.freeze([...all].sort()));
   }
 
   get estimates(): boolean {

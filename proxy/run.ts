@@ -138,6 +138,9 @@ export async function runGateway(config: GatewayConfig, opts: RunOptions = {}): 
         get hash() {
           return policy.current()?.hash;
         },
+        get tableScopes() {
+          return policy.current()?.tableScopes ?? [];
+        },
       },
     };
     const started = await startGateway(config, deps);

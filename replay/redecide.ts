@@ -145,7 +145,7 @@ export function createRedecider(policy: PreparedPolicy, classifiers: Classifiers
             const context = recordedContext(header, event);
             // As the gateway decides (proxy/enforcement/decide.ts): a statement that reads
             // also gets the masks of the read it contains.
-            const decisions = actions.map((a) => withReadView(evaluate(a, context), a.type === 'sql' ? classifiers.readView?.(a) : undefined, (read) => evaluate(read, context)));
+            const decisions = actions.map((a) => withReadView(evaluate(a, context), a.type === 'sql' ? classifiers.readView?.(a) : undefined, (read) => evaluate(read, context), policy.tableScopes));
             decision = decisions.length === 1 ? decisions[0]! : combineDecisions(decisions);
             if (byText) {
               if (texts >= MAX_TEXTS) {

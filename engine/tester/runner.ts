@@ -119,7 +119,7 @@ function runOne(policy: PreparedPolicy, t: PolicyTest, classifiers: Classifiers,
 export function explainAsGateway(policy: PreparedPolicy, request: Request, classifiers: Pick<Classifiers, 'readView'>): Explanation {
   const e = policy.explain(request);
   const read = request.action.type === 'sql' ? classifiers.readView?.(request.action) : undefined;
-  const decision = withReadView(e.decision, read, (action) => policy.evaluate({ ...request, action }));
+  const decision = withReadView(e.decision, read, (action) => policy.evaluate({ ...request, action }), policy.tableScopes);
   return decision === e.decision ? e : { ...e, decision };
 }
 

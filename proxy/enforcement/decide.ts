@@ -87,7 +87,7 @@ export function decideItems(
         // is also decided as that read, and its masks added: a mask scoped to reads covers it too.
         // (The closure is made only for a statement that has a read view: off the plain SELECT's path.)
         const read = action.type === 'sql' ? readView(action, item.ast) : undefined;
-        if (read) decision = withReadView(decision, read, (r) => policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: r, context }));
+        if (read) decision = withReadView(decision, read, (r) => policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: r, context }), policy.tableScopes);
       } catch (e) {
         // The engine never throws by contract; fail closed if it does.
         decision = gatewayBlock(`policy evaluation failed: ${(e as Error).message}`);

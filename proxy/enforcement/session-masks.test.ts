@@ -35,7 +35,7 @@ describe('sessionMasks', () => {
   });
 
   it('cannot be told without explanations: the notification is dropped', async () => {
-    const plain: PolicyEvaluator = { evaluate: (r) => policy.evaluate(r) };
+    const plain: PolicyEvaluator = { evaluate: (r) => policy.evaluate(r), tableScopes: [] };
     expect(sessionMasks(plain, ctx(['h']))).toBeUndefined();
     const broken = { evaluate: (r: never) => policy.evaluate(r), explain: () => ({ rules: [] }), ir: policy.ir } as unknown as PolicyEvaluator;
     expect(sessionMasks(broken, ctx(['h']))).toBeUndefined();

@@ -17,6 +17,8 @@ export interface PolicyEvaluator {
   needsEstimate?(request: Request): boolean;
   /** The set's hash (shadow records name the candidate by it). */
   readonly hash?: string;
+  /** Every `on tables` glob of the set (engine PreparedPolicy.tableScopes): what an opaque statement may read. */
+  readonly tableScopes: readonly string[];
 }
 
 /**

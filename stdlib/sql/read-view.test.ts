@@ -30,8 +30,17 @@ describe('readView: the read a statement contains', () => {
     expect(of('CREATE VIEW v AS SELECT email FROM customers')).toBeUndefined();
   });
   it('reads, settings and statements that read nothing have none', () => {
-    for (const sql of ['SELECT email FROM customers', 'SET search_path = public', 'BEGIN', 'EXPLAIN UPDATE customers SET name = 1', 'SELECT f(1)']) {
+    for (const sql of ['SELECT email FROM customers', 'SET search_path = public', 'BEGIN', 'EXPLAIN UPDATE customers SET name = 1']) {
       expect(of(sql), sql).toBeUndefined();
     }
+  });
+
+  it('code whose reads cannot be known (a function call, DO, SQL from a string) is an opaque read of what it names', () => {
+    for (const sql of ['SELECT f(1)', 'SELECT * FROM f()', "DO $$ BEGIN PERFORM 1; END $$", "SELECT query_to_xml('select 1', true, true, '')", 'SELECT f(1), email FROM customers']) {
+      const r = of(sql);
+      expect(r, sql).toMatchObject({ opaque: true, action: { kind: 'select', effects: ['select'] } });
+      expect(r!.onlyColumnsOf, sql).toBeUndefined();
+    }
+    expect(of('SELECT f(1), email FROM customers')!.action.reads).toEqual(['public.customers']);
   });
 });

@@ -31,7 +31,17 @@ export interface ReadView {
    * writes) apply, for its errors, which can quote a written row; its verdict is otherwise its own.
    */
   onlyColumnsOf?: readonly string[];
+  /**
+   * The statement runs code whose reads cannot be known (a user-defined function, a view that
+   * calls one, a DO block, SQL built from strings): it may read any table, so it is decided as
+   * reading every table a rule's \`on tables\` names too (\`withReadView\`), and an \`on tables\`
+   * mask scope cannot be stepped around through a function.
+   */
+  opaque?: true;
 }
+
+/** Effects of code the classifier cannot see into. */
+const OPAQUE_EFFECTS = new Set<SqlAction['kind']>(['call', 'do', 'unknown']);
 
 /**
  * The statement as the read it contains, or undefined when it is a read already or reads nothing.
@@ -43,6 +53,7 @@ export interface ReadView {
 export function readView(action: SqlAction, ast?: unknown): ReadView | undefined {
   if (NOT_WRITES.has(action.kind)) return undefined;
   if (ast !== null && typeof ast === 'object' && 'ViewStmt' in ast) return undefined;
+  if (action.effects.some((e) => OPAQUE_EFFECTS.has(e))) return { action: asRead(action, action.reads), opaque: true };
   if (action.effects.includes('select') && action.reads.length > 0) return { action: asRead(action, action.reads) };
   if (ROW_WRITES.has(action.kind) && action.writes.length > 0) return { action: asRead(action, action.writes), onlyColumnsOf: action.writes };
   return undefined;
