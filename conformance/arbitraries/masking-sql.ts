@@ -348,6 +348,10 @@ export function maskingGrammar(opts: GrammarOptions): { statement: fc.Arbitrary<
             "(SELECT string_agg(mcv, ';') FROM v_stats WHERE tablename = 'people')",
             "(SELECT string_agg(mcv, ';') FROM mv_stats)",
             "(SELECT string_agg(most_common_vals::text, ';') FROM stats_of() WHERE tablename = 'people')",
+            // A user function reading people: what it reads is not in the statement's text.
+            'email_of(1)',
+            "(SELECT string_agg(email_of(o.person_id), ',') FROM orders o)",
+            'table_to_xml(\'people\', true, false, \'\')::text',
           ])),
         );
         break;
