@@ -164,3 +164,40 @@ describe('session recordings', () => {
     expect(s).toMatchObject({ session_id: 'b', sub: 'agent-7', resource: 'prod-main', statements: 4, duration_ms: 180_000, verdicts: { allow: 1, mask: 1, block: 1, approve: 1 } });
   });
 });
+
+describe('asciicast files of ssh channels (recording.results)', () => {
+  const sshHeader = (): SessionHeader => ({ ...header('ssh-1'), resource: { kind: 'ssh', name: 'bastion-1', labels: {} } });
+
+  it('are only opened with results; hold output decoded across pieces, resizes, and a marker for what a stalled disk left out', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoop-cast-'));
+    const off = await createSessionRecorder({ dir }).open(header('quiet'));
+    expect(off.cast?.({ cols: 80, rows: 24, title: 'ls' })).toBeUndefined();
+    await off.close(new Date().toISOString());
+
+    const rec = await createSessionRecorder({ dir, results: true }).open(sshHeader());
+    const c = rec.cast!({ cols: 100, rows: 30, term: 'xterm', title: 'cat big' })!;
+    expect(c.file).toMatch(/-ssh-1\.1\.cast$/);
+    const e = Buffer.from('é');
+    c.output(Buffer.concat([Buffer.from('caf'), e.subarray(0, 1)]));
+    c.output(Buffer.concat([e.subarray(1), Buffer.from('\n')]));
+    c.resize(132, 40);
+    // 20 MB in one turn: the stream cannot write any of it meanwhile, so past the backlog it is left out.
+    const chunk = Buffer.alloc(1024 * 1024, 'x');
+    for (let i = 0; i < 20; i++) c.output(chunk);
+    c.end();
+    c.end();
+    await rec.close(new Date().toISOString());
+    const { parseCast } = await import('./cast.ts');
+    const cast = parseCast(readFileSync(join(dir, c.file), 'utf8'));
+    expect(cast.header).toMatchObject({ version: 2, width: 100, height: 30, title: 'cat big', env: { TERM: 'xterm' } });
+    expect(cast.events[0]![2]).toBe('caf');
+    expect(cast.events[1]![2]).toBe('é\n');
+    expect(cast.events[2]!.slice(1)).toEqual(['r', '132x40']);
+    const kept = cast.events.filter((x) => x[1] === 'o').slice(2).reduce((n, x) => n + x[2].length, 0);
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(9 * 1024 * 1024);
+    const marker = cast.events.filter((x) => x[1] === 'm');
+    expect(marker).toHaveLength(1);
+    expect(marker[0]![2]).toBe(`hoop: ${20 * 1024 * 1024 - kept} bytes of output not recorded (the recording fell behind)`);
+  });
+});

@@ -179,6 +179,9 @@ function openExclusive(file: string): Promise<WriteStream> {
  * that are not UTF-8 become U+FFFD, as a terminal would show them. Written through one stream, in
  * order, never waited for by the channel.
  */
+/** How much cast output may wait for the disk before more is left out (bytes). */
+const CAST_BACKLOG = 8 * 1024 * 1024;
+
 function openCast(file: string, name: string, start: ChannelCastStart, onError: (err: Error) => void, onEnd: () => void): ChannelCast {
   const stream = createWriteStream(file, { flags: 'wx', mode: 0o640 });
   let failed = false;
@@ -189,14 +192,30 @@ function openCast(file: string, name: string, start: ChannelCastStart, onError: 
   const t0 = performance.now();
   const decoder = new StringDecoder('utf8');
   const at = () => Math.round(performance.now() - t0) / 1000;
+  // The channel never waits for the file: while the disk is this far behind, output is left out
+  // (once, with a marker saying how much), so a slow disk cannot grow the gateway's memory.
+  let dropped = 0;
   const line = (obj: unknown) => {
-    if (!failed && !ended) stream.write(JSON.stringify(obj) + '\n');
+    if (failed || ended) return;
+    stream.write(JSON.stringify(obj) + '\n');
+  };
+  const room = (bytes: number): boolean => {
+    if (stream.writableLength + bytes <= CAST_BACKLOG) {
+      if (dropped > 0) {
+        line([at(), 'm', `hoop: ${dropped} bytes of output not recorded (the recording fell behind)`]);
+        dropped = 0;
+      }
+      return true;
+    }
+    dropped += bytes;
+    return false;
   };
   let ended = false;
   line({ version: 2, width: start.cols, height: start.rows, timestamp: Math.floor(Date.now() / 1000), title: start.title, env: { TERM: start.term ?? '', SHELL: '' } });
   return {
     file: name,
     output(data: Buffer) {
+      if (!room(data.length)) return;
       const text = decoder.write(data);
       if (text !== '') line([at(), 'o', text]);
     },
@@ -207,6 +226,7 @@ function openCast(file: string, name: string, start: ChannelCastStart, onError: 
       if (ended) return;
       const rest = decoder.end();
       if (rest !== '') line([at(), 'o', rest]);
+      if (dropped > 0) line([at(), 'm', `hoop: ${dropped} bytes of output not recorded (the recording fell behind)`]);
       ended = true;
       stream.end();
       onEnd();
