@@ -116,6 +116,8 @@ export function createSessionRecorder(opts: RecorderOptions): FileSessionRecorde
       write({ type: 'header', version: RECORDING_VERSION, ...header });
       let casts = 0;
       const openCasts = new Set<ChannelCast>();
+      /** Settle once each cast's file is written and closed: `close` waits for them. */
+      const castsWritten: Promise<void>[] = [];
       let statements = 0;
       const verdicts: RecordingFooter['verdicts'] = {};
       let closed = false;
@@ -138,14 +140,16 @@ export function createSessionRecorder(opts: RecorderOptions): FileSessionRecorde
         cast(start: ChannelCastStart): ChannelCast | undefined {
           if (!opts.results || closed) return undefined;
           const name = `${recordingFileName(header).replace(/\.jsonl$/, '')}.${++casts}.cast`;
-          const c = openCast(join(opts.dir, name), name, start, (err) => onError(err, name), () => openCasts.delete(c));
+          const { cast: c, done } = openCast(join(opts.dir, name), name, start, (err) => onError(err, name), () => openCasts.delete(c));
           openCasts.add(c);
+          castsWritten.push(done);
           return c;
         },
         async close(endedAt: string): Promise<void> {
           if (closed) return;
           closed = true;
           for (const c of [...openCasts]) c.end();
+          await Promise.all(castsWritten);
           const footer: RecordingFooter = { type: 'footer', ended_at: endedAt, statements, verdicts };
           write(footer);
           await drained;
@@ -182,8 +186,12 @@ function openExclusive(file: string): Promise<WriteStream> {
 /** How much cast output may wait for the disk before more is left out (bytes). */
 const CAST_BACKLOG = 8 * 1024 * 1024;
 
-function openCast(file: string, name: string, start: ChannelCastStart, onError: (err: Error) => void, onEnd: () => void): ChannelCast {
+function openCast(file: string, name: string, start: ChannelCastStart, onError: (err: Error) => void, onEnd: () => void): { cast: ChannelCast; done: Promise<void> } {
   const stream = createWriteStream(file, { flags: 'wx', mode: 0o640 });
+  const done = new Promise<void>((resolve) => {
+    stream.once('close', () => resolve());
+    stream.once('error', () => resolve());
+  });
   let failed = false;
   stream.on('error', (err) => {
     if (!failed) onError(err);
@@ -212,7 +220,7 @@ function openCast(file: string, name: string, start: ChannelCastStart, onError: 
   };
   let ended = false;
   line({ version: 2, width: start.cols, height: start.rows, timestamp: Math.floor(Date.now() / 1000), title: start.title, env: { TERM: start.term ?? '', SHELL: '' } });
-  return {
+  const cast: ChannelCast = {
     file: name,
     output(data: Buffer) {
       if (!room(data.length)) return;
@@ -232,4 +240,5 @@ function openCast(file: string, name: string, start: ChannelCastStart, onError: 
       onEnd();
     },
   };
+  return { cast, done };
 }
