@@ -37,6 +37,13 @@ const num = (flag: string, def: number): number => {
 };
 const ROUNDS = num('--rounds', quick ? 1 : 3);
 const SECONDS = num('--seconds', quick ? 3 : 5);
+/**
+ * `--disk-vs-tmpfs`: only direct and the allow-all gateway with its state on disk and on tmpfs (the
+ * durability target, on a machine too busy for the whole run); no latency blocks. Not for --write-doc.
+ */
+const DISK_VS_TMPFS = args.includes('--disk-vs-tmpfs');
+// `--baseline DIR`: also the allow-all gateways (disk, tmpfs) of the checkout in DIR, e.g. the commit before a change.
+if (DISK_VS_TMPFS && args.includes('--write-doc')) throw new Error('--disk-vs-tmpfs measures a subset: it does not rewrite docs/performance.md');
 const CLIENTS = 8;
 const LATENCY_N = quick ? 2000 : 5000;
 
@@ -276,14 +283,22 @@ async function main(): Promise<void> {
     if (init.code !== 0) throw new Error(`pgbench -i failed: ${init.stderr}`);
 
     log(`gateway state on ${fs.type} (${fs.device}) at ${diskRoot}${memRoot ? `; tmpfs row at ${memRoot}` : ''}`);
-    proxies.push(await startNodeRelay(cluster));
+    if (!DISK_VS_TMPFS) proxies.push(await startNodeRelay(cluster));
     proxies.push(await startHoopGateway(cluster, { name: GW_DISK, state: join(diskRoot, 'allow'), policy: ALLOW_ALL }));
     if (memRoot) proxies.push(await startHoopGateway(cluster, { name: GW_TMPFS, state: join(memRoot, 'allow'), policy: ALLOW_ALL }));
-    proxies.push(await startHoopGateway(cluster, { name: GW_REAL, state: join(diskRoot, 'realistic'), policy: REALISTIC }));
-    if (existsSync('/usr/sbin/pgbouncer')) proxies.push(await startPgbouncer(cluster));
-    else log('pgbouncer not installed (Debian package pgbouncer): its rows are left out');
-    if (existsSync('/usr/sbin/pgpool')) proxies.push(await startPgpool(cluster));
-    else log('pgpool-II not installed (Debian package pgpool2): its rows are left out');
+    const baseline = opt('--baseline');
+    if (baseline) {
+      // The same two gateways from another checkout (an earlier commit), interleaved with these.
+      proxies.push(await startHoopGateway(cluster, { name: `${GW_DISK} @baseline`, state: join(diskRoot, 'allow-baseline'), policy: ALLOW_ALL, repo: baseline }));
+      if (memRoot) proxies.push(await startHoopGateway(cluster, { name: `${GW_TMPFS} @baseline`, state: join(memRoot, 'allow-baseline'), policy: ALLOW_ALL, repo: baseline }));
+    }
+    if (!DISK_VS_TMPFS) {
+      proxies.push(await startHoopGateway(cluster, { name: GW_REAL, state: join(diskRoot, 'realistic'), policy: REALISTIC }));
+      if (existsSync('/usr/sbin/pgbouncer')) proxies.push(await startPgbouncer(cluster));
+      else log('pgbouncer not installed (Debian package pgbouncer): its rows are left out');
+      if (existsSync('/usr/sbin/pgpool')) proxies.push(await startPgpool(cluster));
+      else log('pgpool-II not installed (Debian package pgpool2): its rows are left out');
+    }
 
     const targets: Target[] = [
       { name: 'direct', port: cluster.port, user: 'app', password: cluster.appUser.password, database: 'app' },
@@ -318,10 +333,10 @@ async function main(): Promise<void> {
     // Latency: interleaved blocks so every target sees the same machine.
     const lat = new Map<string, number[]>();
     const latTargets = targets.filter((t) => t.name !== GW_REAL);
-    for (let block = 0; block < 4; block++) {
+    for (let block = 0; block < (DISK_VS_TMPFS ? 0 : 4); block++) {
       for (const t of latTargets) lat.set(t.name, [...(lat.get(t.name) ?? []), ...(await latencies(t, LATENCY_N / 4))]);
     }
-    const directP50 = median(lat.get('direct')!);
+    const directP50 = DISK_VS_TMPFS ? 0 : median(lat.get('direct')!);
 
     const results = WORKLOADS.map((w) => {
       const direct = median(tps.get(`${w.name}|direct`)!);
@@ -343,7 +358,7 @@ async function main(): Promise<void> {
           }),
       };
     });
-    const latency = latTargets.map((t) => ({ target: t.name, p50_us: Number(median(lat.get(t.name)!).toFixed(1)), added_p50_us: Number((median(lat.get(t.name)!) - directP50).toFixed(1)) }));
+    const latency = (DISK_VS_TMPFS ? [] : latTargets).map((t) => ({ target: t.name, p50_us: Number(median(lat.get(t.name)!).toFixed(1)), added_p50_us: Number((median(lat.get(t.name)!) - directP50).toFixed(1)) }));
     const report: Report = {
       date: new Date().toISOString(),
       cpus: cpus().length,

@@ -203,6 +203,8 @@ export interface GatewayOptions {
   state: string;
   policy: string;
   durability?: 'commit' | 'strict' | 'async';
+  /** The checkout whose `hoop` CLI runs (default this one): another commit's, to compare with. */
+  repo?: string;
 }
 
 /** `hoop gateway --config <state>/hoop.yaml`, the CLI in its own process, as a user starts it. */
@@ -235,8 +237,9 @@ state: ./state
 audit: { durability: ${opts.durability ?? 'commit'} }
 `,
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'cli', 'main.ts'), 'gateway', '--config', config], {
-    cwd: repo,
+  const from = opts.repo ?? repo;
+  const child = spawn(process.execPath, ['--import', 'tsx', join(from, 'cli', 'main.ts'), 'gateway', '--config', config], {
+    cwd: from,
     env: { ...process.env, BENCH_PG_USER: cluster.appUser.user, BENCH_PG_PASSWORD: cluster.appUser.password },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
