@@ -98,7 +98,15 @@ function combineLimits(decisions: readonly Decision[]): Limits | undefined {
 export function withReadView(decision: Decision, read: ReadView | undefined, decideRead: (action: SqlAction) => Decision, tableScopes: readonly string[] = []): Decision {
   if (!read || decision.verdict === 'block') return decision;
   const view = read.opaque && tableScopes.length > 0 ? widenedRead(read, tableScopes) : read;
-  return withReadMasks(decision, decideRead(view.action), view.onlyColumnsOf);
+  const asRead = decideRead(view.action);
+  // Code whose reads cannot be known may read what a rule blocks or holds for approval: a rule's
+  // block or approve of that read stands too (not the default's: the statement's own rules decide
+  // what runs otherwise).
+  if (view.opaque && !asRead.defaulted && decision.verdict !== 'approve') {
+    if (asRead.verdict === 'block') return asRead;
+    if (asRead.verdict === 'approve') return withReadMasks(asRead, decision);
+  }
+  return withReadMasks(decision, asRead, view.onlyColumnsOf);
 }
 
 /** The read view reading `tables` too (for an opaque one: every table a policy's scopes name). */

@@ -13,7 +13,7 @@ import { startTestGateway, type TestGateway } from '../postgres/test-support.ts'
 import { SENTINEL, SETUP_SQL } from './corpus.ts';
 import { createResultMasker, type GatewayResultMasker } from './index.ts';
 
-const policy = (scope: string) => `package t
+const policy = (scope: string, extra = '') => `package t
 default block "not allowed"
 
 rule readers {
@@ -25,8 +25,14 @@ rule mask_pii {
   match sql select${scope}
   mask column "customers.email" with email
 }
-`;
+${extra}`;
 const POLICIES = { 'match sql select': policy(''), 'match sql select on tables': policy(' on tables ["public.customers"]') };
+const BLOCKING = policy(' on tables ["public.customers"]', `
+rule orders_off_limits {
+  match sql select on tables ["public.orders"]
+  block "orders are off limits"
+}
+`);
 
 const OPAQUE = [
   'SELECT leak()',
@@ -54,9 +60,10 @@ beforeAll(async () => {
   await setup.query(`CREATE FUNCTION plleak() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RAISE NOTICE '%', (SELECT email FROM customers LIMIT 1); RETURN 1; END $$`);
   await setup.query('CREATE VIEW v_fn AS SELECT leak_one(1) AS x');
   await setup.query('CREATE MATERIALIZED VIEW mv_fn AS SELECT leak_one(1) AS x');
+  await setup.query("CREATE FUNCTION count_orders() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM orders'");
   await setup.end();
   masker = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
-  for (const [name, text] of Object.entries(POLICIES)) gateways[name] = await startTestGateway(cluster, text, { masker });
+  for (const [name, text] of Object.entries({ ...POLICIES, blocking: BLOCKING })) gateways[name] = await startTestGateway(cluster, text, { masker });
 }, 120_000);
 
 afterAll(async () => {
@@ -82,6 +89,14 @@ async function run(g: TestGateway, sql: string): Promise<{ sent: string; code?: 
   }
 }
 
+it('a rule that blocks reads of a table blocks code that may read it', async () => {
+  const g = gateways.blocking!;
+  expect(await run(g, 'SELECT count(*) FROM orders')).toMatchObject({ code: '42501', sent: expect.stringContaining('orders are off limits') });
+  expect(await run(g, 'SELECT count_orders()')).toMatchObject({ code: '42501', sent: expect.stringContaining('orders are off limits') });
+  // The masks' own refusal names the mask, not the block.
+  expect((await run(gateways['match sql select on tables']!, 'SELECT count_orders()')).sent).not.toContain('orders are off limits');
+});
+
 describe.each(Object.keys(POLICIES))('under %s', (name) => {
   it('a statement whose reads cannot be known is refused and sends nothing masked', async () => {
     const g = gateways[name]!;
@@ -100,9 +115,9 @@ describe.each(Object.keys(POLICIES))('under %s', (name) => {
     expect(masked.sent).not.toContain(SENTINEL.email);
     expect(masked.sent).toContain('@example');
     expect(await run(g, "SELECT lower('ABC') AS l, 1 + 1 AS two")).toEqual({ sent: JSON.stringify([[{ l: 'abc', two: 2 }], []]) });
-    const clear = await run(g, 'SELECT count(*)::int AS n FROM orders');
+    const clear = await run(g, 'SELECT count(*)::int AS n FROM events');
     expect(clear.code).toBeUndefined();
-    const audit = g.audit.records.filter((r) => r.type === 'decision' && r.statement?.normalized.includes('FROM orders'));
+    const audit = g.audit.records.filter((r) => r.type === 'decision' && r.statement?.normalized.includes('FROM events'));
     // Under the scoped rule a read of another table is not a masked statement.
     if (name.endsWith('on tables')) expect(audit.at(-1)).toMatchObject({ verdict: 'allow' });
   });
