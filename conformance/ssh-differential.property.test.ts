@@ -21,9 +21,9 @@ import fc from 'fast-check';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2, { type Client as ClientT } from 'ssh2';
+import type { Client as ClientT } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSshTestGateway, type SshTestGateway } from '../proxy/ssh/test-support.ts';
+import { connectThrough, execOn, startSshTestGateway, type SshTestGateway } from '../proxy/ssh/test-support.ts';
 import { startSshd, type Sshd } from '../testing/sshd.ts';
 import { ALLOWED_PROGRAMS, CANARY, shellLineGrammar } from './arbitraries/shell-lines.ts';
 import { propertyRuns, propertyTimeout } from './runs.ts';
@@ -80,11 +80,7 @@ $SSH_ORIGINAL_COMMAND"
   sshd = await startSshd({ config: [`ForceCommand ${join(root, 'run.sh')}`] });
   gw = await startSshTestGateway(sshd, READ_ONLY);
   const token = await gw.token({ ttlMs: 3_000_000 });
-  conn = await new Promise<ClientT>((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.on('ready', () => resolve(c)).on('error', reject);
-    c.connect({ host: '127.0.0.1', port: gw.port, username: gw.resourceName, password: token, hostVerifier: () => true });
-  });
+  conn = await connectThrough(gw, token);
 }, 120_000);
 
 afterAll(async () => {
@@ -94,22 +90,6 @@ afterAll(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-/** One exec on the open connection, stdin closed: stdout, stderr and the exit status. */
-function exec(command: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    conn.exec(command, (err, ch) => {
-      if (err) return reject(err);
-      let stdout = '';
-      let stderr = '';
-      let code: number | null = null;
-      ch.on('data', (d: Buffer) => (stdout += d.toString()));
-      ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      ch.on('exit', (c: number | null) => (code = c));
-      ch.on('close', () => resolve({ code, stdout, stderr }));
-      ch.end();
-    });
-  });
-}
 
 /** The scratch directory: every entry's name, kind, mode and size, and the canary's text. */
 function scratchState(): string {
@@ -148,7 +128,7 @@ type Verdict = { forwarded: boolean; problems: string[] };
 let clean = '';
 
 async function check(line: string): Promise<Verdict> {
-  const r = await exec(line);
+  const r = await execOn(conn, line, { endStdin: true });
   const forwarded = forwardedLines();
   const programs = programsRan();
   const state = scratchState();

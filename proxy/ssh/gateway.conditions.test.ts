@@ -6,17 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2, { type Client as ClientT } from 'ssh2';
 import { startSshd, type Sshd } from '../../testing/sshd.ts';
-import { runWithToken, startSshTestGateway, type SshTestGateway } from './test-support.ts';
+import { connectThrough, runWithToken, startSshTestGateway, type SshTestGateway } from './test-support.ts';
 
-function connect(gw: SshTestGateway, token: string): Promise<ClientT> {
-  return new Promise((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.on('ready', () => resolve(c)).on('error', reject);
-    c.connect({ host: '127.0.0.1', port: gw.port, username: gw.resourceName, password: token, hostVerifier: () => true });
-  });
-}
 
 describe('conditions on sftp.*, forward.* and ssh.* through the gateway', () => {
   let sshd: Sshd;
@@ -70,7 +62,7 @@ rule xterm_shells {
   });
 
   it('forward: forward.port decides which destination opens', async () => {
-    const conn = await connect(gw, await gw.token());
+    const conn = await connectThrough(gw, await gw.token());
     const open = (port: number) => new Promise<string>((resolve) => conn.forwardOut('127.0.0.1', 0, '127.0.0.1', port, (err, ch) => {
       if (err) return resolve(`refused: ${err.message}`);
       // sshd greets on the forwarded connection.
@@ -85,7 +77,7 @@ rule xterm_shells {
   });
 
   it('interactive: ssh.pty and ssh.term decide the shell', async () => {
-    const conn = await connect(gw, await gw.token());
+    const conn = await connectThrough(gw, await gw.token());
     const shell = (term: string) => new Promise<{ code: number | null; stderr: string }>((resolve, reject) => conn.shell({ rows: 24, cols: 80, term }, (err, ch) => {
       if (err) return reject(err);
       let stderr = '';

@@ -5,9 +5,9 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import ssh2, { type Client as ClientT, type ClientChannel } from 'ssh2';
+import type { ClientChannel } from 'ssh2';
 import { nonRootLogin, startSshd, type Sshd } from '../../testing/sshd.ts';
-import { startSshTestGateway, type SshTestGateway } from './test-support.ts';
+import { connectThrough, execOn, startSshTestGateway, type SshTestGateway } from './test-support.ts';
 
 const POLICY = `package t
 default block "no rule allows this"
@@ -43,28 +43,7 @@ rule few_commands {
 
 const LINE = 'hoop: command ended: it ran longer than 1s, the limit time of rule t.slow_agents\n';
 
-function connect(gw: SshTestGateway, token: string): Promise<ClientT> {
-  return new Promise((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.on('ready', () => resolve(c)).on('error', reject);
-    c.connect({ host: '127.0.0.1', port: gw.port, username: gw.resourceName, password: token, hostVerifier: () => true });
-  });
-}
 
-function exec(conn: ClientT, command: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    conn.exec(command, (err, ch) => {
-      if (err) return reject(err);
-      let stdout = '';
-      let stderr = '';
-      let code: number | null = null;
-      ch.on('data', (d: Buffer) => (stdout += d.toString()));
-      ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      ch.on('exit', (c: number | null) => (code = c));
-      ch.on('close', () => resolve({ code, stdout, stderr }));
-    });
-  });
-}
 
 /** Processes on this machine (the sshd runs here) whose command line contains `marker`. */
 function running(marker: string): string[] {
@@ -103,8 +82,8 @@ describe('limit time on ssh', () => {
   });
 
   it('kills a command that ignores SIGTERM', async () => {
-    const conn = await connect(gw, await gw.token({ sub: 'agent-slow' }));
-    const r = await exec(conn, `sh -c 'trap "" TERM; sleep 32.5'`);
+    const conn = await connectThrough(gw, await gw.token({ sub: 'agent-slow' }));
+    const r = await execOn(conn, `sh -c 'trap "" TERM; sleep 32.5'`);
     expect(r.code).toBe(124);
     expect(r.stderr).toBe(LINE);
     expect(running('sleep 32.5')).toEqual([]);
@@ -113,7 +92,7 @@ describe('limit time on ssh', () => {
   });
 
   it('leaves an identity without the limit alone: its command outlives the other identity\'s limit', async () => {
-    const conn = await connect(gw, await gw.token({ sub: 'agent-7' }));
+    const conn = await connectThrough(gw, await gw.token({ sub: 'agent-7' }));
     const ch = await new Promise<ClientChannel>((resolve, reject) => conn.exec('echo up; sleep 33.75', (err, c) => (err ? reject(err) : resolve(c))));
     let stderr = '';
     ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -130,7 +109,7 @@ describe('limit time on ssh', () => {
   });
 
   it('ends an interactive shell past its limit time with the line on stderr and exit 124', async () => {
-    const conn = await connect(gw, await gw.token({ sub: 'agent-slow' }));
+    const conn = await connectThrough(gw, await gw.token({ sub: 'agent-slow' }));
     const ch = await new Promise<ClientChannel>((resolve, reject) => conn.shell({ rows: 24, cols: 80, term: 'xterm' }, (err, c) => (err ? reject(err) : resolve(c))));
     let stderr = '';
     ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -161,8 +140,8 @@ describe('limit time when sshd will not signal the command, and limit rate', () 
   });
 
   it('answers the client anyway once the grace times pass, and the audit says the upstream did not confirm', async () => {
-    const conn = await connect(gw, await gw.token({ sub: 'agent-slow' }));
-    const r = await exec(conn, 'sleep 35.625');
+    const conn = await connectThrough(gw, await gw.token({ sub: 'agent-slow' }));
+    const r = await execOn(conn, 'sleep 35.625');
     expect(r.code).toBe(124);
     expect(r.stderr).toBe(LINE);
     const rec = gw.audit.records.filter((x) => x.type === 'statement_result' && x.statement?.normalized === 'sleep 35.625');
@@ -180,9 +159,9 @@ describe('limit time when sshd will not signal the command, and limit rate', () 
     const token = await gw.token({ sub: 'agent-rate' });
     const one = await gw.ssh(token, 'echo one');
     expect(one.code, one.stderr).toBe(0);
-    const conn = await connect(gw, token);
-    expect((await exec(conn, 'echo two')).code).toBe(0);
-    const third = await exec(conn, 'echo three');
+    const conn = await connectThrough(gw, token);
+    expect((await execOn(conn, 'echo two')).code).toBe(0);
+    const third = await execOn(conn, 'echo three');
     expect(third.code).toBe(126);
     expect(third.stdout).toBe('');
     expect(third.stderr).toMatch(/^hoop: rate limit exceeded: rule t\.few_commands allows 2 requests per 1h; retry in .+\n$/);

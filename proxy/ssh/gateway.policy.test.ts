@@ -6,11 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2, { type Client as ClientT } from 'ssh2';
 import { HIDDEN } from '../../stdlib/shell/corpus.ts';
 import { startSshd, type Sshd } from '../../testing/sshd.ts';
 import type { Identity } from '../../stdlib/facts.ts';
-import { startSshTestGateway, type SshTestGateway } from './test-support.ts';
+import { connectThrough, execOn, startSshTestGateway, type SshTestGateway } from './test-support.ts';
 
 const READ_ONLY = `package t
 default block "this host is read-only"
@@ -23,29 +22,7 @@ rule read_only {
 }
 `;
 
-/** One exec on an open ssh2 connection: stdout, stderr and the exit status. */
-function exec(conn: ClientT, command: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    conn.exec(command, (err, ch) => {
-      if (err) return reject(err);
-      let stdout = '';
-      let stderr = '';
-      let code: number | null = null;
-      ch.on('data', (d: Buffer) => (stdout += d.toString()));
-      ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      ch.on('exit', (c: number | null) => (code = c));
-      ch.on('close', () => resolve({ code, stdout, stderr }));
-    });
-  });
-}
 
-function connectThrough(gw: SshTestGateway, token: string): Promise<ClientT> {
-  return new Promise((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.on('ready', () => resolve(c)).on('error', reject);
-    c.connect({ host: '127.0.0.1', port: gw.port, username: gw.resourceName, password: token, hostVerifier: () => true });
-  });
-}
 
 describe('the shell bypass corpus against a read-only ssh resource', () => {
   let sshd: Sshd;
@@ -70,13 +47,13 @@ describe('the shell bypass corpus against a read-only ssh resource', () => {
     const conn = await connectThrough(gw, await gw.token());
     const ran: string[] = [];
     for (const [line] of HIDDEN) {
-      const r = await exec(conn, line);
+      const r = await execOn(conn, line);
       if (r.code !== 126 || !r.stderr.startsWith('hoop: blocked')) ran.push(`${line} → ${r.code} ${r.stderr}`);
     }
     expect(ran).toEqual([]);
     expect(existsSync(log) ? readFileSync(log, 'utf8') : '').toBe('');
     // Still usable: an allowed command reaches the upstream on the same connection.
-    const ok = await exec(conn, 'ls -l /');
+    const ok = await execOn(conn, 'ls -l /');
     expect(ok.code).toBe(0);
     expect(readFileSync(log, 'utf8')).toBe('ls -l /\n---\n');
     conn.end();

@@ -7,6 +7,7 @@ import { execFile, spawn, type ExecFileOptions } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ssh2, { type Client as ClientT } from 'ssh2';
 import { compilePolicy } from '../../engine/index.ts';
 import { loadShellClassifier } from '../../stdlib/shell/index.ts';
 import type { Sshd } from '../../testing/sshd.ts';
@@ -193,6 +194,38 @@ export function run(cmd: string, args: string[], opts: RunOptions & ExecFileOpti
     child.stdin.on('error', () => undefined);
     if (opts.input !== undefined) child.stdin.end(opts.input);
     else child.stdin.end();
+  });
+}
+
+/** An ssh2 client logged in to the gateway as its resource, the token as the password. */
+export function connectThrough(gw: Pick<SshTestGateway, 'port' | 'resourceName'>, token: string): Promise<ClientT> {
+  return new Promise((resolve, reject) => {
+    const c = new ssh2.Client();
+    c.on('ready', () => resolve(c)).on('error', reject);
+    c.connect({ host: '127.0.0.1', port: gw.port, username: gw.resourceName, password: token, hostVerifier: () => true });
+  });
+}
+
+export interface ExecResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** One exec on an open ssh2 connection: stdout, stderr and the exit status; `endStdin` closes its stdin at once. */
+export function execOn(conn: ClientT, command: string, opts: { endStdin?: boolean } = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    conn.exec(command, (err, ch) => {
+      if (err) return reject(err);
+      let stdout = '';
+      let stderr = '';
+      let code: number | null = null;
+      ch.on('data', (d: Buffer) => (stdout += d.toString()));
+      ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      ch.on('exit', (c: number | null) => (code = c));
+      ch.on('close', () => resolve({ code, stdout, stderr }));
+      if (opts.endStdin) ch.end();
+    });
   });
 }
 
