@@ -26,7 +26,7 @@ import { startCluster, type Cluster } from '../testing/pg-cluster.ts';
 import { findLeak, includeExcluded, leakNeedles, MASKED_READER_POLICY, maskingGrammar, PEOPLE, SETUP_SQL as MASKING_SETUP_SQL } from './arbitraries/masking-sql.ts';
 import { FASTPATH, includeWriteExcluded, SETUP_SQL as WRITE_SETUP_SQL, writeGrammar } from './arbitraries/write-sql.ts';
 import { propertyRuns, propertyTimeout } from './runs.ts';
-import { diffLines, ORACLE_SQL } from './write-state.ts';
+import { diffLines, openWriteOracle, type WriteOracle } from './write-state.ts';
 
 const RUNS = Math.ceil(propertyRuns() / 4);
 const needles = leakNeedles();
@@ -36,9 +36,7 @@ let masking: McpGateway;
 let readOnly: McpGateway;
 let maskingClient: Client;
 let readOnlyClient: Client;
-let direct: pg.Client;
-let throwaway: pg.Client;
-let throwawayPid: number;
+let oracle: WriteOracle;
 
 beforeAll(async () => {
   // As the wire's write differential: no autovacuum under the oracle, prepared transactions possible.
@@ -49,14 +47,7 @@ beforeAll(async () => {
   await setup.query(MASKING_SETUP_SQL);
   await setup.query(WRITE_SETUP_SQL);
   await setup.end();
-  direct = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${cluster.port}/${cluster.appUser.database}` });
-  await direct.connect();
-  await direct.query(ORACLE_SQL);
-  await direct.query("SET statement_timeout = '10s'");
-  throwaway = new pg.Client({ connectionString: cluster.appUser.url });
-  throwaway.on('error', () => undefined);
-  await throwaway.connect();
-  throwawayPid = (await throwaway.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  oracle = await openWriteOracle(cluster);
   masking = await startMcpGateway(cluster, MASKED_READER_POLICY, (c) => {
     c.masking = { hashKey: 'mcp-differential-key' };
   });
@@ -68,8 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await masking?.close();
   await readOnly?.close();
-  await throwaway?.end().catch(() => undefined);
-  await direct?.end();
+  await oracle?.close();
   await cluster?.stop();
 });
 
@@ -83,7 +73,7 @@ async function query(client: Client, sql: string): Promise<{ sent: string; outco
   return { sent: JSON.stringify(result), outcome, result };
 }
 
-const dbState = async (): Promise<string> => (await direct.query<{ s: string }>('SELECT hoop_oracle.state($1) AS s', [throwawayPid])).rows[0]!.s;
+const dbState = (): Promise<string> => oracle.state();
 
 describe('the MCP oracles', () => {
   it('see a masked read masked, a direct read in clear, and a write refused with the state unchanged', async () => {
@@ -92,7 +82,7 @@ describe('the MCP oracles', () => {
     expect(findLeak(Buffer.from(masked.sent), needles)).toBeUndefined();
     expect(masked.sent).toContain(`${PEOPLE[0]!.local[0]}***@example.org`);
     // The needles do find the values when they are there (JSON-escaped as the tool sends them).
-    const clear = await direct.query({ text: 'SELECT * FROM people ORDER BY id', rowMode: 'array' });
+    const clear = await oracle.direct.query({ text: 'SELECT * FROM people ORDER BY id', rowMode: 'array' });
     expect(findLeak(Buffer.from(JSON.stringify(JSON.stringify(clear.rows))), needles)).toBeDefined();
 
     const before = await dbState();
@@ -100,7 +90,7 @@ describe('the MCP oracles', () => {
     expect(write.outcome).toBe('refused');
     expect(diffLines(before, await dbState())).toEqual([]);
     // And the state oracle sees what a write through a direct connection does.
-    await direct.query("SELECT nextval('s')");
+    await oracle.direct.query("SELECT nextval('s')");
     expect(diffLines(before, await dbState()).join('\n')).toContain('rows s =');
   });
 });
@@ -136,7 +126,7 @@ describe('generated statements as query tool calls under a read-only policy', ()
   it(
     'change nothing in the database, whatever the tool answered',
     async () => {
-      const grammar = writeGrammar({ throwawayPid, excluded: includeWriteExcluded() });
+      const grammar = writeGrammar({ throwawayPid: oracle.throwawayPid, excluded: includeWriteExcluded() });
       const stats = { cases: 0, statements: 0, ran: 0, refused: 0, failed: 0 };
       let before = await dbState();
       await fc.assert(

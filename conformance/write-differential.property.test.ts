@@ -30,12 +30,12 @@ import { FASTPATH, FASTPATH_CALLS, includeWriteExcluded, SETUP_SQL, writeGrammar
 import { propertyRuns, propertyTimeout } from './runs.ts';
 import { WireSession, type StatementResult } from './wire-session.ts';
 import { createHash } from 'node:crypto';
-import { diffLines, ORACLE_SQL, SESSION_STATE_HASH_SQL, SESSION_STATE_SQL } from './write-state.ts';
+import { diffLines, openWriteOracle, SESSION_STATE_HASH_SQL, SESSION_STATE_SQL, type WriteOracle } from './write-state.ts';
 
 let cluster: Cluster;
 let gw: TestGateway;
+let oracle: WriteOracle;
 let direct: pg.Client;
-let throwaway: pg.Client;
 let throwawayPid: number;
 let session: WireSession;
 let classifier: Awaited<ReturnType<typeof loadSqlClassifier>>;
@@ -55,14 +55,8 @@ beforeAll(async () => {
   await setup.connect();
   await setup.query(SETUP_SQL);
   await setup.end();
-  direct = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${cluster.port}/${cluster.appUser.database}` });
-  await direct.connect();
-  await direct.query(ORACLE_SQL);
-  await direct.query("SET statement_timeout = '10s'");
-  throwaway = new pg.Client({ connectionString: cluster.appUser.url });
-  throwaway.on('error', () => undefined);
-  await throwaway.connect();
-  throwawayPid = (await throwaway.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  oracle = await openWriteOracle(cluster);
+  ({ direct, throwawayPid } = oracle);
   for (const call of FASTPATH_CALLS) {
     const proc = FASTPATH.exec(`\\fastpath ${call}`)![1]!;
     functionOids.set(proc, Number((await direct.query<{ oid: string }>('SELECT $1::regprocedure::oid AS oid', [proc])).rows[0]!.oid));
@@ -75,15 +69,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   session?.close();
-  await throwaway?.end().catch(() => undefined);
-  await direct?.end();
+  await oracle?.close();
   await gw?.close();
   await cluster?.stop();
 });
 
-async function dbState(): Promise<string> {
-  return (await direct.query<{ s: string }>('SELECT hoop_oracle.state($1) AS s', [throwawayPid])).rows[0]!.s;
-}
+const dbState = (): Promise<string> => oracle.state();
 
 /** Runs a harness statement through the gateway; it must succeed. */
 async function must(sql: string): Promise<StatementResult> {

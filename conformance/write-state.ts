@@ -6,6 +6,9 @@
 // advisory locks survive the statement's transaction). Installed by the superuser in a schema of
 // its own.
 
+import pg from 'pg';
+import type { Cluster } from '../testing/pg-cluster.ts';
+
 export const ORACLE_SQL = `
 CREATE SCHEMA hoop_oracle;
 REVOKE ALL ON SCHEMA hoop_oracle FROM PUBLIC;
@@ -82,4 +85,38 @@ export function diffLines(before: string, after: string): string[] {
   const b = new Set(before.split('\n'));
   const a = new Set(after.split('\n'));
   return [...[...b].filter((l) => !a.has(l)).map((l) => `- ${l}`), ...[...a].filter((l) => !b.has(l)).map((l) => `+ ${l}`)];
+}
+
+/**
+ * The oracle on a cluster: the superuser's connection with ORACLE_SQL installed, and a throwaway
+ * backend of the application role (a statement that terminates it shows in the state).
+ */
+export interface WriteOracle {
+  direct: pg.Client;
+  throwaway: pg.Client;
+  throwawayPid: number;
+  /** The database's state as text (see ORACLE_SQL). */
+  state(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function openWriteOracle(cluster: Cluster): Promise<WriteOracle> {
+  const direct = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${cluster.port}/${cluster.appUser.database}` });
+  await direct.connect();
+  await direct.query(ORACLE_SQL);
+  await direct.query("SET statement_timeout = '10s'");
+  const throwaway = new pg.Client({ connectionString: cluster.appUser.url });
+  throwaway.on('error', () => undefined);
+  await throwaway.connect();
+  const throwawayPid = (await throwaway.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  return {
+    direct,
+    throwaway,
+    throwawayPid,
+    state: async () => (await direct.query<{ s: string }>('SELECT hoop_oracle.state($1) AS s', [throwawayPid])).rows[0]!.s,
+    async close() {
+      await throwaway.end().catch(() => undefined);
+      await direct.end();
+    },
+  };
 }
