@@ -82,7 +82,12 @@ export function decideItems(
         const action = actions?.[i] ?? item.action;
         decision = policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action, context });
         const other = item.alsoAs;
-        if (other && decision.verdict !== 'block') decision = bothWays(decision, policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: other, context }));
+        if (other && decision.verdict !== 'block') {
+          // The call it may be is code whose reads cannot be known: decided with its read view too.
+          const asCall = policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: other, context });
+          const otherRead = other.type === 'sql' ? readView(other) : undefined;
+          decision = bothWays(decision, otherRead ? withReadView(asCall, otherRead, (r) => policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: r, context }), policy.tableScopes) : asCall);
+        }
         // A statement that reads (a call, RETURNING, INSERT ... SELECT, a row write: stdlib/sql/read-view.ts)
         // is also decided as that read, and its masks added: a mask scoped to reads covers it too.
         // (The closure is made only for a statement that has a read view: off the plain SELECT's path.)

@@ -11,6 +11,7 @@
 // decision are added (`withReadMasks` in engine/combine.ts; masks only ever tighten).
 
 import type { SqlAction } from '../facts.ts';
+import { EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS } from './functions.ts';
 import type { SqlAnalyzer } from './index.ts';
 
 /** Kinds that are themselves reads, or read no table data. */
@@ -40,8 +41,31 @@ export interface ReadView {
   opaque?: true;
 }
 
-/** Effects of code the classifier cannot see into. */
-const OPAQUE_EFFECTS = new Set<SqlAction['kind']>(['call', 'do', 'unknown']);
+/** Effects of code the classifier cannot see into, whatever functions the statement names. */
+const OPAQUE_EFFECTS = new Set<SqlAction['kind']>(['do', 'unknown']);
+
+/**
+ * A function the classifier knows as a built-in (pure, or with a known effect such as pg_sleep or
+ * nextval): it reads no table the statement does not name. Anything else named, or qualified with
+ * another schema, is code whose reads cannot be known.
+ */
+function knownBuiltin(name: string): boolean {
+  const bare = name.startsWith('pg_catalog.') ? name.slice('pg_catalog.'.length) : name;
+  if (bare.includes('.')) return false;
+  return SAFE_FUNCTIONS.has(bare) || EFFECTFUL_FUNCTIONS.has(bare);
+}
+
+/** The statement runs code whose reads cannot be known (see ReadView.opaque). */
+function isOpaque(action: SqlAction): boolean {
+  if (action.effects.some((e) => OPAQUE_EFFECTS.has(e))) return true;
+  if (!action.effects.includes('call')) return false;
+  // A call with a reason is the gateway's own (stdlib/sql asCall): a built-in's name that may run a
+  // user's function of that name.
+  if (action.kind === 'call' && action.reason !== undefined) return true;
+  // A call: opaque when it names a function that is not a known built-in (a user function, CALL of
+  // a procedure). A call effect naming none is a statement's own (NOTIFY, PREPARE TRANSACTION).
+  return action.functions.some((f) => !knownBuiltin(f));
+}
 
 /**
  * The statement as the read it contains, or undefined when it is a read already or reads nothing.
@@ -53,7 +77,7 @@ const OPAQUE_EFFECTS = new Set<SqlAction['kind']>(['call', 'do', 'unknown']);
 export function readView(action: SqlAction, ast?: unknown): ReadView | undefined {
   if (NOT_WRITES.has(action.kind)) return undefined;
   if (ast !== null && typeof ast === 'object' && 'ViewStmt' in ast) return undefined;
-  if (action.effects.some((e) => OPAQUE_EFFECTS.has(e))) return { action: asRead(action, action.reads), opaque: true };
+  if (isOpaque(action)) return { action: asRead(action, action.reads), opaque: true };
   if (action.effects.includes('select') && action.reads.length > 0) return { action: asRead(action, action.reads) };
   if (ROW_WRITES.has(action.kind) && action.writes.length > 0) return { action: asRead(action, action.writes), onlyColumnsOf: action.writes };
   return undefined;
