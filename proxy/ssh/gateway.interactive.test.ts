@@ -2,9 +2,9 @@
 // (window changes relayed, output masked), and refused without it.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import ssh2, { type Client as ClientT, type ClientChannel } from 'ssh2';
+import type { Client as ClientT, ClientChannel } from 'ssh2';
 import { startSshd, type Sshd } from '../../testing/sshd.ts';
-import { startSshTestGateway, type SshTestGateway } from './test-support.ts';
+import { connectThrough, startSshTestGateway, type SshTestGateway } from './test-support.ts';
 
 const POLICY = `package t
 default block "no"
@@ -22,13 +22,6 @@ rule mask_cards {
 }
 `;
 
-function connect(gw: SshTestGateway, token: string): Promise<ClientT> {
-  return new Promise((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.on('ready', () => resolve(c)).on('error', reject);
-    c.connect({ host: '127.0.0.1', port: gw.port, username: gw.resourceName, password: token, hostVerifier: () => true });
-  });
-}
 
 /** Reads the channel until `pattern` appears in what it printed (or it closes). */
 function until(ch: ClientChannel, seen: { text: string }, pattern: RegExp): Promise<void> {
@@ -57,7 +50,7 @@ describe('interactive ssh sessions', () => {
   });
 
   it('runs a PTY shell, relays window changes and masks what it prints', async () => {
-    const conn = await connect(gw, await gw.token({ groups: ['sre'] }));
+    const conn = await connectThrough(gw, await gw.token({ groups: ['sre'] }));
     const ch = await new Promise<ClientChannel>((resolve, reject) => conn.shell({ rows: 24, cols: 80, term: 'xterm' }, (err, c) => (err ? reject(err) : resolve(c))));
     const seen = { text: '' };
     ch.on('data', (d: Buffer) => (seen.text += d.toString('latin1')));
@@ -78,7 +71,7 @@ describe('interactive ssh sessions', () => {
   });
 
   it('refuses a shell without match ssh interactive (exit 126, the message on stderr)', async () => {
-    const conn = await connect(gw, await gw.token({ groups: ['agents'] }));
+    const conn = await connectThrough(gw, await gw.token({ groups: ['agents'] }));
     const ch = await new Promise<ClientChannel>((resolve, reject) => conn.shell({ rows: 24, cols: 80, term: 'xterm' }, (err, c) => (err ? reject(err) : resolve(c))));
     let stderr = '';
     ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -6,11 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2, { type Client as ClientT, type ClientChannel } from 'ssh2';
+import type { Client as ClientT, ClientChannel } from 'ssh2';
 import { runCli } from '../../cli/testing.ts';
 import { startSshd, type Sshd } from '../../testing/sshd.ts';
 import { parseCast, type Cast } from '../recording/index.ts';
-import { startSshTestGateway, type SshTestGateway } from './test-support.ts';
+import { connectThrough, startSshTestGateway, type SshTestGateway } from './test-support.ts';
 
 const POLICY = `package t
 default block "no"
@@ -35,13 +35,6 @@ rule cards {
 
 const CARD = '4111111111111111';
 
-function connect(gw: SshTestGateway, token: string): Promise<ClientT> {
-  return new Promise((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.on('ready', () => resolve(c)).on('error', reject);
-    c.connect({ host: '127.0.0.1', port: gw.port, username: gw.resourceName, password: token, hostVerifier: () => true });
-  });
-}
 
 /** Polls `check` until it returns a value (the recorder writes on its own schedule); fails after 20 s. */
 async function eventually<T>(check: () => T | undefined): Promise<T> {
@@ -123,7 +116,7 @@ describe('ssh recordings with recording.results', () => {
   });
 
   it('a PTY shell: size, window changes and masked output as the client saw it; played back by session id', async () => {
-    const conn = await connect(gw, await gw.token());
+    const conn = await connectThrough(gw, await gw.token());
     const ch = await new Promise<ClientChannel>((resolve, reject) => conn.shell({ rows: 30, cols: 100, term: 'xterm' }, (err, c) => (err ? reject(err) : resolve(c))));
     let seen = '';
     const printed = (re: RegExp) => new Promise<void>((resolve) => {
