@@ -102,9 +102,9 @@ export function withReadView(decision: Decision, read: ReadView | undefined, dec
   // Code whose reads cannot be known may read what a rule blocks or holds for approval: a rule's
   // block or approve of that read stands too (not the default's: the statement's own rules decide
   // what runs otherwise).
-  if (view.opaque && !asRead.defaulted && decision.verdict !== 'approve') {
+  if (view.opaque && !asRead.defaulted) {
     if (asRead.verdict === 'block') return asRead;
-    if (asRead.verdict === 'approve') return withReadMasks(asRead, decision);
+    if (asRead.verdict === 'approve' && decision.verdict !== 'approve') return withReadMasks(asRead, decision);
   }
   return withReadMasks(decision, asRead, view.onlyColumnsOf);
 }

@@ -28,6 +28,11 @@ rule mask_pii {
 ${extra}`;
 const POLICIES = { 'match sql select': policy(''), 'match sql select on tables': policy(' on tables ["public.customers"]') };
 const BLOCKING = policy(' on tables ["public.customers"]', `
+rule calls_need_approval {
+  match sql call
+  approve by group "dba"
+}
+
 rule orders_off_limits {
   match sql select on tables ["public.orders"]
   block "orders are off limits"
@@ -93,6 +98,9 @@ it('a rule that blocks reads of a table blocks code that may read it', async () 
   const g = gateways.blocking!;
   expect(await run(g, 'SELECT count(*) FROM orders')).toMatchObject({ code: '42501', sent: expect.stringContaining('orders are off limits') });
   expect(await run(g, 'SELECT count_orders()')).toMatchObject({ code: '42501', sent: expect.stringContaining('orders are off limits') });
+  // A call the policy holds for approval is still refused outright: no approval can let it read
+  // what a rule blocks.
+  expect(await run(g, 'SELECT count_orders()')).toMatchObject({ code: '42501', sent: expect.not.stringContaining('approval') });
   // The masks' own refusal names the mask, not the block.
   expect((await run(gateways['match sql select on tables']!, 'SELECT count_orders()')).sent).not.toContain('orders are off limits');
 });
