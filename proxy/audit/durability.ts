@@ -16,7 +16,7 @@
 //                     waits for an fsync.
 
 import { kindRank, type Action, type SqlKind } from '../../stdlib/facts.ts';
-import { SAFE_FUNCTIONS } from '../../stdlib/sql/functions.ts';
+import { catalogFunctionName, SAFE_FUNCTIONS } from '../../stdlib/sql/functions.ts';
 
 export type AuditDurability = 'commit' | 'strict' | 'async';
 
@@ -79,8 +79,8 @@ export function staysInBlock(action: Action): boolean {
   for (const k of action.effects) if (!IN_BLOCK_KINDS.has(k)) return false;
   if (!IN_BLOCK_KINDS.has(action.kind)) return false;
   for (const f of action.functions) {
-    const name = f.startsWith('pg_catalog.') ? f.slice('pg_catalog.'.length) : f;
-    if (!SAFE_FUNCTIONS.has(name)) return false;
+    const name = catalogFunctionName(f);
+    if (name === undefined || !SAFE_FUNCTIONS.has(name)) return false;
   }
   return true;
 }

@@ -85,8 +85,8 @@ export function decideItems(
         if (other && decision.verdict !== 'block') {
           // The call it may be is code whose reads cannot be known: decided with its read view too.
           const asCall = policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: other, context });
-          const otherRead = other.type === 'sql' ? readView(other) : undefined;
-          decision = bothWays(decision, otherRead ? withReadView(asCall, otherRead, (r) => policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: r, context }), policy.tableScopes) : asCall);
+          const otherRead = other.type === 'sql' ? readView(other, item.ast) : undefined;
+          decision = bothWays(decision, withReadView(asCall, otherRead, (r) => policy.evaluate({ identity: ctx.identity, resource: ctx.resource, action: r, context }), policy.tableScopes));
         }
         // A statement that reads (a call, RETURNING, INSERT ... SELECT, a row write: stdlib/sql/read-view.ts)
         // is also decided as that read, and its masks added: a mask scoped to reads covers it too.

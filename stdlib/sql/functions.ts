@@ -196,6 +196,17 @@ export const EFFECTFUL_FUNCTIONS: ReadonlyMap<string, SqlKind> = new Map<string,
  * RESET, set_config) is `grant`: after `SET search_path`, an unqualified `customers` is no longer
  * `public.customers`, and every later fact about tables and functions would be wrong.
  */
+/** A function name as the classifier lists it, as pg_catalog's: unqualified or `pg_catalog.`-qualified; undefined for another schema. */
+export function catalogFunctionName(name: string): string | undefined {
+  const bare = name.startsWith('pg_catalog.') ? name.slice('pg_catalog.'.length) : name;
+  return bare.includes('.') ? undefined : bare;
+}
+
+/** A built-in the classifier knows by its (pg_catalog) name: side-effect free, or of a known effect. */
+export function isKnownBuiltin(name: string): boolean {
+  return SAFE_FUNCTIONS.has(name) || EFFECTFUL_FUNCTIONS.has(name);
+}
+
 /** TABLESAMPLE methods built into PostgreSQL; any other method is an extension's function. */
 export const BUILTIN_TABLESAMPLE_METHODS: ReadonlySet<string> = new Set(['system', 'bernoulli']);
 

@@ -11,7 +11,7 @@
 // decision are added (`withReadMasks` in engine/combine.ts; masks only ever tighten).
 
 import type { SqlAction } from '../facts.ts';
-import { EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS } from './functions.ts';
+import { catalogFunctionName, isKnownBuiltin } from './functions.ts';
 import type { SqlAnalyzer } from './index.ts';
 
 /** Kinds that are themselves reads, or read no table data. */
@@ -44,17 +44,6 @@ export interface ReadView {
 /** Effects of code the classifier cannot see into, whatever functions the statement names. */
 const OPAQUE_EFFECTS = new Set<SqlAction['kind']>(['do', 'unknown']);
 
-/**
- * A function the classifier knows as a built-in (pure, or with a known effect such as pg_sleep or
- * nextval): it reads no table the statement does not name. Anything else named, or qualified with
- * another schema, is code whose reads cannot be known.
- */
-function knownBuiltin(name: string): boolean {
-  const bare = name.startsWith('pg_catalog.') ? name.slice('pg_catalog.'.length) : name;
-  if (bare.includes('.')) return false;
-  return SAFE_FUNCTIONS.has(bare) || EFFECTFUL_FUNCTIONS.has(bare);
-}
-
 /** The statement runs code whose reads cannot be known (see ReadView.opaque). */
 function isOpaque(action: SqlAction): boolean {
   if (action.effects.some((e) => OPAQUE_EFFECTS.has(e))) return true;
@@ -64,7 +53,10 @@ function isOpaque(action: SqlAction): boolean {
   if (action.kind === 'call' && action.reason !== undefined) return true;
   // A call: opaque when it names a function that is not a known built-in (a user function, CALL of
   // a procedure). A call effect naming none is a statement's own (NOTIFY, PREPARE TRANSACTION).
-  return action.functions.some((f) => !knownBuiltin(f));
+  return action.functions.some((f) => {
+    const name = catalogFunctionName(f);
+    return name === undefined || !isKnownBuiltin(name);
+  });
 }
 
 /**

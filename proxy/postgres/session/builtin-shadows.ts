@@ -22,13 +22,13 @@ export function markShadowed(call: SqlAction, original: SqlAction): void {
 export function shadowedOriginal(action: SqlAction): SqlAction | undefined {
   return ORIGINALS.get(action);
 }
-import { EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS } from '../../../stdlib/sql/functions.ts';
+import { isKnownBuiltin } from '../../../stdlib/sql/functions.ts';
 
 /** The names of `action.functions` the classifier took for pg_catalog's built-ins (unqualified, or qualified as pg_catalog). */
 export function trustedBuiltinNames(action: SqlAction): readonly string[] {
   if (action.functions.length === 0) return NONE;
   let known = TRUSTED.get(action.functions);
-  if (!known) TRUSTED.set(action.functions, (known = Object.freeze(action.functions.filter((f) => !f.includes('.') && (SAFE_FUNCTIONS.has(f) || EFFECTFUL_FUNCTIONS.has(f))))));
+  if (!known) TRUSTED.set(action.functions, (known = Object.freeze(action.functions.filter((f) => !f.includes('.') && isKnownBuiltin(f)))));
   return known;
 }
 
