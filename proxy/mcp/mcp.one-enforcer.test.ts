@@ -5,14 +5,13 @@
 // records are in the one audit chain (`hoop audit verify` over the file passes), and the metrics
 // count every front door's sessions.
 
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, freePort, type Cluster } from '../../testing/pg-cluster.ts';
 import { startSshd, type Sshd } from '../../testing/sshd.ts';
 import { run as runPg } from '../postgres/test-support.ts';
 import { runWithToken } from '../ssh/test-support.ts';
-import { startMcpGateway, textOf, type McpGateway } from './mcp.test-support.ts';
+import { sshResourceOf, startMcpGateway, textOf, type McpGateway } from './mcp.test-support.ts';
 
 const POLICY = `package t
 default allow
@@ -32,14 +31,7 @@ beforeAll(async () => {
   sshPort = await freePort();
   gw = await startMcpGateway(cluster, POLICY, (c) => {
     c.listen = { ...c.listen, ssh: { host: '127.0.0.1', port: sshPort } };
-    c.resources.push({
-      name: 'bastion-1',
-      kind: 'ssh',
-      upstream: `ssh://${sshd.host}:${sshd.port}`,
-      labels: {},
-      tls: { mode: 'disable' },
-      ssh: { host: sshd.host, port: sshd.port, user: sshd.user, privateKey: readFileSync(sshd.clientKeyFile, 'utf8'), hostKeys: [sshd.hostKey], hostKeySource: 'host_key' },
-    });
+    c.resources.push(sshResourceOf(sshd));
   });
 });
 

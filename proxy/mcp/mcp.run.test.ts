@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
 import { startSshd, type Sshd } from '../../testing/sshd.ts';
-import { startMcpGateway, structured, textOf, type McpGateway } from './mcp.test-support.ts';
+import { sshResourceOf, startMcpGateway, structured, textOf, type McpGateway } from './mcp.test-support.ts';
 
 const POLICY = `package t
 default block "not allowed"
@@ -56,14 +56,7 @@ beforeAll(async () => {
   writeFileSync(join(sshd.scratch, 'cards.txt'), 'order 7: card 4111111111111111 paid\n');
   writeFileSync(join(sshd.scratch, 'keep.txt'), 'keep me\n');
   gw = await startMcpGateway(cluster, POLICY, (c) => {
-    c.resources.push({
-      name: 'bastion-1',
-      kind: 'ssh',
-      upstream: `ssh://${sshd.host}:${sshd.port}`,
-      labels: {},
-      tls: { mode: 'disable' },
-      ssh: { host: sshd.host, port: sshd.port, user: sshd.user, privateKey: readFileSync(sshd.clientKeyFile, 'utf8'), hostKeys: [sshd.hostKey], hostKeySource: 'host_key' },
-    });
+    c.resources.push(sshResourceOf(sshd));
   });
   client = await gw.http(await gw.token());
 });

@@ -13,7 +13,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { stringify } from 'yaml';
 import type { Cluster } from '../../testing/pg-cluster.ts';
-import type { GatewayConfig } from '../config.ts';
+import type { GatewayConfig, ResourceConfig } from '../config.ts';
+import type { Sshd } from '../../testing/sshd.ts';
 import { openDevIssuer, type DevIssuer } from '../identity/index.ts';
 import { gatewayConfig } from '../postgres/test-support.ts';
 import { runGateway, type RunningGateway } from '../run.ts';
@@ -103,4 +104,16 @@ export function textOf(r: unknown): string {
 
 export function structured<T = Record<string, unknown>>(r: unknown): T {
   return (r as CallToolResult).structuredContent as T;
+}
+
+/** A `kind: ssh` resource for the gateway's config: the test sshd, its client key and pinned host key. */
+export function sshResourceOf(sshd: Sshd, name = 'bastion-1'): ResourceConfig {
+  return {
+    name,
+    kind: 'ssh',
+    upstream: `ssh://${sshd.host}:${sshd.port}`,
+    labels: {},
+    tls: { mode: 'disable' },
+    ssh: { host: sshd.host, port: sshd.port, user: sshd.user, privateKey: readFileSync(sshd.clientKeyFile, 'utf8'), hostKeys: [sshd.hostKey], hostKeySource: 'host_key' },
+  };
 }
