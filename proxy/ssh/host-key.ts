@@ -1,9 +1,11 @@
 // The gateway's own SSH host key: read from `ssh.host_key`, or generated there (ed25519, mode 0600)
 // on first start so a gateway always presents the same key its agents pinned.
 
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import ssh2 from 'ssh2';
+import sshpk from 'sshpk';
 
 const { utils } = ssh2;
 
@@ -18,7 +20,7 @@ export function loadOrCreateHostKey(file: string): HostKeyResult {
   }
   let generated = false;
   if (text === undefined) {
-    const pair = utils.generateKeyPairSync('ed25519', { comment: 'hoop-gateway' });
+    const pair = newEd25519Pair();
     try {
       mkdirSync(dirname(file), { recursive: true, mode: 0o750 });
       // `wx`: two gateways starting together on one state dir must not overwrite each other's key.
@@ -37,4 +39,26 @@ export function loadOrCreateHostKey(file: string): HostKeyResult {
     return { ok: false, error: `ssh.host_key: ${file} is not an unencrypted private key${parsed instanceof Error ? ` (${parsed.message})` : ''}` };
   }
   return { ok: true, privateKey: text, publicKey: `${key.type} ${key.getPublicSSH().toString('base64')}`, generated };
+}
+
+/**
+ * A fresh ed25519 pair in OpenSSH form. Not ssh2's `utils.generateKeyPairSync`: about one key in
+ * 300 it writes a public half whose leading zero byte is dropped (31 bytes), which its own
+ * `parseKey` then refuses as malformed, so a gateway would fail to start on its first run.
+ */
+function newEd25519Pair(): { private: string; public: string } {
+  // Node makes the pair; sshpk writes it from its parts (the public point A and the seed k) in the
+  // OpenSSH format. Parsing Node's PKCS#8 with sshpk instead re-derives A in JavaScript (~13 ms).
+  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+  const key = new sshpk.PrivateKey({
+    type: 'ed25519',
+    parts: [
+      { name: 'A', data: Buffer.from(jwk.x!, 'base64url') },
+      { name: 'k', data: Buffer.from(jwk.d!, 'base64url') },
+    ],
+  });
+  key.comment = 'hoop-gateway';
+  const pub = key.toPublic();
+  pub.comment = key.comment;
+  return { private: key.toString('openssh'), public: pub.toString('ssh') };
 }
