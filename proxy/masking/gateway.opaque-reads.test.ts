@@ -51,6 +51,10 @@ const OPAQUE = [
   "SELECT * FROM ts_stat('select to_tsvector(email) from customers')",
   'SELECT * FROM v_fn',
   'SELECT * FROM mv_fn',
+  // Logical decoding: the decoded WAL holds the rows of every table written since the slot began.
+  "SELECT data FROM pg_logical_slot_peek_changes('leak', NULL, NULL)",
+  "SELECT * FROM pg_catalog.pg_logical_slot_peek_binary_changes('leak', NULL, NULL)",
+  "SELECT data FROM pg_logical_slot_get_changes('leak', NULL, NULL)",
 ];
 
 let cluster: Cluster;
@@ -58,7 +62,10 @@ let masker: GatewayResultMasker;
 const gateways: Record<string, TestGateway> = {};
 
 beforeAll(async () => {
-  cluster = await startCluster();
+  cluster = await startCluster({ config: ['wal_level = logical', 'max_replication_slots = 4'] });
+  // A slot made before the sample rows are written, readable by the gateway's upstream role.
+  cluster.psql('ALTER ROLE app REPLICATION');
+  cluster.psql("SELECT pg_create_logical_replication_slot('leak', 'test_decoding')", 'app');
   const setup = new pg.Client({ connectionString: cluster.appUser.url });
   await setup.connect();
   await setup.query(SETUP_SQL);

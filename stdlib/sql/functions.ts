@@ -203,6 +203,16 @@ export function catalogFunctionName(name: string): string | undefined {
 }
 
 /** A built-in the classifier knows by its (pg_catalog) name: side-effect free, or of a known effect. */
+/**
+ * Built-ins whose results hold rows of any table, whatever tables the statement names: logical
+ * decoding returns every change written since the slot began, each row's values in clear. A read
+ * view treats a call of one as code whose reads cannot be known (stdlib/sql/read-view.ts).
+ */
+export const ROW_DATA_FUNCTIONS: ReadonlySet<string> = new Set(
+  safe(`pg_logical_slot_get_changes pg_logical_slot_peek_changes pg_logical_slot_get_binary_changes
+    pg_logical_slot_peek_binary_changes`),
+);
+
 export function isKnownBuiltin(name: string): boolean {
   return SAFE_FUNCTIONS.has(name) || EFFECTFUL_FUNCTIONS.has(name);
 }

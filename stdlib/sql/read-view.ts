@@ -11,7 +11,7 @@
 // decision are added (`withReadMasks` in engine/combine.ts; masks only ever tighten).
 
 import type { SqlAction } from '../facts.ts';
-import { catalogFunctionName, isKnownBuiltin } from './functions.ts';
+import { catalogFunctionName, isKnownBuiltin, ROW_DATA_FUNCTIONS } from './functions.ts';
 import type { SqlAnalyzer } from './index.ts';
 
 /** Kinds that are themselves reads, or read no table data. */
@@ -52,10 +52,11 @@ function isOpaque(action: SqlAction): boolean {
   // user's function of that name.
   if (action.kind === 'call' && action.reason !== undefined) return true;
   // A call: opaque when it names a function that is not a known built-in (a user function, CALL of
-  // a procedure). A call effect naming none is a statement's own (NOTIFY, PREPARE TRANSACTION).
+  // a procedure) or a built-in returning any table's rows. A call effect naming none is a
+  // statement's own (NOTIFY, PREPARE TRANSACTION).
   return action.functions.some((f) => {
     const name = catalogFunctionName(f);
-    return name === undefined || !isKnownBuiltin(name);
+    return name === undefined || !isKnownBuiltin(name) || ROW_DATA_FUNCTIONS.has(name);
   });
 }
 
