@@ -7,7 +7,7 @@
 // of them sent the e-mail in clear (rows or a notice) under one policy or both.
 
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startCluster, type Cluster } from '../../testing/pg-cluster.ts';
 import { startTestGateway, type TestGateway } from '../postgres/test-support.ts';
 import { SENTINEL, SETUP_SQL } from './corpus.ts';
@@ -55,6 +55,11 @@ const OPAQUE = [
   "SELECT data FROM pg_logical_slot_peek_changes('leak', NULL, NULL)",
   "SELECT * FROM pg_catalog.pg_logical_slot_peek_binary_changes('leak', NULL, NULL)",
   "SELECT data FROM pg_logical_slot_get_changes('leak', NULL, NULL)",
+  // Planner statistics: the most common values and histogram bounds of every analysed column.
+  "SELECT most_common_vals::text, histogram_bounds::text FROM pg_stats WHERE tablename = 'customers'",
+  'SELECT * FROM pg_catalog.pg_stats',
+  "SELECT s.* FROM pg_stats_ext s",
+  "SELECT * FROM pg_stats_ext_exprs",
 ];
 
 let cluster: Cluster;
@@ -72,6 +77,9 @@ beforeAll(async () => {
   await setup.query(`CREATE FUNCTION plleak() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RAISE NOTICE '%', (SELECT email FROM customers LIMIT 1); RETURN 1; END $$`);
   await setup.query('CREATE VIEW v_fn AS SELECT leak_one(1) AS x');
   await setup.query('CREATE MATERIALIZED VIEW mv_fn AS SELECT leak_one(1) AS x');
+  await setup.query('CREATE STATISTICS customers_mcv (mcv) ON email, name FROM customers');
+  await setup.query('CREATE STATISTICS customers_expr ON lower(email) FROM customers');
+  await setup.query('ANALYZE customers');
   await setup.query("CREATE FUNCTION count_orders() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM orders'");
   await setup.end();
   masker = createResultMasker({ catalogFor: () => ({ connection: { connectionString: cluster.appUser.url } }) });
@@ -136,4 +144,33 @@ describe.each(Object.keys(POLICIES))('under %s', (name) => {
     // Under the scoped rule a read of another table is not a masked statement.
     if (name.endsWith('on tables')) expect(audit.at(-1)).toMatchObject({ verdict: 'allow' });
   });
+});
+
+it('another session\'s statement text, which can quote masked values, is not sent in clear', async () => {
+  // Every agent reaches PostgreSQL as the gateway's one upstream role, so pg_stat_activity shows
+  // each agent the text of the others' statements (and pg_stat_statements their history).
+  const other = new pg.Client({ connectionString: cluster.appUser.url });
+  await other.connect();
+  const running = other.query(`SELECT pg_sleep(60) FROM customers WHERE email = '${SENTINEL.email}'`).catch(() => undefined);
+  try {
+    // It is running (seen directly) before the gateway is asked.
+    await vi.waitFor(() => expect(cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()", 'app').trim()).toBe('1'), { timeout: 30_000 });
+    const wrong: string[] = [];
+    for (const name of Object.keys(POLICIES)) {
+      for (const sql of [
+        "SELECT query FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%'",
+        'SELECT * FROM pg_catalog.pg_stat_activity',
+        "SELECT query FROM pg_stat_get_activity(NULL) WHERE query LIKE '%pg_sleep(60)%'",
+        'SELECT pg_stat_get_backend_activity(b) FROM pg_stat_get_backend_idset() b',
+      ]) {
+        const r = await run(gateways[name]!, sql);
+        if (r.sent.includes(SENTINEL.email) || r.code !== '42501') wrong.push(`${name}: ${sql} -> ${r.code ?? 'ran'}: ${r.sent.slice(0, 200)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  } finally {
+    cluster.psql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()", 'app');
+    await running;
+    await other.end();
+  }
 });

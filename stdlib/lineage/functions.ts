@@ -165,6 +165,7 @@ export const READS_DATA: ReadonlySet<string> = new Set(
   get_raw_page heap_page_items heap_page_item_attrs tuple_data_split bt_page_items brin_page_items
   gist_page_items gist_page_items_bytea gin_leafpage_items hash_page_items
   pg_get_wal_records_info pg_get_wal_record_info pg_get_wal_block_info pg_get_wal_stats
+  pg_stat_get_activity pg_stat_get_backend_activity
 `),
 );
 

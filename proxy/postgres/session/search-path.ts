@@ -21,9 +21,17 @@ import type { SqlAction } from '../../../stdlib/facts.ts';
 import { asCall, resolutionShape, resolvedFacts, unqualifiedNames, withFunctions, withResolved, withTables, type AnalyzedStatement, type NameResolver, type ResolvedFacts } from '../../../stdlib/sql/index.ts';
 import { markShadowed, operatorNames, shadowedBuiltin, shadowedOperator, shadowedOriginal, trustedBuiltinNames } from './builtin-shadows.ts';
 
-/** The planner statistics relations: they show sample values of the columns of many tables. */
-const STATISTICS: ReadonlySet<string> = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data'].map((r) => `pg_catalog.${r}`));
-import { EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS } from '../../../stdlib/sql/functions.ts';
+/**
+ * Relations that show values of many tables' columns: the planner statistics (sample values) and
+ * pg_stat_activity, whose `query` is the text of every session's statement as the gateway's one
+ * upstream role, literals and all (another agent's `UPDATE customers SET email = '...'`).
+ */
+const STATISTICS: ReadonlySet<string> = new Set(['pg_stats', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic', 'pg_statistic_ext_data', 'pg_stat_activity'].map((r) => `pg_catalog.${r}`));
+/** The built-ins behind pg_stat_activity's statement text, called directly. */
+const STATEMENT_TEXT_FUNCTIONS: ReadonlySet<string> = new Set(['pg_stat_get_activity', 'pg_stat_get_backend_activity']);
+const showsManyTables = (action: SqlAction, reads: readonly string[] = []): boolean =>
+  [...action.reads, ...reads].some((q) => STATISTICS.has(q)) || action.functions.some((f) => STATEMENT_TEXT_FUNCTIONS.has(catalogFunctionName(f) ?? ''));
+import { catalogFunctionName, EFFECTFUL_FUNCTIONS, SAFE_FUNCTIONS } from '../../../stdlib/sql/functions.ts';
 import { parseSearchPath, searchPathRisk, sessionEffects, type SessionEffect } from '../../../stdlib/sql/search-path.ts';
 
 /**
@@ -366,7 +374,7 @@ export class SessionNames {
     };
     const reads = more(action.reads);
     const writes = more(action.writes);
-    if ([...action.reads, ...reads].some((q) => STATISTICS.has(q))) reads.push(...this.statsTables.filter((t) => !action.reads.includes(t)));
+    if (showsManyTables(action, reads)) reads.push(...this.statsTables.filter((t) => !action.reads.includes(t)));
     // Reading a view runs the functions its query calls, reading a table with row security its
     // policies' functions: they count as if the statement called them.
     // A written relation only by DML (ALTER TABLE of a row-secured table runs no policy).
@@ -901,7 +909,7 @@ async function readAnswers(catalog: NameCatalog, statements: readonly AnalyzedSt
       }
     }
     if (qualified.size > 0) [out.sources, out.functions] = await Promise.all([catalog.relationSources([...qualified], track), catalog.relationFunctions([...qualified], track)]);
-    let stats = false;
+    let stats = statements.some((st) => showsManyTables(st.action));
     for (const r of qualified) stats ||= STATISTICS.has(r);
     for (const list of out.sources.values()) for (const r of list) stats ||= STATISTICS.has(r);
     if (stats) out.statsTables = await catalog.statisticsTables(track);
