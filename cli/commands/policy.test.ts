@@ -55,7 +55,7 @@ describe('hoop policy check', () => {
   it('accepts the examples and summarises them', async () => {
     const r = await runCli(['policy', 'check', examples]);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^ok: 4 file\(s\), 13 rule\(s\), \d+ test\(s\)/);
+    expect(r.out).toMatch(/^ok: 6 file\(s\), 18 rule\(s\), \d+ test\(s\)/);
   });
 
   it('reports every error with file:line:col and exits 2', async () => {
