@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sshpk from 'sshpk';
@@ -24,6 +24,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await box?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 function ssh(args: string[], opts: { key?: string; user?: string; input?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
