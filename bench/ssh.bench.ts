@@ -8,6 +8,7 @@
 // CPU per request comes from /proc for the gateway process (and from the client's own counters).
 //
 //   npx tsx bench/ssh.bench.ts [--json] [--quick]
+//   BENCH_GATEWAY_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npx tsx bench/ssh.bench.ts --quick
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -88,7 +89,9 @@ policy: ./policies
 state: ./state
 `,
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'cli', 'main.ts'), 'gateway', '--config', config], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] });
+  // BENCH_GATEWAY_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway processes.
+  const flags = (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', join(repo, 'cli', 'main.ts'), 'gateway', '--config', config], { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   await new Promise<void>((res, rej) => {
     child.stderr!.on('data', (d) => {
