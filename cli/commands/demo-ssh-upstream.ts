@@ -10,12 +10,12 @@
 // log in (the key never leaves the demo process), so the policy decides what runs.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2, { type Connection, type ServerChannel } from 'ssh2';
-import sshpk from 'sshpk';
+import { newEd25519Pair } from '../../proxy/ssh/host-key.ts';
 
 const { Server, utils } = ssh2;
 
@@ -186,18 +186,3 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** A fresh ed25519 pair in OpenSSH form, made as proxy/ssh/host-key.ts makes the gateway's (Node makes it, sshpk writes it). */
-function newEd25519Pair(comment: string): { private: string; public: string } {
-  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
-  const key = new sshpk.PrivateKey({
-    type: 'ed25519',
-    parts: [
-      { name: 'A', data: Buffer.from(jwk.x!, 'base64url') },
-      { name: 'k', data: Buffer.from(jwk.d!, 'base64url') },
-    ],
-  });
-  key.comment = comment;
-  const pub = key.toPublic();
-  pub.comment = comment;
-  return { private: key.toString('openssh'), public: pub.toString('ssh') };
-}

@@ -20,7 +20,7 @@ export function loadOrCreateHostKey(file: string): HostKeyResult {
   }
   let generated = false;
   if (text === undefined) {
-    const pair = newEd25519Pair();
+    const pair = newEd25519Pair('hoop-gateway');
     try {
       mkdirSync(dirname(file), { recursive: true, mode: 0o750 });
       // `wx`: two gateways starting together on one state dir must not overwrite each other's key.
@@ -46,7 +46,7 @@ export function loadOrCreateHostKey(file: string): HostKeyResult {
  * 300 it writes a public half whose leading zero byte is dropped (31 bytes), which its own
  * `parseKey` then refuses as malformed, so a gateway would fail to start on its first run.
  */
-function newEd25519Pair(): { private: string; public: string } {
+export function newEd25519Pair(comment: string): { private: string; public: string } {
   // Node makes the pair; sshpk writes it from its parts (the public point A and the seed k) in the
   // OpenSSH format. Parsing Node's PKCS#8 with sshpk instead re-derives A in JavaScript (~13 ms).
   const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
@@ -57,7 +57,7 @@ function newEd25519Pair(): { private: string; public: string } {
       { name: 'k', data: Buffer.from(jwk.d!, 'base64url') },
     ],
   });
-  key.comment = 'hoop-gateway';
+  key.comment = comment;
   const pub = key.toPublic();
   pub.comment = key.comment;
   return { private: key.toString('openssh'), public: pub.toString('ssh') };
