@@ -522,19 +522,25 @@ export class EnforcementSession<T extends RequestItem = RequestItem> {
         reason = 'masks';
       }
     }
-    // `limit rate`: counted as it is decided (unless the front door counts each execution).
+    // `limit rate`: counted as it is decided (unless the front door counts each execution). The
+    // statements of one message are admitted together, each one a request under its limits: all
+    // of them or none, so a message refused at its third statement spends nothing.
     if (refusedAt < 0 && req.rate !== 'per_execution') {
+      let rate: RateLimit[] | readonly RateLimit[] | undefined;
       for (let i = 0; i < items.length; i++) {
-        const rate = decisions[i]!.limits?.rate;
-        if (!rate || rate.length === 0) continue;
-        const verdict = await this.#admit(rate);
-        if (verdict.ok) continue;
-        refusedAt = i;
+        const own = decisions[i]!.limits?.rate;
+        if (!own || own.length === 0) continue;
+        rate = rate === undefined ? own : [...rate, ...own];
+      }
+      const verdict = rate === undefined ? undefined : await this.#admit(rate);
+      if (verdict !== undefined && !verdict.ok) {
+        // The refusal is the first statement under the spent budget's rule.
+        const at = decisions.findIndex((d) => d.limits?.rate?.some((l) => l.rule === verdict.rule));
+        refusedAt = at < 0 ? 0 : at;
         ({ text, audit: rateReason } = rateRefusal(verdict));
         rateRule = verdict.rule;
         outcome = 'blocked';
         reason = 'rate_limited';
-        break;
       }
     }
 

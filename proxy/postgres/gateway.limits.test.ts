@@ -98,6 +98,23 @@ describe('limit rate through the gateway', () => {
     }
   });
 
+  it('the statements of one message are admitted together: a message over the budget runs nothing and spends nothing', async () => {
+    const gw = await startTestGateway(cluster, RATE);
+    try {
+      const c = await connect(gw, 'agent-5');
+      // 8 of 10 in one message, each statement a request.
+      expect(await outcome(c, 'SELECT 1; SELECT 2; SELECT 3; SELECT 4; SELECT 5; SELECT 6; SELECT 7; SELECT 8')).toBe('ok');
+      // Three more do not fit: refused whole, before anything runs.
+      expect(await outcome(c, 'SELECT 1; SELECT 2; SELECT 3')).toMatch(/^53400: hoop: rate limit exceeded: rule t\.slow_down allows 10 requests per 1h/);
+      // ... and they spent nothing: the last two of the budget are still there.
+      expect(await outcome(c, 'SELECT 1; SELECT 2')).toBe('ok');
+      expect(await outcome(c, 'SELECT 1')).toMatch(/^53400:/);
+      await c.end();
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('two gateway replicas on a PostgreSQL state store spend one budget', async () => {
     const schema = 'rates_replicas';
     const a = await openPgRateLimiter({ connectionString: cluster.url, schema });

@@ -82,6 +82,27 @@ describe.each(stores)('rate limits ($name)', ({ fresh, open }) => {
     await rl.close();
   });
 
+  it('a limit listed k times is k requests, admitted all together or not at all', async () => {
+    let t = 5_000_000;
+    const rl = await open(fresh(), () => t);
+    const three: RateLimit = { count: 3, windowMs: 1000, rule: 'p.three' };
+    // A message of two statements under the rule: two of three.
+    expect((await rl.admit('m', [three, three])).ok).toBe(true);
+    // Two more do not fit, and are not counted: the one left still fits afterwards.
+    t += 100;
+    expect(await rl.admit('m', [three, three])).toEqual({ ok: false, rule: 'p.three', count: 3, windowMs: 1000, retryAfterMs: 900 });
+    expect((await rl.admit('m', [three])).ok).toBe(true);
+    expect(await rl.admit('m', [three])).toMatchObject({ ok: false, retryAfterMs: 900 });
+    // More than the whole budget at once never fits: wait a whole window (and it is not counted).
+    expect(await rl.admit('fresh', [three, three, three, three])).toEqual({ ok: false, rule: 'p.three', count: 3, windowMs: 1000, retryAfterMs: 1000 });
+    expect((await rl.admit('fresh', [three, three, three])).ok).toBe(true);
+    // Mixed with another rule: refused by the spent one, counted against neither.
+    const other: RateLimit = { count: 5, windowMs: 1000, rule: 'p.other' };
+    expect(await rl.admit('fresh', [other, three])).toMatchObject({ ok: false, rule: 'p.three' });
+    expect(await admitMany(rl, 'fresh', [other], 6)).toEqual([true, true, true, true, true, false]);
+    await rl.close();
+  });
+
   it('budgets survive a restart', async () => {
     let t = 20_000_000;
     const where = fresh();

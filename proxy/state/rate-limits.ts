@@ -4,7 +4,9 @@
 //
 // A request carrying several rate limits (several rules, several windows) is admitted only if it
 // fits all of them, and then counts against all of them; a refused request counts against none (so
-// a client that keeps retrying too early does not push its own budget further out). The answer to
+// a client that keeps retrying too early does not push its own budget further out). A limit listed k
+// times is k requests under it: one message of k statements is admitted whole or not at all, so a
+// refused message spends nothing of the budget of the statements before the one over it. The answer to
 // a refusal names the rule whose budget is spent and how long until one request fits again.
 //
 // Counters are exact sliding-window logs: the admission times of the last N requests per key
@@ -111,12 +113,17 @@ export class RateCounters {
     // Check all first: a refusal counts against none.
     for (let i = 0; i < limits.length; i++) {
       const l = limits[i]!;
+      // This many admissions under l's counter, this one included (a limit listed again is another request).
+      let need = 1;
+      for (let j = 0; j < i; j++) if (limits[j]!.rule === l.rule && limits[j]!.windowMs === l.windowMs) need++;
       const ring = this.#ring(sub, l, false);
-      if (ring === undefined) continue;
-      ring.prune(now - l.windowMs);
-      if (ring.size >= l.count) {
-        // One more fits once the admission `size - count + 1` from the oldest leaves the window.
-        const frees = ring.at(ring.size - l.count) + l.windowMs;
+      if (ring !== undefined) ring.prune(now - l.windowMs);
+      const size = ring?.size ?? 0;
+      if (size + need > l.count) {
+        // They fit once the admission `size + need - count` from the oldest leaves the window; more
+        // than the whole budget at once never fits, and is told to wait a whole window.
+        const drop = size + need - l.count - 1;
+        const frees = ring !== undefined && drop < size ? ring.at(drop) + l.windowMs : now + l.windowMs;
         return { ok: false, rule: l.rule, count: l.count, windowMs: l.windowMs, retryAfterMs: Math.max(1, Math.ceil(frees - now)) };
       }
     }
@@ -284,15 +291,21 @@ export async function openPgRateLimiter(opts: PgRateOptions): Promise<RateLimite
       DECLARE
         i int;
         n bigint;
+        need bigint;
         oldest bigint;
       BEGIN
         PERFORM pg_advisory_xact_lock(hashtext(k)) FROM (SELECT DISTINCT unnest(keys) AS k ORDER BY 1) s;
         FOR i IN 1 .. coalesce(array_length(keys, 1), 0) LOOP
           DELETE FROM ${schema}.rate_events WHERE key = keys[i] AND at_ms <= now_ms - windows[i];
           SELECT count(*) INTO n FROM ${schema}.rate_events WHERE key = keys[i];
-          IF n >= counts[i] THEN
-            SELECT at_ms INTO oldest FROM ${schema}.rate_events WHERE key = keys[i] ORDER BY at_ms OFFSET n - counts[i] LIMIT 1;
-            RETURN QUERY SELECT i, greatest(1, oldest + windows[i] - now_ms);
+          -- A key listed again is another request under it.
+          SELECT count(*) INTO need FROM unnest(keys[1:i]) k WHERE k = keys[i];
+          IF n + need > counts[i] THEN
+            oldest := NULL;
+            IF n + need - counts[i] - 1 < n THEN
+              SELECT at_ms INTO oldest FROM ${schema}.rate_events WHERE key = keys[i] ORDER BY at_ms OFFSET n + need - counts[i] - 1 LIMIT 1;
+            END IF;
+            RETURN QUERY SELECT i, greatest(1, coalesce(oldest, now_ms) + windows[i] - now_ms);
             RETURN;
           END IF;
         END LOOP;
